@@ -1,0 +1,48 @@
+#pragma once
+/// Run a program and collect its exit status and output.
+///
+/// Output is collected in anonymous memory files, not pipes, so a daemon the child
+/// leaves behind (pg_ctl's postgres) cannot hold the caller's pipe open. The child gets
+/// no other descriptor of ours, stdin is /dev/null, and the environment is ours plus
+/// `env` (a value replaces ours). `uid`/`gid` switch identity (with no supplementary
+/// groups) before exec.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+#include <sys/types.h>
+
+namespace leo::subprocess {
+
+struct Options {
+    std::map<std::string, std::string> env;  ///< added to / replacing the caller's environment
+    std::optional<uid_t> uid;                ///< run as this uid (requires root)
+    std::optional<gid_t> gid;                ///< run as this gid (requires root)
+    std::optional<std::filesystem::path> cwd;
+    std::chrono::seconds timeout{600};       ///< killed (SIGKILL) after this long
+};
+
+struct Result {
+    int exit_code = -1;      ///< exit status, or -1 when killed by a signal
+    int signal = 0;          ///< the terminating signal, 0 when it exited
+    bool timed_out = false;
+    std::string out;         ///< standard output
+    std::string err;         ///< standard error
+    [[nodiscard]] bool ok() const { return exit_code == 0; }
+};
+
+/// Run `argv` (argv[0] is a path or a name looked up in PATH) and wait for it.
+/// Throws leo::SystemError when it cannot be started (fork or exec failed: the
+/// message names the program and the reason).
+[[nodiscard]] Result run(const std::vector<std::string>& argv, const Options& options = {});
+
+/// `argv` joined for messages, each word quoted when it holds spaces.
+[[nodiscard]] std::string command_line(const std::vector<std::string>& argv);
+
+/// The last non-empty line of `text`, trimmed (a short reason for an error message).
+[[nodiscard]] std::string last_line(const std::string& text);
+
+} // namespace leo::subprocess

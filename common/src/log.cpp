@@ -1,0 +1,60 @@
+#include "leo/common/log.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <system_error>
+
+#include <unistd.h>
+
+namespace leo::log {
+namespace {
+std::mutex g_mutex;
+std::FILE* g_file = nullptr;
+
+const char* level_name(Level l) {
+    switch (l) {
+    case Level::debug: return "DEBUG";
+    case Level::info: return "INFO";
+    case Level::warning: return "WARNING";
+    case Level::error: return "ERROR";
+    }
+    return "INFO";
+}
+} // namespace
+
+bool open_log(const std::filesystem::path& root) {
+    std::lock_guard lock(g_mutex);
+    if (g_file != nullptr) {
+        std::fclose(g_file);
+        g_file = nullptr;
+    }
+    const auto dir = root / "var/log/leo-installer";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return false;
+    std::filesystem::permissions(dir, std::filesystem::perms(0750), ec);
+    g_file = std::fopen((dir / "installer.log").c_str(), "ae");
+    return g_file != nullptr;
+}
+
+void close_log() {
+    std::lock_guard lock(g_mutex);
+    if (g_file != nullptr) std::fclose(g_file);
+    g_file = nullptr;
+}
+
+void write(Level level, std::string_view message) {
+    std::lock_guard lock(g_mutex);
+    if (g_file == nullptr) return;
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::fprintf(g_file, "%s %s [%d] %.*s\n", stamp, level_name(level), static_cast<int>(getpid()),
+                 static_cast<int>(message.size()), message.data());
+    std::fflush(g_file);
+}
+
+} // namespace leo::log

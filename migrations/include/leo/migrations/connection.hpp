@@ -1,0 +1,55 @@
+#pragma once
+/// The libpq wrapper: the only place (with the rest of migrations/) that calls libpq.
+/// Every error carries the SQL text and PQerrorMessage.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace leo::migrations {
+
+/// Rows of a query result as text (NULL is nullopt).
+struct Rows {
+    std::vector<std::string> columns;
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    [[nodiscard]] bool empty() const { return rows.empty(); }
+    /// rows[r][c]; throws leo::DatabaseError when out of range or NULL.
+    [[nodiscard]] const std::string& at(size_t r, size_t c) const;
+};
+
+class Connection {
+public:
+    /// Connect with a libpq conninfo string ("host=/path/to/socketdir dbname=leo user=leo").
+    /// Throws leo::DatabaseError with the server's message (password= values are never
+    /// echoed).
+    static Connection open(const std::string& conninfo);
+
+    Connection(Connection&&) noexcept = default;
+    Connection& operator=(Connection&&) noexcept = default;
+    ~Connection();
+
+    /// Run one or more statements with no result rows. Throws leo::DatabaseError naming
+    /// the SQL (first 200 characters) and the server's message.
+    void exec(const std::string& sql);
+    /// Run one statement with text parameters ($1, $2, ...); returns the rows.
+    Rows query(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
+    /// server_version_num, e.g. 150004.
+    [[nodiscard]] int server_version_num() const;
+
+private:
+    struct ConnDeleter {
+        void operator()(pg_conn* c) const noexcept;
+    };
+    explicit Connection(pg_conn* c) : m_conn(c) {}
+    std::unique_ptr<pg_conn, ConnDeleter> m_conn;
+};
+
+/// Quote an identifier for SQL (PQescapeIdentifier semantics, done without a connection
+/// only for plain lowercase identifiers; others throw leo::DatabaseError).
+[[nodiscard]] std::string quote_identifier(const std::string& name);
+
+} // namespace leo::migrations

@@ -1,0 +1,64 @@
+#pragma once
+/// Host facts that preflight judges (DESIGN.md "Where it runs", issue "facts").
+///
+/// File-based facts (os-release, meminfo, mountinfo) are read under `--root` when the
+/// file exists there, otherwise from the live system; measured facts (statvfs, statfs,
+/// sched affinity, uname) always come from the live system. Every fact records where it
+/// was read (`source`), so the report can show its evidence.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace leo::preflight {
+
+/// Version of the facts JSON format; `from_json` refuses any other.
+inline constexpr int k_facts_format_version = 1;
+
+struct OsFacts {
+    std::string id;          ///< os-release ID, e.g. "centos", "rhel" ("" when unknown)
+    std::string version_id;  ///< os-release VERSION_ID, e.g. "7"
+    std::string id_like;     ///< os-release ID_LIKE (informational: not identity)
+    std::string name;        ///< os-release NAME, e.g. "CentOS Linux"
+    std::string pretty_name; ///< os-release PRETTY_NAME
+    std::string source;      ///< file it was read from, e.g. "/r/etc/os-release"; "" when none
+};
+
+struct MountFacts {
+    std::string path;         ///< the path judged (/home/leo or its nearest existing ancestor), live path
+    std::string mount_point;  ///< mount point holding it, from mountinfo ("" when unknown)
+    std::string fstype;       ///< filesystem type from mountinfo, e.g. "xfs", "nfs4"
+    std::string mount_source; ///< the mount's source, e.g. "server:/export"
+    std::uint64_t statfs_magic = 0; ///< f_type from statfs(2) on `path`
+    std::uint64_t total_bytes = 0;  ///< f_blocks * f_frsize from statvfs(3)
+    std::uint64_t available_bytes = 0; ///< f_bavail * f_frsize
+    std::string source;       ///< mountinfo file read
+};
+
+struct HostFacts {
+    OsFacts os;
+    std::string arch;               ///< uname(2) machine, e.g. "x86_64"
+    unsigned vcpus = 0;             ///< CPUs in the sched affinity mask
+    std::string vcpus_source;       ///< e.g. "sched_getaffinity"
+    std::uint64_t mem_total_kib = 0; ///< MemTotal from meminfo, KiB
+    std::string mem_source;         ///< meminfo file read
+    MountFacts home;                ///< facts for /home/leo
+};
+
+/// Gather facts for `root` ("/" for the live system). Never throws for a missing
+/// file: the fact stays empty and its check reports that it could not be read.
+[[nodiscard]] HostFacts gather_facts(const std::filesystem::path& root);
+
+/// Parse os-release text ("KEY=value" lines, values optionally quoted, shell escapes).
+[[nodiscard]] OsFacts parse_os_release(const std::string& text);
+
+/// Serialise with "format_version".
+[[nodiscard]] nlohmann::json to_json(const HostFacts& facts);
+/// Parse a saved `facts --json` output. Throws leo::PreflightError naming the problem
+/// (not JSON, wrong format_version, a missing or mistyped field).
+[[nodiscard]] HostFacts facts_from_json(const nlohmann::json& json);
+
+} // namespace leo::preflight

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Build the example broker package from rpm/specs/leostream-broker.spec.
+#
+# usage: scripts/build-broker-rpm.sh VERSION OUTDIR [RELEASE]
+#   env SIGN_KEY=NAME GNUPGHOME=DIR   also sign it with rpmsign (key NAME in GNUPGHOME)
+# Prints the path of the built RPM on stdout (the only line it prints there).
+set -euo pipefail
+version=${1:?usage: build-broker-rpm.sh VERSION OUTDIR [RELEASE]}
+outdir=${2:?usage: build-broker-rpm.sh VERSION OUTDIR [RELEASE]}
+release=${3:-1}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+top=$(mktemp -d "${TMPDIR:-/tmp}/leo-rpmbuild.XXXXXX")
+trap 'rm -rf "$top"' EXIT
+mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
+cp -r "$here"/migrations/sql "$top"/SOURCES/migrations
+
+rpmbuild -bb --quiet \
+  --define "_topdir $top" \
+  --define "_dbpath /var/lib/rpm" \
+  --define "broker_version $version" \
+  --define "broker_release $release" \
+  --define "_build_id_links none" \
+  "$here"/rpm/specs/leostream-broker.spec >&2
+
+rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)
+[[ -n $rpm_file ]] || { echo "build-broker-rpm.sh: rpmbuild produced no package" >&2; exit 1; }
+if [[ -n ${SIGN_KEY:-} ]]; then
+  rpmsign --define '__gpg /usr/bin/gpg' --define "_gpg_name $SIGN_KEY" --addsign "$rpm_file" >&2
+fi
+cp "$rpm_file" "$outdir"/
+echo "$outdir/$(basename "$rpm_file")"

@@ -1,0 +1,97 @@
+#include "test_support.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace leo::test {
+namespace stdfs = std::filesystem;
+
+stdfs::path source_dir() { return LEO_SOURCE_DIR; }
+stdfs::path fixtures_dir() { return stdfs::weakly_canonical(LEO_FIXTURES_DIR); }
+
+TempDir::TempDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/leo-t.XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    m_path = buf.data();
+    ::chmod(m_path.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    stdfs::remove_all(m_path, ec);
+}
+
+std::string run_ok(const std::vector<std::string>& argv) {
+    auto r = subprocess::run(argv);
+    if (!r.ok())
+        throw std::runtime_error(subprocess::command_line(argv) + " failed (" +
+                                 std::to_string(r.exit_code) + "): " + r.out + r.err);
+    return r.out;
+}
+
+void make_sandbox_root(const stdfs::path& root, const std::string& os) {
+    run_ok({(source_dir() / "scripts/make-sandbox-root.sh").string(), root.string(), "--os", os});
+}
+
+void create_leo_user(const stdfs::path& root) {
+    run_ok({"groupadd", "--root", root.string(), "--system", "leo"});
+    run_ok({"useradd", "--root", root.string(), "--system", "-g", "leo", "-d", "/home/leo", "-M",
+            "-s", "/bin/bash", "leo"});
+    stdfs::create_directories(root / "home/leo");
+    ::chmod((root / "home/leo").c_str(), 0755);
+}
+
+subprocess::Result run_installer(const std::vector<std::string>& args, const subprocess::Options& options) {
+    std::vector<std::string> argv{LEO_INSTALLER_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return subprocess::run(argv, options);
+}
+
+stdfs::path build_broker_rpm(const std::string& version, const stdfs::path& outdir,
+                             const stdfs::path& gnupghome, const std::string& key_name) {
+    subprocess::Options opts;
+    if (!key_name.empty()) {
+        opts.env["SIGN_KEY"] = key_name;
+        opts.env["GNUPGHOME"] = gnupghome.string();
+    }
+    std::vector<std::string> argv{(source_dir() / "scripts/build-broker-rpm.sh").string(), version,
+                                  outdir.string()};
+    auto r = subprocess::run(argv, opts);
+    if (!r.ok()) throw std::runtime_error("build-broker-rpm.sh failed: " + r.err);
+    return subprocess::last_line(r.out);
+}
+
+stdfs::path make_signing_key(const stdfs::path& dir, const std::string& name) {
+    const auto pub = dir / (name + ".pub");
+    run_ok({(source_dir() / "scripts/make-signing-key.sh").string(), (dir / "gnupg").string(), name,
+            pub.string()});
+    return pub;
+}
+
+std::string snapshot_tree(const stdfs::path& dir) {
+    std::vector<std::string> lines;
+    std::error_code ec;
+    if (!stdfs::exists(dir, ec)) return "<missing>";
+    for (auto it = stdfs::recursive_directory_iterator(dir, ec); it != stdfs::recursive_directory_iterator();
+         it.increment(ec)) {
+        struct stat st{};
+        if (::lstat(it->path().c_str(), &st) != 0) continue;
+        lines.push_back(stdfs::relative(it->path(), dir).string() + " " + std::to_string(st.st_size) + " " +
+                        std::to_string(st.st_mode) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                        std::to_string(st.st_mtim.tv_nsec));
+    }
+    std::sort(lines.begin(), lines.end());
+    std::string out;
+    for (auto& l : lines) out += l + "\n";
+    return out;
+}
+
+} // namespace leo::test

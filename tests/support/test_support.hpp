@@ -1,0 +1,53 @@
+#pragma once
+/// Shared test support: temporary directories, sandbox roots, the broker RPM, the CLI.
+
+#include "leo/common/subprocess.hpp"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace leo::test {
+
+/// The project's source directory and the public fixtures (../shared/fixtures/public).
+std::filesystem::path source_dir();
+std::filesystem::path fixtures_dir();
+
+/// A directory under $TMPDIR (or /tmp) removed with everything in it on destruction.
+/// Short names: PostgreSQL socket paths must stay under 108 bytes.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::filesystem::path& path() const { return m_path; }
+
+private:
+    std::filesystem::path m_path;
+};
+
+/// scripts/make-sandbox-root.sh DIR --os OS; fails the test (throws) on error.
+void make_sandbox_root(const std::filesystem::path& root, const std::string& os = "centos7");
+/// groupadd --root + useradd --root: system user leo, home /home/leo (created, 0755).
+void create_leo_user(const std::filesystem::path& root);
+
+/// Run a command; throws std::runtime_error with its output when it exits non-zero.
+std::string run_ok(const std::vector<std::string>& argv);
+/// Run the built leo-installer binary with `args`.
+subprocess::Result run_installer(const std::vector<std::string>& args,
+                                 const subprocess::Options& options = {});
+
+/// Build the broker RPM of `version` into `outdir` (scripts/build-broker-rpm.sh) and
+/// return its path. With a non-empty `gnupghome`/`key_name` it is signed.
+std::filesystem::path build_broker_rpm(const std::string& version, const std::filesystem::path& outdir,
+                                       const std::filesystem::path& gnupghome = {},
+                                       const std::string& key_name = {});
+/// A throwaway signing key: returns the armored public key file in `dir`.
+std::filesystem::path make_signing_key(const std::filesystem::path& dir, const std::string& name);
+
+/// Recursive listing "relative-path size mode" of every file under `dir`, sorted
+/// (to assert that nothing changed).
+std::string snapshot_tree(const std::filesystem::path& dir);
+
+} // namespace leo::test
