@@ -1,1 +1,265 @@
-// placeholder
+#include "leo/installer/install.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/installer/users.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/engine.hpp"
+#include "leo/migrations/internal_db.hpp"
+#include "leo/preflight/facts.hpp"
+#include "leo/rpm/rpmlib.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+void step(const InstallCallbacks& cb, const std::string& what) {
+    log::info("{}", what);
+    if (cb.on_step) cb.on_step(what);
+}
+
+void warn(const InstallCallbacks& cb, const std::string& what) {
+    log::warning("{}", what);
+    if (cb.on_warning) cb.on_warning(what);
+}
+
+bool ships_migrations(const std::vector<std::string>& files) {
+    const std::string prefix = std::string(k_migrations_dir) + "/";
+    return std::any_of(files.begin(), files.end(), [&](const std::string& f) {
+        return f.rfind(prefix, 0) == 0 && f.size() > 4 && f.compare(f.size() - 4, 4, ".sql") == 0;
+    });
+}
+
+/// Every directory from the root down to /home/leo's parent must be searchable by
+/// "others": PostgreSQL runs as leo, which owns none of them (PITFALLS).
+void check_home_parents_traversable(const stdfs::path& root) {
+    stdfs::path p = fs::under_root(root, k_home).parent_path();
+    for (;;) {
+        struct stat st {};
+        if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+            throw InstallError(fmt::format(
+                "the internal database runs as user leo, which cannot traverse {} (mode {:04o}); "
+                "make it searchable (chmod o+x {}) and run the install again",
+                p.string(), st.st_mode & 07777, p.string()));
+        }
+        if (p == p.root_path() || p.empty()) break;
+        p = p.parent_path();
+    }
+}
+
+preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb) {
+    preflight::HostFacts facts;
+    if (req.facts_file) {
+        try {
+            facts = preflight::facts_from_json(nlohmann::json::parse(fs::read_file(*req.facts_file)));
+        } catch (const nlohmann::json::exception& e) {
+            throw UsageError(fmt::format("--facts {}: not a facts JSON file ({})", req.facts_file->string(), e.what()));
+        }
+    } else {
+        facts = preflight::gather_facts(root);
+    }
+    auto report = preflight::run_checks(facts, preflight::Profile::install, req.skips);
+    for (const auto& r : report.results) {
+        if (r.verdict == preflight::Verdict::skipped)
+            log::warning("preflight check {} skipped: {}", r.id, r.skip_reason);
+    }
+    if (cb.on_preflight) cb.on_preflight(report);
+    if (report.inhibited()) {
+        std::vector<std::string> failed;
+        for (const auto& r : report.results)
+            if (r.verdict == preflight::Verdict::inhibitor) failed.push_back(r.id + " (" + r.measured + ")");
+        std::string list;
+        for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
+        throw RefusedError(fmt::format("preflight refused the install: {}; nothing was changed", list));
+    }
+    return report;
+}
+
+std::optional<std::string> newest_migration(const stdfs::path& dir) {
+    auto all = migrations::load_migrations(dir);
+    if (all.empty()) return std::nullopt;
+    return all.back().version;
+}
+
+/// Initialise and start the internal database, then apply the shipped migrations.
+void database_steps(const stdfs::path& root, const rpm::PackageInfo& pkg, const InstallCallbacks& cb,
+                    InstallOutcome& outcome) {
+    migrations::InternalDatabase db(root);
+    db.check_prerequisites();
+    step(cb, fmt::format("initialising the internal database in {}", db.data_dir().string()));
+    outcome.database_initialised = db.init();
+    step(cb, "starting the internal database");
+    db.start();
+    auto conn = migrations::Connection::open(db.conninfo());
+    const auto files = migrations::load_migrations(fs::under_root(root, k_migrations_dir));
+    step(cb, fmt::format("applying database migrations ({} shipped)", files.size()));
+    auto result = migrations::migrate(conn, files, pkg.version);
+    outcome.migrations_applied = result.applied;
+    outcome.schema_version = result.schema_after;
+}
+
+} // namespace
+
+stdfs::path checked_root(const stdfs::path& root) {
+    std::error_code ec;
+    if (root.empty()) throw UsageError("--root: empty path");
+    if (!stdfs::exists(root, ec)) throw UsageError(fmt::format("--root {}: no such directory", root.string()));
+    if (!stdfs::is_directory(root, ec)) throw UsageError(fmt::format("--root {}: not a directory", root.string()));
+    return stdfs::canonical(root);
+}
+
+rpm::VerifyResult verify_for_install(const stdfs::path& root, const stdfs::path& file,
+                                     const std::vector<stdfs::path>& gpgkeys, GpgCheck gpgcheck) {
+    rpm::VerifyResult v = rpm::verify_package(file, rpm::Keys{root, gpgkeys});
+    const std::string f = file.string();
+    if (!v.digests_ok || v.signature == rpm::SignatureState::bad)
+        throw InstallError(fmt::format("{} does not verify, it is corrupt or was changed ({}); download it again",
+                                       f, v.detail));
+    if (gpgcheck == GpgCheck::yes) {
+        switch (v.signature) {
+        case rpm::SignatureState::ok: break;
+        case rpm::SignatureState::unsigned_:
+            throw InstallError(fmt::format("{} is not signed and signatures are required; install a signed "
+                                           "package, or pass --nogpgcheck to install it unverified",
+                                           f));
+        case rpm::SignatureState::nokey:
+            throw InstallError(fmt::format(
+                "{}: NOKEY: signed with key {}, which is not in the keyring; pass its public key with "
+                "--gpgkey FILE or import it (rpm --root ROOT --dbpath /var/lib/rpm --import FILE)",
+                f, v.key_id));
+        case rpm::SignatureState::nottrusted:
+            throw InstallError(fmt::format("{}: signed with key {}, which is not trusted", f, v.key_id));
+        case rpm::SignatureState::bad: break;  // handled above
+        }
+    }
+    if (v.package.source)
+        throw InstallError(fmt::format("{} is a source package (.src.rpm); install the binary x86_64 package", f));
+    if (v.package.arch != "x86_64" && v.package.arch != "noarch")
+        throw InstallError(fmt::format("{} is built for {}; the broker host is x86_64 and takes x86_64 or noarch "
+                                       "packages only",
+                                       f, v.package.arch));
+    return v;
+}
+
+InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
+    const stdfs::path root = checked_root(req.root);
+    InstallOutcome outcome;
+
+    // 1. Verify the package before anything changes.
+    step(cb, fmt::format("verifying {}", req.package_file.string()));
+    outcome.verification = verify_for_install(root, req.package_file, req.gpgkeys, req.gpgcheck);
+    const rpm::PackageInfo& pkg = outcome.verification.package;
+    if (req.gpgcheck == GpgCheck::no)
+        warn(cb, fmt::format("signature check disabled (--nogpgcheck): {} is installed without verifying who "
+                             "built it (signature: {})",
+                             pkg.nevra(), rpm::to_string(outcome.verification.signature)));
+    const auto files = rpm::list_package_files(req.package_file);
+    const bool with_database = ships_migrations(files);
+
+    // 2. What is installed already.
+    const auto installed = rpm::query_installed(root, pkg.name);
+    bool complete_only = false;
+    for (const auto& i : installed) {
+        if (i.nevra() == pkg.nevra()) {
+            complete_only = true;
+        } else {
+            throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it "
+                                           "(upgrading or downgrading is `leo-installer upgrade`)",
+                                           i.nevra(), root.string()));
+        }
+    }
+    if (complete_only) {
+        const migrations::InternalDatabase db(root);
+        const auto st = db.status();
+        bool pending = false;
+        if (with_database && st.state == migrations::DbState::running) {
+            auto conn = migrations::Connection::open(db.conninfo());
+            auto state = migrations::read_schema_state(conn);
+            auto newest = newest_migration(fs::under_root(root, k_migrations_dir));
+            pending = newest && (!state.schema_version || *state.schema_version != *newest);
+        }
+        if (!with_database || (st.state != migrations::DbState::not_initialised && !pending)) {
+            outcome.kind = InstallOutcome::Kind::nothing_to_do;
+            log::info("{} is already installed in {}: nothing to do", pkg.nevra(), root.string());
+            return outcome;
+        }
+        outcome.kind = InstallOutcome::Kind::completed;
+        step(cb, fmt::format("{} is installed but its database step is not complete: completing it", pkg.nevra()));
+    }
+
+    if (!complete_only) {
+        // 3. Preflight, install profile.
+        step(cb, "running preflight checks (install profile)");
+        run_preflight(req, root, cb);
+
+        // 4. Prerequisites of the database step, before any change.
+        if (with_database) {
+            (void)migrations::find_pg_bindir();
+            check_home_parents_traversable(root);
+        }
+
+        // 5. Test transaction: dependencies, conflicts, disk space; changes nothing.
+        rpm::TransactionOptions topts;
+        topts.kind = rpm::TransactionKind::install;
+        topts.require_signature = req.gpgcheck == GpgCheck::yes;
+        topts.keys.files = req.gpgkeys;
+        step(cb, fmt::format("testing the rpm transaction for {}", pkg.nevra()));
+        try {
+            rpm::test_transaction(root, req.package_file, topts);
+        } catch (const RpmError&) {
+            std::throw_with_nested(InstallError(fmt::format("cannot install {}; nothing was changed", pkg.nevra())));
+        }
+
+        // 6. Confirmation, then the changes.
+        if (cb.confirm && !cb.confirm(fmt::format("Install {} into {}?", pkg.nevra(), root.string())))
+            throw RefusedError("install cancelled: nothing was changed");
+
+        step(cb, "creating the leo user (if missing)");
+        outcome.user_created = ensure_leo_user(root);
+
+        step(cb, fmt::format("installing {}", pkg.nevra()));
+        topts.on_progress = [&](const std::string&, std::uint64_t done, std::uint64_t total) {
+            if (cb.on_progress) cb.on_progress(done, total);
+        };
+        try {
+            rpm::run_transaction(root, req.package_file, topts);
+        } catch (const RpmError&) {
+            std::throw_with_nested(InstallError(fmt::format(
+                "installing {} failed{}", pkg.nevra(),
+                outcome.user_created ? " (the leo user was created and is kept)" : "")));
+        }
+        const auto kept = fs::under_root(root, k_packages_dir);
+        stdfs::create_directories(kept);
+        stdfs::permissions(kept, stdfs::perms(0700));
+        fs::copy_file_durable(req.package_file, kept / (pkg.nevra() + ".rpm"), 0600);
+        log::info("kept a copy of {} in {}", pkg.nevra(), kept.string());
+    }
+
+    if (with_database) {
+        try {
+            database_steps(root, pkg, cb, outcome);
+        } catch (const Error&) {
+            std::throw_with_nested(InstallError(fmt::format(
+                "{} is installed, but its database step failed; fix the cause below and run the same install "
+                "command again to complete it",
+                pkg.nevra())));
+        }
+    } else {
+        warn(cb, fmt::format("{} ships no broker migrations (in {}): database step skipped", pkg.nevra(),
+                             k_migrations_dir));
+    }
+    return outcome;
+}
+
+} // namespace leo::installer

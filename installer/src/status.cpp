@@ -1,1 +1,90 @@
-// placeholder
+#include "leo/installer/status.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/engine.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+std::string_view state_name(migrations::DbState s) {
+    switch (s) {
+    case migrations::DbState::not_initialised: return "not initialised";
+    case migrations::DbState::stopped: return "stopped";
+    case migrations::DbState::running: return "running";
+    }
+    return "unknown";
+}
+} // namespace
+
+Status gather_status(const stdfs::path& root) {
+    Status s;
+    s.installed = rpm::query_installed(root, k_broker_package);
+    const migrations::InternalDatabase db(root);
+    s.database = db.status();
+    const auto mig_dir = fs::under_root(root, k_migrations_dir);
+    std::error_code ec;
+    if (stdfs::is_directory(mig_dir, ec)) {
+        try {
+            auto files = migrations::load_migrations(mig_dir);
+            if (!files.empty()) s.packaged_schema_version = files.back().version;
+        } catch (const Error& e) {
+            s.database_error = describe(e);
+        }
+    }
+    if (s.database.state == migrations::DbState::running) {
+        try {
+            auto conn = migrations::Connection::open(db.conninfo());
+            auto state = migrations::read_schema_state(conn);
+            s.schema_version = state.schema_version;
+            s.schema_broker_version = state.broker_version;
+        } catch (const Error& e) {
+            s.database_error = describe(e);
+        }
+    }
+    return s;
+}
+
+nlohmann::json to_json(const Status& s) {
+    nlohmann::json j;
+    j["installed"] = nlohmann::json::array();
+    for (const auto& p : s.installed)
+        j["installed"].push_back({{"nevra", p.nevra()}, {"name", p.name}, {"evr", p.evr()}, {"arch", p.arch}});
+    j["database"] = {{"state", state_name(s.database.state)},
+                     {"data_dir", s.database.data_dir},
+                     {"server_version", s.database.server_version}};
+    if (s.database.pid) j["database"]["pid"] = *s.database.pid;
+    j["schema_version"] = s.schema_version ? nlohmann::json(*s.schema_version) : nlohmann::json(nullptr);
+    j["schema_broker_version"] =
+        s.schema_broker_version ? nlohmann::json(*s.schema_broker_version) : nlohmann::json(nullptr);
+    j["packaged_schema_version"] =
+        s.packaged_schema_version ? nlohmann::json(*s.packaged_schema_version) : nlohmann::json(nullptr);
+    if (!s.database_error.empty()) j["database_error"] = s.database_error;
+    return j;
+}
+
+std::string to_text(const Status& s) {
+    std::string out;
+    if (s.installed.empty()) out += fmt::format("{:<18}{}\n", "broker:", "not installed");
+    for (const auto& p : s.installed) out += fmt::format("{:<18}{}\n", "broker:", p.nevra());
+    out += fmt::format("{:<18}{}{}\n", "database:", state_name(s.database.state),
+                       s.database.pid ? fmt::format(" (pid {})", *s.database.pid) : "");
+    if (!s.database.data_dir.empty()) out += fmt::format("{:<18}{}\n", "data directory:", s.database.data_dir);
+    out += fmt::format("{:<18}{}\n", "schema version:",
+                       s.schema_version ? *s.schema_version
+                                        : (s.database.state == migrations::DbState::running ? "none"
+                                                                                             : "unknown (database not running)"));
+    if (s.schema_broker_version) out += fmt::format("{:<18}{}\n", "written by:", "broker " + *s.schema_broker_version);
+    if (s.packaged_schema_version) out += fmt::format("{:<18}{}\n", "package schema:", *s.packaged_schema_version);
+    if (!s.database_error.empty()) out += fmt::format("{:<18}{}\n", "database error:", s.database_error);
+    return out;
+}
+
+} // namespace leo::installer

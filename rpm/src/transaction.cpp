@@ -1,1 +1,175 @@
-// placeholder
+#include "leo/rpm/transaction.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/rpm/handles.hpp"
+#include "leo/rpm/rpmlib.hpp"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include <rpm/rpmcallback.h>
+#include <rpm/rpmdb.h>
+#include <rpm/rpmlib.h>
+#include <rpm/rpmprob.h>
+#include <rpm/rpmps.h>
+#include <rpm/rpmtag.h>
+#include <rpm/rpmte.h>
+
+namespace leo::rpm {
+namespace stdfs = std::filesystem;
+
+// Defined in package.cpp.
+TsPtr make_ts_with_keys(const stdfs::path& root, const Keys& keys);
+
+namespace {
+
+struct NotifyState {
+    const TransactionOptions* options = nullptr;
+    std::string file;
+    FD_t fd = nullptr;
+};
+
+void* notify(const void* /*header*/, const rpmCallbackType what, const rpm_loff_t amount,
+             const rpm_loff_t total, fnpyKey key, rpmCallbackData data) {
+    auto* state = static_cast<NotifyState*>(data);
+    switch (what) {
+    case RPMCALLBACK_INST_OPEN_FILE: {
+        const char* file = static_cast<const char*>(key);
+        state->fd = Fopen(file, "r.ufdio");
+        if (state->fd == nullptr || Ferror(state->fd)) {
+            if (state->fd != nullptr) Fclose(state->fd);
+            state->fd = nullptr;
+            return nullptr;
+        }
+        return state->fd;
+    }
+    case RPMCALLBACK_INST_CLOSE_FILE:
+        if (state->fd != nullptr) Fclose(state->fd);
+        state->fd = nullptr;
+        break;
+    case RPMCALLBACK_INST_PROGRESS:
+        if (state->options->on_progress) state->options->on_progress(state->file, amount, total);
+        break;
+    default: break;
+    }
+    return nullptr;
+}
+
+std::string problems_text(rpmts ts) {
+    PsPtr ps(rpmtsProblems(ts));
+    std::string out;
+    rpmpsi psi = rpmpsInitIterator(ps.get());
+    while (rpmpsNextIterator(psi) >= 0) {
+        char* msg = rpmProblemString(rpmpsGetProblem(psi));
+        if (!out.empty()) out += "; ";
+        out += msg != nullptr ? msg : "unknown problem";
+        std::free(msg);
+    }
+    rpmpsFreeIterator(psi);
+    return out;
+}
+
+HeaderRef read_header(rpmts ts, const stdfs::path& file) {
+    FdPtr fd(Fopen(file.c_str(), "r.ufdio"));
+    if (!fd || Ferror(fd.get())) throw RpmError(file.string() + ": cannot open: " + Fstrerror(fd.get()));
+    LogCapture capture;
+    Header h = nullptr;
+    const rpmVSFlags saved = rpmtsSetVSFlags(ts, RPMVSF_MASK_NOSIGNATURES);
+    const rpmRC rc = rpmReadPackageFile(ts, fd.get(), file.c_str(), &h);
+    rpmtsSetVSFlags(ts, saved);
+    HeaderRef header(h);
+    if (rc == RPMRC_NOTFOUND) throw RpmError(file.string() + " is not an RPM package");
+    if (!header) throw RpmError(file.string() + ": cannot read the package header: " + capture.joined());
+    return header;
+}
+
+enum class Mode { test, real };
+
+void transact(const stdfs::path& root, const stdfs::path& file, const TransactionOptions& options, Mode mode) {
+    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
+    Keys keys = options.keys;
+    keys.root = abs_root;
+    TsPtr ts = make_ts_with_keys(abs_root, keys);
+    const stdfs::path abs_file = stdfs::absolute(file);
+    HeaderRef header = read_header(ts.get(), abs_file);
+
+    const int upgrade = options.kind == TransactionKind::install ? 0 : 1;
+    LogCapture capture;
+    if (rpmtsAddInstallElement(ts.get(), header.get(), abs_file.c_str(), upgrade, nullptr) != 0)
+        throw RpmError(fmt::format("cannot add {} to the transaction: {}", abs_file.string(), capture.joined()));
+
+    if (rpmtsCheck(ts.get()) != 0)
+        throw RpmError(fmt::format("dependency check failed: {}", capture.joined()));
+    if (std::string problems = problems_text(ts.get()); !problems.empty())
+        throw RpmError(fmt::format("unresolved dependencies in {}: {}", abs_root.string(), problems));
+    if (rpmtsOrder(ts.get()) != 0) throw RpmError("cannot order the transaction: " + capture.joined());
+
+#ifdef LEO_HAVE_RPMTSSETVFYLEVEL
+    rpmtsSetVfyLevel(ts.get(), options.require_signature ? (RPMSIG_DIGEST_TYPE | RPMSIG_SIGNATURE_TYPE)
+                                                         : RPMSIG_DIGEST_TYPE);
+#endif
+    rpmtransFlags flags = RPMTRANS_FLAG_NONE;
+    if (mode == Mode::test) flags |= RPMTRANS_FLAG_TEST;
+    if (options.noscripts) flags |= RPMTRANS_FLAG_NOSCRIPTS;
+    rpmtsSetFlags(ts.get(), flags);
+
+    NotifyState state;
+    state.options = &options;
+    state.file = abs_file.string();
+    rpmtsSetNotifyCallback(ts.get(), notify, &state);
+
+    rpmprobFilterFlags filter = RPMPROB_FILTER_NONE;
+    if (options.kind == TransactionKind::downgrade) filter |= RPMPROB_FILTER_OLDPACKAGE;
+
+    log::info("rpm transaction ({}) of {} into {}", mode == Mode::test ? "test" : "real", abs_file.string(),
+              abs_root.string());
+    const int rc = rpmtsRun(ts.get(), nullptr, filter);
+    if (state.fd != nullptr) Fclose(state.fd);
+    if (rc != 0) {
+        std::string problems = problems_text(ts.get());
+        if (problems.empty()) problems = capture.joined();
+        if (problems.empty()) problems = "rpm reported an error without details";
+        throw RpmError(fmt::format("rpm transaction{} of {} failed: {}", mode == Mode::test ? " test" : "",
+                                   abs_file.filename().string(), problems));
+    }
+}
+
+} // namespace
+
+void test_transaction(const stdfs::path& root, const stdfs::path& package_file, const TransactionOptions& options) {
+    transact(root, package_file, options, Mode::test);
+}
+
+void run_transaction(const stdfs::path& root, const stdfs::path& package_file, const TransactionOptions& options) {
+    transact(root, package_file, options, Mode::test);
+    transact(root, package_file, options, Mode::real);
+}
+
+std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::string& name) {
+    std::vector<PackageInfo> out;
+    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
+    if (!has_rpmdb(abs_root)) return out;
+    TsPtr ts = make_ts(abs_root.c_str());
+    LogCapture capture;
+    MiPtr mi(rpmtsInitIterator(ts.get(), RPMDBI_NAME, name.c_str(), 0));
+    if (!mi && !capture.messages().empty())
+        throw RpmError(fmt::format("cannot read the rpmdb in {}: {}", (abs_root / "var/lib/rpm").string(),
+                                   capture.joined()));
+    while (mi) {
+        Header h = rpmdbNextIterator(mi.get());
+        if (h == nullptr) break;
+        PackageInfo p;
+        p.name = headerGetString(h, RPMTAG_NAME);
+        p.version = headerGetString(h, RPMTAG_VERSION);
+        p.release = headerGetString(h, RPMTAG_RELEASE);
+        const char* arch = headerGetString(h, RPMTAG_ARCH);
+        p.arch = arch != nullptr ? arch : "";
+        if (headerIsEntry(h, RPMTAG_EPOCH)) p.epoch = static_cast<std::uint32_t>(headerGetNumber(h, RPMTAG_EPOCH));
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+} // namespace leo::rpm

@@ -1,1 +1,385 @@
-// placeholder
+#include "cli.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/install.hpp"
+#include "leo/installer/status.hpp"
+#include "leo/migrations/internal_db.hpp"
+#include "leo/preflight/checks.hpp"
+#include "leo/preflight/facts.hpp"
+#include "leo/common/fs.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+namespace leo::cli {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+constexpr const char* k_prog = "leo-installer";
+
+/// One subcommand: registers its options, then runs (STYLE.md: one unit per command).
+class Command {
+public:
+    virtual ~Command() = default;
+    virtual void setup(CLI::App& app) = 0;
+    virtual int run() = 0;
+
+protected:
+    std::string m_root = "/";
+    bool m_json = false;
+    bool m_assumeyes = false;
+    void add_root(CLI::App& sub) {
+        sub.add_option("--root", m_root, "Operate on the system under DIR (like rpm --root)")->option_text("DIR");
+    }
+    void add_json(CLI::App& sub) { sub.add_flag("--json", m_json, "Machine-readable JSON output"); }
+    void add_assumeyes(CLI::App& sub) {
+        sub.add_flag("-y,--assumeyes", m_assumeyes, "Answer yes: change without asking");
+    }
+    [[nodiscard]] stdfs::path root() const { return installer::checked_root(m_root); }
+};
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+/// Ask on the terminal; refuse when there is none (DESIGN.md: -y or a terminal).
+bool confirm(bool assumeyes, const std::string& question) {
+    if (assumeyes) return true;
+    if (::isatty(STDIN_FILENO) == 0)
+        throw RefusedError("no terminal to ask for confirmation on; pass -y (--assumeyes) to proceed");
+    std::cout << question << " [y/N]: " << std::flush;
+    std::string answer;
+    if (!std::getline(std::cin, answer)) return false;
+    return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+/// Pairs of repeated --skip ID and --reason TEXT, in order.
+std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
+                                            const std::vector<std::string>& reasons) {
+    if (ids.size() != reasons.size())
+        throw UsageError(fmt::format("every --skip ID needs its own --reason TEXT (got {} --skip and {} --reason)",
+                                     ids.size(), reasons.size()));
+    std::map<std::string, std::string> m;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (reasons[i].find_first_not_of(" \t") == std::string::npos)
+            throw UsageError(fmt::format("--reason for --skip {} is empty: say why the check is skipped", ids[i]));
+        m[ids[i]] = reasons[i];
+    }
+    return m;
+}
+
+preflight::HostFacts load_facts(const std::string& facts_file, const stdfs::path& root) {
+    if (facts_file.empty()) return preflight::gather_facts(root);
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(fs::read_file(facts_file));
+    } catch (const nlohmann::json::exception& e) {
+        throw UsageError(fmt::format("--facts {}: not a JSON file ({})", facts_file, e.what()));
+    }
+    return preflight::facts_from_json(j);
+}
+
+// ---------------------------------------------------------------------------------------
+
+class FactsCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+    }
+    int run() override {
+        const auto facts = preflight::gather_facts(root());
+        const auto j = preflight::to_json(facts);
+        if (m_json) {
+            print_json(j);
+        } else {
+            std::cout << fmt::format("os:        {} (ID={}, VERSION_ID={}) from {}\n", facts.os.pretty_name,
+                                     facts.os.id, facts.os.version_id,
+                                     facts.os.source.empty() ? "nowhere" : facts.os.source);
+            std::cout << fmt::format("arch:      {}\n", facts.arch);
+            std::cout << fmt::format("vcpus:     {} ({})\n", facts.vcpus, facts.vcpus_source);
+            std::cout << fmt::format("memory:    {} KiB MemTotal ({})\n", facts.mem_total_kib, facts.mem_source);
+            std::cout << fmt::format("/home/leo: {} on {} ({}, source {}), {} bytes total, {} available\n",
+                                     facts.home.path, facts.home.mount_point, facts.home.fstype,
+                                     facts.home.mount_source, facts.home.total_bytes, facts.home.available_bytes);
+        }
+        return 0;
+    }
+};
+
+class PreflightCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+        sub.add_option("--profile", m_profile, "install | upgrade | rest-api")->option_text("PROFILE");
+        sub.add_option("--facts", m_facts, "Judge a saved `facts --json` output instead of this host")
+            ->option_text("FILE");
+        sub.add_option("--skip", m_skips, "Skip check ID (needs --reason; recorded)")->option_text("ID");
+        sub.add_option("--reason", m_reasons, "Why the preceding --skip is safe")->option_text("TEXT");
+    }
+    int run() override {
+        const auto profile = preflight::parse_profile(m_profile);
+        const auto skips = skip_map(m_skips, m_reasons);
+        const auto r = root();
+        log::open_log(r);
+        const auto facts = load_facts(m_facts, r);
+        const auto report = preflight::run_checks(facts, profile, skips);
+        for (const auto& res : report.results)
+            if (res.verdict == preflight::Verdict::skipped)
+                log::warning("preflight: check {} skipped: {}", res.id, res.skip_reason);
+        log::info("preflight ({}): {}", preflight::to_string(profile), report.inhibited() ? "refused" : "passed");
+        if (m_json) print_json(preflight::to_json(report));
+        else std::cout << preflight::to_table(report);
+        if (report.inhibited()) {
+            if (!m_json) std::cerr << k_prog << ": preflight found inhibitors; see the remediation above\n";
+            return static_cast<int>(ExitCode::refused);
+        }
+        return 0;
+    }
+
+private:
+    std::string m_profile = "install";
+    std::string m_facts;
+    std::vector<std::string> m_skips;
+    std::vector<std::string> m_reasons;
+};
+
+class VerifyCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+        sub.add_option("--rpm", m_rpm, "The package file")->required()->option_text("FILE");
+        sub.add_option("--gpgkey", m_keys, "Armored public key file (repeatable)")->option_text("FILE");
+    }
+    int run() override {
+        std::vector<stdfs::path> keys(m_keys.begin(), m_keys.end());
+        const auto r = root();
+        const auto v = rpm::verify_package(m_rpm, rpm::Keys{r, keys});
+        if (m_json) {
+            print_json({{"file", m_rpm},
+                        {"nevra", v.package.nevra()},
+                        {"arch", v.package.arch},
+                        {"digests", v.digests_ok ? "ok" : "bad"},
+                        {"signature", rpm::to_string(v.signature)},
+                        {"key_id", v.key_id},
+                        {"sha256", v.sha256},
+                        {"detail", v.detail}});
+        } else {
+            std::cout << fmt::format("{}: {}\n  digests:   {}\n  signature: {}{}\n  sha256:    {}\n", m_rpm,
+                                     v.package.nevra(), v.digests_ok ? "OK" : "BAD",
+                                     rpm::to_string(v.signature),
+                                     v.key_id.empty() ? "" : " (key " + v.key_id + ")", v.sha256);
+            if (!v.detail.empty()) std::cout << "  detail:    " << v.detail << "\n";
+        }
+        return v.signature == rpm::SignatureState::ok ? 0 : 1;
+    }
+
+private:
+    std::string m_rpm;
+    std::vector<std::string> m_keys;
+};
+
+class InstallCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_assumeyes(sub);
+        sub.add_option("--rpm", m_rpm, "Install this local package file")->required()->option_text("FILE");
+        sub.add_option("--repo", m_repo, "Install from this yum repository (not supported yet)")->option_text("ID");
+        sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
+        sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
+        sub.add_option("--skip", m_skips, "Skip preflight check ID (needs --reason)")->option_text("ID");
+        sub.add_option("--reason", m_reasons, "Why the preceding --skip is safe")->option_text("TEXT");
+        sub.add_option("--facts", m_facts, "Judge a saved `facts --json` output")->option_text("FILE");
+    }
+    int run() override {
+        installer::InstallRequest req;
+        req.root = root();
+        req.package_file = m_rpm;
+        req.gpgkeys.assign(m_keys.begin(), m_keys.end());
+        req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
+        req.skips = skip_map(m_skips, m_reasons);
+        if (!m_facts.empty()) req.facts_file = m_facts;
+        log::open_log(req.root);
+        log::info("install --rpm {} --root {}", m_rpm, req.root.string());
+
+        const bool tty = ::isatty(STDERR_FILENO) != 0;
+        installer::InstallCallbacks cb;
+        cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
+        cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
+        cb.on_preflight = [](const preflight::Report& rep) { std::cout << preflight::to_table(rep); };
+        cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
+        if (tty) {
+            cb.on_progress = [](std::uint64_t done, std::uint64_t total) {
+                if (total == 0) return;
+                const int pct = static_cast<int>(done * 100 / total);
+                const int bars = pct / 4;
+                std::cerr << fmt::format("\r  [{:<25}] {:3}%", std::string(static_cast<size_t>(bars), '#'), pct)
+                          << (done >= total ? "\n" : "") << std::flush;
+            };
+        }
+        const auto outcome = installer::install(req, cb);
+        const auto nevra = outcome.verification.package.nevra();
+        switch (outcome.kind) {
+        case installer::InstallOutcome::Kind::nothing_to_do:
+            std::cout << nevra << " is already installed in " << req.root.string() << ": nothing to do\n";
+            break;
+        case installer::InstallOutcome::Kind::completed:
+        case installer::InstallOutcome::Kind::installed:
+            std::cout << fmt::format("{} {} in {}", outcome.kind == installer::InstallOutcome::Kind::installed
+                                                        ? "installed"
+                                                        : "completed the install of",
+                                     nevra, req.root.string());
+            if (outcome.schema_version)
+                std::cout << fmt::format("; schema version {} ({} migration{} applied)", *outcome.schema_version,
+                                         outcome.migrations_applied.size(),
+                                         outcome.migrations_applied.size() == 1 ? "" : "s");
+            std::cout << "\n";
+            break;
+        }
+        log::info("install finished: {}", nevra);
+        return 0;
+    }
+
+private:
+    std::string m_rpm;
+    std::string m_repo;
+    std::string m_facts;
+    std::vector<std::string> m_keys;
+    std::vector<std::string> m_skips;
+    std::vector<std::string> m_reasons;
+    bool m_nogpgcheck = false;
+};
+
+class StatusCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+    }
+    int run() override {
+        const auto s = installer::gather_status(root());
+        if (m_json) print_json(installer::to_json(s));
+        else std::cout << installer::to_text(s);
+        return 0;
+    }
+};
+
+class DbCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        sub.add_option("action", m_action, "init | start | stop | status")
+            ->required()
+            ->check(CLI::IsMember({"init", "start", "stop", "status"}));
+    }
+    int run() override {
+        const auto r = root();
+        migrations::InternalDatabase db(r);
+        if (m_action == "status") {
+            const auto st = db.status();
+            switch (st.state) {
+            case migrations::DbState::not_initialised:
+                std::cout << "internal database: not initialised (" << db.data_dir().string() << ")\n";
+                return 3;
+            case migrations::DbState::stopped:
+                std::cout << "internal database: stopped (" << st.data_dir << ")\n";
+                return 3;
+            case migrations::DbState::running:
+                std::cout << "internal database: running, pid " << st.pid.value_or(0) << " (" << st.data_dir
+                          << ", PostgreSQL " << st.server_version << ")\n";
+                return 0;
+            }
+        }
+        log::open_log(r);
+        log::info("db {} --root {}", m_action, r.string());
+        if (m_action == "init") {
+            db.check_prerequisites();
+            std::cout << (db.init() ? "initialised the internal database in "
+                                    : "the internal database is already initialised in ")
+                      << db.data_dir().string() << "\n";
+        } else if (m_action == "start") {
+            std::cout << (db.start() ? "started the internal database\n" : "the internal database is already running\n");
+        } else if (m_action == "stop") {
+            std::cout << (db.stop() ? "stopped the internal database\n" : "the internal database was not running\n");
+        }
+        return 0;
+    }
+
+private:
+    std::string m_action;
+};
+
+struct Entry {
+    const char* name;
+    const char* help;
+    std::unique_ptr<Command> command;
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"leo-installer: install, upgrade and manage the connection broker", k_prog};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(k_prog) + " " + LEO_VERSION);
+
+    std::vector<Entry> entries;
+    entries.push_back({"facts", "Gather the host facts that preflight judges", std::make_unique<FactsCommand>()});
+    entries.push_back({"preflight", "Run the preflight checks (exit 3 on an inhibitor)",
+                       std::make_unique<PreflightCommand>()});
+    entries.push_back({"verify", "Verify a package's digests and signature", std::make_unique<VerifyCommand>()});
+    entries.push_back({"install", "Install the broker from a local RPM", std::make_unique<InstallCommand>()});
+    entries.push_back({"status", "Installed version, schema version, database state", std::make_unique<StatusCommand>()});
+    entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
+                       std::make_unique<DbCommand>()});
+
+    std::vector<std::pair<CLI::App*, Command*>> subs;
+    for (auto& e : entries) {
+        CLI::App* sub = app.add_subcommand(e.name, e.help);
+        e.command->setup(*sub);
+        subs.emplace_back(sub, e.command.get());
+    }
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << k_prog << ": error: " << e.what() << "\n"
+                  << "Run '" << k_prog << " --help' for usage.\n";
+        return static_cast<int>(ExitCode::usage);
+    }
+
+    try {
+        for (auto& [sub, cmd] : subs)
+            if (sub->parsed()) {
+                int rc = cmd->run();
+                log::close_log();
+                return rc;
+            }
+    } catch (const std::exception& e) {
+        const std::string chain = describe(e);
+        log::error("{}", chain);
+        log::close_log();
+        std::cerr << k_prog << ": error: " << chain << "\n";
+        return static_cast<int>(exit_code(e));
+    }
+    return static_cast<int>(ExitCode::usage);
+}
+
+} // namespace leo::cli

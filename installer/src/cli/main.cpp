@@ -1,1 +1,4 @@
-int main() { return 1; }
+// leo-installer: the installer, upgrader and lifecycle tool of the connection broker.
+#include "cli.hpp"
+
+int main(int argc, char** argv) { return leo::cli::main(argc, argv); }

@@ -1,0 +1,68 @@
+#pragma once
+/// `leo-installer install --rpm FILE`: the first install of the broker into a root.
+///
+/// Order (verify first, change after): read and verify the package (digests, signature,
+/// arch) -> preflight (install profile) -> database prerequisites -> rpm test transaction
+/// -> confirmation -> user `leo` -> the rpm transaction -> keep a copy of the RPM ->
+/// internal database init/start -> migrations. Every refusal before the confirmation
+/// leaves the root exactly as it was.
+
+#include "leo/preflight/checks.hpp"
+#include "leo/rpm/package.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leo::installer {
+
+enum class GpgCheck { yes, no };
+
+struct InstallRequest {
+    std::filesystem::path root = "/";
+    std::filesystem::path package_file;
+    std::vector<std::filesystem::path> gpgkeys;   ///< --gpgkey files (armored)
+    GpgCheck gpgcheck = GpgCheck::yes;            ///< --nogpgcheck turns it off
+    std::map<std::string, std::string> skips;     ///< preflight --skip ID --reason TEXT
+    std::optional<std::filesystem::path> facts_file; ///< --facts FILE replaces gathered facts
+};
+
+/// How the library talks to its caller (it never prints).
+struct InstallCallbacks {
+    std::function<void(const std::string&)> on_step;     ///< a step starts ("verifying ...")
+    std::function<void(const std::string&)> on_warning;  ///< a warning to show
+    std::function<void(const preflight::Report&)> on_preflight;
+    /// Ask before the first change; false stops with nothing changed.
+    std::function<bool(const std::string&)> confirm;
+    std::function<void(std::uint64_t, std::uint64_t)> on_progress; ///< rpm payload bytes done/total
+};
+
+struct InstallOutcome {
+    enum class Kind { installed, completed, nothing_to_do } kind = Kind::installed;
+    rpm::VerifyResult verification;
+    bool user_created = false;
+    bool database_initialised = false;
+    std::vector<std::string> migrations_applied;
+    std::optional<std::string> schema_version;
+};
+
+/// Run the install. Throws leo::UsageError (bad root), leo::RefusedError (preflight
+/// inhibitor, declined confirmation), leo::InstallError with the cause nested (package
+/// rejected, transaction or database failure; the message says what state the root is in
+/// and what to do).
+InstallOutcome install(const InstallRequest& request, const InstallCallbacks& callbacks);
+
+/// The root as an absolute path; throws leo::UsageError when it is not a directory.
+[[nodiscard]] std::filesystem::path checked_root(const std::filesystem::path& root);
+
+/// Verify `file` for installation: throws leo::InstallError naming the file, the
+/// signature state and the remedy unless it may be installed under `gpgcheck`; also
+/// refuses source packages and architectures other than x86_64 and noarch.
+rpm::VerifyResult verify_for_install(const std::filesystem::path& root, const std::filesystem::path& file,
+                                     const std::vector<std::filesystem::path>& gpgkeys, GpgCheck gpgcheck);
+
+} // namespace leo::installer

@@ -1,0 +1,30 @@
+#pragma once
+/// `leo-installer status`: installed NEVRA, schema version, database state.
+
+#include "leo/migrations/internal_db.hpp"
+#include "leo/rpm/package.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace leo::installer {
+
+struct Status {
+    std::vector<rpm::PackageInfo> installed;   ///< broker packages in the rpmdb (normally 0 or 1)
+    migrations::DbStatus database;
+    std::optional<std::string> schema_version; ///< when the database is running
+    std::optional<std::string> schema_broker_version;
+    std::optional<std::string> packaged_schema_version; ///< newest migration shipped in /home/leo
+    std::string database_error;                ///< why the schema could not be read ("" when it could)
+};
+
+/// Read-only: changes nothing (the database is not started).
+[[nodiscard]] Status gather_status(const std::filesystem::path& root);
+[[nodiscard]] nlohmann::json to_json(const Status& status);
+[[nodiscard]] std::string to_text(const Status& status);
+
+} // namespace leo::installer

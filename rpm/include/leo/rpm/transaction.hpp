@@ -1,0 +1,51 @@
+#pragma once
+/// librpm transactions into a root, and rpmdb queries.
+
+#include "leo/rpm/package.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace leo::rpm {
+
+enum class TransactionKind {
+    install,   ///< the package must not be installed yet
+    upgrade,   ///< replaces older versions of the same name
+    downgrade, ///< replaces a newer version (RPMPROB_FILTER_OLDPACKAGE)
+};
+
+struct TransactionOptions {
+    TransactionKind kind = TransactionKind::upgrade;
+    /// Require a verified signature in the transaction's own check (librpm's
+    /// %_pkgverify_level "signature"); otherwise "digest".
+    bool require_signature = true;
+    Keys keys;               ///< keys added (in memory) to the root's keyring
+    bool noscripts = false;  ///< RPMTRANS_FLAG_NOSCRIPTS
+    /// Progress: (package file, bytes done, bytes total) during the install.
+    std::function<void(const std::string&, std::uint64_t, std::uint64_t)> on_progress;
+};
+
+/// Run the transaction for `package_file` in `root` (absolute): dependency check,
+/// order, a test run (RPMTRANS_FLAG_TEST), then the real run. Throws leo::RpmError
+/// naming each problem (unresolved dependency, conflict, disk space, "already
+/// installed") when the check or the test run fails: then nothing was changed.
+/// rpm chroots the process during the run: no other thread may be running.
+void run_transaction(const std::filesystem::path& root, const std::filesystem::path& package_file,
+                     const TransactionOptions& options);
+
+/// Check and test-run only (changes nothing). Same errors as run_transaction.
+void test_transaction(const std::filesystem::path& root, const std::filesystem::path& package_file,
+                      const TransactionOptions& options);
+
+/// Installed packages named `name` in the rpmdb of `root` (empty when none, or when
+/// the root has no rpmdb yet). Throws leo::RpmError when the rpmdb cannot be read.
+[[nodiscard]] std::vector<PackageInfo> query_installed(const std::filesystem::path& root,
+                                                       const std::string& name);
+
+/// True when ROOT/var/lib/rpm holds an rpmdb.
+[[nodiscard]] bool has_rpmdb(const std::filesystem::path& root);
+
+} // namespace leo::rpm
