@@ -65,8 +65,8 @@ run "$bin" install --rpm "$work/tampered.rpm" --root "$root" --gpgkey "$pub" -y 
 say "A package built outside this project (unsigned), into another root, with --nogpgcheck"
 other=$work/other-root
 scripts/make-sandbox-root.sh "$other" --os centos7
-run "$bin" install --rpm "$fixtures/createrepo_c/packages/balicek-utf8-1.1.1-1.x86_64.rpm" --root "$other" --nogpgcheck -y
-run rpm --root "$other" --dbpath /var/lib/rpm -q balicek-utf8
+run "$bin" install --rpm "$fixtures/rpm-org/RPMS/foo-1.0-1.noarch.rpm" --root "$other" --nogpgcheck -y
+run rpm --root "$other" --dbpath /var/lib/rpm -q foo
 
 say "Done"
 echo "The sandbox root is kept in $root (its database is stopped on exit)."

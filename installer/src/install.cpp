@@ -62,9 +62,9 @@ preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& ro
     preflight::HostFacts facts;
     if (req.facts_file) {
         try {
-            facts = preflight::facts_from_json(nlohmann::json::parse(fs::read_file(*req.facts_file)));
-        } catch (const nlohmann::json::exception& e) {
-            throw UsageError(fmt::format("--facts {}: not a facts JSON file ({})", req.facts_file->string(), e.what()));
+            facts = preflight::read_facts_file(*req.facts_file);
+        } catch (const PreflightError&) {
+            std::throw_with_nested(UsageError(fmt::format("--facts {}", req.facts_file->string())));
         }
     } else {
         facts = preflight::gather_facts(root);
@@ -85,6 +85,26 @@ preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& ro
     }
     return report;
 }
+
+/// librpm creates the rpmdb (ROOT/var/lib/rpm) when a transaction, even a test run,
+/// opens it. Until the real transaction starts, a refusal must leave no trace: this
+/// records which directories are missing now and removes them again on undo().
+class RpmdbCreationGuard {
+public:
+    explicit RpmdbCreationGuard(const stdfs::path& root) {
+        std::error_code ec;
+        for (stdfs::path p = root / "var/lib/rpm"; p != root && !stdfs::exists(p, ec); p = p.parent_path())
+            m_created.push_back(p);
+    }
+    void undo() const noexcept {
+        std::error_code ec;
+        if (!m_created.empty()) stdfs::remove_all(m_created.front(), ec);
+        for (size_t i = 1; i < m_created.size(); ++i) stdfs::remove(m_created[i], ec);  // only if empty
+    }
+
+private:
+    std::vector<stdfs::path> m_created;  ///< innermost first
+};
 
 std::optional<std::string> newest_migration(const stdfs::path& dir) {
     auto all = migrations::load_migrations(dir);
@@ -215,15 +235,22 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
         topts.require_signature = req.gpgcheck == GpgCheck::yes;
         topts.keys.files = req.gpgkeys;
         step(cb, fmt::format("testing the rpm transaction for {}", pkg.nevra()));
+        const RpmdbCreationGuard rpmdb_guard(root);
         try {
             rpm::test_transaction(root, req.package_file, topts);
         } catch (const RpmError&) {
+            rpmdb_guard.undo();
             std::throw_with_nested(InstallError(fmt::format("cannot install {}; nothing was changed", pkg.nevra())));
         }
 
         // 6. Confirmation, then the changes.
-        if (cb.confirm && !cb.confirm(fmt::format("Install {} into {}?", pkg.nevra(), root.string())))
-            throw RefusedError("install cancelled: nothing was changed");
+        try {
+            if (cb.confirm && !cb.confirm(fmt::format("Install {} into {}?", pkg.nevra(), root.string())))
+                throw RefusedError("install cancelled: nothing was changed");
+        } catch (...) {
+            rpmdb_guard.undo();
+            throw;
+        }
 
         step(cb, "creating the leo user (if missing)");
         outcome.user_created = ensure_leo_user(root);

@@ -1,1 +1,200 @@
-// placeholder
+#include "leo/migrations/connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cstdlib>
+
+namespace leo::migrations {
+namespace {
+
+struct ResultDeleter {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+struct ConninfoOptionsDeleter {
+    void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
+};
+
+constexpr size_t k_sql_excerpt = 200;
+
+std::string trim(std::string s) {
+    const auto end = s.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos)
+        return {};
+    const auto begin = s.find_first_not_of(" \t\r\n");
+    return s.substr(begin, end - begin + 1);
+}
+
+/// The first 200 characters of `sql`, whitespace runs folded to one space.
+std::string sql_excerpt(const std::string& sql) {
+    std::string out;
+    bool space = false;
+    for (char c : trim(sql)) {
+        if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+            space = true;
+            continue;
+        }
+        if (space && !out.empty())
+            out += ' ';
+        space = false;
+        out += c;
+        if (out.size() >= k_sql_excerpt) {
+            out += "...";
+            break;
+        }
+    }
+    return out;
+}
+
+/// "host=/x dbname=leo user=leo" from a conninfo, without password or other secrets.
+std::string describe_conninfo(const std::string& conninfo) {
+    char* err = nullptr;
+    std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(PQconninfoParse(conninfo.c_str(), &err));
+    if (err != nullptr)
+        PQfreemem(err);
+    if (!opts)
+        return "(unparsable connection string)";
+    std::string out;
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+        if (o->val == nullptr)
+            continue;
+        const std::string key = o->keyword;
+        if (key != "host" && key != "hostaddr" && key != "port" && key != "dbname" && key != "user")
+            continue;
+        if (!out.empty())
+            out += ' ';
+        out += key + "=" + o->val;
+    }
+    return out.empty() ? "(defaults)" : out;
+}
+
+/// The server's message for a failed result: "ERROR: text", plus DETAIL and HINT.
+std::string server_message(const PGresult* res, pg_conn* conn) {
+    if (res == nullptr)
+        return trim(PQerrorMessage(conn));
+    const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY);
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (primary == nullptr) {
+        std::string msg = trim(PQresultErrorMessage(res));
+        if (msg.empty())
+            msg = trim(PQerrorMessage(conn));
+        if (msg.empty())
+            msg = std::string("unexpected result ") + PQresStatus(PQresultStatus(res));
+        return msg;
+    }
+    std::string msg = std::string(severity != nullptr ? severity : "ERROR") + ": " + primary;
+    if (const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL))
+        msg += fmt::format(" (DETAIL: {})", detail);
+    if (const char* hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT))
+        msg += fmt::format(" (HINT: {})", hint);
+    return msg;
+}
+
+[[noreturn]] void throw_query_error(const std::string& sql, const PGresult* res, pg_conn* conn) {
+    std::string message = server_message(res, conn);
+    std::string sqlstate;
+    std::optional<long> position;
+    if (res != nullptr) {
+        if (const char* s = PQresultErrorField(res, PG_DIAG_SQLSTATE))
+            sqlstate = s;
+        if (const char* p = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION)) {
+            char* end = nullptr;
+            long v = std::strtol(p, &end, 10);
+            if (end != p)
+                position = v;
+        }
+    }
+    const std::string what = fmt::format("{} (SQL: {})", message, sql_excerpt(sql));
+    throw QueryError(what, std::move(message), std::move(sqlstate), position);
+}
+
+void no_notices(void* /*arg*/, const char* /*message*/) {}
+
+bool ok_status(ExecStatusType s) { return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY; }
+
+} // namespace
+
+const std::string& Rows::at(size_t r, size_t c) const {
+    if (r >= rows.size() || c >= rows[r].size())
+        throw DatabaseError(
+            fmt::format("result has no row {} column {} ({} rows, {} columns)", r, c, rows.size(), columns.size()));
+    const auto& v = rows[r][c];
+    if (!v)
+        throw DatabaseError(fmt::format("result row {} column {} ({}) is NULL", r, c,
+                                        c < columns.size() ? columns[c] : std::string("?")));
+    return *v;
+}
+
+void Connection::ConnDeleter::operator()(pg_conn* c) const noexcept { PQfinish(c); }
+
+Connection::~Connection() = default;
+
+Connection Connection::open(const std::string& conninfo) {
+    pg_conn* raw = PQconnectdb(conninfo.c_str());
+    if (raw == nullptr)
+        throw DatabaseError(
+            fmt::format("cannot connect to PostgreSQL ({}): out of memory", describe_conninfo(conninfo)));
+    Connection conn(raw);
+    if (PQstatus(raw) != CONNECTION_OK)
+        throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo),
+                                        trim(PQerrorMessage(raw))));
+    PQsetNoticeProcessor(raw, &no_notices, nullptr);
+    conn.exec("SET client_min_messages = warning");
+    return conn;
+}
+
+void Connection::exec(const std::string& sql) {
+    ResultPtr res(PQexec(m_conn.get(), sql.c_str()));
+    if (!res || !ok_status(PQresultStatus(res.get())))
+        throw_query_error(sql, res.get(), m_conn.get());
+}
+
+Rows Connection::query(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params)
+        values.push_back(p ? p->c_str() : nullptr);
+    ResultPtr res(PQexecParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                               values.empty() ? nullptr : values.data(), nullptr, nullptr, 0));
+    if (!res || !ok_status(PQresultStatus(res.get())))
+        throw_query_error(sql, res.get(), m_conn.get());
+    Rows rows;
+    const int ncols = PQnfields(res.get());
+    const int nrows = PQntuples(res.get());
+    for (int c = 0; c < ncols; ++c)
+        rows.columns.emplace_back(PQfname(res.get(), c));
+    rows.rows.reserve(static_cast<size_t>(nrows));
+    for (int r = 0; r < nrows; ++r) {
+        auto& row = rows.rows.emplace_back();
+        row.reserve(static_cast<size_t>(ncols));
+        for (int c = 0; c < ncols; ++c) {
+            if (PQgetisnull(res.get(), r, c) != 0)
+                row.emplace_back(std::nullopt);
+            else
+                row.emplace_back(
+                    std::string(PQgetvalue(res.get(), r, c), static_cast<size_t>(PQgetlength(res.get(), r, c))));
+        }
+    }
+    return rows;
+}
+
+int Connection::server_version_num() const { return PQserverVersion(m_conn.get()); }
+
+std::string quote_identifier(const std::string& name) {
+    auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+    bool plain = !name.empty() && name.size() < 64 && (lower(name[0]) || name[0] == '_');
+    for (char c : name)
+        if (!(lower(c) || (c >= '0' && c <= '9') || c == '_' || c == '$'))
+            plain = false;
+    if (!plain)
+        throw DatabaseError(fmt::format("identifier '{}' is not a plain lowercase SQL identifier "
+                                        "(letters a-z, digits, _ and $, at most 63 characters)",
+                                        name));
+    return "\"" + name + "\"";
+}
+
+} // namespace leo::migrations

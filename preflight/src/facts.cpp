@@ -1,1 +1,544 @@
-// placeholder
+#include "leo/preflight/facts.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <charconv>
+#include <limits>
+#include <string_view>
+#include <system_error>
+
+#include <sched.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+
+namespace leo::preflight {
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view k_whitespace = " \t\r\n";
+
+std::string_view trim(std::string_view s) {
+    const auto begin = s.find_first_not_of(k_whitespace);
+    if (begin == std::string_view::npos) return {};
+    const auto end = s.find_last_not_of(k_whitespace);
+    return s.substr(begin, end - begin + 1);
+}
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+    std::vector<std::string_view> lines;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const auto nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) {
+            if (pos < text.size()) lines.push_back(text.substr(pos));
+            break;
+        }
+        lines.push_back(text.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    return lines;
+}
+
+bool valid_key(std::string_view key) {
+    if (key.empty()) return false;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        const char c = key[i];
+        const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        const bool digit = c >= '0' && c <= '9';
+        if (!(alpha || (digit && i > 0))) return false;
+    }
+    return true;
+}
+
+/// One shell word as os-release(5) allows it: unquoted text (backslash escapes the next
+/// character), '...' (literal), "..." (backslash escapes $ " \ ` only). Stops at
+/// unquoted whitespace; an unterminated quote takes the rest of the line.
+std::string parse_shell_value(std::string_view v) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < v.size()) {
+        const char c = v[i];
+        if (c == ' ' || c == '\t') break; // end of the word (a trailing comment follows)
+        if (c == '\\') {
+            if (i + 1 < v.size()) out += v[i + 1];
+            i += 2;
+        } else if (c == '\'') {
+            const auto end = v.find('\'', i + 1);
+            const auto stop = end == std::string_view::npos ? v.size() : end;
+            out.append(v.substr(i + 1, stop - i - 1));
+            i = stop + 1;
+        } else if (c == '"') {
+            ++i;
+            while (i < v.size() && v[i] != '"') {
+                if (v[i] == '\\' && i + 1 < v.size() &&
+                    std::string_view("$\"\\`").find(v[i + 1]) != std::string_view::npos) {
+                    out += v[i + 1];
+                    i += 2;
+                } else {
+                    out += v[i++];
+                }
+            }
+            ++i; // closing quote
+        } else {
+            out += c;
+            ++i;
+        }
+    }
+    return out;
+}
+
+std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+bool starts_with_word(std::string_view text, std::string_view prefix) {
+    return text.substr(0, prefix.size()) == prefix &&
+           (text.size() == prefix.size() || text[prefix.size()] == ' ');
+}
+
+/// Decode the octal escapes mountinfo uses for space, tab, newline and backslash.
+std::string decode_octal(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            const auto a = s[i + 1], b = s[i + 2], c = s[i + 3];
+            auto octal = [](char d) { return d >= '0' && d <= '7'; };
+            if (octal(a) && octal(b) && octal(c)) {
+                out += static_cast<char>(((a - '0') << 6) | ((b - '0') << 3) | (c - '0'));
+                i += 3;
+                continue;
+            }
+        }
+        out += s[i];
+    }
+    return out;
+}
+
+std::vector<std::string_view> split_fields(std::string_view line) {
+    std::vector<std::string_view> fields;
+    std::size_t pos = 0;
+    while (pos < line.size()) {
+        const auto begin = line.find_first_not_of(" \t", pos);
+        if (begin == std::string_view::npos) break;
+        auto end = line.find_first_of(" \t", begin);
+        if (end == std::string_view::npos) end = line.size();
+        fields.push_back(line.substr(begin, end - begin));
+        pos = end;
+    }
+    return fields;
+}
+
+/// Components of an absolute path, ignoring empty ones ("/a//b/" -> {a, b}).
+std::vector<std::string_view> components(std::string_view path) {
+    std::vector<std::string_view> out;
+    std::size_t pos = 0;
+    while (pos < path.size()) {
+        const auto begin = path.find_first_not_of('/', pos);
+        if (begin == std::string_view::npos) break;
+        auto end = path.find('/', begin);
+        if (end == std::string_view::npos) end = path.size();
+        out.push_back(path.substr(begin, end - begin));
+        pos = end;
+    }
+    return out;
+}
+
+bool path_exists(const stdfs::path& p) {
+    std::error_code ec;
+    return stdfs::exists(p, ec);
+}
+
+/// `path` under `root`, following a final-component symlink inside the root (an
+/// absolute target such as /etc/os-release -> /usr/lib/os-release must not escape
+/// to the live system).
+stdfs::path in_root(const stdfs::path& root, const stdfs::path& path) {
+    stdfs::path p = leo::fs::under_root(root, path);
+    if (root.empty() || root == "/") return p;
+    for (int hops = 0; hops < 40; ++hops) {
+        std::error_code ec;
+        if (!stdfs::is_symlink(p, ec)) break;
+        const auto target = stdfs::read_symlink(p, ec);
+        if (ec) break;
+        p = target.is_absolute() ? leo::fs::under_root(root, target) : p.parent_path() / target;
+    }
+    return p;
+}
+
+/// The file's content when it exists and can be read.
+std::optional<std::string> read_if_present(const stdfs::path& p) {
+    if (!path_exists(p)) return std::nullopt;
+    std::error_code ec;
+    if (stdfs::is_directory(p, ec)) return std::nullopt;
+    return leo::fs::try_read_file(p);
+}
+
+OsFacts gather_os(const stdfs::path& root) {
+    for (const char* candidate : {"/etc/os-release", "/usr/lib/os-release"}) {
+        const auto file = in_root(root, candidate);
+        if (auto text = read_if_present(file)) {
+            OsFacts os = parse_os_release(*text);
+            os.source = leo::fs::under_root(root, candidate).string();
+            return os;
+        }
+    }
+    const auto file = in_root(root, "/etc/redhat-release");
+    if (auto text = read_if_present(file)) {
+        OsFacts os = parse_redhat_release(*text);
+        os.source = leo::fs::under_root(root, "/etc/redhat-release").string();
+        return os;
+    }
+    return {};
+}
+
+std::string live_arch() {
+    struct utsname u {};
+    if (::uname(&u) != 0) return {};
+    return u.machine;
+}
+
+unsigned live_vcpus() {
+    // CPU_ALLOC so that machines with more than CPU_SETSIZE (1024) CPUs count right.
+    for (int ncpus = 1024; ncpus <= (1 << 20); ncpus *= 2) {
+        cpu_set_t* set = CPU_ALLOC(ncpus);
+        if (set == nullptr) return 0;
+        const std::size_t size = CPU_ALLOC_SIZE(ncpus);
+        CPU_ZERO_S(size, set);
+        if (::sched_getaffinity(0, size, set) == 0) {
+            const int count = CPU_COUNT_S(size, set);
+            CPU_FREE(set);
+            return count > 0 ? static_cast<unsigned>(count) : 0U;
+        }
+        const int err = errno;
+        CPU_FREE(set);
+        if (err != EINVAL) return 0;
+    }
+    return 0;
+}
+
+MountFacts gather_home(const stdfs::path& root) {
+    MountFacts m;
+    const bool live_root = root.empty() || root == "/";
+    const stdfs::path live = leo::fs::nearest_existing_ancestor(leo::fs::under_root(root, "/home/leo"));
+    m.path = live.string();
+
+    struct statvfs vfs {};
+    if (::statvfs(live.c_str(), &vfs) == 0) {
+        m.total_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+        m.available_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    }
+    struct statfs sfs {};
+    if (::statfs(live.c_str(), &sfs) == 0) {
+        // f_type is a signed word; filesystem magics are 32-bit values.
+        m.statfs_magic = static_cast<std::uint32_t>(sfs.f_type);
+    }
+
+    // Which path to match against mountinfo's mount points: with the root's own
+    // mountinfo, the path inside the root; with the live one, the live (canonical) path.
+    std::string match;
+    std::optional<std::string> text;
+    if (!live_root) {
+        const auto file = leo::fs::under_root(root, "/proc/self/mountinfo");
+        if ((text = read_if_present(file))) {
+            m.source = file.string();
+            const auto rel = live.lexically_relative(root);
+            const bool inside = !rel.empty() && *rel.begin() != "..";
+            match = inside ? (stdfs::path("/") / rel).lexically_normal().string() : "/";
+            if (match.size() > 1 && match.back() == '/') match.pop_back();
+        }
+    }
+    if (!text) {
+        if ((text = read_if_present("/proc/self/mountinfo"))) {
+            m.source = "/proc/self/mountinfo";
+            std::error_code ec;
+            const auto canonical = stdfs::canonical(live, ec);
+            match = (ec ? live : canonical).string();
+        }
+    }
+    if (text) {
+        if (auto entry = find_mount(parse_mountinfo(*text), match)) {
+            m.mount_point = entry->mount_point;
+            m.fstype = entry->fstype;
+            m.mount_source = entry->source;
+        }
+    }
+    return m;
+}
+
+// ---- JSON reading with field names in errors ----
+
+[[noreturn]] void field_error(const std::string& name, const std::string& problem) {
+    throw PreflightError(fmt::format("facts file: field '{}' {}", name, problem));
+}
+
+const json& require(const json& obj, const std::string& prefix, const char* key) {
+    const std::string name = prefix.empty() ? key : prefix + "." + key;
+    const auto it = obj.find(key);
+    if (it == obj.end()) field_error(name, "missing");
+    return *it;
+}
+
+std::string get_string(const json& obj, const std::string& prefix, const char* key) {
+    const auto& v = require(obj, prefix, key);
+    if (!v.is_string())
+        field_error(prefix.empty() ? key : prefix + "." + key,
+                    fmt::format("must be a string, not {}", v.type_name()));
+    return v.get<std::string>();
+}
+
+std::uint64_t get_uint(const json& obj, const std::string& prefix, const char* key,
+                       std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+    const auto& v = require(obj, prefix, key);
+    const std::string name = prefix.empty() ? key : prefix + "." + key;
+    if (!v.is_number_integer())
+        field_error(name, fmt::format("must be a non-negative integer, not {}", v.type_name()));
+    if (!v.is_number_unsigned() && v.get<std::int64_t>() < 0)
+        field_error(name, fmt::format("must be a non-negative integer, not {}", v.get<std::int64_t>()));
+    const auto value = v.get<std::uint64_t>();
+    if (value > max) field_error(name, fmt::format("is out of range ({} > {})", value, max));
+    return value;
+}
+
+const json& get_object(const json& obj, const std::string& prefix, const char* key) {
+    const auto& v = require(obj, prefix, key);
+    if (!v.is_object())
+        field_error(prefix.empty() ? key : prefix + "." + key,
+                    fmt::format("must be an object, not {}", v.type_name()));
+    return v;
+}
+
+} // namespace
+
+OsFacts parse_os_release(const std::string& text) {
+    OsFacts os;
+    for (auto raw : split_lines(text)) {
+        const auto line = trim(raw);
+        if (line.empty() || line.front() == '#') continue;
+        const auto eq = line.find('=');
+        if (eq == std::string_view::npos) continue;
+        const auto key = line.substr(0, eq);
+        if (!valid_key(key)) continue;
+        const std::string value = parse_shell_value(line.substr(eq + 1));
+        if (key == "ID") os.id = value;
+        else if (key == "VERSION_ID") os.version_id = value;
+        else if (key == "ID_LIKE") os.id_like = value;
+        else if (key == "NAME") os.name = value;
+        else if (key == "PRETTY_NAME") os.pretty_name = value;
+    }
+    return os;
+}
+
+OsFacts parse_redhat_release(const std::string& text) {
+    OsFacts os;
+    std::string_view line = text;
+    line = line.substr(0, line.find('\n'));
+    line = trim(line);
+    if (line.empty()) return os;
+    os.pretty_name = std::string(line);
+
+    // "<name> release <version> (<codename>)"
+    const auto rel = line.find(" release ");
+    const std::string_view name = rel == std::string_view::npos ? line : line.substr(0, rel);
+    os.name = std::string(name);
+    if (rel != std::string_view::npos) {
+        auto version = line.substr(rel + 9);
+        version = version.substr(0, version.find(' '));
+        // Keep major.minor: "7.9.2009" -> "7.9" (os-release's VERSION_ID style).
+        const auto first = version.find('.');
+        if (first != std::string_view::npos) {
+            const auto second = version.find('.', first + 1);
+            if (second != std::string_view::npos) version = version.substr(0, second);
+        }
+        os.version_id = std::string(version);
+    }
+
+    struct Known { std::string_view prefix, id; };
+    static constexpr Known k_known[] = {
+        {"Red Hat Enterprise Linux", "rhel"}, {"CentOS", "centos"},
+        {"Fedora", "fedora"},                 {"Rocky Linux", "rocky"},
+        {"AlmaLinux", "almalinux"},           {"Oracle Linux", "ol"},
+        {"Scientific Linux", "scientific"},
+    };
+    for (const auto& k : k_known) {
+        if (starts_with_word(line, k.prefix)) {
+            os.id = std::string(k.id);
+            return os;
+        }
+    }
+    // Unknown distribution: its first word, lower-cased, so the report shows what it is.
+    os.id = ascii_lower(name.substr(0, name.find(' ')));
+    return os;
+}
+
+std::optional<std::uint64_t> parse_meminfo_total_kib(const std::string& text) {
+    for (auto line : split_lines(text)) {
+        if (line.substr(0, 9) != "MemTotal:") continue;
+        const auto rest = trim(line.substr(9));
+        std::uint64_t value = 0;
+        const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+        if (ec != std::errc{} || ptr == rest.data()) return std::nullopt;
+        const auto unit = trim(std::string_view(ptr, static_cast<std::size_t>(rest.data() + rest.size() - ptr)));
+        if (!unit.empty() && unit != "kB") return std::nullopt;
+        return value;
+    }
+    return std::nullopt;
+}
+
+std::vector<MountEntry> parse_mountinfo(const std::string& text) {
+    // proc(5): id parent major:minor root mount_point options [optional...] - fstype source super_options
+    std::vector<MountEntry> entries;
+    for (auto line : split_lines(text)) {
+        const auto fields = split_fields(line);
+        std::size_t dash = 0;
+        for (std::size_t i = 6; i < fields.size(); ++i) {
+            if (fields[i] == "-") {
+                dash = i;
+                break;
+            }
+        }
+        if (dash == 0 || dash + 1 >= fields.size()) continue; // no separator or no fstype
+        MountEntry e;
+        e.mount_point = decode_octal(fields[4]);
+        e.fstype = decode_octal(fields[dash + 1]);
+        e.source = dash + 2 < fields.size() ? decode_octal(fields[dash + 2]) : std::string();
+        entries.push_back(std::move(e));
+    }
+    return entries;
+}
+
+std::optional<MountEntry> find_mount(const std::vector<MountEntry>& entries, const std::string& path) {
+    const auto target = components(path);
+    std::optional<MountEntry> best;
+    std::size_t best_len = 0;
+    for (const auto& e : entries) {
+        if (e.mount_point.empty() || e.mount_point.front() != '/') continue;
+        const auto mp = components(e.mount_point);
+        if (mp.size() > target.size()) continue;
+        bool prefix = true;
+        for (std::size_t i = 0; i < mp.size() && prefix; ++i) prefix = mp[i] == target[i];
+        if (!prefix) continue;
+        // ">=": a later entry on the same mount point is mounted on top of the earlier one.
+        if (!best || mp.size() >= best_len) {
+            best = e;
+            best_len = mp.size();
+        }
+    }
+    return best;
+}
+
+HostFacts gather_facts(const stdfs::path& root_arg) {
+    // "/tmp/r/" and "/tmp/r/." name the same root as "/tmp/r".
+    stdfs::path root = root_arg.empty() ? stdfs::path("/") : root_arg.lexically_normal();
+    while (root != root.root_path() && !root.has_filename()) root = root.parent_path();
+    HostFacts f;
+    f.os = gather_os(root);
+    f.arch = live_arch();
+    f.vcpus = live_vcpus();
+    f.vcpus_source = "sched_getaffinity";
+
+    stdfs::path meminfo = leo::fs::under_root(root, "/proc/meminfo");
+    if (!path_exists(meminfo)) meminfo = "/proc/meminfo";
+    if (auto text = read_if_present(meminfo)) {
+        if (auto kib = parse_meminfo_total_kib(*text)) {
+            f.mem_total_kib = *kib;
+            f.mem_source = meminfo.string();
+        }
+    }
+    f.home = gather_home(root);
+    return f;
+}
+
+json to_json(const HostFacts& f) {
+    return json{
+        {"format_version", k_facts_format_version},
+        {"os",
+         {{"id", f.os.id},
+          {"version_id", f.os.version_id},
+          {"id_like", f.os.id_like},
+          {"name", f.os.name},
+          {"pretty_name", f.os.pretty_name},
+          {"source", f.os.source}}},
+        {"arch", f.arch},
+        {"vcpus", f.vcpus},
+        {"vcpus_source", f.vcpus_source},
+        {"mem_total_kib", f.mem_total_kib},
+        {"mem_source", f.mem_source},
+        {"home",
+         {{"path", f.home.path},
+          {"mount_point", f.home.mount_point},
+          {"fstype", f.home.fstype},
+          {"mount_source", f.home.mount_source},
+          {"statfs_magic", f.home.statfs_magic},
+          {"total_bytes", f.home.total_bytes},
+          {"available_bytes", f.home.available_bytes},
+          {"source", f.home.source}}},
+    };
+}
+
+HostFacts facts_from_json(const json& j) {
+    if (!j.is_object())
+        throw PreflightError(fmt::format("facts file: expected a JSON object, not {}", j.type_name()));
+    const auto& version = require(j, "", "format_version");
+    if (!version.is_number_integer())
+        field_error("format_version", fmt::format("must be an integer, not {}", version.type_name()));
+    if (version.get<std::int64_t>() != k_facts_format_version)
+        throw PreflightError(fmt::format(
+            "facts file: format_version {} is not supported (this installer reads {}); "
+            "gather the facts again with this installer's 'facts --json'",
+            version.dump(), k_facts_format_version));
+
+    HostFacts f;
+    const auto& os = get_object(j, "", "os");
+    f.os.id = get_string(os, "os", "id");
+    f.os.version_id = get_string(os, "os", "version_id");
+    f.os.id_like = get_string(os, "os", "id_like");
+    f.os.name = get_string(os, "os", "name");
+    f.os.pretty_name = get_string(os, "os", "pretty_name");
+    f.os.source = get_string(os, "os", "source");
+
+    f.arch = get_string(j, "", "arch");
+    f.vcpus = static_cast<unsigned>(get_uint(j, "", "vcpus", std::numeric_limits<unsigned>::max()));
+    f.vcpus_source = get_string(j, "", "vcpus_source");
+    f.mem_total_kib = get_uint(j, "", "mem_total_kib");
+    f.mem_source = get_string(j, "", "mem_source");
+
+    const auto& home = get_object(j, "", "home");
+    f.home.path = get_string(home, "home", "path");
+    f.home.mount_point = get_string(home, "home", "mount_point");
+    f.home.fstype = get_string(home, "home", "fstype");
+    f.home.mount_source = get_string(home, "home", "mount_source");
+    f.home.statfs_magic = get_uint(home, "home", "statfs_magic");
+    f.home.total_bytes = get_uint(home, "home", "total_bytes");
+    f.home.available_bytes = get_uint(home, "home", "available_bytes");
+    f.home.source = get_string(home, "home", "source");
+    return f;
+}
+
+HostFacts read_facts_file(const stdfs::path& file) {
+    const auto text = leo::fs::try_read_file(file);
+    if (!text) throw PreflightError(fmt::format("facts file {}: cannot be read", file.string()));
+    json j;
+    try {
+        j = json::parse(*text);
+    } catch (const json::parse_error& e) {
+        throw PreflightError(fmt::format("facts file {}: not JSON: {}", file.string(), e.what()));
+    }
+    try {
+        return facts_from_json(j);
+    } catch (const PreflightError&) {
+        std::throw_with_nested(PreflightError(fmt::format("cannot use {}", file.string())));
+    }
+}
+
+} // namespace leo::preflight

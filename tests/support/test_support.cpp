@@ -76,7 +76,11 @@ stdfs::path make_signing_key(const stdfs::path& dir, const std::string& name) {
     return pub;
 }
 
-std::string snapshot_tree(const stdfs::path& dir) {
+subprocess::Result rpm_query(const stdfs::path& root, const std::string& name) {
+    return subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-q", name});
+}
+
+std::string snapshot_tree(const stdfs::path& dir, const std::vector<std::string>& exclude) {
     std::vector<std::string> lines;
     std::error_code ec;
     if (!stdfs::exists(dir, ec)) return "<missing>";
@@ -84,7 +88,14 @@ std::string snapshot_tree(const stdfs::path& dir) {
          it.increment(ec)) {
         struct stat st{};
         if (::lstat(it->path().c_str(), &st) != 0) continue;
-        lines.push_back(stdfs::relative(it->path(), dir).string() + " " + std::to_string(st.st_size) + " " +
+        const std::string rel = stdfs::relative(it->path(), dir).string();
+        if (std::any_of(exclude.begin(), exclude.end(), [&](const std::string& e) { return rel.rfind(e, 0) == 0; }))
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            lines.push_back(rel + "/ " + std::to_string(st.st_mode));
+            continue;
+        }
+        lines.push_back(rel + " " + std::to_string(st.st_size) + " " +
                         std::to_string(st.st_mode) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
                         std::to_string(st.st_mtim.tv_nsec));
     }

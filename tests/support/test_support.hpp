@@ -46,8 +46,14 @@ std::filesystem::path build_broker_rpm(const std::string& version, const std::fi
 /// A throwaway signing key: returns the armored public key file in `dir`.
 std::filesystem::path make_signing_key(const std::filesystem::path& dir, const std::string& name);
 
-/// Recursive listing "relative-path size mode" of every file under `dir`, sorted
-/// (to assert that nothing changed).
-std::string snapshot_tree(const std::filesystem::path& dir);
+/// Recursive listing of everything under `dir`, sorted, to assert that nothing changed:
+/// "relative-path size mode mtime" for files, "relative-path/ mode" for directories
+/// (their mtimes follow their entries, which are listed). Paths starting with one of
+/// `exclude` are left out (by default var/log: the installer's log records refusals).
+std::string snapshot_tree(const std::filesystem::path& dir, const std::vector<std::string>& exclude = {"var/log"});
+
+/// `rpm --root ROOT --dbpath /var/lib/rpm -q NAME` (stdout; "" with the exit code
+/// non-zero when not installed).
+subprocess::Result rpm_query(const std::filesystem::path& root, const std::string& name);
 
 } // namespace leo::test

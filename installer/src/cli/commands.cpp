@@ -79,13 +79,11 @@ std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
 
 preflight::HostFacts load_facts(const std::string& facts_file, const stdfs::path& root) {
     if (facts_file.empty()) return preflight::gather_facts(root);
-    nlohmann::json j;
     try {
-        j = nlohmann::json::parse(fs::read_file(facts_file));
-    } catch (const nlohmann::json::exception& e) {
-        throw UsageError(fmt::format("--facts {}: not a JSON file ({})", facts_file, e.what()));
+        return preflight::read_facts_file(facts_file);
+    } catch (const PreflightError&) {
+        std::throw_with_nested(UsageError("--facts " + facts_file));
     }
-    return preflight::facts_from_json(j);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -177,7 +175,7 @@ public:
                         {"detail", v.detail}});
         } else {
             std::cout << fmt::format("{}: {}\n  digests:   {}\n  signature: {}{}\n  sha256:    {}\n", m_rpm,
-                                     v.package.nevra(), v.digests_ok ? "OK" : "BAD",
+                                     v.package.name.empty() ? "(unreadable package header)" : v.package.nevra(), v.digests_ok ? "OK" : "BAD",
                                      rpm::to_string(v.signature),
                                      v.key_id.empty() ? "" : " (key " + v.key_id + ")", v.sha256);
             if (!v.detail.empty()) std::cout << "  detail:    " << v.detail << "\n";

@@ -2,15 +2,39 @@
 /// The libpq wrapper: the only place (with the rest of migrations/) that calls libpq.
 /// Every error carries the SQL text and PQerrorMessage.
 
+#include "leo/common/error.hpp"
+
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct pg_conn;
 struct pg_result;
 
 namespace leo::migrations {
+
+/// A statement the server refused (or that failed on the way): what() is
+/// "<server message> (SQL: <first 200 characters>)"; the parts are kept for callers that
+/// put the error in their own words (the migration engine names the script instead).
+class QueryError : public leo::DatabaseError {
+public:
+    QueryError(const std::string& what, std::string server_message, std::string sqlstate, std::optional<long> position)
+        : leo::DatabaseError(what), m_server_message(std::move(server_message)), m_sqlstate(std::move(sqlstate)),
+          m_position(position) {}
+    /// "ERROR: relation \"jobs\" does not exist", with DETAIL/HINT appended when given.
+    [[nodiscard]] const std::string& server_message() const noexcept { return m_server_message; }
+    /// The five-character SQLSTATE ("42P01"), "" when the server sent none.
+    [[nodiscard]] const std::string& sqlstate() const noexcept { return m_sqlstate; }
+    /// 1-based character position of the error in the SQL text, when the server gave one.
+    [[nodiscard]] std::optional<long> position() const noexcept { return m_position; }
+
+private:
+    std::string m_server_message;
+    std::string m_sqlstate;
+    std::optional<long> m_position;
+};
 
 /// Rows of a query result as text (NULL is nullopt).
 struct Rows {

@@ -6,6 +6,12 @@
 /// database "leo" owned by role "leo". The server and initdb run as leo's uid/gid from
 /// ROOT/etc/passwd; when `root` is not "/" they run under nss_wrapper (Debian
 /// libnss-wrapper) so the uid resolves (PITFALLS: initdb looks up its own uid).
+///
+/// Access: the server listens on no TCP address (listen_addresses = '') and its socket
+/// directory ROOT/home/leo/pgsql is 0700 and owned by leo, so only leo and root can reach
+/// the socket; that is why local connections may use "trust" authentication (host
+/// connections, should TCP ever be enabled, need scram-sha-256, or md5 before PG 10).
+/// The settings are appended to data/postgresql.conf by init(), so start() needs no -o.
 
 #include <filesystem>
 #include <optional>
@@ -47,11 +53,23 @@ public:
     /// create database "leo". Idempotent: an initialised data directory is left alone.
     /// Returns false when it was already initialised. Throws leo::DatabaseError with
     /// initdb's last line of output.
+    ///
+    /// Runs check_prerequisites() first. initdb works in pgsql/data.init, which is
+    /// started temporarily for CREATE DATABASE, stopped, and renamed to data/ only when
+    /// complete: data/ is either absent or whole, and an interrupted init is redone (a
+    /// left-over data.init is stopped and removed). init() therefore always returns with
+    /// the server stopped (it was not running before: there was no data directory);
+    /// call start() next.
     bool init();
     /// pg_ctl start -w, output to log_file(). Returns false when already running.
+    /// Throws leo::DatabaseError when not initialised, or when the server does not start
+    /// within 60 s (the message quotes the server log lines this start wrote).
     bool start();
     /// pg_ctl stop -m fast -w. Returns false when it was not running.
     bool stop();
+    /// From data/PG_VERSION, data/postmaster.pid (the pid alive) and `pg_ctl status`
+    /// (run as leo; skipped when the binaries are not found). Never throws for a
+    /// missing or stopped instance.
     [[nodiscard]] DbStatus status() const;
 
 private:

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -55,10 +56,38 @@ struct HostFacts {
 /// Parse os-release text ("KEY=value" lines, values optionally quoted, shell escapes).
 [[nodiscard]] OsFacts parse_os_release(const std::string& text);
 
+/// Parse /etc/redhat-release text, the fallback when there is no os-release:
+/// "CentOS Linux release 7.9.2009 (Core)" -> id "centos", version_id "7.9";
+/// "Red Hat Enterprise Linux Server release 7.9 (Maipo)" -> id "rhel", version_id "7.9".
+/// `name` and `pretty_name` are filled from the text; `source` is left empty.
+[[nodiscard]] OsFacts parse_redhat_release(const std::string& text);
+
+/// MemTotal in KiB from /proc/meminfo text; nullopt when absent or malformed.
+[[nodiscard]] std::optional<std::uint64_t> parse_meminfo_total_kib(const std::string& text);
+
+/// One line of /proc/self/mountinfo (proc(5)), octal escapes (\040 ...) decoded.
+struct MountEntry {
+    std::string mount_point; ///< field 5, e.g. "/home"
+    std::string fstype;      ///< first field after "-", e.g. "nfs4"
+    std::string source;      ///< second field after "-", e.g. "server:/export"
+};
+
+/// Parse mountinfo text in file order; malformed lines are skipped.
+[[nodiscard]] std::vector<MountEntry> parse_mountinfo(const std::string& text);
+
+/// The entry whose mount point is the longest component-wise prefix of `path` (absolute;
+/// "/home" is a prefix of "/home/leo", not of "/homer"). Among entries with the same
+/// mount point the last one wins (it is mounted on top). nullopt when none matches.
+[[nodiscard]] std::optional<MountEntry> find_mount(const std::vector<MountEntry>& entries,
+                                                   const std::string& path);
+
 /// Serialise with "format_version".
 [[nodiscard]] nlohmann::json to_json(const HostFacts& facts);
 /// Parse a saved `facts --json` output. Throws leo::PreflightError naming the problem
 /// (not JSON, wrong format_version, a missing or mistyped field).
 [[nodiscard]] HostFacts facts_from_json(const nlohmann::json& json);
+/// Read and parse a saved `facts --json` file (`--facts FILE`). Throws leo::PreflightError
+/// naming the file (unreadable, not JSON), with facts_from_json's error nested.
+[[nodiscard]] HostFacts read_facts_file(const std::filesystem::path& file);
 
 } // namespace leo::preflight

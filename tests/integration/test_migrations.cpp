@@ -1,0 +1,329 @@
+// Integration tests of the migration engine against a real PostgreSQL (the internal
+// instance of a sandbox root) with the repository's real migrations/sql.
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/engine.hpp"
+#include "leo/migrations/internal_db.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <memory>
+
+namespace leo::migrations {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+const std::string k_broker = "9.1.2";
+
+stdfs::path shipped_sql() { return test::source_dir() / "migrations/sql"; }
+
+/// Copy the shipped migrations whose version starts with `prefix` ("" for all) into `dir`.
+void copy_shipped(const stdfs::path& dir, const std::string& prefix = "") {
+    for (const auto& m : load_migrations(shipped_sql()))
+        if (m.version.starts_with(prefix))
+            stdfs::copy_file(m.path, dir / m.script);
+}
+
+void write(const stdfs::path& p, const std::string& text) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << text;
+}
+
+std::string migration_error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const MigrationError& e) {
+        return e.what();
+    }
+    return "<no MigrationError>";
+}
+
+class MigrationsTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_root = m_tmp.path() / "r";
+        test::make_sandbox_root(m_root);
+        test::create_leo_user(m_root);
+        m_db = std::make_unique<InternalDatabase>(m_root);
+        ASSERT_TRUE(m_db->init());
+        ASSERT_TRUE(m_db->start());
+        m_conn = std::make_unique<Connection>(Connection::open(m_db->conninfo()));
+    }
+    void TearDown() override {
+        m_conn.reset();
+        // Never leave a server running, whatever the test did.
+        if (!m_db)
+            return;
+        try {
+            m_db->stop();
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "stop in teardown: " << e.what();
+        }
+    }
+
+    bool table_exists(const std::string& name) {
+        return !m_conn
+                    ->query("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = current_schema()",
+                            {name})
+                    .empty();
+    }
+    bool column_exists(const std::string& table, const std::string& column) {
+        return !m_conn
+                    ->query("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                            "AND table_name = $1 AND column_name = $2",
+                            {table, column})
+                    .empty();
+    }
+    std::string scalar(const std::string& sql) { return m_conn->query(sql).at(0, 0); }
+    /// Everything in the history, to compare before and after a refusal.
+    std::string history_dump() {
+        if (!table_exists("leo_schema_history"))
+            return "<no history>";
+        std::string out;
+        auto rows = m_conn->query("SELECT installed_rank, version, checksum, broker_version, success "
+                                  "FROM leo_schema_history ORDER BY installed_rank");
+        for (const auto& row : rows.rows) {
+            for (const auto& v : row)
+                out += v.value_or("NULL") + " ";
+            out += "\n";
+        }
+        return out;
+    }
+
+    test::TempDir m_tmp;
+    stdfs::path m_root;
+    std::unique_ptr<InternalDatabase> m_db;
+    std::unique_ptr<Connection> m_conn;
+};
+
+TEST_F(MigrationsTest, MigratesTheShippedSchema) {
+    const auto migrations = load_migrations(shipped_sql());
+    auto result = migrate(*m_conn, migrations, k_broker);
+    EXPECT_FALSE(result.schema_before);
+    ASSERT_TRUE(result.schema_after);
+    EXPECT_EQ(*result.schema_after, "9.1.0.2");
+    EXPECT_EQ(result.applied,
+              (std::vector<std::string>{"V9.0.0.1__baseline.sql", "V9.0.0.2__default_settings.sql",
+                                        "V9.1.0.1__jobs_attempts.sql", "V9.1.0.2__jobs_site_index.sql"}));
+
+    for (const char* t :
+         {"sites", "cluster_members", "work_queue", "settings", "support_licence", "leo_schema_history"})
+        EXPECT_TRUE(table_exists(t)) << t;
+    EXPECT_TRUE(column_exists("work_queue", "attempts"));
+    EXPECT_TRUE(table_exists("work_queue_site_status_idx"));
+    EXPECT_EQ(scalar("SELECT value FROM settings WHERE name = 'upgrades_enabled'"), "true");
+
+    const auto state = read_schema_state(*m_conn);
+    EXPECT_TRUE(state.has_history);
+    EXPECT_EQ(state.schema_version, "9.1.0.2");
+    EXPECT_EQ(state.broker_version, k_broker);
+    ASSERT_EQ(state.applied.size(), 4U);
+    EXPECT_TRUE(state.failed.empty());
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(state.applied[i].version, migrations[i].version);
+        EXPECT_EQ(state.applied[i].checksum, migrations[i].checksum);
+        EXPECT_EQ(state.applied[i].checksum_algorithm, k_checksum_algorithm);
+        EXPECT_EQ(state.applied[i].broker_version, k_broker);
+        EXPECT_EQ(state.applied[i].script, migrations[i].script);
+    }
+    EXPECT_EQ(state.applied[0].description, "baseline");
+    EXPECT_EQ(scalar("SELECT count(*) FROM leo_schema_history WHERE success AND installed_by = 'leo' "
+                     "AND execution_time_ms >= 0 AND installed_on <= now()"),
+              "4");
+}
+
+TEST_F(MigrationsTest, SecondMigrateAppliesNothing) {
+    const auto migrations = load_migrations(shipped_sql());
+    (void)migrate(*m_conn, migrations, k_broker);
+    const auto before = history_dump();
+    auto again = migrate(*m_conn, migrations, "9.1.3");
+    EXPECT_TRUE(again.applied.empty());
+    EXPECT_EQ(again.schema_before, "9.1.0.2");
+    EXPECT_EQ(again.schema_after, "9.1.0.2");
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_EQ(read_schema_state(*m_conn).broker_version, k_broker);
+}
+
+TEST_F(MigrationsTest, OlderSchemaThenFullSet) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    auto first = migrate(*m_conn, load_migrations(dir.path()), "9.0.40");
+    EXPECT_EQ(first.applied.size(), 2U);
+    EXPECT_EQ(first.schema_after, "9.0.0.2");
+    EXPECT_FALSE(column_exists("work_queue", "attempts"));
+    EXPECT_EQ(read_schema_state(*m_conn).broker_version, "9.0.40");
+
+    // a pre-9.1 failed job whose attempt count lives in the payload moves to the column
+    m_conn->exec("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'x', 'failed', 'attempts=3')");
+
+    auto second = migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
+    EXPECT_EQ(second.schema_before, "9.0.0.2");
+    EXPECT_EQ(second.schema_after, "9.1.0.2");
+    EXPECT_EQ(second.applied,
+              (std::vector<std::string>{"V9.1.0.1__jobs_attempts.sql", "V9.1.0.2__jobs_site_index.sql"}));
+    EXPECT_EQ(scalar("SELECT attempts FROM work_queue"), "3");
+
+    const auto state = read_schema_state(*m_conn);
+    EXPECT_EQ(state.schema_version, "9.1.0.2");
+    EXPECT_EQ(state.broker_version, k_broker);
+    ASSERT_EQ(state.applied.size(), 4U);
+    EXPECT_EQ(state.applied[0].broker_version, "9.0.40");
+    EXPECT_EQ(state.applied[3].broker_version, k_broker);
+}
+
+TEST_F(MigrationsTest, FailingMigrationRollsBackOnlyItself) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    write(dir.path() / "V9.0.0.3__bad.sql", "CREATE TABLE half_done (x integer);\nSELECT * FROM no_such_table;\n");
+    write(dir.path() / "V9.0.0.4__after.sql", "CREATE TABLE after_bad (x integer);\n");
+
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, load_migrations(dir.path()), k_broker); });
+    EXPECT_NE(msg.find("migration V9.0.0.3__bad.sql failed: ERROR: relation \"no_such_table\" does not exist"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("line 2"), std::string::npos) << msg;
+
+    EXPECT_FALSE(table_exists("half_done"));
+    EXPECT_FALSE(table_exists("after_bad"));
+    EXPECT_TRUE(table_exists("sites"));
+    auto state = read_schema_state(*m_conn);
+    EXPECT_EQ(state.schema_version, "9.0.0.2");
+    EXPECT_EQ(state.applied.size(), 2U);
+    EXPECT_TRUE(state.failed.empty());
+
+    // The connection is usable afterwards, and a fixed script applies.
+    write(dir.path() / "V9.0.0.3__bad.sql", "CREATE TABLE half_done (x integer);\n");
+    auto result = migrate(*m_conn, load_migrations(dir.path()), k_broker);
+    EXPECT_EQ(result.applied, (std::vector<std::string>{"V9.0.0.3__bad.sql", "V9.0.0.4__after.sql"}));
+    EXPECT_TRUE(table_exists("half_done"));
+    EXPECT_TRUE(table_exists("after_bad"));
+}
+
+TEST_F(MigrationsTest, NewerSchemaIsRefusedBeforeAnythingChanges) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    write(dir.path() / "V9.2.0.1__future.sql", "CREATE TABLE future_things (x integer);\n");
+    (void)migrate(*m_conn, load_migrations(dir.path()), "9.2.0");
+    const auto before = history_dump();
+
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker); });
+    EXPECT_NE(msg.find("database schema 9.2.0.1 is newer than this broker's newest migration 9.1.0.2 (broker 9.1.2): "
+                       "a broker cannot run an unknown schema; install broker 9.2.0 or newer"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(column_exists("work_queue", "attempts"));
+
+    // a dry run refuses in the same words
+    EXPECT_EQ(
+        migration_error_of([&] { (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker, DryRun::yes); }),
+        msg);
+}
+
+TEST_F(MigrationsTest, ChecksumMismatchIsRefusedBeforeAnythingChanges) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    (void)migrate(*m_conn, load_migrations(dir.path()), k_broker);
+    const auto applied_checksum = read_schema_state(*m_conn).applied[1].checksum;
+    const auto before = history_dump();
+
+    // Line endings and a byte-order mark are not a change.
+    const auto script = dir.path() / "V9.0.0.2__default_settings.sql";
+    std::string text = fs::read_file(script);
+    std::string crlf = "\xEF\xBB\xBF";
+    for (char c : text)
+        crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    write(script, crlf);
+    EXPECT_TRUE(migrate(*m_conn, load_migrations(dir.path()), k_broker).applied.empty());
+
+    // An edit is.
+    write(script, text + "-- edited after release\n");
+    copy_shipped(dir.path(), "9.1.");
+    const auto migrations = load_migrations(dir.path());
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, migrations, k_broker); });
+    EXPECT_NE(msg.find("V9.0.0.2__default_settings.sql"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(applied_checksum), std::string::npos) << msg;
+    EXPECT_NE(msg.find(migrations[1].checksum), std::string::npos) << msg;
+    EXPECT_NE(applied_checksum, migrations[1].checksum);
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(column_exists("work_queue", "attempts"));
+}
+
+TEST_F(MigrationsTest, DryRunChangesNothing) {
+    const auto migrations = load_migrations(shipped_sql());
+    auto fresh = migrate(*m_conn, migrations, k_broker, DryRun::yes);
+    EXPECT_EQ(fresh.applied.size(), 4U);
+    EXPECT_FALSE(fresh.schema_before);
+    EXPECT_EQ(fresh.schema_after, "9.1.0.2");
+    EXPECT_FALSE(table_exists("leo_schema_history"));
+    EXPECT_FALSE(table_exists("sites"));
+    EXPECT_FALSE(read_schema_state(*m_conn).has_history);
+
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    (void)migrate(*m_conn, load_migrations(dir.path()), "9.0.40");
+    const auto before = history_dump();
+    auto partial = migrate(*m_conn, migrations, k_broker, DryRun::yes);
+    EXPECT_EQ(partial.schema_before, "9.0.0.2");
+    EXPECT_EQ(partial.schema_after, "9.1.0.2");
+    EXPECT_EQ(partial.applied,
+              (std::vector<std::string>{"V9.1.0.1__jobs_attempts.sql", "V9.1.0.2__jobs_site_index.sql"}));
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(column_exists("work_queue", "attempts"));
+}
+
+TEST_F(MigrationsTest, AppliedMigrationWithoutFileIsFineWhenOlder) {
+    (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
+    test::TempDir dir;
+    copy_shipped(dir.path());
+    stdfs::remove(dir.path() / "V9.0.0.1__baseline.sql");
+    auto result = migrate(*m_conn, load_migrations(dir.path()), k_broker);
+    EXPECT_TRUE(result.applied.empty());
+    EXPECT_EQ(result.schema_after, "9.1.0.2");
+}
+
+TEST_F(MigrationsTest, UnappliedOlderMigrationIsRefused) {
+    test::TempDir dir;
+    copy_shipped(dir.path());
+    stdfs::remove(dir.path() / "V9.0.0.2__default_settings.sql");
+    (void)migrate(*m_conn, load_migrations(dir.path()), k_broker);
+    copy_shipped(dir.path(), "9.0.0.2");
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, load_migrations(dir.path()), k_broker); });
+    EXPECT_NE(msg.find("V9.0.0.2__default_settings.sql is older than the database schema 9.1.0.2"), std::string::npos)
+        << msg;
+}
+
+TEST_F(MigrationsTest, MigrationLockIsReleased) {
+    (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+    auto other = Connection::open(m_db->conninfo());
+    EXPECT_EQ(other.query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(k_migration_lock_key)}).at(0, 0),
+              "t");
+}
+
+TEST_F(MigrationsTest, ConnectionErrorsCarryTheSql) {
+    try {
+        m_conn->exec("SELECT * FROM no_such_relation_here");
+        FAIL() << "no error";
+    } catch (const QueryError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("relation \"no_such_relation_here\" does not exist"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("SQL: SELECT * FROM no_such_relation_here"), std::string::npos) << msg;
+        EXPECT_EQ(e.sqlstate(), "42P01");
+    }
+    auto rows = m_conn->query("SELECT $1::text AS a, $2::text AS b", {std::string("x"), std::nullopt});
+    EXPECT_EQ(rows.columns, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(rows.at(0, 0), "x");
+    EXPECT_FALSE(rows.rows[0][1]);
+    EXPECT_EQ(scalar("SHOW client_min_messages"), "warning");
+}
+
+} // namespace
+} // namespace leo::migrations

@@ -1,0 +1,118 @@
+// `leo-installer verify` and leo::rpm::verify_package on the public fixtures (real
+// packages signed by rpm.org's test key) and on packages built from our spec.
+#include "test_support.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/rpm/package.hpp"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::rpm::SignatureState;
+
+stdfs::path fixture(const std::string& rel) { return leo::test::fixtures_dir() / rel; }
+const std::string k_signed = "rpm-org/RPMS/hello-2.0-1.x86_64-signed.rpm";
+const std::string k_key = "rpm-org/keys/rpm.org-rsa-2048-test.pub";
+
+TEST(Verify, SignedFixtureIsNokeyWithoutItsKey) {
+    auto v = leo::rpm::verify_package(fixture(k_signed), {});
+    EXPECT_EQ(v.signature, SignatureState::nokey);
+    EXPECT_TRUE(v.digests_ok);
+    EXPECT_EQ(v.key_id, "4344591e1964c5fc");
+    EXPECT_EQ(v.package.nevra(), "hello-2.0-1.x86_64");
+}
+
+TEST(Verify, SignedFixtureIsOkWithItsKey) {
+    auto v = leo::rpm::verify_package(fixture(k_signed), {{}, {fixture(k_key)}});
+    EXPECT_EQ(v.signature, SignatureState::ok);
+    EXPECT_TRUE(v.digests_ok);
+    EXPECT_EQ(v.sha256.size(), 64u);
+}
+
+TEST(Verify, UnsignedFixtureIsUnsigned) {
+    auto v = leo::rpm::verify_package(fixture("rpm-org/RPMS/hello-2.0-1.x86_64.rpm"), {{}, {fixture(k_key)}});
+    EXPECT_EQ(v.signature, SignatureState::unsigned_);
+    EXPECT_TRUE(v.digests_ok);
+    EXPECT_TRUE(v.key_id.empty());
+}
+
+TEST(Verify, KeyFromAnotherSignerIsNokey) {
+    // createrepo_c's empty-signed-rsa is signed with a key that is not shipped.
+    auto v = leo::rpm::verify_package(fixture("createrepo_c/packages/empty-signed-rsa-0-0.x86_64.rpm"),
+                                      {{}, {fixture(k_key)}});
+    EXPECT_EQ(v.signature, SignatureState::nokey);
+    EXPECT_EQ(v.key_id, "183f6899719ce7a5");
+}
+
+TEST(Verify, FlippedPayloadByteIsBad) {
+    leo::test::TempDir tmp;
+    std::string data = leo::fs::read_file(fixture(k_signed));
+    data[data.size() - 100] = static_cast<char>(data[data.size() - 100] ^ 0xff);
+    const auto f = tmp.path() / "p.rpm";
+    std::ofstream(f, std::ios::binary) << data;
+    auto v = leo::rpm::verify_package(f, {{}, {fixture(k_key)}});
+    EXPECT_EQ(v.signature, SignatureState::bad);
+    EXPECT_FALSE(v.digests_ok);
+}
+
+TEST(Verify, NotAnRpmAndMissingFileThrow) {
+    leo::test::TempDir tmp;
+    const auto f = tmp.path() / "x.rpm";
+    std::ofstream(f) << "plain text\n";
+    try {
+        (void)leo::rpm::verify_package(f, {});
+        FAIL() << "expected RpmError";
+    } catch (const leo::RpmError& e) {
+        EXPECT_NE(std::string(e.what()).find("is not an RPM package"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)leo::rpm::verify_package(tmp.path() / "missing.rpm", {}), leo::RpmError);
+    EXPECT_THROW((void)leo::rpm::verify_package(fixture(k_signed), {{}, {tmp.path() / "nokey.pub"}}), leo::RpmError);
+}
+
+TEST(Verify, PackageInfoIncludesEpoch) {
+    auto p = leo::rpm::read_package_info(fixture("createrepo_c/packages/Archer-3.4.5-6.x86_64.rpm"));
+    ASSERT_TRUE(p.epoch.has_value());
+    EXPECT_EQ(*p.epoch, 2u);
+    EXPECT_EQ(p.nevra(), "Archer-2:3.4.5-6.x86_64");
+    auto src = leo::rpm::read_package_info(fixture("createrepo_c/packages/empty-0-0.src.rpm"));
+    EXPECT_TRUE(src.source);
+}
+
+TEST(VerifyCli, JsonAndExitCodes) {
+    auto nokey = leo::test::run_installer({"verify", "--rpm", fixture(k_signed).string(), "--json"});
+    EXPECT_EQ(nokey.exit_code, 1);
+    auto j = nlohmann::json::parse(nokey.out);
+    EXPECT_EQ(j["signature"], "nokey");
+    EXPECT_EQ(j["digests"], "ok");
+
+    auto ok = leo::test::run_installer(
+        {"verify", "--rpm", fixture(k_signed).string(), "--gpgkey", fixture(k_key).string(), "--json"});
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_EQ(nlohmann::json::parse(ok.out)["signature"], "ok");
+
+    auto text = leo::test::run_installer({"verify", "--rpm", fixture(k_signed).string()});
+    EXPECT_NE(text.out.find("signature: nokey (key 4344591e1964c5fc)"), std::string::npos) << text.out;
+
+    auto usage = leo::test::run_installer({"verify"});
+    EXPECT_EQ(usage.exit_code, 2);
+    EXPECT_NE(usage.err.find("--rpm is required"), std::string::npos) << usage.err;
+}
+
+TEST(VerifyCli, SignedBrokerPackageFromOurSpec) {
+    leo::test::TempDir tmp;
+    const auto pub = leo::test::make_signing_key(tmp.path(), "leo-verify");
+    const auto rpm = leo::test::build_broker_rpm("9.1.2", tmp.path() / "rpms", tmp.path() / "gnupg", "leo-verify");
+    auto v = leo::rpm::verify_package(rpm, {{}, {pub}});
+    EXPECT_EQ(v.signature, SignatureState::ok) << v.detail;
+    EXPECT_EQ(v.package.nevra(), "leostream-broker-9.1.2-1.x86_64");
+    auto files = leo::rpm::list_package_files(rpm);
+    EXPECT_NE(std::find(files.begin(), files.end(), "/home/leo/share/migrations/V9.1.0.2__jobs_site_index.sql"),
+              files.end());
+}
+
+} // namespace

@@ -1,0 +1,520 @@
+#include "leo/preflight/checks.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <ostream>
+
+using leo::preflight::CheckResult;
+using leo::preflight::HostFacts;
+using leo::preflight::parse_os_release;
+using leo::preflight::Profile;
+using leo::preflight::Report;
+using leo::preflight::run_checks;
+using leo::preflight::Verdict;
+
+namespace leo::preflight {
+// Readable verdicts in assertion failures.
+void PrintTo(Verdict v, std::ostream* os) { *os << to_string(v); }
+} // namespace leo::preflight
+
+namespace {
+
+constexpr std::uint64_t k_gib = 1ULL << 30;
+
+leo::preflight::OsFacts os_fixture(const std::string& name) {
+    auto os = parse_os_release(
+        leo::fs::read_file(leo::test::source_dir() / "tests/data/preflight" / name));
+    os.source = "/etc/os-release";
+    return os;
+}
+
+/// A host that passes every check: CentOS 7, x86_64, 2 CPUs, an 8 GiB VM, 50 GiB xfs /home.
+HostFacts good() {
+    HostFacts f;
+    f.os = os_fixture("os-release-centos7");
+    f.arch = "x86_64";
+    f.vcpus = 2;
+    f.vcpus_source = "sched_getaffinity";
+    f.mem_total_kib = 7990000;
+    f.mem_source = "/proc/meminfo";
+    f.home.path = "/home";
+    f.home.mount_point = "/home";
+    f.home.fstype = "xfs";
+    f.home.mount_source = "/dev/mapper/centos-home";
+    f.home.statfs_magic = 0x58465342; // XFS_SUPER_MAGIC
+    f.home.total_bytes = 50 * k_gib;
+    f.home.available_bytes = 30 * k_gib;
+    f.home.source = "/proc/self/mountinfo";
+    return f;
+}
+
+CheckResult result(const Report& r, const std::string& id) {
+    const auto it = std::find_if(r.results.begin(), r.results.end(),
+                                 [&](const CheckResult& c) { return c.id == id; });
+    if (it == r.results.end()) throw std::runtime_error("no result " + id);
+    return *it;
+}
+
+CheckResult check(const HostFacts& f, const std::string& id, Profile p = Profile::install) {
+    return result(run_checks(f, p), id);
+}
+
+Verdict verdict(const HostFacts& f, const std::string& id, Profile p = Profile::install) {
+    return check(f, id, p).verdict;
+}
+
+std::string usage_error(const HostFacts& f, const std::map<std::string, std::string>& skips) {
+    try {
+        (void)run_checks(f, Profile::install, skips);
+    } catch (const leo::UsageError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+} // namespace
+
+TEST(Checks, GoodHostPassesEverythingInOrder) {
+    const auto r = run_checks(good(), Profile::install);
+    ASSERT_EQ(r.results.size(), 6U);
+    const std::vector<std::string> ids = {"os", "arch", "vcpus", "memory", "disk", "home-not-nfs"};
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(r.results[i].id, ids[i]);
+        EXPECT_EQ(r.results[i].verdict, Verdict::pass) << ids[i] << ": " << r.results[i].measured;
+        EXPECT_EQ(r.results[i].remediation, "") << ids[i];
+        EXPECT_FALSE(r.results[i].required.empty()) << ids[i];
+    }
+    EXPECT_FALSE(r.inhibited());
+    EXPECT_EQ(r.profile, Profile::install);
+    const auto ids_view = leo::preflight::check_ids();
+    EXPECT_EQ(std::vector<std::string>(ids_view.begin(), ids_view.end()), ids);
+}
+
+// ---- os ----
+
+TEST(CheckOs, Centos7AndRhel79Pass) {
+    auto f = good();
+    const auto c = check(f, "os");
+    EXPECT_EQ(c.verdict, Verdict::pass);
+    EXPECT_EQ(c.measured, "CentOS Linux 7 (Core) (ID=centos ID_LIKE=\"rhel fedora\" VERSION_ID=7)");
+    EXPECT_EQ(c.evidence, "/etc/os-release");
+    f.os = os_fixture("os-release-rhel79");
+    EXPECT_EQ(verdict(f, "os"), Verdict::pass);
+    f.os = leo::preflight::parse_redhat_release("CentOS Linux release 7.9.2009 (Core)");
+    f.os.source = "/etc/redhat-release";
+    EXPECT_EQ(verdict(f, "os"), Verdict::pass);
+}
+
+TEST(CheckOs, OtherVersionsAndDistributionsAreInhibitors) {
+    auto f = good();
+    for (const char* name : {"os-release-centos8", "os-release-centos-stream9", "os-release-rocky8",
+                             "os-release-debian12"}) {
+        f.os = os_fixture(name);
+        const auto c = check(f, "os");
+        EXPECT_EQ(c.verdict, Verdict::inhibitor) << name;
+        EXPECT_NE(c.remediation.find("CentOS Linux 7.x or Red Hat Enterprise Linux 7.x, x86_64"),
+                  std::string::npos)
+            << name << ": " << c.remediation;
+    }
+    f.os = os_fixture("os-release-rocky8");
+    const auto rocky = check(f, "os");
+    EXPECT_EQ(rocky.measured,
+              "Rocky Linux 8.9 (Green Obsidian) (ID=rocky ID_LIKE=\"rhel centos fedora\" VERSION_ID=8.9)");
+    EXPECT_NE(rocky.remediation.find("only like RHEL/CentOS (ID_LIKE)"), std::string::npos);
+    f.os = os_fixture("os-release-centos8");
+    EXPECT_NE(check(f, "os").remediation.find("version 8 is not supported"), std::string::npos);
+}
+
+TEST(CheckOs, MajorVersionIsExactlySeven) {
+    auto f = good();
+    f.os.version_id = "7.9";
+    EXPECT_EQ(verdict(f, "os"), Verdict::pass);
+    f.os.version_id = "70";
+    EXPECT_EQ(verdict(f, "os"), Verdict::inhibitor);
+    f.os.version_id = "";
+    EXPECT_EQ(verdict(f, "os"), Verdict::inhibitor);
+    f.os.version_id = "6.10";
+    EXPECT_EQ(verdict(f, "os"), Verdict::inhibitor);
+}
+
+TEST(CheckOs, NameAndVersionWhenNoPrettyName) {
+    auto f = good();
+    f.os.pretty_name = "";
+    f.os.id_like = "";
+    EXPECT_EQ(check(f, "os").measured, "CentOS Linux 7 (ID=centos VERSION_ID=7)");
+}
+
+TEST(CheckOs, UnknownOsIsAnInhibitor) {
+    auto f = good();
+    f.os = {};
+    const auto c = check(f, "os");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured, "could not read /etc/os-release");
+    EXPECT_NE(c.remediation.find("CentOS Linux 7.x"), std::string::npos);
+    f.os = {};
+    f.os.source = "/etc/os-release";
+    f.os.name = "Something";
+    EXPECT_EQ(check(f, "os").measured, "could not read /etc/os-release: no ID in /etc/os-release");
+}
+
+// ---- arch, vcpus ----
+
+TEST(CheckArch, OnlyX86_64) {
+    auto f = good();
+    EXPECT_EQ(check(f, "arch").measured, "x86_64");
+    for (const char* arch : {"aarch64", "i686", "ppc64le", ""}) {
+        f.arch = arch;
+        EXPECT_EQ(verdict(f, "arch"), Verdict::inhibitor) << arch;
+    }
+}
+
+TEST(CheckVcpus, AtLeastTwo) {
+    auto f = good();
+    f.vcpus = 2;
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::pass);
+    EXPECT_EQ(check(f, "vcpus").measured, "2 CPUs");
+    f.vcpus = 64;
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::pass);
+    f.vcpus = 1;
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::inhibitor);
+    f.vcpus = 0;
+    EXPECT_EQ(check(f, "vcpus").measured, "could not count the CPUs");
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::inhibitor);
+}
+
+// ---- memory ----
+
+TEST(CheckMemory, BoundaryIsStrictlyAboveSevenGiB) {
+    auto f = good();
+    f.mem_total_kib = 7340032; // exactly 7 GiB: a 7 GiB machine can never report more
+    EXPECT_EQ(verdict(f, "memory"), Verdict::inhibitor);
+    f.mem_total_kib = 7340033;
+    EXPECT_EQ(verdict(f, "memory"), Verdict::pass);
+    f.mem_total_kib = 7990000; // a realistic 8 GiB VM
+    EXPECT_EQ(verdict(f, "memory"), Verdict::pass);
+    f.mem_total_kib = 7500000; // an "8 GB" = 8e9-byte machine (7.45 GiB) less ~300 MiB
+    EXPECT_EQ(verdict(f, "memory"), Verdict::pass);
+    f.mem_total_kib = 7000000; // a 7 GiB machine less its reservations
+    EXPECT_EQ(verdict(f, "memory"), Verdict::inhibitor);
+    f.mem_total_kib = 3880000; // a 4 GiB machine
+    EXPECT_EQ(verdict(f, "memory"), Verdict::inhibitor);
+}
+
+TEST(CheckMemory, MeasuredRequiredAndProfileWording) {
+    auto f = good();
+    const auto c = check(f, "memory");
+    EXPECT_EQ(c.measured, "7.6 GiB MemTotal (7990000 KiB)");
+    EXPECT_EQ(c.evidence, "/proc/meminfo");
+    EXPECT_NE(c.required.find("the broker needs >= 8 GB RAM"), std::string::npos) << c.required;
+    EXPECT_NE(c.required.find("MemTotal > 7 GiB (7340032 KiB)"), std::string::npos) << c.required;
+
+    f.mem_total_kib = 4000000;
+    const auto api = check(f, "memory", Profile::rest_api);
+    EXPECT_EQ(api.verdict, Verdict::inhibitor);
+    EXPECT_NE(api.required.find("the REST API needs >= 8 GB"), std::string::npos) << api.required;
+    EXPECT_NE(api.remediation.find("the REST API needs at least 8 GB"), std::string::npos);
+    f.mem_total_kib = 7340033;
+    EXPECT_EQ(verdict(f, "memory", Profile::rest_api), Verdict::pass);
+}
+
+TEST(CheckMemory, UnreadableIsAnInhibitor) {
+    auto f = good();
+    f.mem_total_kib = 0;
+    const auto c = check(f, "memory");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured, "could not read MemTotal");
+}
+
+// ---- disk ----
+
+TEST(CheckDisk, TotalSizeBoundaryAt18GiB) {
+    auto f = good();
+    f.home.total_bytes = 18 * k_gib;
+    f.home.available_bytes = 1;
+    EXPECT_EQ(verdict(f, "disk"), Verdict::pass) << "free space does not matter for install";
+    f.home.total_bytes = 18 * k_gib - 1;
+    EXPECT_EQ(verdict(f, "disk"), Verdict::inhibitor);
+    f.home.total_bytes = 20'000'000'000ULL * 97 / 100; // a 20 GB disk less 3% overhead
+    EXPECT_EQ(verdict(f, "disk"), Verdict::pass);
+    f.home.total_bytes = 16'000'000'000ULL;
+    const auto c = check(f, "disk");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_NE(c.remediation.find("at least 20 GB"), std::string::npos) << c.remediation;
+}
+
+TEST(CheckDisk, MeasuredAndRequiredText) {
+    auto f = good();
+    f.home.mount_point = "/";
+    f.home.fstype = "ext4";
+    f.home.total_bytes = 251 * k_gib;
+    f.home.available_bytes = 80 * k_gib + k_gib / 5 + 1;
+    const auto c = check(f, "disk");
+    EXPECT_EQ(c.measured, "251.0 GiB total, 80.2 GiB free on / (ext4)");
+    EXPECT_EQ(c.evidence, "statvfs(3) on /home");
+    EXPECT_NE(c.required.find("total size >= 18 GiB"), std::string::npos);
+    EXPECT_NE(c.required.find("size, not free space"), std::string::npos);
+    EXPECT_EQ(c.required.find("2 GiB available"), std::string::npos);
+}
+
+TEST(CheckDisk, UpgradeAlsoNeedsTwoGiBAvailable) {
+    auto f = good();
+    f.home.available_bytes = 2 * k_gib;
+    EXPECT_EQ(verdict(f, "disk", Profile::upgrade), Verdict::pass);
+    EXPECT_NE(check(f, "disk", Profile::upgrade).required.find("upgrade: also >= 2 GiB available"),
+              std::string::npos);
+    f.home.available_bytes = 2 * k_gib - 1;
+    const auto c = check(f, "disk", Profile::upgrade);
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_NE(c.remediation.find("free at least 2 GiB on /home"), std::string::npos) << c.remediation;
+    EXPECT_EQ(verdict(f, "disk", Profile::install), Verdict::pass);
+    // Both failures are named.
+    f.home.total_bytes = 10 * k_gib;
+    const auto both = check(f, "disk", Profile::upgrade);
+    EXPECT_NE(both.remediation.find("at least 20 GB"), std::string::npos);
+    EXPECT_NE(both.remediation.find("free at least 2 GiB"), std::string::npos);
+}
+
+TEST(CheckDisk, UnmeasuredIsAnInhibitor) {
+    auto f = good();
+    f.home.total_bytes = 0;
+    EXPECT_EQ(verdict(f, "disk"), Verdict::inhibitor);
+}
+
+TEST(FormatGib, OneDecimalRoundedDown) {
+    EXPECT_EQ(leo::preflight::format_gib(0), "0.0 GiB");
+    EXPECT_EQ(leo::preflight::format_gib(18 * k_gib), "18.0 GiB");
+    EXPECT_EQ(leo::preflight::format_gib(18 * k_gib - 1), "17.9 GiB");
+    EXPECT_EQ(leo::preflight::format_gib(k_gib / 2), "0.5 GiB");
+    EXPECT_EQ(leo::preflight::format_gib(20'000'000'000ULL), "18.6 GiB");
+    EXPECT_EQ(leo::preflight::format_gib(UINT64_MAX), "17179869183.9 GiB");
+}
+
+// ---- home-not-nfs ----
+
+TEST(CheckHomeNotNfs, LocalPasses) {
+    const auto c = check(good(), "home-not-nfs");
+    EXPECT_EQ(c.verdict, Verdict::pass);
+    EXPECT_FALSE(c.skippable);
+    EXPECT_EQ(c.measured, "xfs mounted on /home from /dev/mapper/centos-home");
+}
+
+TEST(CheckHomeNotNfs, NfsFstypesAreInhibitors) {
+    auto f = good();
+    f.home.mount_source = "filer.example.com:/export/home";
+    for (const char* type : {"nfs", "nfs3", "nfs4"}) {
+        f.home.fstype = type;
+        const auto c = check(f, "home-not-nfs");
+        EXPECT_EQ(c.verdict, Verdict::inhibitor) << type;
+        EXPECT_NE(c.evidence.find("/proc/self/mountinfo"), std::string::npos) << c.evidence;
+        EXPECT_NE(c.evidence.find("mount point /home"), std::string::npos) << c.evidence;
+        EXPECT_NE(c.evidence.find("filer.example.com:/export/home"), std::string::npos) << c.evidence;
+        EXPECT_NE(c.remediation.find("/home/leo cannot be on NFS"), std::string::npos);
+    }
+    // NFS server pseudo-filesystems are not NFS mounts.
+    for (const char* type : {"nfsd", "rpc_pipefs"}) {
+        f.home.fstype = type;
+        EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::pass) << type;
+    }
+}
+
+TEST(CheckHomeNotNfs, StatfsMagicAloneIsEnough) {
+    auto f = good();
+    f.home.mount_point = "";
+    f.home.fstype = "";
+    f.home.mount_source = "";
+    f.home.statfs_magic = 0x6969;
+    const auto c = check(f, "home-not-nfs");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_NE(c.evidence.find("0x6969"), std::string::npos) << c.evidence;
+    // Even when mountinfo (e.g. the root's copy) says something local.
+    f = good();
+    f.home.statfs_magic = 0x6969;
+    EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::inhibitor);
+}
+
+TEST(CheckHomeNotNfs, OtherNetworkFilesystemsWarn) {
+    auto f = good();
+    for (const char* type : {"cifs", "smb3", "smbfs", "glusterfs", "fuse.glusterfs", "ceph",
+                             "fuse.sshfs", "9p", "afs", "autofs"}) {
+        f.home.fstype = type;
+        EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::warning) << type;
+    }
+    f.home.fstype = "ext4";
+    EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::pass);
+    f.home.statfs_magic = 0xFF534D42; // CIFS_MAGIC_NUMBER
+    EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::warning);
+}
+
+TEST(CheckHomeNotNfs, UnknownFilesystemWarns) {
+    auto f = good();
+    f.home.mount_point = "";
+    f.home.fstype = "";
+    f.home.statfs_magic = 0;
+    f.home.source = "";
+    EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::warning);
+}
+
+TEST(CheckHomeNotNfs, FromMountinfoFixtures) {
+    const auto dir = leo::test::source_dir() / "tests/data/preflight";
+    auto judge = [&](const std::string& fixture) {
+        auto f = good();
+        const auto m = leo::preflight::find_mount(
+            leo::preflight::parse_mountinfo(leo::fs::read_file(dir / fixture)), "/home/leo");
+        f.home.mount_point = m->mount_point;
+        f.home.fstype = m->fstype;
+        f.home.mount_source = m->source;
+        f.home.statfs_magic = 0;
+        return check(f, "home-not-nfs");
+    };
+    EXPECT_EQ(judge("mountinfo-nfs-server.txt").verdict, Verdict::pass);
+    EXPECT_EQ(judge("mountinfo-nfs4-home.txt").verdict, Verdict::inhibitor);
+    const auto autofs = judge("mountinfo-autofs-home.txt");
+    EXPECT_EQ(autofs.verdict, Verdict::inhibitor);
+    EXPECT_EQ(autofs.measured, "nfs4 mounted on /home/leo from filer.example.com:/export/home/leo");
+    EXPECT_EQ(judge("mountinfo-stacked.txt").verdict, Verdict::inhibitor);
+}
+
+// ---- skips ----
+
+TEST(Skips, SkippedCheckKeepsItsMeasurementsAndDoesNotInhibit) {
+    auto f = good();
+    f.mem_total_kib = 4000000;
+    EXPECT_TRUE(run_checks(f, Profile::install).inhibited());
+    const auto r = run_checks(f, Profile::install, {{"memory", "lab machine, ticket OPS-12"}});
+    const auto c = result(r, "memory");
+    EXPECT_EQ(c.verdict, Verdict::skipped);
+    EXPECT_EQ(c.skip_reason, "lab machine, ticket OPS-12");
+    EXPECT_EQ(c.measured, "3.8 GiB MemTotal (4000000 KiB)");
+    EXPECT_FALSE(c.required.empty());
+    EXPECT_FALSE(r.inhibited());
+    // Other checks are untouched.
+    EXPECT_EQ(result(r, "os").verdict, Verdict::pass);
+    EXPECT_EQ(result(r, "os").skip_reason, "");
+}
+
+TEST(Skips, UnknownIdIsAUsageError) {
+    EXPECT_EQ(usage_error(good(), {{"ram", "x"}}),
+              "unknown check id 'ram' in --skip (known: os, arch, vcpus, memory, disk, home-not-nfs)");
+    try {
+        (void)run_checks(good(), Profile::install, {{"ram", "x"}});
+        FAIL();
+    } catch (const leo::Error& e) {
+        EXPECT_EQ(e.code(), leo::ExitCode::usage);
+    }
+}
+
+TEST(Skips, NfsCheckCannotBeSkipped) {
+    auto f = good();
+    f.home.fstype = "nfs4";
+    EXPECT_EQ(usage_error(f, {{"home-not-nfs", "we know"}}),
+              "check 'home-not-nfs' cannot be skipped: /home/leo cannot be on NFS");
+    EXPECT_EQ(usage_error(f, {{"memory", "ok"}, {"home-not-nfs", "we know"}}),
+              "check 'home-not-nfs' cannot be skipped: /home/leo cannot be on NFS");
+}
+
+TEST(Skips, ReasonIsRequired) {
+    EXPECT_EQ(usage_error(good(), {{"os", ""}}),
+              "--skip os needs a --reason (it is recorded in the report)");
+}
+
+// ---- profiles, verdict strings ----
+
+TEST(Profiles, ParseAndPrint) {
+    EXPECT_EQ(leo::preflight::parse_profile("install"), Profile::install);
+    EXPECT_EQ(leo::preflight::parse_profile("upgrade"), Profile::upgrade);
+    EXPECT_EQ(leo::preflight::parse_profile("rest-api"), Profile::rest_api);
+    EXPECT_EQ(leo::preflight::to_string(Profile::rest_api), "rest-api");
+    EXPECT_EQ(leo::preflight::to_string(Profile::upgrade), "upgrade");
+    EXPECT_THROW((void)leo::preflight::parse_profile("rest_api"), leo::UsageError);
+    EXPECT_THROW((void)leo::preflight::parse_profile(""), leo::UsageError);
+    EXPECT_EQ(leo::preflight::to_string(Verdict::pass), "pass");
+    EXPECT_EQ(leo::preflight::to_string(Verdict::inhibitor), "inhibitor");
+    EXPECT_EQ(leo::preflight::to_string(Verdict::warning), "warning");
+    EXPECT_EQ(leo::preflight::to_string(Verdict::info), "info");
+    EXPECT_EQ(leo::preflight::to_string(Verdict::skipped), "skipped");
+}
+
+TEST(Report, InhibitedOnlyByInhibitors) {
+    const auto with = [](const char* id, Verdict v) {
+        CheckResult c;
+        c.id = id;
+        c.verdict = v;
+        return c;
+    };
+    Report r;
+    EXPECT_FALSE(r.inhibited());
+    r.results.push_back(with("a", Verdict::warning));
+    r.results.push_back(with("b", Verdict::skipped));
+    r.results.push_back(with("c", Verdict::info));
+    EXPECT_FALSE(r.inhibited());
+    r.results.push_back(with("d", Verdict::inhibitor));
+    EXPECT_TRUE(r.inhibited());
+}
+
+// ---- output ----
+
+TEST(ReportJson, AllFields) {
+    auto f = good();
+    f.arch = "aarch64";
+    const auto r = run_checks(f, Profile::upgrade, {{"vcpus", "reason x"}});
+    const auto j = leo::preflight::to_json(r);
+    EXPECT_EQ(j.at("profile"), "upgrade");
+    EXPECT_EQ(j.at("inhibited"), true);
+    ASSERT_EQ(j.at("results").size(), 6U);
+    const auto& arch = j.at("results").at(1);
+    EXPECT_EQ(arch.at("id"), "arch");
+    EXPECT_EQ(arch.at("verdict"), "inhibitor");
+    EXPECT_EQ(arch.at("measured"), "aarch64");
+    EXPECT_EQ(arch.at("evidence"), "uname(2) machine");
+    EXPECT_FALSE(arch.at("required").get<std::string>().empty());
+    EXPECT_FALSE(arch.at("remediation").get<std::string>().empty());
+    EXPECT_EQ(arch.at("skippable"), true);
+    EXPECT_EQ(arch.at("skip_reason"), "");
+    EXPECT_EQ(j.at("results").at(2).at("verdict"), "skipped");
+    EXPECT_EQ(j.at("results").at(2).at("skip_reason"), "reason x");
+    EXPECT_EQ(j.at("results").at(5).at("skippable"), false);
+}
+
+TEST(ReportTable, HeaderRowsAndRemediationLines) {
+    auto f = good();
+    f.mem_total_kib = 4000000;
+    f.home.fstype = "cifs";
+    const auto r = run_checks(f, Profile::install, {{"vcpus", "test rig"}});
+    const std::string table = leo::preflight::to_table(r);
+    std::vector<std::string> lines;
+    for (std::size_t pos = 0; pos < table.size();) {
+        const auto nl = table.find('\n', pos);
+        lines.push_back(table.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    // Header + 6 rows + memory remediation + vcpus skip + home-not-nfs warning remediation.
+    ASSERT_EQ(lines.size(), 10U) << table;
+    EXPECT_EQ(lines[0].rfind("ID", 0), 0U);
+    const auto col_verdict = lines[0].find("VERDICT");
+    const auto col_measured = lines[0].find("MEASURED");
+    const auto col_required = lines[0].find("REQUIRED");
+    ASSERT_NE(col_verdict, std::string::npos);
+    ASSERT_LT(col_verdict, col_measured);
+    ASSERT_LT(col_measured, col_required);
+    EXPECT_EQ(lines[1].rfind("os ", 0), 0U);
+    // Columns line up.
+    EXPECT_EQ(lines[1].substr(col_verdict, 4), "pass");
+    EXPECT_EQ(lines[3].substr(0, 5), "vcpus");
+    EXPECT_EQ(lines[3].substr(col_verdict, 7), "skipped");
+    EXPECT_EQ(lines[4], std::string(col_verdict, ' ') + "skipped: test rig");
+    EXPECT_EQ(lines[5].substr(0, 6), "memory");
+    EXPECT_EQ(lines[5].substr(col_verdict, 9), "inhibitor");
+    EXPECT_EQ(lines[5].substr(col_measured, 14), "3.8 GiB MemTot");
+    EXPECT_EQ(lines[6].rfind(std::string(col_verdict, ' ') + "-> the broker needs at least 8 GB", 0), 0U)
+        << lines[6];
+    EXPECT_EQ(lines[7].substr(0, 4), "disk");
+    EXPECT_EQ(lines[8].substr(col_verdict, 7), "warning");
+    EXPECT_EQ(lines[9].rfind(std::string(col_verdict, ' ') + "-> ", 0), 0U) << lines[9];
+    EXPECT_EQ(table.back(), '\n');
+}
