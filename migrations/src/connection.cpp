@@ -21,7 +21,7 @@ struct ConninfoOptionsDeleter {
 
 constexpr size_t k_sql_excerpt = 200;
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
     const auto end = s.find_last_not_of(" \t\r\n");
     if (end == std::string::npos)
         return {};

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <pwd.h>
@@ -225,7 +226,7 @@ stdfs::path find_pg_bindir() {
                     list));
 }
 
-InternalDatabase::InternalDatabase(stdfs::path root) : m_root(stdfs::absolute(root).lexically_normal()) {
+InternalDatabase::InternalDatabase(stdfs::path root) : m_root(stdfs::absolute(std::move(root)).lexically_normal()) {
     // "/tmp/r/" normalises to "/tmp/r/": drop the trailing separator so paths compare.
     if (m_root.has_relative_path() && m_root.filename().empty())
         m_root = m_root.parent_path();

@@ -193,8 +193,10 @@ public:
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_assumeyes(sub);
-        sub.add_option("--rpm", m_rpm, "Install this local package file")->required()->option_text("FILE");
-        sub.add_option("--repo", m_repo, "Install from this yum repository (not supported yet)")->option_text("ID");
+        auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Install this local package file")->option_text("FILE");
+        sub.add_option("--repo", m_repo, "Install from this yum repository (not supported yet)")
+            ->option_text("ID")
+            ->excludes(rpm_opt);
         sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
         sub.add_option("--skip", m_skips, "Skip preflight check ID (needs --reason)")->option_text("ID");
@@ -202,6 +204,10 @@ public:
         sub.add_option("--facts", m_facts, "Judge a saved `facts --json` output")->option_text("FILE");
     }
     int run() override {
+        if (!m_repo.empty())
+            throw Error("install --repo: installing from a yum repository is not supported yet; download the "
+                        "package and install it with --rpm FILE");
+        if (m_rpm.empty()) throw UsageError("install needs --rpm FILE (the broker package to install)");
         installer::InstallRequest req;
         req.root = root();
         req.package_file = m_rpm;
