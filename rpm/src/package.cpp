@@ -131,34 +131,29 @@ TsPtr make_ts_with_keys(const stdfs::path& root, const Keys& keys) {
     return ts;
 }
 
-PackageInfo read_package_info(const stdfs::path& path) {
+namespace {
+/// The package header of `path`, digests and signatures not checked.
+HeaderRef read_header_unverified(const stdfs::path& path) {
     require_file(path);
     TsPtr ts = make_ts("/");
     rpmtsSetVSFlags(ts.get(), RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
     FdPtr fd = open_package(path);
     LogCapture capture;
     Header h = nullptr;
-    rpmRC rc = rpmReadPackageFile(ts.get(), fd.get(), path.c_str(), &h);
-    HeaderRef header(h);
-    if (rc == RPMRC_NOTFOUND || !header) {
-        if (rc == RPMRC_NOTFOUND) throw RpmError(path.string() + " is not an RPM package");
-        throw RpmError(path.string() + ": damaged package header" +
-                       (capture.joined().empty() ? "" : " (" + capture.joined() + ")"));
-    }
-    return info_from_header(header.get());
-}
-
-std::vector<std::string> list_package_files(const stdfs::path& path) {
-    require_file(path);
-    TsPtr ts = make_ts("/");
-    rpmtsSetVSFlags(ts.get(), RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
-    FdPtr fd = open_package(path);
-    LogCapture capture;
-    Header h = nullptr;
-    rpmRC rc = rpmReadPackageFile(ts.get(), fd.get(), path.c_str(), &h);
+    const rpmRC rc = rpmReadPackageFile(ts.get(), fd.get(), path.c_str(), &h);
     HeaderRef header(h);
     if (rc == RPMRC_NOTFOUND) throw RpmError(path.string() + " is not an RPM package");
-    if (!header) throw RpmError(path.string() + ": damaged package header");
+    if (!header)
+        throw RpmError(path.string() + ": damaged package header" +
+                       (capture.joined().empty() ? "" : " (" + capture.joined() + ")"));
+    return header;
+}
+} // namespace
+
+PackageInfo read_package_info(const stdfs::path& path) { return info_from_header(read_header_unverified(path).get()); }
+
+std::vector<std::string> list_package_files(const stdfs::path& path) {
+    const HeaderRef header = read_header_unverified(path);
     std::vector<std::string> files;
     struct rpmtd_s td;
     if (headerGet(header.get(), RPMTAG_FILENAMES, &td, HEADERGET_EXT) != 0) {
