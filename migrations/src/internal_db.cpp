@@ -226,7 +226,8 @@ stdfs::path find_pg_bindir() {
                     list));
 }
 
-InternalDatabase::InternalDatabase(stdfs::path root) : m_root(stdfs::absolute(std::move(root)).lexically_normal()) {
+InternalDatabase::InternalDatabase(stdfs::path root) : m_root(std::move(root)) {
+    m_root = stdfs::absolute(m_root).lexically_normal();
     // "/tmp/r/" normalises to "/tmp/r/": drop the trailing separator so paths compare.
     if (m_root.has_relative_path() && m_root.filename().empty())
         m_root = m_root.parent_path();
