@@ -57,6 +57,10 @@ class MigrationError : public Error {
 public:
     using Error::Error;
 };
+class RepoError : public Error {
+public:
+    using Error::Error;
+};
 class InstallError : public Error {
 public:
     using Error::Error;

@@ -1,0 +1,36 @@
+#pragma once
+/// Repository definitions in yum's format: ROOT/etc/yum.repos.d/*.repo (INI, parsed with inih).
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace leo::repo {
+
+struct RepoConfig {
+    std::string id;                      ///< the [section] name
+    std::string name;
+    std::vector<std::string> baseurls;   ///< http://, https:// or file:// URLs (first one used, the rest are fallbacks)
+    bool enabled = true;
+    bool gpgcheck = true;                ///< packages must be signed by one of gpgkeys
+    bool repo_gpgcheck = false;          ///< repomd.xml must carry a valid detached signature (not supported yet)
+    std::vector<std::string> gpgkeys;    ///< file:// or http(s):// URLs (or absolute paths) of armored public keys
+    bool sslverify = true;
+    std::string sslcacert;
+    std::string proxy;
+    std::string source;                  ///< "FILE" it came from, or "--repofrompath"
+};
+
+/// Every [section] of every ROOT/etc/yum.repos.d/*.repo, in file then section order.
+/// Values follow yum: booleans 1/0/yes/no/true/false/on/off; baseurl and gpgkey lists
+/// separated by whitespace or commas (continuation lines allowed); `$basearch` -> x86_64,
+/// `$releasever` -> 7. Throws leo::RepoError naming file and line for a syntax error,
+/// a bad boolean, a section without baseurl (mirrorlist/metalink: "not supported yet"),
+/// or the same id twice.
+[[nodiscard]] std::vector<RepoConfig> load_repo_configs(const std::filesystem::path& root);
+
+/// `--repofrompath ID,URL` as dnf takes it (enabled, gpgcheck on). Throws leo::UsageError
+/// when it is not "ID,URL" or the URL scheme is not http, https or file.
+[[nodiscard]] RepoConfig repo_from_path(const std::string& spec);
+
+} // namespace leo::repo
