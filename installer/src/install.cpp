@@ -3,6 +3,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/installer/users.hpp"
 #include "leo/migrations/connection.hpp"
@@ -41,34 +42,46 @@ bool ships_migrations(const std::vector<std::string>& files) {
     });
 }
 
-/// Every directory from the root down to /home/leo's parent must be searchable by
-/// "others": PostgreSQL runs as leo, which owns none of them (PITFALLS).
-void check_home_parents_traversable(const stdfs::path& root) {
-    stdfs::path p = fs::under_root(root, k_home).parent_path();
-    for (;;) {
+/// The root must look like an OS root, and /home/leo must be a place the broker and
+/// its database can live: checked before anything changes.
+void check_root_layout(const stdfs::path& root, bool with_database) {
+    for (const char* f : {"etc/passwd", "etc/group"}) {
+        std::error_code ec;
+        if (!stdfs::is_regular_file(root / f, ec))
+            throw InstallError(fmt::format("{} does not look like an operating system root: {} is missing; "
+                                           "give the root of an installed CentOS/RHEL 7 system with --root",
+                                           root.string(), (root / f).string()));
+    }
+    const auto home = fs::under_root(root, k_home);
+    std::error_code ec;
+    if (stdfs::is_symlink(home, ec))
+        throw InstallError(fmt::format("{} is a symbolic link (to {}); the broker must live in a real {} directory "
+                                       "(its location cannot change): replace the link with a directory",
+                                       home.string(), stdfs::read_symlink(home, ec).string(), k_home));
+    if (stdfs::exists(home, ec) && !stdfs::is_directory(home, ec))
+        throw InstallError(fmt::format("{} exists and is not a directory; move it away", home.string()));
+    if (!with_database) return;
+    // pg_ctl passes paths through /bin/sh inside double quotes: refuse what the shell would expand.
+    const std::string path = home.string();
+    if (auto bad = path.find_first_of("$`\\\"!\n"); bad != std::string::npos)
+        throw InstallError(fmt::format("the root path {} contains '{}', which PostgreSQL's pg_ctl would pass to "
+                                       "the shell; use a root path without $ ` \\ \" ! or newlines",
+                                       root.string(), path[bad] == '\n' ? std::string("\\n") : std::string(1, path[bad])));
+    // Every directory above /home/leo must be searchable by others: PostgreSQL runs as
+    // leo, which owns none of them (PITFALLS).
+    for (stdfs::path p = home.parent_path();; p = p.parent_path()) {
         struct stat st {};
-        if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+        if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0)
             throw InstallError(fmt::format(
                 "the internal database runs as user leo, which cannot traverse {} (mode {:04o}); "
                 "make it searchable (chmod o+x {}) and run the install again",
                 p.string(), st.st_mode & 07777, p.string()));
-        }
         if (p == p.root_path() || p.empty()) break;
-        p = p.parent_path();
     }
 }
 
 preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb) {
-    preflight::HostFacts facts;
-    if (req.facts_file) {
-        try {
-            facts = preflight::read_facts_file(*req.facts_file);
-        } catch (const PreflightError&) {
-            std::throw_with_nested(UsageError(fmt::format("--facts {}", req.facts_file->string())));
-        }
-    } else {
-        facts = preflight::gather_facts(root);
-    }
+    const preflight::HostFacts facts = preflight::gather_facts(root);
     auto report = preflight::run_checks(facts, preflight::Profile::install, req.skips);
     for (const auto& r : report.results) {
         if (r.verdict == preflight::Verdict::skipped)
@@ -85,26 +98,6 @@ preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& ro
     }
     return report;
 }
-
-/// librpm creates the rpmdb (ROOT/var/lib/rpm) when a transaction, even a test run,
-/// opens it. Until the real transaction starts, a refusal must leave no trace: this
-/// records which directories are missing now and removes them again on undo().
-class RpmdbCreationGuard {
-public:
-    explicit RpmdbCreationGuard(const stdfs::path& root) {
-        std::error_code ec;
-        for (stdfs::path p = root / "var/lib/rpm"; p != root && !stdfs::exists(p, ec); p = p.parent_path())
-            m_created.push_back(p);
-    }
-    void undo() const noexcept {
-        std::error_code ec;
-        if (!m_created.empty()) stdfs::remove_all(m_created.front(), ec);
-        for (size_t i = 1; i < m_created.size(); ++i) stdfs::remove(m_created[i], ec);  // only if empty
-    }
-
-private:
-    std::vector<stdfs::path> m_created;  ///< innermost first
-};
 
 std::optional<std::string> newest_migration(const stdfs::path& dir) {
     auto all = migrations::load_migrations(dir);
@@ -144,8 +137,7 @@ rpm::VerifyResult verify_for_install(const stdfs::path& root, const stdfs::path&
     rpm::VerifyResult v = rpm::verify_package(file, rpm::Keys{root, gpgkeys});
     const std::string f = file.string();
     if (!v.digests_ok || v.signature == rpm::SignatureState::bad)
-        throw InstallError(fmt::format("{} does not verify, it is corrupt or was changed ({}); download it again",
-                                       f, v.detail));
+        throw InstallError(fmt::format("{} does not verify: {}; download it again", f, v.detail));
     if (gpgcheck == GpgCheck::yes) {
         switch (v.signature) {
         case rpm::SignatureState::ok: break;
@@ -155,9 +147,10 @@ rpm::VerifyResult verify_for_install(const stdfs::path& root, const stdfs::path&
                                            f));
         case rpm::SignatureState::nokey:
             throw InstallError(fmt::format(
-                "{}: NOKEY: signed with key {}, which is not in the keyring; pass its public key with "
-                "--gpgkey FILE or import it (rpm --root ROOT --dbpath /var/lib/rpm --import FILE)",
-                f, v.key_id));
+                "{}: NOKEY: signed with key {}, which is neither in a --gpgkey file nor imported in the rpmdb of "
+                "{}; pass the signer's public key with --gpgkey FILE, or import it (rpm --root {} --dbpath "
+                "/var/lib/rpm --import FILE)",
+                f, v.key_id, root.string(), root.string()));
         case rpm::SignatureState::nottrusted:
             throw InstallError(fmt::format("{}: signed with key {}, which is not trusted", f, v.key_id));
         case rpm::SignatureState::bad: break;  // handled above
@@ -172,32 +165,22 @@ rpm::VerifyResult verify_for_install(const stdfs::path& root, const stdfs::path&
     return v;
 }
 
-InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
-    const stdfs::path root = checked_root(req.root);
-    InstallOutcome outcome;
+namespace {
 
-    // 1. Verify the package before anything changes.
-    step(cb, fmt::format("verifying {}", req.package_file.string()));
-    outcome.verification = verify_for_install(root, req.package_file, req.gpgkeys, req.gpgcheck);
+/// Everything after verification, under the run lock. Sets `changed` just before the
+/// first change to the root.
+void install_locked(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
+                    InstallOutcome& outcome, bool with_database, bool& changed) {
     const rpm::PackageInfo& pkg = outcome.verification.package;
-    if (req.gpgcheck == GpgCheck::no)
-        warn(cb, fmt::format("signature check disabled (--nogpgcheck): {} is installed without verifying who "
-                             "built it (signature: {})",
-                             pkg.nevra(), rpm::to_string(outcome.verification.signature)));
-    const auto files = rpm::list_package_files(req.package_file);
-    const bool with_database = ships_migrations(files);
 
     // 2. What is installed already.
-    const auto installed = rpm::query_installed(root, pkg.name);
     bool complete_only = false;
-    for (const auto& i : installed) {
-        if (i.nevra() == pkg.nevra()) {
-            complete_only = true;
-        } else {
-            throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it "
-                                           "(upgrading or downgrading is `leo-installer upgrade`)",
+    for (const auto& i : rpm::query_installed(root, pkg.name)) {
+        if (i.nevra() != pkg.nevra())
+            throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it: "
+                                           "upgrade or downgrade it with `leo-installer upgrade --rpm FILE`",
                                            i.nevra(), root.string()));
-        }
+        complete_only = true;
     }
     if (complete_only) {
         const migrations::InternalDatabase db(root);
@@ -212,22 +195,17 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
         if (!with_database || (st.state != migrations::DbState::not_initialised && !pending)) {
             outcome.kind = InstallOutcome::Kind::nothing_to_do;
             log::info("{} is already installed in {}: nothing to do", pkg.nevra(), root.string());
-            return outcome;
+            return;
         }
         outcome.kind = InstallOutcome::Kind::completed;
         step(cb, fmt::format("{} is installed but its database step is not complete: completing it", pkg.nevra()));
-    }
-
-    if (!complete_only) {
+    } else {
         // 3. Preflight, install profile.
         step(cb, "running preflight checks (install profile)");
         run_preflight(req, root, cb);
 
         // 4. Prerequisites of the database step, before any change.
-        if (with_database) {
-            (void)migrations::find_pg_bindir();
-            check_home_parents_traversable(root);
-        }
+        if (with_database) (void)migrations::find_pg_bindir();
 
         // 5. Test transaction: dependencies, conflicts, disk space; changes nothing.
         rpm::TransactionOptions topts;
@@ -235,23 +213,17 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
         topts.require_signature = req.gpgcheck == GpgCheck::yes;
         topts.keys.files = req.gpgkeys;
         step(cb, fmt::format("testing the rpm transaction for {}", pkg.nevra()));
-        const RpmdbCreationGuard rpmdb_guard(root);
         try {
             rpm::test_transaction(root, req.package_file, topts);
         } catch (const RpmError&) {
-            rpmdb_guard.undo();
             std::throw_with_nested(InstallError(fmt::format("cannot install {}; nothing was changed", pkg.nevra())));
         }
 
         // 6. Confirmation, then the changes.
-        try {
-            if (cb.confirm && !cb.confirm(fmt::format("Install {} into {}?", pkg.nevra(), root.string())))
-                throw RefusedError("install cancelled: nothing was changed");
-        } catch (...) {
-            rpmdb_guard.undo();
-            throw;
-        }
+        if (cb.confirm && !cb.confirm(fmt::format("Install {} into {}?", pkg.nevra(), root.string())))
+            throw RefusedError("install cancelled: nothing was changed");
 
+        changed = true;
         step(cb, "creating the leo user (if missing)");
         outcome.user_created = ensure_leo_user(root);
 
@@ -273,6 +245,7 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
         log::info("kept a copy of {} in {}", pkg.nevra(), kept.string());
     }
 
+    changed = true;
     if (with_database) {
         try {
             database_steps(root, pkg, cb, outcome);
@@ -285,6 +258,44 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
     } else {
         warn(cb, fmt::format("{} ships no broker migrations (in {}): database step skipped", pkg.nevra(),
                              k_migrations_dir));
+    }
+}
+
+} // namespace
+
+InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
+    const stdfs::path root = checked_root(req.root);
+    InstallOutcome outcome;
+
+    // 1. Verify the package before anything changes.
+    step(cb, fmt::format("verifying {}", req.package_file.string()));
+    outcome.verification = verify_for_install(root, req.package_file, req.gpgkeys, req.gpgcheck);
+    const rpm::PackageInfo& pkg = outcome.verification.package;
+    if (req.gpgcheck == GpgCheck::no && outcome.verification.signature != rpm::SignatureState::ok)
+        warn(cb, fmt::format("signature check disabled (--nogpgcheck): {} is {}; it is accepted without knowing "
+                             "who built it",
+                             pkg.nevra(), outcome.verification.signature == rpm::SignatureState::unsigned_
+                                              ? "not signed"
+                                              : "signed with key " + outcome.verification.key_id + " (" +
+                                                    std::string(rpm::to_string(outcome.verification.signature)) + ")"));
+    const auto files = rpm::list_package_files(req.package_file);
+    const bool with_database = ships_migrations(files);
+    check_root_layout(root, with_database);
+
+    // Until the first real change, a refusal removes what the run created on its way
+    // (the lock's directory, an rpmdb opened by the test transaction).
+    const CreatedDirsGuard created(root, {fs::under_root(root, k_state_dir), root / "var/lib/rpm"});
+    std::optional<RunLock> lock;
+    bool changed = false;
+    try {
+        lock.emplace(RunLock::acquire(root, "install --rpm " + req.package_file.string()));
+        install_locked(req, root, cb, outcome, with_database, changed);
+    } catch (...) {
+        if (!changed) {
+            lock.reset();
+            created.undo();
+        }
+        throw;
     }
     return outcome;
 }

@@ -55,7 +55,17 @@ CheckResult check_os(const HostFacts& f, Profile /*profile*/) {
                              "ID_LIKE does not count; the broker RPM targets EL7)",
                              k_supported_os);
     r.evidence = f.os.source;
+    if (!f.os.error.empty()) {
+        // Why nothing could be read: missing, a directory, permission denied, a symlink
+        // loop... ("could not read /r/etc/os-release: Permission denied").
+        r.verdict = Verdict::inhibitor;
+        r.measured = fmt::format("could not read {}", f.os.error);
+        if (r.evidence.empty()) r.evidence = f.os.error;
+        r.remediation = fmt::format("install on {}; the OS could not be identified", k_supported_os);
+        return r;
+    }
     if (f.os.source.empty()) {
+        // A facts file from before OsFacts::error: no reason recorded.
         r.verdict = Verdict::inhibitor;
         r.measured = "could not read /etc/os-release";
         r.evidence = "/etc/os-release, /usr/lib/os-release, /etc/redhat-release: none found";
@@ -63,8 +73,12 @@ CheckResult check_os(const HostFacts& f, Profile /*profile*/) {
         return r;
     }
     if (f.os.id.empty()) {
+        // The file was read: it just does not say which OS this is.
+        const std::string_view src = f.os.source;
+        const bool redhat = src.size() >= 14 && src.substr(src.size() - 14) == "redhat-release";
         r.verdict = Verdict::inhibitor;
-        r.measured = fmt::format("could not read /etc/os-release: no ID in {}", f.os.source);
+        r.measured = redhat ? fmt::format("{} names no known release", f.os.source)
+                            : fmt::format("{} has no ID=", f.os.source);
         r.remediation = fmt::format("install on {}; the OS could not be identified", k_supported_os);
         return r;
     }
@@ -197,9 +211,12 @@ CheckResult check_disk(const HostFacts& f, Profile profile) {
     return r;
 }
 
+bool is_nfs_fstype(const std::string& fstype) {
+    return fstype == "nfs" || fstype == "nfs3" || fstype == "nfs4";
+}
+
 bool is_nfs(const MountFacts& m) {
-    return m.fstype == "nfs" || m.fstype == "nfs3" || m.fstype == "nfs4" ||
-           m.statfs_magic == k_nfs_super_magic;
+    return is_nfs_fstype(m.fstype) || m.statfs_magic == k_nfs_super_magic;
 }
 
 bool is_other_network_fs(const MountFacts& m) {
@@ -218,6 +235,7 @@ bool is_other_network_fs(const MountFacts& m) {
 /// nfs, nfs3 or nfs4, and statfs(2) f_type is not NFS_SUPER_MAGIC (0x6969).
 /// Inhibitor, and it cannot be skipped. Other network filesystems (cifs, smb3, smbfs,
 /// glusterfs, ceph, sshfs, 9p, afs, an autofs automount point) are a warning.
+/// When mountinfo's type and statfs(2) disagree ("ext4" but 0x6969), `measured` says so.
 CheckResult check_home_not_nfs(const HostFacts& f, Profile /*profile*/) {
     CheckResult r;
     r.id = "home-not-nfs";
@@ -227,9 +245,21 @@ CheckResult check_home_not_nfs(const HostFacts& f, Profile /*profile*/) {
     const auto& m = f.home;
     const std::string magic = m.statfs_magic == 0 ? std::string("unknown")
                                                   : fmt::format("{:#x}", m.statfs_magic);
+    const bool nfs_type = is_nfs_fstype(m.fstype);
+    const bool nfs_magic = m.statfs_magic == k_nfs_super_magic;
     if (!m.mount_point.empty()) {
         r.measured = fmt::format("{} mounted on {} from {}", m.fstype, m.mount_point,
                                  m.mount_source.empty() ? "(none)" : m.mount_source);
+        // mountinfo and statfs(2) disagree (e.g. the root's copy of mountinfo is stale,
+        // or /home/leo is not where mountinfo says): say so rather than only "ext4".
+        if (!m.fstype.empty() && !nfs_type && nfs_magic)
+            r.measured = fmt::format("{} per mountinfo, but statfs says NFS ({}): mounted on {} from {}",
+                                     m.fstype, magic, m.mount_point,
+                                     m.mount_source.empty() ? "(none)" : m.mount_source);
+        else if (nfs_type && m.statfs_magic != 0 && !nfs_magic)
+            r.measured = fmt::format("{} per mountinfo, but statfs says not NFS ({}): mounted on {} from {}",
+                                     m.fstype, magic, m.mount_point,
+                                     m.mount_source.empty() ? "(none)" : m.mount_source);
         r.evidence = fmt::format("{}: mount point {} source {}; statfs(2) f_type {} on {}", m.source,
                                  m.mount_point, m.mount_source.empty() ? "(none)" : m.mount_source,
                                  magic, m.path);
@@ -243,6 +273,10 @@ CheckResult check_home_not_nfs(const HostFacts& f, Profile /*profile*/) {
         r.verdict = Verdict::inhibitor;
         r.remediation = fmt::format("/home/leo cannot be on NFS: put /home/leo on a local disk "
                                     "(mount a local filesystem on /home/leo or /home)");
+        if (!m.fstype.empty() && !nfs_type)
+            r.remediation += fmt::format("; statfs(2) on {} reports NFS although mountinfo says {}: "
+                                         "check what is mounted there",
+                                         m.path.empty() ? "/home/leo" : m.path, m.fstype);
     } else if (is_other_network_fs(m)) {
         r.verdict = Verdict::warning;
         r.remediation = m.fstype == "autofs"

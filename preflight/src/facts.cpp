@@ -8,14 +8,19 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <deque>
 #include <limits>
 #include <string_view>
 #include <system_error>
 
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 namespace leo::preflight {
 namespace stdfs = std::filesystem;
@@ -155,51 +160,219 @@ std::vector<std::string_view> components(std::string_view path) {
     return out;
 }
 
-bool path_exists(const stdfs::path& p) {
-    std::error_code ec;
-    return stdfs::exists(p, ec);
-}
+bool is_live(const stdfs::path& root) { return root.empty() || root == "/"; }
 
-/// `path` under `root`, following a final-component symlink inside the root (an
-/// absolute target such as /etc/os-release -> /usr/lib/os-release must not escape
-/// to the live system).
-stdfs::path in_root(const stdfs::path& root, const stdfs::path& path) {
-    stdfs::path p = leo::fs::under_root(root, path);
-    if (root.empty() || root == "/") return p;
-    for (int hops = 0; hops < 40; ++hops) {
-        std::error_code ec;
-        if (!stdfs::is_symlink(p, ec)) break;
-        const auto target = stdfs::read_symlink(p, ec);
-        if (ec) break;
-        p = target.is_absolute() ? leo::fs::under_root(root, target) : p.parent_path() / target;
-    }
+/// Most symlinks followed while resolving one path, as the kernel's MAXSYMLINKS.
+constexpr int k_max_symlink_hops = 40;
+
+/// `path` resolved inside `root` as if `root` were "/": every component's symlink is
+/// followed with an absolute target taken relative to the root and ".." stopping at the
+/// root, so the result never leaves the root.
+struct InRoot {
+    stdfs::path file;      ///< the resolved host path (valid when `error` is empty)
+    stdfs::path existing;  ///< deepest existing directory reached (host path, inside the root)
+    std::string in_root;   ///< the resolved path as seen inside the root ("/etc/os-release")
+    bool missing = false;  ///< no such file (a component does not exist): fallbacks may apply
+    std::string error;     ///< "" when resolved; "missing", "symlink loop", strerror text...
+};
+
+stdfs::path join(const stdfs::path& root, const std::vector<std::string>& parts) {
+    stdfs::path p = root;
+    for (const auto& c : parts) p /= c;
     return p;
 }
 
-/// The file's content when it exists and can be read.
-std::optional<std::string> read_if_present(const stdfs::path& p) {
-    if (!path_exists(p)) return std::nullopt;
-    std::error_code ec;
-    if (stdfs::is_directory(p, ec)) return std::nullopt;
-    return leo::fs::try_read_file(p);
+std::string inside_path(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& c : parts) out += "/" + c;
+    return out.empty() ? "/" : out;
+}
+
+InRoot resolve_in_root(const stdfs::path& root, const stdfs::path& path) {
+    InRoot r;
+    std::vector<std::string> done;
+    std::deque<std::string> todo;
+    const std::string path_text = path.string(); // components() returns views into it
+    for (auto c : components(path_text)) todo.emplace_back(c);
+    int hops = 0;
+    const auto finish = [&] {
+        r.in_root = inside_path(done);
+        if (r.existing.empty()) r.existing = join(root, done);
+        return r;
+    };
+    while (!todo.empty()) {
+        const std::string c = std::move(todo.front());
+        todo.pop_front();
+        if (c == ".") continue;
+        if (c == "..") {
+            if (!done.empty()) done.pop_back(); // ".." at the root is the root
+            continue;
+        }
+        const stdfs::path host = join(root, done) / c;
+        struct stat st {};
+        if (::lstat(host.c_str(), &st) != 0) {
+            const int err = errno;
+            r.existing = join(root, done);
+            r.missing = err == ENOENT || err == ENOTDIR;
+            r.error = r.missing ? "missing" : std::strerror(err);
+            done.push_back(c);
+            return finish();
+        }
+        if (S_ISLNK(st.st_mode)) {
+            if (++hops > k_max_symlink_hops) {
+                r.existing = join(root, done);
+                r.error = "symlink loop";
+                done.push_back(c);
+                return finish();
+            }
+            std::error_code ec;
+            const auto target = stdfs::read_symlink(host, ec);
+            if (ec) {
+                r.existing = join(root, done);
+                r.error = ec.message();
+                done.push_back(c);
+                return finish();
+            }
+            if (target.is_absolute()) done.clear();
+            const std::string target_text = target.string();
+            const auto parts = components(target_text);
+            for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.emplace_front(*it);
+            continue;
+        }
+        done.push_back(c);
+        if (!todo.empty() && !S_ISDIR(st.st_mode)) {
+            // "ROOT/etc" is a file: there is no ROOT/etc/os-release.
+            done.pop_back();
+            r.existing = join(root, done);
+            r.missing = true;
+            r.error = "missing";
+            done.push_back(c);
+            return finish();
+        }
+    }
+    r.file = join(root, done);
+    return finish();
+}
+
+/// A file-based fact's file, read from inside the root.
+struct FileRead {
+    std::optional<std::string> text; ///< content when read
+    bool missing = false;            ///< no such file at all: the fallbacks may apply
+    std::string error;               ///< why it could not be read ("" when read)
+};
+
+/// Read the regular file `p` (symlinks followed by the kernel unless `nofollow`).
+FileRead read_regular(const stdfs::path& p, bool nofollow) {
+    FileRead out;
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        const int err = errno;
+        out.missing = err == ENOENT || err == ENOTDIR;
+        out.error = out.missing ? "missing" : err == ELOOP ? "symlink loop" : std::strerror(err);
+        return out;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        out.error = std::strerror(errno);
+    } else if (S_ISDIR(st.st_mode)) {
+        out.error = "is a directory";
+    } else if (!S_ISREG(st.st_mode)) {
+        out.error = "is not a regular file";
+    } else {
+        std::string text;
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n > 0) {
+                text.append(buf, static_cast<std::size_t>(n));
+            } else if (n == 0) {
+                out.text = std::move(text);
+                break;
+            } else if (errno != EINTR) {
+                out.error = std::strerror(errno);
+                break;
+            }
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+/// `path` (absolute, as seen inside the root) read under `root`, never from outside it.
+FileRead read_in_root(const stdfs::path& root, const stdfs::path& path) {
+    if (is_live(root)) return read_regular(path, false);
+    const InRoot r = resolve_in_root(root, path);
+    if (!r.error.empty()) {
+        FileRead out;
+        out.missing = r.missing;
+        out.error = r.error;
+        return out;
+    }
+    // O_NOFOLLOW: the last component was checked not to be a symlink; if it became one
+    // since, refuse it rather than follow it out of the root.
+    return read_regular(r.file, true);
+}
+
+/// "FILE (reason)" for a fact's source when FILE exists but could not be read.
+std::string unreadable_source(const stdfs::path& shown, const std::string& error) {
+    return fmt::format("{} ({})", shown.string(), error);
 }
 
 OsFacts gather_os(const stdfs::path& root) {
-    for (const char* candidate : {"/etc/os-release", "/usr/lib/os-release"}) {
-        const auto file = in_root(root, candidate);
-        if (auto text = read_if_present(file)) {
-            OsFacts os = parse_os_release(*text);
-            os.source = leo::fs::under_root(root, candidate).string();
+    struct Candidate {
+        const char* path;
+        OsFacts (*parse)(const std::string&);
+    };
+    static constexpr Candidate k_candidates[] = {
+        {"/etc/os-release", parse_os_release},
+        {"/usr/lib/os-release", parse_os_release},
+        {"/etc/redhat-release", parse_redhat_release},
+    };
+    for (const auto& c : k_candidates) {
+        const auto shown = leo::fs::under_root(root, c.path);
+        const FileRead read = read_in_root(root, c.path);
+        if (read.text) {
+            OsFacts os = c.parse(*read.text);
+            os.source = shown.string();
             return os;
         }
-    }
-    const auto file = in_root(root, "/etc/redhat-release");
-    if (auto text = read_if_present(file)) {
-        OsFacts os = parse_redhat_release(*text);
-        os.source = leo::fs::under_root(root, "/etc/redhat-release").string();
+        if (read.missing) continue; // only a file that is not there at all falls back
+        OsFacts os;
+        os.source = unreadable_source(shown, read.error);
+        os.error = fmt::format("{}: {}", shown.string(), read.error);
         return os;
     }
-    return {};
+    OsFacts os;
+    os.error = fmt::format("{}: missing (so are {} and {})",
+                           leo::fs::under_root(root, k_candidates[0].path).string(),
+                           leo::fs::under_root(root, k_candidates[1].path).string(),
+                           leo::fs::under_root(root, k_candidates[2].path).string());
+    return os;
+}
+
+/// A /proc file for a file-based fact: ROOT's when the root has one (and then only
+/// ROOT's, readable or not), the live one when it has none. `source` is set to the file
+/// read, or "FILE (reason)" when it could not be read.
+std::optional<std::string> read_proc_fact(const stdfs::path& root, const char* path, std::string& source) {
+    if (!is_live(root)) {
+        const auto shown = leo::fs::under_root(root, path);
+        FileRead read = read_in_root(root, path);
+        if (read.text) {
+            source = shown.string();
+            return std::move(read.text);
+        }
+        if (!read.missing) {
+            source = unreadable_source(shown, read.error);
+            return std::nullopt;
+        }
+    }
+    FileRead read = read_regular(path, false);
+    if (read.text) {
+        source = path;
+        return std::move(read.text);
+    }
+    source = read.missing ? std::string() : unreadable_source(path, read.error);
+    return std::nullopt;
 }
 
 std::string live_arch() {
@@ -229,8 +402,21 @@ unsigned live_vcpus() {
 
 MountFacts gather_home(const stdfs::path& root) {
     MountFacts m;
-    const bool live_root = root.empty() || root == "/";
-    const stdfs::path live = leo::fs::nearest_existing_ancestor(leo::fs::under_root(root, "/home/leo"));
+    const bool live_root = is_live(root);
+    // The path judged: inside a root, /home/leo resolved inside the root (a symlink such
+    // as ROOT/home -> /home must not measure the live /home), or its deepest existing
+    // ancestor there; live, the nearest existing ancestor.
+    stdfs::path live;
+    std::string inside = "/";
+    if (live_root) {
+        live = leo::fs::nearest_existing_ancestor("/home/leo");
+    } else {
+        const InRoot r = resolve_in_root(root, "/home/leo");
+        live = r.error.empty() ? r.file : r.existing;
+        const auto rel = live.lexically_relative(root);
+        if (!rel.empty() && rel != ".") inside = (stdfs::path("/") / rel).lexically_normal().string();
+        if (inside.size() > 1 && inside.back() == '/') inside.pop_back();
+    }
     m.path = live.string();
 
     struct statvfs vfs {};
@@ -246,32 +432,20 @@ MountFacts gather_home(const stdfs::path& root) {
 
     // Which path to match against mountinfo's mount points: with the root's own
     // mountinfo, the path inside the root; with the live one, the live (canonical) path.
+    const std::optional<std::string> text = read_proc_fact(root, "/proc/self/mountinfo", m.source);
+    if (!text) return m;
     std::string match;
-    std::optional<std::string> text;
-    if (!live_root) {
-        const auto file = leo::fs::under_root(root, "/proc/self/mountinfo");
-        if ((text = read_if_present(file))) {
-            m.source = file.string();
-            const auto rel = live.lexically_relative(root);
-            const bool inside = !rel.empty() && *rel.begin() != "..";
-            match = inside ? (stdfs::path("/") / rel).lexically_normal().string() : "/";
-            if (match.size() > 1 && match.back() == '/') match.pop_back();
-        }
+    if (!live_root && m.source != "/proc/self/mountinfo") {
+        match = inside;
+    } else {
+        std::error_code ec;
+        const auto canonical = stdfs::canonical(live, ec);
+        match = (ec ? live : canonical).string();
     }
-    if (!text) {
-        if ((text = read_if_present("/proc/self/mountinfo"))) {
-            m.source = "/proc/self/mountinfo";
-            std::error_code ec;
-            const auto canonical = stdfs::canonical(live, ec);
-            match = (ec ? live : canonical).string();
-        }
-    }
-    if (text) {
-        if (auto entry = find_mount(parse_mountinfo(*text), match)) {
-            m.mount_point = entry->mount_point;
-            m.fstype = entry->fstype;
-            m.mount_source = entry->source;
-        }
+    if (auto entry = find_mount(parse_mountinfo(*text), match)) {
+        m.mount_point = entry->mount_point;
+        m.fstype = entry->fstype;
+        m.mount_source = entry->source;
     }
     return m;
 }
@@ -447,13 +621,14 @@ HostFacts gather_facts(const stdfs::path& root_arg) {
     f.vcpus = live_vcpus();
     f.vcpus_source = "sched_getaffinity";
 
-    stdfs::path meminfo = leo::fs::under_root(root, "/proc/meminfo");
-    if (!path_exists(meminfo)) meminfo = "/proc/meminfo";
-    if (auto text = read_if_present(meminfo)) {
+    std::string mem_source;
+    if (auto text = read_proc_fact(root, "/proc/meminfo", mem_source)) {
         if (auto kib = parse_meminfo_total_kib(*text)) {
             f.mem_total_kib = *kib;
-            f.mem_source = meminfo.string();
+            f.mem_source = mem_source;
         }
+    } else {
+        f.mem_source = mem_source; // "" or "FILE (reason)"
     }
     f.home = gather_home(root);
     return f;
@@ -468,7 +643,8 @@ json to_json(const HostFacts& f) {
           {"id_like", f.os.id_like},
           {"name", f.os.name},
           {"pretty_name", f.os.pretty_name},
-          {"source", f.os.source}}},
+          {"source", f.os.source},
+          {"error", f.os.error}}},
         {"arch", f.arch},
         {"vcpus", f.vcpus},
         {"vcpus_source", f.vcpus_source},
@@ -506,6 +682,8 @@ HostFacts facts_from_json(const json& j) {
     f.os.name = get_string(os, "os", "name");
     f.os.pretty_name = get_string(os, "os", "pretty_name");
     f.os.source = get_string(os, "os", "source");
+    // Added after format_version 1 was published: optional, "" when absent.
+    if (os.contains("error")) f.os.error = get_string(os, "os", "error");
 
     f.arch = get_string(j, "", "arch");
     f.vcpus = static_cast<unsigned>(get_uint(j, "", "vcpus", std::numeric_limits<unsigned>::max()));

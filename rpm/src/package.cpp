@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+#include <sys/stat.h>
+
 #include <rpm/rpmcli.h>
 #include <rpm/rpmlib.h>
 #include <rpm/rpmpgp.h>
@@ -75,9 +78,11 @@ std::string signer_key_id(Header h) {
 }
 
 void require_file(const stdfs::path& path) {
-    std::error_code ec;
-    if (!stdfs::exists(path, ec)) throw RpmError(path.string() + ": no such file");
-    if (!stdfs::is_regular_file(path, ec)) throw RpmError(path.string() + ": not a regular file");
+    if (path.empty()) throw RpmError("no package file given (empty path)");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw RpmError(path.string() + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw RpmError(path.string() + ": not a regular file");
+    if (st.st_size == 0) throw RpmError(path.string() + " is empty (0 bytes), not an RPM package; download it again");
 }
 
 FdPtr open_package(const stdfs::path& path) {
@@ -89,10 +94,12 @@ FdPtr open_package(const stdfs::path& path) {
 /// Add the armored keys of `files` (and their subkeys) to `keyring`.
 void add_key_files(rpmKeyring keyring, const std::vector<stdfs::path>& files) {
     for (const auto& f : files) {
-        std::error_code ec;
-        if (!stdfs::is_regular_file(f, ec)) throw RpmError("key file " + f.string() + ": no such file");
+        struct stat st {};
+        if (::stat(f.c_str(), &st) != 0) throw RpmError("key file " + f.string() + ": " + std::strerror(errno));
+        if (!S_ISREG(st.st_mode)) throw RpmError("key file " + f.string() + ": not a regular file");
         PubkeyPtr key(rpmPubkeyRead(f.c_str()));
-        if (!key) throw RpmError("key file " + f.string() + ": not an OpenPGP public key");
+        if (!key) throw RpmError("key file " + f.string() +
+                           ": not an armored OpenPGP public key; export one with gpg --armor --export KEYID");
         rpmKeyringAddKey(keyring, key.get());
         int count = 0;
         rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
@@ -184,7 +191,8 @@ VerifyResult verify_package(const stdfs::path& path, const Keys& keys) {
     if (rc == RPMRC_NOTFOUND) throw RpmError(path.string() + " is not an RPM package");
     if (!header) {
         result.signature = SignatureState::bad;
-        result.detail = header_detail.empty() ? "damaged package header" : header_detail;
+        result.detail = "the package header is damaged or truncated" +
+                        (header_detail.empty() ? std::string() : " (" + header_detail + ")");
         return result;
     }
     result.package = info_from_header(header.get());
@@ -209,7 +217,8 @@ VerifyResult verify_package(const stdfs::path& path, const Keys& keys) {
     std::string detail;
     if (whole_file_failures(false, detail) != 0) {
         result.signature = SignatureState::bad;
-        result.detail = detail.empty() ? "package digests do not match: the file is corrupt or was changed" : detail;
+        result.detail = detail.empty() ? "package digests do not match: the file is corrupt or was changed"
+                                       : "the file is corrupt or was changed (" + detail + ")";
         return result;
     }
     result.digests_ok = true;

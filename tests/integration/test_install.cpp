@@ -7,6 +7,8 @@
 #include "leo/migrations/internal_db.hpp"
 
 #include <fstream>
+#include <future>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -57,7 +59,7 @@ protected:
         EXPECT_NE(r.err.find(message), std::string::npos) << "stderr: " << r.err;
         EXPECT_EQ(leo::test::snapshot_tree(root), before) << "the root changed";
         EXPECT_FALSE(stdfs::exists(root / "var/lib/rpm/rpmdb.sqlite")) << "an rpmdb was created";
-        EXPECT_EQ(leo::fs::read_file(root / "etc/passwd").find("leo:"), std::string::npos) << "user created";
+        EXPECT_EQ(leo::fs::try_read_file(root / "etc/passwd").value_or("").find("leo:"), std::string::npos) << "user created";
         EXPECT_FALSE(stdfs::exists(root / "home/leo/pgsql")) << "a database was created";
     }
 
@@ -110,12 +112,12 @@ TEST_F(InstallTest, SignedBrokerInstallsEndToEnd) {
     EXPECT_EQ(j["database"]["state"], "running");
 
     // Installing the same version again: nothing to do, exit 0, nothing changed.
-    const std::string before = leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm"});
+    const std::string before = leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm", "var/lib/leo-installer/lock"});
     auto again = run_installer({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(),
                                 "--gpgkey", g_pkgs->pubkey.string(), "-y"});
     EXPECT_EQ(again.exit_code, 0) << again.err;
     EXPECT_NE(again.out.find("nothing to do"), std::string::npos) << again.out;
-    auto after = leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm"});
+    auto after = leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm", "var/lib/leo-installer/lock"});
     // only the installer's log may differ
     EXPECT_EQ(after, before);
 
@@ -155,7 +157,7 @@ TEST_F(InstallTest, UnsignedForeignPackageInstallsWithNogpgcheck) {
 
 TEST_F(InstallTest, MissingFileIsRefused) {
     expect_refused({"install", "--rpm", (tmp.path() / "nope.rpm").string(), "--root", root.string(), "-y"}, 1,
-                   "nope.rpm: no such file");
+                   "nope.rpm: No such file or directory");
 }
 
 TEST_F(InstallTest, NotAnRpmIsRefused) {
@@ -170,7 +172,7 @@ TEST_F(InstallTest, CorruptPayloadIsRefused) {
     data[data.size() - 40] = static_cast<char>(data[data.size() - 40] ^ 0x5a);
     std::ofstream(f, std::ios::binary) << data;
     expect_refused({"install", "--rpm", f.string(), "--root", root.string(), "--gpgkey", g_pkgs->pubkey.string(), "-y"},
-                   1, "does not verify, it is corrupt or was changed");
+                   1, "does not verify: package digests do not match");
 }
 
 TEST_F(InstallTest, TruncatedPackageIsRefused) {
@@ -267,5 +269,52 @@ TEST_F(InstallTest, UnresolvedDependenciesChangeNothing) {
     const auto hello = leo::test::fixtures_dir() / "rpm-org/RPMS/hello-2.0-1.x86_64.rpm";
     expect_refused({"install", "--rpm", hello.string(), "--root", root.string(), "--nogpgcheck", "-y"}, 1,
                    "is needed by hello-2.0-1.x86_64");
+}
+} // namespace
+
+namespace {
+TEST_F(InstallTest, SecondRunWhileTheFirstHoldsTheLockIsRefused) {
+    // Hold the run lock as another leo-installer would (flock on the same file).
+    stdfs::create_directories(root / "var/lib/leo-installer");
+    leo::subprocess::Options opts;
+    opts.timeout = std::chrono::seconds(60);
+    const std::string lockfile = (root / "var/lib/leo-installer/lock").string();
+    std::ofstream(lockfile) << "pid 4242, leo-installer install --rpm other.rpm, started 2026-11-29T10:00:00Z";
+    auto holder = std::async(std::launch::async, [&] {
+        return leo::subprocess::run({"flock", lockfile, "sleep", "6"});
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto r = run_installer({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(), "--gpgkey",
+                            g_pkgs->pubkey.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_NE(r.err.find("another leo-installer run is working on"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("pid 4242"), std::string::npos) << r.err;
+    EXPECT_NE(leo::test::rpm_query(root, "leostream-broker").exit_code, 0);
+    EXPECT_EQ(leo::fs::read_file(root / "etc/passwd").find("leo:"), std::string::npos);
+    holder.wait();
+}
+
+TEST_F(InstallTest, HomeThatIsASymlinkIsRefusedBeforeAnyChange) {
+    stdfs::create_directories(root / "srv/leo");
+    stdfs::create_symlink("/srv/leo", root / "home/leo");
+    expect_refused({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(), "--gpgkey",
+                    g_pkgs->pubkey.string(), "-y"},
+                   1, "is a symbolic link");
+}
+
+TEST_F(InstallTest, RootWithShellMetacharactersIsRefusedBeforeAnyChange) {
+    const auto odd = tmp.path() / "r$(id)";
+    leo::test::make_sandbox_root(odd);
+    root = odd;
+    expect_refused({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(), "--gpgkey",
+                    g_pkgs->pubkey.string(), "-y"},
+                   1, "contains '$'");
+}
+
+TEST_F(InstallTest, RootWithoutAccountFilesIsRefused) {
+    stdfs::remove(root / "etc/passwd");
+    expect_refused({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(), "--gpgkey",
+                    g_pkgs->pubkey.string(), "-y"},
+                   1, "does not look like an operating system root");
 }
 } // namespace

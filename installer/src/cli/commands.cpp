@@ -72,7 +72,8 @@ std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
     for (size_t i = 0; i < ids.size(); ++i) {
         if (reasons[i].find_first_not_of(" \t") == std::string::npos)
             throw UsageError(fmt::format("--reason for --skip {} is empty: say why the check is skipped", ids[i]));
-        m[ids[i]] = reasons[i];
+        if (!m.emplace(ids[i], reasons[i]).second)
+            throw UsageError(fmt::format("--skip {} is given twice; give each check once, with one --reason", ids[i]));
     }
     return m;
 }
@@ -102,7 +103,7 @@ public:
         } else {
             std::cout << fmt::format("os:        {} (ID={}, VERSION_ID={}) from {}\n", facts.os.pretty_name,
                                      facts.os.id, facts.os.version_id,
-                                     facts.os.source.empty() ? "nowhere" : facts.os.source);
+                                     facts.os.source.empty() ? "nowhere: " + facts.os.error : facts.os.source);
             std::cout << fmt::format("arch:      {}\n", facts.arch);
             std::cout << fmt::format("vcpus:     {} ({})\n", facts.vcpus, facts.vcpus_source);
             std::cout << fmt::format("memory:    {} KiB MemTotal ({})\n", facts.mem_total_kib, facts.mem_source);
@@ -139,7 +140,8 @@ public:
         if (m_json) print_json(preflight::to_json(report));
         else std::cout << preflight::to_table(report);
         if (report.inhibited()) {
-            if (!m_json) std::cerr << k_prog << ": preflight found inhibitors; see the remediation above\n";
+            if (!m_json)
+                std::cerr << k_prog << ": error: preflight found inhibitors; fix what the remediation lines say\n";
             return static_cast<int>(ExitCode::refused);
         }
         return 0;
@@ -180,6 +182,23 @@ public:
                                      v.key_id.empty() ? "" : " (key " + v.key_id + ")", v.sha256);
             if (!v.detail.empty()) std::cout << "  detail:    " << v.detail << "\n";
         }
+        switch (v.signature) {
+        case rpm::SignatureState::ok: break;
+        case rpm::SignatureState::nokey:
+            std::cerr << fmt::format("{}: error: {}: NOKEY: key {} is neither in a --gpgkey file nor imported in "
+                                     "the rpmdb of {}; pass the signer's public key with --gpgkey FILE\n",
+                                     k_prog, m_rpm, v.key_id, r.string());
+            break;
+        case rpm::SignatureState::unsigned_:
+            std::cerr << fmt::format("{}: error: {} is not signed\n", k_prog, m_rpm);
+            break;
+        case rpm::SignatureState::nottrusted:
+            std::cerr << fmt::format("{}: error: {}: key {} is not trusted\n", k_prog, m_rpm, v.key_id);
+            break;
+        case rpm::SignatureState::bad:
+            std::cerr << fmt::format("{}: error: {} is corrupt or was changed; download it again\n", k_prog, m_rpm);
+            break;
+        }
         return v.signature == rpm::SignatureState::ok ? 0 : 1;
     }
 
@@ -201,7 +220,6 @@ public:
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
         sub.add_option("--skip", m_skips, "Skip preflight check ID (needs --reason)")->option_text("ID");
         sub.add_option("--reason", m_reasons, "Why the preceding --skip is safe")->option_text("TEXT");
-        sub.add_option("--facts", m_facts, "Judge a saved `facts --json` output")->option_text("FILE");
     }
     int run() override {
         if (!m_repo.empty())
@@ -214,7 +232,6 @@ public:
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.skips = skip_map(m_skips, m_reasons);
-        if (!m_facts.empty()) req.facts_file = m_facts;
         log::open_log(req.root);
         log::info("install --rpm {} --root {}", m_rpm, req.root.string());
 
@@ -259,7 +276,6 @@ public:
 private:
     std::string m_rpm;
     std::string m_repo;
-    std::string m_facts;
     std::vector<std::string> m_keys;
     std::vector<std::string> m_skips;
     std::vector<std::string> m_reasons;
@@ -364,8 +380,15 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << k_prog << ": error: " << e.what() << "\n"
-                  << "Run '" << k_prog << " --help' for usage.\n";
+        std::string what = e.what();
+        bool any_parsed = false;
+        for (auto& [sub, cmd] : subs) any_parsed = any_parsed || sub->parsed();
+        if (!any_parsed && argc > 1 && argv[1][0] != '-') {
+            std::string names;
+            for (auto& en : entries) names += (names.empty() ? "" : ", ") + std::string(en.name);
+            what = fmt::format("unknown command '{}' (commands: {})", argv[1], names);
+        }
+        std::cerr << k_prog << ": error: " << what << "; run '" << k_prog << " --help' for usage\n";
         return static_cast<int>(ExitCode::usage);
     }
 

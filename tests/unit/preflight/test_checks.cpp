@@ -158,9 +158,38 @@ TEST(CheckOs, UnknownOsIsAnInhibitor) {
     EXPECT_EQ(c.measured, "could not read /etc/os-release");
     EXPECT_NE(c.remediation.find("CentOS Linux 7.x"), std::string::npos);
     f.os = {};
-    f.os.source = "/etc/os-release";
+    f.os.source = "/r/etc/os-release";
     f.os.name = "Something";
-    EXPECT_EQ(check(f, "os").measured, "could not read /etc/os-release: no ID in /etc/os-release");
+    // Read, but no ID: not "could not read".
+    EXPECT_EQ(check(f, "os").measured, "/r/etc/os-release has no ID=");
+    EXPECT_EQ(check(f, "os").evidence, "/r/etc/os-release");
+    EXPECT_EQ(check(f, "os").verdict, Verdict::inhibitor);
+    f.os.source = "/r/etc/redhat-release";
+    EXPECT_EQ(check(f, "os").measured, "/r/etc/redhat-release names no known release");
+}
+
+TEST(CheckOs, SaysWhyTheOsReleaseCouldNotBeRead) {
+    auto f = good();
+    f.os = {};
+    f.os.source = "/r/etc/os-release (Permission denied)";
+    f.os.error = "/r/etc/os-release: Permission denied";
+    auto c = check(f, "os");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured, "could not read /r/etc/os-release: Permission denied");
+    EXPECT_EQ(c.evidence, "/r/etc/os-release (Permission denied)");
+
+    f.os = {};
+    f.os.error = "/r/etc/os-release: missing (so are /r/usr/lib/os-release and /r/etc/redhat-release)";
+    c = check(f, "os");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured, "could not read /r/etc/os-release: missing (so are /r/usr/lib/os-release "
+                          "and /r/etc/redhat-release)");
+    EXPECT_EQ(c.evidence, f.os.error);
+
+    // An error wins even if a parser left something behind.
+    f.os.id = "centos";
+    f.os.version_id = "7";
+    EXPECT_EQ(verdict(f, "os"), Verdict::inhibitor);
 }
 
 // ---- arch, vcpus ----
@@ -336,6 +365,34 @@ TEST(CheckHomeNotNfs, StatfsMagicAloneIsEnough) {
     f = good();
     f.home.statfs_magic = 0x6969;
     EXPECT_EQ(verdict(f, "home-not-nfs"), Verdict::inhibitor);
+}
+
+TEST(CheckHomeNotNfs, MeasuredSaysWhenMountinfoAndStatfsDisagree) {
+    auto f = good();
+    f.home.fstype = "ext4";
+    f.home.mount_source = "/dev/sda3";
+    f.home.statfs_magic = 0x6969;
+    auto c = check(f, "home-not-nfs");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured, "ext4 per mountinfo, but statfs says NFS (0x6969): mounted on /home from /dev/sda3");
+    EXPECT_NE(c.remediation.find("statfs(2) on /home reports NFS although mountinfo says ext4"),
+              std::string::npos)
+        << c.remediation;
+
+    // The other way round: still judged NFS (mountinfo), and the measurement says so.
+    f.home.fstype = "nfs4";
+    f.home.mount_source = "filer:/export/home";
+    f.home.statfs_magic = 0xEF53; // EXT4_SUPER_MAGIC
+    c = check(f, "home-not-nfs");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured,
+              "nfs4 per mountinfo, but statfs says not NFS (0xef53): mounted on /home from filer:/export/home");
+
+    // Agreement keeps the plain text.
+    f.home.statfs_magic = 0x6969;
+    EXPECT_EQ(check(f, "home-not-nfs").measured, "nfs4 mounted on /home from filer:/export/home");
+    f = good();
+    EXPECT_EQ(check(f, "home-not-nfs").measured, "xfs mounted on /home from /dev/mapper/centos-home");
 }
 
 TEST(CheckHomeNotNfs, OtherNetworkFilesystemsWarn) {

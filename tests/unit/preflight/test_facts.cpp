@@ -4,6 +4,7 @@
 #include "leo/common/fs.hpp"
 #include "test_support.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 
 #include <sys/utsname.h>
+#include <unistd.h>
 
 namespace stdfs = std::filesystem;
 using leo::preflight::facts_from_json;
@@ -315,6 +317,132 @@ TEST_F(GatherFacts, NoOsFilesLeavesOsEmpty) {
     EXPECT_EQ(f.os.source, "");
 }
 
+TEST_F(GatherFacts, NoOsFilesRecordsWhy) {
+    stdfs::remove(root / "etc/os-release");
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.os.error, fmt::format("{}: missing (so are {} and {})", (root / "etc/os-release").string(),
+                                      (root / "usr/lib/os-release").string(),
+                                      (root / "etc/redhat-release").string()));
+    EXPECT_EQ(f.os.name, "");
+}
+
+// A symlinked os-release is resolved inside the root; when it cannot be, the fact is
+// unreadable with the reason, never the live /etc/os-release and never a fallback.
+TEST_F(GatherFacts, SelfReferencingOsReleaseIsASymlinkLoopNotTheHostFile) {
+    stdfs::remove(root / "etc/os-release");
+    stdfs::create_symlink("/etc/os-release", root / "etc/os-release");
+    write(root / "usr/lib/os-release", data("os-release-rhel79")); // no fallback to it
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "");
+    EXPECT_EQ(f.os.version_id, "");
+    EXPECT_EQ(f.os.pretty_name, "");
+    EXPECT_EQ(f.os.source, (root / "etc/os-release").string() + " (symlink loop)");
+    EXPECT_EQ(f.os.error, (root / "etc/os-release").string() + ": symlink loop");
+}
+
+TEST_F(GatherFacts, OsReleaseLoopInsideTheRootIsUnreadable) {
+    stdfs::remove(root / "etc/os-release");
+    stdfs::create_symlink("os-release.a", root / "etc/os-release");
+    stdfs::create_symlink("/etc/os-release.b", root / "etc/os-release.a");
+    stdfs::create_symlink("../etc/./os-release", root / "etc/os-release.b");
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "");
+    EXPECT_EQ(f.os.source, (root / "etc/os-release").string() + " (symlink loop)");
+}
+
+TEST_F(GatherFacts, DotDotCannotLeaveTheRoot) {
+    // "../../../../etc/os-release" from ROOT/etc is ROOT/etc/os-release itself: a loop.
+    stdfs::remove(root / "etc/os-release");
+    stdfs::create_symlink("../../../../../../../../etc/os-release", root / "etc/os-release");
+    auto f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "");
+    EXPECT_EQ(f.os.error, (root / "etc/os-release").string() + ": symlink loop");
+
+    // ".." stops at the root, as in a chroot: this names ROOT/usr/lib/os-release.
+    stdfs::remove(root / "etc/os-release");
+    stdfs::create_symlink("../../../../../../../../usr/lib/os-release", root / "etc/os-release");
+    write(root / "usr/lib/os-release", data("os-release-rhel79"));
+    f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "rhel");
+    EXPECT_EQ(f.os.version_id, "7.9");
+    EXPECT_EQ(f.os.source, (root / "etc/os-release").string());
+    EXPECT_EQ(f.os.error, "");
+}
+
+TEST_F(GatherFacts, SymlinkedDirectoriesAreResolvedInsideTheRoot) {
+    // ROOT/etc -> /data/etc is ROOT/data/etc, not the live /data/etc.
+    stdfs::remove_all(root / "etc");
+    write(root / "data/etc/os-release", data("os-release-rhel79"));
+    stdfs::create_symlink("/data/etc", root / "etc");
+    auto f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "rhel");
+    EXPECT_EQ(f.os.source, (root / "etc/os-release").string());
+
+    // ROOT/etc -> ../../../../usr/lib escapes nowhere: it is ROOT/usr/lib.
+    stdfs::remove(root / "etc");
+    write(root / "usr/lib/os-release", data("os-release-centos8"));
+    stdfs::create_symlink("../../../../../../../usr/lib", root / "etc");
+    f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "centos");
+    EXPECT_EQ(f.os.version_id, "8");
+}
+
+TEST_F(GatherFacts, DanglingSymlinkInsideTheRootIsMissingSoTheFallbackApplies) {
+    stdfs::remove(root / "etc/os-release");
+    stdfs::create_symlink("../usr/lib/os-release", root / "etc/os-release"); // absent at first
+    write(root / "etc/redhat-release", "CentOS Linux release 7.9.2009 (Core)\n");
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "centos");
+    EXPECT_EQ(f.os.version_id, "7.9");
+    EXPECT_EQ(f.os.source, (root / "etc/redhat-release").string());
+    EXPECT_EQ(f.os.error, "");
+}
+
+TEST_F(GatherFacts, OsReleaseDirectoryIsUnreadableWithoutFallback) {
+    stdfs::remove(root / "etc/os-release");
+    stdfs::create_directories(root / "etc/os-release");
+    write(root / "usr/lib/os-release", data("os-release-rhel79"));
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.os.id, "");
+    EXPECT_EQ(f.os.source, (root / "etc/os-release").string() + " (is a directory)");
+    EXPECT_EQ(f.os.error, (root / "etc/os-release").string() + ": is a directory");
+}
+
+TEST_F(GatherFacts, OsReleasePermissionDeniedIsRecorded) {
+    if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
+    const auto file = root / "etc/os-release";
+    stdfs::permissions(file, stdfs::perms::none);
+    const auto f = gather_facts(root);
+    stdfs::permissions(file, stdfs::perms::owner_read | stdfs::perms::owner_write);
+    EXPECT_EQ(f.os.id, "");
+    EXPECT_EQ(f.os.source, file.string() + " (Permission denied)");
+    EXPECT_EQ(f.os.error, file.string() + ": Permission denied");
+}
+
+TEST_F(GatherFacts, UnresolvableProcFilesAreUnreadableNotLive) {
+    stdfs::remove(root / "proc/meminfo");
+    stdfs::create_symlink("/proc/meminfo", root / "proc/meminfo");
+    stdfs::remove(root / "proc/self/mountinfo");
+    stdfs::create_symlink("../../../../../../proc/self/mountinfo", root / "proc/self/mountinfo");
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.mem_total_kib, 0U);
+    EXPECT_EQ(f.mem_source, (root / "proc/meminfo").string() + " (symlink loop)");
+    EXPECT_EQ(f.home.source, (root / "proc/self/mountinfo").string() + " (symlink loop)");
+    EXPECT_EQ(f.home.mount_point, "");
+    EXPECT_EQ(f.home.fstype, "");
+}
+
+TEST_F(GatherFacts, HomeSymlinkIsResolvedInsideTheRoot) {
+    // ROOT/home -> /srv/home is ROOT/srv/home; /home/leo inside the root is /srv/home/leo.
+    stdfs::create_directories(root / "srv/home/leo");
+    stdfs::create_symlink("/srv/home", root / "home");
+    const auto f = gather_facts(root);
+    EXPECT_EQ(f.home.path, (root / "srv/home/leo").string());
+    EXPECT_EQ(f.home.mount_point, "/");
+    EXPECT_EQ(f.home.fstype, "xfs");
+    EXPECT_GT(f.home.total_bytes, 0U);
+}
+
 TEST_F(GatherFacts, LiveFilesWhenTheRootHasNone) {
     stdfs::remove(root / "proc/meminfo");
     stdfs::remove(root / "proc/self/mountinfo");
@@ -385,6 +513,21 @@ std::string error_of(const json& j) {
     return "(no error)";
 }
 } // namespace
+
+TEST(FactsJson, OsErrorRoundTripsAndIsOptional) {
+    HostFacts f = sample();
+    f.os = {};
+    f.os.source = "/r/etc/os-release (symlink loop)";
+    f.os.error = "/r/etc/os-release: symlink loop";
+    json j = leo::preflight::to_json(f);
+    EXPECT_EQ(j.at("os").at("error"), "/r/etc/os-release: symlink loop");
+    EXPECT_EQ(facts_from_json(json::parse(j.dump())).os.error, "/r/etc/os-release: symlink loop");
+    // A facts file written before the field existed.
+    j["os"].erase("error");
+    EXPECT_EQ(facts_from_json(j).os.error, "");
+    j["os"]["error"] = 1;
+    EXPECT_EQ(error_of(j), "facts file: field 'os.error' must be a string, not number");
+}
 
 TEST(FactsJson, RefusesAnotherVersion) {
     json j = leo::preflight::to_json(sample());

@@ -28,7 +28,6 @@ struct InstallRequest {
     std::vector<std::filesystem::path> gpgkeys;   ///< --gpgkey files (armored)
     GpgCheck gpgcheck = GpgCheck::yes;            ///< --nogpgcheck turns it off
     std::map<std::string, std::string> skips;     ///< preflight --skip ID --reason TEXT
-    std::optional<std::filesystem::path> facts_file; ///< --facts FILE replaces gathered facts
 };
 
 /// How the library talks to its caller (it never prints).

@@ -1,10 +1,17 @@
 #pragma once
 /// Host facts that preflight judges (DESIGN.md "Where it runs", issue "facts").
 ///
-/// File-based facts (os-release, meminfo, mountinfo) are read under `--root` when the
-/// file exists there, otherwise from the live system; measured facts (statvfs, statfs,
-/// sched affinity, uname) always come from the live system. Every fact records where it
-/// was read (`source`), so the report can show its evidence.
+/// File-based facts (os-release, meminfo, mountinfo) for a root other than "/" are read
+/// only from inside the root: symlinks are resolved as if the root were "/" (an absolute
+/// target is relative to the root, ".." stops at the root, a loop or more than 40 hops
+/// makes the fact unreadable). A file that exists in the root but cannot be resolved or
+/// read is never replaced by another file: the fact stays empty and `source` records the
+/// reason, e.g. "/r/etc/os-release (symlink loop)". Only when the root has no such file
+/// at all does the documented fallback apply: os-release -> ROOT/usr/lib/os-release ->
+/// ROOT/etc/redhat-release (never the live files); meminfo and mountinfo -> the live /proc.
+/// Measured facts (statvfs, statfs, sched affinity, uname) always come from the live
+/// system. Every fact records where it was read (`source`), so the report can show its
+/// evidence.
 
 #include <cstdint>
 #include <filesystem>
@@ -25,7 +32,12 @@ struct OsFacts {
     std::string id_like;     ///< os-release ID_LIKE (informational: not identity)
     std::string name;        ///< os-release NAME, e.g. "CentOS Linux"
     std::string pretty_name; ///< os-release PRETTY_NAME
-    std::string source;      ///< file it was read from, e.g. "/r/etc/os-release"; "" when none
+    std::string source;      ///< file it was read from, e.g. "/r/etc/os-release"; "" when none was
+                             ///< found; "FILE (reason)" when FILE exists but could not be read
+    std::string error;       ///< why no file could be read, "" when one was: e.g.
+                             ///< "/r/etc/os-release: Permission denied", "/r/etc/os-release: is a
+                             ///< directory", "/r/etc/os-release: symlink loop", "/r/etc/os-release:
+                             ///< missing (so are /r/usr/lib/os-release and /r/etc/redhat-release)"
 };
 
 struct MountFacts {
@@ -36,7 +48,7 @@ struct MountFacts {
     std::uint64_t statfs_magic = 0; ///< f_type from statfs(2) on `path`
     std::uint64_t total_bytes = 0;  ///< f_blocks * f_frsize from statvfs(3)
     std::uint64_t available_bytes = 0; ///< f_bavail * f_frsize
-    std::string source;       ///< mountinfo file read
+    std::string source;       ///< mountinfo file read; "FILE (reason)" when it could not be read
 };
 
 struct HostFacts {
@@ -45,7 +57,7 @@ struct HostFacts {
     unsigned vcpus = 0;             ///< CPUs in the sched affinity mask
     std::string vcpus_source;       ///< e.g. "sched_getaffinity"
     std::uint64_t mem_total_kib = 0; ///< MemTotal from meminfo, KiB
-    std::string mem_source;         ///< meminfo file read
+    std::string mem_source;         ///< meminfo file read; "FILE (reason)" when it could not be read
     MountFacts home;                ///< facts for /home/leo
 };
 

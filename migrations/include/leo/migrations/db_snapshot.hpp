@@ -1,0 +1,38 @@
+#pragma once
+/// Database snapshots for restore points: a pg_dump custom-format archive of the broker
+/// database, its restore, and per-table checksums that prove a restore is exact.
+///
+/// Method (measured, see bench/db_snapshot.sh): `pg_dump -Fc` to a file in the restore
+/// point rather than `CREATE DATABASE ... TEMPLATE`: the dump is a file that is
+/// checksummed and verified (`pg_restore --list`) with the restore point, survives the
+/// loss of the cluster, and works for an external database too; the template copy is
+/// faster on large databases but lives inside the same cluster and needs every other
+/// connection closed.
+
+#include "leo/migrations/connection.hpp"
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace leo::migrations {
+
+/// Table name -> md5 of its rows (each row as text, sorted), for every table of the
+/// public schema; tables compare equal exactly when their contents do.
+using TableChecksums = std::map<std::string, std::string>;
+
+[[nodiscard]] TableChecksums table_checksums(Connection& conn);
+
+/// `pg_dump -Fc` of the database `conninfo` names, to `file` (written as file.part,
+/// renamed when complete), then `pg_restore --list` to prove it is readable.
+/// Throws leo::DatabaseError with pg_dump's last line.
+void dump_database(const std::string& conninfo, const std::filesystem::path& file);
+
+/// Replace database `dbname` with the contents of `file`: over `admin_conninfo` (another
+/// database of the same server) end its other sessions, drop it and create it owned by
+/// `owner`; then `pg_restore --exit-on-error --single-transaction` over `conninfo`.
+/// Throws leo::DatabaseError with pg_restore's last line.
+void restore_database(const std::string& admin_conninfo, const std::string& conninfo, const std::string& dbname,
+                      const std::string& owner, const std::filesystem::path& file);
+
+} // namespace leo::migrations

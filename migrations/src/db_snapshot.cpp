@@ -1,0 +1,83 @@
+#include "leo/migrations/db_snapshot.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/subprocess.hpp"
+#include "leo/migrations/internal_db.hpp"
+
+#include <fmt/format.h>
+
+namespace leo::migrations {
+namespace stdfs = std::filesystem;
+
+namespace {
+subprocess::Result run_pg_tool(const std::string& tool, std::vector<std::string> args) {
+    const auto bin = find_pg_bindir() / tool;
+    args.insert(args.begin(), bin.string());
+    subprocess::Options o;
+    o.env["LC_ALL"] = "C";
+    o.env["PGCONNECT_TIMEOUT"] = "30";
+    o.timeout = std::chrono::hours(2);
+    auto r = subprocess::run(args, o);
+    log::info("ran {} (exit {})", subprocess::command_line(args), r.exit_code);
+    return r;
+}
+} // namespace
+
+TableChecksums table_checksums(Connection& conn) {
+    TableChecksums out;
+    auto tables = conn.query(
+        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY c.relname");
+    for (size_t i = 0; i < tables.rows.size(); ++i) {
+        const std::string& t = tables.at(i, 0);
+        const std::string q = quote_identifier(t);
+        auto r = conn.query(fmt::format(
+            "SELECT count(*) || ':' || coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), '') FROM {} r", q));
+        out[t] = r.at(0, 0);
+    }
+    return out;
+}
+
+void dump_database(const std::string& conninfo, const stdfs::path& file) {
+    const stdfs::path part = file.string() + ".part";
+    std::error_code ec;
+    stdfs::remove(part, ec);
+    auto r = run_pg_tool("pg_dump", {"--format=custom", "--file=" + part.string(),
+                                     "--dbname=" + conninfo});
+    if (!r.ok()) {
+        stdfs::remove(part, ec);
+        throw DatabaseError(fmt::format("pg_dump to {} failed: {}", file.string(),
+                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+    }
+    auto list = run_pg_tool("pg_restore", {"--list", part.string()});
+    if (!list.ok()) {
+        stdfs::remove(part, ec);
+        throw DatabaseError(fmt::format("the database dump {} is not readable: {}", part.string(),
+                                        subprocess::last_line(list.err)));
+    }
+    stdfs::rename(part, file);
+}
+
+void restore_database(const std::string& admin_conninfo, const std::string& conninfo, const std::string& dbname,
+                      const std::string& owner, const stdfs::path& file) {
+    std::error_code ec;
+    if (!stdfs::is_regular_file(file, ec)) throw DatabaseError(fmt::format("database dump {} is missing", file.string()));
+    {
+        auto admin = Connection::open(admin_conninfo);
+        const std::string db = quote_identifier(dbname);
+        admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                    "pg_backend_pid()",
+                    {dbname});
+        admin.exec("DROP DATABASE IF EXISTS " + db);
+        admin.exec(fmt::format("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0", db,
+                               quote_identifier(owner)));
+    }
+    auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--role=" + owner,
+                                        "--dbname=" + conninfo, file.string()});
+    if (!r.ok())
+        throw DatabaseError(fmt::format("pg_restore of {} into database {} failed: {}", file.string(), dbname,
+                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+}
+
+} // namespace leo::migrations
