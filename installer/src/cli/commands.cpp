@@ -3,7 +3,10 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/install.hpp"
+#include "leo/installer/lock.hpp"
 #include "leo/installer/status.hpp"
+#include "leo/installer/upgrade.hpp"
+#include "leo/repo/config.hpp"
 #include "leo/migrations/internal_db.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/preflight/facts.hpp"
@@ -341,6 +344,200 @@ private:
     std::string m_action;
 };
 
+/// Options shared by the commands that read repositories.
+struct RepoOptions {
+    std::vector<std::string> ids;
+    std::vector<std::string> from_path;
+    void add(CLI::App& sub) {
+        sub.add_option("--repo", ids, "Use only this repository (repeatable; enables it)")->option_text("ID");
+        sub.add_option("--repofrompath", from_path, "Add a repository for this command")->option_text("ID,URL");
+    }
+    [[nodiscard]] installer::RepoSelection selection() const {
+        installer::RepoSelection sel;
+        sel.ids = ids;
+        for (const auto& spec : from_path) sel.extra.push_back(repo::repo_from_path(spec));
+        return sel;
+    }
+};
+
+std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label) {
+    if (::isatty(STDERR_FILENO) == 0) return nullptr;  // nothing on a pipe
+    return [label](std::uint64_t done, std::uint64_t total) {
+        if (total == 0) return;
+        const int pct = static_cast<int>(done * 100 / total);
+        std::cerr << fmt::format("\r  {} [{:<25}] {:3}% {}/{} KiB", label,
+                                 std::string(static_cast<size_t>(pct / 4), '#'), pct, done / 1024, total / 1024)
+                  << (done >= total ? "\n" : "") << std::flush;
+    };
+}
+
+class CheckUpdateCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+        m_repos.add(sub);
+    }
+    int run() override {
+        const auto info = installer::check_update(root(), m_repos.selection());
+        if (m_json) {
+            nlohmann::json j{{"installed", info.installed.nevra()}, {"available", nlohmann::json::array()}};
+            for (const auto& c : info.available)
+                j["available"].push_back({{"nevra", c.entry.nevra()}, {"repo", c.repo.id}, {"url", c.entry.url()}});
+            j["update"] = info.update ? nlohmann::json(info.update->entry.nevra()) : nlohmann::json(nullptr);
+            print_json(j);
+        } else if (info.update) {
+            std::cout << fmt::format("update available: {} (installed {}) from {}\n", info.update->entry.nevra(),
+                                     info.installed.nevra(), info.update->repo.id);
+        } else {
+            std::cout << fmt::format("no update: {} is the newest available\n", info.installed.nevra());
+        }
+        return info.update ? static_cast<int>(ExitCode::update_available) : 0;
+    }
+
+private:
+    RepoOptions m_repos;
+};
+
+class UpgradeCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_assumeyes(sub);
+        m_repos.add(sub);
+        auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Upgrade to this local package file")->option_text("FILE");
+        sub.add_option("--version", m_version, "Upgrade to this version from the repositories")
+            ->option_text("V")
+            ->excludes(rpm_opt);
+        sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
+        sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
+        sub.add_flag("--dry-run", m_dry_run, "Plan, download and verify only; change nothing");
+        sub.add_flag("--allow-remote-upgrade", m_allow_remote, "Allow migrating an external database");
+    }
+    int run() override {
+        if (m_allow_remote)
+            throw Error("upgrade --allow-remote-upgrade: external databases are not supported yet; this version "
+                        "upgrades the internal database only");
+        installer::UpgradeRequest req;
+        req.root = root();
+        if (!m_rpm.empty()) req.package_file = m_rpm;
+        if (!m_version.empty()) req.version = m_version;
+        req.repos = m_repos.selection();
+        req.gpgkeys.assign(m_keys.begin(), m_keys.end());
+        req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
+        req.dry_run = m_dry_run;
+        log::open_log(req.root);
+        installer::UpgradeCallbacks cb;
+        cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
+        cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
+        cb.on_preflight = [](const preflight::Report& rep) { std::cout << preflight::to_table(rep); };
+        cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
+        cb.on_download = progress_bar("download");
+        const auto out = installer::upgrade(req, cb);
+        switch (out.kind) {
+        case installer::UpgradeOutcome::Kind::nothing_to_do:
+            std::cout << out.from << " is already the newest: nothing to do\n";
+            break;
+        case installer::UpgradeOutcome::Kind::dry_run:
+            std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
+            break;
+        case installer::UpgradeOutcome::Kind::upgraded:
+            std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} (`leo-installer "
+                                     "rollback {}` returns to {})\n",
+                                     out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
+                                     out.restore_point, out.from);
+            break;
+        }
+        return 0;
+    }
+
+private:
+    RepoOptions m_repos;
+    std::string m_rpm;
+    std::string m_version;
+    std::vector<std::string> m_keys;
+    bool m_nogpgcheck = false;
+    bool m_dry_run = false;
+    bool m_allow_remote = false;
+};
+
+class RollbackCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_assumeyes(sub);
+        sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
+    }
+    int run() override {
+        const auto r = root();
+        const auto rp = installer::find_restore_point(r, m_id);
+        if (!confirm(m_assumeyes, fmt::format("Roll {} back to restore point {} ({}, {})?", r.string(), rp.id,
+                                              rp.nevra, rp.reason)))
+            throw RefusedError("rollback cancelled: nothing was changed");
+        log::open_log(r);
+        installer::rollback(r, rp.id, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; });
+        std::cout << fmt::format("rolled back to restore point {}: {}, schema {}\n", rp.id, rp.nevra,
+                                 rp.schema_version.value_or("none"));
+        return 0;
+    }
+
+private:
+    std::string m_id;
+};
+
+class SnapshotCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+        add_assumeyes(sub);
+        sub.add_option("action", m_action, "list | create | delete")
+            ->required()
+            ->check(CLI::IsMember({"list", "create", "delete"}));
+        sub.add_option("id", m_id, "Restore point id (delete)")->option_text("SNAPSHOT");
+    }
+    int run() override {
+        const auto r = root();
+        if (m_action == "list") {
+            const auto all = installer::list_restore_points(r);
+            if (m_json) {
+                nlohmann::json j = nlohmann::json::array();
+                for (const auto& rp : all) j.push_back(installer::to_json(rp));
+                print_json(j);
+            } else if (all.empty()) {
+                std::cout << "no restore points\n";
+            } else {
+                std::cout << fmt::format("{:<22} {:<36} {:<10} {}\n", "ID", "PACKAGE", "SCHEMA", "REASON");
+                for (const auto& rp : all)
+                    std::cout << fmt::format("{:<22} {:<36} {:<10} {}\n", rp.id, rp.nevra,
+                                             rp.schema_version.value_or("-"), rp.reason);
+            }
+            return 0;
+        }
+        log::open_log(r);
+        if (m_action == "create") {
+            if (!confirm(m_assumeyes, "Take a restore point of " + r.string() + "?"))
+                throw RefusedError("cancelled: nothing was changed");
+            auto lock = installer::RunLock::acquire(r, "snapshot create");
+            const auto rp = installer::create_restore_point(r, "taken by snapshot create");
+            std::cout << "restore point " << rp.id << " taken (" << rp.nevra << ")\n";
+            return 0;
+        }
+        if (m_id.empty()) throw UsageError("snapshot delete needs the restore point id (see `snapshot list`)");
+        const auto rp = installer::find_restore_point(r, m_id);
+        if (!confirm(m_assumeyes, "Delete restore point " + rp.id + "?"))
+            throw RefusedError("cancelled: nothing was changed");
+        auto lock = installer::RunLock::acquire(r, "snapshot delete");
+        installer::delete_restore_point(r, rp.id);
+        std::cout << "deleted restore point " << rp.id << "\n";
+        return 0;
+    }
+
+private:
+    std::string m_action;
+    std::string m_id;
+};
+
 struct Entry {
     const char* name;
     const char* help;
@@ -360,6 +557,12 @@ int main(int argc, char** argv) {
                        std::make_unique<PreflightCommand>()});
     entries.push_back({"verify", "Verify a package's digests and signature", std::make_unique<VerifyCommand>()});
     entries.push_back({"install", "Install the broker from a local RPM", std::make_unique<InstallCommand>()});
+    entries.push_back({"check-update", "Is a newer broker in the repositories? (exit 100: yes, 0: no)",
+                       std::make_unique<CheckUpdateCommand>()});
+    entries.push_back({"upgrade", "Upgrade the broker (restore point first; rolls back on failure)",
+                       std::make_unique<UpgradeCommand>()});
+    entries.push_back({"rollback", "Return to a restore point", std::make_unique<RollbackCommand>()});
+    entries.push_back({"snapshot", "Restore points: list | create | delete ID", std::make_unique<SnapshotCommand>()});
     entries.push_back({"status", "Installed version, schema version, database state", std::make_unique<StatusCommand>()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
                        std::make_unique<DbCommand>()});

@@ -1,0 +1,69 @@
+#pragma once
+/// Restore points: everything needed to put the broker back exactly as it was.
+///
+/// Layout: ROOT/var/lib/leo-installer/snapshots/<id>/ with manifest.json (versioned),
+/// package.rpm (the installed version's RPM, for the downgrade), config.tar.gz (the
+/// broker's configuration and secrets: /home/leo/etc, /etc/leostream,
+/// /etc/leo-installer) and database.dump (pg_dump -Fc of the broker database, with the
+/// per-table checksums taken at the same moment). A restore point is written under a
+/// temporary name and renamed when complete, so a listed one is always whole.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace leo::installer {
+
+/// Version of manifest.json; a manifest of another version is refused.
+inline constexpr int k_manifest_format_version = 1;
+
+struct RestorePoint {
+    std::string id;                 ///< "20261129T153000Z" (UTC), unique within the root
+    std::string created;            ///< ISO-8601 UTC
+    std::string reason;             ///< e.g. "before upgrade to leostream-broker-9.1.2-1.x86_64"
+    std::string nevra;              ///< the broker NEVRA it restores
+    std::string package_sha256;     ///< of package.rpm
+    std::string config_sha256;      ///< of config.tar.gz
+    std::vector<std::string> config_entries;
+    std::string database_sha256;    ///< of database.dump
+    std::optional<std::string> schema_version;
+    std::map<std::string, std::string> table_checksums; ///< table -> "rows:md5"
+    std::filesystem::path dir;      ///< where it is (not serialised)
+};
+
+[[nodiscard]] nlohmann::json to_json(const RestorePoint& rp);
+
+/// Take a restore point of the broker installed in `root` (the database is started when
+/// it is stopped). Throws leo::InstallError naming what is missing (no broker installed,
+/// its RPM not kept) or leo::DatabaseError / leo::SystemError with the failing part;
+/// a failed attempt leaves nothing behind.
+RestorePoint create_restore_point(const std::filesystem::path& root, const std::string& reason);
+
+/// Restore points of `root`, oldest first. Throws leo::InstallError for a manifest that
+/// cannot be read or has an unknown format version.
+[[nodiscard]] std::vector<RestorePoint> list_restore_points(const std::filesystem::path& root);
+
+/// The restore point `id`, or the newest when `id` is empty. Throws leo::InstallError
+/// ("no restore point ID in ROOT; `leo-installer snapshot list` shows them").
+[[nodiscard]] RestorePoint find_restore_point(const std::filesystem::path& root, const std::string& id);
+
+/// Check every part against the manifest (digests, archive readable). Throws leo::InstallError.
+void verify_restore_point(const RestorePoint& rp);
+
+/// Put `root` back to `rp`: the RPM (downgrade or reinstall of the kept package, one
+/// librpm transaction), the configuration archive, then the database (dropped, restored
+/// from the dump, and its table checksums compared with the manifest's).
+/// `on_step` reports progress. Throws with the failing part named.
+void restore(const std::filesystem::path& root, const RestorePoint& rp,
+             const std::function<void(const std::string&)>& on_step = nullptr);
+
+/// Delete restore point `id`. Throws leo::InstallError when it does not exist.
+void delete_restore_point(const std::filesystem::path& root, const std::string& id);
+
+} // namespace leo::installer

@@ -1,0 +1,86 @@
+#pragma once
+/// check-update and the upgrade procedure (DESIGN.md "The maintenance-window upgrade"),
+/// first form: plan -> stage (download and verify) -> preflight (upgrade profile) ->
+/// restore point -> rpm upgrade transaction -> migrations -> spot-check; on any failure
+/// after the restore point, an automatic rollback to it.
+
+#include "leo/installer/install.hpp"
+#include "leo/installer/restore_point.hpp"
+#include "leo/repo/config.hpp"
+#include "leo/repo/metadata.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leo::installer {
+
+/// Which repositories to ask: all enabled ones in ROOT/etc/yum.repos.d, or only `ids`
+/// (`--repo ID`, which also enables a disabled one, as dnf does), plus `extra`
+/// (`--repofrompath`).
+struct RepoSelection {
+    std::vector<std::string> ids;
+    std::vector<repo::RepoConfig> extra;
+};
+
+/// A broker package available in a repository.
+struct Candidate {
+    repo::RepoConfig repo;
+    repo::PackageEntry entry;
+};
+
+struct UpdateInfo {
+    rpm::PackageInfo installed;
+    std::vector<Candidate> available;   ///< broker packages, newest first (rpm's order)
+    std::optional<Candidate> update;    ///< the newest, when newer than the installed one
+};
+
+/// Resolve the repositories of `root`. Throws leo::UsageError for an unknown --repo id,
+/// leo::RepoError when none is enabled.
+[[nodiscard]] std::vector<repo::RepoConfig> select_repos(const std::filesystem::path& root, const RepoSelection& sel);
+
+/// What the repositories offer for the installed broker (librpm's EVR order: epoch,
+/// tilde, caret). Throws leo::InstallError when no broker is installed, leo::RepoError
+/// when a repository cannot be read.
+[[nodiscard]] UpdateInfo check_update(const std::filesystem::path& root, const RepoSelection& sel);
+
+struct UpgradeRequest {
+    std::filesystem::path root = "/";
+    std::optional<std::filesystem::path> package_file; ///< --rpm FILE instead of a repository
+    std::optional<std::string> version;                ///< --version V (version, V-R or E:V-R)
+    RepoSelection repos;
+    std::vector<std::filesystem::path> gpgkeys;
+    GpgCheck gpgcheck = GpgCheck::yes;                 ///< --nogpgcheck; a repository's gpgcheck=0 too
+    bool dry_run = false;                              ///< plan and stage only
+};
+
+struct UpgradeCallbacks {
+    std::function<void(const std::string&)> on_step;
+    std::function<void(const std::string&)> on_warning;
+    std::function<void(const preflight::Report&)> on_preflight;
+    std::function<bool(const std::string&)> confirm;
+    std::function<void(std::uint64_t, std::uint64_t)> on_download; ///< bytes done/total
+};
+
+struct UpgradeOutcome {
+    enum class Kind { upgraded, nothing_to_do, dry_run } kind = Kind::upgraded;
+    std::string from;   ///< NEVRA before
+    std::string to;     ///< NEVRA after (the target)
+    std::string restore_point;
+    std::vector<std::string> migrations_applied;
+    std::optional<std::string> schema_version;
+};
+
+/// Run the upgrade. Errors before the restore point change nothing but the download
+/// cache; after it, the root is rolled back and the error says so (leo::InstallError
+/// "upgrade A -> B failed: ...; rolled back to A (restore point ID)"); if the rollback
+/// fails too, the error says that and names the restore point to use.
+UpgradeOutcome upgrade(const UpgradeRequest& request, const UpgradeCallbacks& callbacks);
+
+/// `leo-installer rollback [ID]`: restore point `id` (the newest when empty), under the
+/// run lock. Returns the restore point used.
+RestorePoint rollback(const std::filesystem::path& root, const std::string& id,
+                      const std::function<void(const std::string&)>& on_step = nullptr);
+
+} // namespace leo::installer

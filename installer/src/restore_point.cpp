@@ -1,0 +1,244 @@
+#include "leo/installer/restore_point.hpp"
+
+#include "leo/common/archive.hpp"
+#include "leo/common/crypto.hpp"
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/db_snapshot.hpp"
+#include "leo/migrations/engine.hpp"
+#include "leo/migrations/internal_db.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> k_config_paths = {"/home/leo/etc", "/etc/leostream", "/etc/leo-installer"};
+
+stdfs::path snapshots_dir(const stdfs::path& root) { return fs::under_root(root, k_state_dir) / "snapshots"; }
+
+std::string utc_now(const char* format) {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
+
+RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
+    try {
+        if (j.at("format_version").get<int>() != k_manifest_format_version)
+            throw InstallError(fmt::format("{}: manifest format version {} is not supported (this leo-installer "
+                                           "reads version {})",
+                                           (dir / "manifest.json").string(), j.at("format_version").dump(),
+                                           k_manifest_format_version));
+        RestorePoint rp;
+        rp.id = j.at("id").get<std::string>();
+        rp.created = j.at("created").get<std::string>();
+        rp.reason = j.at("reason").get<std::string>();
+        rp.nevra = j.at("package").at("nevra").get<std::string>();
+        rp.package_sha256 = j.at("package").at("sha256").get<std::string>();
+        rp.config_sha256 = j.at("config").at("sha256").get<std::string>();
+        rp.config_entries = j.at("config").at("entries").get<std::vector<std::string>>();
+        const auto& db = j.at("database");
+        rp.database_sha256 = db.at("sha256").get<std::string>();
+        if (!db.at("schema_version").is_null()) rp.schema_version = db.at("schema_version").get<std::string>();
+        rp.table_checksums = db.at("tables").get<std::map<std::string, std::string>>();
+        rp.dir = dir;
+        return rp;
+    } catch (const nlohmann::json::exception& e) {
+        throw InstallError(fmt::format("{}: damaged manifest ({})", (dir / "manifest.json").string(), e.what()));
+    }
+}
+
+void check_digest(const stdfs::path& file, const std::string& expected) {
+    std::error_code ec;
+    if (!stdfs::is_regular_file(file, ec))
+        throw InstallError(fmt::format("restore point part {} is missing", file.string()));
+    const auto actual = crypto::file_digest_hex("sha256", file);
+    if (actual != expected)
+        throw InstallError(fmt::format("restore point part {} is damaged: sha256 {} but the manifest says {}",
+                                       file.string(), actual, expected));
+}
+
+migrations::InternalDatabase running_database(const stdfs::path& root) {
+    migrations::InternalDatabase db(root);
+    if (db.status().state != migrations::DbState::running) db.start();
+    return db;
+}
+
+} // namespace
+
+nlohmann::json to_json(const RestorePoint& rp) {
+    return {{"format_version", k_manifest_format_version},
+            {"id", rp.id},
+            {"created", rp.created},
+            {"reason", rp.reason},
+            {"package", {{"nevra", rp.nevra}, {"file", "package.rpm"}, {"sha256", rp.package_sha256}}},
+            {"config", {{"file", "config.tar.gz"}, {"sha256", rp.config_sha256}, {"entries", rp.config_entries}}},
+            {"database",
+             {{"file", "database.dump"},
+              {"method", "pg_dump -Fc"},
+              {"sha256", rp.database_sha256},
+              {"schema_version", rp.schema_version ? nlohmann::json(*rp.schema_version) : nlohmann::json(nullptr)},
+              {"tables", rp.table_checksums}}}};
+}
+
+RestorePoint create_restore_point(const stdfs::path& root, const std::string& reason) {
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    if (installed.size() != 1)
+        throw InstallError(fmt::format("cannot take a restore point: {} broker packages are installed in {} "
+                                       "(expected exactly one)",
+                                       installed.size(), root.string()));
+    RestorePoint rp;
+    rp.nevra = installed.front().nevra();
+    const auto kept = fs::under_root(root, k_packages_dir) / (rp.nevra + ".rpm");
+    std::error_code ec;
+    if (!stdfs::is_regular_file(kept, ec))
+        throw InstallError(fmt::format("cannot take a restore point: the RPM of the installed {} is not kept in {}; "
+                                       "copy that package file there",
+                                       rp.nevra, kept.parent_path().string()));
+
+    rp.id = utc_now("%Y%m%dT%H%M%SZ");
+    rp.created = utc_now("%Y-%m-%dT%H:%M:%SZ");
+    rp.reason = reason;
+    const auto base = snapshots_dir(root);
+    stdfs::create_directories(base);
+    stdfs::permissions(base, stdfs::perms(0700));
+    for (int n = 2; stdfs::exists(base / rp.id, ec); ++n) rp.id = utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(n);
+    const auto partial = base / ("." + rp.id + ".partial");
+    stdfs::remove_all(partial, ec);
+    stdfs::create_directories(partial);
+    try {
+        fs::copy_file_durable(kept, partial / "package.rpm", 0600);
+        rp.package_sha256 = crypto::file_digest_hex("sha256", partial / "package.rpm");
+
+        rp.config_entries = archive::create_tar_gz(root, k_config_paths, partial / "config.tar.gz");
+        (void)archive::list_entries(partial / "config.tar.gz");
+        rp.config_sha256 = crypto::file_digest_hex("sha256", partial / "config.tar.gz");
+
+        auto db = running_database(root);
+        {
+            auto conn = migrations::Connection::open(db.conninfo());
+            rp.schema_version = migrations::read_schema_state(conn).schema_version;
+            rp.table_checksums = migrations::table_checksums(conn);
+        }
+        migrations::dump_database(db.conninfo(), partial / "database.dump");
+        rp.database_sha256 = crypto::file_digest_hex("sha256", partial / "database.dump");
+
+        fs::write_file_atomic(partial / "manifest.json", to_json(rp).dump(2) + "\n", 0600);
+        stdfs::rename(partial, base / rp.id);
+    } catch (...) {
+        stdfs::remove_all(partial, ec);
+        throw;
+    }
+    rp.dir = base / rp.id;
+    log::info("restore point {} taken ({}): {}", rp.id, rp.nevra, rp.reason);
+    return rp;
+}
+
+std::vector<RestorePoint> list_restore_points(const stdfs::path& root) {
+    std::vector<RestorePoint> out;
+    const auto base = snapshots_dir(root);
+    std::error_code ec;
+    if (!stdfs::is_directory(base, ec)) return out;
+    for (const auto& entry : stdfs::directory_iterator(base)) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name[0] == '.') continue;  // partial or hidden
+        const auto manifest = entry.path() / "manifest.json";
+        auto text = fs::try_read_file(manifest);
+        if (!text) throw InstallError(fmt::format("{} cannot be read", manifest.string()));
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(*text);
+        } catch (const nlohmann::json::exception& e) {
+            throw InstallError(fmt::format("{}: damaged manifest ({})", manifest.string(), e.what()));
+        }
+        out.push_back(from_json(j, entry.path()));
+    }
+    std::sort(out.begin(), out.end(), [](const RestorePoint& a, const RestorePoint& b) { return a.id < b.id; });
+    return out;
+}
+
+RestorePoint find_restore_point(const stdfs::path& root, const std::string& id) {
+    auto all = list_restore_points(root);
+    if (all.empty()) throw InstallError(fmt::format("there is no restore point in {}", root.string()));
+    if (id.empty()) return all.back();
+    for (auto& rp : all)
+        if (rp.id == id) return rp;
+    throw InstallError(fmt::format("there is no restore point {} in {}; `leo-installer snapshot list` shows them", id,
+                                   root.string()));
+}
+
+void verify_restore_point(const RestorePoint& rp) {
+    check_digest(rp.dir / "package.rpm", rp.package_sha256);
+    check_digest(rp.dir / "config.tar.gz", rp.config_sha256);
+    (void)archive::list_entries(rp.dir / "config.tar.gz");
+    check_digest(rp.dir / "database.dump", rp.database_sha256);
+}
+
+void restore(const stdfs::path& root, const RestorePoint& rp, const std::function<void(const std::string&)>& on_step) {
+    auto step = [&](const std::string& s) {
+        log::info("restore {}: {}", rp.id, s);
+        if (on_step) on_step(s);
+    };
+    step("verifying restore point " + rp.id);
+    verify_restore_point(rp);
+
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    const bool same = installed.size() == 1 && installed.front().nevra() == rp.nevra;
+    if (!same) {
+        step(fmt::format("reinstalling {} from the restore point", rp.nevra));
+        rpm::TransactionOptions opts;
+        opts.kind = rpm::TransactionKind::downgrade;
+        opts.require_signature = false;  // the file is the one verified when it was installed (sha256 above)
+        try {
+            rpm::run_transaction(root, rp.dir / "package.rpm", opts);
+        } catch (const RpmError&) {
+            std::throw_with_nested(InstallError(fmt::format("putting back {} failed", rp.nevra)));
+        }
+        const auto kept = fs::under_root(root, k_packages_dir) / (rp.nevra + ".rpm");
+        std::error_code ec;
+        if (!stdfs::exists(kept, ec)) fs::copy_file_durable(rp.dir / "package.rpm", kept, 0600);
+    }
+    step("restoring the configuration");
+    archive::extract(rp.dir / "config.tar.gz", root);
+
+    step("restoring the database");
+    auto db = running_database(root);
+    migrations::restore_database(db.conninfo("postgres"), db.conninfo(), "leo", "leo", rp.dir / "database.dump");
+    auto conn = migrations::Connection::open(db.conninfo());
+    const auto now = migrations::table_checksums(conn);
+    if (now != rp.table_checksums) {
+        std::string diff;
+        for (const auto& [t, sum] : rp.table_checksums) {
+            auto it = now.find(t);
+            if (it == now.end() || it->second != sum) diff += (diff.empty() ? "" : ", ") + t;
+        }
+        for (const auto& [t, sum] : now)
+            if (rp.table_checksums.count(t) == 0) diff += (diff.empty() ? "" : ", ") + t;
+        throw InstallError(fmt::format("the restored database differs from restore point {} in: {}", rp.id, diff));
+    }
+    log::info("restored {} to {}", root.string(), rp.id);
+}
+
+void delete_restore_point(const stdfs::path& root, const std::string& id) {
+    const auto rp = find_restore_point(root, id);
+    std::error_code ec;
+    stdfs::remove_all(rp.dir, ec);
+    if (ec) throw SystemError(fmt::format("cannot delete {}: {}", rp.dir.string(), ec.message()));
+    log::info("deleted restore point {}", id);
+}
+
+} // namespace leo::installer

@@ -1,0 +1,306 @@
+#include "leo/installer/upgrade.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/lock.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/engine.hpp"
+#include "leo/migrations/internal_db.hpp"
+#include "leo/preflight/facts.hpp"
+#include "leo/rpm/evr.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+rpm::Evr evr_of(const repo::PackageEntry& e) { return rpm::Evr{e.epoch, e.version, e.release}; }
+rpm::Evr evr_of(const rpm::PackageInfo& p) { return rpm::Evr{p.epoch.value_or(0), p.version, p.release}; }
+
+rpm::PackageInfo installed_broker(const stdfs::path& root) {
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    if (installed.empty())
+        throw InstallError(fmt::format("no broker is installed in {} ({} is not in its rpmdb); install it first "
+                                       "with `leo-installer install --rpm FILE`",
+                                       root.string(), k_broker_package));
+    if (installed.size() > 1) {
+        std::string all;
+        for (const auto& p : installed) all += (all.empty() ? "" : ", ") + p.nevra();
+        throw InstallError(fmt::format("{} versions of the broker are in the rpmdb of {} ({}); an interrupted "
+                                       "transaction must be repaired first",
+                                       installed.size(), root.string(), all));
+    }
+    return installed.front();
+}
+
+std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
+    std::vector<Candidate> out;
+    const auto cache = fs::under_root(root, "/var/cache/leo-installer/metadata");
+    for (const auto& r : select_repos(root, sel)) {
+        auto md = repo::load_metadata(r, cache, [](const std::string& name) { return name == k_broker_package; });
+        for (auto& e : md.packages)
+            if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+        return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;
+    });
+    return out;
+}
+
+bool version_matches(const repo::PackageEntry& e, const std::string& v) {
+    if (e.version == v) return true;
+    if (e.version + "-" + e.release == v) return true;
+    return std::to_string(e.epoch) + ":" + e.version + "-" + e.release == v;
+}
+
+/// The repository's gpgkey URLs as local files (fetched into the cache when remote).
+std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {
+    std::vector<stdfs::path> out;
+    const auto dir = fs::under_root(root, "/var/cache/leo-installer/keys");
+    int n = 0;
+    for (const auto& url : r.gpgkeys) {
+        if (url.rfind("file://", 0) == 0) {
+            out.emplace_back(url.substr(7));
+        } else if (!url.empty() && url[0] == '/') {
+            out.emplace_back(url);
+        } else {
+            stdfs::create_directories(dir);
+            const auto file = dir / fmt::format("{}-{}.asc", r.id, n++);
+            fs::write_file_atomic(file, repo::fetch_url(r, url));
+            out.push_back(file);
+        }
+    }
+    return out;
+}
+
+void step(const UpgradeCallbacks& cb, const std::string& s) {
+    log::info("{}", s);
+    if (cb.on_step) cb.on_step(s);
+}
+
+std::optional<std::string> newest_shipped_migration(const stdfs::path& root) {
+    const auto dir = fs::under_root(root, k_migrations_dir);
+    std::error_code ec;
+    if (!stdfs::is_directory(dir, ec)) return std::nullopt;
+    auto all = migrations::load_migrations(dir);
+    if (all.empty()) return std::nullopt;
+    return all.back().version;
+}
+
+/// The steps after the restore point: transaction, migrations, spot-check.
+void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
+           const std::vector<stdfs::path>& keys, bool require_signature, const UpgradeCallbacks& cb,
+           UpgradeOutcome& outcome) {
+    rpm::TransactionOptions opts;
+    opts.kind = rpm::TransactionKind::upgrade;
+    opts.require_signature = require_signature;
+    opts.keys.files = keys;
+    step(cb, fmt::format("upgrading the package to {}", target.nevra()));
+    rpm::run_transaction(root, file, opts);
+    const auto kept = fs::under_root(root, k_packages_dir);
+    stdfs::create_directories(kept);
+    fs::copy_file_durable(file, kept / (target.nevra() + ".rpm"), 0600);
+
+    step(cb, "applying database migrations");
+    migrations::InternalDatabase db(root);
+    if (db.status().state != migrations::DbState::running) db.start();
+    auto conn = migrations::Connection::open(db.conninfo());
+    auto result = migrations::migrate(conn, migrations::load_migrations(fs::under_root(root, k_migrations_dir)),
+                                      target.version);
+    outcome.migrations_applied = result.applied;
+    outcome.schema_version = result.schema_after;
+
+    step(cb, "spot-checking the result");
+    const auto now = rpm::query_installed(root, k_broker_package);
+    if (now.size() != 1 || now.front().nevra() != target.nevra()) {
+        std::string all;
+        for (const auto& p : now) all += (all.empty() ? "" : ", ") + p.nevra();
+        throw InstallError(fmt::format("spot-check: the rpmdb holds [{}], not exactly {}", all, target.nevra()));
+    }
+    const auto expected = newest_shipped_migration(root);
+    const auto state = migrations::read_schema_state(conn);
+    if (expected && state.schema_version != expected)
+        throw InstallError(fmt::format("spot-check: the schema version is {}, but {} ships {}",
+                                       state.schema_version.value_or("none"), target.nevra(), *expected));
+}
+
+} // namespace
+
+std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSelection& sel) {
+    auto all = repo::load_repo_configs(root);
+    std::vector<repo::RepoConfig> out;
+    if (sel.ids.empty()) {
+        for (auto& r : all)
+            if (r.enabled) out.push_back(r);
+    } else {
+        for (const auto& id : sel.ids) {
+            auto it = std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == id; });
+            if (it == all.end()) {
+                std::string known;
+                for (const auto& r : all) known += (known.empty() ? "" : ", ") + r.id;
+                throw UsageError(fmt::format("--repo {}: no such repository in {} (known: {})", id,
+                                             fs::under_root(root, "/etc/yum.repos.d").string(),
+                                             known.empty() ? "none" : known));
+            }
+            out.push_back(*it);
+            out.back().enabled = true;
+        }
+    }
+    for (const auto& r : sel.extra) out.push_back(r);
+    if (out.empty())
+        throw RepoError(fmt::format("no enabled repository in {}; add a .repo file or pass --repofrompath ID,URL",
+                                    fs::under_root(root, "/etc/yum.repos.d").string()));
+    return out;
+}
+
+UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
+    UpdateInfo info;
+    info.installed = installed_broker(root);
+    info.available = available(root, sel);
+    if (!info.available.empty() &&
+        rpm::compare_evr(evr_of(info.available.front().entry), evr_of(info.installed)) > 0)
+        info.update = info.available.front();
+    return info;
+}
+
+UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
+    const stdfs::path root = checked_root(req.root);
+    UpgradeOutcome outcome;
+    const rpm::PackageInfo current = installed_broker(root);
+    outcome.from = current.nevra();
+
+    // 1. plan: resolve the target.
+    stdfs::path file;
+    std::vector<stdfs::path> keys = req.gpgkeys;
+    GpgCheck gpgcheck = req.gpgcheck;
+    if (req.package_file) {
+        file = *req.package_file;
+    } else {
+        step(cb, "reading repository metadata");
+        auto candidates = available(root, req.repos);
+        std::optional<Candidate> chosen;
+        for (auto& c : candidates) {
+            if (!req.version || version_matches(c.entry, *req.version)) {
+                chosen = c;
+                break;
+            }
+        }
+        if (!chosen) {
+            std::string versions;
+            for (const auto& c : candidates) versions += (versions.empty() ? "" : ", ") + c.entry.nevra();
+            throw InstallError(req.version ? fmt::format("version {} of {} is not in the repositories (available: {})",
+                                                         *req.version, k_broker_package,
+                                                         versions.empty() ? "none" : versions)
+                                           : fmt::format("the repositories offer no {} package", k_broker_package));
+        }
+        const auto& e = chosen->entry;
+        const int cmp = rpm::compare_evr(evr_of(e), evr_of(current));
+        if (cmp == 0 || (cmp < 0 && !req.version)) {
+            outcome.kind = UpgradeOutcome::Kind::nothing_to_do;
+            outcome.to = current.nevra();
+            return outcome;
+        }
+        if (cmp < 0)
+            throw InstallError(fmt::format("{} is older than the installed {}; `upgrade` does not downgrade: use "
+                                           "`leo-installer rollback` to return to a restore point",
+                                           e.nevra(), current.nevra()));
+        // 2. stage: download and verify before anything changes.
+        step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen->repo.id));
+        file = repo::download_package(chosen->repo, e, fs::under_root(root, "/var/cache/leo-installer/packages"),
+                                      cb.on_download);
+        if (!chosen->repo.gpgcheck) gpgcheck = GpgCheck::no;
+        auto rk = repo_keys(root, chosen->repo);
+        keys.insert(keys.end(), rk.begin(), rk.end());
+    }
+    step(cb, fmt::format("verifying {}", file.string()));
+    const auto verification = verify_for_install(root, file, keys, gpgcheck);
+    const auto& target = verification.package;
+    if (target.name != k_broker_package)
+        throw InstallError(fmt::format("{} is {}, not the broker package {}", file.string(), target.nevra(),
+                                       k_broker_package));
+    if (gpgcheck == GpgCheck::no && verification.signature != rpm::SignatureState::ok && cb.on_warning)
+        cb.on_warning(fmt::format("signature check disabled: {} is accepted with signature state {}", target.nevra(),
+                                  rpm::to_string(verification.signature)));
+    outcome.to = target.nevra();
+    const int cmp = rpm::compare_evr(evr_of(target), evr_of(current));
+    if (cmp == 0) {
+        outcome.kind = UpgradeOutcome::Kind::nothing_to_do;
+        return outcome;
+    }
+    if (cmp < 0)
+        throw InstallError(fmt::format("{} is older than the installed {}; `upgrade` does not downgrade: use "
+                                       "`leo-installer rollback` to return to a restore point",
+                                       target.nevra(), current.nevra()));
+
+    // Gates of this first form: preflight, upgrade profile.
+    step(cb, "running preflight checks (upgrade profile)");
+    const auto report = preflight::run_checks(preflight::gather_facts(root), preflight::Profile::upgrade);
+    if (cb.on_preflight) cb.on_preflight(report);
+    if (report.inhibited()) throw RefusedError("preflight refused the upgrade; nothing was changed");
+
+    rpm::TransactionOptions topts;
+    topts.kind = rpm::TransactionKind::upgrade;
+    topts.require_signature = gpgcheck == GpgCheck::yes;
+    topts.keys.files = keys;
+    step(cb, fmt::format("testing the rpm transaction {} -> {}", current.nevra(), target.nevra()));
+    try {
+        rpm::test_transaction(root, file, topts);
+    } catch (const RpmError&) {
+        std::throw_with_nested(InstallError(fmt::format("cannot upgrade to {}; nothing was changed", target.nevra())));
+    }
+    if (req.dry_run) {
+        outcome.kind = UpgradeOutcome::Kind::dry_run;
+        return outcome;
+    }
+    if (cb.confirm && !cb.confirm(fmt::format("Upgrade {} to {} in {}?", current.nevra(), target.nevra(),
+                                              root.string())))
+        throw RefusedError("upgrade cancelled: nothing was changed");
+
+    auto lock = RunLock::acquire(root, "upgrade to " + target.nevra());
+    step(cb, "taking a restore point");
+    RestorePoint rp;
+    try {
+        rp = create_restore_point(root, "before upgrade to " + target.nevra());
+    } catch (const Error&) {
+        std::throw_with_nested(InstallError(fmt::format(
+            "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
+    }
+    outcome.restore_point = rp.id;
+    try {
+        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, cb, outcome);
+    } catch (const std::exception& failure) {
+        const std::string cause = describe(failure);
+        log::error("upgrade {} -> {} failed: {}; rolling back to {}", current.nevra(), target.nevra(), cause, rp.id);
+        step(cb, fmt::format("the upgrade failed; rolling back to restore point {}", rp.id));
+        try {
+            restore(root, rp, cb.on_step);
+        } catch (const std::exception& rollback_failure) {
+            throw InstallError(fmt::format(
+                "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run `leo-installer rollback {}` "
+                "once the cause is fixed",
+                current.nevra(), target.nevra(), cause, describe(rollback_failure), rp.id));
+        }
+        throw InstallError(fmt::format("upgrade {} -> {} failed: {}; rolled back to {} (restore point {})",
+                                       current.nevra(), target.nevra(), cause, current.nevra(), rp.id));
+    }
+    log::info("upgraded {} -> {}", current.nevra(), target.nevra());
+    return outcome;
+}
+
+RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
+                      const std::function<void(const std::string&)>& on_step) {
+    const stdfs::path root = checked_root(root_in);
+    auto rp = find_restore_point(root, id);
+    auto lock = RunLock::acquire(root, "rollback " + rp.id);
+    restore(root, rp, on_step);
+    return rp;
+}
+
+} // namespace leo::installer

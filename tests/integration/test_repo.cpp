@@ -1,0 +1,533 @@
+// leo::repo against real HTTP (an in-test server on loopback), file:// URLs, the public
+// createrepo_c fixture repository and repositories made by the real createrepo_c tool.
+#include "http_server.hpp"
+#include "test_support.hpp"
+
+#include "leo/common/crypto.hpp"
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/repo/metadata.hpp"
+#include "leo/rpm/evr.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <functional>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::repo::Metadata;
+using leo::repo::PackageEntry;
+using leo::repo::RepoConfig;
+using leo::test::HttpServer;
+using leo::test::TempDir;
+
+const std::string k_primary_name = "bcde64b04916a2a72fdc257d61bc922c70b3d58e953499180585f7a360ce86cf-primary.xml.gz";
+const std::string k_primary_sha256 = "bcde64b04916a2a72fdc257d61bc922c70b3d58e953499180585f7a360ce86cf";
+const std::string k_fake_bash = "fake_bash-1.1.1-1.x86_64.rpm";
+const std::string k_super_kernel = "super_kernel-6.0.1-2.x86_64.rpm";
+
+stdfs::path repo_02() { return leo::test::fixtures_dir() / "createrepo_c/repo_02"; }
+
+RepoConfig make_repo(const std::string& id, std::vector<std::string> baseurls) {
+    RepoConfig repo;
+    repo.id = id;
+    repo.name = id;
+    repo.baseurls = std::move(baseurls);
+    repo.source = "/etc/yum.repos.d/test.repo";
+    return repo;
+}
+
+::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
+    if (text.find(part) != std::string::npos) {
+        return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+/// The message of the leo::RepoError `f` throws; fails the test when it throws nothing.
+std::string repo_error(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const leo::RepoError& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "no leo::RepoError thrown";
+    return {};
+}
+
+std::vector<std::string> list_dir(const stdfs::path& dir) {
+    std::vector<std::string> names;
+    if (stdfs::exists(dir)) {
+        for (const auto& e : stdfs::recursive_directory_iterator(dir)) {
+            names.push_back(stdfs::relative(e.path(), dir).string());
+        }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+/// A copy of repo_02 in a temporary directory, to break.
+stdfs::path copy_repo_02(const TempDir& tmp) {
+    const auto dir = tmp.path() / "repo";
+    stdfs::copy(repo_02(), dir, stdfs::copy_options::recursive);
+    return dir;
+}
+
+/// An http URL on 127.0.0.1 where nothing listens (a port bound, then released).
+std::string closed_port_url() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    ::close(fd);
+    return "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+}
+
+const PackageEntry& find(const Metadata& md, const std::string& name) {
+    for (const auto& p : md.packages) {
+        if (p.name == name) {
+            return p;
+        }
+    }
+    throw std::runtime_error("no package " + name);
+}
+
+void expect_fixture_packages(const Metadata& md, const std::string& base_url) {
+    ASSERT_EQ(md.packages.size(), 2u);
+    EXPECT_EQ(md.revision, "1334670929");
+    const PackageEntry& bash = md.packages[0];
+    EXPECT_EQ(bash.name, "fake_bash");
+    EXPECT_EQ(bash.arch, "x86_64");
+    EXPECT_EQ(bash.epoch, 0u);
+    EXPECT_EQ(bash.version, "1.1.1");
+    EXPECT_EQ(bash.release, "1");
+    EXPECT_EQ(bash.nevra(), "fake_bash-1.1.1-1.x86_64");
+    EXPECT_EQ(bash.location_href, k_fake_bash);
+    EXPECT_EQ(bash.location_base, "");
+    EXPECT_EQ(bash.base_url, base_url);
+    const PackageEntry& kernel = md.packages[1];
+    EXPECT_EQ(kernel.name, "super_kernel");
+    EXPECT_EQ(kernel.nevra(), "super_kernel-6.0.1-2.x86_64");
+    EXPECT_EQ(kernel.location_href, k_super_kernel);
+    // checksums and sizes agree with the real files of the fixture
+    for (const PackageEntry* p : {&bash, &kernel}) {
+        const auto file = repo_02() / p->location_href;
+        EXPECT_EQ(p->checksum_type, "sha256");
+        EXPECT_EQ(p->checksum, leo::crypto::file_digest_hex("sha256", file)) << p->name;
+        EXPECT_EQ(p->size, stdfs::file_size(file)) << p->name;
+    }
+    EXPECT_EQ(bash.checksum, "90f61e546938a11449b710160ad294618a5bd3062e46f8cf851fd0088af184b7");
+    EXPECT_EQ(kernel.checksum, "6d43a638af70ef899933b1fd86a866f18f65b0e0e17dcbf2e42bfd0cdd7c63c3");
+}
+
+// ---- the fixture repository, as it should be ----------------------------------------------
+
+TEST(RepoHttp, LoadsFixtureMetadata) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    const auto repo = make_repo("fixture", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    EXPECT_EQ(md.repo_id, "fixture");
+    expect_fixture_packages(md, server.url());
+    EXPECT_EQ(md.packages[0].url(), server.url() + "/" + k_fake_bash);
+    EXPECT_EQ(server.request_count("/repodata/repomd.xml"), 1u);
+    EXPECT_EQ(server.request_count(k_primary_name), 1u);
+    EXPECT_EQ(server.request_count("-filelists.xml.gz"), 0u) << "only primary is needed";
+    // the metadata is kept in cache_dir/<repo id>/
+    EXPECT_EQ(list_dir(cache.path()), (std::vector<std::string>{"fixture", "fixture/" + k_primary_name,
+                                                                 "fixture/repomd.xml"}));
+    EXPECT_EQ(leo::crypto::file_digest_hex("sha256", cache.path() / "fixture" / k_primary_name), k_primary_sha256);
+}
+
+TEST(RepoHttp, TrailingSlashInBaseurl) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    const Metadata md = leo::repo::load_metadata(make_repo("slash", {server.url() + "/"}), cache.path());
+    ASSERT_EQ(md.packages.size(), 2u);
+    EXPECT_EQ(md.packages[1].url(), server.url() + "/" + k_super_kernel);
+}
+
+TEST(RepoHttp, FilterKeepsOnlyMatchingNames) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    const Metadata md = leo::repo::load_metadata(make_repo("fixture", {server.url()}), cache.path(),
+                                                 [](const std::string& name) { return name == "super_kernel"; });
+    ASSERT_EQ(md.packages.size(), 1u);
+    EXPECT_EQ(md.packages[0].name, "super_kernel");
+}
+
+TEST(RepoHttp, DownloadsAndVerifiesBothPackages) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("fixture", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    for (const auto& p : md.packages) {
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+        const auto path = leo::repo::download_package(
+            repo, p, dest.path(), [&](std::uint64_t done, std::uint64_t total) { calls.emplace_back(done, total); });
+        EXPECT_EQ(path, dest.path() / p.location_href);
+        EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(repo_02() / p.location_href));
+        ASSERT_FALSE(calls.empty()) << "progress is reported";
+        EXPECT_EQ(calls.back(), std::make_pair(p.size, p.size));
+        EXPECT_TRUE(std::is_sorted(calls.begin(), calls.end()));
+    }
+    EXPECT_EQ(list_dir(dest.path()), (std::vector<std::string>{k_fake_bash, k_super_kernel}));
+}
+
+TEST(RepoHttp, FollowsRedirects) {
+    HttpServer server(repo_02());
+    server.redirect("/old/repodata/repomd.xml", "/repodata/repomd.xml");
+    server.redirect("/old/repodata/" + k_primary_name, server.url() + "/repodata/" + k_primary_name);
+    TempDir cache;
+    const Metadata md = leo::repo::load_metadata(make_repo("moved", {server.url() + "/old"}), cache.path());
+    EXPECT_EQ(md.packages.size(), 2u);
+    EXPECT_EQ(server.request_count("/repodata/repomd.xml"), 2u);
+}
+
+TEST(RepoFile, FileBaseurlLoadsAndDownloads) {
+    TempDir cache;
+    TempDir dest;
+    const std::string url = "file://" + repo_02().string();
+    const auto repo = make_repo("local", {url});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    expect_fixture_packages(md, url);
+    const auto path = leo::repo::download_package(repo, find(md, "fake_bash"), dest.path());
+    EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(repo_02() / k_fake_bash));
+}
+
+TEST(RepoFile, MissingFileRepository) {
+    TempDir cache;
+    TempDir empty;
+    const std::string url = "file://" + (empty.path() / "nothing").string();
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("gone", {url}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "repository gone"));
+    EXPECT_TRUE(Contains(message, url + "/repodata/repomd.xml"));
+    EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
+}
+
+TEST(RepoHttp, FetchUrl) {
+    HttpServer server(repo_02());
+    const auto repo = make_repo("fixture", {server.url()});
+    EXPECT_EQ(leo::repo::fetch_url(repo, server.url() + "/repodata/repomd.xml"),
+              leo::fs::read_file(repo_02() / "repodata/repomd.xml"));
+    const std::string message = repo_error([&] { (void)leo::repo::fetch_url(repo, server.url() + "/no.key"); });
+    EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/no.key"));
+    EXPECT_TRUE(Contains(message, "check gpgkey in /etc/yum.repos.d/test.repo"));
+}
+
+TEST(RepoHttp, FallsBackToTheNextBaseurl) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    const Metadata md =
+        leo::repo::load_metadata(make_repo("two", {closed_port_url(), server.url()}), cache.path());
+    ASSERT_EQ(md.packages.size(), 2u);
+    EXPECT_EQ(md.packages[0].base_url, server.url());
+}
+
+// ---- bad input: one clear message, nothing left behind -------------------------------------
+
+TEST(RepoErrors, Unreachable) {
+    TempDir cache;
+    const std::string url = closed_port_url();
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("down", {url}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "repository down"));
+    EXPECT_TRUE(Contains(message, "cannot fetch " + url + "/repodata/repomd.xml"));
+    EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
+}
+
+TEST(RepoErrors, EveryBaseurlFailed) {
+    TempDir cache;
+    const std::string a = closed_port_url();
+    HttpServer server(repo_02());
+    server.fail("repomd.xml", 503);
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("both", {a, server.url()}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "every baseurl failed"));
+    EXPECT_TRUE(Contains(message, a + "/repodata/repomd.xml"));
+    EXPECT_TRUE(Contains(message, "HTTP 503 for " + server.url() + "/repodata/repomd.xml"));
+}
+
+TEST(RepoErrors, RepomdNotFound) {
+    HttpServer server(repo_02());
+    server.fail("repomd.xml", 404);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("r404", {server.url()}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "repository r404"));
+    EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/repodata/repomd.xml"));
+    EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
+}
+
+TEST(RepoErrors, MalformedRepomd) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    const std::string good = leo::fs::read_file(dir / "repodata/repomd.xml");
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", good.substr(0, good.find("<data type=\"primary\">") + 30));
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bad", {server.url()}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "repository bad: repodata/repomd.xml from " + server.url() +
+                                      "/repodata/repomd.xml is not valid repomd XML: "));
+    EXPECT_TRUE(Contains(message, "(line "));
+}
+
+TEST(RepoErrors, RepomdOfTheWrongKind) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    HttpServer server(dir);
+    TempDir cache;
+    const auto repo = make_repo("odd", {server.url()});
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "<html><body>Not here</body></html>\n");
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+                         "the root element is <html>, expected <repomd>"));
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "");
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+                         "is not valid repomd XML"));
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml",
+                               "<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision>1</revision>"
+                               "<data type=\"other\"><location href=\"repodata/o.xml.gz\"/></data></repomd>");
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+                         "lists no primary metadata"));
+}
+
+TEST(RepoErrors, PrimaryChecksumMismatch) {
+    HttpServer server(repo_02());
+    server.corrupt(k_primary_name, 100);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sum", {server.url()}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "repository sum: primary metadata " + k_primary_name + " from " + server.url() +
+                                      "/repodata/" + k_primary_name));
+    EXPECT_TRUE(Contains(message, "checksum mismatch: expected sha256:" + k_primary_sha256 + ", got sha256:"));
+    EXPECT_FALSE(Contains(message, "got sha256:" + k_primary_sha256));
+    EXPECT_EQ(list_dir(cache.path() / "sum"), (std::vector<std::string>{"repomd.xml"})) << "the bad file is removed";
+}
+
+TEST(RepoErrors, PrimaryTruncatedInTransfer) {
+    HttpServer server(repo_02());
+    server.truncate(k_primary_name, 300);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("cut", {server.url()}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "repository cut: primary metadata " + k_primary_name));
+    EXPECT_TRUE(Contains(message, "cannot fetch " + server.url() + "/repodata/" + k_primary_name));
+    EXPECT_EQ(list_dir(cache.path() / "cut"), (std::vector<std::string>{"repomd.xml"}));
+}
+
+/// Replace primary with `bytes` and make repomd.xml's checksum and size agree with it,
+/// so that the error comes from decompression or XML parsing.
+void replace_primary(const stdfs::path& dir, const std::string& bytes) {
+    leo::fs::write_file_atomic(dir / "repodata" / k_primary_name, bytes);
+    std::string repomd = leo::fs::read_file(dir / "repodata/repomd.xml");
+    const std::string digest = leo::crypto::digest_hex("sha256", bytes);
+    const auto at = repomd.find(">" + k_primary_sha256 + "</checksum>");
+    repomd.replace(at + 1, k_primary_sha256.size(), digest);
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+}
+
+TEST(RepoErrors, PrimaryGzipTruncatedAtTheSource) {
+    // cut in the gzip header's first block, and near the end of the stream
+    for (const double fraction : {0.5, 0.9}) {
+        TempDir tmp;
+        const auto dir = copy_repo_02(tmp);
+        const std::string gz = leo::fs::read_file(dir / "repodata" / k_primary_name);
+        replace_primary(dir, gz.substr(0, static_cast<std::size_t>(static_cast<double>(gz.size()) * fraction)));
+        HttpServer server(dir);
+        TempDir cache;
+        const std::string message =
+            repo_error([&] { (void)leo::repo::load_metadata(make_repo("half", {server.url()}), cache.path()); });
+        EXPECT_TRUE(Contains(message, "repository half: primary metadata " + k_primary_name + " from " +
+                                          server.url() + "/repodata/" + k_primary_name + ": is truncated"));
+    }
+}
+
+TEST(RepoErrors, PrimaryNotXml) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    replace_primary(dir, "<metadata><package type=\"rpm\"><name>x</name></metadata>");  // uncompressed, bad
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("notxml", {server.url()}), cache.path()); });
+    EXPECT_TRUE(Contains(message, "truncated or not valid XML")) << message;
+    EXPECT_TRUE(Contains(message, "(line 1)")) << message;
+}
+
+TEST(RepoErrors, PrimaryPackageWithoutChecksum) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    replace_primary(dir, "<metadata packages=\"1\"><package type=\"rpm\"><name>x</name><arch>noarch</arch>"
+                         "<version epoch=\"0\" ver=\"1\" rel=\"1\"/><location href=\"x.rpm\"/></package></metadata>");
+    HttpServer server(dir);
+    TempDir cache;
+    EXPECT_TRUE(Contains(
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("nosum", {server.url()}), cache.path()); }),
+        "package x (line 1): no usable <checksum>"));
+}
+
+TEST(RepoErrors, PackageChecksumMismatch) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    std::string rpm = leo::fs::read_file(dir / k_fake_bash);
+    std::reverse(rpm.begin() + 100, rpm.begin() + 200);  // same size, other bytes
+    leo::fs::write_file_atomic(dir / k_fake_bash, rpm);
+    HttpServer server(dir);
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("pkgsum", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const PackageEntry& p = find(md, "fake_bash");
+    const std::string message = repo_error([&] { (void)leo::repo::download_package(repo, p, dest.path()); });
+    EXPECT_TRUE(Contains(message, "repository pkgsum: package fake_bash-1.1.1-1.x86_64 from " + server.url() + "/" +
+                                      k_fake_bash + ": checksum mismatch: expected sha256:" + p.checksum +
+                                      ", got sha256:" + leo::crypto::digest_hex("sha256", rpm)));
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+TEST(RepoErrors, PackageCorruptedInTransfer) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("flip", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    server.corrupt(k_super_kernel, 1000);
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), dest.path()); });
+    EXPECT_TRUE(Contains(message, "checksum mismatch"));
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+TEST(RepoErrors, PackageTruncatedMidDownload) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("trunc", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    server.truncate(k_super_kernel, 1000);
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), dest.path()); });
+    EXPECT_TRUE(Contains(message, "repository trunc: package super_kernel-6.0.1-2.x86_64: cannot fetch " +
+                                      server.url() + "/" + k_super_kernel));
+    EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
+}
+
+TEST(RepoErrors, PackageNotFound) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("gone", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    server.fail(k_fake_bash, 404);
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), dest.path()); });
+    EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/" + k_fake_bash));
+    EXPECT_TRUE(Contains(message, "metadata may be stale"));
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+TEST(RepoErrors, PackageSizeDiffersFromMetadata) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("size", {server.url()});
+    Metadata md = leo::repo::load_metadata(repo, cache.path());
+    PackageEntry p = find(md, "fake_bash");
+    p.size += 1;
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::download_package(repo, p, dest.path()); }),
+                         "size mismatch: expected 2238 bytes, got 2237"));
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("cancel", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    EXPECT_THROW((void)leo::repo::download_package(repo, md.packages[0], dest.path(),
+                                                   [](std::uint64_t done, std::uint64_t) {
+                                                       if (done > 0) {
+                                                           throw std::runtime_error("cancelled");
+                                                       }
+                                                   }),
+                 std::runtime_error);
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+// ---- repositories made by createrepo_c from broker RPMs built from our spec ----------------
+
+/// The broker RPMs of five versions (built once for the suite).
+class BrokerRepo : public ::testing::TestWithParam<std::string> {
+protected:
+    static inline TempDir* s_rpms = nullptr;
+
+    static void SetUpTestSuite() {
+        s_rpms = new TempDir();
+        for (const std::string version : {"9.0.7", "9.1.2", "9.1.10", "9.2.0~rc1", "9.2.0"}) {
+            leo::test::build_broker_rpm(version, s_rpms->path());
+        }
+    }
+    static void TearDownTestSuite() {
+        delete s_rpms;
+        s_rpms = nullptr;
+    }
+};
+
+TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
+    const std::string compression = GetParam();
+    TempDir tmp;
+    const auto dir = tmp.path() / "broker";
+    stdfs::copy(s_rpms->path(), dir, stdfs::copy_options::recursive);
+    leo::test::run_ok({"createrepo_c", "--no-database", "--general-compress-type=" + compression, dir.string()});
+    bool found_primary = false;
+    for (const auto& e : stdfs::directory_iterator(dir / "repodata")) {
+        found_primary |= e.path().filename().string().ends_with("-primary.xml." + compression);
+    }
+    ASSERT_TRUE(found_primary) << "createrepo_c wrote a ." << compression << " primary";
+
+    HttpServer server(dir);
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("leostream", {server.url()});
+    Metadata md = leo::repo::load_metadata(repo, cache.path(),
+                                           [](const std::string& name) { return name == "leostream-broker"; });
+    ASSERT_EQ(md.packages.size(), 5u);
+    std::sort(md.packages.begin(), md.packages.end(), [](const PackageEntry& a, const PackageEntry& b) {
+        return leo::rpm::compare_evr({a.epoch, a.version, a.release}, {b.epoch, b.version, b.release}) < 0;
+    });
+    std::vector<std::string> nevras;
+    for (const auto& p : md.packages) {
+        nevras.push_back(p.nevra());
+        EXPECT_EQ(p.epoch, 0u);
+        EXPECT_EQ(p.checksum, leo::crypto::file_digest_hex(p.checksum_type, dir / p.location_href)) << p.nevra();
+        EXPECT_EQ(p.size, stdfs::file_size(dir / p.location_href));
+    }
+    const std::string arch = md.packages[0].arch;
+    EXPECT_EQ(nevras, (std::vector<std::string>{
+                          "leostream-broker-9.0.7-1." + arch, "leostream-broker-9.1.2-1." + arch,
+                          "leostream-broker-9.1.10-1." + arch, "leostream-broker-9.2.0~rc1-1." + arch,
+                          "leostream-broker-9.2.0-1." + arch}));
+    // the release candidate, tilde and all, downloads and verifies
+    const auto path = leo::repo::download_package(repo, md.packages[3], dest.path());
+    EXPECT_EQ(path.filename(), "leostream-broker-9.2.0~rc1-1." + arch + ".rpm");
+    EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(dir / md.packages[3].location_href));
+    // and file:// gives the same list
+    Metadata local = leo::repo::load_metadata(make_repo("local", {"file://" + dir.string()}), cache.path());
+    EXPECT_EQ(local.packages.size(), 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Compression, BrokerRepo, ::testing::Values("gz", "xz", "bz2"));
+
+} // namespace

@@ -1,0 +1,294 @@
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/repo/config.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::repo::load_repo_configs;
+using leo::repo::RepoConfig;
+using Strings = std::vector<std::string>;
+
+/// gtest assertion: `text` contains `part`.
+::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
+    if (text.find(part) != std::string::npos) {
+        return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+/// A sandbox root with /etc/yum.repos.d.
+class RepoConfigTest : public ::testing::Test {
+protected:
+    leo::test::TempDir m_tmp;
+    stdfs::path m_dir = m_tmp.path() / "etc/yum.repos.d";
+
+    void SetUp() override { stdfs::create_directories(m_dir); }
+
+    stdfs::path write(const std::string& name, const std::string& text) {
+        const auto path = m_dir / name;
+        leo::fs::write_file_atomic(path, text);
+        return path;
+    }
+
+    /// The message of the RepoError load_repo_configs throws ("" when none).
+    std::string error() {
+        try {
+            (void)load_repo_configs(m_tmp.path());
+        } catch (const leo::RepoError& e) {
+            return e.what();
+        }
+        return {};
+    }
+};
+
+TEST_F(RepoConfigTest, ParsesATypicalRepoFile) {
+    const auto file = write("leostream.repo", R"(# Leostream broker
+[leostream]
+name=Leostream Connection Broker $releasever - $basearch
+baseurl=https://downloads.example.com/broker/$releasever/$basearch/
+enabled=1
+gpgcheck=1
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-leostream
+sslverify=0
+sslcacert=/etc/pki/tls/certs/ca.pem
+proxy=http://proxy.example.com:3128
+
+[leostream-testing]
+name = Testing
+baseurl = http://downloads.example.com/testing/
+enabled = 0
+)");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 2u);
+    const RepoConfig& r = configs[0];
+    EXPECT_EQ(r.id, "leostream");
+    EXPECT_EQ(r.name, "Leostream Connection Broker 7 - x86_64");
+    EXPECT_EQ(r.baseurls, (Strings{"https://downloads.example.com/broker/7/x86_64/"}));
+    EXPECT_TRUE(r.enabled);
+    EXPECT_TRUE(r.gpgcheck);
+    EXPECT_FALSE(r.repo_gpgcheck);
+    EXPECT_EQ(r.gpgkeys, (Strings{"file:///etc/pki/rpm-gpg/RPM-GPG-KEY-leostream"}));
+    EXPECT_FALSE(r.sslverify);
+    EXPECT_EQ(r.sslcacert, "/etc/pki/tls/certs/ca.pem");
+    EXPECT_EQ(r.proxy, "http://proxy.example.com:3128");
+    EXPECT_EQ(r.source, file.string());
+
+    const RepoConfig& t = configs[1];
+    EXPECT_EQ(t.id, "leostream-testing");
+    EXPECT_EQ(t.name, "Testing");
+    EXPECT_FALSE(t.enabled);
+    EXPECT_TRUE(t.gpgcheck) << "gpgcheck defaults to on";
+    EXPECT_TRUE(t.sslverify);
+    EXPECT_TRUE(t.gpgkeys.empty());
+}
+
+TEST_F(RepoConfigTest, MissingDirectoryOrNoFilesIsEmpty) {
+    leo::test::TempDir empty_root;
+    EXPECT_TRUE(load_repo_configs(empty_root.path()).empty());
+    EXPECT_TRUE(load_repo_configs(m_tmp.path()).empty());
+    write("notes.txt", "[x]\nbaseurl=http://a/\n");  // only *.repo files count
+    write("old.repo.rpmsave", "[y]\nbaseurl=http://a/\n");
+    EXPECT_TRUE(load_repo_configs(m_tmp.path()).empty());
+}
+
+TEST_F(RepoConfigTest, FilesInNameOrderSectionsInFileOrder) {
+    write("b.repo", "[b2]\nbaseurl=http://b/2\n[b1]\nbaseurl=http://b/1\n");
+    write("a.repo", "[a]\nbaseurl=http://a/\n");
+    write("c.repo", "[c]\nbaseurl=file:///srv/c\n");
+    std::vector<std::string> ids;
+    for (const auto& r : load_repo_configs(m_tmp.path())) {
+        ids.push_back(r.id);
+    }
+    EXPECT_EQ(ids, (Strings{"a", "b2", "b1", "c"}));
+}
+
+TEST_F(RepoConfigTest, Booleans) {
+    const std::vector<std::pair<std::string, bool>> cases = {
+        {"1", true},   {"0", false},    {"yes", true},  {"no", false}, {"true", true},
+        {"false", false}, {"on", true}, {"off", false}, {"True", true}, {"NO", false}, {" On ", true}};
+    for (const auto& [text, expected] : cases) {
+        write("b.repo", "[b]\nbaseurl=http://b/\nenabled=1\ngpgcheck=" + text + "\nrepo_gpgcheck=" + text + "\n");
+        const auto configs = load_repo_configs(m_tmp.path());
+        ASSERT_EQ(configs.size(), 1u);
+        EXPECT_EQ(configs[0].gpgcheck, expected) << text;
+        EXPECT_EQ(configs[0].repo_gpgcheck, expected) << text;
+    }
+}
+
+TEST_F(RepoConfigTest, BadBooleanNamesFileAndLine) {
+    const auto file = write("b.repo", "[b]\nname=B\nbaseurl=http://b/\ngpgcheck=maybe\n");
+    const std::string message = error();
+    EXPECT_TRUE(Contains(message, file.string() + ":4:"));
+    EXPECT_TRUE(Contains(message, "gpgcheck=maybe"));
+    EXPECT_TRUE(Contains(message, "not a boolean"));
+}
+
+TEST_F(RepoConfigTest, ListsWithCommasWhitespaceAndContinuationLines) {
+    write("l.repo", "[l]\n"
+                    "baseurl=http://one.example.com/repo/\n"
+                    "        http://two.example.com/repo/,http://three.example.com/repo/\n"
+                    "\thttps://four.example.com/repo/\n"
+                    "gpgkey=file:///etc/pki/a.key, file:///etc/pki/b.key\n"
+                    "  https://keys.example.com/$basearch/c.key\n"
+                    "gpgcheck=1\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].baseurls, (Strings{"http://one.example.com/repo/", "http://two.example.com/repo/",
+                            "http://three.example.com/repo/", "https://four.example.com/repo/"}));
+    EXPECT_EQ(configs[0].gpgkeys, (Strings{"file:///etc/pki/a.key", "file:///etc/pki/b.key",
+                                                "https://keys.example.com/x86_64/c.key"}));
+    EXPECT_TRUE(configs[0].gpgcheck);
+}
+
+TEST_F(RepoConfigTest, LinesLongerThanInihBufferStillParse) {
+    // inih reads at most 200 bytes a line: a long list is split into continuation lines.
+    std::string urls;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 12; ++i) {
+        expected.push_back("https://mirror" + std::to_string(i) + ".example.com/leostream/broker/7/x86_64/");
+        urls += expected.back() + (i % 2 == 0 ? " " : ",");
+    }
+    write("long.repo", "# " + std::string(500, '#') + "\n[long]\nbaseurl=" + urls + "\nenabled=0\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].baseurls, expected);
+    EXPECT_FALSE(configs[0].enabled) << "the line after the long one is read as itself";
+}
+
+TEST_F(RepoConfigTest, VariablesInBraces) {
+    write("v.repo", "[v]\nbaseurl=http://h/${releasever}/${basearch}/$basearch\n");
+    EXPECT_EQ(load_repo_configs(m_tmp.path())[0].baseurls, (Strings{"http://h/7/x86_64/x86_64"}));
+}
+
+TEST_F(RepoConfigTest, ProxyNoneAndNameDefaultsToId) {
+    write("p.repo", "[p]\nbaseurl=http://h/\nproxy=_none_\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    EXPECT_EQ(configs[0].proxy, "");
+    EXPECT_EQ(configs[0].name, "p");
+}
+
+TEST_F(RepoConfigTest, InlineAndFullLineComments) {
+    write("c.repo", "; a comment\n# another\n[c]\nbaseurl=http://h/ ; the mirror\nenabled=0 ; off for now\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].baseurls, (Strings{"http://h/"}));
+    EXPECT_FALSE(configs[0].enabled);
+}
+
+TEST_F(RepoConfigTest, MainSectionIsIgnored) {
+    write("m.repo", "[main]\ncachedir=/var/cache/yum\n[m]\nbaseurl=http://h/\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].id, "m");
+}
+
+TEST_F(RepoConfigTest, SyntaxErrorNamesFileAndLine) {
+    const auto file = write("s.repo", "[s]\nbaseurl=http://h/\nthis line has no equals sign\n");
+    const std::string message = error();
+    EXPECT_TRUE(Contains(message, file.string() + ":3:"));
+    EXPECT_TRUE(Contains(message, "syntax error"));
+    EXPECT_TRUE(Contains(message, "this line has no equals sign"));
+}
+
+TEST_F(RepoConfigTest, SyntaxErrorLineCountsPhysicalLinesAfterALongLine) {
+    const auto file = write("s.repo", "[s]\nbaseurl=" + std::string(150, 'a') + " " + std::string(150, 'b') +
+                                          "\n\nbroken\n");
+    EXPECT_TRUE(Contains(error(), file.string() + ":4:"));
+}
+
+TEST_F(RepoConfigTest, UnterminatedSectionIsASyntaxError) {
+    const auto file = write("u.repo", "[u\nbaseurl=http://h/\n");
+    EXPECT_TRUE(Contains(error(), file.string() + ":1:"));
+}
+
+TEST_F(RepoConfigTest, OptionBeforeAnySection) {
+    const auto file = write("o.repo", "baseurl=http://h/\n[o]\nbaseurl=http://h/\n");
+    EXPECT_TRUE(Contains(error(), file.string() + ":1:"));
+}
+
+TEST_F(RepoConfigTest, SectionWithoutBaseurl) {
+    const auto file = write("n.repo", "# header\n[n]\nname=No URL\n");
+    const std::string message = error();
+    EXPECT_TRUE(Contains(message, file.string() + ":2:"));
+    EXPECT_TRUE(Contains(message, "[n] has no baseurl"));
+}
+
+TEST_F(RepoConfigTest, EmptySectionWithoutKeysIsStillSeen) {
+    const auto file = write("e.repo", "[ok]\nbaseurl=http://h/\n[empty]\n");
+    EXPECT_TRUE(Contains(error(), file.string() + ":3: [empty] has no baseurl"));
+}
+
+TEST_F(RepoConfigTest, MirrorlistAndMetalinkAreNotSupportedYet) {
+    const auto file =
+        write("centos.repo", "[base]\nname=CentOS-$releasever - Base\n"
+                             "mirrorlist=http://mirrorlist.centos.org/?release=$releasever&arch=$basearch\n");
+    std::string message = error();
+    EXPECT_TRUE(Contains(message, file.string() + ":1:"));
+    EXPECT_TRUE(Contains(message, "mirrorlist, which is not supported yet"));
+    write("centos.repo", "[base]\nmetalink=https://mirrors.example.com/metalink?repo=x\n");
+    EXPECT_TRUE(Contains(error(), "metalink, which is not supported yet"));
+}
+
+TEST_F(RepoConfigTest, DisabledSectionWithoutBaseurlIsKept) {
+    write("d.repo", "[d]\nmirrorlist=http://m/\nenabled=0\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_FALSE(configs[0].enabled);
+    EXPECT_TRUE(configs[0].baseurls.empty());
+}
+
+TEST_F(RepoConfigTest, DuplicateIdAcrossFilesNamesBoth) {
+    const auto a = write("a.repo", "[dup]\nbaseurl=http://a/\n");
+    const auto b = write("b.repo", "\n\n[dup]\nbaseurl=http://b/\n");
+    const std::string message = error();
+    EXPECT_TRUE(Contains(message, b.string() + ":3:"));
+    EXPECT_TRUE(Contains(message, "already defined at " + a.string() + ":1"));
+}
+
+TEST_F(RepoConfigTest, DuplicateIdInOneFile) {
+    const auto a = write("a.repo", "[dup]\nbaseurl=http://a/\n[dup]\nbaseurl=http://b/\n");
+    EXPECT_TRUE(Contains(error(), a.string() + ":3:"));
+}
+
+TEST_F(RepoConfigTest, UnsupportedBaseurlScheme) {
+    const auto a = write("f.repo", "[f]\nname=F\nbaseurl=ftp://h/repo/\n");
+    const std::string message = error();
+    EXPECT_TRUE(Contains(message, a.string() + ":3:"));
+    EXPECT_TRUE(Contains(message, "ftp://h/repo/"));
+}
+
+TEST_F(RepoConfigTest, ByteOrderMarkAndCrLf) {
+    write("w.repo", "\xEF\xBB\xBF[w]\r\nbaseurl=http://h/\r\nenabled=0\r\n");
+    const auto configs = load_repo_configs(m_tmp.path());
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].id, "w");
+    EXPECT_EQ(configs[0].baseurls, (Strings{"http://h/"}));
+    EXPECT_FALSE(configs[0].enabled);
+}
+
+TEST(RepoFromPath, IdAndUrl) {
+    const RepoConfig r = leo::repo::repo_from_path("local,file:///srv/repo");
+    EXPECT_EQ(r.id, "local");
+    EXPECT_EQ(r.baseurls, (Strings{"file:///srv/repo"}));
+    EXPECT_TRUE(r.enabled);
+    EXPECT_TRUE(r.gpgcheck);
+    EXPECT_EQ(r.source, "--repofrompath");
+    EXPECT_EQ(leo::repo::repo_from_path("web,https://h.example.com/r/").baseurls.at(0), "https://h.example.com/r/");
+    EXPECT_EQ(leo::repo::repo_from_path("w,http://h/").id, "w");
+}
+
+TEST(RepoFromPath, RejectsBadSpecs) {
+    for (const std::string spec : {"", "noseparator", ",http://h/", "id,", "id,ftp://h/", "id,/srv/repo"}) {
+        EXPECT_THROW((void)leo::repo::repo_from_path(spec), leo::UsageError) << spec;
+    }
+    try {
+        (void)leo::repo::repo_from_path("id,ftp://h/");
+    } catch (const leo::UsageError& e) {
+        EXPECT_TRUE(Contains(std::string(e.what()), "http://, https:// or file://"));
+    }
+}
+
+} // namespace

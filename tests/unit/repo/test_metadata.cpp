@@ -1,0 +1,168 @@
+// PackageEntry and the primary/repomd parsing details, on small hand-written repositories
+// read through file:// URLs (the HTTP side is tested in tests/integration/test_repo.cpp).
+#include "leo/common/crypto.hpp"
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/repo/metadata.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::repo::Metadata;
+using leo::repo::PackageEntry;
+using leo::repo::RepoConfig;
+
+TEST(PackageEntry, UrlAndNevra) {
+    PackageEntry p;
+    p.name = "leostream-broker";
+    p.version = "9.1.2";
+    p.release = "1";
+    p.arch = "x86_64";
+    p.location_href = "Packages/leostream-broker-9.1.2-1.x86_64.rpm";
+    p.base_url = "http://h/repo";
+    EXPECT_EQ(p.url(), "http://h/repo/Packages/leostream-broker-9.1.2-1.x86_64.rpm");
+    p.base_url = "http://h/repo/";
+    EXPECT_EQ(p.url(), "http://h/repo/Packages/leostream-broker-9.1.2-1.x86_64.rpm");
+    p.location_base = "https://cdn.example.com/base/";
+    EXPECT_EQ(p.url(), "https://cdn.example.com/base/Packages/leostream-broker-9.1.2-1.x86_64.rpm");
+    EXPECT_EQ(p.nevra(), "leostream-broker-9.1.2-1.x86_64");
+    p.epoch = 2;
+    EXPECT_EQ(p.nevra(), "leostream-broker-2:9.1.2-1.x86_64");
+}
+
+/// A repository in a temporary directory with an uncompressed primary.xml of `packages_xml`.
+class HandWrittenRepo : public ::testing::Test {
+protected:
+    leo::test::TempDir m_tmp;
+    stdfs::path m_dir = m_tmp.path() / "repo";
+
+    RepoConfig write(const std::string& packages_xml, const std::string& checksum_type = "sha256") {
+        stdfs::create_directories(m_dir / "repodata");
+        const std::string primary =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" "
+            "xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n" +
+            packages_xml + "</metadata>\n";
+        leo::fs::write_file_atomic(m_dir / "repodata/primary.xml", primary);
+        const std::string digest = leo::crypto::digest_hex(checksum_type == "sha" ? "sha1" : checksum_type, primary);
+        leo::fs::write_file_atomic(m_dir / "repodata/repomd.xml",
+                                   "<?xml version=\"1.0\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\">\n"
+                                   "<revision>42</revision>\n<data type=\"primary\">\n<checksum type=\"" +
+                                       checksum_type + "\">" + digest +
+                                       "</checksum>\n<location href=\"repodata/primary.xml\"/>\n</data>\n</repomd>\n");
+        RepoConfig repo;
+        repo.id = "hand";
+        repo.baseurls = {"file://" + m_dir.string()};
+        repo.source = "hand.repo";
+        return repo;
+    }
+
+    std::string error(const RepoConfig& repo) {
+        try {
+            (void)leo::repo::load_metadata(repo, m_tmp.path() / "cache");
+        } catch (const leo::RepoError& e) {
+            return e.what();
+        }
+        return {};
+    }
+};
+
+const std::string k_package = R"(<package type="rpm">
+  <name>leostream-broker</name>
+  <arch>x86_64</arch>
+  <version epoch="3" ver="9.2.0~rc1" rel="1.el7"/>
+  <checksum type="sha" pkgid="YES">0123456789abcdef0123456789abcdef01234567</checksum>
+  <summary>x</summary>
+  <size package="12345" installed="1" archive="2"/>
+  <location xml:base="https://cdn.example.com/pool/" href="l/leostream-broker.rpm"/>
+  <format>
+    <rpm:provides><rpm:entry name="leostream-broker"/></rpm:provides>
+    <file>/usr/bin/x</file>
+  </format>
+</package>
+)";
+
+TEST_F(HandWrittenRepo, EpochXmlBaseAndShaChecksum) {
+    const Metadata md = leo::repo::load_metadata(write(k_package, "sha"), m_tmp.path() / "cache");
+    EXPECT_EQ(md.revision, "42");
+    ASSERT_EQ(md.packages.size(), 1u);
+    const PackageEntry& p = md.packages[0];
+    EXPECT_EQ(p.epoch, 3u);
+    EXPECT_EQ(p.version, "9.2.0~rc1");
+    EXPECT_EQ(p.release, "1.el7");
+    EXPECT_EQ(p.checksum_type, "sha");
+    EXPECT_EQ(p.checksum, "0123456789abcdef0123456789abcdef01234567");
+    EXPECT_EQ(p.size, 12345u);
+    EXPECT_EQ(p.location_base, "https://cdn.example.com/pool/");
+    EXPECT_EQ(p.url(), "https://cdn.example.com/pool/l/leostream-broker.rpm");
+    EXPECT_EQ(p.nevra(), "leostream-broker-3:9.2.0~rc1-1.el7.x86_64");
+    EXPECT_TRUE(stdfs::exists(m_tmp.path() / "cache/hand/primary.xml"));
+}
+
+TEST_F(HandWrittenRepo, SkipsNonRpmPackagesAndEmptyFormat) {
+    std::string second = k_package;
+    second.replace(second.find("<name>leostream-broker"), 22, "<name>other");
+    second.replace(second.find("<format>"), second.find("</format>") + 9 - second.find("<format>"), "<format/>");
+    const Metadata md = leo::repo::load_metadata(
+        write("<package type=\"deb\"><name>skipme</name><format><file>/x</file></format></package>\n" + k_package +
+              second),
+        m_tmp.path() / "cache");
+    ASSERT_EQ(md.packages.size(), 2u);
+    EXPECT_EQ(md.packages[0].name, "leostream-broker");
+    EXPECT_EQ(md.packages[1].name, "other");
+    EXPECT_EQ(md.packages[1].size, 12345u);
+}
+
+TEST_F(HandWrittenRepo, EmptyPrimary) {
+    EXPECT_TRUE(leo::repo::load_metadata(write(""), m_tmp.path() / "cache").packages.empty());
+}
+
+TEST_F(HandWrittenRepo, BadEpochAndSize) {
+    std::string bad = k_package;
+    bad.replace(bad.find("epoch=\"3\""), 9, "epoch=\"x\"");
+    EXPECT_NE(error(write(bad)).find("package leostream-broker (line "), std::string::npos);
+    EXPECT_NE(error(write(bad)).find("bad epoch \"x\""), std::string::npos);
+    bad = k_package;
+    bad.replace(bad.find("package=\"12345\""), 15, "package=\"-1\"");
+    EXPECT_NE(error(write(bad)).find("bad <size package=\"-1\">"), std::string::npos);
+}
+
+TEST_F(HandWrittenRepo, UnknownPrimaryChecksumType) {
+    RepoConfig repo = write(k_package);
+    std::string repomd = leo::fs::read_file(m_dir / "repodata/repomd.xml");
+    repomd.replace(repomd.find("type=\"sha256\""), 13, "type=\"md5\"");
+    leo::fs::write_file_atomic(m_dir / "repodata/repomd.xml", repomd);
+    EXPECT_NE(error(repo).find("unsupported checksum type \"md5\""), std::string::npos) << error(repo);
+}
+
+TEST_F(HandWrittenRepo, WrongRootElementInPrimary) {
+    RepoConfig repo = write("");
+    const std::string primary = "<filelists/>";
+    leo::fs::write_file_atomic(m_dir / "repodata/primary.xml", primary);
+    std::string repomd = leo::fs::read_file(m_dir / "repodata/repomd.xml");
+    const std::string open = "<checksum type=\"sha256\">";
+    const auto start = repomd.find(open) + open.size();
+    repomd.replace(start, 64, leo::crypto::digest_hex("sha256", primary));
+    leo::fs::write_file_atomic(m_dir / "repodata/repomd.xml", repomd);
+    EXPECT_NE(error(repo).find("is not primary metadata: the root element is <filelists>"), std::string::npos)
+        << error(repo);
+}
+
+TEST(LoadMetadata, NoBaseurlOrBadId) {
+    leo::test::TempDir tmp;
+    RepoConfig repo;
+    repo.id = "empty";
+    repo.source = "/etc/yum.repos.d/e.repo";
+    try {
+        (void)leo::repo::load_metadata(repo, tmp.path());
+        FAIL();
+    } catch (const leo::RepoError& e) {
+        EXPECT_STREQ(e.what(), "repository empty: no baseurl (set one in /etc/yum.repos.d/e.repo)");
+    }
+    repo.id = "../escape";
+    repo.baseurls = {"file:///nonexistent"};
+    EXPECT_THROW((void)leo::repo::load_metadata(repo, tmp.path()), leo::RepoError);
+}
+
+} // namespace
