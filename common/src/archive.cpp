@@ -105,11 +105,16 @@ void extract(const stdfs::path& archive_file, const stdfs::path& root) {
     WritePtr disk(archive_write_disk_new());
     archive_write_disk_set_options(disk.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
                                                    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                                   ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
+                                                   ARCHIVE_EXTRACT_UNLINK);
     archive_entry* entry = nullptr;
     int rc;
     while ((rc = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
-        const std::string dest = (root / archive_entry_pathname(entry)).string();
+        const std::string name = archive_entry_pathname(entry);
+        const stdfs::path rel(name);
+        if (name.empty() || rel.is_absolute() ||
+            std::any_of(rel.begin(), rel.end(), [](const stdfs::path& c) { return c == ".."; }))
+            throw SystemError(fmt::format("{}: refusing entry '{}' (absolute or with ..)", archive_file.string(), name));
+        const std::string dest = (root / rel).string();
         archive_entry_copy_pathname(entry, dest.c_str());
         if (archive_write_header(disk.get(), entry) != ARCHIVE_OK) fail(disk.get(), "cannot restore " + dest);
         const void* buf;
