@@ -3,6 +3,7 @@
 #
 # usage: scripts/build-broker-rpm.sh VERSION OUTDIR [RELEASE]
 #   env SIGN_KEY=NAME GNUPGHOME=DIR   also sign it with rpmsign (key NAME in GNUPGHOME)
+#   env EXTRA_MIGRATIONS=DIR          also ship the V*.sql files of DIR (tests: a failing migration)
 # Prints the path of the built RPM on stdout (the only line it prints there).
 set -euo pipefail
 version=${1:?usage: build-broker-rpm.sh VERSION OUTDIR [RELEASE]}
@@ -14,6 +15,7 @@ top=$(mktemp -d "${TMPDIR:-/tmp}/leo-rpmbuild.XXXXXX")
 trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
 cp -r "$here"/migrations/sql "$top"/SOURCES/migrations
+if [[ -n ${EXTRA_MIGRATIONS:-} ]]; then cp "$EXTRA_MIGRATIONS"/V*.sql "$top"/SOURCES/migrations/; fi
 
 rpmbuild -bb --quiet \
   --define "_topdir $top" \

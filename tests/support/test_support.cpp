@@ -105,4 +105,15 @@ std::string snapshot_tree(const stdfs::path& dir, const std::vector<std::string>
     return out;
 }
 
+stdfs::path test_packages_dir() {
+    if (const char* env = std::getenv("LEO_TEST_PACKAGES"); env != nullptr && *env != '\0') return env;
+    static TempDir dir;
+    static const stdfs::path built = [] {
+        const auto out = dir.path() / "packages";
+        run_ok({(source_dir() / "scripts/build-test-packages.sh").string(), out.string()});
+        return out;
+    }();
+    return built;
+}
+
 } // namespace leo::test

@@ -56,4 +56,12 @@ std::string snapshot_tree(const std::filesystem::path& dir, const std::vector<st
 /// non-zero when not installed).
 subprocess::Result rpm_query(const std::filesystem::path& root, const std::string& name);
 
+/// The packages of scripts/build-test-packages.sh: $LEO_TEST_PACKAGES (set by ctest's
+/// build_test_packages fixture), or built once per process into a temporary directory.
+std::filesystem::path test_packages_dir();
+
+/// md5 of every table of the broker database in `root` (the internal database, which
+/// must be running): "table=rows:md5" lines, to compare before and after.
+std::string table_checksums(const std::filesystem::path& root);
+
 } // namespace leo::test

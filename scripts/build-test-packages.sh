@@ -1,0 +1,30 @@
+#!/bin/bash
+# Build the packages the upgrade tests and the demo use, once, into OUTDIR:
+#   OUTDIR/RPM-GPG-KEY-leo-test      the public key of a throwaway signing key (OUTDIR/gnupg)
+#   OUTDIR/repo/                     a yum repository made by createrepo_c: signed broker
+#                                    9.0.7, 9.1.2, 9.1.10, 9.2.0~rc1 and 9.2.0
+#   OUTDIR/unsigned/                 an unsigned 9.1.2 (and its own repository)
+#   OUTDIR/bad/                      a signed 9.3.0 whose last migration fails
+# usage: scripts/build-test-packages.sh OUTDIR
+set -euo pipefail
+out=${1:?usage: build-test-packages.sh OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$out"
+mkdir -p "$out"/repo "$out"/unsigned "$out"/bad "$out"/bad-sql
+chmod 0755 "$out"
+"$here"/make-signing-key.sh "$out"/gnupg leo-test "$out"/RPM-GPG-KEY-leo-test
+export GNUPGHOME=$out/gnupg
+for v in 9.0.7 9.1.2 9.1.10 9.2.0~rc1 9.2.0; do
+  SIGN_KEY=leo-test "$here"/build-broker-rpm.sh "$v" "$out"/repo >/dev/null
+done
+createrepo_c --quiet "$out"/repo
+"$here"/build-broker-rpm.sh 9.1.2 "$out"/unsigned >/dev/null
+createrepo_c --quiet "$out"/unsigned
+cat > "$out"/bad-sql/V9.3.0.1__broken.sql <<'SQL'
+-- A migration that fails half-way: the first statement works, the second cannot.
+ALTER TABLE work_queue ADD COLUMN owner varchar(64);
+UPDATE work_queue SET owner = no_such_column;
+SQL
+EXTRA_MIGRATIONS=$out/bad-sql SIGN_KEY=leo-test "$here"/build-broker-rpm.sh 9.3.0 "$out"/bad >/dev/null
+gpgconf --kill gpg-agent 2>/dev/null || true
+echo "$out"
