@@ -1,8 +1,10 @@
 #!/bin/bash
-# The main job end to end on real input: build leo-installer, build and sign the broker
-# RPM 9.0.40 from rpm/specs/leostream-broker.spec, and install it into a sandbox root
-# that looks like CentOS 7 (preflight, leo user, librpm transaction, internal PostgreSQL,
-# migrations), then show the result. Run as root on Debian 12.
+# The main job end to end on real input: build leo-installer, build and sign broker RPMs
+# (9.0.7, 9.1.2, 9.1.10, 9.2.0~rc1, 9.2.0) from rpm/specs/leostream-broker.spec into a
+# yum repository made by createrepo_c, install 9.0.7 into a sandbox root that looks like
+# CentOS 7 (preflight, leo user, librpm transaction, internal PostgreSQL, migrations),
+# then serve the repository on loopback: check-update, upgrade, rollback.
+# Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -15,20 +17,25 @@ fixtures=$here/../shared/fixtures/public
 work=$(mktemp -d /tmp/leo-demo.XXXXXX)
 chmod 0755 "$work"
 root=$work/root
-cleanup() { "$bin" db stop --root "$root" >/dev/null 2>&1 || true; }
+httpd_pid=
+cleanup() {
+  "$bin" db stop --root "$root" >/dev/null 2>&1 || true
+  [[ -n $httpd_pid ]] && kill "$httpd_pid" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 say() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
 
 say "A sandbox root that looks like a CentOS 7 host"
 scripts/make-sandbox-root.sh "$root" --os centos7
 run cat "$root/etc/os-release"
 
-say "Build the broker package 9.0.40 and sign it with a throwaway key"
-pub=$work/RPM-GPG-KEY-demo
-scripts/make-signing-key.sh "$work/gnupg" leo-demo "$pub"
-rpm_file=$(SIGN_KEY=leo-demo GNUPGHOME=$work/gnupg scripts/build-broker-rpm.sh 9.0.40 "$work/rpms")
+say "Build and sign the broker packages; make a yum repository of them with createrepo_c"
+scripts/build-test-packages.sh "$work/packages" >/dev/null 2>&1
+pub=$work/packages/RPM-GPG-KEY-leo-test
+rpm_file=$work/packages/repo/leostream-broker-9.0.7-1.x86_64.rpm
+run ls "$work/packages/repo" "$work/packages/repo/repodata"
 run rpm -qpil --dbpath /var/lib/rpm "$rpm_file" | sed -n '1,4p;/^\/home/p'
 
 say "Verify it: NOKEY without its key, OK with it"
@@ -50,9 +57,13 @@ say "Status"
 run "$bin" status --root "$root"
 
 say "The broker's tables in the internal database"
-run psql -h "$root/home/leo/pgsql" -U leo -d leo -c '\dt' \
+psql_root() { psql -h "$root/home/leo/pgsql" -U leo -d leo "$@"; }
+run psql_root -c '\dt' \
   -c 'SELECT version, description, broker_version, success FROM leo_schema_history ORDER BY installed_rank' \
   -c 'SELECT * FROM settings ORDER BY name'
+echo "Some work-queue rows written before any upgrade:"
+run psql_root -c "INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'sync', 'failed', 'attempts=3'), (1, 'sync', 'pending', NULL)" \
+  -c 'SELECT job_id, job_type, status, payload FROM work_queue ORDER BY job_id'
 
 say "Installing the same package again is nothing to do"
 run "$bin" install --rpm "$rpm_file" --root "$root" --gpgkey "$pub" -y
@@ -61,6 +72,39 @@ say "Bad input changes nothing: a tampered copy of the package"
 cp "$rpm_file" "$work/tampered.rpm"
 printf '\x00' | dd of="$work/tampered.rpm" bs=1 seek=$(( $(stat -c %s "$work/tampered.rpm") - 64 )) conv=notrunc status=none
 run "$bin" install --rpm "$work/tampered.rpm" --root "$root" --gpgkey "$pub" -y && exit 1 || echo "(refused, exit $?)"
+
+say "Serve the repository on 127.0.0.1 and configure it in the root's /etc/yum.repos.d"
+"$here/build/tests/leo-test-httpd" "$work/packages" > "$work/httpd.url" &
+httpd_pid=$!
+for _ in $(seq 50); do [[ -s $work/httpd.url ]] && break; sleep 0.1; done
+url=$(head -n1 "$work/httpd.url")
+mkdir -p "$root/etc/yum.repos.d"
+cat > "$root/etc/yum.repos.d/leostream.repo" <<REPO
+[leostream]
+name=Connection Broker
+baseurl=$url/repo
+enabled=1
+gpgcheck=1
+gpgkey=file://$pub
+REPO
+run cat "$root/etc/yum.repos.d/leostream.repo"
+
+say "check-update: exit 100 means an update is available (dnf's convention)"
+set +e; run "$bin" check-update --root "$root"; rc=$?; set -e
+echo "(exit $rc)"; [[ $rc -eq 100 ]]
+
+say "Upgrade to the newest: download and verify, restore point, rpm transaction, migrations, spot-check"
+run "$bin" upgrade --root "$root" -y
+run "$bin" status --root "$root"
+echo "9.1 moved 'attempts=N' from the payload into a column; every row is still there:"
+run psql_root -c 'SELECT job_id, job_type, status, payload, attempts FROM work_queue ORDER BY job_id'
+run "$bin" snapshot list --root "$root"
+
+say "Roll back to the restore point: package, configuration and database as they were"
+run "$bin" rollback --root "$root" -y
+run "$bin" status --root "$root"
+run psql_root -c 'SELECT job_id, job_type, status, payload FROM work_queue ORDER BY job_id'
+run rpm --root "$root" --dbpath /var/lib/rpm -q leostream-broker
 
 say "A package built outside this project (unsigned), into another root, with --nogpgcheck"
 other=$work/other-root
