@@ -3,6 +3,7 @@
 #
 # usage: scripts/build-broker-rpm.sh VERSION OUTDIR [RELEASE]
 #   env SIGN_KEY=NAME GNUPGHOME=DIR   also sign it with rpmsign (key NAME in GNUPGHOME)
+#   env EPOCH=N                       give the package epoch N
 #   env EXTRA_MIGRATIONS=DIR          also ship the V*.sql files of DIR (tests: a failing migration)
 # Prints the path of the built RPM on stdout (the only line it prints there).
 set -euo pipefail
@@ -23,6 +24,7 @@ rpmbuild -bb --quiet \
   --define "broker_version $version" \
   --define "broker_release $release" \
   --define "_build_id_links none" \
+  ${EPOCH:+--define "broker_epoch $EPOCH"} \
   "$here"/rpm/specs/leostream-broker.spec >&2
 
 rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)

@@ -4,13 +4,14 @@
 #   OUTDIR/repo/                     a yum repository made by createrepo_c: signed broker
 #                                    9.0.7, 9.1.2, 9.1.10, 9.2.0~rc1 and 9.2.0
 #   OUTDIR/unsigned/                 an unsigned 9.1.2 (and its own repository)
+#   OUTDIR/epoch/                    a repository with a signed 1:9.0.1 (epoch 1 beats 9.2.0)
 #   OUTDIR/bad/                      a signed 9.3.0 whose last migration fails
 # usage: scripts/build-test-packages.sh OUTDIR
 set -euo pipefail
 out=${1:?usage: build-test-packages.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$out"
-mkdir -p "$out"/repo "$out"/unsigned "$out"/bad "$out"/bad-sql
+mkdir -p "$out"/repo "$out"/unsigned "$out"/epoch "$out"/bad "$out"/bad-sql
 chmod 0755 "$out"
 "$here"/make-signing-key.sh "$out"/gnupg leo-test "$out"/RPM-GPG-KEY-leo-test
 export GNUPGHOME=$out/gnupg
@@ -18,6 +19,8 @@ for v in 9.0.7 9.1.2 9.1.10 9.2.0~rc1 9.2.0; do
   SIGN_KEY=leo-test "$here"/build-broker-rpm.sh "$v" "$out"/repo >/dev/null
 done
 createrepo_c --quiet "$out"/repo
+EPOCH=1 SIGN_KEY=leo-test "$here"/build-broker-rpm.sh 9.0.1 "$out"/epoch >/dev/null
+createrepo_c --quiet "$out"/epoch
 "$here"/build-broker-rpm.sh 9.1.2 "$out"/unsigned >/dev/null
 createrepo_c --quiet "$out"/unsigned
 cat > "$out"/bad-sql/V9.3.0.1__broken.sql <<'SQL'

@@ -78,6 +78,22 @@ TEST_F(UpgradeTest, CheckUpdatePicksWhatRpmPicks) {
     EXPECT_NE(text.out.find("update available: leostream-broker-9.2.0-1.x86_64"), std::string::npos) << text.out;
 }
 
+TEST_F(UpgradeTest, EpochWinsAcrossRepositories) {
+    write_repo("epoch", server->url() + "/epoch", true);
+    auto r = run_installer({"check-update", "--root", root.string(), "--json"});
+    EXPECT_EQ(r.exit_code, 100) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["update"], "leostream-broker-1:9.0.1-1.x86_64");
+    // --repo narrows the choice to one repository
+    auto only = run_installer({"check-update", "--root", root.string(), "--repo", "leo", "--json"});
+    EXPECT_EQ(nlohmann::json::parse(only.out)["update"], "leostream-broker-9.2.0-1.x86_64");
+    auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.0.1-1.x86_64");  // rpm -q omits the epoch
+    auto q = leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-q", "--qf",
+                                   "%{EPOCH}:%{VERSION}", "leostream-broker"});
+    EXPECT_EQ(q.out, "1:9.0.1");
+}
+
 TEST_F(UpgradeTest, UpgradeToNewestThenRollbackRestoresEverything) {
     const std::string before = leo::test::table_checksums(root);
     const std::string conf_before = leo::fs::read_file(root / "home/leo/etc/broker.conf");
