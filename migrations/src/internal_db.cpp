@@ -261,8 +261,8 @@ accounts::User leo_user(const stdfs::path& root) {
     auto user = accounts::find_user(root, k_user);
     if (!user)
         throw DatabaseError(fmt::format("user {} does not exist in {}; the internal PostgreSQL runs as {}: "
-                                        "create the user first",
-                                        k_user, fs::under_root(root, "/etc/passwd").string(), k_user));
+                                        "install the broker first (`leo-installer install --rpm FILE --root {}` creates the user)",
+                                        k_user, fs::under_root(root, "/etc/passwd").string(), k_user, root.string()));
     if (user->uid == 0)
         throw DatabaseError(fmt::format("user {} has uid 0; PostgreSQL refuses to run as root", k_user));
     return *user;
@@ -494,8 +494,9 @@ bool InternalDatabase::init() {
 bool InternalDatabase::start() {
     const auto st = status();
     if (st.state == DbState::not_initialised)
-        throw DatabaseError(fmt::format("the internal database in {} is not initialised: run 'leo-installer db init'",
-                                        data_dir().string()));
+        throw DatabaseError(fmt::format("the internal database in {} is not initialised: run `leo-installer db init "
+                                        "--root {}`",
+                                        data_dir().string(), m_root.string()));
     if (st.state == DbState::running)
         return false;
     check_prerequisites();
