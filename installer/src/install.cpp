@@ -3,6 +3,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/installer/users.hpp"
@@ -289,6 +290,7 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
     bool changed = false;
     try {
         lock.emplace(RunLock::acquire(root, "install --rpm " + req.package_file.string()));
+        Journal(root).refuse_if_unfinished();
         install_locked(req, root, cb, outcome, with_database, changed);
     } catch (...) {
         if (!changed) {

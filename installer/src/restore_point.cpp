@@ -3,6 +3,7 @@
 #include "leo/common/archive.hpp"
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/paths.hpp"
@@ -16,6 +17,7 @@
 #include <ctime>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 namespace leo::installer {
@@ -122,6 +124,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
     stdfs::create_directories(partial);
     try {
         fs::copy_file_durable(kept, partial / "package.rpm", 0600);
+        fault::point("restore_point.package");
         rp.package_sha256 = crypto::file_digest_hex("sha256", partial / "package.rpm");
 
         rp.config_entries = archive::create_tar_gz(root, k_config_paths, partial / "config.tar.gz");
@@ -134,6 +137,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
             rp.schema_version = migrations::read_schema_state(conn).schema_version;
             rp.table_checksums = migrations::table_checksums(conn);
         }
+        fault::point("restore_point.database");
         migrations::dump_database(db.conninfo(), partial / "database.dump");
         rp.database_sha256 = crypto::file_digest_hex("sha256", partial / "database.dump");
 
@@ -193,43 +197,75 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
         log::info("restore {}: {}", rp.id, s);
         if (on_step) on_step(s);
     };
+    // Everything that can be checked is checked before anything changes.
     step("verifying restore point " + rp.id);
     verify_restore_point(rp);
-
-    const auto installed = rpm::query_installed(root, k_broker_package);
-    const bool same = installed.size() == 1 && installed.front().nevra() == rp.nevra;
-    if (!same) {
-        step(fmt::format("reinstalling {} from the restore point", rp.nevra));
-        rpm::TransactionOptions opts;
-        opts.kind = rpm::TransactionKind::downgrade;
-        opts.require_signature = false;  // the file is the one verified when it was installed (sha256 above)
-        try {
-            rpm::run_transaction(root, rp.dir / "package.rpm", opts);
-        } catch (const RpmError&) {
-            std::throw_with_nested(InstallError(fmt::format("putting back {} failed", rp.nevra)));
-        }
-        const auto kept = fs::under_root(root, k_packages_dir) / (rp.nevra + ".rpm");
-        std::error_code ec;
-        if (!stdfs::exists(kept, ec)) fs::copy_file_durable(rp.dir / "package.rpm", kept, 0600);
+    const auto pkg = rpm::read_package_info(rp.dir / "package.rpm");
+    if (pkg.nevra() != rp.nevra)
+        throw InstallError(fmt::format("restore point {}: package.rpm is {}, but the manifest says {}; nothing was "
+                                       "changed",
+                                       rp.id, pkg.nevra(), rp.nevra));
+    for (const auto& entry : archive::list_entries(rp.dir / "config.tar.gz")) {
+        const bool allowed = std::any_of(k_config_paths.begin(), k_config_paths.end(), [&](const std::string& p) {
+            const std::string rel = stdfs::path(p).relative_path().string();
+            return entry == rel || entry.rfind(rel + "/", 0) == 0;
+        });
+        if (!allowed)
+            throw InstallError(fmt::format("restore point {}: config.tar.gz holds {}, which is not configuration "
+                                           "({}); nothing was changed",
+                                           rp.id, entry, fmt::join(k_config_paths, ", ")));
     }
+    migrations::check_dump_readable(rp.dir / "database.dump");
+    auto db = running_database(root);
+
+    // The database first, into a staging database: the live one stays until the
+    // restored copy is proven equal to the restore point.
+    step("restoring the database");
+    fault::point("restore.database");
+    const std::string staging = "leo_restore";
+    migrations::restore_into_staging(db.conninfo("postgres"), db.conninfo(staging), staging, "leo",
+                                     rp.dir / "database.dump");
+    {
+        auto conn = migrations::Connection::open(db.conninfo(staging));
+        const auto now = migrations::table_checksums(conn);
+        if (now != rp.table_checksums) {
+            std::string diff;
+            for (const auto& [t, sum] : rp.table_checksums) {
+                auto it = now.find(t);
+                if (it == now.end() || it->second != sum) diff += (diff.empty() ? "" : ", ") + t;
+            }
+            for (const auto& [t, sum] : now)
+                if (rp.table_checksums.count(t) == 0) diff += (diff.empty() ? "" : ", ") + t;
+            throw InstallError(fmt::format("the database restored from restore point {} differs from its manifest in: "
+                                           "{}; the live database was not touched",
+                                           rp.id, diff));
+        }
+    }
+
+    // Always one transaction with the kept package, also when its NEVRA is installed:
+    // after an interrupted upgrade the files on disk may be the new version's.
+    step(fmt::format("reinstalling {} from the restore point", rp.nevra));
+    fault::point("restore.rpm");
+    rpm::TransactionOptions opts;
+    opts.kind = rpm::TransactionKind::downgrade;
+    opts.replace = true;
+    opts.require_signature = false;  // the file is the one verified when it was installed (sha256 above)
+    try {
+        rpm::run_transaction(root, rp.dir / "package.rpm", opts);
+    } catch (const RpmError&) {
+        std::throw_with_nested(InstallError(fmt::format("putting back {} failed", rp.nevra)));
+    }
+    const auto kept = fs::under_root(root, k_packages_dir) / (rp.nevra + ".rpm");
+    std::error_code ec;
+    if (!stdfs::exists(kept, ec)) fs::copy_file_durable(rp.dir / "package.rpm", kept, 0600);
+
     step("restoring the configuration");
+    fault::point("restore.config");
     archive::extract(rp.dir / "config.tar.gz", root);
 
-    step("restoring the database");
-    auto db = running_database(root);
-    migrations::restore_database(db.conninfo("postgres"), db.conninfo(), "leo", "leo", rp.dir / "database.dump");
-    auto conn = migrations::Connection::open(db.conninfo());
-    const auto now = migrations::table_checksums(conn);
-    if (now != rp.table_checksums) {
-        std::string diff;
-        for (const auto& [t, sum] : rp.table_checksums) {
-            auto it = now.find(t);
-            if (it == now.end() || it->second != sum) diff += (diff.empty() ? "" : ", ") + t;
-        }
-        for (const auto& [t, sum] : now)
-            if (rp.table_checksums.count(t) == 0) diff += (diff.empty() ? "" : ", ") + t;
-        throw InstallError(fmt::format("the restored database differs from restore point {} in: {}", rp.id, diff));
-    }
+    step("switching to the restored database");
+    fault::point("restore.switch");
+    migrations::replace_database(db.conninfo("postgres"), "leo", staging);
     log::info("restored {} to {}", root.string(), rp.id);
 }
 

@@ -1,6 +1,8 @@
 #include "leo/installer/upgrade.hpp"
 
 #include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
+#include "leo/installer/journal.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/lock.hpp"
@@ -94,10 +96,13 @@ std::optional<std::string> newest_shipped_migration(const stdfs::path& root) {
     return all.back().version;
 }
 
-/// The steps after the restore point: transaction, migrations, spot-check.
+/// The steps after the restore point: transaction, migrations, spot-check, each
+/// announced in the journal before it starts and recorded when it ends.
 void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
            const std::vector<stdfs::path>& keys, bool require_signature, const UpgradeCallbacks& cb,
-           UpgradeOutcome& outcome) {
+           UpgradeOutcome& outcome, Journal& journal, const std::string& run) {
+    journal.step_start(run, "transaction");
+    fault::point("upgrade.before_transaction");
     rpm::TransactionOptions opts;
     opts.kind = rpm::TransactionKind::upgrade;
     opts.require_signature = require_signature;
@@ -107,7 +112,10 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     const auto kept = fs::under_root(root, k_packages_dir);
     stdfs::create_directories(kept);
     fs::copy_file_durable(file, kept / (target.nevra() + ".rpm"), 0600);
+    journal.step_done(run, "transaction");
+    fault::point("upgrade.after_transaction");
 
+    journal.step_start(run, "migrate");
     step(cb, "applying database migrations");
     migrations::InternalDatabase db(root);
     if (db.status().state != migrations::DbState::running) db.start();
@@ -116,7 +124,10 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
                                       target.version);
     outcome.migrations_applied = result.applied;
     outcome.schema_version = result.schema_after;
+    journal.step_done(run, "migrate");
+    fault::point("upgrade.after_migrate");
 
+    journal.step_start(run, "spot_check");
     step(cb, "spot-checking the result");
     const auto now = rpm::query_installed(root, k_broker_package);
     if (now.size() != 1 || now.front().nevra() != target.nevra()) {
@@ -129,12 +140,24 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     if (expected && state.schema_version != expected)
         throw InstallError(fmt::format("spot-check: the schema version is {}, but {} ships {}",
                                        state.schema_version.value_or("none"), target.nevra(), *expected));
+    journal.step_done(run, "spot_check");
+    fault::point("upgrade.after_spot_check");
 }
 
 } // namespace
 
 std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSelection& sel) {
     auto all = repo::load_repo_configs(root);
+    for (const auto& extra : sel.extra) {
+        if (std::any_of(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == extra.id; }))
+            throw UsageError(fmt::format("--repofrompath {}: a repository with id '{}' already exists ({}); choose "
+                                         "another id",
+                                         extra.id, extra.id,
+                                         std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) {
+                                             return r.id == extra.id;
+                                         })->source));
+        all.push_back(extra);
+    }
     std::vector<repo::RepoConfig> out;
     if (sel.ids.empty()) {
         for (auto& r : all)
@@ -145,15 +168,16 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
             if (it == all.end()) {
                 std::string known;
                 for (const auto& r : all) known += (known.empty() ? "" : ", ") + r.id;
-                throw UsageError(fmt::format("--repo {}: no such repository in {} (known: {})", id,
+                throw UsageError(fmt::format("--repo {}: no such repository in {} or --repofrompath (known: {})", id,
                                              fs::under_root(root, "/etc/yum.repos.d").string(),
                                              known.empty() ? "none" : known));
             }
-            out.push_back(*it);
-            out.back().enabled = true;
+            if (std::none_of(out.begin(), out.end(), [&](const repo::RepoConfig& r) { return r.id == id; })) {
+                out.push_back(*it);
+                out.back().enabled = true;
+            }
         }
     }
-    for (const auto& r : sel.extra) out.push_back(r);
     if (out.empty())
         throw RepoError(fmt::format("no enabled repository in {}; add a .repo file or pass --repofrompath ID,URL",
                                     fs::under_root(root, "/etc/yum.repos.d").string()));
@@ -172,12 +196,15 @@ UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
 
 UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     const stdfs::path root = checked_root(req.root);
+    if (req.version && req.version->empty()) throw UsageError("--version: empty; give a version such as 9.2.0");
+    Journal(root).refuse_if_unfinished();
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
     outcome.from = current.nevra();
 
     // 1. plan: resolve the target.
     stdfs::path file;
+    std::string expected_nevra;  ///< what the repository metadata says the download is
     std::vector<stdfs::path> keys = req.gpgkeys;
     GpgCheck gpgcheck = req.gpgcheck;
     if (req.package_file) {
@@ -202,6 +229,12 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         }
         const auto& e = chosen->entry;
         const int cmp = rpm::compare_evr(evr_of(e), evr_of(current));
+        if (cmp == 0 && req.version) {
+            outcome.kind = UpgradeOutcome::Kind::nothing_to_do;
+            outcome.to = current.nevra();
+            outcome.already_that_version = true;
+            return outcome;
+        }
         if (cmp == 0 || (cmp < 0 && !req.version)) {
             outcome.kind = UpgradeOutcome::Kind::nothing_to_do;
             outcome.to = current.nevra();
@@ -216,12 +249,17 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         file = repo::download_package(chosen->repo, e, fs::under_root(root, "/var/cache/leo-installer/packages"),
                                       cb.on_download);
         if (!chosen->repo.gpgcheck) gpgcheck = GpgCheck::no;
+        expected_nevra = e.nevra();
         auto rk = repo_keys(root, chosen->repo);
         keys.insert(keys.end(), rk.begin(), rk.end());
     }
     step(cb, fmt::format("verifying {}", file.string()));
     const auto verification = verify_for_install(root, file, keys, gpgcheck);
     const auto& target = verification.package;
+    if (!expected_nevra.empty() && target.nevra() != expected_nevra)
+        throw InstallError(fmt::format("{} is {}, but the repository metadata says {}: the repository is "
+                                       "inconsistent; nothing was changed",
+                                       file.string(), target.nevra(), expected_nevra));
     if (target.name != k_broker_package)
         throw InstallError(fmt::format("{} is {}, not the broker package {}", file.string(), target.nevra(),
                                        k_broker_package));
@@ -264,32 +302,45 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         throw RefusedError("upgrade cancelled: nothing was changed");
 
     auto lock = RunLock::acquire(root, "upgrade to " + target.nevra());
+    Journal journal(root);
+    journal.refuse_if_unfinished();
+    const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
+    fault::point("upgrade.begin");
     step(cb, "taking a restore point");
     RestorePoint rp;
+    journal.step_start(run, "restore_point");
     try {
         rp = create_restore_point(root, "before upgrade to " + target.nevra());
     } catch (const Error&) {
+        journal.end(run, "abandoned");
         std::throw_with_nested(InstallError(fmt::format(
             "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
     }
+    journal.step_done(run, "restore_point", {{"id", rp.id}});
+    fault::point("upgrade.after_restore_point");
     outcome.restore_point = rp.id;
     try {
-        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, cb, outcome);
+        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, cb, outcome, journal, run);
     } catch (const std::exception& failure) {
         const std::string cause = describe(failure);
         log::error("upgrade {} -> {} failed: {}; rolling back to {}", current.nevra(), target.nevra(), cause, rp.id);
         step(cb, fmt::format("the upgrade failed; rolling back to restore point {}", rp.id));
+        journal.step_start(run, "rollback");
         try {
             restore(root, rp, cb.on_step);
         } catch (const std::exception& rollback_failure) {
             throw InstallError(fmt::format(
-                "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run `leo-installer rollback {}` "
-                "once the cause is fixed",
-                current.nevra(), target.nevra(), cause, describe(rollback_failure), rp.id));
+                "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run `leo-installer recover "
+                "--root {}` once the cause is fixed",
+                current.nevra(), target.nevra(), cause, describe(rollback_failure), root.string()));
         }
+        journal.step_done(run, "rollback");
+        journal.end(run, "rolled-back");
         throw InstallError(fmt::format("upgrade {} -> {} failed: {}; rolled back to {} (restore point {})",
                                        current.nevra(), target.nevra(), cause, current.nevra(), rp.id));
     }
+    fault::point("upgrade.before_end");
+    journal.end(run, "ok");
     log::info("upgraded {} -> {}", current.nevra(), target.nevra());
     return outcome;
 }
@@ -297,10 +348,92 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
 RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
                       const std::function<void(const std::string&)>& on_step) {
     const stdfs::path root = checked_root(root_in);
+    Journal journal(root);
+    journal.refuse_if_unfinished();
     auto rp = find_restore_point(root, id);
     auto lock = RunLock::acquire(root, "rollback " + rp.id);
+    journal.refuse_if_unfinished();
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
+    journal.step_start(run, "restore");
     restore(root, rp, on_step);
+    journal.step_done(run, "restore", {{"id", rp.id}});
+    journal.end(run, "ok");
     return rp;
+}
+
+RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step) {
+    const stdfs::path root = checked_root(root_in);
+    auto lock = RunLock::acquire(root, "recover");
+    Journal journal(root);
+    RecoverOutcome out;
+    const auto run = journal.last_run();
+    if (!run || run->finished()) {
+        out.kind = RecoverOutcome::Kind::nothing;
+        out.message = "nothing to recover: the last run finished";
+        return out;
+    }
+    out.run = run->id;
+    auto say = [&](const std::string& s) {
+        log::info("recover {}: {}", run->id, s);
+        if (on_step) on_step(s);
+    };
+    // Partial restore points from the crash are never listed; remove them.
+    std::error_code ec;
+    const auto snaps = fs::under_root(root, k_state_dir) / "snapshots";
+    if (stdfs::is_directory(snaps, ec))
+        for (const auto& e : stdfs::directory_iterator(snaps))
+            if (e.path().filename().string().rfind(".", 0) == 0) stdfs::remove_all(e.path(), ec);
+
+    std::string rp_id;
+    if (run->command == "upgrade") {
+        if (!run->is_done("restore_point")) {
+            journal.end(run->id, "abandoned");
+            out.kind = RecoverOutcome::Kind::undone;
+            out.message = fmt::format("the `upgrade` {} -> {} stopped before its restore point was complete: nothing "
+                                      "had changed, {} is installed",
+                                      run->from, run->to, run->from);
+            return out;
+        }
+        if (run->is_done("spot_check")) {
+            journal.end(run->id, "recovered-forward");
+            out.kind = RecoverOutcome::Kind::completed;
+            out.message = fmt::format("the `upgrade` {} -> {} had completed every step: finished it, {} is installed",
+                                      run->from, run->to, run->to);
+            return out;
+        }
+        rp_id = run->done.at("restore_point").value("id", "");
+    } else if (run->command == "rollback") {
+        // The rollback's target is recorded at its start; find it by NEVRA (newest first).
+        const auto all = list_restore_points(root);
+        for (auto it = all.rbegin(); it != all.rend(); ++it)
+            if (it->nevra == run->to) {
+                rp_id = it->id;
+                break;
+            }
+    }
+    if (rp_id.empty()) throw InstallError(fmt::format("cannot recover run {} ({}): no restore point for it", run->id,
+                                                      run->command));
+    const auto rp = find_restore_point(root, rp_id);
+
+    // rpmdb repair: an interrupted transaction can leave two versions in the rpmdb.
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    if (installed.size() > 1) {
+        for (const auto& p : installed) {
+            if (p.nevra() == rp.nevra) continue;
+            say(fmt::format("removing the stale rpmdb entry {} left by the interrupted transaction", p.nevra()));
+            rpm::remove_rpmdb_entry(root, p.nevra());
+        }
+    }
+    say(fmt::format("returning to {} (restore point {})", rp.nevra, rp.id));
+    journal.step_start(run->id, "recover");
+    restore(root, rp, on_step);
+    journal.step_done(run->id, "recover", {{"id", rp.id}});
+    journal.end(run->id, "recovered-back");
+    out.kind = RecoverOutcome::Kind::undone;
+    out.message = fmt::format("the `{}` {} -> {} was interrupted: returned to {} (restore point {})", run->command,
+                              run->from, run->to, rp.nevra, rp.id);
+    return out;
 }
 
 } // namespace leo::installer

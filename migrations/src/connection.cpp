@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <array>
 #include <cctype>
 #include <cstdlib>
 
@@ -133,12 +136,34 @@ void Connection::ConnDeleter::operator()(pg_conn* c) const noexcept { PQfinish(c
 
 Connection::~Connection() = default;
 
+std::string host_name() {
+    std::array<char, 256> buf{};
+    if (::gethostname(buf.data(), buf.size() - 1) != 0 || buf[0] == '\0')
+        return "unknown-host";
+    return std::string(buf.data());
+}
+
+std::string application_name(const std::string& prefix) {
+    const std::string tail = fmt::format(" pid {}", ::getpid());
+    std::string name = prefix + " " + host_name();
+    // application_name is truncated by the server at 63 bytes: keep the pid whole.
+    constexpr size_t k_max = 63;
+    if (name.size() + tail.size() > k_max)
+        name.resize(k_max > tail.size() ? k_max - tail.size() : 0);
+    return name + tail;
+}
+
 Connection Connection::open(const std::string& conninfo) {
-    pg_conn* raw = PQconnectdb(conninfo.c_str());
+    // expand_dbname: the "dbname" value is the whole conninfo (or URI); the fallback
+    // application name applies only when neither the conninfo nor PGAPPNAME sets one.
+    const std::string fallback = application_name();
+    const std::array<const char*, 3> keywords{"dbname", "fallback_application_name", nullptr};
+    const std::array<const char*, 3> values{conninfo.c_str(), fallback.c_str(), nullptr};
+    pg_conn* raw = PQconnectdbParams(keywords.data(), values.data(), 1);
     if (raw == nullptr)
         throw DatabaseError(
             fmt::format("cannot connect to PostgreSQL ({}): out of memory", describe_conninfo(conninfo)));
-    Connection conn(raw);
+    Connection conn(raw, conninfo);
     if (PQstatus(raw) != CONNECTION_OK)
         throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo),
                                         trim(PQerrorMessage(raw))));
@@ -183,6 +208,8 @@ Rows Connection::query(const std::string& sql, const std::vector<std::optional<s
 }
 
 int Connection::server_version_num() const { return PQserverVersion(m_conn.get()); }
+
+int Connection::backend_pid() const { return PQbackendPID(m_conn.get()); }
 
 std::string quote_identifier(const std::string& name) {
     auto lower = [](char c) { return c >= 'a' && c <= 'z'; };

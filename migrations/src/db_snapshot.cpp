@@ -80,4 +80,44 @@ void restore_database(const std::string& admin_conninfo, const std::string& conn
                                         subprocess::last_line(r.err.empty() ? r.out : r.err)));
 }
 
+void check_dump_readable(const stdfs::path& file) {
+    std::error_code ec;
+    if (!stdfs::is_regular_file(file, ec)) throw DatabaseError(fmt::format("database dump {} is missing", file.string()));
+    auto r = run_pg_tool("pg_restore", {"--list", file.string()});
+    if (!r.ok())
+        throw DatabaseError(fmt::format("the database dump {} is not readable: {}", file.string(),
+                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+}
+
+void restore_into_staging(const std::string& admin_conninfo, const std::string& staging_conninfo,
+                          const std::string& staging, const std::string& owner, const stdfs::path& file) {
+    auto admin = Connection::open(admin_conninfo);
+    const std::string db = quote_identifier(staging);
+    admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                "pg_backend_pid()",
+                {staging});
+    admin.exec("DROP DATABASE IF EXISTS " + db);
+    admin.exec(fmt::format("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0", db,
+                           quote_identifier(owner)));
+    auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--role=" + owner,
+                                        "--dbname=" + staging_conninfo, file.string()});
+    if (!r.ok()) {
+        admin.exec("DROP DATABASE IF EXISTS " + db);
+        throw DatabaseError(fmt::format("pg_restore of {} failed: {}", file.string(),
+                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+    }
+}
+
+void replace_database(const std::string& admin_conninfo, const std::string& dbname, const std::string& staging) {
+    auto admin = Connection::open(admin_conninfo);
+    const std::string old_name = dbname + "_replaced";
+    admin.exec("DROP DATABASE IF EXISTS " + quote_identifier(old_name));
+    admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                "pg_backend_pid()",
+                {dbname});
+    admin.exec(fmt::format("ALTER DATABASE {} RENAME TO {}", quote_identifier(dbname), quote_identifier(old_name)));
+    admin.exec(fmt::format("ALTER DATABASE {} RENAME TO {}", quote_identifier(staging), quote_identifier(dbname)));
+    admin.exec("DROP DATABASE " + quote_identifier(old_name));
+}
+
 } // namespace leo::migrations

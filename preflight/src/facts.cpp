@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -174,6 +176,7 @@ struct InRoot {
     std::string in_root;   ///< the resolved path as seen inside the root ("/etc/os-release")
     bool missing = false;  ///< no such file (a component does not exist): fallbacks may apply
     std::string error;     ///< "" when resolved; "missing", "symlink loop", strerror text...
+    std::vector<std::string> rest; ///< components after the missing one, not looked at
 };
 
 stdfs::path join(const stdfs::path& root, const std::vector<std::string>& parts) {
@@ -216,6 +219,7 @@ InRoot resolve_in_root(const stdfs::path& root, const stdfs::path& path) {
             r.missing = err == ENOENT || err == ENOTDIR;
             r.error = r.missing ? "missing" : std::strerror(err);
             done.push_back(c);
+            r.rest.assign(todo.begin(), todo.end());
             return finish();
         }
         if (S_ISLNK(st.st_mode)) {
@@ -247,6 +251,7 @@ InRoot resolve_in_root(const stdfs::path& root, const stdfs::path& path) {
             r.missing = true;
             r.error = "missing";
             done.push_back(c);
+            r.rest.assign(todo.begin(), todo.end());
             return finish();
         }
     }
@@ -400,22 +405,51 @@ unsigned live_vcpus() {
     return 0;
 }
 
+/// On the live system, make the automounter mount /home/leo if a map provides it: a
+/// lookup (stat) of the path triggers an indirect map's key, opening the nearest existing
+/// ancestor triggers a direct or browsable map. Harmless where there is no autofs.
+void trigger_automount(const stdfs::path& path) {
+    struct stat st {};
+    (void)::stat(path.c_str(), &st);
+    const auto ancestor = leo::fs::nearest_existing_ancestor(path);
+    (void)::stat(ancestor.c_str(), &st);
+    if (DIR* d = ::opendir(ancestor.c_str())) {
+        (void)::readdir(d);
+        ::closedir(d);
+    }
+}
+
+std::string join_inside(std::string base, const std::vector<std::string>& rest) {
+    for (const auto& c : rest) {
+        if (c == "." || c.empty()) continue;
+        if (base.empty() || base.back() != '/') base += '/';
+        base += c;
+    }
+    return base.empty() ? "/" : base;
+}
+
 MountFacts gather_home(const stdfs::path& root) {
     MountFacts m;
     const bool live_root = is_live(root);
+    constexpr const char* k_home = "/home/leo";
+    m.requested = k_home;
     // The path judged: inside a root, /home/leo resolved inside the root (a symlink such
     // as ROOT/home -> /home must not measure the live /home), or its deepest existing
-    // ancestor there; live, the nearest existing ancestor.
+    // ancestor there; live, the nearest existing ancestor (after triggering autofs).
     stdfs::path live;
     std::string inside = "/";
     if (live_root) {
-        live = leo::fs::nearest_existing_ancestor("/home/leo");
+        trigger_automount(k_home);
+        live = leo::fs::nearest_existing_ancestor(k_home);
+        const InRoot r = resolve_in_root("/", k_home);
+        m.resolved = r.error.empty() ? r.in_root : r.missing ? join_inside(r.in_root, r.rest) : "";
     } else {
-        const InRoot r = resolve_in_root(root, "/home/leo");
+        const InRoot r = resolve_in_root(root, k_home);
         live = r.error.empty() ? r.file : r.existing;
         const auto rel = live.lexically_relative(root);
         if (!rel.empty() && rel != ".") inside = (stdfs::path("/") / rel).lexically_normal().string();
         if (inside.size() > 1 && inside.back() == '/') inside.pop_back();
+        m.resolved = r.error.empty() ? r.in_root : r.missing ? join_inside(r.in_root, r.rest) : "";
     }
     m.path = live.string();
 
@@ -442,12 +476,213 @@ MountFacts gather_home(const stdfs::path& root) {
         const auto canonical = stdfs::canonical(live, ec);
         match = (ec ? live : canonical).string();
     }
-    if (auto entry = find_mount(parse_mountinfo(*text), match)) {
+    const auto entries = parse_mountinfo(*text);
+    if (entries.empty()) {
+        m.source = unreadable_source(m.source, "no valid mountinfo lines");
+        return m;
+    }
+    if (auto entry = find_mount(entries, match)) {
         m.mount_point = entry->mount_point;
         m.fstype = entry->fstype;
         m.mount_source = entry->source;
+        m.mount_root = entry->root;
     }
     return m;
+}
+
+/// A file read for a fact from `root` (when `from_root`) or from the live system;
+/// `shown` is the path to put in the report.
+struct SourcedRead {
+    FileRead read;
+    std::string shown;
+};
+
+SourcedRead read_fact_file(const stdfs::path& root, bool from_root, const std::string& path) {
+    if (from_root) return {read_in_root(root, path), leo::fs::under_root(root, path).string()};
+    return {read_regular(path, false), path};
+}
+
+bool dir_in(const stdfs::path& root, bool from_root, const std::string& path) {
+    if (!from_root) {
+        struct stat st {};
+        return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    const InRoot r = resolve_in_root(root, path);
+    struct stat st {};
+    return r.error.empty() && ::stat(r.file.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view text) {
+    text = trim(text);
+    std::uint64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+    return v;
+}
+
+/// The cgroup CPU bandwidth limit of this process (see HostFacts::cpu_quota_millicpus).
+/// Files come from the root when it has /sys/fs/cgroup, otherwise from the live system.
+/// The process's cgroup is read from /proc/self/cgroup (the root's copy when it has one;
+/// "/" when none); every level from that cgroup up to the hierarchy's root that exists
+/// is read and the smallest limit wins (a parent's limit caps its children). A cgroup
+/// path that does not exist under the mount (a container sees its own cgroup as the
+/// mount's root) is walked from its nearest existing ancestor.
+void gather_cpu_quota(const stdfs::path& root, HostFacts& f) {
+    const bool from_root = !is_live(root) && dir_in(root, true, "/sys/fs/cgroup");
+    std::string v1_path = "/", v2_path = "/";
+    {
+        // The root's copy when the cgroup files are the root's; a root without one is "/".
+        const SourcedRead sr = read_fact_file(root, from_root, "/proc/self/cgroup");
+        if (sr.read.text) {
+            for (auto line : split_lines(*sr.read.text)) {
+                const auto c1 = line.find(':');
+                const auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+                if (c2 == std::string_view::npos) continue;
+                const auto controllers = line.substr(c1 + 1, c2 - c1 - 1);
+                const std::string path(trim(line.substr(c2 + 1)));
+                if (line.substr(0, c1) == "0" && controllers.empty()) v2_path = path;
+                std::size_t pos = 0;
+                const std::string list(controllers);
+                while (pos <= list.size()) {
+                    auto end = list.find(',', pos);
+                    if (end == std::string::npos) end = list.size();
+                    if (list.substr(pos, end - pos) == "cpu") v1_path = path;
+                    pos = end + 1;
+                }
+            }
+        } else if (!sr.read.missing) {
+            f.cpu_quota_error = fmt::format("{}: {}", sr.shown, sr.read.error);
+        }
+    }
+
+    // cgroup v1 (CentOS 7): the cpu controller's own hierarchy; v2: the unified one.
+    std::string base;
+    bool v2 = false;
+    for (const char* dir : {"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpuacct,cpu"}) {
+        if (dir_in(root, from_root, dir)) {
+            base = dir;
+            break;
+        }
+    }
+    if (base.empty() && dir_in(root, from_root, "/sys/fs/cgroup")) {
+        base = "/sys/fs/cgroup";
+        v2 = true;
+    }
+    const std::string shown_root = from_root ? leo::fs::under_root(root, "/").string() : "";
+    if (base.empty()) {
+        f.cpu_quota_source = fmt::format("no cgroup CPU controller under {}sys/fs/cgroup",
+                                         from_root ? shown_root : "/");
+        return;
+    }
+    // Levels from the process's cgroup up to the hierarchy's root.
+    std::vector<std::string> levels;
+    {
+        std::string rel = v2 ? v2_path : v1_path;
+        std::vector<std::string> parts;
+        for (auto c : components(rel)) parts.emplace_back(c);
+        for (;;) {
+            std::string dir = base;
+            for (const auto& c : parts) dir += "/" + c;
+            if (dir_in(root, from_root, dir)) levels.push_back(dir);
+            if (parts.empty()) break;
+            parts.pop_back();
+        }
+    }
+    std::uint64_t best = 0;
+    std::vector<std::string> looked;
+    for (const auto& dir : levels) {
+        std::optional<std::uint64_t> milli;
+        std::string shown;
+        if (v2) {
+            const SourcedRead sr = read_fact_file(root, from_root, dir + "/cpu.max");
+            if (sr.read.missing) continue;
+            if (!sr.read.text) {
+                f.cpu_quota_error = fmt::format("{}: {}", sr.shown, sr.read.error);
+                continue;
+            }
+            milli = parse_cpu_max(*sr.read.text);
+            shown = fmt::format("{}: {}", sr.shown, trim(*sr.read.text));
+            if (!milli) {
+                f.cpu_quota_error = fmt::format("{}: malformed (expected \"max PERIOD\" or \"QUOTA PERIOD\"): {}",
+                                                sr.shown, trim(*sr.read.text));
+                continue;
+            }
+        } else {
+            const SourcedRead q = read_fact_file(root, from_root, dir + "/cpu.cfs_quota_us");
+            const SourcedRead p = read_fact_file(root, from_root, dir + "/cpu.cfs_period_us");
+            if (q.read.missing) continue;
+            if (!q.read.text || !p.read.text) {
+                const SourcedRead& bad = q.read.text ? p : q;
+                f.cpu_quota_error = fmt::format("{}: {}", bad.shown, bad.read.error);
+                continue;
+            }
+            const auto qt = trim(*q.read.text);
+            const auto period = parse_uint(*p.read.text);
+            shown = fmt::format("{}: {}, cpu.cfs_period_us: {}", q.shown, qt, trim(*p.read.text));
+            if (qt == "-1" && period) {
+                milli = 0;
+            } else if (const auto quota = parse_uint(qt); quota && period && *period > 0) {
+                milli = *quota * 1000 / *period;
+            } else {
+                f.cpu_quota_error = fmt::format("{}: malformed (expected a number of microseconds or -1)", shown);
+                continue;
+            }
+        }
+        looked.push_back(shown);
+        if (*milli > 0 && (best == 0 || *milli < best)) {
+            best = *milli;
+            f.cpu_quota_source = shown;
+        }
+    }
+    f.cpu_quota_millicpus = best;
+    if (best == 0) {
+        f.cpu_quota_source = looked.empty()
+                                 ? fmt::format("no CPU limit file in {}{}", from_root ? shown_root : "",
+                                               levels.empty() ? base : levels.front())
+                                 : looked.front();
+    }
+}
+
+/// Installed memory from the online memory blocks (see HostFacts::installed_mem_bytes).
+void gather_installed_memory(const stdfs::path& root, bool from_root, HostFacts& f) {
+    const std::string dir = "/sys/devices/system/memory";
+    const SourcedRead bs = read_fact_file(root, from_root, dir + "/block_size_bytes");
+    if (bs.read.missing) return; // not readable here (no memory hotplug support): unknown
+    if (!bs.read.text) {
+        f.installed_mem_source = unreadable_source(bs.shown, bs.read.error);
+        return;
+    }
+    std::uint64_t block = 0;
+    const auto hex = trim(*bs.read.text);
+    const auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), block, 16);
+    if (ec != std::errc{} || ptr != hex.data() + hex.size() || block == 0) {
+        f.installed_mem_source = unreadable_source(bs.shown, "malformed: expected a hexadecimal size");
+        return;
+    }
+    stdfs::path host = dir;
+    if (from_root) {
+        const InRoot r = resolve_in_root(root, dir);
+        if (!r.error.empty()) return;
+        host = r.file;
+    }
+    std::error_code ec2;
+    std::uint64_t online = 0, blocks = 0;
+    for (const auto& e : stdfs::directory_iterator(host, ec2)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() <= 6 || name.substr(0, 6) != "memory" || !parse_uint(name.substr(6))) continue;
+        ++blocks;
+        const SourcedRead st = read_fact_file(root, from_root, dir + "/" + name + "/state");
+        if (st.read.text && trim(*st.read.text) == "online") ++online;
+    }
+    if (ec2 || online == 0) {
+        f.installed_mem_source = unreadable_source(from_root ? leo::fs::under_root(root, dir).string() : dir,
+                                                   ec2 ? ec2.message() : "no online memory blocks");
+        return;
+    }
+    f.installed_mem_bytes = online * block;
+    f.installed_mem_source = fmt::format("{} ({} online of {} blocks of {} MiB)",
+                                         from_root ? leo::fs::under_root(root, dir).string() : dir, online,
+                                         blocks, block >> 20);
 }
 
 // ---- JSON reading with field names in errors ----
@@ -509,6 +744,7 @@ OsFacts parse_os_release(const std::string& text) {
         else if (key == "ID_LIKE") os.id_like = value;
         else if (key == "NAME") os.name = value;
         else if (key == "PRETTY_NAME") os.pretty_name = value;
+        else if (key == "VARIANT_ID") os.variant_id = value;
     }
     return os;
 }
@@ -583,6 +819,7 @@ std::vector<MountEntry> parse_mountinfo(const std::string& text) {
         }
         if (dash == 0 || dash + 1 >= fields.size()) continue; // no separator or no fstype
         MountEntry e;
+        e.root = decode_octal(fields[3]);
         e.mount_point = decode_octal(fields[4]);
         e.fstype = decode_octal(fields[dash + 1]);
         e.source = dash + 2 < fields.size() ? decode_octal(fields[dash + 2]) : std::string();
@@ -611,6 +848,33 @@ std::optional<MountEntry> find_mount(const std::vector<MountEntry>& entries, con
     return best;
 }
 
+std::optional<std::uint64_t> parse_cpu_max(const std::string& text) {
+    const auto fields = split_fields(trim(text));
+    if (fields.size() != 2) return std::nullopt;
+    const auto period = parse_uint(fields[1]);
+    if (!period || *period == 0) return std::nullopt;
+    if (fields[0] == "max") return 0;
+    const auto quota = parse_uint(fields[0]);
+    if (!quota) return std::nullopt;
+    const std::uint64_t milli = *quota * 1000 / *period;
+    return milli == 0 ? 1 : milli; // a tiny quota is still a limit, not "none"
+}
+
+unsigned parse_cpuinfo_count(const std::string& text) {
+    unsigned n = 0;
+    for (auto line : split_lines(text)) {
+        const auto colon = line.find(':');
+        if (colon != std::string_view::npos && trim(line.substr(0, colon)) == "processor") ++n;
+    }
+    return n;
+}
+
+std::uint64_t usable_millicpus(const HostFacts& f) {
+    const std::uint64_t affinity = static_cast<std::uint64_t>(f.vcpus) * 1000;
+    if (f.cpu_quota_millicpus == 0) return affinity;
+    return std::min(affinity, f.cpu_quota_millicpus);
+}
+
 HostFacts gather_facts(const stdfs::path& root_arg) {
     // "/tmp/r/" and "/tmp/r/." name the same root as "/tmp/r".
     stdfs::path root = root_arg.empty() ? stdfs::path("/") : root_arg.lexically_normal();
@@ -621,15 +885,27 @@ HostFacts gather_facts(const stdfs::path& root_arg) {
     f.vcpus = live_vcpus();
     f.vcpus_source = "sched_getaffinity";
 
+    gather_cpu_quota(root, f);
+    if (auto text = read_proc_fact(root, "/proc/cpuinfo", f.cpuinfo_source)) {
+        f.cpuinfo_cpus = parse_cpuinfo_count(*text);
+        if (f.cpuinfo_cpus == 0) f.cpuinfo_source = unreadable_source(f.cpuinfo_source, "no processor lines");
+    }
+
     std::string mem_source;
     if (auto text = read_proc_fact(root, "/proc/meminfo", mem_source)) {
         if (auto kib = parse_meminfo_total_kib(*text)) {
             f.mem_total_kib = *kib;
             f.mem_source = mem_source;
+        } else {
+            f.mem_source = unreadable_source(mem_source, "no valid MemTotal line");
         }
     } else {
         f.mem_source = mem_source; // "" or "FILE (reason)"
     }
+    // Installed memory from the same system as MemTotal: the root's /sys when the
+    // root's meminfo was read, the live /sys when the live meminfo was.
+    const bool mem_from_root = !is_live(root) && !mem_source.empty() && mem_source.rfind("/proc/meminfo", 0) != 0;
+    gather_installed_memory(root, mem_from_root, f);
     f.home = gather_home(root);
     return f;
 }
@@ -643,13 +919,22 @@ json to_json(const HostFacts& f) {
           {"id_like", f.os.id_like},
           {"name", f.os.name},
           {"pretty_name", f.os.pretty_name},
+          {"variant_id", f.os.variant_id},
           {"source", f.os.source},
           {"error", f.os.error}}},
         {"arch", f.arch},
         {"vcpus", f.vcpus},
         {"vcpus_source", f.vcpus_source},
+        {"cpu_quota_millicpus", f.cpu_quota_millicpus},
+        {"cpu_quota_source", f.cpu_quota_source},
+        {"cpu_quota_error", f.cpu_quota_error},
+        {"cpuinfo_cpus", f.cpuinfo_cpus},
+        {"cpuinfo_source", f.cpuinfo_source},
+        {"usable_millicpus", usable_millicpus(f)},
         {"mem_total_kib", f.mem_total_kib},
         {"mem_source", f.mem_source},
+        {"installed_mem_bytes", f.installed_mem_bytes},
+        {"installed_mem_source", f.installed_mem_source},
         {"home",
          {{"path", f.home.path},
           {"mount_point", f.home.mount_point},
@@ -658,7 +943,10 @@ json to_json(const HostFacts& f) {
           {"statfs_magic", f.home.statfs_magic},
           {"total_bytes", f.home.total_bytes},
           {"available_bytes", f.home.available_bytes},
-          {"source", f.home.source}}},
+          {"source", f.home.source},
+          {"mount_root", f.home.mount_root},
+          {"requested", f.home.requested},
+          {"resolved", f.home.resolved}}},
     };
 }
 
@@ -668,11 +956,13 @@ HostFacts facts_from_json(const json& j) {
     const auto& version = require(j, "", "format_version");
     if (!version.is_number_integer())
         field_error("format_version", fmt::format("must be an integer, not {}", version.type_name()));
-    if (version.get<std::int64_t>() != k_facts_format_version)
+    const auto format = version.get<std::int64_t>();
+    if (format != k_facts_format_version && format != 1)
         throw PreflightError(fmt::format(
-            "facts file: format_version {} is not supported (this installer reads {}); "
+            "facts file: format_version {} is not supported (this installer reads 1 and {}); "
             "gather the facts again with this installer's 'facts --json'",
             version.dump(), k_facts_format_version));
+    const bool v2 = format >= 2;
 
     HostFacts f;
     const auto& os = get_object(j, "", "os");
@@ -684,12 +974,23 @@ HostFacts facts_from_json(const json& j) {
     f.os.source = get_string(os, "os", "source");
     // Added after format_version 1 was published: optional, "" when absent.
     if (os.contains("error")) f.os.error = get_string(os, "os", "error");
+    if (v2) f.os.variant_id = get_string(os, "os", "variant_id");
 
     f.arch = get_string(j, "", "arch");
     f.vcpus = static_cast<unsigned>(get_uint(j, "", "vcpus", std::numeric_limits<unsigned>::max()));
     f.vcpus_source = get_string(j, "", "vcpus_source");
     f.mem_total_kib = get_uint(j, "", "mem_total_kib");
     f.mem_source = get_string(j, "", "mem_source");
+    if (v2) {
+        f.cpu_quota_millicpus = get_uint(j, "", "cpu_quota_millicpus");
+        f.cpu_quota_source = get_string(j, "", "cpu_quota_source");
+        f.cpu_quota_error = get_string(j, "", "cpu_quota_error");
+        f.cpuinfo_cpus = static_cast<unsigned>(get_uint(j, "", "cpuinfo_cpus", std::numeric_limits<unsigned>::max()));
+        f.cpuinfo_source = get_string(j, "", "cpuinfo_source");
+        f.installed_mem_bytes = get_uint(j, "", "installed_mem_bytes");
+        f.installed_mem_source = get_string(j, "", "installed_mem_source");
+        // "usable_millicpus" is derived (usable_millicpus()), written for readers only.
+    }
 
     const auto& home = get_object(j, "", "home");
     f.home.path = get_string(home, "home", "path");
@@ -700,12 +1001,19 @@ HostFacts facts_from_json(const json& j) {
     f.home.total_bytes = get_uint(home, "home", "total_bytes");
     f.home.available_bytes = get_uint(home, "home", "available_bytes");
     f.home.source = get_string(home, "home", "source");
+    if (v2) {
+        f.home.mount_root = get_string(home, "home", "mount_root");
+        f.home.requested = get_string(home, "home", "requested");
+        f.home.resolved = get_string(home, "home", "resolved");
+    }
     return f;
 }
 
 HostFacts read_facts_file(const stdfs::path& file) {
-    const auto text = leo::fs::try_read_file(file);
-    if (!text) throw PreflightError(fmt::format("facts file {}: cannot be read", file.string()));
+    const FileRead read = read_regular(file, false);
+    if (!read.text)
+        throw PreflightError(fmt::format("facts file {}: cannot be read: {}", file.string(), read.error));
+    const auto& text = read.text;
     json j;
     try {
         j = json::parse(*text);

@@ -1,6 +1,7 @@
 #include "leo/rpm/transaction.hpp"
 
 #include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
 #include "leo/common/log.hpp"
 #include "leo/rpm/handles.hpp"
 #include "leo/rpm/rpmlib.hpp"
@@ -50,6 +51,7 @@ void* notify(const void* /*header*/, const rpmCallbackType what, const rpm_loff_
         state->fd = nullptr;
         break;
     case RPMCALLBACK_INST_PROGRESS:
+        fault::point("rpm.install");
         if (state->options->on_progress) state->options->on_progress(state->file, amount, total);
         break;
     default: break;
@@ -122,6 +124,7 @@ void transact(const stdfs::path& root, const stdfs::path& file, const Transactio
 
     rpmprobFilterFlags filter = RPMPROB_FILTER_NONE;
     if (options.kind == TransactionKind::downgrade) filter |= RPMPROB_FILTER_OLDPACKAGE;
+    if (options.replace) filter |= RPMPROB_FILTER_REPLACEPKG | RPMPROB_FILTER_OLDPACKAGE;
 
     log::info("rpm transaction ({}) of {} into {}", mode == Mode::test ? "test" : "real", abs_file.string(),
               abs_root.string());
@@ -145,6 +148,29 @@ void test_transaction(const stdfs::path& root, const stdfs::path& package_file, 
 void run_transaction(const stdfs::path& root, const stdfs::path& package_file, const TransactionOptions& options) {
     transact(root, package_file, options, Mode::test);
     transact(root, package_file, options, Mode::real);
+}
+
+void remove_rpmdb_entry(const stdfs::path& root, const std::string& nevra) {
+    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
+    TsPtr ts = make_ts(abs_root.c_str());
+    LogCapture capture;
+    int added = 0;
+    {
+        MiPtr mi(rpmtsInitIterator(ts.get(), RPMDBI_LABEL, nevra.c_str(), 0));
+        while (mi) {
+            Header h = rpmdbNextIterator(mi.get());
+            if (h == nullptr) break;
+            if (rpmtsAddEraseElement(ts.get(), h, -1) == 0) ++added;
+        }
+    }
+    if (added == 0) throw RpmError(fmt::format("{} is not in the rpmdb of {}", nevra, abs_root.string()));
+    rpmtsSetFlags(ts.get(), RPMTRANS_FLAG_JUSTDB | RPMTRANS_FLAG_NOSCRIPTS | RPMTRANS_FLAG_NOTRIGGERS);
+    if (rpmtsRun(ts.get(), nullptr, RPMPROB_FILTER_NONE) != 0) {
+        std::string problems = problems_text(ts.get());
+        throw RpmError(fmt::format("removing the rpmdb entry of {} failed: {}", nevra,
+                                   problems.empty() ? capture.joined() : problems));
+    }
+    log::info("removed the stale rpmdb entry {} in {}", nevra, abs_root.string());
 }
 
 std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::string& name) {

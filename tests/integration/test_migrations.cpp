@@ -279,14 +279,22 @@ TEST_F(MigrationsTest, DryRunChangesNothing) {
     EXPECT_FALSE(column_exists("work_queue", "attempts"));
 }
 
-TEST_F(MigrationsTest, AppliedMigrationWithoutFileIsFineWhenOlder) {
+TEST_F(MigrationsTest, MissingAppliedFileIsRefused) {
     (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
+    const auto before = history_dump();
     test::TempDir dir;
     copy_shipped(dir.path());
     stdfs::remove(dir.path() / "V9.0.0.1__baseline.sql");
-    auto result = migrate(*m_conn, load_migrations(dir.path()), k_broker);
-    EXPECT_TRUE(result.applied.empty());
-    EXPECT_EQ(result.schema_after, "9.1.0.2");
+    const auto migrations = load_migrations(dir.path());
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, migrations, k_broker); });
+    EXPECT_NE(msg.find("migration V9.0.0.1__baseline.sql (version 9.0.0.1) was applied to the database by broker "
+                       "9.1.2 but is missing from the migrations directory"),
+              std::string::npos)
+        << msg;
+    const auto v = validate(read_schema_state(*m_conn), migrations, k_broker);
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::missing_file);
+    EXPECT_EQ(history_dump(), before);
 }
 
 TEST_F(MigrationsTest, UnappliedOlderMigrationIsRefused) {

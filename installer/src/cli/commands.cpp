@@ -406,9 +406,10 @@ public:
         add_assumeyes(sub);
         m_repos.add(sub);
         auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Upgrade to this local package file")->option_text("FILE");
-        sub.add_option("--version", m_version, "Upgrade to this version from the repositories")
-            ->option_text("V")
-            ->excludes(rpm_opt);
+        m_version_opt = sub.add_option("--version", m_version, "Upgrade to this version from the repositories")
+                            ->option_text("V")
+                            ->excludes(rpm_opt);
+        rpm_opt->excludes(sub.get_option("--repo"))->excludes(sub.get_option("--repofrompath"));
         sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
         sub.add_flag("--dry-run", m_dry_run, "Plan, download and verify only; change nothing");
@@ -421,7 +422,7 @@ public:
         installer::UpgradeRequest req;
         req.root = root();
         if (!m_rpm.empty()) req.package_file = m_rpm;
-        if (!m_version.empty()) req.version = m_version;
+        if (m_version_opt->count() > 0) req.version = m_version;
         req.repos = m_repos.selection();
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
@@ -436,7 +437,9 @@ public:
         const auto out = installer::upgrade(req, cb);
         switch (out.kind) {
         case installer::UpgradeOutcome::Kind::nothing_to_do:
-            std::cout << out.from << " is already the newest: nothing to do\n";
+            std::cout << out.from
+                      << (out.already_that_version ? " is installed: nothing to do\n"
+                                                   : " is already the newest: nothing to do\n");
             break;
         case installer::UpgradeOutcome::Kind::dry_run:
             std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
@@ -455,6 +458,7 @@ private:
     RepoOptions m_repos;
     std::string m_rpm;
     std::string m_version;
+    CLI::Option* m_version_opt = nullptr;
     std::vector<std::string> m_keys;
     bool m_nogpgcheck = false;
     bool m_dry_run = false;
@@ -485,6 +489,21 @@ private:
     std::string m_id;
 };
 
+class RecoverCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_assumeyes(sub);
+    }
+    int run() override {
+        const auto r = root();
+        log::open_log(r);
+        const auto out = installer::recover(r, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; });
+        std::cout << out.message << "\n";
+        return 0;
+    }
+};
+
 class SnapshotCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
@@ -498,6 +517,8 @@ public:
     }
     int run() override {
         const auto r = root();
+        if (m_action != "delete" && !m_id.empty())
+            throw UsageError(fmt::format("snapshot {} takes no restore point id (got '{}')", m_action, m_id));
         if (m_action == "list") {
             const auto all = installer::list_restore_points(r);
             if (m_json) {
@@ -562,6 +583,8 @@ int main(int argc, char** argv) {
     entries.push_back({"upgrade", "Upgrade the broker (restore point first; rolls back on failure)",
                        std::make_unique<UpgradeCommand>()});
     entries.push_back({"rollback", "Return to a restore point", std::make_unique<RollbackCommand>()});
+    entries.push_back({"recover", "Finish or undo a run that was interrupted (crash, kill, power loss)",
+                       std::make_unique<RecoverCommand>()});
     entries.push_back({"snapshot", "Restore points: list | create | delete ID", std::make_unique<SnapshotCommand>()});
     entries.push_back({"status", "Installed version, schema version, database state", std::make_unique<StatusCommand>()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",

@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <chrono>
 #include <fstream>
 #include <functional>
 
@@ -145,6 +148,183 @@ TEST(LoadMigrations, ReadsTheShippedMigrations) {
     EXPECT_EQ(ms[3].version, "9.1.0.2");
     for (size_t i = 1; i < ms.size(); ++i)
         EXPECT_LT(compare_versions(ms[i - 1].version, ms[i].version), 0);
+}
+
+TEST(BrokerPart, IsTheFirstThreeNumbers) {
+    EXPECT_EQ(broker_part("9.1.0.2"), "9.1.0");
+    EXPECT_EQ(broker_part("9.1"), "9.1.0");
+    EXPECT_EQ(broker_part("10.2.3.4.5"), "10.2.3");
+    EXPECT_THROW((void)broker_part("9.x"), MigrationError);
+}
+
+TEST(NoTransactionMarker, IsALineOfItsOwn) {
+    EXPECT_TRUE(has_no_transaction_marker("-- leo:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);\n"));
+    EXPECT_TRUE(has_no_transaction_marker("\xEF\xBB\xBF-- leo:no-transaction\r\nSELECT 1;\r\n"));
+    EXPECT_TRUE(has_no_transaction_marker("-- what it does\n  -- leo:no-transaction  \nSELECT 1;"));
+    EXPECT_FALSE(has_no_transaction_marker("SELECT 1; -- leo:no-transaction\n"));
+    EXPECT_FALSE(has_no_transaction_marker("-- leo:no-transactions\n"));
+    EXPECT_FALSE(has_no_transaction_marker("SELECT 1;\n"));
+}
+
+TEST(LoadMigrations, ReadsTheNoTransactionMarker) {
+    test::TempDir dir;
+    write(dir.path() / "V1__a.sql", "SELECT 1;\n");
+    write(dir.path() / "V2__b.sql", "-- leo:no-transaction\r\nCREATE INDEX CONCURRENTLY i ON t (x);\r\n");
+    const auto ms = load_migrations(dir.path());
+    ASSERT_EQ(ms.size(), 2U);
+    EXPECT_TRUE(ms[0].transactional);
+    EXPECT_FALSE(ms[1].transactional);
+}
+
+TEST(SplitStatements, SplitsAtTopLevelSemicolonsOnly) {
+    EXPECT_EQ(split_statements("SELECT 1; SELECT 2;\n"), (std::vector<std::string>{"SELECT 1", "SELECT 2"}));
+    EXPECT_EQ(split_statements("SELECT 'a;b'; SELECT \"x;y\" FROM t"),
+              (std::vector<std::string>{"SELECT 'a;b'", "SELECT \"x;y\" FROM t"}));
+    EXPECT_EQ(split_statements("SELECT 'it''s;'; SELECT E'\\';'"),
+              (std::vector<std::string>{"SELECT 'it''s;'", "SELECT E'\\';'"}));
+    EXPECT_EQ(split_statements("-- a; comment\nSELECT 1 /* x; /* nested; */ y; */ ; /* only; */ ; -- end;"),
+              (std::vector<std::string>{"SELECT 1 /* x; /* nested; */ y; */ "}));
+    EXPECT_EQ(split_statements("CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;"
+                               "DO $$ BEGIN PERFORM 1; END $$"),
+              (std::vector<std::string>{"CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+                                        "DO $$ BEGIN PERFORM 1; END $$"}));
+    EXPECT_EQ(split_statements("SELECT $1::int; SELECT 2"), (std::vector<std::string>{"SELECT $1::int", "SELECT 2"}));
+    EXPECT_TRUE(split_statements(" \n-- only a comment\n;;").empty());
+}
+
+// validate() and decide_upgrade() are pure: states built by hand.
+
+std::vector<Migration> files_of(const std::vector<std::string>& versions) {
+    std::vector<Migration> out;
+    for (const auto& v : versions) {
+        Migration m;
+        m.version = v;
+        m.script = "V" + v + "__m.sql";
+        m.checksum = migration_checksum("SELECT '" + v + "';\n");
+        out.push_back(m);
+    }
+    return out;
+}
+
+SchemaState state_of(const std::vector<Migration>& applied, const std::string& broker = "9.1.2") {
+    SchemaState s;
+    s.has_history = true;
+    s.history_format = k_history_format;
+    for (const auto& m : applied)
+    {
+        AppliedMigration a;
+        a.version = m.version;
+        a.description = "m";
+        a.checksum = m.checksum;
+        a.broker_version = broker;
+        a.script = m.script;
+        a.checksum_algorithm = k_checksum_algorithm;
+        s.applied.push_back(a);
+    }
+    if (!applied.empty()) {
+        s.schema_version = applied.back().version;
+        s.broker_version = broker;
+        s.min_broker_version = broker_part(applied.back().version);
+    }
+    return s;
+}
+
+TEST(Validate, PendingAreTheUnappliedNewerFiles) {
+    const auto files = files_of({"9.0.0.1", "9.0.0.2", "9.1.0.1"});
+    const auto v = validate(state_of({files[0], files[1]}), files, "9.1.2");
+    EXPECT_TRUE(v.ok()) << v.message();
+    ASSERT_EQ(v.pending.size(), 1U);
+    EXPECT_EQ(v.pending[0]->version, "9.1.0.1");
+    EXPECT_EQ(validate(SchemaState{}, files, "9.1.2").pending.size(), 3U);
+}
+
+TEST(Validate, ChangedFileShowsBothChecksums) {
+    auto files = files_of({"9.0.0.1", "9.0.0.2"});
+    const auto state = state_of(files);
+    const auto recorded = files[1].checksum;
+    files[1].checksum = migration_checksum("edited");
+    const auto v = validate(state, files, "9.1.2");
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::changed_file);
+    EXPECT_NE(v.message().find(recorded), std::string::npos) << v.message();
+    EXPECT_NE(v.message().find(files[1].checksum), std::string::npos) << v.message();
+    EXPECT_NE(v.message().find("V9.0.0.2__m.sql"), std::string::npos) << v.message();
+}
+
+TEST(Validate, MissingAppliedFileIsRefused) {
+    const auto files = files_of({"9.0.0.1", "9.0.0.2", "9.1.0.1"});
+    const auto v = validate(state_of(files), {files[0], files[2]}, "9.1.2");
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::missing_file);
+    EXPECT_NE(v.message().find("V9.0.0.2__m.sql (version 9.0.0.2)"), std::string::npos) << v.message();
+    EXPECT_NE(v.message().find("missing"), std::string::npos) << v.message();
+}
+
+TEST(Validate, AppliedVersionUnknownToTheCodeIsRefused) {
+    const auto files = files_of({"9.0.0.1", "9.2.0.1"});
+    const auto v = validate(state_of(files, "9.2.0"), {files[0]}, "9.1.2");
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::database_newer);
+    EXPECT_NE(v.message().find("database schema 9.2.0.1 is newer than this broker's newest migration 9.0.0.1 "
+                               "(broker 9.1.2): a broker cannot run an unknown schema; install broker 9.2.0 or newer"),
+              std::string::npos)
+        << v.message();
+}
+
+TEST(Validate, BaselineSkipsOlderFiles) {
+    const auto files = files_of({"9.0.0.1", "9.0.0.2", "9.1.0.1"});
+    SchemaState s;
+    s.has_history = true;
+    AppliedMigration b;
+    b.version = "9.0.0.2";
+    b.type = "BASELINE";
+    s.applied.push_back(b);
+    s.baseline = "9.0.0.2";
+    s.schema_version = "9.0.0.2";
+    const auto v = validate(s, files, "9.1.2");
+    EXPECT_TRUE(v.ok()) << v.message();
+    ASSERT_EQ(v.pending.size(), 1U);
+    EXPECT_EQ(v.pending[0]->version, "9.1.0.1");
+}
+
+TEST(Validate, IsLinearInTheHistory) {
+    // 20,000 applied migrations validate in well under a second even in a debug build:
+    // no quadratic scan.
+    std::vector<std::string> versions;
+    for (int i = 1; i <= 20000; ++i)
+        versions.push_back(fmt::format("9.{}.{}.{}", i / 1000, (i / 10) % 100, i % 10));
+    const auto files = files_of(versions);
+    const auto state = state_of(files);
+    const auto start = std::chrono::steady_clock::now();
+    const auto v = validate(state, files, "9.9.9");
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_TRUE(v.ok()) << v.message();
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 1000);
+}
+
+TEST(DecideUpgrade, FollowsDesignMd) {
+    using Action = UpgradeDecision::Action;
+    const auto files = files_of({"9.0.0.1", "9.0.0.2", "9.1.0.1"});
+    const auto older = state_of({files[0], files[1]}, "9.0.40");
+    const auto equal = state_of(files);
+    for (auto kind : {DatabaseKind::internal, DatabaseKind::external})
+        for (auto allow : {AllowRemoteUpgrade::no, AllowRemoteUpgrade::yes}) {
+            EXPECT_EQ(decide_upgrade(SchemaState{}, files, "9.1.2", kind, allow).action, Action::initialise);
+            EXPECT_EQ(decide_upgrade(equal, files, "9.1.2", kind, allow).action, Action::none);
+            const auto newer = decide_upgrade(equal, {files[0], files[1]}, "9.0.40", kind, allow);
+            EXPECT_EQ(newer.action, Action::refuse_newer);
+            EXPECT_TRUE(newer.refused());
+            EXPECT_NE(newer.message.find("9.1.0.1"), std::string::npos) << newer.message;
+        }
+    EXPECT_EQ(decide_upgrade(older, files, "9.1.2", DatabaseKind::internal, AllowRemoteUpgrade::no).action,
+              Action::upgrade);
+    EXPECT_EQ(decide_upgrade(older, files, "9.1.2", DatabaseKind::external, AllowRemoteUpgrade::yes).action,
+              Action::upgrade);
+    const auto refused = decide_upgrade(older, files, "9.1.2", DatabaseKind::external, AllowRemoteUpgrade::no);
+    EXPECT_EQ(refused.action, Action::refuse_remote);
+    EXPECT_NE(refused.message.find("9.0.0.2"), std::string::npos) << refused.message;
+    EXPECT_NE(refused.message.find("9.1.0.1"), std::string::npos) << refused.message;
+    EXPECT_NE(refused.message.find("--allow-remote-upgrade"), std::string::npos) << refused.message;
 }
 
 } // namespace

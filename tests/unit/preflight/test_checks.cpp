@@ -82,8 +82,8 @@ std::string usage_error(const HostFacts& f, const std::map<std::string, std::str
 
 TEST(Checks, GoodHostPassesEverythingInOrder) {
     const auto r = run_checks(good(), Profile::install);
-    ASSERT_EQ(r.results.size(), 6U);
-    const std::vector<std::string> ids = {"os", "arch", "vcpus", "memory", "disk", "home-not-nfs"};
+    ASSERT_EQ(r.results.size(), 7U);
+    const std::vector<std::string> ids = {"os", "arch", "vcpus", "memory", "disk", "home-not-nfs", "home-symlink"};
     for (std::size_t i = 0; i < ids.size(); ++i) {
         EXPECT_EQ(r.results[i].id, ids[i]);
         EXPECT_EQ(r.results[i].verdict, Verdict::pass) << ids[i] << ": " << r.results[i].measured;
@@ -92,8 +92,17 @@ TEST(Checks, GoodHostPassesEverythingInOrder) {
     }
     EXPECT_FALSE(r.inhibited());
     EXPECT_EQ(r.profile, Profile::install);
-    const auto ids_view = leo::preflight::check_ids();
+    const auto ids_view = leo::preflight::check_ids(Profile::install);
     EXPECT_EQ(std::vector<std::string>(ids_view.begin(), ids_view.end()), ids);
+    const auto all = leo::preflight::check_ids();
+    EXPECT_EQ(std::vector<std::string>(all.begin(), all.end()),
+              (std::vector<std::string>{"os", "arch", "vcpus", "memory", "disk", "upgrade-space",
+                                        "home-not-nfs", "home-symlink"}));
+    const auto rest = leo::preflight::check_ids(Profile::rest_api);
+    EXPECT_EQ(std::vector<std::string>(rest.begin(), rest.end()), std::vector<std::string>{"memory"});
+    const auto fixed = leo::preflight::non_skippable_check_ids();
+    EXPECT_EQ(std::vector<std::string>(fixed.begin(), fixed.end()), std::vector<std::string>{"home-not-nfs"});
+    EXPECT_TRUE(leo::preflight::all_pass(r));
 }
 
 // ---- os ----
@@ -126,9 +135,9 @@ TEST(CheckOs, OtherVersionsAndDistributionsAreInhibitors) {
     const auto rocky = check(f, "os");
     EXPECT_EQ(rocky.measured,
               "Rocky Linux 8.9 (Green Obsidian) (ID=rocky ID_LIKE=\"rhel centos fedora\" VERSION_ID=8.9)");
-    EXPECT_NE(rocky.remediation.find("only like RHEL/CentOS (ID_LIKE)"), std::string::npos);
+    EXPECT_NE(rocky.remediation.find("look-alike of RHEL (ID_LIKE="), std::string::npos);
     f.os = os_fixture("os-release-centos8");
-    EXPECT_NE(check(f, "os").remediation.find("version 8 is not supported"), std::string::npos);
+    EXPECT_NE(check(f, "os").remediation.find("is version 8, not 7.x"), std::string::npos);
 }
 
 TEST(CheckOs, MajorVersionIsExactlySeven) {
@@ -207,7 +216,7 @@ TEST(CheckVcpus, AtLeastTwo) {
     auto f = good();
     f.vcpus = 2;
     EXPECT_EQ(verdict(f, "vcpus"), Verdict::pass);
-    EXPECT_EQ(check(f, "vcpus").measured, "2 CPUs");
+    EXPECT_EQ(check(f, "vcpus").measured, "2 usable CPUs (affinity 2, no cgroup CPU quota)");
     f.vcpus = 64;
     EXPECT_EQ(verdict(f, "vcpus"), Verdict::pass);
     f.vcpus = 1;
@@ -215,6 +224,29 @@ TEST(CheckVcpus, AtLeastTwo) {
     f.vcpus = 0;
     EXPECT_EQ(check(f, "vcpus").measured, "could not count the CPUs");
     EXPECT_EQ(verdict(f, "vcpus"), Verdict::inhibitor);
+}
+
+TEST(CheckVcpus, CgroupQuotaCapsTheAffinityCount) {
+    auto f = good();
+    f.vcpus = 8;
+    f.cpuinfo_cpus = 8;
+    f.cpu_quota_millicpus = 1500;
+    f.cpu_quota_source = "/sys/fs/cgroup/cpu.max: 150000 100000";
+    const auto c = check(f, "vcpus");
+    EXPECT_EQ(c.verdict, Verdict::inhibitor);
+    EXPECT_EQ(c.measured, "1.5 usable CPUs (affinity 8, cgroup quota 1.5 CPUs, cpuinfo 8)");
+    EXPECT_NE(c.evidence.find("/sys/fs/cgroup/cpu.max: 150000 100000"), std::string::npos);
+    EXPECT_NE(c.remediation.find("cgroup CPU quota"), std::string::npos);
+    f.cpu_quota_millicpus = 2000;
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::pass);
+    f.cpu_quota_millicpus = 16000; // a quota above the affinity count does not add CPUs
+    f.vcpus = 1;
+    EXPECT_EQ(leo::preflight::usable_millicpus(f), 1000U);
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::inhibitor);
+    f.vcpus = 4;
+    f.cpu_quota_millicpus = 0;
+    f.cpu_quota_error = "/sys/fs/cgroup/cpu.max: malformed";
+    EXPECT_EQ(verdict(f, "vcpus"), Verdict::warning);
 }
 
 // ---- memory ----
@@ -257,7 +289,7 @@ TEST(CheckMemory, UnreadableIsAnInhibitor) {
     f.mem_total_kib = 0;
     const auto c = check(f, "memory");
     EXPECT_EQ(c.verdict, Verdict::inhibitor);
-    EXPECT_EQ(c.measured, "could not read MemTotal");
+    EXPECT_EQ(c.measured.rfind("could not read MemTotal", 0), 0U) << c.measured;
 }
 
 // ---- disk ----
@@ -291,22 +323,19 @@ TEST(CheckDisk, MeasuredAndRequiredText) {
     EXPECT_EQ(c.required.find("2 GiB available"), std::string::npos);
 }
 
-TEST(CheckDisk, UpgradeAlsoNeedsTwoGiBAvailable) {
+TEST(CheckUpgradeSpace, UpgradeNeedsTwoGiBAvailable) {
     auto f = good();
     f.home.available_bytes = 2 * k_gib;
-    EXPECT_EQ(verdict(f, "disk", Profile::upgrade), Verdict::pass);
-    EXPECT_NE(check(f, "disk", Profile::upgrade).required.find("upgrade: also >= 2 GiB available"),
-              std::string::npos);
+    EXPECT_EQ(verdict(f, "upgrade-space", Profile::upgrade), Verdict::pass);
+    EXPECT_NE(check(f, "upgrade-space", Profile::upgrade).required.find(">= 2 GiB available"), std::string::npos);
     f.home.available_bytes = 2 * k_gib - 1;
-    const auto c = check(f, "disk", Profile::upgrade);
+    const auto c = check(f, "upgrade-space", Profile::upgrade);
     EXPECT_EQ(c.verdict, Verdict::inhibitor);
     EXPECT_NE(c.remediation.find("free at least 2 GiB on /home"), std::string::npos) << c.remediation;
-    EXPECT_EQ(verdict(f, "disk", Profile::install), Verdict::pass);
-    // Both failures are named.
-    f.home.total_bytes = 10 * k_gib;
-    const auto both = check(f, "disk", Profile::upgrade);
-    EXPECT_NE(both.remediation.find("at least 20 GB"), std::string::npos);
-    EXPECT_NE(both.remediation.find("free at least 2 GiB"), std::string::npos);
+    EXPECT_EQ(verdict(f, "disk", Profile::upgrade), Verdict::pass);
+    // Not part of the install profile.
+    const auto ids = leo::preflight::check_ids(Profile::install);
+    EXPECT_EQ(std::find(ids.begin(), ids.end(), "upgrade-space"), ids.end());
 }
 
 TEST(CheckDisk, UnmeasuredIsAnInhibitor) {
@@ -457,7 +486,8 @@ TEST(Skips, SkippedCheckKeepsItsMeasurementsAndDoesNotInhibit) {
 
 TEST(Skips, UnknownIdIsAUsageError) {
     EXPECT_EQ(usage_error(good(), {{"ram", "x"}}),
-              "unknown check id 'ram' in --skip (known: os, arch, vcpus, memory, disk, home-not-nfs)");
+              "unknown check id 'ram' in --skip (known: os, arch, vcpus, memory, disk, upgrade-space, "
+              "home-not-nfs, home-symlink)");
     try {
         (void)run_checks(good(), Profile::install, {{"ram", "x"}});
         FAIL();
@@ -523,7 +553,7 @@ TEST(ReportJson, AllFields) {
     const auto j = leo::preflight::to_json(r);
     EXPECT_EQ(j.at("profile"), "upgrade");
     EXPECT_EQ(j.at("inhibited"), true);
-    ASSERT_EQ(j.at("results").size(), 6U);
+    ASSERT_EQ(j.at("results").size(), 8U);
     const auto& arch = j.at("results").at(1);
     EXPECT_EQ(arch.at("id"), "arch");
     EXPECT_EQ(arch.at("verdict"), "inhibitor");
@@ -535,23 +565,35 @@ TEST(ReportJson, AllFields) {
     EXPECT_EQ(arch.at("skip_reason"), "");
     EXPECT_EQ(j.at("results").at(2).at("verdict"), "skipped");
     EXPECT_EQ(j.at("results").at(2).at("skip_reason"), "reason x");
-    EXPECT_EQ(j.at("results").at(5).at("skippable"), false);
+    EXPECT_EQ(j.at("results").at(2).at("judged"), "pass");
+    EXPECT_EQ(j.at("results").at(5).at("id"), "upgrade-space");
+    EXPECT_EQ(j.at("results").at(6).at("skippable"), false);
+    EXPECT_FALSE(j.at("results").at(3).at("tolerance").get<std::string>().empty());
+    EXPECT_EQ(j.at("counts").at("inhibitor"), 1);
+    EXPECT_EQ(j.at("counts").at("skipped"), 1);
 }
 
-TEST(ReportTable, HeaderRowsAndRemediationLines) {
-    auto f = good();
-    f.mem_total_kib = 4000000;
-    f.home.fstype = "cifs";
-    const auto r = run_checks(f, Profile::install, {{"vcpus", "test rig"}});
-    const std::string table = leo::preflight::to_table(r);
+namespace {
+std::vector<std::string> split(const std::string& table) {
     std::vector<std::string> lines;
     for (std::size_t pos = 0; pos < table.size();) {
         const auto nl = table.find('\n', pos);
         lines.push_back(table.substr(pos, nl - pos));
         pos = nl + 1;
     }
-    // Header + 6 rows + memory remediation + vcpus skip + home-not-nfs warning remediation.
-    ASSERT_EQ(lines.size(), 10U) << table;
+    return lines;
+}
+} // namespace
+
+TEST(ReportTable, ColumnsWrapToTheWidthWithIndentedDetailLines) {
+    auto f = good();
+    f.mem_total_kib = 4000000;
+    f.home.fstype = "cifs";
+    const auto r = run_checks(f, Profile::install, {{"vcpus", "test rig"}});
+    const std::string table = leo::preflight::to_table(r);
+    const auto lines = split(table);
+    EXPECT_EQ(table.back(), '\n');
+    for (const auto& l : lines) EXPECT_LE(l.size(), 100U) << l;
     EXPECT_EQ(lines[0].rfind("ID", 0), 0U);
     const auto col_verdict = lines[0].find("VERDICT");
     const auto col_measured = lines[0].find("MEASURED");
@@ -560,18 +602,37 @@ TEST(ReportTable, HeaderRowsAndRemediationLines) {
     ASSERT_LT(col_verdict, col_measured);
     ASSERT_LT(col_measured, col_required);
     EXPECT_EQ(lines[1].rfind("os ", 0), 0U);
-    // Columns line up.
     EXPECT_EQ(lines[1].substr(col_verdict, 4), "pass");
-    EXPECT_EQ(lines[3].substr(0, 5), "vcpus");
-    EXPECT_EQ(lines[3].substr(col_verdict, 7), "skipped");
-    EXPECT_EQ(lines[4], std::string(col_verdict, ' ') + "skipped: test rig");
-    EXPECT_EQ(lines[5].substr(0, 6), "memory");
-    EXPECT_EQ(lines[5].substr(col_verdict, 9), "inhibitor");
-    EXPECT_EQ(lines[5].substr(col_measured, 14), "3.8 GiB MemTot");
-    EXPECT_EQ(lines[6].rfind(std::string(col_verdict, ' ') + "-> the broker needs at least 8 GB", 0), 0U)
-        << lines[6];
-    EXPECT_EQ(lines[7].substr(0, 4), "disk");
-    EXPECT_EQ(lines[8].substr(col_verdict, 7), "warning");
-    EXPECT_EQ(lines[9].rfind(std::string(col_verdict, ' ') + "-> ", 0), 0U) << lines[9];
-    EXPECT_EQ(table.back(), '\n');
+    const auto find_row = [&](const std::string& id) {
+        for (std::size_t i = 0; i < lines.size(); ++i)
+            if (lines[i].rfind(id + " ", 0) == 0) return i;
+        return lines.size();
+    };
+    const auto vcpus = find_row("vcpus");
+    ASSERT_LT(vcpus, lines.size());
+    EXPECT_EQ(lines[vcpus].substr(col_verdict, 7), "skipped");
+    EXPECT_NE(table.find(std::string(col_verdict, ' ') + "skipped: test rig (would have been: pass)"),
+              std::string::npos)
+        << table;
+    const auto memory = find_row("memory");
+    ASSERT_LT(memory, lines.size());
+    EXPECT_EQ(lines[memory].substr(col_verdict, 9), "inhibitor");
+    EXPECT_EQ(lines[memory].substr(col_measured, 14), "3.8 GiB MemTot");
+    EXPECT_NE(table.find(std::string(col_verdict, ' ') + "fix: the broker needs at least 8 GB"), std::string::npos)
+        << table;
+    EXPECT_NE(table.find(std::string(col_verdict, ' ') + "from: /proc/meminfo"), std::string::npos);
+    EXPECT_NE(table.find(std::string(col_verdict, ' ') + "tolerance: MemTotal may be"), std::string::npos);
+    const auto home = find_row("home-not-nfs");
+    ASSERT_LT(home, lines.size());
+    EXPECT_EQ(lines[home].substr(col_verdict, 7), "warning");
+
+    // Narrow terminals wrap more; nothing is cut.
+    for (const auto& l : split(leo::preflight::to_table(r, {.width = 72}))) EXPECT_LE(l.size(), 72U) << l;
+
+    // The problems-only form for install/upgrade: failing rows, then the passes in one line.
+    const auto problems = leo::preflight::to_table(r, {.width = 100, .rows = leo::preflight::TableOptions::Rows::problems});
+    EXPECT_EQ(problems.find("\nos "), std::string::npos) << problems;
+    EXPECT_NE(problems.find("\nmemory "), std::string::npos);
+    EXPECT_NE(problems.find("passed: os, arch, disk, home-symlink"), std::string::npos) << problems;
+    EXPECT_FALSE(leo::preflight::all_pass(r));
 }

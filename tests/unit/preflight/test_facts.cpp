@@ -218,7 +218,7 @@ TEST(Mountinfo, SameMountPointLastWins) {
 
 TEST(Mountinfo, NoEntries) {
     EXPECT_FALSE(find_mount({}, "/home/leo"));
-    EXPECT_FALSE(find_mount({{"relative", "xfs", "x"}}, "/home/leo"));
+    EXPECT_FALSE(find_mount({{"relative", "xfs", "x", "/"}}, "/home/leo"));
 }
 
 // ---- gather_facts on a sandbox root ----
@@ -481,7 +481,7 @@ HostFacts sample() {
     f.mem_total_kib = 7990000;
     f.mem_source = "/proc/meminfo";
     f.home = {"/home", "/home", "nfs4", "filer:/export/home", 0x6969,
-              50ULL << 30, 12ULL << 30, "/proc/self/mountinfo"};
+              50ULL << 30, 12ULL << 30, "/proc/self/mountinfo", "/", "/home/leo", "/home/leo"};
     return f;
 }
 } // namespace
@@ -531,8 +531,8 @@ TEST(FactsJson, OsErrorRoundTripsAndIsOptional) {
 
 TEST(FactsJson, RefusesAnotherVersion) {
     json j = leo::preflight::to_json(sample());
-    j["format_version"] = 2;
-    EXPECT_EQ(error_of(j), "facts file: format_version 2 is not supported (this installer reads 1); "
+    j["format_version"] = 3;
+    EXPECT_EQ(error_of(j), "facts file: format_version 3 is not supported (this installer reads 1 and 2); "
                            "gather the facts again with this installer's 'facts --json'");
     j.erase("format_version");
     EXPECT_EQ(error_of(j), "facts file: field 'format_version' missing");

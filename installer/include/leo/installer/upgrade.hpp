@@ -68,6 +68,7 @@ struct UpgradeOutcome {
     std::string from;   ///< NEVRA before
     std::string to;     ///< NEVRA after (the target)
     std::string restore_point;
+    bool already_that_version = false;  ///< nothing to do because --version names the installed one
     std::vector<std::string> migrations_applied;
     std::optional<std::string> schema_version;
 };
@@ -82,5 +83,17 @@ UpgradeOutcome upgrade(const UpgradeRequest& request, const UpgradeCallbacks& ca
 /// run lock. Returns the restore point used.
 RestorePoint rollback(const std::filesystem::path& root, const std::string& id,
                       const std::function<void(const std::string&)>& on_step = nullptr);
+
+struct RecoverOutcome {
+    enum class Kind { nothing, completed, undone } kind = Kind::nothing;
+    std::string run;
+    std::string message;  ///< what was found and what was done, for the terminal
+};
+
+/// `leo-installer recover`: read the journal; when the last run is unfinished, either
+/// finish it (an upgrade whose every step had ended) or undo it (back to its restore
+/// point, after removing stale rpmdb entries), and record the outcome. A second call
+/// does nothing. The broker ends exactly on the old or exactly on the new version.
+RecoverOutcome recover(const std::filesystem::path& root, const std::function<void(const std::string&)>& on_step = nullptr);
 
 } // namespace leo::installer

@@ -47,7 +47,9 @@ struct Rows {
 
 class Connection {
 public:
-    /// Connect with a libpq conninfo string ("host=/path/to/socketdir dbname=leo user=leo").
+    /// Connect with a libpq conninfo string ("host=/path/to/socketdir dbname=leo user=leo")
+    /// or URI. Unless the conninfo (or PGAPPNAME) names one, the session's application_name
+    /// is "leo-installer <host> pid <pid>" (what pg_stat_activity shows other brokers).
     /// Throws leo::DatabaseError with the server's message (password= values are never
     /// echoed).
     static Connection open(const std::string& conninfo);
@@ -63,14 +65,27 @@ public:
     Rows query(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
     /// server_version_num, e.g. 150004.
     [[nodiscard]] int server_version_num() const;
+    /// The process id the server (or a pooler in front of it) announced at connect
+    /// (PQbackendPID); compare with `SELECT pg_backend_pid()` to notice a pooler.
+    [[nodiscard]] int backend_pid() const;
+    /// The conninfo this connection was opened with (to open another session to the same
+    /// database); it may hold a password: never print it.
+    [[nodiscard]] const std::string& conninfo() const noexcept { return m_conninfo; }
 
 private:
     struct ConnDeleter {
         void operator()(pg_conn* c) const noexcept;
     };
-    explicit Connection(pg_conn* c) : m_conn(c) {}
+    Connection(pg_conn* c, std::string conninfo) : m_conn(c), m_conninfo(std::move(conninfo)) {}
     std::unique_ptr<pg_conn, ConnDeleter> m_conn;
+    std::string m_conninfo;
 };
+
+/// "leo-installer <host> pid <pid>" (at most 63 bytes, PostgreSQL's NAMEDATALEN limit)
+/// with `prefix` in place of "leo-installer".
+[[nodiscard]] std::string application_name(const std::string& prefix = "leo-installer");
+/// This machine's host name (gethostname), "unknown-host" when it has none.
+[[nodiscard]] std::string host_name();
 
 /// Quote an identifier for SQL (PQescapeIdentifier semantics, done without a connection
 /// only for plain lowercase identifiers; others throw leo::DatabaseError).

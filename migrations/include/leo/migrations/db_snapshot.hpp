@@ -35,4 +35,19 @@ void dump_database(const std::string& conninfo, const std::filesystem::path& fil
 void restore_database(const std::string& admin_conninfo, const std::string& conninfo, const std::string& dbname,
                       const std::string& owner, const std::filesystem::path& file);
 
+/// `pg_restore --list FILE` succeeds: the dump is complete and readable. Throws
+/// leo::DatabaseError with pg_restore's last line.
+void check_dump_readable(const std::filesystem::path& file);
+
+/// Restore `file` into a new database `staging` (dropped first when it exists, owned by
+/// `owner`) over `admin_conninfo`/`staging_conninfo`, leaving the live database alone.
+/// Throws leo::DatabaseError; a failed restore drops `staging` again.
+void restore_into_staging(const std::string& admin_conninfo, const std::string& staging_conninfo,
+                          const std::string& staging, const std::string& owner, const std::filesystem::path& file);
+
+/// Swap `staging` in for `dbname`: end `dbname`'s other sessions, rename it aside,
+/// rename `staging` to `dbname`, drop the old one. Each statement is atomic in
+/// PostgreSQL; the old database is dropped only after the new one has its name.
+void replace_database(const std::string& admin_conninfo, const std::string& dbname, const std::string& staging);
+
 } // namespace leo::migrations

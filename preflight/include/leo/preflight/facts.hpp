@@ -23,8 +23,13 @@
 
 namespace leo::preflight {
 
-/// Version of the facts JSON format; `from_json` refuses any other.
-inline constexpr int k_facts_format_version = 1;
+/// Version of the facts JSON format written by `to_json`. `facts_from_json` reads this
+/// version and version 1 (written before the CPU quota, cpuinfo, installed-memory and
+/// symlink facts existed: they read as "unknown"), and refuses any other.
+/// Version 2 added: os.variant_id, cpu_quota_millicpus, cpu_quota_source, cpuinfo_cpus,
+/// cpuinfo_source, installed_mem_bytes, installed_mem_source, home.mount_root,
+/// home.requested, home.resolved.
+inline constexpr int k_facts_format_version = 2;
 
 struct OsFacts {
     std::string id;          ///< os-release ID, e.g. "centos", "rhel" ("" when unknown)
@@ -32,6 +37,7 @@ struct OsFacts {
     std::string id_like;     ///< os-release ID_LIKE (informational: not identity)
     std::string name;        ///< os-release NAME, e.g. "CentOS Linux"
     std::string pretty_name; ///< os-release PRETTY_NAME
+    std::string variant_id;  ///< os-release VARIANT_ID, e.g. "server", "workstation" ("" when absent)
     std::string source;      ///< file it was read from, e.g. "/r/etc/os-release"; "" when none was
                              ///< found; "FILE (reason)" when FILE exists but could not be read
     std::string error;       ///< why no file could be read, "" when one was: e.g.
@@ -49,20 +55,60 @@ struct MountFacts {
     std::uint64_t total_bytes = 0;  ///< f_blocks * f_frsize from statvfs(3)
     std::uint64_t available_bytes = 0; ///< f_bavail * f_frsize
     std::string source;       ///< mountinfo file read; "FILE (reason)" when it could not be read
+    std::string mount_root;   ///< mountinfo field 4: the directory of the filesystem mounted there
+                              ///< ("/" normally; "/exports/home" for a bind mount of a subtree)
+    std::string requested = "/home/leo"; ///< the location the broker needs
+    std::string resolved;     ///< `requested` with every symlink resolved, as seen inside the root
+                              ///< (e.g. "/data/leo" when /home/leo -> /data/leo); "" when unknown
 };
 
 struct HostFacts {
     OsFacts os;
     std::string arch;               ///< uname(2) machine, e.g. "x86_64"
-    unsigned vcpus = 0;             ///< CPUs in the sched affinity mask
+    unsigned vcpus = 0;             ///< CPUs in the sched affinity mask (what `nproc` counts)
     std::string vcpus_source;       ///< e.g. "sched_getaffinity"
+    /// The cgroup CPU bandwidth limit in thousandths of a CPU (quota / period * 1000, the
+    /// smallest over the process's cgroup and its ancestors); 0 when there is none.
+    /// cgroup v2 "cpu.max" ("150000 100000" -> 1500), v1 "cpu.cfs_quota_us" / "cpu.cfs_period_us".
+    std::uint64_t cpu_quota_millicpus = 0;
+    /// The file the limit was read from ("/sys/fs/cgroup/cpu.max: 150000 100000"), what was
+    /// looked at when there is none ("/sys/fs/cgroup/cpu.max: max 100000", "no cgroup CPU
+    /// controller found"), or "FILE (reason)" when a file could not be read or parsed.
+    std::string cpu_quota_source;
+    /// "" normally; "FILE: reason" when a cgroup file was present but unreadable or malformed.
+    std::string cpu_quota_error;
+    unsigned cpuinfo_cpus = 0;      ///< "processor" entries in cpuinfo (evidence only: ignores limits)
+    std::string cpuinfo_source;     ///< cpuinfo file read; "FILE (reason)" when it could not be read
     std::uint64_t mem_total_kib = 0; ///< MemTotal from meminfo, KiB
     std::string mem_source;         ///< meminfo file read; "FILE (reason)" when it could not be read
+    /// Installed memory in bytes, 0 when unknown: the online memory blocks of
+    /// /sys/devices/system/memory (block_size_bytes * blocks whose "online" is 1). Memory
+    /// blocks cover the RAM the firmware handed to the kernel, including what the kernel
+    /// and the crashkernel reserve, in blocks of 128 MiB or more, so an 8 GiB VM reads
+    /// 8 GiB there while MemTotal reads about 7.6-7.8 GiB. Read from the same place as
+    /// meminfo (the root's /sys when meminfo came from the root, otherwise the live /sys).
+    std::uint64_t installed_mem_bytes = 0;
+    std::string installed_mem_source; ///< e.g. "/sys/devices/system/memory (64 online blocks of 128 MiB)"
     MountFacts home;                ///< facts for /home/leo
 };
 
+/// Usable CPUs in thousandths: the affinity count, capped by the cgroup quota
+/// (`vcpus` 4 and a quota of 1.5 CPUs -> 1500). 0 when the CPUs could not be counted.
+[[nodiscard]] std::uint64_t usable_millicpus(const HostFacts& facts);
+
+/// Parse cgroup v2 "cpu.max" text ("max 100000" -> 0 = no limit, "150000 100000" -> 1500).
+/// nullopt when malformed.
+[[nodiscard]] std::optional<std::uint64_t> parse_cpu_max(const std::string& text);
+
+/// Count "processor" lines of /proc/cpuinfo text.
+[[nodiscard]] unsigned parse_cpuinfo_count(const std::string& text);
+
 /// Gather facts for `root` ("/" for the live system). Never throws for a missing
-/// file: the fact stays empty and its check reports that it could not be read.
+/// file: the fact stays empty and its check reports that it could not be read; a file
+/// that is present but unreadable or malformed is named in the fact's source as
+/// "FILE (reason)", e.g. "/r/proc/meminfo (no MemTotal line)".
+/// On the live system the automounter is triggered first for /home/leo and its nearest
+/// existing ancestor (stat and opendir), so an autofs map shows its real mount.
 [[nodiscard]] HostFacts gather_facts(const std::filesystem::path& root);
 
 /// Parse os-release text ("KEY=value" lines, values optionally quoted, shell escapes).
@@ -82,6 +128,7 @@ struct MountEntry {
     std::string mount_point; ///< field 5, e.g. "/home"
     std::string fstype;      ///< first field after "-", e.g. "nfs4"
     std::string source;      ///< second field after "-", e.g. "server:/export"
+    std::string root;        ///< field 4: the directory mounted ("/", or a subtree for a bind mount)
 };
 
 /// Parse mountinfo text in file order; malformed lines are skipped.

@@ -24,6 +24,8 @@ struct TransactionOptions {
     bool require_signature = true;
     Keys keys;               ///< keys added (in memory) to the root's keyring
     bool noscripts = false;  ///< RPMTRANS_FLAG_NOSCRIPTS
+    /// Also reinstall when the same NEVRA is installed (rpm --replacepkgs): rewrites its files.
+    bool replace = false;
     /// Progress: (package file, bytes done, bytes total) during the install.
     std::function<void(const std::string&, std::uint64_t, std::uint64_t)> on_progress;
 };
@@ -44,6 +46,11 @@ void test_transaction(const std::filesystem::path& root, const std::filesystem::
 /// the root has no rpmdb yet). Throws leo::RpmError when the rpmdb cannot be read.
 [[nodiscard]] std::vector<PackageInfo> query_installed(const std::filesystem::path& root,
                                                        const std::string& name);
+
+/// Remove the rpmdb entry of `nevra` without touching files or running scriptlets
+/// (rpm -e --justdb --noscripts): the repair after an interrupted transaction left two
+/// versions in the rpmdb. Throws leo::RpmError when it is not installed or rpm fails.
+void remove_rpmdb_entry(const std::filesystem::path& root, const std::string& nevra);
 
 /// True when ROOT/var/lib/rpm holds an rpmdb.
 [[nodiscard]] bool has_rpmdb(const std::filesystem::path& root);

@@ -1,0 +1,64 @@
+#pragma once
+/// The run journal (ROOT/var/lib/leo-installer/journal): an append-only file of JSON
+/// lines, each written and fsynced before the step it announces starts and after it ends,
+/// so that `recover` knows after a crash, a power loss or a kill how far a run got.
+///
+/// Records (format version 1, every record carries "v":1 and the run id):
+///   {"type":"begin","command":"upgrade","from":NEVRA,"to":NEVRA,"time":...}
+///   {"type":"step","step":NAME,"state":"start"|"done","data":{...}}
+///   {"type":"end","outcome":"ok"|"rolled-back"|"recovered-forward"|"recovered-back"|"abandoned"}
+/// A run is unfinished while its "begin" has no "end". A journal line of another format
+/// version is refused.
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace leo::installer {
+
+inline constexpr int k_journal_format_version = 1;
+
+/// What the journal says about the last run.
+struct RunRecord {
+    std::string id;
+    std::string command;
+    std::string from;       ///< NEVRA before
+    std::string to;         ///< NEVRA aimed at
+    std::vector<std::string> started;  ///< steps started, in order
+    std::map<std::string, nlohmann::json> done;  ///< step -> data, for steps that ended
+    std::optional<std::string> outcome;           ///< set when the run ended
+    [[nodiscard]] bool finished() const { return outcome.has_value(); }
+    [[nodiscard]] bool is_done(const std::string& step) const { return done.count(step) != 0; }
+};
+
+class Journal {
+public:
+    explicit Journal(std::filesystem::path root);
+
+    /// The last run recorded, if any. Throws leo::InstallError for a journal that cannot
+    /// be read or has another format version (a torn last line, from a crash while
+    /// writing it, is ignored).
+    [[nodiscard]] std::optional<RunRecord> last_run() const;
+
+    /// Start a run: returns its id.
+    std::string begin(const std::string& command, const std::string& from, const std::string& to);
+    void step_start(const std::string& run, const std::string& step);
+    void step_done(const std::string& run, const std::string& step, const nlohmann::json& data = nlohmann::json::object());
+    void end(const std::string& run, const std::string& outcome);
+
+    /// Throw leo::RefusedError when the last run is unfinished ("run `leo-installer recover`").
+    void refuse_if_unfinished() const;
+
+    [[nodiscard]] const std::filesystem::path& file() const { return m_file; }
+
+private:
+    void append(nlohmann::json record);
+    std::filesystem::path m_root;
+    std::filesystem::path m_file;
+};
+
+} // namespace leo::installer

@@ -1,0 +1,127 @@
+#include "leo/installer/journal.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/installer/paths.hpp"
+
+#include <ctime>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+std::string utc_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+} // namespace
+
+Journal::Journal(stdfs::path root) : m_root(std::move(root)), m_file(fs::under_root(m_root, k_state_dir) / "journal") {}
+
+void Journal::append(nlohmann::json record) {
+    record["v"] = k_journal_format_version;
+    record["time"] = utc_now();
+    const std::string line = record.dump() + "\n";
+    std::error_code ec;
+    stdfs::create_directories(m_file.parent_path(), ec);
+    int fd = ::open(m_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) throw system_error("cannot open the journal " + m_file.string(), errno);
+    const char* p = line.data();
+    size_t left = line.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd);
+            throw system_error("cannot write the journal " + m_file.string(), err);
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        const int err = errno;
+        ::close(fd);
+        throw system_error("cannot fsync the journal " + m_file.string(), err);
+    }
+    ::close(fd);
+}
+
+std::optional<RunRecord> Journal::last_run() const {
+    auto text = fs::try_read_file(m_file);
+    if (!text) return std::nullopt;
+    std::optional<RunRecord> run;
+    std::istringstream in(*text);
+    std::string line;
+    size_t lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (line.empty()) continue;
+        nlohmann::json r;
+        try {
+            r = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::exception&) {
+            if (in.peek() == std::char_traits<char>::eof()) break;  // torn last line from a crash
+            throw InstallError(fmt::format("{}:{}: damaged journal line", m_file.string(), lineno));
+        }
+        if (r.value("v", 0) != k_journal_format_version)
+            throw InstallError(fmt::format("{}:{}: journal format version {} is not supported (this leo-installer "
+                                           "reads version {})",
+                                           m_file.string(), lineno, r.value("v", 0), k_journal_format_version));
+        const std::string type = r.value("type", "");
+        if (type == "begin") {
+            run = RunRecord{};
+            run->id = r.value("run", "");
+            run->command = r.value("command", "");
+            run->from = r.value("from", "");
+            run->to = r.value("to", "");
+        } else if (run && r.value("run", "") == run->id) {
+            if (type == "step") {
+                const std::string step = r.value("step", "");
+                if (r.value("state", "") == "start") run->started.push_back(step);
+                else run->done[step] = r.value("data", nlohmann::json::object());
+            } else if (type == "end") {
+                run->outcome = r.value("outcome", "");
+            }
+        }
+    }
+    return run;
+}
+
+std::string Journal::begin(const std::string& command, const std::string& from, const std::string& to) {
+    const std::string id = fmt::format("{}-{}", utc_now(), ::getpid());
+    append({{"type", "begin"}, {"run", id}, {"command", command}, {"from", from}, {"to", to}});
+    return id;
+}
+
+void Journal::step_start(const std::string& run, const std::string& step) {
+    append({{"type", "step"}, {"run", run}, {"step", step}, {"state", "start"}});
+}
+
+void Journal::step_done(const std::string& run, const std::string& step, const nlohmann::json& data) {
+    append({{"type", "step"}, {"run", run}, {"step", step}, {"state", "done"}, {"data", data}});
+}
+
+void Journal::end(const std::string& run, const std::string& outcome) {
+    append({{"type", "end"}, {"run", run}, {"outcome", outcome}});
+}
+
+void Journal::refuse_if_unfinished() const {
+    auto run = last_run();
+    if (run && !run->finished())
+        throw RefusedError(fmt::format("an earlier `{}` run ({} -> {}, run {}) did not finish; run `leo-installer "
+                                       "recover --root {}` first",
+                                       run->command, run->from, run->to, run->id, m_root.string()));
+}
+
+} // namespace leo::installer

@@ -1,0 +1,138 @@
+// The fault matrix: an upgrade (and a rollback) killed with SIGKILL at every step
+// boundary and inside the long steps (LEO_FAULT_INJECT), then `recover`: the broker ends
+// exactly on the old or exactly on the new version, files, schema, data and
+// configuration consistent with it, and a second `recover` does nothing.
+#include "test_support.hpp"
+
+#include "leo/common/fs.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/internal_db.hpp"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::test::run_installer;
+
+const std::string k_old = "leostream-broker-9.0.7-1.x86_64";
+const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
+
+struct FaultCase {
+    std::string point;     ///< LEO_FAULT_INJECT value
+    std::string command;   ///< "upgrade" or "rollback"
+    std::string expected;  ///< NEVRA after recover
+};
+
+std::ostream& operator<<(std::ostream& os, const FaultCase& c) { return os << c.command << "@" << c.point; }
+
+class FaultMatrix : public ::testing::TestWithParam<FaultCase> {
+protected:
+    void SetUp() override {
+        pkgs = leo::test::test_packages_dir();
+        root = tmp.path() / "root";
+        leo::test::make_sandbox_root(root);
+        auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (k_old + ".rpm")).string(), "--root",
+                                root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        sql("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'sync', 'failed', 'attempts=2'), "
+            "(1, 'power', 'pending', NULL)");
+        std::ofstream(root / "home/leo/etc/broker.conf", std::ios::app) << "local_setting = kept\n";
+        old_tables = leo::test::table_checksums(root);
+        old_conf = leo::fs::read_file(root / "home/leo/etc/broker.conf");
+    }
+    void TearDown() override {
+        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
+            (void)run_installer({"db", "stop", "--root", root.string()});
+    }
+    leo::migrations::Rows sql(const std::string& text) {
+        leo::migrations::InternalDatabase db(root);
+        auto conn = leo::migrations::Connection::open(db.conninfo());
+        return conn.query(text);
+    }
+    std::vector<std::string> upgrade_args() const {
+        return {"upgrade", "--root", root.string(), "--rpm", (pkgs / "repo" / (k_new + ".rpm")).string(),
+                "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"};
+    }
+
+    leo::test::TempDir tmp;
+    stdfs::path pkgs;
+    stdfs::path root;
+    std::string old_tables;
+    std::string old_conf;
+};
+
+TEST_P(FaultMatrix, KilledThenRecoveredEndsOnOneVersion) {
+    const FaultCase& c = GetParam();
+    leo::subprocess::Options faulty;
+    faulty.env["LEO_FAULT_INJECT"] = c.point;
+    if (c.command == "rollback") {
+        auto up = run_installer(upgrade_args());
+        ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+        auto rb = run_installer({"rollback", "--root", root.string(), "-y"}, faulty);
+        ASSERT_EQ(rb.signal, 9) << "the fault point was not reached: " << rb.out << rb.err;
+    } else {
+        auto up = run_installer(upgrade_args(), faulty);
+        ASSERT_EQ(up.signal, 9) << "the fault point was not reached: " << up.out << up.err;
+    }
+
+    // Every other command refuses while the run is unfinished.
+    auto refused = run_installer(upgrade_args());
+    if (c.point != "upgrade.before_end" || c.command != "upgrade") {
+        EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+        EXPECT_NE(refused.err.find("leo-installer recover"), std::string::npos) << refused.err;
+    }
+
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+
+    // Exactly one broker NEVRA, the expected one, and its files match the package.
+    auto q = leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-q", "leostream-broker"});
+    EXPECT_EQ(q.out, c.expected + "\n") << rec.out;
+    // (--noconfig: broker.conf was edited by the administrator, on purpose)
+    auto v = leo::subprocess::run(
+        {"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-V", "--noconfig", "leostream-broker"});
+    EXPECT_EQ(v.exit_code, 0) << v.out;
+    // The schema is the package's; on the old version every table is as before.
+    const auto schema = sql("SELECT max(version) FROM leo_schema_history WHERE success").at(0, 0);
+    if (c.expected == k_old) {
+        EXPECT_EQ(schema, "9.0.0.2");
+        EXPECT_EQ(leo::test::table_checksums(root), old_tables);
+        EXPECT_EQ(leo::fs::read_file(root / "home/leo/etc/broker.conf"), old_conf);
+    } else {
+        EXPECT_EQ(schema, "9.1.0.2");
+        EXPECT_EQ(sql("SELECT count(*), sum(attempts) FROM work_queue").at(0, 1), "2");
+        EXPECT_NE(leo::fs::read_file(root / "home/leo/etc/broker.conf").find("local_setting = kept"), std::string::npos);
+    }
+
+    // A second recover does nothing.
+    auto again = run_installer({"recover", "--root", root.string(), "-y"});
+    EXPECT_EQ(again.exit_code, 0);
+    EXPECT_NE(again.out.find("nothing to recover"), std::string::npos) << again.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryStep, FaultMatrix,
+    ::testing::Values(FaultCase{"upgrade.begin", "upgrade", k_old},
+                      FaultCase{"restore_point.package", "upgrade", k_old},
+                      FaultCase{"restore_point.database", "upgrade", k_old},
+                      FaultCase{"upgrade.after_restore_point", "upgrade", k_old},
+                      FaultCase{"upgrade.before_transaction", "upgrade", k_old},
+                      FaultCase{"rpm.install", "upgrade", k_old},
+                      FaultCase{"upgrade.after_transaction", "upgrade", k_old},
+                      FaultCase{"upgrade.after_migrate", "upgrade", k_old},
+                      FaultCase{"upgrade.after_spot_check", "upgrade", k_new},
+                      FaultCase{"upgrade.before_end", "upgrade", k_new},
+                      FaultCase{"restore.database", "rollback", k_old},
+                      FaultCase{"restore.rpm", "rollback", k_old},
+                      FaultCase{"restore.config", "rollback", k_old},
+                      FaultCase{"restore.switch", "rollback", k_old}),
+    [](const ::testing::TestParamInfo<FaultCase>& info) {
+        std::string name = info.param.command + "_" + info.param.point;
+        for (auto& ch : name)
+            if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+        return name;
+    });
+
+} // namespace
