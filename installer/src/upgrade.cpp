@@ -281,7 +281,13 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     step(cb, "running preflight checks (upgrade profile)");
     const auto report = preflight::run_checks(preflight::gather_facts(root), preflight::Profile::upgrade);
     if (cb.on_preflight) cb.on_preflight(report);
-    if (report.inhibited()) throw RefusedError("preflight refused the upgrade; nothing was changed");
+    if (report.inhibited()) {
+        std::string failed;
+        for (const auto& r : report.results)
+            if (r.verdict == preflight::Verdict::inhibitor)
+                failed += (failed.empty() ? "" : ", ") + r.id + " (" + r.measured + ")";
+        throw RefusedError(fmt::format("preflight refused the upgrade: {}; nothing was changed", failed));
+    }
 
     rpm::TransactionOptions topts;
     topts.kind = rpm::TransactionKind::upgrade;

@@ -595,9 +595,15 @@ void apply_no_transaction(Connection& conn, const Migration& m, const std::strin
             conn.exec(statements[done].second);
     } catch (const DatabaseError& e) {
         std::string reason = fmt::format("migration {} (no transaction) failed", m.script);
-        if (done < statements.size())
+        if (done < statements.size()) {
+            const size_t offset = statements[done].first;
             reason += fmt::format(" at statement {} of {}: {}", done + 1, statements.size(),
-                                  reason_of(e, sql, statements[done].first, true));
+                                  reason_of(e, sql, offset, true));
+            const auto* q = dynamic_cast<const QueryError*>(&e);
+            if (q == nullptr || !q->position())
+                reason += fmt::format(" (the statement at line {} of the script)",
+                                      1 + std::count(sql.begin(), sql.begin() + static_cast<long>(offset), '\n'));
+        }
         else
             reason += ": " + std::string(e.what());
         // CREATE INDEX CONCURRENTLY leaves an INVALID index behind when it fails: drop it,

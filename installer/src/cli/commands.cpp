@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace leo::cli {
@@ -53,6 +54,19 @@ protected:
 };
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+/// Columns of the terminal on stdout (100 when it is not a terminal).
+std::size_t terminal_width() {
+    struct winsize ws {};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 60) return ws.ws_col;
+    return 100;
+}
+
+/// The preflight report inside install/upgrade: printed only when something did not pass.
+void print_problems(const preflight::Report& rep) {
+    if (preflight::all_pass(rep)) return;
+    std::cout << preflight::to_table(rep, {terminal_width(), preflight::TableOptions::Rows::problems});
+}
 
 /// Ask on the terminal; refuse when there is none (DESIGN.md: -y or a terminal).
 bool confirm(bool assumeyes, const std::string& question) {
@@ -123,7 +137,13 @@ public:
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_json(sub);
-        sub.add_option("--profile", m_profile, "install | upgrade | rest-api")->option_text("PROFILE");
+        sub.add_option("--profile", m_profile,
+                       "install | upgrade (adds upgrade-space) | rest-api (memory only)")
+            ->option_text("PROFILE");
+        std::string fixed;
+        for (const auto& info : preflight::check_catalog())
+            if (!info.skippable) fixed += fmt::format(" {} ({})", info.id, info.not_skippable_because);
+        sub.footer("Checks that cannot be skipped:" + fixed);
         sub.add_option("--facts", m_facts, "Judge a saved `facts --json` output instead of this host")
             ->option_text("FILE");
         sub.add_option("--skip", m_skips, "Skip check ID (needs --reason; recorded)")->option_text("ID");
@@ -138,10 +158,11 @@ public:
         const auto report = preflight::run_checks(facts, profile, skips);
         for (const auto& res : report.results)
             if (res.verdict == preflight::Verdict::skipped)
-                log::warning("preflight: check {} skipped: {}", res.id, res.skip_reason);
+                log::warning("preflight: check {} skipped ({}; would have been: {})", res.id, res.skip_reason,
+                             preflight::to_string(res.judged));
         log::info("preflight ({}): {}", preflight::to_string(profile), report.inhibited() ? "refused" : "passed");
         if (m_json) print_json(preflight::to_json(report));
-        else std::cout << preflight::to_table(report);
+        else std::cout << preflight::to_table(report, {terminal_width(), preflight::TableOptions::Rows::all});
         if (report.inhibited()) {
             if (!m_json)
                 std::cerr << k_prog << ": error: preflight found inhibitors; fix what the remediation lines say\n";
@@ -242,7 +263,7 @@ public:
         installer::InstallCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
-        cb.on_preflight = [](const preflight::Report& rep) { std::cout << preflight::to_table(rep); };
+        cb.on_preflight = print_problems;
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
         if (tty) {
             cb.on_progress = [](std::uint64_t done, std::uint64_t total) {
@@ -431,7 +452,7 @@ public:
         installer::UpgradeCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
-        cb.on_preflight = [](const preflight::Report& rep) { std::cout << preflight::to_table(rep); };
+        cb.on_preflight = print_problems;
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
         cb.on_download = progress_bar("download");
         const auto out = installer::upgrade(req, cb);
