@@ -6,6 +6,7 @@
 #include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/subprocess.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/db_snapshot.hpp"
@@ -57,6 +58,8 @@ RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
         rp.database_sha256 = db.at("sha256").get<std::string>();
         if (!db.at("schema_version").is_null()) rp.schema_version = db.at("schema_version").get<std::string>();
         rp.table_checksums = db.at("tables").get<std::map<std::string, std::string>>();
+        if (j.contains("vm_snapshot") && j["vm_snapshot"].is_object())
+            rp.vm_snapshot_id = j["vm_snapshot"].value("id", "");
         rp.dir = dir;
         return rp;
     } catch (const nlohmann::json::exception& e) {
@@ -94,10 +97,28 @@ nlohmann::json to_json(const RestorePoint& rp) {
               {"method", "pg_dump -Fc"},
               {"sha256", rp.database_sha256},
               {"schema_version", rp.schema_version ? nlohmann::json(*rp.schema_version) : nlohmann::json(nullptr)},
-              {"tables", rp.table_checksums}}}};
+              {"tables", rp.table_checksums}}},
+            {"vm_snapshot", rp.vm_snapshot_id.empty() ? nlohmann::json(nullptr)
+                                                      : nlohmann::json{{"id", rp.vm_snapshot_id}}}};
 }
 
-RestorePoint create_restore_point(const stdfs::path& root, const std::string& reason) {
+namespace {
+std::uintmax_t tree_size(const stdfs::path& p) {
+    std::error_code ec;
+    if (!stdfs::exists(p, ec)) return 0;
+    if (stdfs::is_regular_file(p, ec)) return stdfs::file_size(p, ec);
+    std::uintmax_t total = 0;
+    for (auto it = stdfs::recursive_directory_iterator(p, ec); it != stdfs::recursive_directory_iterator();
+         it.increment(ec))
+        if (it->is_regular_file(ec)) total += it->file_size(ec);
+    return total;
+}
+
+std::string mib(std::uintmax_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
+} // namespace
+
+RestorePoint create_restore_point(const stdfs::path& root, const std::string& reason, const InstallerConfig& config,
+                                  const std::function<void(const std::string&)>& on_warning) {
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.size() != 1)
         throw InstallError(fmt::format("cannot take a restore point: {} broker packages are installed in {} "
@@ -118,11 +139,53 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
     const auto base = snapshots_dir(root);
     stdfs::create_directories(base);
     stdfs::permissions(base, stdfs::perms(0700));
+
+    // Free space first: a restore point that cannot be completed must not be started.
+    {
+        auto db = running_database(root);
+        auto conn = migrations::Connection::open(db.conninfo());
+        const std::uintmax_t db_size = std::stoull(conn.query("SELECT pg_database_size('leo')").at(0, 0));
+        std::uintmax_t config_size = 0;
+        for (const auto& p : k_config_paths) config_size += tree_size(root / stdfs::path(p).relative_path());
+        const std::uintmax_t need = (stdfs::file_size(kept) + db_size + config_size) * 11 / 10 + (64u << 20);
+        const auto space = stdfs::space(base);
+        if (space.available < need)
+            throw InstallError(fmt::format("not enough free space for a restore point in {}: it needs about {} "
+                                           "(package, database {}, configuration, +10% and 64 MiB), {} is "
+                                           "available; free some space (old restore points: `leo-installer snapshot "
+                                           "delete ID`)",
+                                           base.string(), mib(need), mib(db_size), mib(space.available)));
+    }
     for (int n = 2; stdfs::exists(base / rp.id, ec); ++n) rp.id = utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(n);
     const auto partial = base / ("." + rp.id + ".partial");
     stdfs::remove_all(partial, ec);
     stdfs::create_directories(partial);
     try {
+        if (!config.vm_snapshot_create_command.empty()) {
+            subprocess::Options o;
+            o.env["LEO_ROOT"] = root.string();
+            o.env["LEO_RESTORE_POINT_ID"] = rp.id;
+            o.env["LEO_RESTORE_POINT_DIR"] = (base / rp.id).string();
+            o.timeout = config.vm_snapshot_timeout;
+            const std::vector<std::string> argv{"/bin/sh", "-c", config.vm_snapshot_create_command};
+            auto r = subprocess::run(argv, o);
+            if (r.ok() && !subprocess::last_line(r.out).empty()) {
+                rp.vm_snapshot_id = subprocess::last_line(r.out);
+                log::info("VM-snapshot hook recorded snapshot {}", rp.vm_snapshot_id);
+            } else {
+                const std::string why =
+                    r.timed_out ? fmt::format("timed out after {} s", config.vm_snapshot_timeout.count())
+                    : r.ok()    ? std::string("printed no snapshot id")
+                                : fmt::format("exited {}: {}", r.exit_code, subprocess::last_line(r.err));
+                const std::string msg =
+                    fmt::format("the VM-snapshot hook `{}` {}", config.vm_snapshot_create_command, why);
+                if (!config.vm_snapshot_optional)
+                    throw InstallError(msg + "; fix it, or mark it optional ([vm_snapshot] optional = yes in "
+                                             "installer.conf)");
+                log::warning("{} (optional: going on without a VM snapshot)", msg);
+                if (on_warning) on_warning(msg + " (optional: going on without a VM snapshot)");
+            }
+        }
         fs::copy_file_durable(kept, partial / "package.rpm", 0600);
         fault::point("restore_point.package");
         rp.package_sha256 = crypto::file_digest_hex("sha256", partial / "package.rpm");
@@ -267,6 +330,20 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
     fault::point("restore.switch");
     migrations::replace_database(db.conninfo("postgres"), "leo", staging);
     log::info("restored {} to {}", root.string(), rp.id);
+}
+
+std::vector<std::string> prune_restore_points(const stdfs::path& root, int keep) {
+    std::vector<std::string> deleted;
+    auto all = list_restore_points(root);
+    while (static_cast<int>(all.size()) > keep) {
+        std::error_code ec;
+        stdfs::remove_all(all.front().dir, ec);
+        if (ec) break;
+        log::info("deleted restore point {} (keeping the newest {})", all.front().id, keep);
+        deleted.push_back(all.front().id);
+        all.erase(all.begin());
+    }
+    return deleted;
 }
 
 void delete_restore_point(const stdfs::path& root, const std::string& id) {

@@ -308,6 +308,7 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         throw RefusedError("upgrade cancelled: nothing was changed");
 
     auto lock = RunLock::acquire(root, "upgrade to " + target.nevra());
+    const InstallerConfig config = load_config(root);
     Journal journal(root);
     journal.refuse_if_unfinished();
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
@@ -316,7 +317,7 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     RestorePoint rp;
     journal.step_start(run, "restore_point");
     try {
-        rp = create_restore_point(root, "before upgrade to " + target.nevra());
+        rp = create_restore_point(root, "before upgrade to " + target.nevra(), config, cb.on_warning);
     } catch (const Error&) {
         journal.end(run, "abandoned");
         std::throw_with_nested(InstallError(fmt::format(
@@ -347,6 +348,8 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     }
     fault::point("upgrade.before_end");
     journal.end(run, "ok");
+    for (const auto& id : prune_restore_points(root, config.keep_restore_points))
+        step(cb, fmt::format("deleted restore point {} (keeping the newest {})", id, config.keep_restore_points));
     log::info("upgraded {} -> {}", current.nevra(), target.nevra());
     return outcome;
 }

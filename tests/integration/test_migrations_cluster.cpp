@@ -123,7 +123,7 @@ TEST(MigrationsWorker, Run) {
 }
 
 class ClusterTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         m_root = m_tmp.path() / "r";
         test::make_sandbox_root(m_root);
@@ -324,7 +324,8 @@ TEST_F(ClusterTest, NewerDatabaseIsAlwaysRefused) {
             MigrateOptions options;
             options.kind = kind;
             options.allow_remote_upgrade = allow;
-            const auto r = refusal_of([&] { (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker, options); });
+            const auto r =
+                refusal_of([&] { (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker, options); });
             EXPECT_NE(r.message.find("database schema 9.2.0.1 is newer than this broker's newest migration 9.1.0.2"),
                       std::string::npos)
                 << r.message;

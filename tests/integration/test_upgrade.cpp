@@ -9,6 +9,7 @@
 #include "leo/migrations/internal_db.hpp"
 
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -258,4 +259,60 @@ TEST_F(UpgradeTest, SnapshotCreateListDelete) {
               0u);
 }
 
+} // namespace
+
+namespace {
+class HookTest : public UpgradeTest {
+protected:
+    void write_conf(const std::string& text) {
+        std::filesystem::create_directories(root / "etc/leo-installer");
+        std::ofstream(root / "etc/leo-installer/installer.conf") << text;
+    }
+};
+
+TEST_F(HookTest, VmSnapshotIdIsRecordedAndRetentionKeepsTheNewest) {
+    write_conf("[restore_points]\nkeep = 1\n[vm_snapshot]\ncreate_command = echo \"snap-for-$LEO_RESTORE_POINT_ID\"\n");
+    auto c1 = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    ASSERT_EQ(c1.exit_code, 0) << c1.err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // ids are per second
+    auto c2 = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    ASSERT_EQ(c2.exit_code, 0) << c2.err;
+    EXPECT_NE(c2.out.find("deleted restore point"), std::string::npos) << c2.out;
+    auto l = nlohmann::json::parse(run_installer({"snapshot", "list", "--root", root.string(), "--json"}).out);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0]["vm_snapshot"]["id"], "snap-for-" + l[0]["id"].get<std::string>());
+}
+
+TEST_F(HookTest, FailingHookStopsTheUpgradeBeforeAnyChange) {
+    write_conf("[vm_snapshot]\ncreate_command = echo 'vSphere: no such VM' >&2; exit 7\n");
+    const std::string tables = leo::test::table_checksums(root);
+    auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
+    EXPECT_EQ(up.exit_code, 1) << up.out;
+    EXPECT_NE(up.err.find("VM-snapshot hook"), std::string::npos) << up.err;
+    EXPECT_NE(up.err.find("vSphere: no such VM"), std::string::npos) << up.err;
+    EXPECT_NE(up.err.find("nothing was changed"), std::string::npos) << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
+    EXPECT_EQ(leo::test::table_checksums(root), tables);
+    auto l = nlohmann::json::parse(run_installer({"snapshot", "list", "--root", root.string(), "--json"}).out);
+    EXPECT_EQ(l.size(), 0u);
+    // The journal recorded the run as abandoned: nothing to recover.
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+    EXPECT_NE(rec.out.find("nothing to recover"), std::string::npos) << rec.out;
+}
+
+TEST_F(HookTest, OptionalHookOnlyWarns) {
+    write_conf("[vm_snapshot]\ncreate_command = exit 3\noptional = yes\n");
+    auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_NE(up.err.find("optional: going on without a VM snapshot"), std::string::npos) << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.2.0-1.x86_64");
+}
+
+TEST_F(HookTest, BadSettingIsAUsageErrorNamingFileAndLine) {
+    write_conf("[restore_points]\n# comment\nkeep = 0\n");
+    auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
+    EXPECT_EQ(up.exit_code, 2) << up.out << up.err;
+    EXPECT_NE(up.err.find("installer.conf:3: [restore_points] keep = 0"), std::string::npos) << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
+}
 } // namespace

@@ -3,6 +3,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/install.hpp"
+#include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/status.hpp"
 #include "leo/installer/upgrade.hpp"
@@ -561,8 +562,16 @@ public:
             if (!confirm(m_assumeyes, "Take a restore point of " + r.string() + "?"))
                 throw RefusedError("cancelled: nothing was changed");
             auto lock = installer::RunLock::acquire(r, "snapshot create");
-            const auto rp = installer::create_restore_point(r, "taken by snapshot create");
-            std::cout << "restore point " << rp.id << " taken (" << rp.nevra << ")\n";
+            installer::Journal(r).refuse_if_unfinished();
+            const auto config = installer::load_config(r);
+            const auto rp = installer::create_restore_point(r, "taken by snapshot create", config, [](const std::string& w) {
+                std::cerr << k_prog << ": warning: " << w << "\n";
+            });
+            std::cout << "restore point " << rp.id << " taken (" << rp.nevra << ")"
+                      << (rp.vm_snapshot_id.empty() ? "" : ", VM snapshot " + rp.vm_snapshot_id) << "\n";
+            for (const auto& id : installer::prune_restore_points(r, config.keep_restore_points))
+                std::cout << "deleted restore point " << id << " (keeping the newest " << config.keep_restore_points
+                          << ")\n";
             return 0;
         }
         if (m_id.empty()) throw UsageError("snapshot delete needs the restore point id (see `snapshot list`)");

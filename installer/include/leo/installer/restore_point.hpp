@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "leo/installer/config.hpp"
+
 #include <nlohmann/json_fwd.hpp>
 
 namespace leo::installer {
@@ -34,16 +36,27 @@ struct RestorePoint {
     std::string database_sha256;    ///< of database.dump
     std::optional<std::string> schema_version;
     std::map<std::string, std::string> table_checksums; ///< table -> "rows:md5"
+    std::string vm_snapshot_id;     ///< printed by the VM-snapshot hook ("" when none ran)
     std::filesystem::path dir;      ///< where it is (not serialised)
 };
 
 [[nodiscard]] nlohmann::json to_json(const RestorePoint& rp);
 
 /// Take a restore point of the broker installed in `root` (the database is started when
-/// it is stopped). Throws leo::InstallError naming what is missing (no broker installed,
-/// its RPM not kept) or leo::DatabaseError / leo::SystemError with the failing part;
-/// a failed attempt leaves nothing behind.
-RestorePoint create_restore_point(const std::filesystem::path& root, const std::string& reason);
+/// it is stopped). Before anything is written, the free space is checked: the kept RPM,
+/// the database size and the configuration, plus 10% and 64 MiB, must fit on the
+/// filesystem of the snapshots directory. Then the configured VM-snapshot hook runs
+/// (config.vm_snapshot_create_command; its last output line is recorded; a failure
+/// stops here unless the hook is optional, then `on_warning` is told). Throws
+/// leo::InstallError naming what is missing (no broker installed, its RPM not kept, not
+/// enough space, the hook failed) or leo::DatabaseError / leo::SystemError with the
+/// failing part; a failed attempt leaves nothing behind.
+RestorePoint create_restore_point(const std::filesystem::path& root, const std::string& reason,
+                                  const InstallerConfig& config = {},
+                                  const std::function<void(const std::string&)>& on_warning = nullptr);
+
+/// Delete the oldest restore points so that at most `keep` remain. Returns the deleted ids.
+std::vector<std::string> prune_restore_points(const std::filesystem::path& root, int keep);
 
 /// Restore points of `root`, oldest first. Throws leo::InstallError for a manifest that
 /// cannot be read or has an unknown format version.

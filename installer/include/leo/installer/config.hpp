@@ -1,0 +1,32 @@
+#pragma once
+/// Installer settings: ROOT/etc/leo-installer/installer.conf (INI, parsed with inih).
+///
+///   [restore_points]
+///   keep = 3                    ; restore points kept; older ones are deleted after a
+///                               ; successful upgrade or `snapshot create` (>= 1)
+///   [vm_snapshot]
+///   create_command = /usr/local/bin/take-vm-snapshot   ; optional; run before a restore point
+///   timeout = 600               ; seconds
+///   optional = no               ; yes: a failing hook only warns
+///
+/// The hook gets LEO_ROOT, LEO_RESTORE_POINT_ID and LEO_RESTORE_POINT_DIR in its
+/// environment; the last line it prints is the snapshot id recorded in the manifest.
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+namespace leo::installer {
+
+struct InstallerConfig {
+    int keep_restore_points = 3;
+    std::string vm_snapshot_create_command;
+    std::chrono::seconds vm_snapshot_timeout{600};
+    bool vm_snapshot_optional = false;
+};
+
+/// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws
+/// leo::UsageError naming file and line for a syntax error, an unknown key or a bad value.
+[[nodiscard]] InstallerConfig load_config(const std::filesystem::path& root);
+
+} // namespace leo::installer

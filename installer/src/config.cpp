@@ -1,0 +1,76 @@
+#include "leo/installer/config.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <ini.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+struct ParseState {
+    InstallerConfig config;
+    std::string file;
+    std::string error;
+};
+
+bool parse_bool(const std::string& v, bool& out) {
+    if (v == "1" || v == "yes" || v == "true" || v == "on") return out = true, true;
+    if (v == "0" || v == "no" || v == "false" || v == "off") return out = false, true;
+    return false;
+}
+
+bool parse_int(const std::string& v, long& out) {
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && ptr == v.data() + v.size();
+}
+
+int handler(void* user, const char* section, const char* name, const char* value) {
+    auto* st = static_cast<ParseState*>(user);
+    const std::string s = section, n = name, v = value;
+    long number = 0;
+    if (s == "restore_points" && n == "keep") {
+        if (!parse_int(v, number) || number < 1) {
+            st->error = fmt::format("[restore_points] keep = {}: expected a whole number >= 1", v);
+            return 0;
+        }
+        st->config.keep_restore_points = static_cast<int>(number);
+    } else if (s == "vm_snapshot" && n == "create_command") {
+        st->config.vm_snapshot_create_command = v;
+    } else if (s == "vm_snapshot" && n == "timeout") {
+        if (!parse_int(v, number) || number < 1) {
+            st->error = fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v);
+            return 0;
+        }
+        st->config.vm_snapshot_timeout = std::chrono::seconds(number);
+    } else if (s == "vm_snapshot" && n == "optional") {
+        if (!parse_bool(v, st->config.vm_snapshot_optional)) {
+            st->error = fmt::format("[vm_snapshot] optional = {}: expected yes or no", v);
+            return 0;
+        }
+    } else {
+        st->error = fmt::format("unknown setting [{}] {}", s, n);
+        return 0;
+    }
+    return 1;
+}
+} // namespace
+
+InstallerConfig load_config(const stdfs::path& root) {
+    const auto file = fs::under_root(root, "/etc/leo-installer/installer.conf");
+    std::error_code ec;
+    if (!stdfs::exists(file, ec)) return {};
+    ParseState st;
+    st.file = file.string();
+    const int rc = ini_parse(file.c_str(), handler, &st);
+    if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
+    if (rc > 0)
+        throw UsageError(fmt::format("{}:{}: {}", file.string(), rc, st.error.empty() ? "syntax error" : st.error));
+    return st.config;
+}
+
+} // namespace leo::installer
