@@ -1,6 +1,7 @@
 #include "leo/installer/install.hpp"
 
 #include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/journal.hpp"
@@ -113,6 +114,7 @@ void database_steps(const stdfs::path& root, const rpm::PackageInfo& pkg, const 
     db.check_prerequisites();
     step(cb, fmt::format("initialising the internal database in {}", db.data_dir().string()));
     outcome.database_initialised = db.init();
+    fault::point("install.after_database_init");
     step(cb, "starting the internal database");
     db.start();
     auto conn = migrations::Connection::open(db.conninfo());
@@ -173,6 +175,8 @@ namespace {
 void install_locked(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
                     InstallOutcome& outcome, bool with_database, bool& changed) {
     const rpm::PackageInfo& pkg = outcome.verification.package;
+    Journal journal(root);
+    std::string journal_run;
 
     // 2. What is installed already.
     bool complete_only = false;
@@ -184,14 +188,18 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         complete_only = true;
     }
     if (complete_only) {
-        const migrations::InternalDatabase db(root);
+        migrations::InternalDatabase db(root);
         const auto st = db.status();
         bool pending = false;
-        if (with_database && st.state == migrations::DbState::running) {
+        if (with_database && st.state != migrations::DbState::not_initialised) {
+            // The schema can only be read from a running server: start a stopped one for
+            // the look, and leave it as it was when there is nothing to complete.
+            const bool started_here = st.state == migrations::DbState::stopped && db.start();
             auto conn = migrations::Connection::open(db.conninfo());
             auto state = migrations::read_schema_state(conn);
             auto newest = newest_migration(fs::under_root(root, k_migrations_dir));
             pending = newest && (!state.schema_version || *state.schema_version != *newest);
+            if (started_here && !pending) db.stop();
         }
         if (!with_database || (st.state != migrations::DbState::not_initialised && !pending)) {
             outcome.kind = InstallOutcome::Kind::nothing_to_do;
@@ -225,8 +233,13 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
             throw RefusedError("install cancelled: nothing was changed");
 
         changed = true;
+        journal_run = journal.begin("install", "", pkg.nevra());
+        journal.step_start(journal_run, "user");
         step(cb, "creating the leo user (if missing)");
         outcome.user_created = ensure_leo_user(root);
+        journal.step_done(journal_run, "user");
+        fault::point("install.after_user");
+        journal.step_start(journal_run, "transaction");
 
         step(cb, fmt::format("installing {}", pkg.nevra()));
         topts.on_progress = [&](const std::string&, std::uint64_t done, std::uint64_t total) {
@@ -244,12 +257,21 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         stdfs::permissions(kept, stdfs::perms(0700));
         fs::copy_file_durable(req.package_file, kept / (pkg.nevra() + ".rpm"), 0600);
         log::info("kept a copy of {} in {}", pkg.nevra(), kept.string());
+        journal.step_done(journal_run, "transaction");
+        fault::point("install.after_transaction");
     }
 
     changed = true;
+    if (journal_run.empty()) {
+        // Completing an earlier install: the package is already in place.
+        journal_run = journal.begin("install", "", pkg.nevra());
+        journal.step_done(journal_run, "transaction");
+    }
     if (with_database) {
         try {
+            journal.step_start(journal_run, "database");
             database_steps(root, pkg, cb, outcome);
+            journal.step_done(journal_run, "database");
         } catch (const Error&) {
             std::throw_with_nested(InstallError(fmt::format(
                 "{} is installed, but its database step failed; fix the cause below and run the same install "
@@ -260,6 +282,8 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         warn(cb, fmt::format("{} ships no broker migrations (in {}): database step skipped", pkg.nevra(),
                              k_migrations_dir));
     }
+    fault::point("install.before_end");
+    journal.end(journal_run, "ok");
 }
 
 } // namespace
@@ -291,6 +315,7 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
     try {
         lock.emplace(RunLock::acquire(root, "install --rpm " + req.package_file.string()));
         Journal(root).refuse_if_unfinished();
+        fault::point("install.begin");
         install_locked(req, root, cb, outcome, with_database, changed);
     } catch (...) {
         if (!changed) {

@@ -373,7 +373,8 @@ RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
 
 RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step) {
     const stdfs::path root = checked_root(root_in);
-    auto lock = RunLock::acquire(root, "recover");
+    std::optional<RunLock> lock;
+    lock.emplace(RunLock::acquire(root, "recover"));
     Journal journal(root);
     RecoverOutcome out;
     const auto run = journal.last_run();
@@ -393,6 +394,35 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
     if (stdfs::is_directory(snaps, ec))
         for (const auto& e : stdfs::directory_iterator(snaps))
             if (e.path().filename().string().rfind(".", 0) == 0) stdfs::remove_all(e.path(), ec);
+
+    if (run->command == "install") {
+        // A first install: finish it when the package is in place (the database steps are
+        // idempotent), undo it when the transaction had not ended.
+        if (run->is_done("transaction")) {
+            say("completing the database step of the interrupted install");
+            InstallRequest req;
+            req.root = root;
+            req.package_file = fs::under_root(root, k_packages_dir) / (run->to + ".rpm");
+            req.gpgcheck = GpgCheck::no;  // the kept copy was verified when it was installed
+            journal.end(run->id, "recovered-forward");
+            lock.reset();  // install takes the lock itself
+            (void)install(req, InstallCallbacks{});
+            out.kind = RecoverOutcome::Kind::completed;
+            out.message = fmt::format("the `install` of {} was interrupted after its rpm transaction: completed it",
+                                      run->to);
+            return out;
+        }
+        for (const auto& p : rpm::query_installed(root, k_broker_package)) {
+            say(fmt::format("erasing {}, left by the interrupted install", p.nevra()));
+            rpm::erase_package(root, p.nevra());
+        }
+        journal.end(run->id, "recovered-back");
+        out.kind = RecoverOutcome::Kind::undone;
+        out.message = fmt::format("the `install` of {} was interrupted before its rpm transaction ended: undone, no "
+                                  "broker is installed (the leo user is kept); run the install again",
+                                  run->to);
+        return out;
+    }
 
     std::string rp_id;
     if (run->command == "upgrade") {

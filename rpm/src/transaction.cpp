@@ -150,7 +150,8 @@ void run_transaction(const stdfs::path& root, const stdfs::path& package_file, c
     transact(root, package_file, options, Mode::real);
 }
 
-void remove_rpmdb_entry(const stdfs::path& root, const std::string& nevra) {
+namespace {
+void erase(const stdfs::path& root, const std::string& nevra, bool justdb) {
     const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
     TsPtr ts = make_ts(abs_root.c_str());
     LogCapture capture;
@@ -164,14 +165,20 @@ void remove_rpmdb_entry(const stdfs::path& root, const std::string& nevra) {
         }
     }
     if (added == 0) throw RpmError(fmt::format("{} is not in the rpmdb of {}", nevra, abs_root.string()));
-    rpmtsSetFlags(ts.get(), RPMTRANS_FLAG_JUSTDB | RPMTRANS_FLAG_NOSCRIPTS | RPMTRANS_FLAG_NOTRIGGERS);
+    rpmtsSetFlags(ts.get(), (justdb ? RPMTRANS_FLAG_JUSTDB : RPMTRANS_FLAG_NONE) | RPMTRANS_FLAG_NOSCRIPTS |
+                                RPMTRANS_FLAG_NOTRIGGERS);
     if (rpmtsRun(ts.get(), nullptr, RPMPROB_FILTER_NONE) != 0) {
         std::string problems = problems_text(ts.get());
         throw RpmError(fmt::format("removing the rpmdb entry of {} failed: {}", nevra,
                                    problems.empty() ? capture.joined() : problems));
     }
-    log::info("removed the stale rpmdb entry {} in {}", nevra, abs_root.string());
+    log::info("{} {} in {}", justdb ? "removed the rpmdb entry of" : "erased", nevra, abs_root.string());
 }
+} // namespace
+
+void remove_rpmdb_entry(const stdfs::path& root, const std::string& nevra) { erase(root, nevra, true); }
+
+void erase_package(const stdfs::path& root, const std::string& nevra) { erase(root, nevra, false); }
 
 std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::string& name) {
     std::vector<PackageInfo> out;

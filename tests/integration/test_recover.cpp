@@ -17,6 +17,9 @@ namespace stdfs = std::filesystem;
 using leo::test::run_installer;
 
 const std::string k_old = "leostream-broker-9.0.7-1.x86_64";
+
+/// `leo-installer status` text for `root`.
+std::string status_text(const stdfs::path& root) { return run_installer({"status", "--root", root.string()}).out; }
 const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
 
 struct FaultCase {
@@ -135,4 +138,63 @@ INSTANTIATE_TEST_SUITE_P(
         return name;
     });
 
+} // namespace
+
+namespace {
+struct InstallFault {
+    std::string point;
+    bool installed_after;  ///< the broker is installed (and its database complete) after recover
+};
+std::ostream& operator<<(std::ostream& os, const InstallFault& c) { return os << "install@" << c.point; }
+
+class InstallFaultMatrix : public ::testing::TestWithParam<InstallFault> {
+protected:
+    void TearDown() override {
+        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
+            (void)run_installer({"db", "stop", "--root", root.string()});
+    }
+    leo::test::TempDir tmp;
+    stdfs::path root = tmp.path() / "root";
+};
+
+TEST_P(InstallFaultMatrix, KilledFirstInstallIsFinishedOrUndone) {
+    const auto pkgs = leo::test::test_packages_dir();
+    leo::test::make_sandbox_root(root);
+    leo::subprocess::Options faulty;
+    faulty.env["LEO_FAULT_INJECT"] = GetParam().point;
+    const std::vector<std::string> args{"install", "--rpm", (pkgs / "repo" / (k_old + ".rpm")).string(), "--root",
+                                        root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"};
+    auto r = run_installer(args, faulty);
+    ASSERT_EQ(r.signal, 9) << "the fault point was not reached: " << r.out << r.err;
+
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    auto q = leo::test::rpm_query(root, "leostream-broker");
+    if (GetParam().installed_after) {
+        EXPECT_EQ(q.out, k_old + "\n") << rec.out;
+        auto st = status_text(root);
+        EXPECT_NE(st.find("schema version:   9.0.0.2"), std::string::npos) << st;
+    } else {
+        EXPECT_NE(q.exit_code, 0) << q.out << rec.out;
+        EXPECT_FALSE(stdfs::exists(root / "home/leo/VERSION")) << rec.out;
+        // and the install can simply be run again
+        auto again = run_installer(args);
+        EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+    }
+    auto second = run_installer({"recover", "--root", root.string(), "-y"});
+    EXPECT_NE(second.out.find("nothing to recover"), std::string::npos) << second.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, InstallFaultMatrix,
+                         ::testing::Values(InstallFault{"install.begin", false}, InstallFault{"install.after_user", false},
+                                           InstallFault{"rpm.install", false},
+                                           InstallFault{"install.after_transaction", true},
+                                           InstallFault{"install.after_database_init", true},
+                                           InstallFault{"install.before_end", true}),
+                         [](const ::testing::TestParamInfo<InstallFault>& info) {
+                             std::string name = info.param.point;
+                             for (auto& ch : name)
+                                 if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                             return name;
+                         });
 } // namespace

@@ -52,6 +52,10 @@ void test_transaction(const std::filesystem::path& root, const std::filesystem::
 /// versions in the rpmdb. Throws leo::RpmError when it is not installed or rpm fails.
 void remove_rpmdb_entry(const std::filesystem::path& root, const std::string& nevra);
 
+/// Erase the installed package `nevra` from `root`, files included (rpm -e --noscripts):
+/// the undo of a first install that was interrupted. Throws leo::RpmError.
+void erase_package(const std::filesystem::path& root, const std::string& nevra);
+
 /// True when ROOT/var/lib/rpm holds an rpmdb.
 [[nodiscard]] bool has_rpmdb(const std::filesystem::path& root);
 
