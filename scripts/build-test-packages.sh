@@ -6,12 +6,13 @@
 #   OUTDIR/unsigned/                 an unsigned 9.1.2 (and its own repository)
 #   OUTDIR/epoch/                    a repository with a signed 1:9.0.1 (epoch 1 beats 9.2.0)
 #   OUTDIR/bad/                      a signed 9.3.0 whose last migration fails
+#   OUTDIR/crash/                    a signed 9.3.1 whose migration stops the database server
 # usage: scripts/build-test-packages.sh OUTDIR
 set -euo pipefail
 out=${1:?usage: build-test-packages.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$out"
-mkdir -p "$out"/repo "$out"/unsigned "$out"/epoch "$out"/bad "$out"/bad-sql
+mkdir -p "$out"/repo "$out"/unsigned "$out"/epoch "$out"/bad "$out"/bad-sql "$out"/crash "$out"/crash-sql
 chmod 0755 "$out"
 "$here"/make-signing-key.sh "$out"/gnupg leo-test "$out"/RPM-GPG-KEY-leo-test
 export GNUPGHOME=$out/gnupg
@@ -28,6 +29,14 @@ cat > "$out"/bad-sql/V9.3.0.1__broken.sql <<'SQL'
 ALTER TABLE work_queue ADD COLUMN owner varchar(64);
 UPDATE work_queue SET owner = no_such_column;
 SQL
+cat > "$out"/crash-sql/V9.3.1.1__server_stops.sql <<'SQL'
+-- The database server stops in the middle of this migration (an immediate shutdown of
+-- the postmaster: the backend's working directory is the data directory).
+ALTER TABLE work_queue ADD COLUMN owner varchar(64);
+COPY (SELECT 1) TO PROGRAM 'kill -QUIT $(head -n1 postmaster.pid)';
+SELECT pg_sleep(5);
+SQL
+EXTRA_MIGRATIONS=$out/crash-sql SIGN_KEY=leo-test "$here"/build-broker-rpm.sh 9.3.1 "$out"/crash >/dev/null
 EXTRA_MIGRATIONS=$out/bad-sql SIGN_KEY=leo-test "$here"/build-broker-rpm.sh 9.3.0 "$out"/bad >/dev/null
 gpgconf --kill gpg-agent 2>/dev/null || true
 echo "$out"

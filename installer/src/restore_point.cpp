@@ -137,8 +137,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
     rp.created = utc_now("%Y-%m-%dT%H:%M:%SZ");
     rp.reason = reason;
     const auto base = snapshots_dir(root);
-    stdfs::create_directories(base);
-    stdfs::permissions(base, stdfs::perms(0700));
+    if (stdfs::create_directories(base)) stdfs::permissions(base, stdfs::perms(0700));
 
     // Free space first: a restore point that cannot be completed must not be started.
     {

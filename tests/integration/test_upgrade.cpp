@@ -9,6 +9,7 @@
 #include "leo/migrations/internal_db.hpp"
 
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -164,8 +165,9 @@ class UpgradeRefusalTest : public UpgradeTest {
 protected:
     void expect_refused(const std::vector<std::string>& args, int code, const std::string& message) {
         const std::string tables = leo::test::table_checksums(root);
+        // (the journal records the refused run, like a log)
         const std::vector<std::string> ignore{"var/log", "var/cache", "home/leo/pgsql", "var/lib/leo-installer/lock",
-                                              "var/lib/rpm/rpmdb.sqlite-shm"};
+                                              "var/lib/leo-installer/journal", "var/lib/rpm/rpmdb.sqlite-shm"};
         const std::string files = leo::test::snapshot_tree(root, ignore);
         auto r = run_installer(args);
         EXPECT_EQ(r.exit_code, code) << r.out << r.err;
@@ -314,5 +316,52 @@ TEST_F(HookTest, BadSettingIsAUsageErrorNamingFileAndLine) {
     EXPECT_EQ(up.exit_code, 2) << up.out << up.err;
     EXPECT_NE(up.err.find("installer.conf:3: [restore_points] keep = 0"), std::string::npos) << up.err;
     EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
+}
+} // namespace
+
+namespace {
+TEST_F(UpgradeTest, DatabaseServerStoppingDuringAMigrationRollsBack) {
+    const std::string before = leo::test::table_checksums(root);
+    auto up = run_installer({"upgrade", "--root", root.string(), "--rpm",
+                             (pkgs / "crash/leostream-broker-9.3.1-1.x86_64.rpm").string(), "--gpgkey", key().string(),
+                             "-y"});
+    EXPECT_EQ(up.exit_code, 1) << up.out;
+    EXPECT_NE(up.err.find("V9.3.1.1__server_stops.sql"), std::string::npos) << up.err;
+    EXPECT_NE(up.err.find("rolled back to leostream-broker-9.0.7-1.x86_64"), std::string::npos) << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
+    EXPECT_EQ(schema(), "9.0.0.2");
+    EXPECT_EQ(leo::test::table_checksums(root), before);
+}
+
+TEST_F(UpgradeTest, TwoUpgradesAtOnceTheSecondRefuses) {
+    const std::string lockfile = (root / "var/lib/leo-installer/lock").string();
+    auto holder = std::async(std::launch::async, [&] {
+        return leo::subprocess::run({"flock", lockfile, "sleep", "5"});
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
+    EXPECT_EQ(up.exit_code, 3) << up.out << up.err;
+    EXPECT_NE(up.err.find("another leo-installer run is working on"), std::string::npos) << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
+    holder.wait();
+}
+
+class FullDiskTest : public UpgradeRefusalTest {
+protected:
+    void TearDown() override {
+        if (mounted) (void)leo::subprocess::run({"umount", "-l", snaps.string()});
+        UpgradeRefusalTest::TearDown();
+    }
+    stdfs::path snaps;
+    bool mounted = false;
+};
+
+TEST_F(FullDiskTest, RestorePointThatDoesNotFitChangesNothing) {
+    snaps = root / "var/lib/leo-installer/snapshots";
+    stdfs::create_directories(snaps);
+    auto m = leo::subprocess::run({"mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", snaps.string()});
+    if (!m.ok()) GTEST_SKIP() << "cannot mount a small tmpfs here: " << m.err;
+    mounted = true;
+    expect_refused({"upgrade", "--root", root.string(), "-y"}, 1, "not enough free space for a restore point");
 }
 } // namespace

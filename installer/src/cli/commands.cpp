@@ -8,7 +8,10 @@
 #include "leo/installer/status.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/repo/config.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/engine.hpp"
 #include "leo/migrations/internal_db.hpp"
+#include "leo/rpm/transaction.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/preflight/facts.hpp"
 #include "leo/common/fs.hpp"
@@ -511,6 +514,77 @@ private:
     std::string m_id;
 };
 
+/// `leo-installer migrate`: the schema migrations alone (DESIGN.md "Migrations").
+class MigrateCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        sub.add_flag("--dry-run", m_dry_run, "Print the plan and the SQL; change nothing");
+        sub.add_flag("--validate", m_validate, "Check the history against the files; change nothing");
+        sub.add_flag("--allow-remote-upgrade", m_allow_remote, "Allow migrating an older external database");
+        sub.add_option("--baseline", m_baseline, "Adopt a database made before the engine at this version")
+            ->option_text("VERSION");
+        sub.add_option("--migrations", m_dir, "Migration files (default: ROOT/home/leo/share/migrations)")
+            ->option_text("DIR");
+        sub.add_option("--db", m_db, "An external database (libpq conninfo); default: the internal one")
+            ->option_text("CONNINFO");
+    }
+    int run() override {
+        namespace mig = leo::migrations;
+        const auto r = root();
+        const auto installed = rpm::query_installed(r, "leostream-broker");
+        if (installed.size() != 1)
+            throw Error(fmt::format("migrate needs exactly one installed broker in {} (found {}); the schema "
+                                    "version follows the installed package",
+                                    r.string(), installed.size()));
+        const std::string broker_version = installed.front().version;
+        const bool external = !m_db.empty();
+        std::string conninfo = m_db;
+        if (!external) {
+            mig::InternalDatabase db(r);
+            if (db.status().state != mig::DbState::running) db.start();
+            conninfo = db.conninfo();
+        }
+        auto conn = mig::Connection::open(conninfo);
+        const auto files =
+            mig::load_migrations(m_dir.empty() ? fs::under_root(r, "/home/leo/share/migrations") : stdfs::path(m_dir));
+        mig::MigrateOptions o;
+        o.kind = external ? mig::DatabaseKind::external : mig::DatabaseKind::internal;
+        o.allow_remote_upgrade = m_allow_remote ? mig::AllowRemoteUpgrade::yes : mig::AllowRemoteUpgrade::no;
+        o.dry_run = m_dry_run ? mig::DryRun::yes : mig::DryRun::no;
+        if (!m_baseline.empty()) o.baseline = m_baseline;
+        if (m_validate) {
+            const auto state = mig::read_schema_state(conn);
+            const auto d = mig::decide_upgrade(state, files, broker_version, o.kind, o.allow_remote_upgrade);
+            const auto v = mig::validate(state, files, broker_version);
+            if (d.refused()) throw RefusedError(d.message);
+            if (!v.ok()) throw RefusedError(v.message());
+            std::cout << fmt::format("schema {}: the history matches the {} migration files; {} pending\n",
+                                     state.schema_version.value_or("none"), files.size(), v.pending.size());
+            for (const auto* m : v.pending) std::cout << "  pending: " << m->script << "\n";
+            return 0;
+        }
+        if (!m_dry_run) log::open_log(r);
+        const auto res = mig::migrate(conn, files, broker_version, o);
+        for (const auto& p : res.plan) {
+            std::cout << (m_dry_run ? "would apply " : "applied ") << p.script
+                      << (p.transactional ? "" : " (no transaction)") << "\n";
+            if (m_dry_run) std::cout << p.sql << (p.sql.empty() || p.sql.back() == '\n' ? "" : "\n");
+        }
+        std::cout << fmt::format("schema {} -> {}{}\n", res.schema_before.value_or("none"),
+                                 res.schema_after.value_or("none"), m_dry_run ? " (dry run: nothing changed)" : "");
+        return 0;
+    }
+
+private:
+    bool m_dry_run = false;
+    bool m_validate = false;
+    bool m_allow_remote = false;
+    std::string m_baseline;
+    std::string m_dir;
+    std::string m_db;
+};
+
 class RecoverCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
@@ -616,6 +690,8 @@ int main(int argc, char** argv) {
     entries.push_back({"recover", "Finish or undo a run that was interrupted (crash, kill, power loss)",
                        std::make_unique<RecoverCommand>()});
     entries.push_back({"snapshot", "Restore points: list | create | delete ID", std::make_unique<SnapshotCommand>()});
+    entries.push_back({"migrate", "Schema migrations alone (--dry-run, --validate, --baseline)",
+                       std::make_unique<MigrateCommand>()});
     entries.push_back({"status", "Installed version, schema version, database state", std::make_unique<StatusCommand>()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
                        std::make_unique<DbCommand>()});
