@@ -41,6 +41,8 @@ int handler(void* user, const char* section, const char* name, const char* value
         st->config.keep_restore_points = static_cast<int>(number);
     } else if (s == "vm_snapshot" && n == "create_command") {
         st->config.vm_snapshot_create_command = v;
+    } else if (s == "vm_snapshot" && n == "restore_command") {
+        st->config.vm_snapshot_restore_command = v;
     } else if (s == "vm_snapshot" && n == "timeout") {
         if (!parse_int(v, number) || number < 1) {
             st->error = fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v);

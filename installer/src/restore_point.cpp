@@ -331,6 +331,30 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
     log::info("restored {} to {}", root.string(), rp.id);
 }
 
+void run_vm_restore_hook(const stdfs::path& root, const RestorePoint& rp, const InstallerConfig& config) {
+    if (rp.vm_snapshot_id.empty())
+        throw InstallError(fmt::format("restore point {} has no VM snapshot (no create_command ran when it was "
+                                       "taken); roll back without --vm-snapshot",
+                                       rp.id));
+    if (config.vm_snapshot_restore_command.empty())
+        throw InstallError("no [vm_snapshot] restore_command in installer.conf; configure the command that reverts "
+                           "a VM snapshot, or revert snapshot " + rp.vm_snapshot_id + " by hand");
+    subprocess::Options o;
+    o.env["LEO_ROOT"] = root.string();
+    o.env["LEO_RESTORE_POINT_ID"] = rp.id;
+    o.env["LEO_RESTORE_POINT_DIR"] = rp.dir.string();
+    o.env["LEO_VM_SNAPSHOT_ID"] = rp.vm_snapshot_id;
+    o.timeout = config.vm_snapshot_timeout;
+    auto r = subprocess::run({"/bin/sh", "-c", config.vm_snapshot_restore_command}, o);
+    if (r.timed_out)
+        throw InstallError(fmt::format("the VM-snapshot restore hook timed out after {} s",
+                                       config.vm_snapshot_timeout.count()));
+    if (!r.ok())
+        throw InstallError(fmt::format("the VM-snapshot restore hook `{}` exited {}: {}",
+                                       config.vm_snapshot_restore_command, r.exit_code, subprocess::last_line(r.err)));
+    log::info("VM snapshot {} of restore point {} restored by the hook", rp.vm_snapshot_id, rp.id);
+}
+
 std::vector<std::string> prune_restore_points(const stdfs::path& root, int keep) {
     std::vector<std::string> deleted;
     auto all = list_restore_points(root);

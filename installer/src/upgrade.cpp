@@ -247,7 +247,10 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         // 2. stage: download and verify before anything changes.
         step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen->repo.id));
         file = repo::download_package(chosen->repo, e, fs::under_root(root, "/var/cache/leo-installer/packages"),
-                                      cb.on_download);
+                                      [&cb](std::uint64_t done, std::uint64_t total) {
+                                          if (done > 0) fault::point("download");
+                                          if (cb.on_download) cb.on_download(done, total);
+                                      });
         if (!chosen->repo.gpgcheck) gpgcheck = GpgCheck::no;
         expected_nevra = e.nevra();
         auto rk = repo_keys(root, chosen->repo);

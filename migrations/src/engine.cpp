@@ -2,6 +2,7 @@
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
 
 #include <fmt/format.h>
@@ -553,7 +554,9 @@ void apply_transactional(Connection& conn, const Migration& m, const std::string
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
         insert_history(conn, m.version, m.description, m.script, m.checksum, k_checksum_algorithm, "SQL", ms, true,
                        ctx);
+        fault::point("migrate.inside");  // the migration ran, its transaction is not committed
         conn.exec("COMMIT");
+        fault::point("migrate.between");  // committed; the next one has not started
     } catch (const DatabaseError& e) {
         try {
             conn.exec("ROLLBACK");

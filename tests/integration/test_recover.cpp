@@ -26,6 +26,7 @@ struct FaultCase {
     std::string point;     ///< LEO_FAULT_INJECT value
     std::string command;   ///< "upgrade" or "rollback"
     std::string expected;  ///< NEVRA after recover
+    bool journaled = true; ///< the run was in the journal when it died (else: nothing to recover)
 };
 
 std::ostream& operator<<(std::ostream& os, const FaultCase& c) { return os << c.command << "@" << c.point; }
@@ -54,9 +55,13 @@ protected:
         auto conn = leo::migrations::Connection::open(db.conninfo());
         return conn.query(text);
     }
-    std::vector<std::string> upgrade_args() const {
-        return {"upgrade", "--root", root.string(), "--rpm", (pkgs / "repo" / (k_new + ".rpm")).string(),
-                "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"};
+    /// Upgrade from the repository (file:// baseurl): the newest is 9.2.0.
+    std::vector<std::string> upgrade_args() {
+        stdfs::create_directories(root / "etc/yum.repos.d");
+        std::ofstream(root / "etc/yum.repos.d/leo.repo")
+            << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey=file://"
+            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n";
+        return {"upgrade", "--root", root.string(), "-y"};
     }
 
     leo::test::TempDir tmp;
@@ -81,8 +86,8 @@ TEST_P(FaultMatrix, KilledThenRecoveredEndsOnOneVersion) {
     }
 
     // Every other command refuses while the run is unfinished.
-    auto refused = run_installer(upgrade_args());
-    if (c.point != "upgrade.before_end" || c.command != "upgrade") {
+    if (c.journaled) {
+        auto refused = run_installer(upgrade_args());
         EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
         EXPECT_NE(refused.err.find("leo-installer recover"), std::string::npos) << refused.err;
     }
@@ -117,13 +122,16 @@ TEST_P(FaultMatrix, KilledThenRecoveredEndsOnOneVersion) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryStep, FaultMatrix,
-    ::testing::Values(FaultCase{"upgrade.begin", "upgrade", k_old},
+    ::testing::Values(FaultCase{"download", "upgrade", k_old, false},
+                      FaultCase{"upgrade.begin", "upgrade", k_old},
                       FaultCase{"restore_point.package", "upgrade", k_old},
                       FaultCase{"restore_point.database", "upgrade", k_old},
                       FaultCase{"upgrade.after_restore_point", "upgrade", k_old},
                       FaultCase{"upgrade.before_transaction", "upgrade", k_old},
                       FaultCase{"rpm.install", "upgrade", k_old},
                       FaultCase{"upgrade.after_transaction", "upgrade", k_old},
+                      FaultCase{"migrate.inside", "upgrade", k_old},
+                      FaultCase{"migrate.between", "upgrade", k_old},
                       FaultCase{"upgrade.after_migrate", "upgrade", k_old},
                       FaultCase{"upgrade.after_spot_check", "upgrade", k_new},
                       FaultCase{"upgrade.before_end", "upgrade", k_new},
@@ -131,8 +139,8 @@ INSTANTIATE_TEST_SUITE_P(
                       FaultCase{"restore.rpm", "rollback", k_old},
                       FaultCase{"restore.config", "rollback", k_old},
                       FaultCase{"restore.switch", "rollback", k_old}),
-    [](const ::testing::TestParamInfo<FaultCase>& info) {
-        std::string name = info.param.command + "_" + info.param.point;
+    [](const ::testing::TestParamInfo<FaultCase>& p) {
+        std::string name = p.param.command + "_" + p.param.point;
         for (auto& ch : name)
             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
         return name;
@@ -191,8 +199,8 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, InstallFaultMatrix,
                                            InstallFault{"install.after_transaction", true},
                                            InstallFault{"install.after_database_init", true},
                                            InstallFault{"install.before_end", true}),
-                         [](const ::testing::TestParamInfo<InstallFault>& info) {
-                             std::string name = info.param.point;
+                         [](const ::testing::TestParamInfo<InstallFault>& p) {
+                             std::string name = p.param.point;
                              for (auto& ch : name)
                                  if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                              return name;

@@ -365,3 +365,20 @@ TEST_F(FullDiskTest, RestorePointThatDoesNotFitChangesNothing) {
     expect_refused({"upgrade", "--root", root.string(), "-y"}, 1, "not enough free space for a restore point");
 }
 } // namespace
+
+namespace {
+TEST_F(HookTest, VmSnapshotRestoreHookGetsTheRecordedId) {
+    const auto marker = tmp.path() / "reverted";
+    write_conf("[vm_snapshot]\ncreate_command = echo vm-42\nrestore_command = echo \"$LEO_VM_SNAPSHOT_ID\" > " +
+               marker.string() + "\n");
+    auto c = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    auto r = run_installer({"rollback", "--vm-snapshot", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(leo::fs::read_file(marker), "vm-42\n");
+    write_conf("[vm_snapshot]\nrestore_command = exit 4\n");
+    auto failing = run_installer({"rollback", "--vm-snapshot", "--root", root.string(), "-y"});
+    EXPECT_EQ(failing.exit_code, 1);
+    EXPECT_NE(failing.err.find("restore hook `exit 4` exited 4"), std::string::npos) << failing.err;
+}
+} // namespace

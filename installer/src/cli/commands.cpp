@@ -496,10 +496,21 @@ public:
         add_root(sub);
         add_assumeyes(sub);
         sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
+        sub.add_flag("--vm-snapshot", m_vm, "Revert the whole VM to the snapshot taken with the restore point "
+                                            "(runs [vm_snapshot] restore_command)");
     }
     int run() override {
         const auto r = root();
         const auto rp = installer::find_restore_point(r, m_id);
+        if (m_vm) {
+            if (!confirm(m_assumeyes, fmt::format("Revert the VM to snapshot {} (restore point {}, {})?",
+                                                  rp.vm_snapshot_id.empty() ? "-" : rp.vm_snapshot_id, rp.id, rp.nevra)))
+                throw RefusedError("rollback cancelled: nothing was changed");
+            log::open_log(r);
+            installer::run_vm_restore_hook(r, rp, installer::load_config(r));
+            std::cout << "the VM-snapshot restore hook reverted to snapshot " << rp.vm_snapshot_id << "\n";
+            return 0;
+        }
         if (!confirm(m_assumeyes, fmt::format("Roll {} back to restore point {} ({}, {})?", r.string(), rp.id,
                                               rp.nevra, rp.reason)))
             throw RefusedError("rollback cancelled: nothing was changed");
@@ -512,6 +523,7 @@ public:
 
 private:
     std::string m_id;
+    bool m_vm = false;
 };
 
 /// `leo-installer migrate`: the schema migrations alone (DESIGN.md "Migrations").

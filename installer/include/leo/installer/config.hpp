@@ -6,11 +6,13 @@
 ///                               ; successful upgrade or `snapshot create` (>= 1)
 ///   [vm_snapshot]
 ///   create_command = /usr/local/bin/take-vm-snapshot   ; optional; run before a restore point
+///   restore_command = /usr/local/bin/revert-vm-snapshot ; optional; `rollback --vm-snapshot`
 ///   timeout = 600               ; seconds
 ///   optional = no               ; yes: a failing hook only warns
 ///
-/// The hook gets LEO_ROOT, LEO_RESTORE_POINT_ID and LEO_RESTORE_POINT_DIR in its
-/// environment; the last line it prints is the snapshot id recorded in the manifest.
+/// The hooks get LEO_ROOT, LEO_RESTORE_POINT_ID and LEO_RESTORE_POINT_DIR in their
+/// environment (the restore hook also LEO_VM_SNAPSHOT_ID); the last line the create hook
+/// prints is the snapshot id recorded in the manifest.
 
 #include <chrono>
 #include <filesystem>
@@ -21,6 +23,7 @@ namespace leo::installer {
 struct InstallerConfig {
     int keep_restore_points = 3;
     std::string vm_snapshot_create_command;
+    std::string vm_snapshot_restore_command;
     std::chrono::seconds vm_snapshot_timeout{600};
     bool vm_snapshot_optional = false;
 };

@@ -76,6 +76,12 @@ void verify_restore_point(const RestorePoint& rp);
 void restore(const std::filesystem::path& root, const RestorePoint& rp,
              const std::function<void(const std::string&)>& on_step = nullptr);
 
+/// Run the configured VM-snapshot restore hook for `rp` (`rollback --vm-snapshot`): the
+/// whole machine goes back to the VM snapshot taken with the restore point. Throws
+/// leo::InstallError when the restore point has no VM snapshot, no restore_command is
+/// configured, or the hook fails or times out (its last line of error output named).
+void run_vm_restore_hook(const std::filesystem::path& root, const RestorePoint& rp, const InstallerConfig& config);
+
 /// Delete restore point `id`. Throws leo::InstallError when it does not exist.
 void delete_restore_point(const std::filesystem::path& root, const std::string& id);
 
