@@ -59,27 +59,6 @@ void dump_database(const std::string& conninfo, const stdfs::path& file) {
     stdfs::rename(part, file);
 }
 
-void restore_database(const std::string& admin_conninfo, const std::string& conninfo, const std::string& dbname,
-                      const std::string& owner, const stdfs::path& file) {
-    std::error_code ec;
-    if (!stdfs::is_regular_file(file, ec)) throw DatabaseError(fmt::format("database dump {} is missing", file.string()));
-    {
-        auto admin = Connection::open(admin_conninfo);
-        const std::string db = quote_identifier(dbname);
-        admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
-                    "pg_backend_pid()",
-                    {dbname});
-        admin.exec("DROP DATABASE IF EXISTS " + db);
-        admin.exec(fmt::format("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0", db,
-                               quote_identifier(owner)));
-    }
-    auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--role=" + owner,
-                                        "--dbname=" + conninfo, file.string()});
-    if (!r.ok())
-        throw DatabaseError(fmt::format("pg_restore of {} into database {} failed: {}", file.string(), dbname,
-                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
-}
-
 void check_dump_readable(const stdfs::path& file) {
     std::error_code ec;
     if (!stdfs::is_regular_file(file, ec)) throw DatabaseError(fmt::format("database dump {} is missing", file.string()));

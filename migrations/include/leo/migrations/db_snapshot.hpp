@@ -28,13 +28,6 @@ using TableChecksums = std::map<std::string, std::string>;
 /// Throws leo::DatabaseError with pg_dump's last line.
 void dump_database(const std::string& conninfo, const std::filesystem::path& file);
 
-/// Replace database `dbname` with the contents of `file`: over `admin_conninfo` (another
-/// database of the same server) end its other sessions, drop it and create it owned by
-/// `owner`; then `pg_restore --exit-on-error --single-transaction` over `conninfo`.
-/// Throws leo::DatabaseError with pg_restore's last line.
-void restore_database(const std::string& admin_conninfo, const std::string& conninfo, const std::string& dbname,
-                      const std::string& owner, const std::filesystem::path& file);
-
 /// `pg_restore --list FILE` succeeds: the dump is complete and readable. Throws
 /// leo::DatabaseError with pg_restore's last line.
 void check_dump_readable(const std::filesystem::path& file);
