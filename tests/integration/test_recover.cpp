@@ -8,7 +8,9 @@
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/internal_db.hpp"
 
+#include <ctime>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -205,4 +207,50 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, InstallFaultMatrix,
                                  if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                              return name;
                          });
+} // namespace
+
+namespace {
+// Killed at a random moment: the upgrade's whole process group gets SIGKILL after a
+// random delay (the seed is printed, so a failure can be replayed with LEO_KILL_SEED).
+TEST(RandomKill, UpgradeKilledAtARandomMomentNeverEndsBetweenVersions) {
+    const auto pkgs = leo::test::test_packages_dir();
+    const char* seed_env = std::getenv("LEO_KILL_SEED");
+    const unsigned seed = seed_env != nullptr ? static_cast<unsigned>(std::stoul(seed_env))
+                                              : static_cast<unsigned>(std::time(nullptr));
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> delay_ms(200, 4000);
+    for (int round = 0; round < 3; ++round) {
+        leo::test::TempDir tmp;
+        const auto root = tmp.path() / "root";
+        leo::test::make_sandbox_root(root);
+        auto inst = run_installer({"install", "--rpm", (pkgs / "repo" / (k_old + ".rpm")).string(), "--root",
+                                   root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
+        ASSERT_EQ(inst.exit_code, 0) << inst.err;
+        const auto before = leo::test::table_checksums(root);
+        leo::subprocess::Options killer;
+        const int delay = delay_ms(rng);
+        killer.timeout = std::chrono::milliseconds(delay);
+        auto up = run_installer({"upgrade", "--root", root.string(), "--rpm", (pkgs / "repo" / (k_new + ".rpm")).string(),
+                                 "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"},
+                                killer);
+        SCOPED_TRACE("seed " + std::to_string(seed) + ", round " + std::to_string(round) + ", killed after " +
+                     std::to_string(delay) + " ms (finished first: " + (up.timed_out ? "no" : "yes") + ")");
+        auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+        ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+        auto q = leo::test::rpm_query(root, "leostream-broker");
+        ASSERT_TRUE(q.out == k_old + "\n" || q.out == k_new + "\n") << q.out;
+        auto v = leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-V", "--noconfig",
+                                       "leostream-broker"});
+        EXPECT_EQ(v.exit_code, 0) << v.out;
+        (void)run_installer({"db", "start", "--root", root.string()});
+        const auto schema = run_installer({"status", "--root", root.string(), "--json"}).out;
+        if (q.out == k_old + "\n") {
+            EXPECT_NE(schema.find("\"schema_version\": \"9.0.0.2\""), std::string::npos) << schema;
+            EXPECT_EQ(leo::test::table_checksums(root), before);
+        } else {
+            EXPECT_NE(schema.find("\"schema_version\": \"9.1.0.2\""), std::string::npos) << schema;
+        }
+        (void)run_installer({"db", "stop", "--root", root.string()});
+    }
+}
 } // namespace

@@ -22,7 +22,7 @@ struct Options {
     std::optional<uid_t> uid;                ///< run as this uid (requires root)
     std::optional<gid_t> gid;                ///< run as this gid (requires root)
     std::optional<std::filesystem::path> cwd;
-    std::chrono::seconds timeout{600};       ///< killed (SIGKILL) after this long
+    std::chrono::milliseconds timeout{600000}; ///< the process group is killed (SIGKILL) after this long
 };
 
 struct Result {
