@@ -576,7 +576,10 @@ public:
             for (const auto* m : v.pending) std::cout << "  pending: " << m->script << "\n";
             return 0;
         }
-        if (!m_dry_run) log::open_log(r);
+        if (!m_dry_run) {
+            installer::Journal(r).refuse_if_unfinished();
+            log::open_log(r);
+        }
         const auto res = mig::migrate(conn, files, broker_version, o);
         for (const auto& p : res.plan) {
             std::cout << (m_dry_run ? "would apply " : "applied ") << p.script
@@ -665,6 +668,7 @@ public:
         if (!confirm(m_assumeyes, "Delete restore point " + rp.id + "?"))
             throw RefusedError("cancelled: nothing was changed");
         auto lock = installer::RunLock::acquire(r, "snapshot delete");
+        installer::Journal(r).refuse_if_unfinished();
         installer::delete_restore_point(r, rp.id);
         std::cout << "deleted restore point " << rp.id << "\n";
         return 0;
