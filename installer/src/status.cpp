@@ -67,6 +67,8 @@ nlohmann::json to_json(const Status& s) {
     j["packaged_schema_version"] =
         s.packaged_schema_version ? nlohmann::json(*s.packaged_schema_version) : nlohmann::json(nullptr);
     if (!s.database_error.empty()) j["database_error"] = s.database_error;
+    j["schema_matches_package"] = !(s.schema_version && s.packaged_schema_version &&
+                                    *s.schema_version != *s.packaged_schema_version);
     return j;
 }
 
@@ -84,6 +86,10 @@ std::string to_text(const Status& s) {
     if (s.schema_broker_version) out += fmt::format("{:<18}{}\n", "written by:", "broker " + *s.schema_broker_version);
     if (s.packaged_schema_version) out += fmt::format("{:<18}{}\n", "package schema:", *s.packaged_schema_version);
     if (!s.database_error.empty()) out += fmt::format("{:<18}{}\n", "database error:", s.database_error);
+    if (s.schema_version && s.packaged_schema_version && *s.schema_version != *s.packaged_schema_version)
+        out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run `leo-installer recover` after an "
+                           "interrupted run, or `leo-installer migrate --validate` to see why\n",
+                           "warning:", *s.schema_version, *s.packaged_schema_version);
     return out;
 }
 

@@ -51,3 +51,14 @@ TEST_F(MigrateCli, UnreachableExternalDatabase) {
     EXPECT_NE(r.err.find("127.0.0.1"), std::string::npos) << r.err;
 }
 } // namespace
+
+namespace {
+TEST_F(MigrateCli, StatusWarnsWhenTheSchemaIsNotThePackages) {
+    auto ok = run_installer({"status", "--root", root.string(), "--json"});
+    EXPECT_NE(ok.out.find("\"schema_matches_package\": true"), std::string::npos) << ok.out;
+    const auto all = (leo::test::source_dir() / "migrations/sql").string();
+    ASSERT_EQ(run_installer({"migrate", "--root", root.string(), "--migrations", all}).exit_code, 0);
+    auto st = run_installer({"status", "--root", root.string()});
+    EXPECT_NE(st.out.find("the schema (9.1.0.2) is not the package's (9.0.0.2)"), std::string::npos) << st.out;
+}
+} // namespace
