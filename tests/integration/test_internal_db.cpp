@@ -5,6 +5,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "db_support.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -54,29 +55,7 @@ std::string error_of(const std::function<void()>& f) {
     return "<no DatabaseError>";
 }
 
-class InternalDbTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        m_root = m_tmp.path() / "r";
-        test::make_sandbox_root(m_root);
-        test::create_leo_user(m_root);
-        m_db = std::make_unique<InternalDatabase>(m_root);
-    }
-    void TearDown() override {
-        // Never leave a server running, whatever the test did.
-        if (!m_db)
-            return;
-        try {
-            m_db->stop();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "stop in teardown: " << e.what();
-        }
-    }
-
-    test::TempDir m_tmp;
-    stdfs::path m_root;
-    std::unique_ptr<InternalDatabase> m_db;
-};
+class InternalDbTest : public test::SandboxDatabaseTest {};
 
 TEST_F(InternalDbTest, Layout) {
     EXPECT_EQ(m_db->pgsql_dir(), m_root / "home/leo/pgsql");

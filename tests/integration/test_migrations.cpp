@@ -6,6 +6,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "db_support.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -44,27 +45,11 @@ std::string migration_error_of(const std::function<void()>& f) {
     return "<no MigrationError>";
 }
 
-class MigrationsTest : public ::testing::Test {
+class MigrationsTest : public test::SandboxDatabaseTest {
 protected:
     void SetUp() override {
-        m_root = m_tmp.path() / "r";
-        test::make_sandbox_root(m_root);
-        test::create_leo_user(m_root);
-        m_db = std::make_unique<InternalDatabase>(m_root);
-        ASSERT_TRUE(m_db->init());
-        ASSERT_TRUE(m_db->start());
-        m_conn = std::make_unique<Connection>(Connection::open(m_db->conninfo()));
-    }
-    void TearDown() override {
-        m_conn.reset();
-        // Never leave a server running, whatever the test did.
-        if (!m_db)
-            return;
-        try {
-            m_db->stop();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "stop in teardown: " << e.what();
-        }
+        SandboxDatabaseTest::SetUp();
+        start_database();
     }
 
     bool table_exists(const std::string& name) {
@@ -96,11 +81,6 @@ protected:
         }
         return out;
     }
-
-    test::TempDir m_tmp;
-    stdfs::path m_root;
-    std::unique_ptr<InternalDatabase> m_db;
-    std::unique_ptr<Connection> m_conn;
 };
 
 TEST_F(MigrationsTest, MigratesTheShippedSchema) {

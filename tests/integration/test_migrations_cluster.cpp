@@ -12,6 +12,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "db_support.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -122,30 +123,18 @@ TEST(MigrationsWorker, Run) {
     EXPECT_EQ(report.find("ERROR"), std::string::npos) << report;
 }
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public test::SandboxDatabaseTest {
   protected:
     void SetUp() override {
-        m_root = m_tmp.path() / "r";
-        test::make_sandbox_root(m_root);
-        test::create_leo_user(m_root);
-        m_db = std::make_unique<InternalDatabase>(m_root);
-        ASSERT_TRUE(m_db->init());
-        ASSERT_TRUE(m_db->start());
-        m_conn = std::make_unique<Connection>(Connection::open(m_db->conninfo()));
+        SandboxDatabaseTest::SetUp();
+        start_database();
     }
     void TearDown() override {
         for (pid_t pid : m_workers) {
             ::kill(pid, SIGKILL);
             (void)wait_exit(pid);
         }
-        m_conn.reset();
-        if (!m_db)
-            return;
-        try {
-            m_db->stop();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "stop in teardown: " << e.what();
-        }
+        SandboxDatabaseTest::TearDown();
     }
 
     std::string scalar(const std::string& sql, const std::vector<std::optional<std::string>>& params = {}) {
@@ -179,10 +168,6 @@ class ClusterTest : public ::testing::Test {
         }
     }
 
-    test::TempDir m_tmp;
-    stdfs::path m_root;
-    std::unique_ptr<InternalDatabase> m_db;
-    std::unique_ptr<Connection> m_conn;
     std::vector<pid_t> m_workers;
 };
 
