@@ -35,8 +35,8 @@ pg -d postgres -c "DROP DATABASE leo" -c "CREATE DATABASE leo TEMPLATE snap"
 t4=$(now)
 
 awk -v rows="$rows" -v size="$size" -v dump="$(stat -c %s "$work/leo.dump")" \
-    -v a1="$(echo "$t1 - $t0" | bc)" -v a2="$(echo "$t2 - $t1" | bc)" \
-    -v b1="$(echo "$t3 - $t2" | bc)" -v b2="$(echo "$t4 - $t3" | bc)" 'BEGIN {
+    -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" -v t4="$t4" 'BEGIN {
+  a1 = t1 - t0; a2 = t2 - t1; b1 = t3 - t2; b2 = t4 - t3
   printf "database: %d work_queue rows, %s; dump file %.1f MB\n", rows, size, dump / 1e6
   printf "A pg_dump -Fc: take %.2f s, restore %.2f s, total %.2f s\n", a1, a2, a1 + a2
   printf "B TEMPLATE copy: take %.2f s, restore %.2f s, total %.2f s\n", b1, b2, b1 + b2

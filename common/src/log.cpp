@@ -1,5 +1,7 @@
 #include "leo/common/log.hpp"
 
+#include "leo/common/clock.hpp"
+
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -47,12 +49,8 @@ void close_log() {
 void write(Level level, std::string_view message) {
     std::lock_guard lock(g_mutex);
     if (g_file == nullptr) return;
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    std::fprintf(g_file, "%s %s [%d] %.*s\n", stamp, level_name(level), static_cast<int>(getpid()),
+    const std::string stamp = clock::utc_now();
+    std::fprintf(g_file, "%s %s [%d] %.*s\n", stamp.c_str(), level_name(level), static_cast<int>(getpid()),
                  static_cast<int>(message.size()), message.data());
     std::fflush(g_file);
 }

@@ -7,6 +7,7 @@
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
+#include "leo/installer/status.hpp"
 #include "leo/installer/users.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
@@ -90,22 +91,12 @@ preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& ro
             log::warning("preflight check {} skipped: {}", r.id, r.skip_reason);
     }
     if (cb.on_preflight) cb.on_preflight(report);
-    if (report.inhibited()) {
-        std::vector<std::string> failed;
-        for (const auto& r : report.results)
-            if (r.verdict == preflight::Verdict::inhibitor) failed.push_back(r.id + " (" + r.measured + ")");
-        std::string list;
-        for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
-        throw RefusedError(fmt::format("preflight refused the install: {}; nothing was changed", list));
-    }
+    if (report.inhibited())
+        throw RefusedError(fmt::format("preflight refused the install: {}; nothing was changed",
+                                       preflight::inhibitor_summary(report)));
     return report;
 }
 
-std::optional<std::string> newest_migration(const stdfs::path& dir) {
-    auto all = migrations::load_migrations(dir);
-    if (all.empty()) return std::nullopt;
-    return all.back().version;
-}
 
 /// Initialise and start the internal database, then apply the shipped migrations.
 void database_steps(const stdfs::path& root, const rpm::PackageInfo& pkg, const InstallCallbacks& cb,
@@ -197,7 +188,7 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
             const bool started_here = st.state == migrations::DbState::stopped && db.start();
             auto conn = migrations::Connection::open(db.conninfo());
             auto state = migrations::read_schema_state(conn);
-            auto newest = newest_migration(fs::under_root(root, k_migrations_dir));
+            auto newest = shipped_schema_version(root);
             pending = newest && (!state.schema_version || *state.schema_version != *newest);
             if (started_here && !pending) db.stop();
         }

@@ -1,5 +1,6 @@
 #include "leo/installer/journal.hpp"
 
+#include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/installer/paths.hpp"
@@ -15,22 +16,11 @@
 namespace leo::installer {
 namespace stdfs = std::filesystem;
 
-namespace {
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-} // namespace
-
 Journal::Journal(stdfs::path root) : m_root(std::move(root)), m_file(fs::under_root(m_root, k_state_dir) / "journal") {}
 
 void Journal::append(nlohmann::json record) {
     record["v"] = k_journal_format_version;
-    record["time"] = utc_now();
+    record["time"] = clock::utc_now();
     const std::string line = record.dump() + "\n";
     std::error_code ec;
     stdfs::create_directories(m_file.parent_path(), ec);
@@ -99,7 +89,7 @@ std::optional<RunRecord> Journal::last_run() const {
 }
 
 std::string Journal::begin(const std::string& command, const std::string& from, const std::string& to) {
-    const std::string id = fmt::format("{}-{}", utc_now(), ::getpid());
+    const std::string id = fmt::format("{}-{}", clock::utc_now(), ::getpid());
     append({{"type", "begin"}, {"run", id}, {"command", command}, {"from", from}, {"to", to}});
     return id;
 }

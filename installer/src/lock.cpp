@@ -1,5 +1,6 @@
 #include "leo/installer/lock.hpp"
 
+#include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/installer/paths.hpp"
@@ -33,12 +34,8 @@ RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
                                            root.string(), holder.empty() ? "holder unknown" : holder));
         throw system_error("cannot lock " + file.string(), err);
     }
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    const std::string text = fmt::format("pid {}, leo-installer {}, started {}", ::getpid(), command, stamp);
+    const std::string text =
+        fmt::format("pid {}, leo-installer {}, started {}", ::getpid(), command, clock::utc_now());
     if (::ftruncate(fd, 0) == 0) {
         (void)!::pwrite(fd, text.data(), text.size(), 0);
     }

@@ -1,6 +1,7 @@
 #include "leo/installer/restore_point.hpp"
 
 #include "leo/common/archive.hpp"
+#include "leo/common/clock.hpp"
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
@@ -30,14 +31,6 @@ const std::vector<std::string> k_config_paths = {"/home/leo/etc", "/etc/leostrea
 
 stdfs::path snapshots_dir(const stdfs::path& root) { return fs::under_root(root, k_state_dir) / "snapshots"; }
 
-std::string utc_now(const char* format) {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, format, &tm);
-    return buf;
-}
 
 RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
     try {
@@ -133,8 +126,8 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
                                        "copy that package file there",
                                        rp.nevra, kept.parent_path().string()));
 
-    rp.id = utc_now("%Y%m%dT%H%M%SZ");
-    rp.created = utc_now("%Y-%m-%dT%H:%M:%SZ");
+    rp.id = clock::utc_now("%Y%m%dT%H%M%SZ");
+    rp.created = clock::utc_now("%Y-%m-%dT%H:%M:%SZ");
     rp.reason = reason;
     const auto base = snapshots_dir(root);
     if (stdfs::create_directories(base)) stdfs::permissions(base, stdfs::perms(0700));
@@ -155,7 +148,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
                                            "delete ID`)",
                                            base.string(), mib(need), mib(db_size), mib(space.available)));
     }
-    for (int n = 2; stdfs::exists(base / rp.id, ec); ++n) rp.id = utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(n);
+    for (int n = 2; stdfs::exists(base / rp.id, ec); ++n) rp.id = clock::utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(n);
     const auto partial = base / ("." + rp.id + ".partial");
     stdfs::remove_all(partial, ec);
     stdfs::create_directories(partial);

@@ -24,20 +24,24 @@ std::string_view state_name(migrations::DbState s) {
 }
 } // namespace
 
+std::optional<std::string> shipped_schema_version(const stdfs::path& root) {
+    const auto dir = fs::under_root(root, k_migrations_dir);
+    std::error_code ec;
+    if (!stdfs::is_directory(dir, ec)) return std::nullopt;
+    const auto all = migrations::load_migrations(dir);
+    if (all.empty()) return std::nullopt;
+    return all.back().version;
+}
+
 Status gather_status(const stdfs::path& root) {
     Status s;
     s.installed = rpm::query_installed(root, k_broker_package);
     const migrations::InternalDatabase db(root);
     s.database = db.status();
-    const auto mig_dir = fs::under_root(root, k_migrations_dir);
-    std::error_code ec;
-    if (stdfs::is_directory(mig_dir, ec)) {
-        try {
-            auto files = migrations::load_migrations(mig_dir);
-            if (!files.empty()) s.packaged_schema_version = files.back().version;
-        } catch (const Error& e) {
-            s.database_error = describe(e);
-        }
+    try {
+        s.packaged_schema_version = shipped_schema_version(root);
+    } catch (const Error& e) {
+        s.database_error = describe(e);
     }
     if (s.database.state == migrations::DbState::running) {
         try {

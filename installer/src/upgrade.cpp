@@ -7,6 +7,7 @@
 #include "leo/common/log.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
+#include "leo/installer/status.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/migrations/internal_db.hpp"
@@ -87,15 +88,6 @@ void step(const UpgradeCallbacks& cb, const std::string& s) {
     if (cb.on_step) cb.on_step(s);
 }
 
-std::optional<std::string> newest_shipped_migration(const stdfs::path& root) {
-    const auto dir = fs::under_root(root, k_migrations_dir);
-    std::error_code ec;
-    if (!stdfs::is_directory(dir, ec)) return std::nullopt;
-    auto all = migrations::load_migrations(dir);
-    if (all.empty()) return std::nullopt;
-    return all.back().version;
-}
-
 /// The steps after the restore point: transaction, migrations, spot-check, each
 /// announced in the journal before it starts and recorded when it ends.
 void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
@@ -135,7 +127,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
         for (const auto& p : now) all += (all.empty() ? "" : ", ") + p.nevra();
         throw InstallError(fmt::format("spot-check: the rpmdb holds [{}], not exactly {}", all, target.nevra()));
     }
-    const auto expected = newest_shipped_migration(root);
+    const auto expected = shipped_schema_version(root);
     const auto state = migrations::read_schema_state(conn);
     if (expected && state.schema_version != expected)
         throw InstallError(fmt::format("spot-check: the schema version is {}, but {} ships {}",
@@ -284,13 +276,9 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     step(cb, "running preflight checks (upgrade profile)");
     const auto report = preflight::run_checks(preflight::gather_facts(root), preflight::Profile::upgrade);
     if (cb.on_preflight) cb.on_preflight(report);
-    if (report.inhibited()) {
-        std::string failed;
-        for (const auto& r : report.results)
-            if (r.verdict == preflight::Verdict::inhibitor)
-                failed += (failed.empty() ? "" : ", ") + r.id + " (" + r.measured + ")";
-        throw RefusedError(fmt::format("preflight refused the upgrade: {}; nothing was changed", failed));
-    }
+    if (report.inhibited())
+        throw RefusedError(fmt::format("preflight refused the upgrade: {}; nothing was changed",
+                                       preflight::inhibitor_summary(report)));
 
     rpm::TransactionOptions topts;
     topts.kind = rpm::TransactionKind::upgrade;

@@ -687,4 +687,11 @@ std::string to_table(const Report& report, const TableOptions& options) {
     return out;
 }
 
+std::string inhibitor_summary(const Report& report) {
+    std::string out;
+    for (const auto& r : report.results)
+        if (r.verdict == Verdict::inhibitor) out += (out.empty() ? "" : ", ") + r.id + " (" + r.measured + ")";
+    return out;
+}
+
 } // namespace leo::preflight

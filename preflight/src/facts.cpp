@@ -133,34 +133,26 @@ std::string decode_octal(std::string_view s) {
     return out;
 }
 
-std::vector<std::string_view> split_fields(std::string_view line) {
-    std::vector<std::string_view> fields;
-    std::size_t pos = 0;
-    while (pos < line.size()) {
-        const auto begin = line.find_first_not_of(" \t", pos);
-        if (begin == std::string_view::npos) break;
-        auto end = line.find_first_of(" \t", begin);
-        if (end == std::string_view::npos) end = line.size();
-        fields.push_back(line.substr(begin, end - begin));
-        pos = end;
-    }
-    return fields;
-}
-
-/// Components of an absolute path, ignoring empty ones ("/a//b/" -> {a, b}).
-std::vector<std::string_view> components(std::string_view path) {
+/// The non-empty pieces of `text` between any of `separators`.
+std::vector<std::string_view> split(std::string_view text, std::string_view separators) {
     std::vector<std::string_view> out;
     std::size_t pos = 0;
-    while (pos < path.size()) {
-        const auto begin = path.find_first_not_of('/', pos);
+    while (pos < text.size()) {
+        const auto begin = text.find_first_not_of(separators, pos);
         if (begin == std::string_view::npos) break;
-        auto end = path.find('/', begin);
-        if (end == std::string_view::npos) end = path.size();
-        out.push_back(path.substr(begin, end - begin));
+        auto end = text.find_first_of(separators, begin);
+        if (end == std::string_view::npos) end = text.size();
+        out.push_back(text.substr(begin, end - begin));
         pos = end;
     }
     return out;
 }
+
+/// Whitespace-separated fields of a mountinfo or cgroup line.
+std::vector<std::string_view> split_fields(std::string_view line) { return split(line, " \t"); }
+
+/// Components of an absolute path, ignoring empty ones ("/a//b/" -> {a, b}).
+std::vector<std::string_view> components(std::string_view path) { return split(path, "/"); }
 
 bool is_live(const stdfs::path& root) { return root.empty() || root == "/"; }
 

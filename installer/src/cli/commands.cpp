@@ -66,6 +66,18 @@ std::size_t terminal_width() {
     return 100;
 }
 
+/// A progress bar on stderr when it is a terminal; nothing (nullptr) on a pipe.
+std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label) {
+    if (::isatty(STDERR_FILENO) == 0) return nullptr;  // nothing on a pipe
+    return [label](std::uint64_t done, std::uint64_t total) {
+        if (total == 0) return;
+        const int pct = static_cast<int>(done * 100 / total);
+        std::cerr << fmt::format("\r  {} [{:<25}] {:3}% {}/{} KiB", label,
+                                 std::string(static_cast<size_t>(pct / 4), '#'), pct, done / 1024, total / 1024)
+                  << (done >= total ? "\n" : "") << std::flush;
+    };
+}
+
 /// The preflight report inside install/upgrade: printed only when something did not pass.
 void print_problems(const preflight::Report& rep) {
     if (preflight::all_pass(rep)) return;
@@ -263,21 +275,12 @@ public:
         log::open_log(req.root);
         log::info("install --rpm {} --root {}", m_rpm, req.root.string());
 
-        const bool tty = ::isatty(STDERR_FILENO) != 0;
         installer::InstallCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
         cb.on_preflight = print_problems;
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
-        if (tty) {
-            cb.on_progress = [](std::uint64_t done, std::uint64_t total) {
-                if (total == 0) return;
-                const int pct = static_cast<int>(done * 100 / total);
-                const int bars = pct / 4;
-                std::cerr << fmt::format("\r  [{:<25}] {:3}%", std::string(static_cast<size_t>(bars), '#'), pct)
-                          << (done >= total ? "\n" : "") << std::flush;
-            };
-        }
+        cb.on_progress = progress_bar("install");
         const auto outcome = installer::install(req, cb);
         const auto nevra = outcome.verification.package.nevra();
         switch (outcome.kind) {
@@ -385,16 +388,6 @@ struct RepoOptions {
     }
 };
 
-std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label) {
-    if (::isatty(STDERR_FILENO) == 0) return nullptr;  // nothing on a pipe
-    return [label](std::uint64_t done, std::uint64_t total) {
-        if (total == 0) return;
-        const int pct = static_cast<int>(done * 100 / total);
-        std::cerr << fmt::format("\r  {} [{:<25}] {:3}% {}/{} KiB", label,
-                                 std::string(static_cast<size_t>(pct / 4), '#'), pct, done / 1024, total / 1024)
-                  << (done >= total ? "\n" : "") << std::flush;
-    };
-}
 
 class CheckUpdateCommand final : public Command {
 public:

@@ -22,6 +22,11 @@ struct Status {
     std::string database_error;                ///< why the schema could not be read ("" when it could)
 };
 
+/// The newest migration version shipped in ROOT/home/leo/share/migrations (the schema
+/// the installed package expects), or nullopt when it ships none. Throws
+/// leo::MigrationError for a bad migration file name.
+[[nodiscard]] std::optional<std::string> shipped_schema_version(const std::filesystem::path& root);
+
 /// Read-only: changes nothing (the database is not started).
 [[nodiscard]] Status gather_status(const std::filesystem::path& root);
 [[nodiscard]] nlohmann::json to_json(const Status& status);

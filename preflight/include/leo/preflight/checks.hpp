@@ -107,6 +107,10 @@ struct TableOptions {
 /// indented "from:", "tolerance:", "fix:" and "skipped:" lines under each row.
 [[nodiscard]] std::string to_table(const Report& report, const TableOptions& options = {});
 
+/// The inhibitors of `report` as "id (measured), id (measured)" ("" when none), for the
+/// one-line refusal of install and upgrade.
+[[nodiscard]] std::string inhibitor_summary(const Report& report);
+
 /// True when every result is a pass (what install/upgrade use to decide to print the report).
 [[nodiscard]] bool all_pass(const Report& report);
 
