@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <fstream>
+#include <optional>
+#include <utility>
 #include <sstream>
 #include <vector>
 
@@ -58,7 +60,8 @@ void fsync_dir(const stdfs::path& dir) {
 }
 
 template <typename Writer>
-void atomic_replace(const stdfs::path& path, mode_t mode, Writer&& writer) {
+void atomic_replace(const stdfs::path& path, mode_t mode, Writer&& writer,
+                    std::optional<std::pair<uid_t, gid_t>> owner = std::nullopt) {
     const auto dir = path.parent_path().empty() ? stdfs::path(".") : path.parent_path();
     std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
     std::vector<char> buf(tmpl.begin(), tmpl.end());
@@ -68,6 +71,8 @@ void atomic_replace(const stdfs::path& path, mode_t mode, Writer&& writer) {
     const stdfs::path tmp(buf.data());
     try {
         writer(fd, tmp);
+        if (owner && ::fchown(fd, owner->first, owner->second) != 0)
+            throw system_error("cannot chown " + tmp.string(), errno);
         if (::fchmod(fd, mode) != 0) throw system_error("cannot chmod " + tmp.string(), errno);
         if (::fsync(fd) != 0) throw system_error("cannot fsync " + tmp.string(), errno);
         if (::close(fd) != 0) {
@@ -90,6 +95,12 @@ void write_file_atomic(const stdfs::path& path, const std::string& content, mode
     atomic_replace(path, mode, [&](int fd, const stdfs::path& tmp) {
         write_all(fd, content.data(), content.size(), tmp);
     });
+}
+
+void write_file_atomic(const stdfs::path& path, const std::string& content, mode_t mode, uid_t uid, gid_t gid) {
+    atomic_replace(
+        path, mode, [&](int fd, const stdfs::path& tmp) { write_all(fd, content.data(), content.size(), tmp); },
+        std::make_pair(uid, gid));
 }
 
 void copy_file_durable(const stdfs::path& from, const stdfs::path& to, mode_t mode) {

@@ -54,6 +54,16 @@ int handler(void* user, const char* section, const char* name, const char* value
             st->error = fmt::format("[vm_snapshot] optional = {}: expected yes or no", v);
             return 0;
         }
+    } else if (s == "services" && n == "stop_command") {
+        st->config.services_stop_command = v;
+    } else if (s == "services" && n == "start_command") {
+        st->config.services_start_command = v;
+    } else if (s == "services" && n == "timeout") {
+        if (!parse_int(v, number) || number < 1) {
+            st->error = fmt::format("[services] timeout = {}: expected seconds >= 1", v);
+            return 0;
+        }
+        st->config.services_timeout = std::chrono::seconds(number);
     } else {
         st->error = fmt::format("unknown setting [{}] {}", s, n);
         return 0;

@@ -163,6 +163,26 @@ namespace {
 
 /// Everything after verification, under the run lock. Sets `changed` just before the
 /// first change to the root.
+/// ROOT/home/leo/bin/switch_database.pl -> `program` (DESIGN.md: a link to the same binary).
+void link_switch_database(const stdfs::path& root, const stdfs::path& program, const InstallCallbacks& cb) {
+    const auto link = fs::under_root(root, "/home/leo/bin/switch_database.pl");
+    std::error_code ec;
+    const auto st = stdfs::symlink_status(link, ec);
+    if (stdfs::exists(st) && !stdfs::is_symlink(st)) {
+        warn(cb, fmt::format("{} exists and is not a link to leo-installer: left as it is", link.string()));
+        return;
+    }
+    if (stdfs::is_symlink(st) && stdfs::read_symlink(link, ec) == program) return;
+    stdfs::create_directories(link.parent_path(), ec);
+    const stdfs::path tmp = link.string() + ".new";
+    stdfs::remove(tmp, ec);
+    stdfs::create_symlink(program, tmp, ec);
+    if (!ec) stdfs::rename(tmp, link, ec);
+    if (ec) throw SystemError(fmt::format("cannot create the link {} -> {}: {}", link.string(), program.string(),
+                                          ec.message()));
+    log::info("linked {} -> {}", link.string(), program.string());
+}
+
 void install_locked(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
                     InstallOutcome& outcome, bool with_database, bool& changed) {
     const rpm::PackageInfo& pkg = outcome.verification.package;
@@ -258,6 +278,7 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         journal_run = journal.begin("install", "", pkg.nevra());
         journal.step_done(journal_run, "transaction");
     }
+    if (!req.switch_database_program.empty()) link_switch_database(root, req.switch_database_program, cb);
     if (with_database) {
         try {
             journal.step_start(journal_run, "database");

@@ -1,4 +1,6 @@
 #include "leo/installer/status.hpp"
+#include "leo/installer/database_config.hpp"
+#include "leo/migrations/vendor.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
@@ -43,9 +45,24 @@ Status gather_status(const stdfs::path& root) {
     } catch (const Error& e) {
         s.database_error = describe(e);
     }
-    if (s.database.state == migrations::DbState::running) {
+    std::string conninfo;
+    try {
+        const auto config = load_database_config(root);
+        if (config.mode == DatabaseMode::external) {
+            s.external = true;
+            s.database_in_use = config.external.display();
+            auto driver = migrations::make_driver(config.external.vendor);
+            driver->require_supported();
+            conninfo = driver->conninfo(config.external);
+        } else if (s.database.state == migrations::DbState::running) {
+            conninfo = db.conninfo();
+        }
+    } catch (const Error& e) {
+        s.database_error = describe(e);
+    }
+    if (!conninfo.empty()) {
         try {
-            auto conn = migrations::Connection::open(db.conninfo());
+            auto conn = migrations::Connection::open(conninfo);
             auto state = migrations::read_schema_state(conn);
             s.schema_version = state.schema_version;
             s.schema_broker_version = state.broker_version;
@@ -61,6 +78,7 @@ nlohmann::json to_json(const Status& s) {
     j["installed"] = nlohmann::json::array();
     for (const auto& p : s.installed)
         j["installed"].push_back({{"nevra", p.nevra()}, {"name", p.name}, {"evr", p.evr()}, {"arch", p.arch}});
+    j["database_in_use"] = {{"mode", s.external ? "external" : "internal"}, {"endpoint", s.database_in_use}};
     j["database"] = {{"state", state_name(s.database.state)},
                      {"data_dir", s.database.data_dir},
                      {"server_version", s.database.server_version}};
@@ -80,12 +98,14 @@ std::string to_text(const Status& s) {
     std::string out;
     if (s.installed.empty()) out += fmt::format("{:<18}{}\n", "broker:", "not installed");
     for (const auto& p : s.installed) out += fmt::format("{:<18}{}\n", "broker:", p.nevra());
-    out += fmt::format("{:<18}{}{}\n", "database:", state_name(s.database.state),
+    out += fmt::format("{:<18}{}\n", "database in use:", s.database_in_use);
+    out += fmt::format("{:<18}{}{}\n", s.external ? "internal db:" : "database:", state_name(s.database.state),
                        s.database.pid ? fmt::format(" (pid {})", *s.database.pid) : "");
     if (!s.database.data_dir.empty()) out += fmt::format("{:<18}{}\n", "data directory:", s.database.data_dir);
     out += fmt::format("{:<18}{}\n", "schema version:",
                        s.schema_version ? *s.schema_version
-                                        : (s.database.state == migrations::DbState::running ? "none"
+                                        : !s.database_error.empty() ? "unknown (see the database error)"
+                                        : (s.external || s.database.state == migrations::DbState::running ? "none"
                                                                                              : "unknown (database not running)"));
     if (s.schema_broker_version) out += fmt::format("{:<18}{}\n", "written by:", "broker " + *s.schema_broker_version);
     if (s.packaged_schema_version) out += fmt::format("{:<18}{}\n", "package schema:", *s.packaged_schema_version);

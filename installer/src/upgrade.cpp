@@ -1,4 +1,5 @@
 #include "leo/installer/upgrade.hpp"
+#include "leo/installer/switch_database.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
@@ -190,6 +191,11 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     const stdfs::path root = checked_root(req.root);
     if (req.version && req.version->empty()) throw UsageError("--version: empty; give a version such as 9.2.0");
     Journal(root).refuse_if_unfinished();
+    if (const auto db = load_database_config(root); db.mode == DatabaseMode::external)
+        throw InstallError(fmt::format(
+            "the broker uses the external database {}; upgrading a broker on an external database is not supported "
+            "yet by this leo-installer (it snapshots and migrates the internal database only): nothing was changed",
+            db.external.display()));
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
     outcome.from = current.nevra();
@@ -414,6 +420,8 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
                                   run->to);
         return out;
     }
+
+    if (run->command == "switch-database") return recover_switch(root, *run, journal, say);
 
     std::string rp_id;
     if (run->command == "upgrade") {

@@ -211,6 +211,50 @@ int Connection::server_version_num() const { return PQserverVersion(m_conn.get()
 
 int Connection::backend_pid() const { return PQbackendPID(m_conn.get()); }
 
+std::string Connection::quote_ident(const std::string& name) const {
+    char* q = PQescapeIdentifier(m_conn.get(), name.c_str(), name.size());
+    if (q == nullptr)
+        throw DatabaseError(fmt::format("cannot quote identifier '{}': {}", name, trim(PQerrorMessage(m_conn.get()))));
+    std::string out(q);
+    PQfreemem(q);
+    return out;
+}
+
+std::string conninfo_value(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\\' || c == '\'')
+            out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+SplitConninfo split_password(const std::string& conninfo) {
+    char* err = nullptr;
+    std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(PQconninfoParse(conninfo.c_str(), &err));
+    if (!opts) {
+        const std::string why = err != nullptr ? trim(err) : std::string("out of memory");
+        if (err != nullptr)
+            PQfreemem(err);
+        throw DatabaseError("cannot parse the connection string: " + why);
+    }
+    SplitConninfo out;
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+        if (o->val == nullptr)
+            continue;
+        const std::string key = o->keyword;
+        if (key == "password") {
+            out.password = o->val;
+            continue;
+        }
+        if (!out.without_password.empty())
+            out.without_password += ' ';
+        out.without_password += key + "=" + conninfo_value(o->val);
+    }
+    return out;
+}
+
 std::string quote_identifier(const std::string& name) {
     auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
     bool plain = !name.empty() && name.size() < 64 && (lower(name[0]) || name[0] == '_');

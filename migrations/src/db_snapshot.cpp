@@ -7,14 +7,24 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace leo::migrations {
 namespace stdfs = std::filesystem;
 
 namespace {
-subprocess::Result run_pg_tool(const std::string& tool, std::vector<std::string> args) {
+/// Run a PostgreSQL client tool; `conninfo` (when given) goes in as --dbname without its
+/// password, which travels in the child's environment (PGPASSWORD), not on its command line.
+subprocess::Result run_pg_tool(const std::string& tool, std::vector<std::string> args,
+                               const std::optional<std::string>& conninfo = std::nullopt) {
     const auto bin = find_pg_bindir() / tool;
     args.insert(args.begin(), bin.string());
     subprocess::Options o;
+    if (conninfo) {
+        auto split = split_password(*conninfo);
+        args.push_back("--dbname=" + split.without_password);
+        if (split.password) o.env["PGPASSWORD"] = *split.password;
+    }
     o.env["LC_ALL"] = "C";
     o.env["PGCONNECT_TIMEOUT"] = "30";
     o.timeout = std::chrono::hours(2);
@@ -43,8 +53,7 @@ void dump_database(const std::string& conninfo, const stdfs::path& file) {
     const stdfs::path part = file.string() + ".part";
     std::error_code ec;
     stdfs::remove(part, ec);
-    auto r = run_pg_tool("pg_dump", {"--format=custom", "--file=" + part.string(),
-                                     "--dbname=" + conninfo});
+    auto r = run_pg_tool("pg_dump", {"--format=custom", "--file=" + part.string()}, conninfo);
     if (!r.ok()) {
         stdfs::remove(part, ec);
         throw DatabaseError(fmt::format("pg_dump to {} failed: {}", file.string(),
@@ -57,6 +66,28 @@ void dump_database(const std::string& conninfo, const stdfs::path& file) {
                                         subprocess::last_line(list.err)));
     }
     stdfs::rename(part, file);
+}
+
+void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
+    auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
+                                        file.string()},
+                         target_conninfo);
+    if (!r.ok())
+        throw DatabaseError(fmt::format("pg_restore of {} failed: {}", file.string(),
+                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+}
+
+SequenceValues sequence_values(Connection& conn) {
+    SequenceValues out;
+    auto seqs = conn.query(
+        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind = 'S' ORDER BY c.relname");
+    for (size_t i = 0; i < seqs.rows.size(); ++i) {
+        const std::string& name = seqs.at(i, 0);
+        auto r = conn.query(fmt::format("SELECT last_value || ':' || is_called FROM {}", conn.quote_ident(name)));
+        out[name] = r.at(0, 0);
+    }
+    return out;
 }
 
 void check_dump_readable(const stdfs::path& file) {
@@ -79,7 +110,8 @@ void restore_into_staging(const std::string& admin_conninfo, const std::string& 
     admin.exec(fmt::format("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0", db,
                            quote_identifier(owner)));
     auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--role=" + owner,
-                                        "--dbname=" + staging_conninfo, file.string()});
+                                        file.string()},
+                         staging_conninfo);
     if (!r.ok()) {
         admin.exec("DROP DATABASE IF EXISTS " + db);
         throw DatabaseError(fmt::format("pg_restore of {} failed: {}", file.string(),

@@ -88,17 +88,6 @@ bool is_host_root(const stdfs::path& root) {
     return (ec ? root.lexically_normal() : canon) == "/";
 }
 
-/// A libpq conninfo value, quoted ('...' with \ and ' escaped).
-std::string conninfo_value(const std::string& v) {
-    std::string out = "'";
-    for (char c : v) {
-        if (c == '\\' || c == '\'')
-            out += '\\';
-        out += c;
-    }
-    return out + "'";
-}
-
 /// A postgresql.conf string literal.
 std::string conf_string(const std::string& v) {
     std::string out = "'";

@@ -6,11 +6,13 @@
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/status.hpp"
+#include "leo/installer/switch_database.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/repo/config.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/migrations/internal_db.hpp"
+#include "leo/migrations/vendor.hpp"
 #include "leo/rpm/transaction.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/preflight/facts.hpp"
@@ -27,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace leo::cli {
@@ -34,7 +37,10 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-constexpr const char* k_prog = "leo-installer";
+/// The program name in messages: "leo-installer", or "switch_database.pl" when called
+/// by that name (the link in /home/leo/bin).
+const char* k_prog = "leo-installer";
+constexpr const char* k_switch_prog = "switch_database.pl";
 
 /// One subcommand: registers its options, then runs (STYLE.md: one unit per command).
 class Command {
@@ -272,6 +278,8 @@ public:
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.skips = skip_map(m_skips, m_reasons);
+        std::error_code ec;
+        req.switch_database_program = stdfs::read_symlink("/proc/self/exe", ec);  // this program
         log::open_log(req.root);
         log::info("install --rpm {} --root {}", m_rpm, req.root.string());
 
@@ -531,7 +539,7 @@ public:
             ->option_text("VERSION");
         sub.add_option("--migrations", m_dir, "Migration files (default: ROOT/home/leo/share/migrations)")
             ->option_text("DIR");
-        sub.add_option("--db", m_db, "An external database (libpq conninfo); default: the internal one")
+        sub.add_option("--db", m_db, "An external database (libpq conninfo); default: the one the broker uses")
             ->option_text("CONNINFO");
     }
     int run() override {
@@ -543,8 +551,17 @@ public:
                                     "version follows the installed package",
                                     r.string(), installed.size()));
         const std::string broker_version = installed.front().version;
-        const bool external = !m_db.empty();
+        bool external = !m_db.empty();
         std::string conninfo = m_db;
+        if (!external) {
+            // The database the broker uses (switch_database.pl records an external one).
+            if (const auto cfg = installer::load_database_config(r); cfg.mode == installer::DatabaseMode::external) {
+                auto driver = mig::make_driver(cfg.external.vendor);
+                driver->require_supported();
+                conninfo = driver->conninfo(cfg.external);
+                external = true;
+            }
+        }
         if (!external) {
             mig::InternalDatabase db(r);
             if (db.status().state != mig::DbState::running) db.start();
@@ -672,6 +689,138 @@ private:
     std::string m_id;
 };
 
+/// Read a password from the terminal without echo. Returns nullopt when stdin is no terminal.
+std::optional<std::string> prompt_password(const std::string& prompt) {
+    if (::isatty(STDIN_FILENO) == 0) return std::nullopt;
+    struct termios old {};
+    const bool have_termios = ::tcgetattr(STDIN_FILENO, &old) == 0;
+    if (have_termios) {
+        struct termios quiet = old;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    std::cerr << prompt << std::flush;
+    std::string answer;
+    const bool ok = static_cast<bool>(std::getline(std::cin, answer));
+    if (have_termios) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    std::cerr << "\n";
+    if (!ok) return std::nullopt;
+    return answer;
+}
+
+/// switch_database.pl, flag for flag (installer/include/leo/installer/switch_database.hpp),
+/// plus --root and -y like every command, and password sources that stay out of the
+/// process list: --password_file FILE (first line; "-" reads standard input),
+/// LEO_DB_PASSWORD, or a prompt on the terminal.
+class SwitchDatabaseCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        sub.add_flag("--show_current", m_flags.show_current, "Show the database the broker uses (password masked)");
+        sub.add_flag("--to_internal", m_flags.to_internal, "Switch back to the internal database (nothing is copied)");
+        m_opts.to_external = sub.add_option("--to_external", m_to_external,
+                                            "Switch to an external database: new (create it and copy into it), "
+                                            "existing (connect to a broker database), copy_to_existing (azuresql)")
+                                 ->option_text("MODE");
+        m_opts.db_vendor =
+            sub.add_option("--db_vendor", m_db_vendor, "postgres (default), mssqlserver or azuresql")->option_text("VENDOR");
+        m_opts.db_name = sub.add_option("--db_name", m_db_name, "Database name")->option_text("NAME");
+        m_opts.db_host = sub.add_option("--db_host", m_db_host, "Database server host name or address")->option_text("HOST");
+        m_opts.port = sub.add_option("--port", m_port, "TCP port, 1-65535 (default: 5432, or 1433 for SQL Server)")
+                          ->option_text("PORT");
+        m_opts.username = sub.add_option("--username", m_username, "Database user")->option_text("USER");
+        m_opts.password = sub.add_option("--password", m_password,
+                                         "Database password (visible in the process list: prefer --password_file, "
+                                         "LEO_DB_PASSWORD or the prompt)")
+                              ->option_text("PASSWORD");
+        m_opts.password_file =
+            sub.add_option("--password_file", m_password_file, "Read the password from the first line of FILE (- : stdin)")
+                ->option_text("FILE")
+                ->excludes(m_opts.password);
+        m_opts.site_id = sub.add_option("--site_id", m_site_id, "This broker's site id in the cluster")->option_text("ID");
+        sub.add_flag("--skip_confirmation,-y,--assumeyes", m_flags.skip_confirmation, "Do not ask before switching");
+        sub.add_flag("--allow_remote_upgrade", m_flags.allow_remote_upgrade,
+                     "Allow upgrading the schema of an older external database");
+    }
+    int run() override {
+        auto given = [](CLI::Option* o, const std::string& v) {
+            return o->count() > 0 ? std::optional<std::string>(v) : std::nullopt;
+        };
+        m_flags.to_external = given(m_opts.to_external, m_to_external);
+        m_flags.db_vendor = given(m_opts.db_vendor, m_db_vendor);
+        m_flags.db_name = given(m_opts.db_name, m_db_name);
+        m_flags.db_host = given(m_opts.db_host, m_db_host);
+        m_flags.port = given(m_opts.port, m_port);
+        m_flags.username = given(m_opts.username, m_username);
+        m_flags.site_id = given(m_opts.site_id, m_site_id);
+        m_flags.password_given = m_opts.password->count() > 0 || m_opts.password_file->count() > 0;
+        auto req = installer::parse_switch_flags(m_flags);
+        req.root = root();
+        if (req.action == installer::SwitchAction::show_current) {
+            std::cout << installer::to_text(installer::show_current(req.root));
+            return 0;
+        }
+        if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
+        log::open_log(req.root);
+        installer::SwitchCallbacks cb;
+        cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
+        cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
+        cb.confirm = [](const std::string& q) {
+            if (::isatty(STDIN_FILENO) == 0)
+                throw RefusedError("no terminal to ask for confirmation on; pass --skip_confirmation to proceed");
+            return confirm(false, q);
+        };
+        const auto out = installer::switch_database(req, cb);
+        for (const auto& line : out.verified) std::cout << "    " << line << "\n";
+        for (const auto& m : out.migrations_applied) std::cout << "    applied " << m << "\n";
+        std::cout << out.message << "\n";
+        return 0;
+    }
+
+private:
+    std::string password(const migrations::Endpoint& target) const {
+        if (m_opts.password->count() > 0) {
+            std::cerr << k_prog
+                      << ": warning: --password is visible to other users in the process list; prefer "
+                         "--password_file, LEO_DB_PASSWORD or the prompt\n";
+            return m_password;
+        }
+        if (m_opts.password_file->count() > 0) {
+            std::string text;
+            if (m_password_file == "-") {
+                std::getline(std::cin, text);
+            } else {
+                const auto content = fs::try_read_file(m_password_file);
+                if (!content) throw UsageError(fmt::format("--password_file {}: cannot be read", m_password_file));
+                text = content->substr(0, content->find('\n'));
+            }
+            if (!text.empty() && text.back() == '\r') text.pop_back();
+            if (text.empty())
+                throw UsageError(fmt::format("--password_file {}: the first line is empty", m_password_file));
+            return text;
+        }
+        if (const char* env = std::getenv("LEO_DB_PASSWORD"); env != nullptr) return env;
+        if (auto typed = prompt_password(fmt::format("Password for {} (empty: none): ", target.display())))
+            return *typed;
+        return {};
+    }
+
+    installer::SwitchFlags m_flags;
+    struct {
+        CLI::Option* to_external = nullptr;
+        CLI::Option* db_vendor = nullptr;
+        CLI::Option* db_name = nullptr;
+        CLI::Option* db_host = nullptr;
+        CLI::Option* port = nullptr;
+        CLI::Option* username = nullptr;
+        CLI::Option* password = nullptr;
+        CLI::Option* password_file = nullptr;
+        CLI::Option* site_id = nullptr;
+    } m_opts;
+    std::string m_to_external, m_db_vendor, m_db_name, m_db_host, m_port, m_username, m_password, m_password_file,
+        m_site_id;
+};
+
 struct Entry {
     const char* name;
     const char* help;
@@ -680,7 +829,47 @@ struct Entry {
 
 } // namespace
 
+namespace {
+
+/// Run the parsed command; print the error chain and map it to the exit code.
+int run_command(Command& cmd) {
+    try {
+        int rc = cmd.run();
+        log::close_log();
+        return rc;
+    } catch (const std::exception& e) {
+        const std::string chain = describe(e);
+        log::error("{}", chain);
+        log::close_log();
+        std::cerr << k_prog << ": error: " << chain << "\n";
+        return static_cast<int>(exit_code(e));
+    }
+}
+
+/// Called as switch_database.pl (the link in /home/leo/bin): that one command.
+int switch_database_main(int argc, char** argv) {
+    k_prog = k_switch_prog;
+    CLI::App app{"switch_database.pl: show or change the database the connection broker uses", k_prog};
+    app.set_version_flag("--version", std::string(k_prog) + " (leo-installer " + LEO_VERSION + ")");
+    SwitchDatabaseCommand cmd;
+    cmd.setup(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << k_prog << ": error: " << e.what() << "; run '" << k_prog << " --help' for usage\n";
+        return static_cast<int>(ExitCode::usage);
+    }
+    return run_command(cmd);
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
+    if (argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog) return switch_database_main(argc, argv);
     CLI::App app{"leo-installer: install, upgrade and manage the connection broker", k_prog};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(k_prog) + " " + LEO_VERSION);
@@ -704,6 +893,8 @@ int main(int argc, char** argv) {
     entries.push_back({"status", "Installed version, schema version, database state", std::make_unique<StatusCommand>()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
                        std::make_unique<DbCommand>()});
+    entries.push_back({"switch-database", "Show or change the broker's database (switch_database.pl)",
+                       std::make_unique<SwitchDatabaseCommand>()});
 
     std::vector<std::pair<CLI::App*, Command*>> subs;
     for (auto& e : entries) {
@@ -733,20 +924,8 @@ int main(int argc, char** argv) {
         return static_cast<int>(ExitCode::usage);
     }
 
-    try {
-        for (auto& [sub, cmd] : subs)
-            if (sub->parsed()) {
-                int rc = cmd->run();
-                log::close_log();
-                return rc;
-            }
-    } catch (const std::exception& e) {
-        const std::string chain = describe(e);
-        log::error("{}", chain);
-        log::close_log();
-        std::cerr << k_prog << ": error: " << chain << "\n";
-        return static_cast<int>(exit_code(e));
-    }
+    for (auto& [sub, cmd] : subs)
+        if (sub->parsed()) return run_command(*cmd);
     return static_cast<int>(ExitCode::usage);
 }
 

@@ -1,6 +1,8 @@
 #pragma once
-/// Digests through OpenSSL's EVP interface (the only place common/ calls OpenSSL).
+/// Digests, random bytes, AES-256-GCM and base64 through OpenSSL's EVP interface (the only
+/// place common/ calls OpenSSL).
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -14,5 +16,29 @@ namespace leo::crypto {
 /// Lowercase hex digest of the file at `path`, read in 64 KiB blocks.
 /// Throws leo::SystemError when it cannot be read, leo::Error for an unknown algorithm.
 [[nodiscard]] std::string file_digest_hex(std::string_view algorithm, const std::filesystem::path& path);
+
+/// `n` bytes from OpenSSL's CSPRNG (RAND_bytes). Throws leo::Error when it fails.
+[[nodiscard]] std::string random_bytes(std::size_t n);
+
+/// AES-256-GCM key size (bytes) and the sizes this module uses for nonce and tag.
+inline constexpr std::size_t k_aes256_key_size = 32;
+inline constexpr std::size_t k_gcm_nonce_size = 12; ///< 96-bit nonce, NIST SP 800-38D's recommended size
+inline constexpr std::size_t k_gcm_tag_size = 16;   ///< 128-bit authentication tag
+
+/// Encrypt `plaintext` with AES-256-GCM under `key` (k_aes256_key_size bytes), a fresh
+/// random nonce, and `aad` authenticated but not encrypted. Returns
+/// nonce (12) || ciphertext (len(plaintext)) || tag (16), as bytes.
+/// Throws leo::Error for a key of the wrong size or when OpenSSL fails.
+[[nodiscard]] std::string aes256gcm_encrypt(std::string_view key, std::string_view plaintext, std::string_view aad);
+
+/// Decrypt what aes256gcm_encrypt returned. Throws leo::Error when `sealed` is too short,
+/// the key has the wrong size, or authentication fails (wrong key, wrong `aad`, or the
+/// bytes were changed): the message says which of these could not be told apart.
+[[nodiscard]] std::string aes256gcm_decrypt(std::string_view key, std::string_view sealed, std::string_view aad);
+
+/// Standard base64 (RFC 4648, with padding, no line breaks) via EVP_EncodeBlock.
+[[nodiscard]] std::string base64_encode(std::string_view bytes);
+/// Inverse of base64_encode. Throws leo::Error for text that is not valid base64.
+[[nodiscard]] std::string base64_decode(std::string_view text);
 
 } // namespace leo::crypto

@@ -24,6 +24,11 @@ namespace leo::fs {
 void write_file_atomic(const std::filesystem::path& path, const std::string& content,
                        mode_t mode = 0644);
 
+/// write_file_atomic() with the new file owned by `uid`:`gid` (set on the temporary file
+/// before the rename, so the file never exists with another owner). Needs root.
+void write_file_atomic(const std::filesystem::path& path, const std::string& content, mode_t mode, uid_t uid,
+                       gid_t gid);
+
 /// The nearest ancestor of `path` (or `path` itself) that exists; "/" at worst.
 [[nodiscard]] std::filesystem::path nearest_existing_ancestor(const std::filesystem::path& path);
 

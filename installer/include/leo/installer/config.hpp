@@ -10,6 +10,11 @@
 ///   timeout = 600               ; seconds
 ///   optional = no               ; yes: a failing hook only warns
 ///
+///   [services]
+///   stop_command = systemctl stop leostream-broker.service    ; optional (see services.hpp)
+///   start_command = systemctl start leostream-broker.service  ; optional
+///   timeout = 300               ; seconds, for each
+///
 /// The hooks get LEO_ROOT, LEO_RESTORE_POINT_ID and LEO_RESTORE_POINT_DIR in their
 /// environment (the restore hook also LEO_VM_SNAPSHOT_ID); the last line the create hook
 /// prints is the snapshot id recorded in the manifest.
@@ -26,6 +31,9 @@ struct InstallerConfig {
     std::string vm_snapshot_restore_command;
     std::chrono::seconds vm_snapshot_timeout{600};
     bool vm_snapshot_optional = false;
+    std::string services_stop_command;
+    std::string services_start_command;
+    std::chrono::seconds services_timeout{300};
 };
 
 /// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws

@@ -28,6 +28,10 @@ struct InstallRequest {
     std::vector<std::filesystem::path> gpgkeys;   ///< --gpgkey files (armored)
     GpgCheck gpgcheck = GpgCheck::yes;            ///< --nogpgcheck turns it off
     std::map<std::string, std::string> skips;     ///< preflight --skip ID --reason TEXT
+    /// The leo-installer program that ROOT/home/leo/bin/switch_database.pl links to (the
+    /// documented CLI is the same binary, which knows its name); empty: no link. A file
+    /// that is not a symbolic link is left alone (with a warning).
+    std::filesystem::path switch_database_program;
 };
 
 /// How the library talks to its caller (it never prints).

@@ -20,6 +20,10 @@ struct Status {
     std::optional<std::string> schema_broker_version;
     std::optional<std::string> packaged_schema_version; ///< newest migration shipped in /home/leo
     std::string database_error;                ///< why the schema could not be read ("" when it could)
+    /// The database the broker uses (database.conf): "internal", or the external
+    /// endpoint without its password ("postgres broker@db:5432/leo").
+    std::string database_in_use = "internal";
+    bool external = false;
 };
 
 /// The newest migration version shipped in ROOT/home/leo/share/migrations (the schema
@@ -27,7 +31,8 @@ struct Status {
 /// leo::MigrationError for a bad migration file name.
 [[nodiscard]] std::optional<std::string> shipped_schema_version(const std::filesystem::path& root);
 
-/// Read-only: changes nothing (the database is not started).
+/// Read-only: changes nothing (the database is not started). The schema is read from
+/// the database in use (the external one when database.conf says so).
 [[nodiscard]] Status gather_status(const std::filesystem::path& root);
 [[nodiscard]] nlohmann::json to_json(const Status& status);
 [[nodiscard]] std::string to_text(const Status& status);

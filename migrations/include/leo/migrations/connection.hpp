@@ -68,6 +68,9 @@ public:
     /// The process id the server (or a pooler in front of it) announced at connect
     /// (PQbackendPID); compare with `SELECT pg_backend_pid()` to notice a pooler.
     [[nodiscard]] int backend_pid() const;
+    /// `name` quoted as an SQL identifier by the server's rules (PQescapeIdentifier):
+    /// any name, mixed case and quotes included. Throws leo::DatabaseError.
+    [[nodiscard]] std::string quote_ident(const std::string& name) const;
     /// The conninfo this connection was opened with (to open another session to the same
     /// database); it may hold a password: never print it.
     [[nodiscard]] const std::string& conninfo() const noexcept { return m_conninfo; }
@@ -80,6 +83,21 @@ private:
     std::unique_ptr<pg_conn, ConnDeleter> m_conn;
     std::string m_conninfo;
 };
+
+/// `value` as a libpq conninfo value: single-quoted, with \\ and \' escaped (libpq's
+/// "Connection Strings" rules), so that spaces and quotes in a password or a name survive.
+[[nodiscard]] std::string conninfo_value(const std::string& value);
+
+/// A conninfo with its password taken out, for child processes (pg_dump, pg_restore):
+/// the password then goes in their environment (PGPASSWORD), never on a command line
+/// that `ps` shows.
+struct SplitConninfo {
+    std::string without_password;        ///< the same settings, password removed
+    std::optional<std::string> password; ///< the password, when the conninfo had one
+};
+/// Split with PQconninfoParse. Throws leo::DatabaseError for a conninfo libpq cannot
+/// parse (its message, which never contains the password).
+[[nodiscard]] SplitConninfo split_password(const std::string& conninfo);
 
 /// "leo-installer <host> pid <pid>" (at most 63 bytes, PostgreSQL's NAMEDATALEN limit)
 /// with `prefix` in place of "leo-installer".

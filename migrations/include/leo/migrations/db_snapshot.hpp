@@ -28,6 +28,18 @@ using TableChecksums = std::map<std::string, std::string>;
 /// Throws leo::DatabaseError with pg_dump's last line.
 void dump_database(const std::string& conninfo, const std::filesystem::path& file);
 
+/// Restore `file` (a dump_database() archive) into the database `target_conninfo` names,
+/// which must hold no objects: one transaction (`--single-transaction --exit-on-error`),
+/// objects owned by the connecting user (`--no-owner --no-privileges`). The password of
+/// the conninfo is passed in the environment, not on the command line. Throws
+/// leo::DatabaseError with pg_restore's last line; the transaction then leaves nothing.
+void restore_dump(const std::filesystem::path& file, const std::string& target_conninfo);
+
+/// Sequence name -> "last_value:is_called" for every sequence of the public schema (the
+/// part of a copy that table_checksums does not see).
+using SequenceValues = std::map<std::string, std::string>;
+[[nodiscard]] SequenceValues sequence_values(Connection& conn);
+
 /// `pg_restore --list FILE` succeeds: the dump is complete and readable. Throws
 /// leo::DatabaseError with pg_restore's last line.
 void check_dump_readable(const std::filesystem::path& file);

@@ -1,0 +1,66 @@
+#pragma once
+/// The broker's database connection: ROOT/etc/leostream/database.conf (DESIGN.md "Paths
+/// under the root"), INI read with inih, written atomically, mode 0600, owner leo:
+///
+///   [database]
+///   format = 1
+///   mode = external                 ; or internal (the file absent means internal)
+///   vendor = postgres               ; postgres | mssqlserver | azuresql
+///   host = db.example.com
+///   port = 5432
+///   name = leo
+///   username = broker
+///   password = aes256gcm:v1:BASE64  ; never the password itself
+///   site_id = 1                     ; optional
+///   switched_at = 2026-11-29T18:00:00Z
+///
+/// The password is sealed with AES-256-GCM (OpenSSL) under a 256-bit key kept in
+/// ROOT/etc/leostream/database.key (base64, mode 0400, owner leo: readable only by leo,
+/// and root), made from OpenSSL's CSPRNG the first time a password is stored. The
+/// sealed value is nonce || ciphertext || tag, bound to its purpose by the associated
+/// data "leostream database.conf password v1".
+
+#include "leo/migrations/vendor.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace leo::installer {
+
+inline constexpr const char* k_database_conf = "/etc/leostream/database.conf";
+inline constexpr const char* k_database_key = "/etc/leostream/database.key";
+inline constexpr int k_database_conf_format = 1;
+
+enum class DatabaseMode { internal, external };
+
+struct DatabaseConfig {
+    DatabaseMode mode = DatabaseMode::internal;
+    migrations::Endpoint external;  ///< meaningful when mode is external (password in plain text, in memory)
+    std::optional<int> site_id;     ///< this broker's site id in the cluster
+    std::string switched_at;        ///< UTC time of the last switch ("" when never switched)
+};
+
+/// Read ROOT/etc/leostream/database.conf and decrypt the password. An absent file is the
+/// internal database (the broker's default). Throws leo::UsageError naming file and line
+/// for a syntax error, an unknown setting or a bad value, or another format version;
+/// leo::SystemError when the key file needed to decrypt the password is missing or
+/// unreadable, leo::Error when decryption fails (wrong key file or edited value).
+[[nodiscard]] DatabaseConfig load_database_config(const std::filesystem::path& root);
+
+/// Write the configuration: password sealed with the key file (created when missing),
+/// the file written atomically with mode 0600 and owner leo. Throws leo::SystemError
+/// (and leo::InstallError when ROOT has no leo user).
+void save_database_config(const std::filesystem::path& root, const DatabaseConfig& config);
+
+/// Seal / open a secret with the key file (for the journal, which must hold no password
+/// in plain text). seal_secret creates the key when missing; open_secret throws like
+/// load_database_config. Sealed text is "aes256gcm:v1:" + base64.
+[[nodiscard]] std::string seal_secret(const std::filesystem::path& root, const std::string& secret);
+[[nodiscard]] std::string open_secret(const std::filesystem::path& root, const std::string& sealed);
+
+/// The configuration as lines for a terminal, the password masked ("********", or
+/// "(none)" when empty): what `switch_database.pl --show_current` prints.
+[[nodiscard]] std::string masked_text(const DatabaseConfig& config);
+
+} // namespace leo::installer

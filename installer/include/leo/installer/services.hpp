@@ -1,0 +1,31 @@
+#pragma once
+/// Stopping and starting the broker's components around a change of its database
+/// (switch_database.pl: "after a switch the broker components restart").
+///
+/// Which command: installer.conf `[services] stop_command` / `start_command` (run with
+/// /bin/sh -c, LEO_ROOT in the environment, `[services] timeout` each) when set;
+/// otherwise, on the real system (root "/") booted with systemd (/run/systemd/system)
+/// that has a leostream-broker.service unit, `systemctl stop|start
+/// leostream-broker.service`; otherwise there is nothing this tool can run (a sandbox
+/// root, a system without the unit) and the outcome says so.
+
+#include <filesystem>
+#include <string>
+
+namespace leo::installer {
+
+inline constexpr const char* k_broker_unit = "leostream-broker.service";
+
+struct ServiceOutcome {
+    bool ran = false;        ///< a command ran (and succeeded)
+    std::string command;     ///< the command, or "" when none applies
+    std::string message;     ///< what happened, one line, for the terminal
+};
+
+/// Stop the broker components. Throws leo::SystemError naming the command and its last
+/// line of output when it fails or times out.
+ServiceOutcome stop_broker(const std::filesystem::path& root);
+/// Start them. Throws like stop_broker.
+ServiceOutcome start_broker(const std::filesystem::path& root);
+
+} // namespace leo::installer

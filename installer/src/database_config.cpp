@@ -1,0 +1,252 @@
+#include "leo/installer/database_config.hpp"
+
+#include "leo/common/accounts.hpp"
+#include "leo/common/clock.hpp"
+#include "leo/common/crypto.hpp"
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/paths.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <ini.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+constexpr const char* k_sealed_prefix = "aes256gcm:v1:";
+constexpr const char* k_aad = "leostream database.conf password v1";
+
+accounts::User leo_user(const stdfs::path& root) {
+    auto user = accounts::find_user(root, k_user);
+    if (!user)
+        throw InstallError(fmt::format("user {} does not exist in {}: install the broker first", k_user,
+                                       (root / "etc/passwd").string()));
+    return *user;
+}
+
+/// ROOT/etc/leostream (0750, root:leo's group), created when missing.
+stdfs::path config_dir(const stdfs::path& root, const accounts::User& leo) {
+    const auto dir = fs::under_root(root, "/etc/leostream");
+    std::error_code ec;
+    if (!stdfs::is_directory(dir, ec)) {
+        stdfs::create_directories(dir, ec);
+        if (ec) throw SystemError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+        if (::chmod(dir.c_str(), 0750) != 0) throw system_error("cannot chmod " + dir.string(), errno);
+        if (::chown(dir.c_str(), 0, leo.gid) != 0) throw system_error("cannot chown " + dir.string(), errno);
+    }
+    return dir;
+}
+
+std::string read_key(const stdfs::path& file) {
+    std::string text;
+    try {
+        text = fs::read_file(file);
+    } catch (const SystemError&) {
+        std::throw_with_nested(SystemError(fmt::format(
+            "the database password cannot be decrypted without its key file {}; store the password again with "
+            "switch_database.pl --to_external existing ... (a new key is then made)",
+            file.string())));
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    std::string key;
+    try {
+        key = crypto::base64_decode(text);
+    } catch (const Error&) {
+        std::throw_with_nested(SystemError(fmt::format("{} is not a database key file", file.string())));
+    }
+    if (key.size() != crypto::k_aes256_key_size)
+        throw SystemError(fmt::format("{} holds a {}-byte key; a database key has {} bytes", file.string(), key.size(),
+                                      crypto::k_aes256_key_size));
+    return key;
+}
+
+/// The key, made (32 random bytes, mode 0400, owner leo) when it does not exist yet.
+std::string key_for_sealing(const stdfs::path& root) {
+    const auto file = fs::under_root(root, k_database_key);
+    std::error_code ec;
+    if (stdfs::exists(file, ec)) return read_key(file);
+    const auto leo = leo_user(root);
+    (void)config_dir(root, leo);
+    const std::string key = crypto::random_bytes(crypto::k_aes256_key_size);
+    fs::write_file_atomic(file, crypto::base64_encode(key) + "\n", 0400, leo.uid, leo.gid);
+    log::info("created the database key file {}", file.string());
+    return key;
+}
+
+struct ParseState {
+    DatabaseConfig config;
+    std::string sealed_password;
+    std::string error;
+    bool saw_format = false;
+    bool saw_mode = false;
+};
+
+bool parse_int(const std::string& v, long& out) {
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && ptr == v.data() + v.size();
+}
+
+int handler(void* user, const char* section, const char* name, const char* value) {
+    auto* st = static_cast<ParseState*>(user);
+    const std::string s = section, n = name, v = value;
+    auto& c = st->config;
+    long number = 0;
+    if (s != "database") {
+        st->error = fmt::format("unknown section [{}] (expected [database])", s);
+        return 0;
+    }
+    if (n == "format") {
+        if (!parse_int(v, number) || number != k_database_conf_format) {
+            st->error = fmt::format("format = {} is not supported (this leo-installer reads format {})", v,
+                                    k_database_conf_format);
+            return 0;
+        }
+        st->saw_format = true;
+    } else if (n == "mode") {
+        if (v == "internal") c.mode = DatabaseMode::internal;
+        else if (v == "external") c.mode = DatabaseMode::external;
+        else {
+            st->error = fmt::format("mode = {}: expected internal or external", v);
+            return 0;
+        }
+        st->saw_mode = true;
+    } else if (n == "vendor") {
+        const auto vendor = migrations::parse_vendor(v);
+        if (!vendor) {
+            st->error = fmt::format("vendor = {}: expected postgres, mssqlserver or azuresql", v);
+            return 0;
+        }
+        c.external.vendor = *vendor;
+    } else if (n == "host") {
+        c.external.host = v;
+    } else if (n == "port") {
+        if (!parse_int(v, number) || number < 1 || number > 65535) {
+            st->error = fmt::format("port = {}: expected a TCP port from 1 to 65535", v);
+            return 0;
+        }
+        c.external.port = static_cast<int>(number);
+    } else if (n == "name") {
+        c.external.dbname = v;
+    } else if (n == "username") {
+        c.external.username = v;
+    } else if (n == "password") {
+        if (v.rfind(k_sealed_prefix, 0) != 0) {
+            st->error = fmt::format("password is not an encrypted value ({}...): never write a password here; store "
+                                    "it with switch_database.pl",
+                                    k_sealed_prefix);
+            return 0;
+        }
+        st->sealed_password = v;
+    } else if (n == "site_id") {
+        if (!parse_int(v, number) || number < 1 || number > 2147483647) {
+            st->error = fmt::format("site_id = {}: expected a whole number from 1 to 2147483647", v);
+            return 0;
+        }
+        c.site_id = static_cast<int>(number);
+    } else if (n == "switched_at") {
+        c.switched_at = v;
+    } else {
+        st->error = fmt::format("unknown setting {}", n);
+        return 0;
+    }
+    return 1;
+}
+
+} // namespace
+
+std::string seal_secret(const stdfs::path& root, const std::string& secret) {
+    const std::string key = key_for_sealing(root);
+    return k_sealed_prefix + crypto::base64_encode(crypto::aes256gcm_encrypt(key, secret, k_aad));
+}
+
+std::string open_secret(const stdfs::path& root, const std::string& sealed) {
+    if (sealed.rfind(k_sealed_prefix, 0) != 0)
+        throw Error(fmt::format("an encrypted password must start with {}", k_sealed_prefix));
+    const auto file = fs::under_root(root, k_database_key);
+    const std::string key = read_key(file);
+    try {
+        return crypto::aes256gcm_decrypt(key, crypto::base64_decode(sealed.substr(std::string(k_sealed_prefix).size())),
+                                         k_aad);
+    } catch (const Error&) {
+        std::throw_with_nested(Error(fmt::format(
+            "the database password cannot be decrypted with {} (another key file, or an edited value); store it again "
+            "with switch_database.pl",
+            file.string())));
+    }
+}
+
+DatabaseConfig load_database_config(const stdfs::path& root) {
+    const auto file = fs::under_root(root, k_database_conf);
+    std::error_code ec;
+    if (!stdfs::exists(file, ec)) return {};
+    ParseState st;
+    const int rc = ini_parse(file.c_str(), handler, &st);
+    if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
+    if (rc > 0)
+        throw UsageError(fmt::format("{}:{}: {}", file.string(), rc, st.error.empty() ? "syntax error" : st.error));
+    if (!st.saw_mode) throw UsageError(fmt::format("{}: has no mode = internal|external", file.string()));
+    auto& c = st.config;
+    if (c.mode == DatabaseMode::external) {
+        for (const auto& [key, value] : {std::pair{"host", &c.external.host}, std::pair{"name", &c.external.dbname},
+                                         std::pair{"username", &c.external.username}})
+            if (value->empty())
+                throw UsageError(fmt::format("{}: mode = external needs {} = ...", file.string(), key));
+        if (!st.sealed_password.empty()) {
+            try {
+                c.external.password = open_secret(root, st.sealed_password);
+            } catch (const Error&) {
+                std::throw_with_nested(Error(fmt::format("{}: password", file.string())));
+            }
+        }
+    }
+    return c;
+}
+
+void save_database_config(const stdfs::path& root, const DatabaseConfig& c) {
+    const auto leo = leo_user(root);
+    (void)config_dir(root, leo);
+    std::string text = "# The broker's database connection, written by leo-installer (switch_database.pl).\n"
+                       "# The password is encrypted (AES-256-GCM) with the key in " +
+                       std::string(k_database_key) + "; do not edit it by hand.\n[database]\n";
+    text += fmt::format("format = {}\n", k_database_conf_format);
+    text += fmt::format("mode = {}\n", c.mode == DatabaseMode::external ? "external" : "internal");
+    if (c.mode == DatabaseMode::external) {
+        const auto& e = c.external;
+        text += fmt::format("vendor = {}\nhost = {}\nport = {}\nname = {}\nusername = {}\n",
+                            migrations::vendor_id(e.vendor), e.host, e.port, e.dbname, e.username);
+        if (!e.password.empty()) text += "password = " + seal_secret(root, e.password) + "\n";
+    }
+    if (c.site_id) text += fmt::format("site_id = {}\n", *c.site_id);
+    text += "switched_at = " + (c.switched_at.empty() ? clock::utc_now() : c.switched_at) + "\n";
+    fs::write_file_atomic(fs::under_root(root, k_database_conf), text, 0600, leo.uid, leo.gid);
+}
+
+std::string masked_text(const DatabaseConfig& c) {
+    std::string out;
+    auto line = [&](const char* k, const std::string& v) { out += fmt::format("  {:<13} {}\n", k, v); };
+    if (c.mode == DatabaseMode::internal) {
+        line("database", "internal (PostgreSQL under /home/leo/pgsql, database leo)");
+    } else {
+        const auto& e = c.external;
+        line("database", "external");
+        line("vendor", fmt::format("{} ({})", migrations::vendor_id(e.vendor), migrations::vendor_title(e.vendor)));
+        line("host", e.host);
+        line("port", std::to_string(e.port));
+        line("name", e.dbname);
+        line("username", e.username);
+        line("password", e.password.empty() ? "(none)" : "********");
+    }
+    line("site id", c.site_id ? std::to_string(*c.site_id) : "(not set)");
+    if (!c.switched_at.empty()) line("switched at", c.switched_at);
+    return out;
+}
+
+} // namespace leo::installer

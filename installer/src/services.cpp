@@ -1,0 +1,64 @@
+#include "leo/installer/services.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/subprocess.hpp"
+#include "leo/installer/config.hpp"
+
+#include <fmt/format.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+bool systemd_unit_present(const stdfs::path& root) {
+    std::error_code ec;
+    if (root != "/" || !stdfs::is_directory("/run/systemd/system", ec)) return false;
+    for (const char* dir : {"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"})
+        if (stdfs::exists(stdfs::path(dir) / k_broker_unit, ec)) return true;
+    return false;
+}
+
+ServiceOutcome act(const stdfs::path& root, const char* verb) {
+    const auto config = load_config(root);
+    const std::string& configured =
+        std::string(verb) == "stop" ? config.services_stop_command : config.services_start_command;
+    ServiceOutcome out;
+    std::vector<std::string> argv;
+    if (!configured.empty()) {
+        argv = {"/bin/sh", "-c", configured};
+        out.command = configured;
+    } else if (systemd_unit_present(root)) {
+        argv = {"systemctl", verb, k_broker_unit};
+        out.command = subprocess::command_line(argv);
+    } else {
+        out.message = fmt::format(
+            "no way to {} the broker components here (no [services] {}_command in "
+            "/etc/leo-installer/installer.conf and no systemd unit {} on this system): {} them yourself",
+            verb, verb, k_broker_unit, verb);
+        log::warning("{}", out.message);
+        return out;
+    }
+    subprocess::Options o;
+    o.env["LEO_ROOT"] = root.string();
+    o.timeout = config.services_timeout;
+    const auto r = subprocess::run(argv, o);
+    log::info("ran {} (exit {})", out.command, r.exit_code);
+    if (!r.ok())
+        throw SystemError(fmt::format("`{}` {}: {}", out.command,
+                                      r.timed_out ? fmt::format("did not end within {} s", config.services_timeout.count())
+                                                  : fmt::format("failed (exit {})", r.exit_code),
+                                      subprocess::last_line(r.err.empty() ? r.out : r.err)));
+    out.ran = true;
+    out.message = fmt::format("broker components: {} ran `{}`", verb, out.command);
+    return out;
+}
+
+} // namespace
+
+ServiceOutcome stop_broker(const stdfs::path& root) { return act(root, "stop"); }
+ServiceOutcome start_broker(const stdfs::path& root) { return act(root, "start"); }
+
+} // namespace leo::installer

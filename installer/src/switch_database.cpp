@@ -1,0 +1,622 @@
+#include "leo/installer/switch_database.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/lock.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/installer/services.hpp"
+#include "leo/migrations/internal_db.hpp"
+#include "leo/migrations/vendor.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+namespace mig = leo::migrations;
+
+std::string_view external_mode_id(ExternalMode m) {
+    switch (m) {
+    case ExternalMode::new_database: return "new";
+    case ExternalMode::existing: return "existing";
+    case ExternalMode::copy_to_existing: return "copy_to_existing";
+    }
+    return "?";
+}
+
+// ---------------------------------------------------------------------------------------
+// Flags
+
+namespace {
+
+bool parse_long(const std::string& v, long& out) {
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && ptr == v.data() + v.size() && !v.empty();
+}
+
+/// Values go into database.conf (INI): no control characters, no leading or trailing
+/// blanks, no blank followed by ';' (an inline comment to the INI reader).
+void check_value(const char* flag, const std::string& v, bool allow_blanks) {
+    if (v.empty()) throw UsageError(fmt::format("{} is empty", flag));
+    for (char c : v)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            throw UsageError(fmt::format("{} contains a control character", flag));
+    if (v.front() == ' ' || v.back() == ' ')
+        throw UsageError(fmt::format("{} '{}' starts or ends with a blank", flag, v));
+    if (!allow_blanks && v.find(' ') != std::string::npos)
+        throw UsageError(fmt::format("{} '{}' contains a blank", flag, v));
+    if (v.find(" ;") != std::string::npos)
+        throw UsageError(fmt::format("{} '{}' contains ' ;', which database.conf cannot hold", flag, v));
+}
+
+} // namespace
+
+SwitchRequest parse_switch_flags(const SwitchFlags& f) {
+    const int actions = (f.show_current ? 1 : 0) + (f.to_internal ? 1 : 0) + (f.to_external ? 1 : 0);
+    if (actions != 1)
+        throw UsageError(fmt::format("give exactly one of --show_current, --to_internal, --to_external "
+                                     "new|existing|copy_to_existing (got {})",
+                                     actions));
+    SwitchRequest r;
+    r.skip_confirmation = f.skip_confirmation;
+    if (!f.to_external) {
+        r.action = f.show_current ? SwitchAction::show_current : SwitchAction::to_internal;
+        const char* action = f.show_current ? "--show_current" : "--to_internal";
+        const std::vector<std::pair<const char*, bool>> external_only{
+            {"--db_vendor", f.db_vendor.has_value()}, {"--db_name", f.db_name.has_value()},
+            {"--db_host", f.db_host.has_value()},     {"--port", f.port.has_value()},
+            {"--username", f.username.has_value()},   {"--password", f.password_given},
+            {"--site_id", f.site_id.has_value()},     {"--allow_remote_upgrade", f.allow_remote_upgrade}};
+        for (const auto& [flag, given] : external_only)
+            if (given)
+                throw UsageError(fmt::format("{} applies only to --to_external, not to {}", flag, action));
+        return r;
+    }
+    r.action = SwitchAction::to_external;
+    const std::string& mode = *f.to_external;
+    if (mode == "new") r.mode = ExternalMode::new_database;
+    else if (mode == "existing") r.mode = ExternalMode::existing;
+    else if (mode == "copy_to_existing") r.mode = ExternalMode::copy_to_existing;
+    else
+        throw UsageError(fmt::format("--to_external '{}': expected new, existing or copy_to_existing", mode));
+
+    r.target.vendor = mig::Vendor::postgres;
+    if (f.db_vendor) {
+        const auto v = mig::parse_vendor(*f.db_vendor);
+        if (!v)
+            throw UsageError(fmt::format("--db_vendor '{}': expected postgres, mssqlserver or azuresql", *f.db_vendor));
+        r.target.vendor = *v;
+    }
+    const auto vendor = r.target.vendor;
+    if (r.mode == ExternalMode::new_database && vendor == mig::Vendor::azuresql)
+        throw UsageError("--to_external new works with --db_vendor postgres or mssqlserver; for azuresql create the "
+                         "empty database in Azure and use --to_external copy_to_existing");
+    if (r.mode == ExternalMode::copy_to_existing && vendor != mig::Vendor::azuresql)
+        throw UsageError(fmt::format("--to_external copy_to_existing works with --db_vendor azuresql only; with {} use "
+                                     "--to_external new (it also uses an existing empty database of that name)",
+                                     mig::vendor_id(vendor)));
+
+    std::vector<std::string> missing;
+    if (!f.db_host) missing.emplace_back("--db_host");
+    if (!f.db_name) missing.emplace_back("--db_name");
+    if (!f.username) missing.emplace_back("--username");
+    if (!missing.empty()) {
+        std::string list;
+        for (size_t i = 0; i < missing.size(); ++i)
+            list += (i == 0 ? "" : i + 1 == missing.size() ? " and " : ", ") + missing[i];
+        throw UsageError(fmt::format("--to_external {} needs {}", mode, list));
+    }
+    check_value("--db_host", *f.db_host, false);
+    check_value("--db_name", *f.db_name, true);
+    check_value("--username", *f.username, true);
+    if (vendor == mig::Vendor::postgres && f.db_name->size() > 63)
+        throw UsageError(fmt::format("--db_name '{}' has {} bytes; PostgreSQL names have at most 63", *f.db_name,
+                                     f.db_name->size()));
+    r.target.host = *f.db_host;
+    r.target.dbname = *f.db_name;
+    r.target.username = *f.username;
+    r.target.port = mig::default_port(vendor);
+    if (f.port) {
+        long port = 0;
+        if (!parse_long(*f.port, port) || port < 1 || port > 65535)
+            throw UsageError(fmt::format("--port '{}': expected a TCP port from 1 to 65535", *f.port));
+        r.target.port = static_cast<int>(port);
+    }
+    if (f.site_id) {
+        long id = 0;
+        if (!parse_long(*f.site_id, id) || id < 1 || id > 2147483647)
+            throw UsageError(fmt::format("--site_id '{}': expected a whole number from 1 to 2147483647", *f.site_id));
+        r.site_id = static_cast<int>(id);
+    }
+    r.allow_remote_upgrade = f.allow_remote_upgrade ? mig::AllowRemoteUpgrade::yes : mig::AllowRemoteUpgrade::no;
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// The switch
+
+namespace {
+
+/// This broker's code: its version and the migrations it ships.
+struct BrokerCode {
+    std::string version;
+    std::vector<mig::Migration> files;
+};
+
+BrokerCode broker_code(const stdfs::path& root) {
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    if (installed.size() != 1)
+        throw InstallError(fmt::format("switching databases needs exactly one installed {} in {} (found {})",
+                                       k_broker_package, root.string(), installed.size()));
+    return {installed.front().version, mig::load_migrations(fs::under_root(root, k_migrations_dir))};
+}
+
+std::string describe_current(const DatabaseConfig& c) {
+    return c.mode == DatabaseMode::internal ? std::string("the internal database") : c.external.display();
+}
+
+/// The current database's conninfo, checking that it is there to copy from.
+std::string current_conninfo(const stdfs::path& root, const DatabaseConfig& c) {
+    if (c.mode == DatabaseMode::external) {
+        auto d = mig::make_driver(c.external.vendor);
+        d->require_supported();
+        return d->conninfo(c.external);
+    }
+    mig::InternalDatabase db(root);
+    if (db.status().state != mig::DbState::running)
+        throw RefusedError("the internal database is not running, so there is nothing to copy from: start it with "
+                           "`leo-installer db start` and run this again");
+    return db.conninfo();
+}
+
+std::string remote_flag(std::string message) {
+    const std::string from = "--allow-remote-upgrade", to = "--allow_remote_upgrade";
+    for (auto p = message.find(from); p != std::string::npos; p = message.find(from, p + to.size()))
+        message.replace(p, from.size(), to);
+    return message;
+}
+
+/// The copy is exact: same tables, same row counts and checksums, same sequence values.
+std::vector<std::string> verify_copy(mig::Connection& source, mig::VendorDriver& driver, const mig::Endpoint& target) {
+    const auto want = mig::table_checksums(source);
+    const auto got = driver.table_checksums(target);
+    std::vector<std::string> lines;
+    std::vector<std::string> problems;
+    for (const auto& [table, sum] : want) {
+        const auto it = got.find(table);
+        const std::string rows = sum.substr(0, sum.find(':'));
+        if (it == got.end()) problems.push_back(fmt::format("table {} is missing from the copy", table));
+        else if (it->second != sum)
+            problems.push_back(fmt::format("table {}: source {} rows, copy {} rows, checksums differ", table, rows,
+                                           it->second.substr(0, it->second.find(':'))));
+        else lines.push_back(fmt::format("{}: {} rows, checksum equal", table, rows));
+    }
+    for (const auto& [table, sum] : got)
+        if (want.count(table) == 0) problems.push_back(fmt::format("the copy has a table {} the source has not", table));
+    const auto seq_want = mig::sequence_values(source);
+    const auto seq_got = driver.sequence_values(target);
+    for (const auto& [seq, value] : seq_want) {
+        const auto it = seq_got.find(seq);
+        if (it == seq_got.end() || it->second != value)
+            problems.push_back(fmt::format("sequence {}: source {}, copy {}", seq, value,
+                                           it == seq_got.end() ? std::string("missing") : it->second));
+    }
+    if (!problems.empty()) {
+        std::string all;
+        for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+        throw InstallError("the copy is not equal to the source: " + all);
+    }
+    return lines;
+}
+
+nlohmann::json endpoint_json(const stdfs::path& root, const mig::Endpoint& e) {
+    return {{"vendor", std::string(mig::vendor_id(e.vendor))},
+            {"host", e.host},
+            {"port", e.port},
+            {"name", e.dbname},
+            {"username", e.username},
+            {"password", e.password.empty() ? std::string() : seal_secret(root, e.password)}};
+}
+
+mig::Endpoint endpoint_from_json(const stdfs::path& root, const nlohmann::json& j) {
+    mig::Endpoint e;
+    e.vendor = mig::parse_vendor(j.value("vendor", "postgres")).value_or(mig::Vendor::postgres);
+    e.host = j.value("host", "");
+    e.port = j.value("port", 5432);
+    e.dbname = j.value("name", "");
+    e.username = j.value("username", "");
+    const std::string sealed = j.value("password", "");
+    if (!sealed.empty()) e.password = open_secret(root, sealed);
+    return e;
+}
+
+bool started(const RunRecord& run, const std::string& step) {
+    return std::find(run.started.begin(), run.started.end(), step) != run.started.end();
+}
+
+class Switcher {
+public:
+    Switcher(const SwitchRequest& req, const SwitchCallbacks& cb) : m_req(req), m_cb(cb), m_root(checked_root(req.root)) {}
+
+    SwitchOutcome run() {
+        m_current = load_database_config(m_root);
+        m_code = broker_code(m_root);
+        return m_req.action == SwitchAction::to_internal ? to_internal() : to_external();
+    }
+
+private:
+    void say(const std::string& s) {
+        log::info("switch-database: {}", s);
+        if (m_cb.on_step) m_cb.on_step(s);
+    }
+    void warn(const std::string& s) {
+        log::warning("switch-database: {}", s);
+        if (m_cb.on_warning) m_cb.on_warning(s);
+    }
+    void confirm(const std::string& plan) {
+        if (m_req.skip_confirmation || !m_cb.confirm) return;
+        if (!m_cb.confirm(plan)) throw RefusedError("switch cancelled: nothing was changed");
+    }
+
+    SwitchOutcome to_external() {
+        const auto& target = m_req.target;
+        auto driver = mig::make_driver(target.vendor);
+        driver->require_supported();
+
+        // Everything that can refuse, before anything changes.
+        std::string source_conninfo;
+        std::optional<mig::Connection> source;
+        if (m_req.mode != ExternalMode::existing) {
+            source_conninfo = current_conninfo(m_root, m_current);
+            source.emplace(mig::Connection::open(source_conninfo));
+            const auto state = mig::read_schema_state(*source);
+            const auto kind = m_current.mode == DatabaseMode::external ? mig::DatabaseKind::external
+                                                                       : mig::DatabaseKind::internal;
+            const auto d = mig::decide_upgrade(state, m_code.files, m_code.version, kind, mig::AllowRemoteUpgrade::yes);
+            if (d.refused()) throw RefusedError(remote_flag(d.message));
+            if (d.action != mig::UpgradeDecision::Action::none)
+                throw RefusedError(fmt::format("the current database ({}) has schema {} but broker {} runs schema {}: "
+                                               "bring it up to date first (`leo-installer migrate`), then switch",
+                                               describe_current(m_current), state.schema_version.value_or("none"),
+                                               m_code.version,
+                                               m_code.files.empty() ? "none" : m_code.files.back().version));
+            const auto v = mig::validate(state, m_code.files, m_code.version);
+            if (!v.ok()) throw RefusedError("the current database does not match this broker's migrations: " + v.message());
+        }
+        const auto info = driver->inspect(target);
+        const std::string where = target.display();
+        mig::UpgradeDecision decision;
+        std::string plan;
+        if (m_req.mode == ExternalMode::new_database) {
+            if (info.exists && info.objects > 0)
+                throw RefusedError(fmt::format(
+                    "database {} is not empty ({} objects{}): --to_external new copies into a new or empty database "
+                    "only; to connect to it use --to_external existing, or choose another --db_name",
+                    where, info.objects,
+                    info.schema && info.schema->schema_version ? ", broker schema " + *info.schema->schema_version
+                                                               : std::string()));
+            if (!info.exists && info.can_create_database == false)
+                throw RefusedError(fmt::format(
+                    "database {} does not exist and user {} may not create databases: ask the database "
+                    "administrator to create an empty database {} owned by {}, then run this again",
+                    where, target.username, target.dbname, target.username));
+            plan = fmt::format("{} database {}, copy {} into it (verified table by table), and use it",
+                               info.exists ? "Use the existing empty" : "Create", where, describe_current(m_current));
+        } else {
+            if (!info.exists)
+                throw RefusedError(fmt::format("database {} does not exist: to create it and copy this broker's "
+                                               "database into it use --to_external new",
+                                               where));
+            if (!info.schema) {
+                if (info.objects == 0)
+                    throw RefusedError(fmt::format(
+                        "database {} is empty: it holds no broker database to connect to; to copy this broker's "
+                        "database into it use --to_external new (postgres, mssqlserver) or copy_to_existing "
+                        "(azuresql)",
+                        where));
+                throw RefusedError(fmt::format("database {} is not a broker database: it has {} objects but no "
+                                               "leo_schema_history table",
+                                               where, info.objects));
+            }
+            decision = mig::decide_upgrade(*info.schema, m_code.files, m_code.version, mig::DatabaseKind::external,
+                                           m_req.allow_remote_upgrade);
+            if (decision.refused()) throw RefusedError(remote_flag(decision.message));
+            const auto v = mig::validate(*info.schema, m_code.files, m_code.version);
+            if (!v.ok()) throw RefusedError(fmt::format("database {}: {}", where, v.message()));
+            plan = fmt::format("Connect to the existing broker database {} (schema {}){}", where,
+                               info.schema->schema_version.value_or("none"),
+                               decision.action == mig::UpgradeDecision::Action::upgrade
+                                   ? fmt::format(", upgrade its schema to {} for every broker that shares it",
+                                                 m_code.files.back().version)
+                                   : std::string());
+        }
+        confirm(fmt::format("{} instead of {}; the broker components are stopped and started again. Proceed?", plan,
+                            describe_current(m_current)));
+
+        auto lock = RunLock::acquire(m_root, "switch-database to " + where);
+        Journal journal(m_root);
+        journal.refuse_if_unfinished();
+        const std::string run = journal.begin("switch-database", describe_current(m_current), where);
+        journal.step_done(run, "plan",
+                          {{"mode", std::string(external_mode_id(m_req.mode))},
+                           {"target", endpoint_json(m_root, target)},
+                           {"existed", info.exists},
+                           {"objects", info.objects}});
+        SwitchOutcome out;
+        bool created = false;
+        bool copied_into_empty = false;
+        bool stopped = false;
+        try {
+            journal.step_start(run, "stop");
+            stopped = true;
+            if (auto s = stop_broker(m_root); !s.ran) warn(s.message);
+            else say(s.message);
+            journal.step_done(run, "stop");
+            if (m_req.mode != ExternalMode::existing) {
+                if (!info.exists) {
+                    say(fmt::format("creating database {}", where));
+                    journal.step_start(run, "create_database");
+                    created = true;
+                    driver->create_database(target);
+                    journal.step_done(run, "create_database");
+                }
+                say(fmt::format("copying {} into {}", describe_current(m_current), where));
+                journal.step_start(run, "copy");
+                copied_into_empty = !created;
+                driver->copy_from_postgres(source_conninfo, target, fs::under_root(m_root, k_state_dir));
+                journal.step_done(run, "copy");
+                fault::point("switch.after_copy");
+                say("verifying the copy (row counts and checksums of every table)");
+                journal.step_start(run, "verify");
+                out.verified = verify_copy(*source, *driver, target);
+                journal.step_done(run, "verify", {{"tables", out.verified.size()}});
+            } else if (decision.action == mig::UpgradeDecision::Action::upgrade) {
+                say(fmt::format("upgrading the schema of {}", where));
+                journal.step_start(run, "migrate");
+                auto conn = mig::Connection::open(driver->conninfo(target));
+                mig::MigrateOptions o;
+                o.kind = mig::DatabaseKind::external;
+                o.allow_remote_upgrade = mig::AllowRemoteUpgrade::yes;
+                o.site_id = m_req.site_id ? m_req.site_id : m_current.site_id;
+                const auto res = mig::migrate(conn, m_code.files, m_code.version, o);
+                out.migrations_applied = res.applied;
+                journal.step_done(run, "migrate", {{"applied", res.applied}});
+            }
+            fault::point("switch.before_record");
+            journal.step_start(run, "record");
+            DatabaseConfig next;
+            next.mode = DatabaseMode::external;
+            next.external = target;
+            next.site_id = m_req.site_id ? m_req.site_id : m_current.site_id;
+            save_database_config(m_root, next);
+            journal.step_done(run, "record");
+            say(fmt::format("recorded {} in {}", where, k_database_conf));
+            fault::point("switch.after_record");
+        } catch (const std::exception& e) {
+            std::vector<std::string> undone;
+            try {
+                if (created) {
+                    driver->drop_database(target);
+                    undone.push_back("dropped the new database " + where);
+                } else if (copied_into_empty) {
+                    driver->clear_objects(target);
+                    undone.push_back("emptied " + where + " again");
+                }
+            } catch (const std::exception& undo_error) {
+                undone.push_back(fmt::format("could NOT undo the copy ({}): run `leo-installer recover`",
+                                             describe(undo_error)));
+                log::error("switch-database undo: {}", describe(undo_error));
+                std::throw_with_nested(InstallError(fmt::format("switch to {} failed: {}; {}", where, describe(e),
+                                                                undone.back())));
+            }
+            if (stopped) {
+                try {
+                    if (start_broker(m_root).ran) undone.push_back("started the broker components again");
+                } catch (const std::exception& start_error) {
+                    undone.push_back("starting the broker components failed too: " + describe(start_error));
+                }
+            }
+            journal.end(run, "rolled-back");
+            std::string list;
+            for (const auto& u : undone) list += "; " + u;
+            std::throw_with_nested(InstallError(fmt::format("switch to {} failed{}; the broker still uses {}", where,
+                                                            list, describe_current(m_current))));
+        }
+        finish(journal, run);
+        out.changed = true;
+        out.message = fmt::format("the broker now uses {}", where);
+        return out;
+    }
+
+    SwitchOutcome to_internal() {
+        SwitchOutcome out;
+        if (m_current.mode == DatabaseMode::internal) {
+            out.message = "the broker already uses the internal database: nothing to do";
+            return out;
+        }
+        mig::InternalDatabase db(m_root);
+        const auto status = db.status();
+        const std::string state = status.state == mig::DbState::running   ? "running"
+                                  : status.state == mig::DbState::stopped ? "stopped: it will be started"
+                                                                          : "not initialised: it will be created";
+        confirm(fmt::format("Switch back to the internal database (PostgreSQL under /home/leo/pgsql, {}) from {}. "
+                            "Nothing is copied: the broker will see the data the internal database holds{}, not what "
+                            "is in {}; the broker components are stopped and started again. Proceed?",
+                            state,
+                            m_current.switched_at.empty() ? std::string()
+                                                          : " (from before the switch at " + m_current.switched_at + ")",
+                            m_current.external.display(), m_current.external.display()));
+        auto lock = RunLock::acquire(m_root, "switch-database to internal");
+        Journal journal(m_root);
+        journal.refuse_if_unfinished();
+        const std::string run = journal.begin("switch-database", m_current.external.display(), "internal");
+        journal.step_done(run, "plan", {{"mode", "internal"}});
+        bool stopped = false;
+        try {
+            journal.step_start(run, "stop");
+            stopped = true;
+            if (auto s = stop_broker(m_root); !s.ran) warn(s.message);
+            else say(s.message);
+            journal.step_done(run, "stop");
+            journal.step_start(run, "database");
+            if (db.init()) say("initialised the internal database");
+            if (db.start()) say("started the internal database");
+            journal.step_done(run, "database");
+            journal.step_start(run, "migrate");
+            auto conn = mig::Connection::open(db.conninfo());
+            mig::MigrateOptions o;
+            o.kind = mig::DatabaseKind::internal;
+            o.site_id = m_current.site_id;
+            const auto res = mig::migrate(conn, m_code.files, m_code.version, o);
+            out.migrations_applied = res.applied;
+            journal.step_done(run, "migrate", {{"applied", res.applied}});
+            fault::point("switch.before_record");
+            journal.step_start(run, "record");
+            DatabaseConfig next;
+            next.site_id = m_current.site_id;
+            save_database_config(m_root, next);
+            journal.step_done(run, "record");
+            say(fmt::format("recorded the internal database in {}", k_database_conf));
+        } catch (const std::exception& e) {
+            std::string also;
+            if (stopped) {
+                try {
+                    if (start_broker(m_root).ran) also = "; started the broker components again";
+                } catch (const std::exception& start_error) {
+                    also = "; starting the broker components failed too: " + describe(start_error);
+                }
+            }
+            journal.end(run, "rolled-back");
+            std::throw_with_nested(InstallError(fmt::format("switch to the internal database failed{}; the broker "
+                                                            "still uses {}",
+                                                            also, m_current.external.display())));
+        }
+        finish(journal, run);
+        out.changed = true;
+        out.message = "the broker now uses the internal database";
+        return out;
+    }
+
+    /// The switch is recorded: start the components. A failure to start does not undo the
+    /// switch; it is reported with what to do.
+    void finish(Journal& journal, const std::string& run) {
+        journal.step_start(run, "start");
+        try {
+            if (auto s = start_broker(m_root); !s.ran) warn(s.message);
+            else say(s.message);
+        } catch (const std::exception&) {
+            journal.end(run, "ok");
+            std::throw_with_nested(InstallError("the switch is recorded, but the broker components did not start: "
+                                                "start them yourself"));
+        }
+        journal.step_done(run, "start");
+        journal.end(run, "ok");
+    }
+
+    const SwitchRequest& m_req;
+    const SwitchCallbacks& m_cb;
+    stdfs::path m_root;
+    DatabaseConfig m_current;
+    BrokerCode m_code;
+};
+
+} // namespace
+
+SwitchOutcome switch_database(const SwitchRequest& request, const SwitchCallbacks& callbacks) {
+    if (request.action == SwitchAction::show_current)
+        throw UsageError("switch_database: --show_current changes nothing; call show_current()");
+    return Switcher(request, callbacks).run();
+}
+
+CurrentDatabase show_current(const stdfs::path& root_in) {
+    const auto root = checked_root(root_in);
+    CurrentDatabase cur;
+    cur.config = load_database_config(root);
+    try {
+        std::string conninfo;
+        if (cur.config.mode == DatabaseMode::internal) {
+            mig::InternalDatabase db(root);
+            if (db.status().state != mig::DbState::running) {
+                cur.error = "the internal database is not running";
+                return cur;
+            }
+            conninfo = db.conninfo();
+        } else {
+            auto d = mig::make_driver(cur.config.external.vendor);
+            d->require_supported();
+            conninfo = d->conninfo(cur.config.external);
+        }
+        auto conn = mig::Connection::open(conninfo);
+        const auto state = mig::read_schema_state(conn);
+        cur.reachable = true;
+        cur.schema_version = state.schema_version;
+        cur.schema_broker_version = state.broker_version;
+    } catch (const std::exception& e) {
+        cur.error = describe(e);
+    }
+    return cur;
+}
+
+std::string to_text(const CurrentDatabase& cur) {
+    std::string out = "Current broker database:\n" + masked_text(cur.config);
+    if (cur.reachable)
+        out += fmt::format("  {:<13} {}{}\n", "schema", cur.schema_version.value_or("none (empty database)"),
+                           cur.schema_broker_version ? " (written by broker " + *cur.schema_broker_version + ")"
+                                                     : std::string());
+    else out += fmt::format("  {:<13} unknown: {}\n", "schema", cur.error);
+    return out;
+}
+
+RecoverOutcome recover_switch(const stdfs::path& root, const RunRecord& run, Journal& journal,
+                              const std::function<void(const std::string&)>& say) {
+    RecoverOutcome out;
+    out.run = run.id;
+    if (run.is_done("record")) {
+        if (!run.is_done("start")) {
+            const auto s = start_broker(root);
+            say(s.message);
+        }
+        journal.end(run.id, "recovered-forward");
+        out.kind = RecoverOutcome::Kind::completed;
+        out.message = fmt::format("the switch from {} to {} had been recorded: finished it, the broker uses {}",
+                                  run.from, run.to, run.to);
+        return out;
+    }
+    if (!run.is_done("plan")) {
+        journal.end(run.id, "abandoned");
+        out.kind = RecoverOutcome::Kind::undone;
+        out.message = fmt::format("the switch from {} to {} stopped before it changed anything", run.from, run.to);
+        return out;
+    }
+    const auto& plan = run.done.at("plan");
+    std::string undone;
+    if (plan.value("mode", "") != "internal" && (started(run, "create_database") || started(run, "copy"))) {
+        const auto target = endpoint_from_json(root, plan.at("target"));
+        auto driver = mig::make_driver(target.vendor);
+        if (!plan.value("existed", true)) {
+            say(fmt::format("dropping {}, created by the interrupted switch", target.display()));
+            driver->drop_database(target);
+            undone = "; dropped " + target.display();
+        } else if (plan.value("objects", 1L) == 0) {
+            say(fmt::format("emptying {} again (it was empty before the interrupted copy)", target.display()));
+            driver->clear_objects(target);
+            undone = "; emptied " + target.display() + " again";
+        }
+    }
+    if (started(run, "stop")) {
+        const auto s = start_broker(root);
+        say(s.message);
+    }
+    journal.end(run.id, "recovered-back");
+    out.kind = RecoverOutcome::Kind::undone;
+    out.message = fmt::format("the switch from {} to {} was interrupted before it was recorded: undone{}; the broker "
+                              "still uses {}",
+                              run.from, run.to, undone, run.from);
+    return out;
+}
+
+} // namespace leo::installer
