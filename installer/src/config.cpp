@@ -3,6 +3,8 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 
+#include "ini_errors.hpp"
+
 #include <charconv>
 
 #include <fmt/format.h>
@@ -15,7 +17,7 @@ namespace {
 struct ParseState {
     InstallerConfig config;
     std::string file;
-    std::string error;
+    std::vector<detail::IniRefusal> refusals;
 };
 
 bool parse_bool(const std::string& v, bool& out) {
@@ -33,10 +35,13 @@ int handler(void* user, const char* section, const char* name, const char* value
     auto* st = static_cast<ParseState*>(user);
     const std::string s = section, n = name, v = value;
     long number = 0;
+    auto refuse = [&](std::string message) {
+        st->refusals.push_back({n, std::move(message)});
+        return 0;
+    };
     if (s == "restore_points" && n == "keep") {
         if (!parse_int(v, number) || number < 1) {
-            st->error = fmt::format("[restore_points] keep = {}: expected a whole number >= 1", v);
-            return 0;
+            return refuse(fmt::format("[restore_points] keep = {}: expected a whole number >= 1", v));
         }
         st->config.keep_restore_points = static_cast<int>(number);
     } else if (s == "vm_snapshot" && n == "create_command") {
@@ -45,14 +50,12 @@ int handler(void* user, const char* section, const char* name, const char* value
         st->config.vm_snapshot_restore_command = v;
     } else if (s == "vm_snapshot" && n == "timeout") {
         if (!parse_int(v, number) || number < 1) {
-            st->error = fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v);
-            return 0;
+            return refuse(fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v));
         }
         st->config.vm_snapshot_timeout = std::chrono::seconds(number);
     } else if (s == "vm_snapshot" && n == "optional") {
         if (!parse_bool(v, st->config.vm_snapshot_optional)) {
-            st->error = fmt::format("[vm_snapshot] optional = {}: expected yes or no", v);
-            return 0;
+            return refuse(fmt::format("[vm_snapshot] optional = {}: expected yes or no", v));
         }
     } else if (s == "services" && n == "stop_command") {
         st->config.services_stop_command = v;
@@ -60,13 +63,11 @@ int handler(void* user, const char* section, const char* name, const char* value
         st->config.services_start_command = v;
     } else if (s == "services" && n == "timeout") {
         if (!parse_int(v, number) || number < 1) {
-            st->error = fmt::format("[services] timeout = {}: expected seconds >= 1", v);
-            return 0;
+            return refuse(fmt::format("[services] timeout = {}: expected seconds >= 1", v));
         }
         st->config.services_timeout = std::chrono::seconds(number);
     } else {
-        st->error = fmt::format("unknown setting [{}] {}", s, n);
-        return 0;
+        return refuse(fmt::format("unknown setting [{}] {}", s, n));
     }
     return 1;
 }
@@ -80,8 +81,7 @@ InstallerConfig load_config(const stdfs::path& root) {
     st.file = file.string();
     const int rc = ini_parse(file.c_str(), handler, &st);
     if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0)
-        throw UsageError(fmt::format("{}:{}: {}", file.string(), rc, st.error.empty() ? "syntax error" : st.error));
+    if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
     return st.config;
 }
 

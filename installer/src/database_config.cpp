@@ -8,7 +8,10 @@
 #include "leo/common/log.hpp"
 #include "leo/installer/paths.hpp"
 
+#include "ini_errors.hpp"
+
 #include <charconv>
+#include <set>
 
 #include <fmt/format.h>
 #include <ini.h>
@@ -84,7 +87,8 @@ std::string key_for_sealing(const stdfs::path& root) {
 struct ParseState {
     DatabaseConfig config;
     std::string sealed_password;
-    std::string error;
+    std::vector<detail::IniRefusal> refusals;
+    std::set<std::string> seen;
     bool saw_format = false;
     bool saw_mode = false;
 };
@@ -99,38 +103,42 @@ int handler(void* user, const char* section, const char* name, const char* value
     const std::string s = section, n = name, v = value;
     auto& c = st->config;
     long number = 0;
-    if (s != "database") {
-        st->error = fmt::format("unknown section [{}] (expected [database])", s);
+    auto refuse = [&](std::string message) {
+        st->refusals.push_back({n, std::move(message)});
         return 0;
+    };
+    if (s != "database") return refuse(fmt::format("unknown section [{}] (expected [database])", s));
+    // A long sealed password is written over indented continuation lines, which inih
+    // hands over as the same key again: those are appended. Any other key only once.
+    if (n == "password" && st->seen.count(n) != 0) {
+        st->sealed_password += v;
+        return 1;
     }
+    if (!st->seen.insert(n).second) return refuse(fmt::format("{} is set twice", n));
     if (n == "format") {
         if (!parse_int(v, number) || number != k_database_conf_format) {
-            st->error = fmt::format("format = {} is not supported (this leo-installer reads format {})", v,
-                                    k_database_conf_format);
-            return 0;
+            return refuse(fmt::format("format = {} is not supported (this leo-installer reads format {})", v,
+                                    k_database_conf_format));
         }
         st->saw_format = true;
     } else if (n == "mode") {
         if (v == "internal") c.mode = DatabaseMode::internal;
         else if (v == "external") c.mode = DatabaseMode::external;
         else {
-            st->error = fmt::format("mode = {}: expected internal or external", v);
-            return 0;
+            return refuse(fmt::format("mode = {}: expected internal or external", v));
         }
         st->saw_mode = true;
     } else if (n == "vendor") {
         const auto vendor = migrations::parse_vendor(v);
         if (!vendor) {
-            st->error = fmt::format("vendor = {}: expected postgres, mssqlserver or azuresql", v);
-            return 0;
+            return refuse(fmt::format("vendor = {}: expected postgres, mssqlserver or azuresql", v));
         }
         c.external.vendor = *vendor;
     } else if (n == "host") {
         c.external.host = v;
     } else if (n == "port") {
         if (!parse_int(v, number) || number < 1 || number > 65535) {
-            st->error = fmt::format("port = {}: expected a TCP port from 1 to 65535", v);
-            return 0;
+            return refuse(fmt::format("port = {}: expected a TCP port from 1 to 65535", v));
         }
         c.external.port = static_cast<int>(number);
     } else if (n == "name") {
@@ -139,28 +147,38 @@ int handler(void* user, const char* section, const char* name, const char* value
         c.external.username = v;
     } else if (n == "password") {
         if (v.rfind(k_sealed_prefix, 0) != 0) {
-            st->error = fmt::format("password is not an encrypted value ({}...): never write a password here; store "
-                                    "it with switch_database.pl",
-                                    k_sealed_prefix);
-            return 0;
+            return refuse(fmt::format("password is not an encrypted value ({}...): never write a password here; "
+                                      "store it with switch_database.pl",
+                                      k_sealed_prefix));
         }
         st->sealed_password = v;
     } else if (n == "site_id") {
         if (!parse_int(v, number) || number < 1 || number > 2147483647) {
-            st->error = fmt::format("site_id = {}: expected a whole number from 1 to 2147483647", v);
-            return 0;
+            return refuse(fmt::format("site_id = {}: expected a whole number from 1 to 2147483647", v));
         }
         c.site_id = static_cast<int>(number);
     } else if (n == "switched_at") {
         c.switched_at = v;
     } else {
-        st->error = fmt::format("unknown setting {}", n);
-        return 0;
+        return refuse(fmt::format("unknown setting {}", n));
     }
     return 1;
 }
 
 } // namespace
+
+void check_conf_value(const std::string& what, const std::string& v) {
+    if (v.empty()) throw UsageError(fmt::format("{} is empty", what));
+    if (v.size() > k_max_conf_value)
+        throw UsageError(fmt::format("{} has {} characters; at most {} can be stored", what, v.size(), k_max_conf_value));
+    for (char c : v)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            throw UsageError(fmt::format("{} contains a control character", what));
+    if (v.front() == ' ' || v.back() == ' ')
+        throw UsageError(fmt::format("{} '{}' starts or ends with a blank", what, v));
+    if (v.find(" ;") != std::string::npos)
+        throw UsageError(fmt::format("{} '{}' contains ' ;', which database.conf cannot hold", what, v));
+}
 
 std::string seal_secret(const stdfs::path& root, const std::string& secret) {
     const std::string key = key_for_sealing(root);
@@ -190,8 +208,8 @@ DatabaseConfig load_database_config(const stdfs::path& root) {
     ParseState st;
     const int rc = ini_parse(file.c_str(), handler, &st);
     if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0)
-        throw UsageError(fmt::format("{}:{}: {}", file.string(), rc, st.error.empty() ? "syntax error" : st.error));
+    if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
+    if (!st.saw_format) throw UsageError(fmt::format("{}: has no format = {} line", file.string(), k_database_conf_format));
     if (!st.saw_mode) throw UsageError(fmt::format("{}: has no mode = internal|external", file.string()));
     auto& c = st.config;
     if (c.mode == DatabaseMode::external) {
@@ -220,9 +238,18 @@ void save_database_config(const stdfs::path& root, const DatabaseConfig& c) {
     text += fmt::format("mode = {}\n", c.mode == DatabaseMode::external ? "external" : "internal");
     if (c.mode == DatabaseMode::external) {
         const auto& e = c.external;
+        check_conf_value("host", e.host);
+        check_conf_value("name", e.dbname);
+        check_conf_value("username", e.username);
         text += fmt::format("vendor = {}\nhost = {}\nport = {}\nname = {}\nusername = {}\n",
                             migrations::vendor_id(e.vendor), e.host, e.port, e.dbname, e.username);
-        if (!e.password.empty()) text += "password = " + seal_secret(root, e.password) + "\n";
+        if (!e.password.empty()) {
+            // 64 characters a line: the first after the key, the rest indented (continuations).
+            const std::string sealed = seal_secret(root, e.password);
+            constexpr size_t k_chunk = 64;
+            text += "password = " + sealed.substr(0, k_chunk) + "\n";
+            for (size_t i = k_chunk; i < sealed.size(); i += k_chunk) text += "    " + sealed.substr(i, k_chunk) + "\n";
+        }
     }
     if (c.site_id) text += fmt::format("site_id = {}\n", *c.site_id);
     text += "switched_at = " + (c.switched_at.empty() ? clock::utc_now() : c.switched_at) + "\n";

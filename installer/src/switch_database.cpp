@@ -38,19 +38,12 @@ bool parse_long(const std::string& v, long& out) {
     return ec == std::errc() && ptr == v.data() + v.size() && !v.empty();
 }
 
-/// Values go into database.conf (INI): no control characters, no leading or trailing
-/// blanks, no blank followed by ';' (an inline comment to the INI reader).
+/// Values go into database.conf: what it can hold (check_conf_value), and for the host no
+/// blank at all.
 void check_value(const char* flag, const std::string& v, bool allow_blanks) {
-    if (v.empty()) throw UsageError(fmt::format("{} is empty", flag));
-    for (char c : v)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            throw UsageError(fmt::format("{} contains a control character", flag));
-    if (v.front() == ' ' || v.back() == ' ')
-        throw UsageError(fmt::format("{} '{}' starts or ends with a blank", flag, v));
+    check_conf_value(flag, v);
     if (!allow_blanks && v.find(' ') != std::string::npos)
         throw UsageError(fmt::format("{} '{}' contains a blank", flag, v));
-    if (v.find(" ;") != std::string::npos)
-        throw UsageError(fmt::format("{} '{}' contains ' ;', which database.conf cannot hold", flag, v));
 }
 
 } // namespace

@@ -44,4 +44,37 @@ protected:
     std::unique_ptr<migrations::Connection> m_conn;
 };
 
+/// A second PostgreSQL server standing in for an external database server: its own
+/// sandbox root and leo user, listening on 127.0.0.1:port() with scram-sha-256 password
+/// authentication for TCP clients (its unix socket, for the test's own superuser
+/// session, stays trusted). stop() runs on destruction.
+class ExternalPostgres {
+public:
+    ExternalPostgres();
+    ~ExternalPostgres();
+    ExternalPostgres(const ExternalPostgres&) = delete;
+    ExternalPostgres& operator=(const ExternalPostgres&) = delete;
+
+    [[nodiscard]] int port() const { return m_port; }
+    /// A superuser session on `dbname` over the unix socket.
+    [[nodiscard]] migrations::Connection admin(const std::string& dbname = "postgres") const;
+    /// CREATE ROLE name LOGIN PASSWORD password [CREATEDB].
+    void create_role(const std::string& name, const std::string& password, bool createdb) const;
+    /// CREATE DATABASE name OWNER owner.
+    void create_database(const std::string& name, const std::string& owner) const;
+    [[nodiscard]] bool database_exists(const std::string& name) const;
+    /// "host=127.0.0.1 port=N dbname=D user=U password=P".
+    [[nodiscard]] std::string conninfo(const std::string& dbname, const std::string& user,
+                                       const std::string& password) const;
+
+private:
+    TempDir m_tmp;
+    std::filesystem::path m_root;
+    std::unique_ptr<migrations::InternalDatabase> m_db;
+    int m_port = 0;
+};
+
+/// A TCP port on 127.0.0.1 that nothing listens on now (bind to port 0, read, close).
+int free_loopback_port();
+
 } // namespace leo::test

@@ -10,7 +10,9 @@
 ///   port = 5432
 ///   name = leo
 ///   username = broker
-///   password = aes256gcm:v1:BASE64  ; never the password itself
+///   password = aes256gcm:v1:BASE64  ; never the password itself; a long value goes on
+///       BASE64...                   ; indented continuation lines (inih reads lines of
+///                                   ; at most 200 bytes)
 ///   site_id = 1                     ; optional
 ///   switched_at = 2026-11-29T18:00:00Z
 ///
@@ -22,6 +24,7 @@
 
 #include "leo/migrations/vendor.hpp"
 
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -41,16 +44,28 @@ struct DatabaseConfig {
     std::string switched_at;        ///< UTC time of the last switch ("" when never switched)
 };
 
+/// Longest value database.conf holds for host, name and username (with the key, a line
+/// stays well inside inih's 200-byte line buffer).
+inline constexpr std::size_t k_max_conf_value = 180;
+
+/// Check that `value` can be stored as `key = value` and read back unchanged: not empty,
+/// at most k_max_conf_value bytes, no control characters, no leading or trailing blank,
+/// no blank followed by ';' (an inline comment to inih). Throws leo::UsageError naming
+/// `what` (e.g. "--db_host").
+void check_conf_value(const std::string& what, const std::string& value);
+
 /// Read ROOT/etc/leostream/database.conf and decrypt the password. An absent file is the
 /// internal database (the broker's default). Throws leo::UsageError naming file and line
-/// for a syntax error, an unknown setting or a bad value, or another format version;
-/// leo::SystemError when the key file needed to decrypt the password is missing or
-/// unreadable, leo::Error when decryption fails (wrong key file or edited value).
+/// for a syntax error, an unknown or repeated setting, a bad value, or a missing or
+/// other format version; leo::Error when the password cannot be decrypted, with the
+/// cause nested (leo::SystemError for a missing or unreadable key file, leo::Error when
+/// authentication fails: another key file or an edited value).
 [[nodiscard]] DatabaseConfig load_database_config(const std::filesystem::path& root);
 
 /// Write the configuration: password sealed with the key file (created when missing),
-/// the file written atomically with mode 0600 and owner leo. Throws leo::SystemError
-/// (and leo::InstallError when ROOT has no leo user).
+/// the file written atomically with mode 0600 and owner leo. Throws leo::UsageError for a
+/// value check_conf_value() refuses, leo::SystemError, and leo::InstallError when ROOT
+/// has no leo user.
 void save_database_config(const std::filesystem::path& root, const DatabaseConfig& config);
 
 /// Seal / open a secret with the key file (for the journal, which must hold no password

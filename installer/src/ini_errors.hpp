@@ -1,0 +1,47 @@
+#pragma once
+// Error messages for inih parses (internal to leo_installer).
+//
+// inih goes on parsing after an error and returns the number of the first bad line, so a
+// handler's message may belong to a later line, and a syntax error never reaches the
+// handler. The handlers record every refused setting; ini_error() picks the one that
+// belongs to the line inih reports, or calls that line a syntax error.
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace leo::installer::detail {
+
+/// A setting a handler refused: its key and why.
+struct IniRefusal {
+    std::string key;
+    std::string message;
+};
+
+/// "FILE:LINE: message" for inih's return value `line` (> 0).
+inline UsageError ini_error(const std::filesystem::path& file, int line, const std::vector<IniRefusal>& refusals) {
+    std::string text;
+    {
+        std::istringstream in(fs::try_read_file(file).value_or(""));
+        for (int i = 0; i < line && std::getline(in, text); ++i) {
+        }
+    }
+    const auto start = text.find_first_not_of(" \t");
+    const std::string trimmed = start == std::string::npos ? std::string() : text.substr(start);
+    for (const auto& r : refusals) {
+        const auto after = trimmed.size() > r.key.size() ? trimmed[r.key.size()] : '\0';
+        if (trimmed.rfind(r.key, 0) == 0 && (after == ' ' || after == '\t' || after == '=' || after == ':'))
+            return UsageError(fmt::format("{}:{}: {}", file.string(), line, r.message));
+    }
+    return UsageError(fmt::format("{}:{}: syntax error in '{}' (expected [section] or name = value)", file.string(),
+                                  line, trimmed.substr(0, 60)));
+}
+
+} // namespace leo::installer::detail
