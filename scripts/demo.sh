@@ -3,7 +3,8 @@
 # (9.0.7, 9.1.2, 9.1.10, 9.2.0~rc1, 9.2.0) from rpm/specs/leostream-broker.spec into a
 # yum repository made by createrepo_c, install 9.0.7 into a sandbox root that looks like
 # CentOS 7 (preflight, leo user, librpm transaction, internal PostgreSQL, migrations),
-# then serve the repository on loopback: check-update, upgrade, rollback.
+# then serve the repository on loopback: check-update, upgrade, rollback; then
+# switch_database.pl to an external PostgreSQL on 127.0.0.1 (copy verified) and back.
 # Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ root=$work/root
 httpd_pid=
 cleanup() {
   "$bin" db stop --root "$root" >/dev/null 2>&1 || true
+  "$bin" db stop --root "$work/ext-root" >/dev/null 2>&1 || true
   [[ -n $httpd_pid ]] && kill "$httpd_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -105,6 +107,45 @@ run "$bin" rollback --root "$root" -y
 run "$bin" status --root "$root"
 run psql_root -c 'SELECT job_id, job_type, status, payload FROM work_queue ORDER BY job_id'
 run rpm --root "$root" --dbpath /var/lib/rpm -q leostream-broker
+
+say "An 'external' PostgreSQL on 127.0.0.1 (another sandbox root), with a password-protected role"
+ext=$work/ext-root
+scripts/make-sandbox-root.sh "$ext" --os centos7
+groupadd --root "$ext" --system leo
+useradd --root "$ext" --system -g leo -d /home/leo -M -s /bin/bash leo
+mkdir -p "$ext/home/leo" && chmod 0755 "$ext/home/leo"
+"$bin" db init --root "$ext" >/dev/null
+ext_port=54329
+while (: </dev/tcp/127.0.0.1/$ext_port) 2>/dev/null; do ext_port=$((ext_port + 1)); done
+printf "listen_addresses = '127.0.0.1'\nport = %s\n" "$ext_port" >> "$ext/home/leo/pgsql/data/postgresql.conf"
+echo "host all all 127.0.0.1/32 scram-sha-256" >> "$ext/home/leo/pgsql/data/pg_hba.conf"
+"$bin" db start --root "$ext" >/dev/null
+psql -q -h "$ext/home/leo/pgsql" -p "$ext_port" -U leo -d postgres \
+  -c "CREATE ROLE broker LOGIN CREATEDB PASSWORD 'demo-secret'"
+echo demo-secret > "$work/db-password" && chmod 0600 "$work/db-password"
+
+say "switch_database.pl: copy the broker database into a new external database, verified table by table"
+"$bin" db start --root "$root" >/dev/null
+switch_db=$root/home/leo/bin/switch_database.pl
+run ls -l "$switch_db"
+run "$switch_db" --root "$root" --to_external new --db_vendor postgres --db_host 127.0.0.1 --port "$ext_port" \
+  --db_name leo_cluster --username broker --password_file "$work/db-password" --site_id 1 --skip_confirmation
+run "$switch_db" --root "$root" --show_current
+echo "The password is stored sealed (AES-256-GCM), the file readable by leo only:"
+run ls -l "$root/etc/leostream"
+run grep -E '^(mode|host|password)' "$root/etc/leostream/database.conf"
+run "$bin" status --root "$root"
+echo "A bad flag is one line, exit 2, nothing changed:"
+run "$switch_db" --root "$root" --to_external new --db_host 127.0.0.1 --port 70000 --db_name x --username broker \
+  && exit 1 || echo "(refused, exit $?)"
+echo "An existing database that is not empty is refused for 'new' (exit 3):"
+run "$switch_db" --root "$root" --to_external new --db_host 127.0.0.1 --port "$ext_port" --db_name leo_cluster \
+  --username broker --password_file "$work/db-password" --skip_confirmation && exit 1 || echo "(refused, exit $?)"
+
+say "switch_database.pl --to_internal: back to the internal database (nothing is copied back)"
+run "$switch_db" --root "$root" --to_internal --skip_confirmation
+run "$switch_db" --root "$root" --show_current
+"$bin" db stop --root "$ext" >/dev/null
 
 say "A package built outside this project (unsigned), into another root, with --nogpgcheck"
 other=$work/other-root

@@ -186,7 +186,7 @@ std::vector<std::string> verify_copy(mig::Connection& source, mig::VendorDriver&
         else if (it->second != sum)
             problems.push_back(fmt::format("table {}: source {} rows, copy {} rows, checksums differ", table, rows,
                                            it->second.substr(0, it->second.find(':'))));
-        else lines.push_back(fmt::format("{}: {} rows, checksum equal", table, rows));
+        else lines.push_back(fmt::format("{}: {} {}, checksum equal", table, rows, rows == "1" ? "row" : "rows"));
     }
     for (const auto& [table, sum] : got)
         if (want.count(table) == 0) problems.push_back(fmt::format("the copy has a table {} the source has not", table));
