@@ -5,7 +5,6 @@
 
 #include "ini_errors.hpp"
 
-#include <charconv>
 
 #include <fmt/format.h>
 #include <ini.h>
@@ -26,11 +25,6 @@ bool parse_bool(const std::string& v, bool& out) {
     return false;
 }
 
-bool parse_int(const std::string& v, long& out) {
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    return ec == std::errc() && ptr == v.data() + v.size();
-}
-
 int handler(void* user, const char* section, const char* name, const char* value) {
     auto* st = static_cast<ParseState*>(user);
     const std::string s = section, n = name, v = value;
@@ -40,7 +34,7 @@ int handler(void* user, const char* section, const char* name, const char* value
         return 0;
     };
     if (s == "restore_points" && n == "keep") {
-        if (!parse_int(v, number) || number < 1) {
+        if (!detail::parse_long(v, number) || number < 1) {
             return refuse(fmt::format("[restore_points] keep = {}: expected a whole number >= 1", v));
         }
         st->config.keep_restore_points = static_cast<int>(number);
@@ -49,7 +43,7 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (s == "vm_snapshot" && n == "restore_command") {
         st->config.vm_snapshot_restore_command = v;
     } else if (s == "vm_snapshot" && n == "timeout") {
-        if (!parse_int(v, number) || number < 1) {
+        if (!detail::parse_long(v, number) || number < 1) {
             return refuse(fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v));
         }
         st->config.vm_snapshot_timeout = std::chrono::seconds(number);
@@ -62,7 +56,7 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (s == "services" && n == "start_command") {
         st->config.services_start_command = v;
     } else if (s == "services" && n == "timeout") {
-        if (!parse_int(v, number) || number < 1) {
+        if (!detail::parse_long(v, number) || number < 1) {
             return refuse(fmt::format("[services] timeout = {}: expected seconds >= 1", v));
         }
         st->config.services_timeout = std::chrono::seconds(number);

@@ -10,7 +10,6 @@
 
 #include "ini_errors.hpp"
 
-#include <charconv>
 #include <set>
 
 #include <fmt/format.h>
@@ -93,11 +92,6 @@ struct ParseState {
     bool saw_mode = false;
 };
 
-bool parse_int(const std::string& v, long& out) {
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    return ec == std::errc() && ptr == v.data() + v.size();
-}
-
 int handler(void* user, const char* section, const char* name, const char* value) {
     auto* st = static_cast<ParseState*>(user);
     const std::string s = section, n = name, v = value;
@@ -116,7 +110,7 @@ int handler(void* user, const char* section, const char* name, const char* value
     }
     if (!st->seen.insert(n).second) return refuse(fmt::format("{} is set twice", n));
     if (n == "format") {
-        if (!parse_int(v, number) || number != k_database_conf_format) {
+        if (!detail::parse_long(v, number) || number != k_database_conf_format) {
             return refuse(fmt::format("format = {} is not supported (this leo-installer reads format {})", v,
                                     k_database_conf_format));
         }
@@ -137,7 +131,7 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (n == "host") {
         c.external.host = v;
     } else if (n == "port") {
-        if (!parse_int(v, number) || number < 1 || number > 65535) {
+        if (!detail::parse_long(v, number) || number < 1 || number > 65535) {
             return refuse(fmt::format("port = {}: expected a TCP port from 1 to 65535", v));
         }
         c.external.port = static_cast<int>(number);
@@ -153,7 +147,7 @@ int handler(void* user, const char* section, const char* name, const char* value
         }
         st->sealed_password = v;
     } else if (n == "site_id") {
-        if (!parse_int(v, number) || number < 1 || number > 2147483647) {
+        if (!detail::parse_long(v, number) || number < 1 || number > 2147483647) {
             return refuse(fmt::format("site_id = {}: expected a whole number from 1 to 2147483647", v));
         }
         c.site_id = static_cast<int>(number);

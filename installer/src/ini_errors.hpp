@@ -1,5 +1,6 @@
 #pragma once
-// Error messages for inih parses (internal to leo_installer).
+// Helpers for the INI files read with inih, and their error messages (internal to
+// leo_installer).
 //
 // inih goes on parsing after an error and returns the number of the first bad line, so a
 // handler's message may belong to a later line, and a syntax error never reaches the
@@ -9,6 +10,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 
+#include <charconv>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -24,6 +26,12 @@ struct IniRefusal {
     std::string key;
     std::string message;
 };
+
+/// `v` as a whole decimal number (all of it, no blanks or sign games); false otherwise.
+inline bool parse_long(const std::string& v, long& out) {
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && ptr == v.data() + v.size() && !v.empty();
+}
 
 /// "FILE:LINE: message" for inih's return value `line` (> 0).
 inline UsageError ini_error(const std::filesystem::path& file, int line, const std::vector<IniRefusal>& refusals) {

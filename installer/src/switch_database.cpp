@@ -11,7 +11,7 @@
 #include "leo/migrations/vendor.hpp"
 #include "leo/rpm/transaction.hpp"
 
-#include <charconv>
+#include "ini_errors.hpp"
 
 #include <fmt/format.h>
 
@@ -32,11 +32,6 @@ std::string_view external_mode_id(ExternalMode m) {
 // Flags
 
 namespace {
-
-bool parse_long(const std::string& v, long& out) {
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    return ec == std::errc() && ptr == v.data() + v.size() && !v.empty();
-}
 
 /// Values go into database.conf: what it can hold (check_conf_value), and for the host no
 /// blank at all.
@@ -115,13 +110,13 @@ SwitchRequest parse_switch_flags(const SwitchFlags& f) {
     r.target.port = mig::default_port(vendor);
     if (f.port) {
         long port = 0;
-        if (!parse_long(*f.port, port) || port < 1 || port > 65535)
+        if (!detail::parse_long(*f.port, port) || port < 1 || port > 65535)
             throw UsageError(fmt::format("--port '{}': expected a TCP port from 1 to 65535", *f.port));
         r.target.port = static_cast<int>(port);
     }
     if (f.site_id) {
         long id = 0;
-        if (!parse_long(*f.site_id, id) || id < 1 || id > 2147483647)
+        if (!detail::parse_long(*f.site_id, id) || id < 1 || id > 2147483647)
             throw UsageError(fmt::format("--site_id '{}': expected a whole number from 1 to 2147483647", *f.site_id));
         r.site_id = static_cast<int>(id);
     }
@@ -236,6 +231,7 @@ public:
     Switcher(const SwitchRequest& req, const SwitchCallbacks& cb) : m_req(req), m_cb(cb), m_root(checked_root(req.root)) {}
 
     SwitchOutcome run() {
+        Journal(m_root).refuse_if_unfinished();  // before the checks and the question (again under the lock)
         m_current = load_database_config(m_root);
         m_code = broker_code(m_root);
         return m_req.action == SwitchAction::to_internal ? to_internal() : to_external();
@@ -344,11 +340,8 @@ private:
         bool copied_into_empty = false;
         bool stopped = false;
         try {
-            journal.step_start(run, "stop");
             stopped = true;
-            if (auto s = stop_broker(m_root); !s.ran) warn(s.message);
-            else say(s.message);
-            journal.step_done(run, "stop");
+            stop_components(journal, run);
             if (m_req.mode != ExternalMode::existing) {
                 if (!info.exists) {
                     say(fmt::format("creating database {}", where));
@@ -369,25 +362,14 @@ private:
                 journal.step_done(run, "verify", {{"tables", out.verified.size()}});
             } else if (decision.action == mig::UpgradeDecision::Action::upgrade) {
                 say(fmt::format("upgrading the schema of {}", where));
-                journal.step_start(run, "migrate");
-                auto conn = mig::Connection::open(driver->conninfo(target));
-                mig::MigrateOptions o;
-                o.kind = mig::DatabaseKind::external;
-                o.allow_remote_upgrade = mig::AllowRemoteUpgrade::yes;
-                o.site_id = m_req.site_id ? m_req.site_id : m_current.site_id;
-                const auto res = mig::migrate(conn, m_code.files, m_code.version, o);
-                out.migrations_applied = res.applied;
-                journal.step_done(run, "migrate", {{"applied", res.applied}});
+                out.migrations_applied = migrate_step(journal, run, driver->conninfo(target),
+                                                      mig::DatabaseKind::external, m_req.site_id);
             }
-            fault::point("switch.before_record");
-            journal.step_start(run, "record");
             DatabaseConfig next;
             next.mode = DatabaseMode::external;
             next.external = target;
             next.site_id = m_req.site_id ? m_req.site_id : m_current.site_id;
-            save_database_config(m_root, next);
-            journal.step_done(run, "record");
-            say(fmt::format("recorded {} in {}", where, k_database_conf));
+            record(journal, run, next, where);
             fault::point("switch.after_record");
         } catch (const std::exception& e) {
             std::vector<std::string> undone;
@@ -406,13 +388,7 @@ private:
                 std::throw_with_nested(InstallError(fmt::format("switch to {} failed: {}; {}", where, describe(e),
                                                                 undone.back())));
             }
-            if (stopped) {
-                try {
-                    if (start_broker(m_root).ran) undone.push_back("started the broker components again");
-                } catch (const std::exception& start_error) {
-                    undone.push_back("starting the broker components failed too: " + describe(start_error));
-                }
-            }
+            if (stopped) undone.push_back(start_again());
             journal.end(run, "rolled-back");
             std::string list;
             for (const auto& u : undone) list += "; " + u;
@@ -450,39 +426,18 @@ private:
         journal.step_done(run, "plan", {{"mode", "internal"}});
         bool stopped = false;
         try {
-            journal.step_start(run, "stop");
             stopped = true;
-            if (auto s = stop_broker(m_root); !s.ran) warn(s.message);
-            else say(s.message);
-            journal.step_done(run, "stop");
+            stop_components(journal, run);
             journal.step_start(run, "database");
             if (db.init()) say("initialised the internal database");
             if (db.start()) say("started the internal database");
             journal.step_done(run, "database");
-            journal.step_start(run, "migrate");
-            auto conn = mig::Connection::open(db.conninfo());
-            mig::MigrateOptions o;
-            o.kind = mig::DatabaseKind::internal;
-            o.site_id = m_current.site_id;
-            const auto res = mig::migrate(conn, m_code.files, m_code.version, o);
-            out.migrations_applied = res.applied;
-            journal.step_done(run, "migrate", {{"applied", res.applied}});
-            fault::point("switch.before_record");
-            journal.step_start(run, "record");
+            out.migrations_applied = migrate_step(journal, run, db.conninfo(), mig::DatabaseKind::internal, std::nullopt);
             DatabaseConfig next;
             next.site_id = m_current.site_id;
-            save_database_config(m_root, next);
-            journal.step_done(run, "record");
-            say(fmt::format("recorded the internal database in {}", k_database_conf));
+            record(journal, run, next, "the internal database");
         } catch (const std::exception& e) {
-            std::string also;
-            if (stopped) {
-                try {
-                    if (start_broker(m_root).ran) also = "; started the broker components again";
-                } catch (const std::exception& start_error) {
-                    also = "; starting the broker components failed too: " + describe(start_error);
-                }
-            }
+            const std::string also = stopped ? "; " + start_again() : std::string();
             journal.end(run, "rolled-back");
             std::throw_with_nested(InstallError(fmt::format("switch to the internal database failed{}; the broker "
                                                             "still uses {}",
@@ -492,6 +447,45 @@ private:
         out.changed = true;
         out.message = "the broker now uses the internal database";
         return out;
+    }
+
+    /// Migrate the database the switch goes to (the engine's own lock and rules; an
+    /// external one only after allow_remote_upgrade allowed it); the scripts applied.
+    std::vector<std::string> migrate_step(Journal& journal, const std::string& run, const std::string& conninfo,
+                                          mig::DatabaseKind kind, std::optional<int> site_id) {
+        journal.step_start(run, "migrate");
+        auto conn = mig::Connection::open(conninfo);
+        mig::MigrateOptions o;
+        o.kind = kind;
+        o.allow_remote_upgrade = mig::AllowRemoteUpgrade::yes;
+        o.site_id = site_id ? site_id : m_current.site_id;
+        const auto res = mig::migrate(conn, m_code.files, m_code.version, o);
+        journal.step_done(run, "migrate", {{"applied", res.applied}});
+        return res.applied;
+    }
+    /// The switch takes effect: database.conf is replaced (atomically).
+    void record(Journal& journal, const std::string& run, const DatabaseConfig& next, const std::string& where) {
+        fault::point("switch.before_record");
+        journal.step_start(run, "record");
+        save_database_config(m_root, next);
+        journal.step_done(run, "record");
+        say(fmt::format("recorded {} in {}", where, k_database_conf));
+    }
+
+    void stop_components(Journal& journal, const std::string& run) {
+        journal.step_start(run, "stop");
+        if (auto s = stop_broker(m_root); !s.ran) warn(s.message);
+        else say(s.message);
+        journal.step_done(run, "stop");
+    }
+    /// After a failure: start the components that stop_components() stopped; says how it went.
+    std::string start_again() {
+        try {
+            const auto s = start_broker(m_root);
+            return s.ran ? "started the broker components again" : s.message;
+        } catch (const std::exception& start_error) {
+            return "starting the broker components failed too: " + describe(start_error);
+        }
     }
 
     /// The switch is recorded: start the components. A failure to start does not undo the

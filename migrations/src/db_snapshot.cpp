@@ -32,13 +32,18 @@ subprocess::Result run_pg_tool(const std::string& tool, std::vector<std::string>
     log::info("ran {} (exit {})", subprocess::command_line(args), r.exit_code);
     return r;
 }
+
+/// The relations of kind `relkind` ('r' tables, 'S' sequences) in the public schema, by name.
+Rows public_relations(Connection& conn, const char* relkind) {
+    return conn.query("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+                      "c.relnamespace WHERE n.nspname = 'public' AND c.relkind = $1 ORDER BY c.relname",
+                      {std::string(relkind)});
+}
 } // namespace
 
 TableChecksums table_checksums(Connection& conn) {
     TableChecksums out;
-    auto tables = conn.query(
-        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY c.relname");
+    auto tables = public_relations(conn, "r");
     for (size_t i = 0; i < tables.rows.size(); ++i) {
         const std::string& t = tables.at(i, 0);
         const std::string q = quote_identifier(t);
@@ -79,9 +84,7 @@ void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
 
 SequenceValues sequence_values(Connection& conn) {
     SequenceValues out;
-    auto seqs = conn.query(
-        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind = 'S' ORDER BY c.relname");
+    auto seqs = public_relations(conn, "S");
     for (size_t i = 0; i < seqs.rows.size(); ++i) {
         const std::string& name = seqs.at(i, 0);
         auto r = conn.query(fmt::format("SELECT last_value || ':' || is_called FROM {}", conn.quote_ident(name)));
