@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cerrno>
+#include <cstdlib>
 
 namespace leo::migrations {
 namespace stdfs = std::filesystem;
@@ -169,14 +171,18 @@ public:
     }
 
     void copy_from_postgres(const std::string& source_conninfo, const Endpoint& t, const stdfs::path& workdir) override {
-        const auto file = workdir / "switch-copy.dump";
+        // The dump holds the broker's data: a private (0700) directory, removed afterwards.
+        std::string tmpl = (workdir / "switch-copy.XXXXXX").string();
+        if (::mkdtemp(tmpl.data()) == nullptr)
+            throw system_error("cannot create a temporary directory in " + workdir.string(), errno);
         struct Remove {
-            stdfs::path f;
+            stdfs::path dir;
             ~Remove() {
                 std::error_code ec;
-                stdfs::remove(f, ec);
+                stdfs::remove_all(dir, ec);
             }
-        } remove{file};
+        } remove{tmpl};
+        const auto file = stdfs::path(tmpl) / "copy.dump";
         dump_database(source_conninfo, file);
         restore_dump(file, conninfo(t));
     }

@@ -76,7 +76,7 @@ public:
     /// before a failed copy to empty. Never call it on a database that held anything.
     virtual void clear_objects(const Endpoint& target) = 0;
     /// Copy the PostgreSQL database `source_conninfo` into the empty `target`, through
-    /// a dump file in `workdir` (removed afterwards).
+    /// a dump file in a private (0700) directory made in `workdir` (removed afterwards).
     virtual void copy_from_postgres(const std::string& source_conninfo, const Endpoint& target,
                                     const std::filesystem::path& workdir) = 0;
     /// Per-table row counts and checksums plus sequence values, to prove a copy.
