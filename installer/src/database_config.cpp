@@ -11,6 +11,7 @@
 #include "ini_errors.hpp"
 
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 #include <ini.h>
@@ -62,11 +63,13 @@ std::string read_key(const stdfs::path& file) {
     try {
         key = crypto::base64_decode(text);
     } catch (const Error&) {
-        std::throw_with_nested(SystemError(fmt::format("{} is not a database key file", file.string())));
+        key.clear();  // never echo key material
     }
     if (key.size() != crypto::k_aes256_key_size)
-        throw SystemError(fmt::format("{} holds a {}-byte key; a database key has {} bytes", file.string(), key.size(),
-                                      crypto::k_aes256_key_size));
+        throw SystemError(fmt::format(
+            "{} is not a database key file (base64 of {} bytes): remove it, and store the password again with "
+            "switch_database.pl --to_external existing ... (a new key is made)",
+            file.string(), crypto::k_aes256_key_size));
     return key;
 }
 
@@ -174,6 +177,21 @@ void check_conf_value(const std::string& what, const std::string& v) {
         throw UsageError(fmt::format("{} '{}' contains ' ;', which database.conf cannot hold", what, v));
 }
 
+const std::string& require_password(const DatabaseConfig& c) {
+    if (!c.password_error.empty()) throw Error(c.password_error);
+    return c.external.password;
+}
+
+void require_internal_database(const stdfs::path& root, const std::string& what) {
+    const auto db = load_database_config(root);
+    if (db.mode != DatabaseMode::external) return;
+    throw InstallError(fmt::format(
+        "the broker uses the external database {}; {} with an external database is not supported yet by this "
+        "leo-installer (restore points hold the internal database and /etc/leostream, so it would switch the broker "
+        "back to the internal one): nothing was changed",
+        db.external.display(), what));
+}
+
 std::string seal_secret(const stdfs::path& root, const std::string& secret) {
     const std::string key = key_for_sealing(root);
     return k_sealed_prefix + crypto::base64_encode(crypto::aes256gcm_encrypt(key, secret, k_aad));
@@ -214,8 +232,9 @@ DatabaseConfig load_database_config(const stdfs::path& root) {
         if (!st.sealed_password.empty()) {
             try {
                 c.external.password = open_secret(root, st.sealed_password);
-            } catch (const Error&) {
-                std::throw_with_nested(Error(fmt::format("{}: password", file.string())));
+            } catch (const Error& e) {
+                c.password_error = fmt::format("{}: the password cannot be decrypted: {}", file.string(), describe(e));
+                log::warning("{}", c.password_error);
             }
         }
     }
@@ -238,11 +257,18 @@ void save_database_config(const stdfs::path& root, const DatabaseConfig& c) {
         text += fmt::format("vendor = {}\nhost = {}\nport = {}\nname = {}\nusername = {}\n",
                             migrations::vendor_id(e.vendor), e.host, e.port, e.dbname, e.username);
         if (!e.password.empty()) {
-            // 64 characters a line: the first after the key, the rest indented (continuations).
+            // 64 characters a line: the first after the key, the rest indented (continuations);
+            // base64 padding stays on the line before rather than standing alone.
             const std::string sealed = seal_secret(root, e.password);
             constexpr size_t k_chunk = 64;
-            text += "password = " + sealed.substr(0, k_chunk) + "\n";
-            for (size_t i = k_chunk; i < sealed.size(); i += k_chunk) text += "    " + sealed.substr(i, k_chunk) + "\n";
+            std::vector<std::string> lines;
+            for (size_t i = 0; i < sealed.size(); i += k_chunk) {
+                std::string part = sealed.substr(i, k_chunk);
+                if (!lines.empty() && part.find_first_not_of('=') == std::string::npos) lines.back() += part;
+                else lines.push_back(std::move(part));
+            }
+            text += "password = " + lines.front() + "\n";
+            for (size_t i = 1; i < lines.size(); ++i) text += "    " + lines[i] + "\n";
         }
     }
     if (c.site_id) text += fmt::format("site_id = {}\n", *c.site_id);
@@ -263,7 +289,9 @@ std::string masked_text(const DatabaseConfig& c) {
         line("port", std::to_string(e.port));
         line("name", e.dbname);
         line("username", e.username);
-        line("password", e.password.empty() ? "(none)" : "********");
+        line("password", !c.password_error.empty() ? "(stored, but cannot be decrypted: see below)"
+                         : e.password.empty()       ? "(none)"
+                                                    : "********");
     }
     line("site id", c.site_id ? std::to_string(*c.site_id) : "(not set)");
     if (!c.switched_at.empty()) line("switched at", c.switched_at);

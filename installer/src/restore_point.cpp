@@ -1,4 +1,5 @@
 #include "leo/installer/restore_point.hpp"
+#include "leo/installer/database_config.hpp"
 
 #include "leo/common/archive.hpp"
 #include "leo/common/clock.hpp"
@@ -112,6 +113,7 @@ std::string mib(std::uintmax_t bytes) { return fmt::format("{:.1f} MiB", static_
 
 RestorePoint create_restore_point(const stdfs::path& root, const std::string& reason, const InstallerConfig& config,
                                   const std::function<void(const std::string&)>& on_warning) {
+    require_internal_database(root, "a restore point");
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.size() != 1)
         throw InstallError(fmt::format("cannot take a restore point: {} broker packages are installed in {} "

@@ -38,7 +38,6 @@ ServiceOutcome act(const stdfs::path& root, const char* verb) {
             "no way to {} the broker components here (no [services] {}_command in "
             "/etc/leo-installer/installer.conf and no systemd unit {} on this system): {} them yourself",
             verb, verb, k_broker_unit, verb);
-        log::warning("{}", out.message);
         return out;
     }
     subprocess::Options o;
@@ -46,17 +45,35 @@ ServiceOutcome act(const stdfs::path& root, const char* verb) {
     o.timeout = config.services_timeout;
     const auto r = subprocess::run(argv, o);
     log::info("ran {} (exit {})", out.command, r.exit_code);
-    if (!r.ok())
-        throw SystemError(fmt::format("`{}` {}: {}", out.command,
+    if (!r.ok()) {
+        const std::string why = subprocess::last_line(r.err.empty() ? r.out : r.err);
+        throw SystemError(fmt::format("`{}` {}{}", out.command,
                                       r.timed_out ? fmt::format("did not end within {} s", config.services_timeout.count())
-                                                  : fmt::format("failed (exit {})", r.exit_code),
-                                      subprocess::last_line(r.err.empty() ? r.out : r.err)));
+                                      : r.exit_code < 0 ? fmt::format("was killed by signal {}", r.signal)
+                                                        : fmt::format("failed (exit {})", r.exit_code),
+                                      why.empty() ? std::string() : ": " + why));
+    }
     out.ran = true;
     out.message = fmt::format("broker components: {} ran `{}`", verb, out.command);
     return out;
 }
 
 } // namespace
+
+std::string services_plan(const stdfs::path& root) {
+    const auto config = load_config(root);
+    if (!config.services_stop_command.empty() || !config.services_start_command.empty())
+        return fmt::format("The broker components are stopped before (`{}`) and started after (`{}`)",
+                           config.services_stop_command.empty() ? "nothing" : config.services_stop_command,
+                           config.services_start_command.empty() ? "nothing" : config.services_start_command);
+    if (systemd_unit_present(root))
+        return fmt::format("The broker components are stopped before and started after (systemctl stop|start {})",
+                           k_broker_unit);
+    return fmt::format("This tool cannot stop the broker components here (no [services] commands in "
+                       "/etc/leo-installer/installer.conf, no systemd unit {}): stop them before you answer yes, and "
+                       "start them when it is done",
+                       k_broker_unit);
+}
 
 ServiceOutcome stop_broker(const stdfs::path& root) { return act(root, "stop"); }
 ServiceOutcome start_broker(const stdfs::path& root) { return act(root, "start"); }

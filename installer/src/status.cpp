@@ -1,5 +1,6 @@
 #include "leo/installer/status.hpp"
 #include "leo/installer/database_config.hpp"
+#include "leo/installer/journal.hpp"
 #include "leo/migrations/vendor.hpp"
 
 #include "leo/common/error.hpp"
@@ -45,6 +46,13 @@ Status gather_status(const stdfs::path& root) {
     } catch (const Error& e) {
         s.database_error = describe(e);
     }
+    try {
+        if (const auto run = Journal(root).last_run(); run && !run->finished())
+            s.unfinished_run = fmt::format("{} {} -> {} (run {})", run->command, run->from.empty() ? "(none)" : run->from,
+                                           run->to, run->id);
+    } catch (const Error& e) {
+        s.unfinished_run = "the journal cannot be read: " + describe(e);
+    }
     std::string conninfo;
     try {
         const auto config = load_database_config(root);
@@ -53,10 +61,14 @@ Status gather_status(const stdfs::path& root) {
             s.database_in_use = config.external.display();
             auto driver = migrations::make_driver(config.external.vendor);
             driver->require_supported();
+            (void)require_password(config);
             conninfo = driver->conninfo(config.external);
         } else if (s.database.state == migrations::DbState::running) {
             conninfo = db.conninfo();
         }
+    } catch (const UsageError& e) {  // database.conf itself is unreadable
+        s.database_in_use = "unknown (database.conf cannot be read)";
+        s.database_error = describe(e);
     } catch (const Error& e) {
         s.database_error = describe(e);
     }
@@ -89,6 +101,7 @@ nlohmann::json to_json(const Status& s) {
     j["packaged_schema_version"] =
         s.packaged_schema_version ? nlohmann::json(*s.packaged_schema_version) : nlohmann::json(nullptr);
     if (!s.database_error.empty()) j["database_error"] = s.database_error;
+    j["unfinished_run"] = s.unfinished_run.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.unfinished_run);
     j["schema_matches_package"] = !(s.schema_version && s.packaged_schema_version &&
                                     *s.schema_version != *s.packaged_schema_version);
     return j;
@@ -110,6 +123,8 @@ std::string to_text(const Status& s) {
     if (s.schema_broker_version) out += fmt::format("{:<18}{}\n", "written by:", "broker " + *s.schema_broker_version);
     if (s.packaged_schema_version) out += fmt::format("{:<18}{}\n", "package schema:", *s.packaged_schema_version);
     if (!s.database_error.empty()) out += fmt::format("{:<18}{}\n", "database error:", s.database_error);
+    if (!s.unfinished_run.empty())
+        out += fmt::format("{:<18}{} is unfinished: run `leo-installer recover`\n", "warning:", s.unfinished_run);
     if (s.schema_version && s.packaged_schema_version && *s.schema_version != *s.packaged_schema_version)
         out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run `leo-installer recover` after an "
                            "interrupted run, or `leo-installer migrate --validate` to see why\n",

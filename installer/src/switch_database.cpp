@@ -1,9 +1,11 @@
 #include "leo/installer/switch_database.hpp"
 
+#include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/config.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/installer/services.hpp"
@@ -14,6 +16,8 @@
 #include "ini_errors.hpp"
 
 #include <fmt/format.h>
+
+#include <arpa/inet.h>
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
@@ -32,6 +36,18 @@ std::string_view external_mode_id(ExternalMode m) {
 // Flags
 
 namespace {
+
+/// `v` for a one-line message: control characters as \n, \t or \xNN.
+std::string shown(const std::string& v) {
+    std::string out;
+    for (unsigned char c : v) {
+        if (c == '\n') out += "\\n";
+        else if (c == '\t') out += "\\t";
+        else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+        else out += static_cast<char>(c);
+    }
+    return out;
+}
 
 /// Values go into database.conf: what it can hold (check_conf_value), and for the host no
 /// blank at all.
@@ -57,7 +73,7 @@ SwitchRequest parse_switch_flags(const SwitchFlags& f) {
         const std::vector<std::pair<const char*, bool>> external_only{
             {"--db_vendor", f.db_vendor.has_value()}, {"--db_name", f.db_name.has_value()},
             {"--db_host", f.db_host.has_value()},     {"--port", f.port.has_value()},
-            {"--username", f.username.has_value()},   {"--password", f.password_given},
+            {"--username", f.username.has_value()},   {f.password_flag.c_str(), f.password_given},
             {"--site_id", f.site_id.has_value()},     {"--allow_remote_upgrade", f.allow_remote_upgrade}};
         for (const auto& [flag, given] : external_only)
             if (given)
@@ -70,13 +86,14 @@ SwitchRequest parse_switch_flags(const SwitchFlags& f) {
     else if (mode == "existing") r.mode = ExternalMode::existing;
     else if (mode == "copy_to_existing") r.mode = ExternalMode::copy_to_existing;
     else
-        throw UsageError(fmt::format("--to_external '{}': expected new, existing or copy_to_existing", mode));
+        throw UsageError(fmt::format("--to_external '{}': expected new, existing or copy_to_existing", shown(mode)));
 
     r.target.vendor = mig::Vendor::postgres;
     if (f.db_vendor) {
         const auto v = mig::parse_vendor(*f.db_vendor);
         if (!v)
-            throw UsageError(fmt::format("--db_vendor '{}': expected postgres, mssqlserver or azuresql", *f.db_vendor));
+            throw UsageError(
+                fmt::format("--db_vendor '{}': expected postgres, mssqlserver or azuresql", shown(*f.db_vendor)));
         r.target.vendor = *v;
     }
     const auto vendor = r.target.vendor;
@@ -99,6 +116,12 @@ SwitchRequest parse_switch_flags(const SwitchFlags& f) {
         throw UsageError(fmt::format("--to_external {} needs {}", mode, list));
     }
     check_value("--db_host", *f.db_host, false);
+    if (f.db_host->find_first_of(":/[],") != std::string::npos) {
+        in6_addr v6{};
+        if (::inet_pton(AF_INET6, f.db_host->c_str(), &v6) != 1)
+            throw UsageError(fmt::format("--db_host '{}' is not a host name or address (give the port with --port)",
+                                         *f.db_host));
+    }
     check_value("--db_name", *f.db_name, true);
     check_value("--username", *f.username, true);
     if (vendor == mig::Vendor::postgres && f.db_name->size() > 63)
@@ -111,13 +134,14 @@ SwitchRequest parse_switch_flags(const SwitchFlags& f) {
     if (f.port) {
         long port = 0;
         if (!detail::parse_long(*f.port, port) || port < 1 || port > 65535)
-            throw UsageError(fmt::format("--port '{}': expected a TCP port from 1 to 65535", *f.port));
+            throw UsageError(fmt::format("--port '{}': expected a TCP port from 1 to 65535", shown(*f.port)));
         r.target.port = static_cast<int>(port);
     }
     if (f.site_id) {
         long id = 0;
         if (!detail::parse_long(*f.site_id, id) || id < 1 || id > 2147483647)
-            throw UsageError(fmt::format("--site_id '{}': expected a whole number from 1 to 2147483647", *f.site_id));
+            throw UsageError(
+                fmt::format("--site_id '{}': expected a whole number from 1 to 2147483647", shown(*f.site_id)));
         r.site_id = static_cast<int>(id);
     }
     r.allow_remote_upgrade = f.allow_remote_upgrade ? mig::AllowRemoteUpgrade::yes : mig::AllowRemoteUpgrade::no;
@@ -152,6 +176,7 @@ std::string current_conninfo(const stdfs::path& root, const DatabaseConfig& c) {
     if (c.mode == DatabaseMode::external) {
         auto d = mig::make_driver(c.external.vendor);
         d->require_supported();
+        (void)require_password(c);
         return d->conninfo(c.external);
     }
     mig::InternalDatabase db(root);
@@ -226,14 +251,51 @@ bool started(const RunRecord& run, const std::string& step) {
     return std::find(run.started.begin(), run.started.end(), step) != run.started.end();
 }
 
+/// Put database.conf back as it was before the switch (`previous` nullopt: it did not
+/// exist). Returns true when it had to change something.
+bool restore_previous_conf(const stdfs::path& root, const std::optional<std::string>& previous) {
+    const auto file = fs::under_root(root, k_database_conf);
+    const auto now = fs::try_read_file(file);
+    if (now == previous) return false;
+    if (!previous) {
+        std::error_code ec;
+        stdfs::remove(file, ec);
+        if (ec) throw SystemError(fmt::format("cannot remove {}: {}", file.string(), ec.message()));
+    } else {
+        const auto leo = accounts::find_user(root, k_user);
+        if (!leo) throw InstallError(fmt::format("user {} does not exist in {}", k_user, root.string()));
+        fs::write_file_atomic(file, *previous, 0600, leo->uid, leo->gid);
+    }
+    log::info("put {} back as it was before the switch", file.string());
+    return true;
+}
+
+/// Dump directories of a copy that was killed (copy_from_postgres removes its own).
+void remove_stale_copies(const stdfs::path& root) {
+    std::error_code ec;
+    const auto dir = fs::under_root(root, k_state_dir);
+    if (!stdfs::is_directory(dir, ec)) return;
+    for (const auto& e : stdfs::directory_iterator(dir, ec))
+        if (e.path().filename().string().rfind("switch-copy.", 0) == 0) {
+            stdfs::remove_all(e.path(), ec);
+            log::info("removed {}, left by an interrupted copy", e.path().string());
+        }
+}
+
 class Switcher {
 public:
     Switcher(const SwitchRequest& req, const SwitchCallbacks& cb) : m_req(req), m_cb(cb), m_root(checked_root(req.root)) {}
 
     SwitchOutcome run() {
-        Journal(m_root).refuse_if_unfinished();  // before the checks and the question (again under the lock)
+        // The run lock first: the checks, the question and the switch see one state (a
+        // second switch waiting at its question would otherwise act on a stale one).
+        m_lock.emplace(RunLock::acquire(m_root, "switch-database"));
+        Journal(m_root).refuse_if_unfinished();
+        (void)load_config(m_root);  // installer.conf's [services], read before anything changes
         m_current = load_database_config(m_root);
+        m_previous_conf = fs::try_read_file(fs::under_root(m_root, k_database_conf));
         m_code = broker_code(m_root);
+        remove_stale_copies(m_root);
         return m_req.action == SwitchAction::to_internal ? to_internal() : to_external();
     }
 
@@ -276,16 +338,31 @@ private:
             const auto v = mig::validate(state, m_code.files, m_code.version);
             if (!v.ok()) throw RefusedError("the current database does not match this broker's migrations: " + v.message());
         }
-        const auto info = driver->inspect(target);
         const std::string where = target.display();
+        mig::TargetInfo info;
+        try {
+            info = driver->inspect(target);
+        } catch (const DatabaseError& e) {
+            const std::string what = e.what();
+            if (what.find("no password supplied") != std::string::npos)
+                std::throw_with_nested(DatabaseError(fmt::format(
+                    "{} asks for a password and none was given: give it with --password_file FILE, "
+                    "LEO_DB_PASSWORD or at the prompt (on a terminal)",
+                    where)));
+            if (what.find("password authentication failed") != std::string::npos)
+                std::throw_with_nested(DatabaseError(fmt::format(
+                    "{} refused user {} with the password given: check --username and the password", where,
+                    target.username)));
+            throw;
+        }
         mig::UpgradeDecision decision;
         std::string plan;
         if (m_req.mode == ExternalMode::new_database) {
             if (info.exists && info.objects > 0)
                 throw RefusedError(fmt::format(
-                    "database {} is not empty ({} objects{}): --to_external new copies into a new or empty database "
+                    "database {} is not empty ({} object{}{}): --to_external new copies into a new or empty database "
                     "only; to connect to it use --to_external existing, or choose another --db_name",
-                    where, info.objects,
+                    where, info.objects, info.objects == 1 ? "" : "s",
                     info.schema && info.schema->schema_version ? ", broker schema " + *info.schema->schema_version
                                                                : std::string()));
             if (!info.exists && info.can_create_database == false)
@@ -293,7 +370,7 @@ private:
                     "database {} does not exist and user {} may not create databases: ask the database "
                     "administrator to create an empty database {} owned by {}, then run this again",
                     where, target.username, target.dbname, target.username));
-            plan = fmt::format("{} database {}, copy {} into it (verified table by table), and use it",
+            plan = fmt::format("{} database {}, copy {} into it (verified table by table), and switch the broker to it",
                                info.exists ? "Use the existing empty" : "Create", where, describe_current(m_current));
         } else {
             if (!info.exists)
@@ -307,34 +384,34 @@ private:
                         "database into it use --to_external new (postgres, mssqlserver) or copy_to_existing "
                         "(azuresql)",
                         where));
-                throw RefusedError(fmt::format("database {} is not a broker database: it has {} objects but no "
+                throw RefusedError(fmt::format("database {} is not a broker database: it has {} object{} but no "
                                                "leo_schema_history table",
-                                               where, info.objects));
+                                               where, info.objects, info.objects == 1 ? "" : "s"));
             }
             decision = mig::decide_upgrade(*info.schema, m_code.files, m_code.version, mig::DatabaseKind::external,
                                            m_req.allow_remote_upgrade);
             if (decision.refused()) throw RefusedError(remote_flag(decision.message));
             const auto v = mig::validate(*info.schema, m_code.files, m_code.version);
             if (!v.ok()) throw RefusedError(fmt::format("database {}: {}", where, v.message()));
-            plan = fmt::format("Connect to the existing broker database {} (schema {}){}", where,
+            plan = fmt::format("Switch the broker to the existing broker database {} (schema {}){}", where,
                                info.schema->schema_version.value_or("none"),
                                decision.action == mig::UpgradeDecision::Action::upgrade
                                    ? fmt::format(", upgrade its schema to {} for every broker that shares it",
                                                  m_code.files.back().version)
                                    : std::string());
         }
-        confirm(fmt::format("{} instead of {}; the broker components are stopped and started again. Proceed?", plan,
-                            describe_current(m_current)));
+        confirm(fmt::format("The broker uses {}. {}. {}. Proceed?", describe_current(m_current), plan,
+                            services_plan(m_root)));
 
-        auto lock = RunLock::acquire(m_root, "switch-database to " + where);
+        // Sealed before the run begins: a key file that cannot seal stops here, changing nothing.
+        const nlohmann::json plan_data{{"mode", std::string(external_mode_id(m_req.mode))},
+                                       {"target", endpoint_json(m_root, target)},
+                                       {"existed", info.exists},
+                                       {"objects", info.objects},
+                                       {"previous_conf", previous_conf_json()}};
         Journal journal(m_root);
-        journal.refuse_if_unfinished();
         const std::string run = journal.begin("switch-database", describe_current(m_current), where);
-        journal.step_done(run, "plan",
-                          {{"mode", std::string(external_mode_id(m_req.mode))},
-                           {"target", endpoint_json(m_root, target)},
-                           {"existed", info.exists},
-                           {"objects", info.objects}});
+        journal.step_done(run, "plan", plan_data);
         SwitchOutcome out;
         bool created = false;
         bool copied_into_empty = false;
@@ -346,8 +423,8 @@ private:
                 if (!info.exists) {
                     say(fmt::format("creating database {}", where));
                     journal.step_start(run, "create_database");
-                    created = true;
                     driver->create_database(target);
+                    created = true;  // only now is there a database of ours to drop
                     journal.step_done(run, "create_database");
                 }
                 say(fmt::format("copying {} into {}", describe_current(m_current), where));
@@ -359,6 +436,7 @@ private:
                 say("verifying the copy (row counts and checksums of every table)");
                 journal.step_start(run, "verify");
                 out.verified = verify_copy(*source, *driver, target);
+                for (const auto& line : out.verified) say("  " + line);
                 journal.step_done(run, "verify", {{"tables", out.verified.size()}});
             } else if (decision.action == mig::UpgradeDecision::Action::upgrade) {
                 say(fmt::format("upgrading the schema of {}", where));
@@ -373,6 +451,7 @@ private:
             fault::point("switch.after_record");
         } catch (const std::exception& e) {
             std::vector<std::string> undone;
+            if (restore_previous_conf(m_root, m_previous_conf)) undone.emplace_back("put database.conf back");
             try {
                 if (created) {
                     driver->drop_database(target);
@@ -382,11 +461,13 @@ private:
                     undone.push_back("emptied " + where + " again");
                 }
             } catch (const std::exception& undo_error) {
-                undone.push_back(fmt::format("could NOT undo the copy ({}): run `leo-installer recover`",
-                                             describe(undo_error)));
+                // The run stays unfinished so that `recover` undoes it when the server is back.
                 log::error("switch-database undo: {}", describe(undo_error));
-                std::throw_with_nested(InstallError(fmt::format("switch to {} failed: {}; {}", where, describe(e),
-                                                                undone.back())));
+                const std::string started_again = stopped ? "; " + start_again() : std::string();
+                std::throw_with_nested(InstallError(fmt::format(
+                    "switch to {} failed: {}; could NOT undo the copy ({}){}; the broker still uses {}: run "
+                    "`leo-installer recover` when {} answers again",
+                    where, describe(e), describe(undo_error), started_again, describe_current(m_current), where)));
             }
             if (stopped) undone.push_back(start_again());
             journal.end(run, "rolled-back");
@@ -412,18 +493,16 @@ private:
         const std::string state = status.state == mig::DbState::running   ? "running"
                                   : status.state == mig::DbState::stopped ? "stopped: it will be started"
                                                                           : "not initialised: it will be created";
-        confirm(fmt::format("Switch back to the internal database (PostgreSQL under /home/leo/pgsql, {}) from {}. "
-                            "Nothing is copied: the broker will see the data the internal database holds{}, not what "
-                            "is in {}; the broker components are stopped and started again. Proceed?",
-                            state,
+        confirm(fmt::format("The broker uses {}. Switch back to the internal database (PostgreSQL under "
+                            "/home/leo/pgsql, {}). Nothing is copied: the broker will see the data the internal "
+                            "database holds{}, not what is in {}. {}. Proceed?",
+                            m_current.external.display(), state,
                             m_current.switched_at.empty() ? std::string()
                                                           : " (from before the switch at " + m_current.switched_at + ")",
-                            m_current.external.display(), m_current.external.display()));
-        auto lock = RunLock::acquire(m_root, "switch-database to internal");
+                            m_current.external.display(), services_plan(m_root)));
         Journal journal(m_root);
-        journal.refuse_if_unfinished();
         const std::string run = journal.begin("switch-database", m_current.external.display(), "internal");
-        journal.step_done(run, "plan", {{"mode", "internal"}});
+        journal.step_done(run, "plan", {{"mode", "internal"}, {"previous_conf", previous_conf_json()}});
         bool stopped = false;
         try {
             stopped = true;
@@ -437,6 +516,7 @@ private:
             next.site_id = m_current.site_id;
             record(journal, run, next, "the internal database");
         } catch (const std::exception& e) {
+            if (restore_previous_conf(m_root, m_previous_conf)) log::info("switch-database: put database.conf back");
             const std::string also = stopped ? "; " + start_again() : std::string();
             journal.end(run, "rolled-back");
             std::throw_with_nested(InstallError(fmt::format("switch to the internal database failed{}; the broker "
@@ -504,10 +584,16 @@ private:
         journal.end(run, "ok");
     }
 
+    [[nodiscard]] nlohmann::json previous_conf_json() const {
+        return m_previous_conf ? nlohmann::json(*m_previous_conf) : nlohmann::json(nullptr);
+    }
+
     const SwitchRequest& m_req;
     const SwitchCallbacks& m_cb;
     stdfs::path m_root;
+    std::optional<RunLock> m_lock;
     DatabaseConfig m_current;
+    std::optional<std::string> m_previous_conf;  ///< database.conf as it was (nullopt: absent)
     BrokerCode m_code;
 };
 
@@ -535,6 +621,7 @@ CurrentDatabase show_current(const stdfs::path& root_in) {
         } else {
             auto d = mig::make_driver(cur.config.external.vendor);
             d->require_supported();
+            (void)require_password(cur.config);
             conninfo = d->conninfo(cur.config.external);
         }
         auto conn = mig::Connection::open(conninfo);
@@ -581,6 +668,13 @@ RecoverOutcome recover_switch(const stdfs::path& root, const RunRecord& run, Jou
     }
     const auto& plan = run.done.at("plan");
     std::string undone;
+    remove_stale_copies(root);
+    // The configuration may have been written just before the crash, the journal not yet.
+    if (plan.contains("previous_conf")) {
+        const auto& p = plan.at("previous_conf");
+        const auto previous = p.is_string() ? std::optional<std::string>(p.get<std::string>()) : std::nullopt;
+        if (restore_previous_conf(root, previous)) undone += "; put database.conf back";
+    }
     if (plan.value("mode", "") != "internal" && (started(run, "create_database") || started(run, "copy"))) {
         const auto target = endpoint_from_json(root, plan.at("target"));
         auto driver = mig::make_driver(target.vendor);

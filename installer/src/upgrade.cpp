@@ -191,11 +191,7 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     const stdfs::path root = checked_root(req.root);
     if (req.version && req.version->empty()) throw UsageError("--version: empty; give a version such as 9.2.0");
     Journal(root).refuse_if_unfinished();
-    if (const auto db = load_database_config(root); db.mode == DatabaseMode::external)
-        throw InstallError(fmt::format(
-            "the broker uses the external database {}; upgrading a broker on an external database is not supported "
-            "yet by this leo-installer (it snapshots and migrates the internal database only): nothing was changed",
-            db.external.display()));
+    require_internal_database(root, "upgrade");
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
     outcome.from = current.nevra();
@@ -356,6 +352,7 @@ RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
     const stdfs::path root = checked_root(root_in);
     Journal journal(root);
     journal.refuse_if_unfinished();
+    require_internal_database(root, "rollback");
     auto rp = find_restore_point(root, id);
     auto lock = RunLock::acquire(root, "rollback " + rp.id);
     journal.refuse_if_unfinished();

@@ -164,9 +164,16 @@ Connection Connection::open(const std::string& conninfo) {
         throw DatabaseError(
             fmt::format("cannot connect to PostgreSQL ({}): out of memory", describe_conninfo(conninfo)));
     Connection conn(raw, conninfo);
-    if (PQstatus(raw) != CONNECTION_OK)
-        throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo),
-                                        trim(PQerrorMessage(raw))));
+    if (PQstatus(raw) != CONNECTION_OK) {
+        // libpq's message can span lines ("...failed: Connection refused\n\tIs the server
+        // running..."): one line for the terminal.
+        std::string why;
+        for (char c : trim(PQerrorMessage(raw)))
+            why += (c == '\n' || c == '\t') ? ' ' : c;
+        for (auto p = why.find("  "); p != std::string::npos; p = why.find("  ", p))
+            why.erase(p, 1);
+        throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo), why));
+    }
     PQsetNoticeProcessor(raw, &no_notices, nullptr);
     conn.exec("SET client_min_messages = warning");
     return conn;

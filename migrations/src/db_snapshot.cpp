@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace leo::migrations {
@@ -31,6 +32,20 @@ subprocess::Result run_pg_tool(const std::string& tool, std::vector<std::string>
     auto r = subprocess::run(args, o);
     log::info("ran {} (exit {})", subprocess::command_line(args), r.exit_code);
     return r;
+}
+
+/// Why a PostgreSQL client tool failed: its first "error:" line (pg_restore goes on to
+/// print the failing statement, so the last line may be just ");"), else its last line.
+std::string pg_tool_error(const subprocess::Result& r) {
+    const std::string& text = r.err.empty() ? r.out : r.err;
+    size_t start = 0;
+    while (start < text.size()) {
+        const size_t end = std::min(text.find('\n', start), text.size());
+        const std::string line = text.substr(start, end - start);
+        if (line.find("error:") != std::string::npos) return subprocess::last_line(line);
+        start = end + 1;
+    }
+    return subprocess::last_line(text);
 }
 
 /// The relations of kind `relkind` ('r' tables, 'S' sequences) in the public schema, by name.
@@ -62,13 +77,13 @@ void dump_database(const std::string& conninfo, const stdfs::path& file) {
     if (!r.ok()) {
         stdfs::remove(part, ec);
         throw DatabaseError(fmt::format("pg_dump to {} failed: {}", file.string(),
-                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+                                        pg_tool_error(r)));
     }
     auto list = run_pg_tool("pg_restore", {"--list", part.string()});
     if (!list.ok()) {
         stdfs::remove(part, ec);
         throw DatabaseError(fmt::format("the database dump {} is not readable: {}", part.string(),
-                                        subprocess::last_line(list.err)));
+                                        pg_tool_error(list)));
     }
     stdfs::rename(part, file);
 }
@@ -79,7 +94,7 @@ void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
                          target_conninfo);
     if (!r.ok())
         throw DatabaseError(fmt::format("pg_restore of {} failed: {}", file.string(),
-                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+                                        pg_tool_error(r)));
 }
 
 SequenceValues sequence_values(Connection& conn) {
@@ -99,7 +114,7 @@ void check_dump_readable(const stdfs::path& file) {
     auto r = run_pg_tool("pg_restore", {"--list", file.string()});
     if (!r.ok())
         throw DatabaseError(fmt::format("the database dump {} is not readable: {}", file.string(),
-                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+                                        pg_tool_error(r)));
 }
 
 void restore_into_staging(const std::string& admin_conninfo, const std::string& staging_conninfo,
@@ -118,7 +133,7 @@ void restore_into_staging(const std::string& admin_conninfo, const std::string& 
     if (!r.ok()) {
         admin.exec("DROP DATABASE IF EXISTS " + db);
         throw DatabaseError(fmt::format("pg_restore of {} failed: {}", file.string(),
-                                        subprocess::last_line(r.err.empty() ? r.out : r.err)));
+                                        pg_tool_error(r)));
     }
 }
 

@@ -106,16 +106,17 @@ public:
             try {
                 (void)Connection::open(conninfo(t));
                 info.exists = true;
-            } catch (const DatabaseError& e) {
-                throw DatabaseError(fmt::format("cannot reach {} ({}); nor its maintenance database: {}",
-                                                t.display(), e.what(), maintenance_error));
+            } catch (const DatabaseError&) {
+                log::info("maintenance database of {}: {}", t.display(), maintenance_error);
+                throw;  // names the server, the database and the user, and why
             }
         }
         if (!info.exists) return info;
         try {
             auto conn = Connection::open(conninfo(t));
             info.objects = static_cast<long>(conn.query(k_user_relations_sql).rows.size() +
-                                             conn.query(k_user_functions_sql).rows.size());
+                                             conn.query(k_user_functions_sql).rows.size() +
+                                             conn.query(k_user_types_sql).rows.size());
             auto state = read_schema_state(conn);
             if (state.has_history) info.schema = std::move(state);
         } catch (const DatabaseError&) {

@@ -160,6 +160,14 @@ TEST_F(SwitchDatabase, NewCopiesVerifiedThenBackToInternal) {
     auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
     EXPECT_EQ(up.exit_code, 1);
     EXPECT_THAT(up.err, HasSubstr("not supported yet"));
+    // Nor does rollback: its restore points hold the internal database and /etc/leostream.
+    auto snap = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    EXPECT_EQ(snap.exit_code, 1);
+    EXPECT_THAT(snap.err, HasSubstr("a restore point with an external database is not supported yet"));
+    auto rb = run_installer({"rollback", "--root", root.string(), "-y"});
+    EXPECT_EQ(rb.exit_code, 1);
+    EXPECT_THAT(rb.err, HasSubstr("rollback with an external database is not supported yet"));
+    EXPECT_THAT(leo::fs::read_file(root / "etc/leostream/database.conf"), HasSubstr("mode = external"));
 
     // Back to internal: nothing is copied back.
     ext->admin("leo_cluster").exec("INSERT INTO sites (site_id, name) VALUES (9, 'only external')");
@@ -185,6 +193,16 @@ TEST_F(SwitchDatabase, NewUsesAnEmptyDatabaseOfThatNameWithThePasswordFromTheEnv
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     auto src = internal();
     EXPECT_EQ(ext_checksums("empty_one"), leo::migrations::table_checksums(src));
+    // libpq's PGPASSWORD is a source too, and what is checked is stored.
+    auto again = to("existing", "empty_one");
+    again.erase(again.begin() + 12, again.begin() + 14);
+    leo::subprocess::Options pg;
+    pg.env["PGPASSWORD"] = k_password;
+    r = switch_db(again, pg);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_THAT(leo::fs::read_file(root / "etc/leostream/database.conf"), HasSubstr("password = aes256gcm:v1:"));
+    auto status = run_installer({"status", "--root", root.string()});
+    EXPECT_THAT(status.out, HasSubstr("schema version:   9.0.0.2")) << status.out;
 }
 
 TEST_F(SwitchDatabase, RefusalsBeforeAnyChangeChangeNothing) {
@@ -211,7 +229,23 @@ TEST_F(SwitchDatabase, RefusalsBeforeAnyChangeChangeNothing) {
     r = switch_db(to("new", "wanted"));
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_THAT(r.err, HasSubstr("password authentication failed"));
+    EXPECT_THAT(r.err, HasSubstr("check --username and the password"));
     EXPECT_THAT(r.err, Not(HasSubstr("not-the-password")));
+    EXPECT_FALSE(ext->database_exists("wanted"));
+
+    // The administrator's own ~/.pgpass is not a way around: without a password given, the
+    // check uses none (what the broker would have), and says how to give one.
+    auto none = to("new", "wanted");
+    none.erase(none.begin() + 12, none.begin() + 14);
+    const auto home = tmp.path() / "home";
+    stdfs::create_directories(home);
+    std::ofstream(home / ".pgpass") << "127.0.0.1:*:*:broker:S3cret pass'w\\\\rd\n";
+    stdfs::permissions(home / ".pgpass", stdfs::perms(0600));
+    leo::subprocess::Options admin_env;
+    admin_env.env["HOME"] = home.string();
+    r = switch_db(none, admin_env);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("asks for a password and none was given"));
     EXPECT_FALSE(ext->database_exists("wanted"));
 
     // Nothing listens there.
@@ -278,6 +312,12 @@ TEST_F(SwitchDatabase, InvalidFlagsAreOneLineExitTwoAndChangeNothing) {
         {{"--show_current", "--to_internal"}, "give exactly one of --show_current, --to_internal, --to_external"},
         {{"--to_external", "sometimes"}, "--to_external 'sometimes': expected new, existing or copy_to_existing"},
         {{"--password", "x", "--password_file", "y", "--to_internal"}, "excludes"},
+        {{"--to_internal", "--password_file", "/nonexistent"}, "--password_file applies only to --to_external"},
+        {{"--to_external", "new", "--db_host", "127.0.0.1:5432", "--db_name", "d", "--username", "u"},
+         "--db_host '127.0.0.1:5432' is not a host name or address (give the port with --port)"},
+        {{"--to_external", "new", "--db_host", "h", "--db_name", "d", "--username", "u", "--password_file",
+          "/nonexistent/pw"},
+         "--password_file /nonexistent/pw: cannot read /nonexistent/pw"},
     };
     for (const auto& [args, message] : cases) {
         auto r = switch_db(args);
@@ -331,6 +371,7 @@ TEST_F(SwitchDatabase, AFailedCopyIsUndone) {
     auto r = switch_db(to("new", "locked"));
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_THAT(r.err, HasSubstr("pg_restore"));
+    EXPECT_THAT(r.err, HasSubstr("permission denied for schema public")) << "pg_restore's reason, not its last line";
     EXPECT_THAT(r.err, HasSubstr("the broker still uses the internal database"));
     EXPECT_FALSE(stdfs::exists(root / "etc/leostream/database.conf"));
     EXPECT_TRUE(ext_checksums("locked").empty()) << "the failed copy left objects behind";

@@ -6,6 +6,7 @@
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/status.hpp"
+#include "leo/installer/database_config.hpp"
 #include "leo/installer/switch_database.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/repo/config.hpp"
@@ -19,6 +20,7 @@
 #include "leo/common/fs.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -502,6 +504,7 @@ public:
     }
     int run() override {
         const auto r = root();
+        if (!m_vm) installer::require_internal_database(r, "rollback");
         const auto rp = installer::find_restore_point(r, m_id);
         if (m_vm) {
             if (!confirm(m_assumeyes, fmt::format("Revert the VM to snapshot {} (restore point {}, {})?",
@@ -558,6 +561,7 @@ public:
             if (const auto cfg = installer::load_database_config(r); cfg.mode == installer::DatabaseMode::external) {
                 auto driver = mig::make_driver(cfg.external.vendor);
                 driver->require_supported();
+                (void)installer::require_password(cfg);
                 conninfo = driver->conninfo(cfg.external);
                 external = true;
             }
@@ -579,11 +583,15 @@ public:
             const auto state = mig::read_schema_state(conn);
             const auto d = mig::decide_upgrade(state, files, broker_version, o.kind, o.allow_remote_upgrade);
             const auto v = mig::validate(state, files, broker_version);
-            if (d.refused()) throw RefusedError(d.message);
+            // --validate reads only: an older external schema is "pending", not a refusal.
+            if (d.refused() && d.action != mig::UpgradeDecision::Action::refuse_remote) throw RefusedError(d.message);
             if (!v.ok()) throw RefusedError(v.message());
             std::cout << fmt::format("schema {}: the history matches the {} migration files; {} pending\n",
                                      state.schema_version.value_or("none"), files.size(), v.pending.size());
             for (const auto* m : v.pending) std::cout << "  pending: " << m->script << "\n";
+            if (d.action == mig::UpgradeDecision::Action::refuse_remote)
+                std::cout << "  applying them to this external database needs --allow-remote-upgrade (every broker "
+                             "sharing it then runs the new schema)\n";
             return 0;
         }
         if (!m_dry_run) {
@@ -689,6 +697,26 @@ private:
     std::string m_id;
 };
 
+/// The first line of `file` (a password file): at most 64 KiB are read, so /dev/zero or a
+/// huge file cannot exhaust memory. Throws leo::UsageError naming the file and the reason.
+std::string first_line_of(const std::string& file) {
+    constexpr std::size_t k_max = 64 * 1024;
+    std::error_code ec;
+    if (stdfs::is_directory(file, ec))
+        throw UsageError(fmt::format("--password_file {}: is a directory, not a file", file));
+    std::FILE* f = std::fopen(file.c_str(), "rbe");
+    if (f == nullptr)
+        throw UsageError(fmt::format("--password_file {}: cannot read {}: {}", file, file, std::strerror(errno)));
+    std::string buf(k_max, '\0');
+    const std::size_t n = std::fread(buf.data(), 1, buf.size(), f);
+    std::fclose(f);
+    buf.resize(n);
+    const auto eol = buf.find('\n');
+    if (eol == std::string::npos && n == k_max)
+        throw UsageError(fmt::format("--password_file {}: no end of line in its first {} KiB", file, k_max / 1024));
+    return buf.substr(0, eol);
+}
+
 /// Read a password from the terminal without echo. Returns nullopt when stdin is no terminal.
 std::optional<std::string> prompt_password(const std::string& prompt) {
     if (::isatty(STDIN_FILENO) == 0) return std::nullopt;
@@ -709,23 +737,24 @@ std::optional<std::string> prompt_password(const std::string& prompt) {
 }
 
 /// switch_database.pl, flag for flag (installer/include/leo/installer/switch_database.hpp),
-/// plus --root and -y like every command, and password sources that stay out of the
-/// process list: --password_file FILE (first line; "-" reads standard input),
-/// LEO_DB_PASSWORD, or a prompt on the terminal.
+/// plus --root and -y like every command, each flag also spelled with hyphens
+/// (--db-host), and password sources that stay out of the process list: --password_file
+/// FILE (first line; "-" reads standard input), LEO_DB_PASSWORD (or libpq's PGPASSWORD),
+/// or a prompt on the terminal.
 class SwitchDatabaseCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
-        sub.add_flag("--show_current", m_flags.show_current, "Show the database the broker uses (password masked)");
-        sub.add_flag("--to_internal", m_flags.to_internal, "Switch back to the internal database (nothing is copied)");
-        m_opts.to_external = sub.add_option("--to_external", m_to_external,
+        sub.add_flag("--show_current,--show-current", m_flags.show_current, "Show the database the broker uses (password masked)");
+        sub.add_flag("--to_internal,--to-internal", m_flags.to_internal, "Switch back to the internal database (nothing is copied)");
+        m_opts.to_external = sub.add_option("--to_external,--to-external", m_to_external,
                                             "Switch to an external database: new (create it and copy into it), "
                                             "existing (connect to a broker database), copy_to_existing (azuresql)")
                                  ->option_text("MODE");
         m_opts.db_vendor =
-            sub.add_option("--db_vendor", m_db_vendor, "postgres (default), mssqlserver or azuresql")->option_text("VENDOR");
-        m_opts.db_name = sub.add_option("--db_name", m_db_name, "Database name")->option_text("NAME");
-        m_opts.db_host = sub.add_option("--db_host", m_db_host, "Database server host name or address")->option_text("HOST");
+            sub.add_option("--db_vendor,--db-vendor", m_db_vendor, "postgres (default), mssqlserver or azuresql")->option_text("VENDOR");
+        m_opts.db_name = sub.add_option("--db_name,--db-name", m_db_name, "Database name")->option_text("NAME");
+        m_opts.db_host = sub.add_option("--db_host,--db-host", m_db_host, "Database server host name or address")->option_text("HOST");
         m_opts.port = sub.add_option("--port", m_port, "TCP port, 1-65535 (default: 5432, or 1433 for SQL Server)")
                           ->option_text("PORT");
         m_opts.username = sub.add_option("--username", m_username, "Database user")->option_text("USER");
@@ -734,12 +763,12 @@ public:
                                          "LEO_DB_PASSWORD or the prompt)")
                               ->option_text("PASSWORD");
         m_opts.password_file =
-            sub.add_option("--password_file", m_password_file, "Read the password from the first line of FILE (- : stdin)")
+            sub.add_option("--password_file,--password-file", m_password_file, "Read the password from the first line of FILE (- : stdin)")
                 ->option_text("FILE")
                 ->excludes(m_opts.password);
-        m_opts.site_id = sub.add_option("--site_id", m_site_id, "This broker's site id in the cluster")->option_text("ID");
-        sub.add_flag("--skip_confirmation,-y,--assumeyes", m_flags.skip_confirmation, "Do not ask before switching");
-        sub.add_flag("--allow_remote_upgrade", m_flags.allow_remote_upgrade,
+        m_opts.site_id = sub.add_option("--site_id,--site-id", m_site_id, "This broker's site id in the cluster")->option_text("ID");
+        sub.add_flag("--skip_confirmation,--skip-confirmation,-y,--assumeyes", m_flags.skip_confirmation, "Do not ask before switching");
+        sub.add_flag("--allow_remote_upgrade,--allow-remote-upgrade", m_flags.allow_remote_upgrade,
                      "Allow upgrading the schema of an older external database");
     }
     int run() override {
@@ -754,13 +783,19 @@ public:
         m_flags.username = given(m_opts.username, m_username);
         m_flags.site_id = given(m_opts.site_id, m_site_id);
         m_flags.password_given = m_opts.password->count() > 0 || m_opts.password_file->count() > 0;
+        m_flags.password_flag = m_opts.password_file->count() > 0 ? "--password_file" : "--password";
         auto req = installer::parse_switch_flags(m_flags);
         req.root = root();
+        if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
+        // What is checked is what is stored: libpq must not fall back to a password of the
+        // administrator's environment (PGPASSWORD, ~/.pgpass) that the broker will not have.
+        ::unsetenv("PGPASSWORD");
+        ::unsetenv("LEO_DB_PASSWORD");  // nor does it reach the [services] hooks
+        ::setenv("PGPASSFILE", "/dev/null/leo-installer: only the password given", 1);
         if (req.action == installer::SwitchAction::show_current) {
             std::cout << installer::to_text(installer::show_current(req.root));
             return 0;
         }
-        if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
         log::open_log(req.root);
         installer::SwitchCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
@@ -771,7 +806,6 @@ public:
             return confirm(false, q);
         };
         const auto out = installer::switch_database(req, cb);
-        for (const auto& line : out.verified) std::cout << "    " << line << "\n";
         for (const auto& m : out.migrations_applied) std::cout << "    applied " << m << "\n";
         std::cout << out.message << "\n";
         return 0;
@@ -790,16 +824,15 @@ private:
             if (m_password_file == "-") {
                 std::getline(std::cin, text);
             } else {
-                const auto content = fs::try_read_file(m_password_file);
-                if (!content) throw UsageError(fmt::format("--password_file {}: cannot be read", m_password_file));
-                text = content->substr(0, content->find('\n'));
+                text = first_line_of(m_password_file);
             }
             if (!text.empty() && text.back() == '\r') text.pop_back();
             if (text.empty())
                 throw UsageError(fmt::format("--password_file {}: the first line is empty", m_password_file));
             return text;
         }
-        if (const char* env = std::getenv("LEO_DB_PASSWORD"); env != nullptr) return env;
+        for (const char* var : {"LEO_DB_PASSWORD", "PGPASSWORD"})
+            if (const char* env = std::getenv(var); env != nullptr) return env;
         if (auto typed = prompt_password(fmt::format("Password for {} (empty: none): ", target.display())))
             return *typed;
         return {};

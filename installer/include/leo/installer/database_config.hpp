@@ -42,7 +42,15 @@ struct DatabaseConfig {
     migrations::Endpoint external;  ///< meaningful when mode is external (password in plain text, in memory)
     std::optional<int> site_id;     ///< this broker's site id in the cluster
     std::string switched_at;        ///< UTC time of the last switch ("" when never switched)
+    /// Why the stored password could not be decrypted ("" when it could, or none is
+    /// stored): the key file is missing, unreadable or another one, or the value was
+    /// edited. The rest of the configuration is still usable (show it, switch away).
+    std::string password_error;
 };
+
+/// The password of `config`'s external database, or leo::Error saying why it cannot be
+/// decrypted and how to store it again (`password_error`).
+[[nodiscard]] const std::string& require_password(const DatabaseConfig& config);
 
 /// Longest value database.conf holds for host, name and username (with the key, a line
 /// stays well inside inih's 200-byte line buffer).
@@ -57,9 +65,8 @@ void check_conf_value(const std::string& what, const std::string& value);
 /// Read ROOT/etc/leostream/database.conf and decrypt the password. An absent file is the
 /// internal database (the broker's default). Throws leo::UsageError naming file and line
 /// for a syntax error, an unknown or repeated setting, a bad value, or a missing or
-/// other format version; leo::Error when the password cannot be decrypted, with the
-/// cause nested (leo::SystemError for a missing or unreadable key file, leo::Error when
-/// authentication fails: another key file or an edited value).
+/// other format version. A password that cannot be decrypted does not throw: it is
+/// reported in `password_error` (require_password() throws it when the password is needed).
 [[nodiscard]] DatabaseConfig load_database_config(const std::filesystem::path& root);
 
 /// Write the configuration: password sealed with the key file (created when missing),
@@ -68,9 +75,16 @@ void check_conf_value(const std::string& what, const std::string& value);
 /// has no leo user.
 void save_database_config(const std::filesystem::path& root, const DatabaseConfig& config);
 
+/// Throw leo::InstallError when the broker uses an external database: `what` ("upgrade",
+/// "rollback", "a restore point") works on the internal database only in this version (its
+/// restore points hold the internal database and /etc/leostream, so a rollback would
+/// quietly switch the broker back to internal). Nothing is changed.
+void require_internal_database(const std::filesystem::path& root, const std::string& what);
+
 /// Seal / open a secret with the key file (for the journal, which must hold no password
-/// in plain text). seal_secret creates the key when missing; open_secret throws like
-/// load_database_config. Sealed text is "aes256gcm:v1:" + base64.
+/// in plain text). seal_secret creates the key when missing; both throw leo::SystemError
+/// for a key file that cannot be read or is not a key (naming it, never its content),
+/// open_secret leo::Error when authentication fails. Sealed text is "aes256gcm:v1:" + base64.
 [[nodiscard]] std::string seal_secret(const std::filesystem::path& root, const std::string& secret);
 [[nodiscard]] std::string open_secret(const std::filesystem::path& root, const std::string& sealed);
 

@@ -19,8 +19,13 @@ inline constexpr const char* k_broker_unit = "leostream-broker.service";
 struct ServiceOutcome {
     bool ran = false;        ///< a command ran (and succeeded)
     std::string command;     ///< the command, or "" when none applies
-    std::string message;     ///< what happened, one line, for the terminal
+    std::string message;     ///< what happened, one line, for the terminal (the caller logs it)
 };
+
+/// What stop/start will do, as a sentence for a confirmation question: "the broker
+/// components are stopped before and started after (`CMD`)", or that they cannot be from
+/// here and must be stopped by hand. Throws leo::UsageError for a bad installer.conf.
+[[nodiscard]] std::string services_plan(const std::filesystem::path& root);
 
 /// Stop the broker components. Throws leo::SystemError naming the command and its last
 /// line of output when it fails or times out.

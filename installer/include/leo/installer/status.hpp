@@ -24,6 +24,8 @@ struct Status {
     /// endpoint without its password ("postgres broker@db:5432/leo").
     std::string database_in_use = "internal";
     bool external = false;
+    /// The last run when it is unfinished ("upgrade 9.0.7 -> 9.2.0"): `recover` is due.
+    std::string unfinished_run;
 };
 
 /// The newest migration version shipped in ROOT/home/leo/share/migrations (the schema

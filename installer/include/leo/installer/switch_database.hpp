@@ -53,7 +53,8 @@ struct SwitchFlags {
     std::optional<std::string> port;
     std::optional<std::string> username;
     std::optional<std::string> site_id;
-    bool password_given = false;  ///< --password, --password_file or LEO_DB_PASSWORD
+    bool password_given = false;  ///< --password or --password_file
+    std::string password_flag = "--password";  ///< which of the two, for messages
     bool skip_confirmation = false;
     bool allow_remote_upgrade = false;
 };

@@ -48,8 +48,9 @@ struct Endpoint {
 /// What a database server says about one database name.
 struct TargetInfo {
     bool exists = false;
-    /// Relations (tables, views, sequences, ...) and functions outside the system schemas
-    /// that no extension owns; 0 means empty. Meaningful when `exists`.
+    /// Relations (tables, views, sequences, ...), functions and types (enum, domain,
+    /// stand-alone composite) outside the system schemas that no extension owns: what
+    /// clear_objects() drops; 0 means empty. Meaningful when `exists`.
     long objects = 0;
     /// The broker schema, when the database has leo_schema_history (see SchemaState).
     std::optional<SchemaState> schema;
