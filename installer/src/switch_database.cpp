@@ -681,11 +681,11 @@ RecoverOutcome recover_switch(const stdfs::path& root, const RunRecord& run, Jou
         if (!plan.value("existed", true)) {
             say(fmt::format("dropping {}, created by the interrupted switch", target.display()));
             driver->drop_database(target);
-            undone = "; dropped " + target.display();
+            undone += "; dropped " + target.display();
         } else if (plan.value("objects", 1L) == 0) {
             say(fmt::format("emptying {} again (it was empty before the interrupted copy)", target.display()));
             driver->clear_objects(target);
-            undone = "; emptied " + target.display() + " again";
+            undone += "; emptied " + target.display() + " again";
         }
     }
     if (started(run, "stop")) {

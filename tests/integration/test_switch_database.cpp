@@ -10,7 +10,9 @@
 #include "leo/migrations/db_snapshot.hpp"
 #include "leo/migrations/engine.hpp"
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -77,9 +79,11 @@ protected:
         return all;
     }
     /// The state a refusal must not change: the tree (without the log, the server's own
-    /// files and rpm's shared-memory file that reads touch), the broker's tables, the services.
+    /// files, the run lock (each run writes its holder into it) and rpm's shared-memory file
+    /// that reads touch), the broker's tables, the services.
     std::string state() {
-        return leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm"}) +
+        return leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm",
+                                               "var/lib/leo-installer/lock"}) +
                "\ntables:\n" + leo::test::table_checksums(root) + "\nservices:\n" + services_log();
     }
     leo::migrations::TableChecksums ext_checksums(const std::string& db) {
@@ -413,6 +417,79 @@ TEST_F(SwitchDatabase, KilledAfterTheRecordRecoverFinishesIt) {
     EXPECT_TRUE(ext->database_exists("done"));
     EXPECT_THAT(leo::fs::read_file(root / "etc/leostream/database.conf"), HasSubstr("name = done"));
     EXPECT_EQ(services_log(), "stop\nstart\n");
+}
+
+TEST_F(SwitchDatabase, CrashAfterTheConfigurationWasWrittenButNotJournaledIsUndoneWhole) {
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "switch.after_record";
+    auto r = switch_db(to("new", "torn"), o);
+    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    // Power lost before the journal's "record done" reached the disk: drop that line.
+    const auto journal = root / "var/lib/leo-installer/journal";
+    auto text = leo::fs::read_file(journal);
+    const auto last = text.rfind("\"step\":\"record\"");
+    ASSERT_NE(last, std::string::npos);
+    const auto line_start = text.rfind('\n', last) + 1;
+    ASSERT_NE(text.find("\"state\":\"done\"", line_start), std::string::npos);
+    text.erase(line_start);
+    std::ofstream(journal, std::ios::trunc) << text;
+    ASSERT_TRUE(stdfs::exists(root / "etc/leostream/database.conf"));
+
+    auto rec = run_installer({"recover", "--root", root.string()});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_THAT(rec.out, HasSubstr("put database.conf back"));
+    EXPECT_FALSE(stdfs::exists(root / "etc/leostream/database.conf")) << "database.conf names a dropped database";
+    EXPECT_FALSE(ext->database_exists("torn"));
+}
+
+TEST_F(SwitchDatabase, KeyFileTroubles) {
+    // A database holding only types is not empty.
+    ext->create_database("typed", "broker");
+    ext->admin("typed").exec("CREATE TYPE mood AS ENUM ('happy', 'sad'); CREATE DOMAIN posint AS int CHECK (VALUE > 0)");
+    auto r = switch_db(to("new", "typed"));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("is not empty (2 objects)"));
+
+    // A key file that is not a key: refused before the run begins, nothing left unfinished.
+    stdfs::create_directories(root / "etc/leostream");
+    std::ofstream(root / "etc/leostream/database.key") << "garbage\n";
+    const auto before = state();
+    r = switch_db(to("new", "keyed"));
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("is not a database key file"));
+    EXPECT_THAT(r.err, HasSubstr("remove it"));
+    EXPECT_THAT(r.err, Not(HasSubstr("garbage")));
+    EXPECT_FALSE(ext->database_exists("keyed"));
+    EXPECT_EQ(state(), before);
+    stdfs::remove(root / "etc/leostream/database.key");
+
+    // The key lost after a switch: show, switch back, or store the password again.
+    ASSERT_EQ(switch_db(to("new", "keyed")).exit_code, 0);
+    stdfs::remove(root / "etc/leostream/database.key");
+    auto show = switch_db({"--show_current"});
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_THAT(show.out, HasSubstr("cannot be decrypted"));
+    auto status = run_installer({"status", "--root", root.string()});
+    EXPECT_THAT(status.out, HasSubstr("database in use:  postgres broker@127.0.0.1"));
+    r = switch_db(to("existing", "keyed"));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    show = switch_db({"--show_current"});
+    EXPECT_THAT(show.out, HasSubstr("********"));
+    stdfs::remove(root / "etc/leostream/database.key");
+    r = switch_db({"--to_internal", "--skip_confirmation"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(SwitchDatabase, AnotherRunHoldingTheLockIsRefusedBeforeAnyCheck) {
+    const auto lock = root / "var/lib/leo-installer/lock";
+    auto holder = leo::subprocess::Options{};
+    // flock(1) holds the run lock for a moment, as a running upgrade would.
+    std::thread t([&] { (void)leo::subprocess::run({"flock", "-x", lock.string(), "sleep", "4"}, holder); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    auto r = switch_db(to("new", "blocked"));
+    t.join();
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_FALSE(ext->database_exists("blocked"));
 }
 
 } // namespace
