@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -97,6 +98,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
     argp.push_back(nullptr);
     const std::string cwd = options.cwd ? options.cwd->string() : std::string{};
 
+    const pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) {
         int e = errno;
@@ -124,6 +126,10 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
             if (::setgroups(0, nullptr) != 0 || ::setgid(*options.gid) != 0) child_fail(3, errno);
         }
         if (options.uid && ::setuid(*options.uid) != 0) child_fail(3, errno);
+        // Killed with us (after the credential change, which would clear it): a
+        // pg_restore or rpm helper must not go on working after the installer was killed.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) child_fail(3, errno);
         ::execvpe(argp[0], argp.data(), envp.data());
         child_fail(3, errno);

@@ -347,7 +347,7 @@ private:
             if (what.find("no password supplied") != std::string::npos)
                 std::throw_with_nested(DatabaseError(fmt::format(
                     "{} asks for a password and none was given: give it with --password_file FILE, "
-                    "LEO_DB_PASSWORD or at the prompt (on a terminal)",
+                    "LEO_DB_PASSWORD (or PGPASSWORD) or at the prompt (on a terminal)",
                     where)));
             if (what.find("password authentication failed") != std::string::npos)
                 std::throw_with_nested(DatabaseError(fmt::format(
@@ -414,7 +414,7 @@ private:
         journal.step_done(run, "plan", plan_data);
         SwitchOutcome out;
         bool created = false;
-        bool copied_into_empty = false;
+        std::vector<std::string> copy_created;  ///< DROP statements for what the copy made
         bool stopped = false;
         try {
             stopped = true;
@@ -428,10 +428,14 @@ private:
                     journal.step_done(run, "create_database");
                 }
                 say(fmt::format("copying {} into {}", describe_current(m_current), where));
+                // What the copy creates is what is there after it and was not before: an
+                // undo drops that and nothing else (another broker may be using the rest).
+                const auto before = driver->objects(target);
                 journal.step_start(run, "copy");
-                copied_into_empty = !created;
                 driver->copy_from_postgres(source_conninfo, target, fs::under_root(m_root, k_state_dir));
-                journal.step_done(run, "copy");
+                for (const auto& [id, drop] : driver->objects(target))
+                    if (before.count(id) == 0) copy_created.push_back(drop);
+                journal.step_done(run, "copy", {{"created", copy_created}});
                 fault::point("switch.after_copy");
                 say("verifying the copy (row counts and checksums of every table)");
                 journal.step_start(run, "verify");
@@ -456,9 +460,9 @@ private:
                 if (created) {
                     driver->drop_database(target);
                     undone.push_back("dropped the new database " + where);
-                } else if (copied_into_empty) {
-                    driver->clear_objects(target);
-                    undone.push_back("emptied " + where + " again");
+                } else if (!copy_created.empty()) {
+                    driver->drop_objects(target, copy_created);
+                    undone.push_back(fmt::format("dropped the {} objects the copy made in {}", copy_created.size(), where));
                 }
             } catch (const std::exception& undo_error) {
                 // The run stays unfinished so that `recover` undoes it when the server is back.
@@ -675,28 +679,53 @@ RecoverOutcome recover_switch(const stdfs::path& root, const RunRecord& run, Jou
         const auto previous = p.is_string() ? std::optional<std::string>(p.get<std::string>()) : std::nullopt;
         if (restore_previous_conf(root, previous)) undone += "; put database.conf back";
     }
-    if (plan.value("mode", "") != "internal" && (started(run, "create_database") || started(run, "copy"))) {
-        const auto target = endpoint_from_json(root, plan.at("target"));
-        auto driver = mig::make_driver(target.vendor);
-        if (!plan.value("existed", true)) {
-            say(fmt::format("dropping {}, created by the interrupted switch", target.display()));
-            driver->drop_database(target);
-            undone += "; dropped " + target.display();
-        } else if (plan.value("objects", 1L) == 0) {
-            say(fmt::format("emptying {} again (it was empty before the interrupted copy)", target.display()));
-            driver->clear_objects(target);
-            undone += "; emptied " + target.display() + " again";
-        }
-    }
+    // The components first: they run on the configuration as it was, whatever follows.
     if (started(run, "stop")) {
         const auto s = start_broker(root);
         say(s.message);
     }
+    std::string left;
+    if (plan.value("mode", "") != "internal" && (started(run, "create_database") || started(run, "copy"))) {
+        const auto where = plan.at("target").value("vendor", "") + " " + plan.at("target").value("username", "") + "@" +
+                           plan.at("target").value("host", "") + ":" +
+                           std::to_string(plan.at("target").value("port", 0)) + "/" +
+                           plan.at("target").value("name", "");
+        std::optional<mig::Endpoint> target;
+        try {
+            target = endpoint_from_json(root, plan.at("target"));
+        } catch (const Error& e) {
+            // Without the password nothing can be undone there: say what is left, end the run.
+            left = fmt::format("; could not undo the copy in {} ({}): {}", where, describe(e),
+                               run.is_done("create_database") ? "drop that database yourself"
+                                                              : "check it and drop what the copy made");
+        }
+        if (target) {
+            auto driver = mig::make_driver(target->vendor);
+            if (run.is_done("create_database")) {
+                say(fmt::format("dropping {}, created by the interrupted switch", where));
+                driver->drop_database(*target);  // unreachable: throws, the run stays unfinished
+                undone += "; dropped " + where;
+            } else if (run.is_done("copy")) {
+                const auto& copy = run.done.at("copy");
+                const auto created =
+                    copy.contains("created") ? copy.at("created").get<std::vector<std::string>>() : std::vector<std::string>{};
+                say(fmt::format("dropping the {} objects the interrupted copy made in {}", created.size(), where));
+                driver->drop_objects(*target, created);
+                undone += fmt::format("; dropped the {} objects the copy made in {}", created.size(), where);
+            } else if (started(run, "copy")) {
+                // pg_restore ran as one transaction and died with the installer: nothing of
+                // it was committed unless it ended in the instant before the kill.
+                left = fmt::format("; the copy into {} was interrupted (one transaction, so normally nothing of it "
+                                   "remains): check that it holds nothing you did not expect",
+                                   where);
+            }
+        }
+    }
     journal.end(run.id, "recovered-back");
     out.kind = RecoverOutcome::Kind::undone;
     out.message = fmt::format("the switch from {} to {} was interrupted before it was recorded: undone{}; the broker "
-                              "still uses {}",
-                              run.from, run.to, undone, run.from);
+                              "still uses {}{}",
+                              run.from, run.to, undone, run.from, left);
     return out;
 }
 

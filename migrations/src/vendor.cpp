@@ -76,6 +76,12 @@ constexpr const char* k_user_types_sql =
     "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::regclass "
     "AND d.objid = t.oid AND d.deptype = 'e') ORDER BY 1, 2";
 
+/// Schemas other than public and the system ones, not made by an extension.
+constexpr const char* k_user_schemas_sql =
+    "SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspname NOT IN ('public', 'pg_catalog', "
+    "'information_schema') AND n.nspname NOT LIKE 'pg\\_%' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+    "WHERE d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e') ORDER BY 1";
+
 class PostgresDriver final : public VendorDriver {
 public:
     [[nodiscard]] Vendor vendor() const override { return Vendor::postgres; }
@@ -114,9 +120,8 @@ public:
         if (!info.exists) return info;
         try {
             auto conn = Connection::open(conninfo(t));
-            info.objects = static_cast<long>(conn.query(k_user_relations_sql).rows.size() +
-                                             conn.query(k_user_functions_sql).rows.size() +
-                                             conn.query(k_user_types_sql).rows.size());
+            info.objects = static_cast<long>(list_objects(conn).size()) +
+                           std::stol(conn.query("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata").at(0, 0));
             auto state = read_schema_state(conn);
             if (state.has_history) info.schema = std::move(state);
         } catch (const DatabaseError&) {
@@ -140,35 +145,18 @@ public:
         log::info("dropped database {}", t.display());
     }
 
-    void clear_objects(const Endpoint& t) override {
+    [[nodiscard]] std::map<std::string, std::string> objects(const Endpoint& t) override {
+        auto conn = Connection::open(conninfo(t));
+        return list_objects(conn);
+    }
+
+    void drop_objects(const Endpoint& t, const std::vector<std::string>& drop_statements) override {
+        if (drop_statements.empty()) return;
         auto conn = Connection::open(conninfo(t));
         conn.exec("BEGIN");
-        auto qualified = [&](const std::string& schema, const std::string& name) {
-            return conn.quote_ident(schema) + "." + conn.quote_ident(name);
-        };
-        auto rels = conn.query(k_user_relations_sql);
-        // Tables first (CASCADE takes their views, owned sequences and constraints along).
-        for (const char* kinds : {"rpf", "vmS"}) {
-            for (size_t i = 0; i < rels.rows.size(); ++i) {
-                const std::string kind = rels.at(i, 2);
-                if (std::string(kinds).find(kind) == std::string::npos) continue;
-                const char* what = kind == "v"   ? "VIEW"
-                                   : kind == "m" ? "MATERIALIZED VIEW"
-                                   : kind == "S" ? "SEQUENCE"
-                                   : kind == "f" ? "FOREIGN TABLE"
-                                                 : "TABLE";
-                conn.exec(fmt::format("DROP {} IF EXISTS {} CASCADE", what, qualified(rels.at(i, 0), rels.at(i, 1))));
-            }
-        }
-        auto funcs = conn.query(k_user_functions_sql);
-        for (size_t i = 0; i < funcs.rows.size(); ++i)
-            conn.exec(fmt::format("DROP FUNCTION IF EXISTS {}({}) CASCADE", qualified(funcs.at(i, 0), funcs.at(i, 1)),
-                                  funcs.at(i, 2)));
-        auto types = conn.query(k_user_types_sql);
-        for (size_t i = 0; i < types.rows.size(); ++i)
-            conn.exec(fmt::format("DROP TYPE IF EXISTS {} CASCADE", qualified(types.at(i, 0), types.at(i, 1))));
+        for (const auto& sql : drop_statements) conn.exec(sql);
         conn.exec("COMMIT");
-        log::info("dropped the objects of the failed copy from {}", t.display());
+        log::info("dropped {} objects of the failed copy from {}", drop_statements.size(), t.display());
     }
 
     void copy_from_postgres(const std::string& source_conninfo, const Endpoint& t, const stdfs::path& workdir) override {
@@ -198,6 +186,43 @@ public:
     }
 
 private:
+    /// objects(): tables first (CASCADE takes their views, owned sequences and
+    /// constraints), then other relations, functions, types, schemas.
+    static std::map<std::string, std::string> list_objects(Connection& conn) {
+        std::map<std::string, std::string> out;
+        auto qualified = [&](const std::string& schema, const std::string& name) {
+            return conn.quote_ident(schema) + "." + conn.quote_ident(name);
+        };
+        auto rels = conn.query(k_user_relations_sql);
+        for (size_t i = 0; i < rels.rows.size(); ++i) {
+            const std::string kind = rels.at(i, 2);
+            const char* what = kind == "v"   ? "VIEW"
+                               : kind == "m" ? "MATERIALIZED VIEW"
+                               : kind == "S" ? "SEQUENCE"
+                               : kind == "f" ? "FOREIGN TABLE"
+                                             : "TABLE";
+            const bool table = kind == "r" || kind == "p" || kind == "f";
+            const std::string name = qualified(rels.at(i, 0), rels.at(i, 1));
+            out[fmt::format("{} {}", table ? 1 : 2, name)] = fmt::format("DROP {} IF EXISTS {} CASCADE", what, name);
+        }
+        auto funcs = conn.query(k_user_functions_sql);
+        for (size_t i = 0; i < funcs.rows.size(); ++i) {
+            const std::string name = fmt::format("{}({})", qualified(funcs.at(i, 0), funcs.at(i, 1)), funcs.at(i, 2));
+            out["3 " + name] = fmt::format("DROP FUNCTION IF EXISTS {} CASCADE", name);
+        }
+        auto types = conn.query(k_user_types_sql);
+        for (size_t i = 0; i < types.rows.size(); ++i) {
+            const std::string name = qualified(types.at(i, 0), types.at(i, 1));
+            out["4 " + name] = fmt::format("DROP TYPE IF EXISTS {} CASCADE", name);
+        }
+        auto schemas = conn.query(k_user_schemas_sql);
+        for (size_t i = 0; i < schemas.rows.size(); ++i) {
+            const std::string name = conn.quote_ident(schemas.at(i, 0));
+            out["5 " + name] = fmt::format("DROP SCHEMA IF EXISTS {} CASCADE", name);
+        }
+        return out;
+    }
+
     static std::string conninfo_for(const Endpoint& t, const std::string& dbname) {
         std::string c = fmt::format("host={} port={} dbname={} user={} connect_timeout=15", conninfo_value(t.host),
                                     t.port, conninfo_value(dbname), conninfo_value(t.username));
@@ -228,7 +253,8 @@ public:
     [[nodiscard]] TargetInfo inspect(const Endpoint&) override { unsupported(); }
     void create_database(const Endpoint&) override { unsupported(); }
     void drop_database(const Endpoint&) override { unsupported(); }
-    void clear_objects(const Endpoint&) override { unsupported(); }
+    [[nodiscard]] std::map<std::string, std::string> objects(const Endpoint&) override { unsupported(); }
+    void drop_objects(const Endpoint&, const std::vector<std::string>&) override { unsupported(); }
     void copy_from_postgres(const std::string&, const Endpoint&, const stdfs::path&) override { unsupported(); }
     [[nodiscard]] TableChecksums table_checksums(const Endpoint&) override { unsupported(); }
     [[nodiscard]] SequenceValues sequence_values(const Endpoint&) override { unsupported(); }

@@ -251,6 +251,13 @@ TEST_F(SwitchDatabase, RefusalsBeforeAnyChangeChangeNothing) {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_THAT(r.err, HasSubstr("asks for a password and none was given"));
     EXPECT_FALSE(ext->database_exists("wanted"));
+    // Nor is a libpq service file with a password in it.
+    std::ofstream(home / ".pg_service.conf") << "[svc]\npassword=S3cret pass'w\\rd\n";
+    admin_env.env["PGSERVICE"] = "svc";
+    r = switch_db(none, admin_env);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("asks for a password and none was given"));
+    EXPECT_FALSE(ext->database_exists("wanted"));
 
     // Nothing listens there.
     std::ofstream(password_file) << k_password << "\n";
@@ -490,6 +497,40 @@ TEST_F(SwitchDatabase, AnotherRunHoldingTheLockIsRefusedBeforeAnyCheck) {
     t.join();
     EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_FALSE(ext->database_exists("blocked"));
+}
+
+TEST_F(SwitchDatabase, RecoverDropsOnlyWhatTheCopyMade) {
+    // Killed after copying into an existing empty database; then someone else's table
+    // appears there. recover drops the copy's objects and nothing else.
+    ext->create_database("pre", "broker");
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "switch.after_copy";
+    auto r = switch_db(to("new", "pre"), o);
+    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    ASSERT_FALSE(ext_checksums("pre").empty());
+    ext->admin("pre").exec("CREATE TABLE theirs (id int); INSERT INTO theirs VALUES (42)");
+    auto rec = run_installer({"recover", "--root", root.string()});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_THAT(rec.out, HasSubstr("objects the copy made"));
+    const auto left = ext_checksums("pre");
+    ASSERT_EQ(left.size(), 1u) << "only the other table is left";
+    EXPECT_EQ(left.begin()->first, "theirs");
+    EXPECT_EQ(services_log(), "stop\nstart\n");
+}
+
+TEST_F(SwitchDatabase, RecoverWithoutTheKeyEndsTheRunAndSaysWhatIsLeft) {
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "switch.after_copy";
+    auto r = switch_db(to("new", "orphan"), o);
+    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    stdfs::remove(root / "etc/leostream/database.key");
+    auto rec = run_installer({"recover", "--root", root.string()});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_THAT(rec.out, HasSubstr("drop that database yourself"));
+    EXPECT_EQ(services_log(), "stop\nstart\n") << "the components run again";
+    auto again = run_installer({"recover", "--root", root.string()});
+    EXPECT_THAT(again.out, HasSubstr("nothing to recover"));
+    EXPECT_EQ(switch_db(to("new", "after")).exit_code, 0) << "the next switch is not blocked";
 }
 
 } // namespace

@@ -712,6 +712,8 @@ std::string first_line_of(const std::string& file) {
     std::fclose(f);
     buf.resize(n);
     const auto eol = buf.find('\n');
+    if (buf.substr(0, eol).find('\0') != std::string::npos)
+        throw UsageError(fmt::format("--password_file {}: its first line contains a NUL byte", file));
     if (eol == std::string::npos && n == k_max)
         throw UsageError(fmt::format("--password_file {}: no end of line in its first {} KiB", file, k_max / 1024));
     return buf.substr(0, eol);
@@ -789,8 +791,8 @@ public:
         if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
         // What is checked is what is stored: libpq must not fall back to a password of the
         // administrator's environment (PGPASSWORD, ~/.pgpass) that the broker will not have.
-        ::unsetenv("PGPASSWORD");
-        ::unsetenv("LEO_DB_PASSWORD");  // nor does it reach the [services] hooks
+        for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
+            ::unsetenv(var);  // (LEO_DB_PASSWORD: nor does it reach the [services] hooks)
         ::setenv("PGPASSFILE", "/dev/null/leo-installer: only the password given", 1);
         if (req.action == installer::SwitchAction::show_current) {
             std::cout << installer::to_text(installer::show_current(req.root));

@@ -12,10 +12,12 @@
 #include "leo/migrations/engine.hpp"
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace leo::migrations {
 
@@ -48,9 +50,9 @@ struct Endpoint {
 /// What a database server says about one database name.
 struct TargetInfo {
     bool exists = false;
-    /// Relations (tables, views, sequences, ...), functions and types (enum, domain,
-    /// stand-alone composite) outside the system schemas that no extension owns: what
-    /// clear_objects() drops; 0 means empty. Meaningful when `exists`.
+    /// What objects() lists (relations, functions, types, schemas other than public,
+    /// outside the system schemas, not owned by an extension) plus large objects; 0 means
+    /// empty. Meaningful when `exists`.
     long objects = 0;
     /// The broker schema, when the database has leo_schema_history (see SchemaState).
     std::optional<SchemaState> schema;
@@ -73,9 +75,13 @@ public:
     virtual void create_database(const Endpoint& target) = 0;
     /// DROP DATABASE IF EXISTS (after ending its other sessions): undoes create_database.
     virtual void drop_database(const Endpoint& target) = 0;
-    /// Drop every object outside the system schemas: returns a database that was empty
-    /// before a failed copy to empty. Never call it on a database that held anything.
-    virtual void clear_objects(const Endpoint& target) = 0;
+    /// The objects a copy can create, keyed by identity ("1 public.sites", ordered so that
+    /// tables come before what may depend on them), each with the statement that drops it
+    /// ("DROP TABLE IF EXISTS \"public\".\"sites\" CASCADE"). Taken before and after a
+    /// copy, the difference is what the copy created: exactly what an undo may drop.
+    [[nodiscard]] virtual std::map<std::string, std::string> objects(const Endpoint& target) = 0;
+    /// Run `drop_statements` (from objects()) in one transaction.
+    virtual void drop_objects(const Endpoint& target, const std::vector<std::string>& drop_statements) = 0;
     /// Copy the PostgreSQL database `source_conninfo` into the empty `target`, through
     /// a dump file in a private (0700) directory made in `workdir` (removed afterwards).
     virtual void copy_from_postgres(const std::string& source_conninfo, const Endpoint& target,
