@@ -118,7 +118,8 @@ SwitchRequest parse_switch_flags(const SwitchFlags& f) {
     check_value("--db_host", *f.db_host, false);
     if (f.db_host->find_first_of(":/[],") != std::string::npos) {
         in6_addr v6{};
-        if (::inet_pton(AF_INET6, f.db_host->c_str(), &v6) != 1)
+        const std::string address = f.db_host->substr(0, f.db_host->find('%'));  // fe80::1%eth0: a scoped address
+        if (::inet_pton(AF_INET6, address.c_str(), &v6) != 1)
             throw UsageError(fmt::format("--db_host '{}' is not a host name or address (give the port with --port)",
                                          *f.db_host));
     }

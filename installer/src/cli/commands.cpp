@@ -666,6 +666,7 @@ public:
         }
         log::open_log(r);
         if (m_action == "create") {
+            installer::require_internal_database(r, "a restore point");  // before the question
             if (!confirm(m_assumeyes, "Take a restore point of " + r.string() + "?"))
                 throw RefusedError("cancelled: nothing was changed");
             auto lock = installer::RunLock::acquire(r, "snapshot create");

@@ -295,6 +295,28 @@ TEST(SwitchFlags, HostWithBlankRefused) {
     EXPECT_TRUE(has(usage_error(f), "contains a blank"));
 }
 
+TEST(SwitchFlags, HostIsOneHostNameOrAddress) {
+    for (const char* host : {"db:5432", "127.0.0.1:5432", "a,b", "/var/run/postgresql", "[::1]", "h/x"}) {
+        auto f = external();
+        f.db_host = host;
+        EXPECT_TRUE(has(usage_error(f), "is not a host name or address (give the port with --port)")) << host;
+    }
+    for (const char* host : {"::1", "::ffff:127.0.0.1", "fe80::1%eth0", "10.0.0.5", "db-1.example.com"}) {
+        auto f = external();
+        f.db_host = host;
+        EXPECT_EQ(parse_switch_flags(f).target.host, host);
+    }
+}
+
+TEST(SwitchFlags, ControlCharactersAreShownEscaped) {
+    auto f = external();
+    f.port = "5432\n";
+    EXPECT_TRUE(has(usage_error(f), "--port '5432\\n'"));
+    f = external();
+    f.db_vendor = "post\x1bgres";
+    EXPECT_TRUE(has(usage_error(f), "'post\\x1bgres'"));
+}
+
 TEST(SwitchFlags, EmptyValuesRefused) {
     const std::vector<std::pair<const char*, std::optional<std::string> SwitchFlags::*>> flags{
         {"--db_host", &SwitchFlags::db_host}, {"--db_name", &SwitchFlags::db_name}, {"--username", &SwitchFlags::username}};
