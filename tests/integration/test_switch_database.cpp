@@ -69,6 +69,15 @@ protected:
         a.insert(a.end(), more.begin(), more.end());
         return a;
     }
+    /// Run the switch with LEO_FAULT_INJECT=`point`: it must die of SIGKILL there.
+    ::testing::AssertionResult killed_at(const std::string& point, const std::vector<std::string>& args) {
+        leo::subprocess::Options o;
+        o.env["LEO_FAULT_INJECT"] = point;
+        const auto r = switch_db(args, o);
+        if (r.signal == SIGKILL) return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure() << "not killed at " << point << " (exit " << r.exit_code << "): " << r.out
+                                             << r.err;
+    }
     std::string services_log() { return leo::fs::try_read_file(root / "services.log").value_or(""); }
     /// Every file under etc/ and var/ of the root, concatenated: where a password must not be.
     std::string everything_written() {
@@ -393,10 +402,7 @@ TEST_F(SwitchDatabase, AFailedCopyIsUndone) {
 }
 
 TEST_F(SwitchDatabase, KilledAfterTheCopyRecoverDropsTheNewDatabase) {
-    leo::subprocess::Options o;
-    o.env["LEO_FAULT_INJECT"] = "switch.after_copy";
-    auto r = switch_db(to("new", "half"), o);
-    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    ASSERT_TRUE(killed_at("switch.after_copy", to("new", "half")));
     ASSERT_TRUE(ext->database_exists("half"));
     auto blocked = switch_db(to("new", "other"));
     EXPECT_EQ(blocked.exit_code, 3) << "an unfinished run blocks the next one: " << blocked.err;
@@ -413,10 +419,7 @@ TEST_F(SwitchDatabase, KilledAfterTheCopyRecoverDropsTheNewDatabase) {
 }
 
 TEST_F(SwitchDatabase, KilledAfterTheRecordRecoverFinishesIt) {
-    leo::subprocess::Options o;
-    o.env["LEO_FAULT_INJECT"] = "switch.after_record";
-    auto r = switch_db(to("new", "done"), o);
-    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    ASSERT_TRUE(killed_at("switch.after_record", to("new", "done")));
     EXPECT_EQ(services_log(), "stop\n");
     auto rec = run_installer({"recover", "--root", root.string()});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
@@ -427,10 +430,7 @@ TEST_F(SwitchDatabase, KilledAfterTheRecordRecoverFinishesIt) {
 }
 
 TEST_F(SwitchDatabase, CrashAfterTheConfigurationWasWrittenButNotJournaledIsUndoneWhole) {
-    leo::subprocess::Options o;
-    o.env["LEO_FAULT_INJECT"] = "switch.after_record";
-    auto r = switch_db(to("new", "torn"), o);
-    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    ASSERT_TRUE(killed_at("switch.after_record", to("new", "torn")));
     // Power lost before the journal's "record done" reached the disk: drop that line.
     const auto journal = root / "var/lib/leo-installer/journal";
     auto text = leo::fs::read_file(journal);
@@ -503,10 +503,7 @@ TEST_F(SwitchDatabase, RecoverDropsOnlyWhatTheCopyMade) {
     // Killed after copying into an existing empty database; then someone else's table
     // appears there. recover drops the copy's objects and nothing else.
     ext->create_database("pre", "broker");
-    leo::subprocess::Options o;
-    o.env["LEO_FAULT_INJECT"] = "switch.after_copy";
-    auto r = switch_db(to("new", "pre"), o);
-    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    ASSERT_TRUE(killed_at("switch.after_copy", to("new", "pre")));
     ASSERT_FALSE(ext_checksums("pre").empty());
     ext->admin("pre").exec("CREATE TABLE theirs (id int); INSERT INTO theirs VALUES (42)");
     auto rec = run_installer({"recover", "--root", root.string()});
@@ -519,10 +516,7 @@ TEST_F(SwitchDatabase, RecoverDropsOnlyWhatTheCopyMade) {
 }
 
 TEST_F(SwitchDatabase, RecoverWithoutTheKeyEndsTheRunAndSaysWhatIsLeft) {
-    leo::subprocess::Options o;
-    o.env["LEO_FAULT_INJECT"] = "switch.after_copy";
-    auto r = switch_db(to("new", "orphan"), o);
-    ASSERT_EQ(r.signal, SIGKILL) << r.out << r.err;
+    ASSERT_TRUE(killed_at("switch.after_copy", to("new", "orphan")));
     stdfs::remove(root / "etc/leostream/database.key");
     auto rec = run_installer({"recover", "--root", root.string()});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
