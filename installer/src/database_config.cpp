@@ -182,6 +182,13 @@ const std::string& require_password(const DatabaseConfig& c) {
     return c.external.password;
 }
 
+std::string external_conninfo(const DatabaseConfig& c) {
+    auto driver = migrations::make_driver(c.external.vendor);
+    driver->require_supported();
+    (void)require_password(c);
+    return driver->conninfo(c.external);
+}
+
 void require_internal_database(const stdfs::path& root, const std::string& what) {
     const auto db = load_database_config(root);
     if (db.mode != DatabaseMode::external) return;

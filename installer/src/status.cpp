@@ -1,7 +1,6 @@
 #include "leo/installer/status.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/journal.hpp"
-#include "leo/migrations/vendor.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
@@ -59,10 +58,7 @@ Status gather_status(const stdfs::path& root) {
         if (config.mode == DatabaseMode::external) {
             s.external = true;
             s.database_in_use = config.external.display();
-            auto driver = migrations::make_driver(config.external.vendor);
-            driver->require_supported();
-            (void)require_password(config);
-            conninfo = driver->conninfo(config.external);
+            conninfo = external_conninfo(config);
         } else if (s.database.state == migrations::DbState::running) {
             conninfo = db.conninfo();
         }

@@ -174,24 +174,12 @@ std::string describe_current(const DatabaseConfig& c) {
 
 /// The current database's conninfo, checking that it is there to copy from.
 std::string current_conninfo(const stdfs::path& root, const DatabaseConfig& c) {
-    if (c.mode == DatabaseMode::external) {
-        auto d = mig::make_driver(c.external.vendor);
-        d->require_supported();
-        (void)require_password(c);
-        return d->conninfo(c.external);
-    }
+    if (c.mode == DatabaseMode::external) return external_conninfo(c);
     mig::InternalDatabase db(root);
     if (db.status().state != mig::DbState::running)
         throw RefusedError("the internal database is not running, so there is nothing to copy from: start it with "
                            "`leo-installer db start` and run this again");
     return db.conninfo();
-}
-
-std::string remote_flag(std::string message) {
-    const std::string from = "--allow-remote-upgrade", to = "--allow_remote_upgrade";
-    for (auto p = message.find(from); p != std::string::npos; p = message.find(from, p + to.size()))
-        message.replace(p, from.size(), to);
-    return message;
 }
 
 /// The copy is exact: same tables, same row counts and checksums, same sequence values.
@@ -236,15 +224,14 @@ nlohmann::json endpoint_json(const stdfs::path& root, const mig::Endpoint& e) {
             {"password", e.password.empty() ? std::string() : seal_secret(root, e.password)}};
 }
 
-mig::Endpoint endpoint_from_json(const stdfs::path& root, const nlohmann::json& j) {
+/// The endpoint of endpoint_json(), without its password (see open_secret).
+mig::Endpoint endpoint_from_json(const nlohmann::json& j) {
     mig::Endpoint e;
     e.vendor = mig::parse_vendor(j.value("vendor", "postgres")).value_or(mig::Vendor::postgres);
     e.host = j.value("host", "");
     e.port = j.value("port", 5432);
     e.dbname = j.value("name", "");
     e.username = j.value("username", "");
-    const std::string sealed = j.value("password", "");
-    if (!sealed.empty()) e.password = open_secret(root, sealed);
     return e;
 }
 
@@ -329,7 +316,7 @@ private:
             const auto kind = m_current.mode == DatabaseMode::external ? mig::DatabaseKind::external
                                                                        : mig::DatabaseKind::internal;
             const auto d = mig::decide_upgrade(state, m_code.files, m_code.version, kind, mig::AllowRemoteUpgrade::yes);
-            if (d.refused()) throw RefusedError(remote_flag(d.message));
+            if (d.refused()) throw RefusedError(d.message);
             if (d.action != mig::UpgradeDecision::Action::none)
                 throw RefusedError(fmt::format("the current database ({}) has schema {} but broker {} runs schema {}: "
                                                "bring it up to date first (`leo-installer migrate`), then switch",
@@ -390,8 +377,8 @@ private:
                                                where, info.objects, info.objects == 1 ? "" : "s"));
             }
             decision = mig::decide_upgrade(*info.schema, m_code.files, m_code.version, mig::DatabaseKind::external,
-                                           m_req.allow_remote_upgrade);
-            if (decision.refused()) throw RefusedError(remote_flag(decision.message));
+                                           m_req.allow_remote_upgrade, "--allow_remote_upgrade");
+            if (decision.refused()) throw RefusedError(decision.message);
             const auto v = mig::validate(*info.schema, m_code.files, m_code.version);
             if (!v.ok()) throw RefusedError(fmt::format("database {}: {}", where, v.message()));
             plan = fmt::format("Switch the broker to the existing broker database {} (schema {}){}", where,
@@ -624,10 +611,7 @@ CurrentDatabase show_current(const stdfs::path& root_in) {
             }
             conninfo = db.conninfo();
         } else {
-            auto d = mig::make_driver(cur.config.external.vendor);
-            d->require_supported();
-            (void)require_password(cur.config);
-            conninfo = d->conninfo(cur.config.external);
+            conninfo = external_conninfo(cur.config);
         }
         auto conn = mig::Connection::open(conninfo);
         const auto state = mig::read_schema_state(conn);
@@ -687,14 +671,13 @@ RecoverOutcome recover_switch(const stdfs::path& root, const RunRecord& run, Jou
     }
     std::string left;
     if (plan.value("mode", "") != "internal" && (started(run, "create_database") || started(run, "copy"))) {
-        const auto where = plan.at("target").value("vendor", "") + " " + plan.at("target").value("username", "") + "@" +
-                           plan.at("target").value("host", "") + ":" +
-                           std::to_string(plan.at("target").value("port", 0)) + "/" +
-                           plan.at("target").value("name", "");
-        std::optional<mig::Endpoint> target;
+        std::optional<mig::Endpoint> target = endpoint_from_json(plan.at("target"));
+        const auto where = target->display();
         try {
-            target = endpoint_from_json(root, plan.at("target"));
+            if (const std::string sealed = plan.at("target").value("password", ""); !sealed.empty())
+                target->password = open_secret(root, sealed);
         } catch (const Error& e) {
+            target.reset();
             // Without the password nothing can be undone there: say what is left, end the run.
             left = fmt::format("; could not undo the copy in {} ({}): {}", where, describe(e),
                                run.is_done("create_database") ? "drop that database yourself"

@@ -999,7 +999,8 @@ Validation validate(const SchemaState& state, const std::vector<Migration>& file
 }
 
 UpgradeDecision decide_upgrade(const SchemaState& state, const std::vector<Migration>& files,
-                               const std::string& broker_version, DatabaseKind kind, AllowRemoteUpgrade allow) {
+                               const std::string& broker_version, DatabaseKind kind, AllowRemoteUpgrade allow,
+                               std::string_view allow_flag) {
     using Action = UpgradeDecision::Action;
     UpgradeDecision d;
     if (!state.schema_version) {
@@ -1022,8 +1023,8 @@ UpgradeDecision decide_upgrade(const SchemaState& state, const std::vector<Migra
         d.message = fmt::format(
             "the external database's schema {} (written by broker {}) is older than this broker's schema {} (broker "
             "{}): upgrading it changes the schema every broker sharing the database runs on; run again with "
-            "--allow-remote-upgrade to upgrade it",
-            schema, state.broker_version.value_or("unknown"), newest, broker_version);
+            "{} to upgrade it",
+            schema, state.broker_version.value_or("unknown"), newest, broker_version, allow_flag);
         return d;
     }
     d.action = Action::upgrade;

@@ -237,6 +237,17 @@ CheckResult check_memory(const HostFacts& f, Profile profile) {
 
 std::string home_where(const MountFacts& m) { return m.mount_point.empty() ? m.path : m.mount_point; }
 
+/// For the checks that read statvfs(3) of the filesystem holding /home/leo: sets the
+/// evidence, and when it could not be measured, the inhibitor verdict; false then.
+bool home_measured(const HostFacts& f, CheckResult& r) {
+    r.evidence = fmt::format("statvfs(3) on {}", f.home.path.empty() ? "/home/leo" : f.home.path);
+    if (f.home.total_bytes != 0) return true;
+    r.verdict = Verdict::inhibitor;
+    r.measured = "could not measure the filesystem (statvfs failed)";
+    r.remediation = fmt::format("check that {} is accessible", f.home.path);
+    return false;
+}
+
 /// "disk": 20 GB of disk (broker hardware requirements) for the filesystem holding
 /// /home/leo. Rule: its TOTAL size (statvfs f_blocks * f_frsize) >= 18 GiB. This is
 /// about the size of the filesystem, not its free space (free space is "upgrade-space"):
@@ -250,13 +261,7 @@ CheckResult check_disk(const HostFacts& f, Profile /*profile*/) {
                  "total size >= 18 GiB; size, not free space";
     r.tolerance = "20 GB as sold is 20e9 bytes = 18.6 GiB, less 1-3% filesystem metadata: "
                   "18 GiB is accepted";
-    r.evidence = fmt::format("statvfs(3) on {}", f.home.path.empty() ? "/home/leo" : f.home.path);
-    if (f.home.total_bytes == 0) {
-        r.verdict = Verdict::inhibitor;
-        r.measured = "could not measure the filesystem (statvfs failed)";
-        r.remediation = fmt::format("check that {} is accessible", f.home.path);
-        return r;
-    }
+    if (!home_measured(f, r)) return r;
     const std::string where = home_where(f.home);
     r.measured = fmt::format("{} total, {} free on {}", format_gib(f.home.total_bytes),
                              format_gib(f.home.available_bytes), where);
@@ -283,13 +288,7 @@ CheckResult check_upgrade_space(const HostFacts& f, Profile /*profile*/) {
                  "metadata 0.5 GiB + previous RPM kept for rollback 0.5 GiB + restore point "
                  "(config archive and database dump) 1 GiB";
     r.tolerance = "none (free space, measured as an unprivileged writer sees it)";
-    r.evidence = fmt::format("statvfs(3) on {}", f.home.path.empty() ? "/home/leo" : f.home.path);
-    if (f.home.total_bytes == 0) {
-        r.verdict = Verdict::inhibitor;
-        r.measured = "could not measure the filesystem (statvfs failed)";
-        r.remediation = fmt::format("check that {} is accessible", f.home.path);
-        return r;
-    }
+    if (!home_measured(f, r)) return r;
     const std::string where = home_where(f.home);
     r.measured = fmt::format("{} free on {}", format_gib(f.home.available_bytes), where);
     if (f.home.available_bytes < k_min_upgrade_available_bytes) {

@@ -13,7 +13,6 @@
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/migrations/internal_db.hpp"
-#include "leo/migrations/vendor.hpp"
 #include "leo/rpm/transaction.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/preflight/facts.hpp"
@@ -559,10 +558,7 @@ public:
         if (!external) {
             // The database the broker uses (switch_database.pl records an external one).
             if (const auto cfg = installer::load_database_config(r); cfg.mode == installer::DatabaseMode::external) {
-                auto driver = mig::make_driver(cfg.external.vendor);
-                driver->require_supported();
-                (void)installer::require_password(cfg);
-                conninfo = driver->conninfo(cfg.external);
+                conninfo = installer::external_conninfo(cfg);
                 external = true;
             }
         }

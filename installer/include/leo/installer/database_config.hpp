@@ -52,6 +52,10 @@ struct DatabaseConfig {
 /// decrypted and how to store it again (`password_error`).
 [[nodiscard]] const std::string& require_password(const DatabaseConfig& config);
 
+/// A libpq conninfo for `config`'s external database: throws leo::DatabaseError when this
+/// build does not support its vendor, leo::Error when its password cannot be decrypted.
+[[nodiscard]] std::string external_conninfo(const DatabaseConfig& config);
+
 /// Longest value database.conf holds for host, name and username (with the key, a line
 /// stays well inside inih's 200-byte line buffer).
 inline constexpr std::size_t k_max_conf_value = 180;

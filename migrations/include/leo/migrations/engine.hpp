@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace leo::migrations {
@@ -165,12 +166,14 @@ struct UpgradeDecision {
 
 /// DESIGN.md "Migrations: allow_remote_upgrade semantics": equal schema, nothing to do;
 /// older schema: internal migrated, external only with AllowRemoteUpgrade::yes (otherwise
-/// refused naming both versions and --allow-remote-upgrade); newer: always refused. An
-/// empty database is initialised whatever its kind. Pure: no database access.
+/// refused naming both versions and `allow_flag`, the caller's spelling of the flag:
+/// switch_database.pl's is --allow_remote_upgrade); newer: always refused. An empty
+/// database is initialised whatever its kind. Pure: no database access.
 /// `migrations` sorted by version.
 [[nodiscard]] UpgradeDecision decide_upgrade(const SchemaState& state, const std::vector<Migration>& migrations,
                                              const std::string& broker_version, DatabaseKind kind,
-                                             AllowRemoteUpgrade allow);
+                                             AllowRemoteUpgrade allow,
+                                             std::string_view allow_flag = "--allow-remote-upgrade");
 
 enum class DryRun { no, yes };
 
