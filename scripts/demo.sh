@@ -126,7 +126,7 @@ echo demo-secret > "$work/db-password" && chmod 0600 "$work/db-password"
 
 say "switch_database.pl: copy the broker database into a new external database, verified table by table"
 "$bin" db start --root "$root" >/dev/null
-switch_db=$root/home/leo/bin/switch_database.pl
+switch_db=$root/usr/bin/switch_database.pl
 run ls -l "$switch_db"
 run "$switch_db" --root "$root" --to_external new --db_vendor postgres --db_host 127.0.0.1 --port "$ext_port" \
   --db_name leo_cluster --username broker --password_file "$work/db-password" --site_id 1 --skip_confirmation

@@ -1,6 +1,8 @@
 #include "leo/common/log.hpp"
 
 #include "leo/common/clock.hpp"
+#include "leo/common/error.hpp"
+#include "leo/common/system_root.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -31,12 +33,18 @@ bool open_log(const std::filesystem::path& root) {
         std::fclose(g_file);
         g_file = nullptr;
     }
-    const auto dir = root / "var/log/leo-installer";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return false;
-    std::filesystem::permissions(dir, std::filesystem::perms(0750), ec);
-    g_file = std::fopen((dir / "installer.log").c_str(), "ae");
+    // Through SystemRoot: a link planted at the log (or in a directory another user can
+    // write on the way to it) is refused, so root never appends to a file of another's choosing.
+    try {
+        const fs::SystemRoot sr(root);
+        sr.make_dirs(fs::SystemRoot::k_log_dir, 0750);
+        auto fd = sr.open_append(std::string(fs::SystemRoot::k_log_dir) + "/installer.log", 0640);
+        g_file = ::fdopen(fd.get(), "a");
+        if (g_file != nullptr)
+            (void)fd.release();
+    } catch (const Error&) {
+        g_file = nullptr;
+    }
     return g_file != nullptr;
 }
 

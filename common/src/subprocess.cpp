@@ -82,7 +82,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
 
     // Prepare everything the child needs before fork (no allocation after fork).
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
+    for (char** e = options.clean_env ? nullptr : environ; e != nullptr && *e != nullptr; ++e) {
         std::string kv(*e);
         auto eq = kv.find('=');
         if (eq != std::string::npos && options.env.count(kv.substr(0, eq)) != 0) continue;

@@ -2,6 +2,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 
 #include "ini_errors.hpp"
 
@@ -67,13 +68,35 @@ int handler(void* user, const char* section, const char* name, const char* value
 }
 } // namespace
 
+void check_trusted_config(const fs::SystemRoot& sr, const stdfs::path& inside) {
+    auto describe = [](const struct stat& st) {
+        return fmt::format("owner uid {}, mode {:04o}", st.st_uid, st.st_mode & 07777);
+    };
+    const auto st = sr.stat(inside);
+    if (!st) return;
+    const auto host = sr.host(inside).string();
+    if (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        throw RefusedError(fmt::format("{} ({}) holds commands that run as root, but a user other than root can "
+                                       "change it; make it root's and not writable by group or others (chown root: {}; "
+                                       "chmod go-w {}) and run again",
+                                       host, describe(*st), host, host));
+    const auto dir = sr.stat(inside.parent_path());
+    if (dir && fs::writable_by_others(*dir))
+        throw RefusedError(fmt::format("{} is in {} ({}), which a user other than root can change; make that "
+                                       "directory root's and not writable by group or others and run again",
+                                       host, sr.host(inside.parent_path()).string(), describe(*dir)));
+}
+
 InstallerConfig load_config(const stdfs::path& root) {
-    const auto file = fs::under_root(root, "/etc/leo-installer/installer.conf");
-    std::error_code ec;
-    if (!stdfs::exists(file, ec)) return {};
+    const fs::SystemRoot sr(root);
+    const stdfs::path inside(fs::SystemRoot::k_installer_conf);
+    const auto file = sr.host(inside);
+    const auto text = sr.try_read(inside, std::size_t{1} << 20);
+    if (!text) return {};
+    check_trusted_config(sr, inside);
     ParseState st;
     st.file = file.string();
-    const int rc = ini_parse(file.c_str(), handler, &st);
+    const int rc = ini_parse_string(text->c_str(), handler, &st);
     if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
     if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
     return st.config;

@@ -5,6 +5,7 @@
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/paths.hpp"
 
@@ -37,21 +38,18 @@ accounts::User leo_user(const stdfs::path& root) {
 
 /// ROOT/etc/leostream (0750, root:leo's group), created when missing.
 stdfs::path config_dir(const stdfs::path& root, const accounts::User& leo) {
-    const auto dir = fs::under_root(root, "/etc/leostream");
-    std::error_code ec;
-    if (!stdfs::is_directory(dir, ec)) {
-        stdfs::create_directories(dir, ec);
-        if (ec) throw SystemError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
-        if (::chmod(dir.c_str(), 0750) != 0) throw system_error("cannot chmod " + dir.string(), errno);
-        if (::chown(dir.c_str(), 0, leo.gid) != 0) throw system_error("cannot chown " + dir.string(), errno);
-    }
-    return dir;
+    const fs::SystemRoot sr(root);
+    // Made root:leo 0750 when missing (owner and mode set on its descriptor); an existing
+    // one is left as the administrator set it.
+    sr.make_dirs(fs::SystemRoot::k_etc_leostream, 0750, fs::Owner{0, leo.gid}, fs::ExistingDir::keep);
+    return sr.host(fs::SystemRoot::k_etc_leostream);
 }
 
-std::string read_key(const stdfs::path& file) {
+std::string read_key(const stdfs::path& root) {
+    const auto file = fs::SystemRoot(root).host(k_database_key);
     std::string text;
     try {
-        text = fs::read_file(file);
+        text = fs::SystemRoot(root).read(k_database_key, 4096);
     } catch (const SystemError&) {
         std::throw_with_nested(SystemError(fmt::format(
             "the database password cannot be decrypted without its key file {}; store the password again with "
@@ -75,14 +73,13 @@ std::string read_key(const stdfs::path& file) {
 
 /// The key, made (32 random bytes, mode 0400, owner leo) when it does not exist yet.
 std::string key_for_sealing(const stdfs::path& root) {
-    const auto file = fs::under_root(root, k_database_key);
-    std::error_code ec;
-    if (stdfs::exists(file, ec)) return read_key(file);
+    const fs::SystemRoot sr(root);
+    if (sr.exists(k_database_key)) return read_key(root);
     const auto leo = leo_user(root);
     (void)config_dir(root, leo);
     const std::string key = crypto::random_bytes(crypto::k_aes256_key_size);
-    fs::write_file_atomic(file, crypto::base64_encode(key) + "\n", 0400, leo.uid, leo.gid);
-    log::info("created the database key file {}", file.string());
+    sr.write_atomic(k_database_key, crypto::base64_encode(key) + "\n", 0400, fs::Owner{leo.uid, leo.gid});
+    log::info("created the database key file {}", sr.host(k_database_key).string());
     return key;
 }
 
@@ -207,8 +204,8 @@ std::string seal_secret(const stdfs::path& root, const std::string& secret) {
 std::string open_secret(const stdfs::path& root, const std::string& sealed) {
     if (sealed.rfind(k_sealed_prefix, 0) != 0)
         throw Error(fmt::format("an encrypted password must start with {}", k_sealed_prefix));
-    const auto file = fs::under_root(root, k_database_key);
-    const std::string key = read_key(file);
+    const auto file = fs::SystemRoot(root).host(k_database_key);
+    const std::string key = read_key(root);
     try {
         return crypto::aes256gcm_decrypt(key, crypto::base64_decode(sealed.substr(std::string(k_sealed_prefix).size())),
                                          k_aad);
@@ -221,11 +218,12 @@ std::string open_secret(const stdfs::path& root, const std::string& sealed) {
 }
 
 DatabaseConfig load_database_config(const stdfs::path& root) {
-    const auto file = fs::under_root(root, k_database_conf);
-    std::error_code ec;
-    if (!stdfs::exists(file, ec)) return {};
+    const fs::SystemRoot sr(root);
+    const auto file = sr.host(k_database_conf);
+    const auto text = sr.try_read(k_database_conf, std::size_t{1} << 20);
+    if (!text) return {};
     ParseState st;
-    const int rc = ini_parse(file.c_str(), handler, &st);
+    const int rc = ini_parse_string(text->c_str(), handler, &st);
     if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
     if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
     if (!st.saw_format) throw UsageError(fmt::format("{}: has no format = {} line", file.string(), k_database_conf_format));
@@ -280,7 +278,7 @@ void save_database_config(const stdfs::path& root, const DatabaseConfig& c) {
     }
     if (c.site_id) text += fmt::format("site_id = {}\n", *c.site_id);
     text += "switched_at = " + (c.switched_at.empty() ? clock::utc_now() : c.switched_at) + "\n";
-    fs::write_file_atomic(fs::under_root(root, k_database_conf), text, 0600, leo.uid, leo.gid);
+    fs::SystemRoot(root).write_atomic(k_database_conf, text, 0600, fs::Owner{leo.uid, leo.gid});
 }
 
 std::string masked_text(const DatabaseConfig& c) {

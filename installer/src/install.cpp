@@ -3,6 +3,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
@@ -109,7 +110,7 @@ void database_steps(const stdfs::path& root, const rpm::PackageInfo& pkg, const 
     step(cb, "starting the internal database");
     db.start();
     auto conn = migrations::Connection::open(db.conninfo());
-    const auto files = migrations::load_migrations(fs::under_root(root, k_migrations_dir));
+    const auto files = migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir));
     step(cb, fmt::format("applying database migrations ({} shipped)", files.size()));
     auto result = migrations::migrate(conn, files, pkg.version);
     outcome.migrations_applied = result.applied;
@@ -163,24 +164,26 @@ namespace {
 
 /// Everything after verification, under the run lock. Sets `changed` just before the
 /// first change to the root.
-/// ROOT/home/leo/bin/switch_database.pl -> `program` (DESIGN.md: a link to the same binary).
+/// The documented CLI: ROOT/usr/bin/switch_database.pl -> `program` (a root-owned
+/// directory, the path root may run), and the documented ROOT/home/leo/bin/switch_database.pl
+/// -> that path. Root refuses to run through the second one (trust.hpp); it is there for
+/// the manual's sake and names the first. An existing real file is left alone.
 void link_switch_database(const stdfs::path& root, const stdfs::path& program, const InstallCallbacks& cb) {
-    const auto link = fs::under_root(root, "/home/leo/bin/switch_database.pl");
-    std::error_code ec;
-    const auto st = stdfs::symlink_status(link, ec);
-    if (stdfs::exists(st) && !stdfs::is_symlink(st)) {
-        warn(cb, fmt::format("{} exists and is not a link to leo-installer: left as it is", link.string()));
-        return;
-    }
-    if (stdfs::is_symlink(st) && stdfs::read_symlink(link, ec) == program) return;
-    stdfs::create_directories(link.parent_path(), ec);
-    const stdfs::path tmp = link.string() + ".new";
-    stdfs::remove(tmp, ec);
-    stdfs::create_symlink(program, tmp, ec);
-    if (!ec) stdfs::rename(tmp, link, ec);
-    if (ec) throw SystemError(fmt::format("cannot create the link {} -> {}: {}", link.string(), program.string(),
-                                          ec.message()));
-    log::info("linked {} -> {}", link.string(), program.string());
+    const fs::SystemRoot sr(root);
+    const stdfs::path safe("/usr/bin/switch_database.pl");
+    const stdfs::path documented("/home/leo/bin/switch_database.pl");
+    auto make_link = [&](const stdfs::path& inside, const std::string& target) {
+        const auto st = sr.lstat(inside);
+        if (st && !S_ISLNK(st->st_mode)) {
+            warn(cb, fmt::format("{} exists and is not a link: left as it is", sr.host(inside).string()));
+            return;
+        }
+        sr.make_dirs(inside.parent_path(), 0755, std::nullopt, fs::ExistingDir::keep);
+        sr.symlink(target, inside);
+        log::info("linked {} -> {}", sr.host(inside).string(), target);
+    };
+    make_link(safe, program.string());
+    make_link(documented, sr.host(safe).string());
 }
 
 void install_locked(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
@@ -263,11 +266,11 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
                 "installing {} failed{}", pkg.nevra(),
                 outcome.user_created ? " (the leo user was created and is kept)" : "")));
         }
-        const auto kept = fs::under_root(root, k_packages_dir);
-        stdfs::create_directories(kept);
-        stdfs::permissions(kept, stdfs::perms(0700));
-        fs::copy_file_durable(req.package_file, kept / (pkg.nevra() + ".rpm"), 0600);
-        log::info("kept a copy of {} in {}", pkg.nevra(), kept.string());
+        const fs::SystemRoot sr(root);
+        sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
+        sr.make_dirs(k_packages_dir, 0700, fs::Owner{0, 0});
+        sr.copy_from_host(req.package_file, stdfs::path(k_packages_dir) / (pkg.nevra() + ".rpm"), 0600);
+        log::info("kept a copy of {} in {}", pkg.nevra(), sr.host(k_packages_dir).string());
         journal.step_done(journal_run, "transaction");
         fault::point("install.after_transaction");
     }
@@ -321,7 +324,7 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
 
     // Until the first real change, a refusal removes what the run created on its way
     // (the lock's directory, an rpmdb opened by the test transaction).
-    const CreatedDirsGuard created(root, {fs::under_root(root, k_state_dir), root / "var/lib/rpm"});
+    const CreatedDirsGuard created(root, {stdfs::path(fs::SystemRoot::k_state_dir), stdfs::path(fs::SystemRoot::k_rpmdb)});
     std::optional<RunLock> lock;
     bool changed = false;
     try {

@@ -3,6 +3,7 @@
 #include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/installer/paths.hpp"
 
 #include <ctime>
@@ -22,10 +23,9 @@ void Journal::append(nlohmann::json record) {
     record["v"] = k_journal_format_version;
     record["time"] = clock::utc_now();
     const std::string line = record.dump() + "\n";
-    std::error_code ec;
-    stdfs::create_directories(m_file.parent_path(), ec);
-    int fd = ::open(m_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) throw system_error("cannot open the journal " + m_file.string(), errno);
+    const fs::SystemRoot sr(m_root);
+    sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
+    int fd = sr.open_append(fs::SystemRoot::k_journal, 0600).release();
     const char* p = line.data();
     size_t left = line.size();
     while (left > 0) {
@@ -48,7 +48,8 @@ void Journal::append(nlohmann::json record) {
 }
 
 std::optional<RunRecord> Journal::last_run() const {
-    auto text = fs::try_read_file(m_file);
+    // The journal of one root grows by a few lines a run; 64 MiB bounds a damaged one.
+    auto text = fs::SystemRoot(m_root).try_read(fs::SystemRoot::k_journal, std::size_t{64} << 20);
     if (!text) return std::nullopt;
     std::optional<RunRecord> run;
     std::istringstream in(*text);

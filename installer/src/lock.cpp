@@ -3,6 +3,7 @@
 #include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/installer/paths.hpp"
 
 #include <cerrno>
@@ -18,16 +19,19 @@ namespace leo::installer {
 namespace stdfs = std::filesystem;
 
 RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
-    const auto dir = fs::under_root(root, k_state_dir);
-    std::error_code ec;
-    stdfs::create_directories(dir, ec);
-    if (ec) throw SystemError(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
-    const auto file = dir / "lock";
-    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) throw system_error("cannot open the lock file " + file.string(), errno);
+    const fs::SystemRoot sr(root);
+    sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
+    const stdfs::path inside(fs::SystemRoot::k_lock);
+    const auto file = sr.host(inside);
+    // O_APPEND: after ftruncate(0) the holder line lands at offset 0.
+    int fd = sr.open_append(inside, 0644).release();
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
-        const std::string holder = fs::try_read_file(file).value_or("");
+        std::string holder;
+        try {
+            holder = sr.try_read(inside, 4096).value_or("");
+        } catch (const Error&) {
+        }
         ::close(fd);
         if (err == EWOULDBLOCK)
             throw RefusedError(fmt::format("another leo-installer run is working on {} ({}); wait for it to finish",
@@ -37,7 +41,7 @@ RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
     const std::string text =
         fmt::format("pid {}, leo-installer {}, started {}", ::getpid(), command, clock::utc_now());
     if (::ftruncate(fd, 0) == 0) {
-        (void)!::pwrite(fd, text.data(), text.size(), 0);
+        (void)!::write(fd, text.data(), text.size());
     }
     return RunLock(fd);
 }
@@ -49,22 +53,25 @@ RunLock::~RunLock() {
     }
 }
 
-CreatedDirsGuard::CreatedDirsGuard(const stdfs::path& root, const std::vector<stdfs::path>& dirs) {
-    std::error_code ec;
+CreatedDirsGuard::CreatedDirsGuard(const stdfs::path& root, const std::vector<stdfs::path>& dirs) : m_root(root) {
+    const fs::SystemRoot sr(root);
     for (const auto& d : dirs) {
         std::vector<stdfs::path> chain;
-        for (stdfs::path p = d; p != root && p.has_parent_path() && !stdfs::exists(p, ec); p = p.parent_path())
+        for (stdfs::path p = d; p != "/" && !p.empty() && !sr.exists(p); p = p.parent_path())
             chain.push_back(p);
         m_chains.push_back(std::move(chain));
     }
 }
 
 void CreatedDirsGuard::undo() const noexcept {
-    std::error_code ec;
+    const fs::SystemRoot sr(m_root);
     for (const auto& chain : m_chains) {
         if (chain.empty()) continue;
-        stdfs::remove_all(chain.front(), ec);
-        for (size_t i = 1; i < chain.size(); ++i) stdfs::remove(chain[i], ec);  // only when empty
+        try {
+            sr.remove_all(chain.front());
+            for (size_t i = 1; i < chain.size(); ++i) sr.remove(chain[i]); // only when empty (ENOTEMPTY throws)
+        } catch (const std::exception&) {
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 #include "leo/common/log.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/installer/paths.hpp"
+#include "leo/installer/trust.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/db_snapshot.hpp"
 #include "leo/migrations/engine.hpp"
@@ -30,7 +32,19 @@ namespace {
 
 const std::vector<std::string> k_config_paths = {"/home/leo/etc", "/etc/leostream", "/etc/leo-installer"};
 
-stdfs::path snapshots_dir(const stdfs::path& root) { return fs::under_root(root, k_state_dir) / "snapshots"; }
+/// ROOT/var/lib/leo-installer/snapshots, root-only (0700) and reached through no unsafe
+/// link: everything below it is root's alone, so its host paths can go to pg_dump, tar and
+/// digests. Created when `create` is set.
+stdfs::path snapshots_dir(const stdfs::path& root, bool create = false) {
+    const fs::SystemRoot sr(root);
+    if (create) {
+        sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
+        sr.make_dirs(fs::SystemRoot::k_snapshots, 0700, fs::Owner{0, 0});
+    }
+    return sr.checked_host(fs::SystemRoot::k_snapshots);
+}
+
+stdfs::path snapshot_inside(const std::string& name) { return stdfs::path(fs::SystemRoot::k_snapshots) / name; }
 
 
 RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
@@ -121,9 +135,10 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
                                        installed.size(), root.string()));
     RestorePoint rp;
     rp.nevra = installed.front().nevra();
-    const auto kept = fs::under_root(root, k_packages_dir) / (rp.nevra + ".rpm");
-    std::error_code ec;
-    if (!stdfs::is_regular_file(kept, ec))
+    const auto kept_inside = stdfs::path(k_packages_dir) / (rp.nevra + ".rpm");
+    const auto kept_st = fs::SystemRoot(root).stat(kept_inside);
+    const auto kept = fs::SystemRoot(root).host(kept_inside);
+    if (!kept_st || !S_ISREG(kept_st->st_mode))
         throw InstallError(fmt::format("cannot take a restore point: the RPM of the installed {} is not kept in {}; "
                                        "copy that package file there",
                                        rp.nevra, kept.parent_path().string()));
@@ -131,8 +146,8 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
     rp.id = clock::utc_now("%Y%m%dT%H%M%SZ");
     rp.created = clock::utc_now("%Y-%m-%dT%H:%M:%SZ");
     rp.reason = reason;
-    const auto base = snapshots_dir(root);
-    if (stdfs::create_directories(base)) stdfs::permissions(base, stdfs::perms(0700));
+    const auto base = snapshots_dir(root, true);
+    const fs::SystemRoot sr(root);
 
     // Free space first: a restore point that cannot be completed must not be started.
     {
@@ -141,7 +156,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
         const std::uintmax_t db_size = std::stoull(conn.query("SELECT pg_database_size('leo')").at(0, 0));
         std::uintmax_t config_size = 0;
         for (const auto& p : k_config_paths) config_size += tree_size(root / stdfs::path(p).relative_path());
-        const std::uintmax_t need = (stdfs::file_size(kept) + db_size + config_size) * 11 / 10 + (64u << 20);
+        const std::uintmax_t need = (static_cast<std::uintmax_t>(kept_st->st_size) + db_size + config_size) * 11 / 10 + (64u << 20);
         const auto space = stdfs::space(base);
         if (space.available < need)
             throw InstallError(fmt::format("not enough free space for a restore point in {}: it needs about {} "
@@ -150,19 +165,19 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
                                            "delete ID`)",
                                            base.string(), mib(need), mib(db_size), mib(space.available)));
     }
-    for (int n = 2; stdfs::exists(base / rp.id, ec); ++n) rp.id = clock::utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(n);
+    for (int n = 2; sr.exists(snapshot_inside(rp.id)); ++n) rp.id = clock::utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(n);
+    const auto partial_inside = snapshot_inside("." + rp.id + ".partial");
     const auto partial = base / ("." + rp.id + ".partial");
-    stdfs::remove_all(partial, ec);
-    stdfs::create_directories(partial);
+    sr.remove_all(partial_inside);
+    sr.make_dirs(partial_inside, 0700, fs::Owner{0, 0});
     try {
         if (!config.vm_snapshot_create_command.empty()) {
-            subprocess::Options o;
-            o.env["LEO_ROOT"] = root.string();
-            o.env["LEO_RESTORE_POINT_ID"] = rp.id;
-            o.env["LEO_RESTORE_POINT_DIR"] = (base / rp.id).string();
-            o.timeout = config.vm_snapshot_timeout;
-            const std::vector<std::string> argv{"/bin/sh", "-c", config.vm_snapshot_create_command};
-            auto r = subprocess::run(argv, o);
+            auto r = run_hook(Hook{"[vm_snapshot] create_command",
+                                   config.vm_snapshot_create_command,
+                                   {{"LEO_ROOT", root.string()},
+                                    {"LEO_RESTORE_POINT_ID", rp.id},
+                                    {"LEO_RESTORE_POINT_DIR", (base / rp.id).string()}},
+                                   config.vm_snapshot_timeout});
             if (r.ok() && !subprocess::last_line(r.out).empty()) {
                 rp.vm_snapshot_id = subprocess::last_line(r.out);
                 log::info("VM-snapshot hook recorded snapshot {}", rp.vm_snapshot_id);
@@ -180,7 +195,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
                 if (on_warning) on_warning(msg + " (optional: going on without a VM snapshot)");
             }
         }
-        fs::copy_file_durable(kept, partial / "package.rpm", 0600);
+        sr.copy(stdfs::path(k_packages_dir) / (rp.nevra + ".rpm"), partial_inside / "package.rpm", 0600);
         fault::point("restore_point.package");
         rp.package_sha256 = crypto::file_digest_hex("sha256", partial / "package.rpm");
 
@@ -198,10 +213,13 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
         migrations::dump_database(db.conninfo(), partial / "database.dump");
         rp.database_sha256 = crypto::file_digest_hex("sha256", partial / "database.dump");
 
-        fs::write_file_atomic(partial / "manifest.json", to_json(rp).dump(2) + "\n", 0600);
-        stdfs::rename(partial, base / rp.id);
+        sr.write_atomic(partial_inside / "manifest.json", to_json(rp).dump(2) + "\n", 0600);
+        sr.rename(partial_inside, snapshot_inside(rp.id));
     } catch (...) {
-        stdfs::remove_all(partial, ec);
+        try {
+            sr.remove_all(partial_inside);
+        } catch (const std::exception&) {
+        }
         throw;
     }
     rp.dir = base / rp.id;
@@ -211,14 +229,13 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
 
 std::vector<RestorePoint> list_restore_points(const stdfs::path& root) {
     std::vector<RestorePoint> out;
+    const fs::SystemRoot sr(root);
+    if (!sr.exists(fs::SystemRoot::k_snapshots)) return out;
     const auto base = snapshots_dir(root);
-    std::error_code ec;
-    if (!stdfs::is_directory(base, ec)) return out;
-    for (const auto& entry : stdfs::directory_iterator(base)) {
-        const auto name = entry.path().filename().string();
+    for (const auto& name : sr.list(fs::SystemRoot::k_snapshots)) {
         if (name.empty() || name[0] == '.') continue;  // partial or hidden
-        const auto manifest = entry.path() / "manifest.json";
-        auto text = fs::try_read_file(manifest);
+        const auto manifest = base / name / "manifest.json";
+        auto text = sr.try_read(snapshot_inside(name) / "manifest.json", std::size_t{64} << 20);
         if (!text) throw InstallError(fmt::format("{} cannot be read", manifest.string()));
         nlohmann::json j;
         try {
@@ -226,7 +243,7 @@ std::vector<RestorePoint> list_restore_points(const stdfs::path& root) {
         } catch (const nlohmann::json::exception& e) {
             throw InstallError(fmt::format("{}: damaged manifest ({})", manifest.string(), e.what()));
         }
-        out.push_back(from_json(j, entry.path()));
+        out.push_back(from_json(j, base / name));
     }
     std::sort(out.begin(), out.end(), [](const RestorePoint& a, const RestorePoint& b) { return a.id < b.id; });
     return out;
@@ -312,9 +329,14 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
     } catch (const RpmError&) {
         std::throw_with_nested(InstallError(fmt::format("putting back {} failed", rp.nevra)));
     }
-    const auto kept = fs::under_root(root, k_packages_dir) / (rp.nevra + ".rpm");
-    std::error_code ec;
-    if (!stdfs::exists(kept, ec)) fs::copy_file_durable(rp.dir / "package.rpm", kept, 0600);
+    {
+        const fs::SystemRoot sr(root);
+        const auto kept = stdfs::path(k_packages_dir) / (rp.nevra + ".rpm");
+        if (!sr.exists(kept)) {
+            sr.make_dirs(k_packages_dir, 0700, fs::Owner{0, 0});
+            sr.copy(snapshot_inside(rp.dir.filename().string()) / "package.rpm", kept, 0600);
+        }
+    }
 
     step("restoring the configuration");
     fault::point("restore.config");
@@ -334,13 +356,13 @@ void run_vm_restore_hook(const stdfs::path& root, const RestorePoint& rp, const 
     if (config.vm_snapshot_restore_command.empty())
         throw InstallError("no [vm_snapshot] restore_command in installer.conf; configure the command that reverts "
                            "a VM snapshot, or revert snapshot " + rp.vm_snapshot_id + " by hand");
-    subprocess::Options o;
-    o.env["LEO_ROOT"] = root.string();
-    o.env["LEO_RESTORE_POINT_ID"] = rp.id;
-    o.env["LEO_RESTORE_POINT_DIR"] = rp.dir.string();
-    o.env["LEO_VM_SNAPSHOT_ID"] = rp.vm_snapshot_id;
-    o.timeout = config.vm_snapshot_timeout;
-    auto r = subprocess::run({"/bin/sh", "-c", config.vm_snapshot_restore_command}, o);
+    auto r = run_hook(Hook{"[vm_snapshot] restore_command",
+                           config.vm_snapshot_restore_command,
+                           {{"LEO_ROOT", root.string()},
+                            {"LEO_RESTORE_POINT_ID", rp.id},
+                            {"LEO_RESTORE_POINT_DIR", rp.dir.string()},
+                            {"LEO_VM_SNAPSHOT_ID", rp.vm_snapshot_id}},
+                           config.vm_snapshot_timeout});
     if (r.timed_out)
         throw InstallError(fmt::format("the VM-snapshot restore hook timed out after {} s",
                                        config.vm_snapshot_timeout.count()));
@@ -354,9 +376,11 @@ std::vector<std::string> prune_restore_points(const stdfs::path& root, int keep)
     std::vector<std::string> deleted;
     auto all = list_restore_points(root);
     while (static_cast<int>(all.size()) > keep) {
-        std::error_code ec;
-        stdfs::remove_all(all.front().dir, ec);
-        if (ec) break;
+        try {
+            fs::SystemRoot(root).remove_all(snapshot_inside(all.front().id));
+        } catch (const Error&) {
+            break;
+        }
         log::info("deleted restore point {} (keeping the newest {})", all.front().id, keep);
         deleted.push_back(all.front().id);
         all.erase(all.begin());
@@ -366,9 +390,7 @@ std::vector<std::string> prune_restore_points(const stdfs::path& root, int keep)
 
 void delete_restore_point(const stdfs::path& root, const std::string& id) {
     const auto rp = find_restore_point(root, id);
-    std::error_code ec;
-    stdfs::remove_all(rp.dir, ec);
-    if (ec) throw SystemError(fmt::format("cannot delete {}: {}", rp.dir.string(), ec.message()));
+    fs::SystemRoot(root).remove_all(snapshot_inside(rp.dir.filename().string()));
     log::info("deleted restore point {}", id);
 }
 

@@ -5,6 +5,7 @@
 #include "leo/common/log.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/installer/config.hpp"
+#include "leo/installer/trust.hpp"
 
 #include <fmt/format.h>
 
@@ -40,11 +41,18 @@ ServiceOutcome act(const stdfs::path& root, const char* verb) {
             verb, verb, k_broker_unit, verb);
         return out;
     }
-    subprocess::Options o;
-    o.env["LEO_ROOT"] = root.string();
-    o.timeout = config.services_timeout;
-    const auto r = subprocess::run(argv, o);
-    log::info("ran {} (exit {})", out.command, r.exit_code);
+    subprocess::Result r;
+    if (!configured.empty()) {
+        r = run_hook(Hook{fmt::format("[services] {}_command", verb), configured, {{"LEO_ROOT", root.string()}},
+                          config.services_timeout});
+    } else {
+        subprocess::Options o;
+        o.clean_env = true;
+        o.env = {{"PATH", k_safe_path}, {"LANG", "C"}};
+        o.timeout = config.services_timeout;
+        r = subprocess::run(argv, o);
+        log::info("ran {} (exit {})", out.command, r.exit_code);
+    }
     if (!r.ok()) {
         const std::string why = subprocess::last_line(r.err.empty() ? r.out : r.err);
         throw SystemError(fmt::format("`{}` {}{}", out.command,

@@ -4,12 +4,15 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/rpm/transaction.hpp"
 
 #include <fmt/format.h>
+
+#include <sys/stat.h>
 #include <nlohmann/json.hpp>
 
 namespace leo::installer {
@@ -27,9 +30,10 @@ std::string_view state_name(migrations::DbState s) {
 } // namespace
 
 std::optional<std::string> shipped_schema_version(const stdfs::path& root) {
-    const auto dir = fs::under_root(root, k_migrations_dir);
-    std::error_code ec;
-    if (!stdfs::is_directory(dir, ec)) return std::nullopt;
+    const fs::SystemRoot sr(root);
+    const auto st = sr.stat(k_migrations_dir);
+    if (!st || !S_ISDIR(st->st_mode)) return std::nullopt;
+    const auto dir = sr.checked_host(k_migrations_dir);
     const auto all = migrations::load_migrations(dir);
     if (all.empty()) return std::nullopt;
     return all.back().version;

@@ -4,6 +4,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/lock.hpp"
@@ -165,7 +166,7 @@ BrokerCode broker_code(const stdfs::path& root) {
     if (installed.size() != 1)
         throw InstallError(fmt::format("switching databases needs exactly one installed {} in {} (found {})",
                                        k_broker_package, root.string(), installed.size()));
-    return {installed.front().version, mig::load_migrations(fs::under_root(root, k_migrations_dir))};
+    return {installed.front().version, mig::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir))};
 }
 
 std::string describe_current(const DatabaseConfig& c) {
@@ -242,17 +243,16 @@ bool started(const RunRecord& run, const std::string& step) {
 /// Put database.conf back as it was before the switch (`previous` nullopt: it did not
 /// exist). Returns true when it had to change something.
 bool restore_previous_conf(const stdfs::path& root, const std::optional<std::string>& previous) {
-    const auto file = fs::under_root(root, k_database_conf);
-    const auto now = fs::try_read_file(file);
+    const fs::SystemRoot sr(root);
+    const auto file = sr.host(k_database_conf);
+    const auto now = sr.try_read(k_database_conf, std::size_t{1} << 20);
     if (now == previous) return false;
     if (!previous) {
-        std::error_code ec;
-        stdfs::remove(file, ec);
-        if (ec) throw SystemError(fmt::format("cannot remove {}: {}", file.string(), ec.message()));
+        sr.remove(k_database_conf);
     } else {
         const auto leo = accounts::find_user(root, k_user);
         if (!leo) throw InstallError(fmt::format("user {} does not exist in {}", k_user, root.string()));
-        fs::write_file_atomic(file, *previous, 0600, leo->uid, leo->gid);
+        sr.write_atomic(k_database_conf, *previous, 0600, fs::Owner{leo->uid, leo->gid});
     }
     log::info("put {} back as it was before the switch", file.string());
     return true;
@@ -260,13 +260,12 @@ bool restore_previous_conf(const stdfs::path& root, const std::optional<std::str
 
 /// Dump directories of a copy that was killed (copy_from_postgres removes its own).
 void remove_stale_copies(const stdfs::path& root) {
-    std::error_code ec;
-    const auto dir = fs::under_root(root, k_state_dir);
-    if (!stdfs::is_directory(dir, ec)) return;
-    for (const auto& e : stdfs::directory_iterator(dir, ec))
-        if (e.path().filename().string().rfind("switch-copy.", 0) == 0) {
-            stdfs::remove_all(e.path(), ec);
-            log::info("removed {}, left by an interrupted copy", e.path().string());
+    const fs::SystemRoot sr(root);
+    for (const auto& name : sr.list(k_state_dir))
+        if (name.rfind("switch-copy.", 0) == 0) {
+            const auto inside = stdfs::path(k_state_dir) / name;
+            sr.remove_all(inside);
+            log::info("removed {}, left by an interrupted copy", sr.host(inside).string());
         }
 }
 
@@ -281,7 +280,7 @@ public:
         Journal(m_root).refuse_if_unfinished();
         (void)load_config(m_root);  // installer.conf's [services], read before anything changes
         m_current = load_database_config(m_root);
-        m_previous_conf = fs::try_read_file(fs::under_root(m_root, k_database_conf));
+        m_previous_conf = fs::SystemRoot(m_root).try_read(k_database_conf, std::size_t{1} << 20);
         m_code = broker_code(m_root);
         remove_stale_copies(m_root);
         return m_req.action == SwitchAction::to_internal ? to_internal() : to_external();
@@ -420,7 +419,9 @@ private:
                 // undo drops that and nothing else (another broker may be using the rest).
                 const auto before = driver->objects(target);
                 journal.step_start(run, "copy");
-                driver->copy_from_postgres(source_conninfo, target, fs::under_root(m_root, k_state_dir));
+                // The dump goes in the root-only state directory (0700), reached through no unsafe link.
+                fs::SystemRoot(m_root).make_dirs(k_state_dir, 0700, fs::Owner{0, 0});
+                driver->copy_from_postgres(source_conninfo, target, fs::SystemRoot(m_root).checked_host(k_state_dir));
                 for (const auto& [id, drop] : driver->objects(target))
                     if (before.count(id) == 0) copy_created.push_back(drop);
                 journal.step_done(run, "copy", {{"created", copy_created}});

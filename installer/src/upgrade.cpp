@@ -5,6 +5,7 @@
 #include "leo/common/fault.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
@@ -102,9 +103,12 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     opts.keys.files = keys;
     step(cb, fmt::format("upgrading the package to {}", target.nevra()));
     rpm::run_transaction(root, file, opts);
-    const auto kept = fs::under_root(root, k_packages_dir);
-    stdfs::create_directories(kept);
-    fs::copy_file_durable(file, kept / (target.nevra() + ".rpm"), 0600);
+    {
+        const fs::SystemRoot sr(root);
+        sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
+        sr.make_dirs(k_packages_dir, 0700, fs::Owner{0, 0});
+        sr.copy_from_host(file, stdfs::path(k_packages_dir) / (target.nevra() + ".rpm"), 0600);
+    }
     journal.step_done(run, "transaction");
     fault::point("upgrade.after_transaction");
 
@@ -113,7 +117,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     migrations::InternalDatabase db(root);
     if (db.status().state != migrations::DbState::running) db.start();
     auto conn = migrations::Connection::open(db.conninfo());
-    auto result = migrations::migrate(conn, migrations::load_migrations(fs::under_root(root, k_migrations_dir)),
+    auto result = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
                                       target.version);
     outcome.migrations_applied = result.applied;
     outcome.schema_version = result.schema_after;
@@ -383,11 +387,11 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
         if (on_step) on_step(s);
     };
     // Partial restore points from the crash are never listed; remove them.
-    std::error_code ec;
-    const auto snaps = fs::under_root(root, k_state_dir) / "snapshots";
-    if (stdfs::is_directory(snaps, ec))
-        for (const auto& e : stdfs::directory_iterator(snaps))
-            if (e.path().filename().string().rfind(".", 0) == 0) stdfs::remove_all(e.path(), ec);
+    {
+        const fs::SystemRoot sr(root);
+        for (const auto& name : sr.list(fs::SystemRoot::k_snapshots))
+            if (name.rfind(".", 0) == 0) sr.remove_all(stdfs::path(fs::SystemRoot::k_snapshots) / name);
+    }
 
     if (run->command == "install") {
         // A first install: finish it when the package is in place (the database steps are
@@ -396,7 +400,7 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
             say("completing the database step of the interrupted install");
             InstallRequest req;
             req.root = root;
-            req.package_file = fs::under_root(root, k_packages_dir) / (run->to + ".rpm");
+            req.package_file = fs::SystemRoot(root).checked_host(stdfs::path(k_packages_dir) / (run->to + ".rpm"));
             req.gpgcheck = GpgCheck::no;  // the kept copy was verified when it was installed
             journal.end(run->id, "recovered-forward");
             lock.reset();  // install takes the lock itself

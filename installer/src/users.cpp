@@ -3,6 +3,7 @@
 #include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/installer/paths.hpp"
@@ -40,15 +41,9 @@ bool ensure_leo_user(const stdfs::path& root) {
     const auto user = accounts::find_user(root, k_user);
     if (!user) throw SystemError(fmt::format("user {} is still missing from {} after useradd", k_user,
                                              (root / "etc/passwd").string()));
-    const auto home = fs::under_root(root, k_home);
-    std::error_code ec;
-    if (!stdfs::exists(home, ec)) {
-        stdfs::create_directories(home, ec);
-        if (ec) throw SystemError(fmt::format("cannot create {}: {}", home.string(), ec.message()));
-        stdfs::permissions(home, stdfs::perms(0755), ec);
-        if (::chown(home.c_str(), user->uid, user->gid) != 0)
-            throw system_error("cannot chown " + home.string(), errno);
-    }
+    // /home/leo: made 0755 leo:leo when missing (on its descriptor; a link there is refused);
+    // an existing one keeps what the administrator gave it.
+    fs::SystemRoot(root).make_dirs(k_home, 0755, fs::Owner{user->uid, user->gid}, fs::ExistingDir::keep);
     return created;
 }
 

@@ -56,7 +56,7 @@ protected:
     }
     /// The documented CLI, through the link the install made.
     leo::subprocess::Result switch_db(std::vector<std::string> args, leo::subprocess::Options o = {}) {
-        std::vector<std::string> argv{(root / "home/leo/bin/switch_database.pl").string(), "--root", root.string()};
+        std::vector<std::string> argv{(root / "usr/bin/switch_database.pl").string(), "--root", root.string()};
         argv.insert(argv.end(), args.begin(), args.end());
         return leo::subprocess::run(argv, o);
     }

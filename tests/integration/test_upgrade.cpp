@@ -358,8 +358,9 @@ protected:
 
 TEST_F(FullDiskTest, RestorePointThatDoesNotFitChangesNothing) {
     snaps = root / "var/lib/leo-installer/snapshots";
+    // mode=0700: the snapshots directory is root-only; the run would otherwise correct a 1777 mount point.
     stdfs::create_directories(snaps);
-    auto m = leo::subprocess::run({"mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", snaps.string()});
+    auto m = leo::subprocess::run({"mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", snaps.string()});
     if (!m.ok()) GTEST_SKIP() << "cannot mount a small tmpfs here: " << m.err;
     mounted = true;
     expect_refused({"upgrade", "--root", root.string(), "-y"}, 1, "not enough free space for a restore point");

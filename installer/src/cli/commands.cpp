@@ -8,6 +8,7 @@
 #include "leo/installer/status.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/switch_database.hpp"
+#include "leo/installer/trust.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/repo/config.hpp"
 #include "leo/migrations/connection.hpp"
@@ -17,6 +18,7 @@
 #include "leo/preflight/checks.hpp"
 #include "leo/preflight/facts.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -30,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -569,7 +572,7 @@ public:
         }
         auto conn = mig::Connection::open(conninfo);
         const auto files =
-            mig::load_migrations(m_dir.empty() ? fs::under_root(r, "/home/leo/share/migrations") : stdfs::path(m_dir));
+            mig::load_migrations(m_dir.empty() ? fs::SystemRoot(r).checked_host("/home/leo/share/migrations") : stdfs::path(m_dir));
         mig::MigrateOptions o;
         o.kind = external ? mig::DatabaseKind::external : mig::DatabaseKind::internal;
         o.allow_remote_upgrade = m_allow_remote ? mig::AllowRemoteUpgrade::yes : mig::AllowRemoteUpgrade::no;
@@ -881,6 +884,10 @@ int run_command(Command& cmd) {
 /// Called as switch_database.pl (the link in /home/leo/bin): that one command.
 int switch_database_main(int argc, char** argv) {
     k_prog = k_switch_prog;
+    if (auto refusal = installer::untrusted_invocation(argv[0])) {
+        std::cerr << k_prog << ": error: " << *refusal << "\n";
+        return static_cast<int>(ExitCode::refused);
+    }
     CLI::App app{"switch_database.pl: show or change the database the connection broker uses", k_prog};
     app.set_version_flag("--version", std::string(k_prog) + " (leo-installer " + LEO_VERSION + ")");
     SwitchDatabaseCommand cmd;
@@ -901,6 +908,9 @@ int switch_database_main(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // Files and directories get explicit modes; what is not given one is never group- or
+    // world-writable, whatever umask the administrator's shell had (DESIGN.md).
+    ::umask(022);
     if (argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog) return switch_database_main(argc, argv);
     CLI::App app{"leo-installer: install, upgrade and manage the connection broker", k_prog};
     app.require_subcommand(1);

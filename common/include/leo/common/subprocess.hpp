@@ -21,6 +21,7 @@ namespace leo::subprocess {
 
 struct Options {
     std::map<std::string, std::string> env;  ///< added to / replacing the caller's environment
+    bool clean_env = false;                  ///< true: `env` only, nothing inherited (hooks run as root)
     std::optional<uid_t> uid;                ///< run as this uid (requires root)
     std::optional<gid_t> gid;                ///< run as this gid (requires root)
     std::optional<std::filesystem::path> cwd;

@@ -164,6 +164,14 @@ private:
 /// or with group or other write permission)? Links in such a directory are never followed.
 [[nodiscard]] bool writable_by_others(const struct stat& dir);
 
+/// Why root must not trust the host path `path` (a program to run, a file whose commands
+/// root runs), or nullopt when it may: the file and every directory on the way to it,
+/// through every link (each link's target checked the same way), must be owned by root and
+/// not writable by group or others. A sticky root-owned directory (/tmp) is allowed when
+/// the entry in it is root's. The reason names the path, its owner uid and mode. Pure
+/// lstat/readlink on the live file system; a missing path is a reason too.
+[[nodiscard]] std::optional<std::string> untrusted_path_reason(const std::filesystem::path& path);
+
 /// For tests: behave as on a kernel without openat2 (EL7), walking with openat(O_NOFOLLOW)
 /// per component, when `enabled` is false. Returns the previous setting.
 bool set_openat2_enabled(bool enabled);

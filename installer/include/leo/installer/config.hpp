@@ -23,6 +23,8 @@
 #include <filesystem>
 #include <string>
 
+#include "leo/common/system_root.hpp"
+
 namespace leo::installer {
 
 struct InstallerConfig {
@@ -37,7 +39,14 @@ struct InstallerConfig {
 };
 
 /// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws
-/// leo::UsageError naming file and line for a syntax error, an unknown key or a bad value.
+/// leo::UsageError naming file and line for a syntax error, an unknown key or a bad value,
+/// and leo::RefusedError (exit 3) when the file or its directory can be changed by a user
+/// other than root (its commands run as root): see check_trusted_config().
 [[nodiscard]] InstallerConfig load_config(const std::filesystem::path& root);
+
+/// Refuse (leo::RefusedError naming the file, its owner and mode, and the fix) a file whose
+/// content root acts on when it is not root's, is writable by group or others, or sits in
+/// a directory a user other than root can change. Nothing when it does not exist.
+void check_trusted_config(const fs::SystemRoot& root, const std::filesystem::path& inside);
 
 } // namespace leo::installer

@@ -13,7 +13,7 @@ namespace leo::installer {
 class RunLock {
 public:
     /// Take the lock for `command` (e.g. "install --rpm FILE"). Creates the state
-    /// directory (0755) when missing. Throws leo::RefusedError naming the holder when
+    /// directory when missing and makes it root-only (0700 root:root), through SystemRoot. Throws leo::RefusedError naming the holder when
     /// another run holds it, leo::SystemError when the file cannot be opened.
     static RunLock acquire(const std::filesystem::path& root, const std::string& command);
 
@@ -32,14 +32,15 @@ private:
 /// opened by a test transaction): "bad input changes nothing".
 class CreatedDirsGuard {
 public:
-    /// Remember which of `dirs` (absolute, inside `root`) and their parents below `root`
-    /// are missing now.
+    /// Remember which of `dirs` (absolute paths inside the root, "/var/lib/rpm") and their
+    /// parents are missing now.
     CreatedDirsGuard(const std::filesystem::path& root, const std::vector<std::filesystem::path>& dirs);
     /// Remove them again (recursively for the innermost of each, parents only when empty).
     void undo() const noexcept;
 
 private:
-    std::vector<std::vector<std::filesystem::path>> m_chains;  ///< per dir: innermost first
+    std::filesystem::path m_root;
+    std::vector<std::vector<std::filesystem::path>> m_chains;  ///< per dir, inside the root: innermost first
 };
 
 } // namespace leo::installer
