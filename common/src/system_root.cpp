@@ -44,6 +44,9 @@ UniqueFd::~UniqueFd() {
 
 bool set_openat2_enabled(bool enabled) { return !g_no_openat2.exchange(!enabled); }
 
+ScopedUmask::ScopedUmask(mode_t mask) : m_previous(::umask(mask)) {}
+ScopedUmask::~ScopedUmask() { ::umask(m_previous); }
+
 bool writable_by_others(const struct stat& dir) {
     return dir.st_uid != 0 || (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0;
 }

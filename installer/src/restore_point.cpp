@@ -128,6 +128,7 @@ std::string mib(std::uintmax_t bytes) { return fmt::format("{:.1f} MiB", static_
 RestorePoint create_restore_point(const stdfs::path& root, const std::string& reason, const InstallerConfig& config,
                                   const std::function<void(const std::string&)>& on_warning) {
     require_internal_database(root, "a restore point");
+    const fs::ScopedUmask private_files(077); // the dump, the archive and the manifest: root's alone
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.size() != 1)
         throw InstallError(fmt::format("cannot take a restore point: {} broker packages are installed in {} "

@@ -258,6 +258,9 @@ struct FileRead {
     std::string error;               ///< why it could not be read ("" when read)
 };
 
+/// The most a fact file (os-release, meminfo, mountinfo, cgroup files) may hold: 16 MiB.
+constexpr std::size_t k_max_fact_file = std::size_t{16} << 20;
+
 /// Read the regular file `p` (symlinks followed by the kernel unless `nofollow`).
 FileRead read_regular(const stdfs::path& p, bool nofollow) {
     FileRead out;
@@ -282,6 +285,10 @@ FileRead read_regular(const stdfs::path& p, bool nofollow) {
             const ssize_t n = ::read(fd, buf, sizeof buf);
             if (n > 0) {
                 text.append(buf, static_cast<std::size_t>(n));
+                if (text.size() > k_max_fact_file) { // a fact file is a few KiB; /proc files report size 0
+                    out.error = fmt::format("larger than {} bytes", k_max_fact_file);
+                    break;
+                }
             } else if (n == 0) {
                 out.text = std::move(text);
                 break;

@@ -50,6 +50,19 @@ private:
     int m_fd = -1;
 };
 
+/// umask(`mask`) for a scope, the previous one back at its end: 077 while restore points
+/// and secrets are written, so what a child (pg_dump, tar) creates is private too.
+class ScopedUmask {
+public:
+    explicit ScopedUmask(mode_t mask);
+    ~ScopedUmask();
+    ScopedUmask(const ScopedUmask&) = delete;
+    ScopedUmask& operator=(const ScopedUmask&) = delete;
+
+private:
+    mode_t m_previous;
+};
+
 /// A uid and gid to give a file.
 struct Owner {
     uid_t uid = 0;

@@ -1,0 +1,279 @@
+// Safe as root: the attacks of the issue, each by a real unprivileged user (the sandbox's
+// `leo` uid, through setpriv) against an administrator's run of the real binary, which must
+// refuse with a clear message or complete safely; runs under umask 000; hooks and
+// installer.conf that another user can change; switch_database.pl started through a
+// directory leo owns; root paths with shell metacharacters in every command taking --root.
+#include "test_support.hpp"
+
+#include "leo/common/accounts.hpp"
+
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::test::run_installer;
+
+constexpr uid_t k_stranger = 54321; ///< a uid with no account anywhere: "another user"
+
+struct Mode {
+    uid_t uid;
+    mode_t mode;
+};
+
+Mode mode_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return {st.st_uid, st.st_mode & 07777};
+}
+
+std::string slurp(const stdfs::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// One installed broker (9.0.7, internal database) per suite: installed under umask 000,
+/// which is itself the first case (every directory and file it makes has its own mode).
+class SecurityTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        s_tmp = new leo::test::TempDir();
+        s_root = s_tmp->path() / "root";
+        leo::test::make_sandbox_root(s_root);
+        const auto pkgs = leo::test::test_packages_dir();
+        const std::string cmd = leo::subprocess::command_line(
+            {LEO_INSTALLER_BIN, "install", "--rpm", (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string(),
+             "--root", s_root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
+        s_install = leo::subprocess::run({"bash", "-c", "umask 000; exec " + cmd});
+    }
+    static void TearDownTestSuite() {
+        (void)run_installer({"db", "stop", "--root", s_root.string()});
+        delete s_tmp;
+        s_tmp = nullptr;
+    }
+    void SetUp() override {
+        ASSERT_EQ(s_install.exit_code, 0) << s_install.out << s_install.err;
+        root = s_root;
+        auto leo = leo::accounts::find_user(root, "leo");
+        ASSERT_TRUE(leo.has_value());
+        leo_uid = leo->uid;
+        leo_gid = leo->gid;
+    }
+    void TearDown() override { stdfs::remove_all(root / "etc/leo-installer"); }
+
+    /// Run `script` with /bin/sh as the sandbox's leo (a real unprivileged uid).
+    leo::subprocess::Result as_leo(const std::string& script) const {
+        return leo::subprocess::run({"setpriv", "--reuid=" + std::to_string(leo_uid),
+                                     "--regid=" + std::to_string(leo_gid), "--clear-groups", "--", "/bin/sh", "-c",
+                                     script});
+    }
+    void write_conf(const std::string& text, mode_t mode = 0644, uid_t owner = 0) {
+        stdfs::create_directories(root / "etc/leo-installer");
+        const auto f = root / "etc/leo-installer/installer.conf";
+        std::ofstream(f) << text;
+        ASSERT_EQ(::chmod(f.c_str(), mode), 0);
+        ASSERT_EQ(::chown(f.c_str(), owner, owner), 0);
+    }
+
+    static leo::test::TempDir* s_tmp;
+    static stdfs::path s_root;
+    static leo::subprocess::Result s_install;
+    stdfs::path root;
+    uid_t leo_uid = 0;
+    gid_t leo_gid = 0;
+};
+leo::test::TempDir* SecurityTest::s_tmp = nullptr;
+stdfs::path SecurityTest::s_root;
+leo::subprocess::Result SecurityTest::s_install;
+
+TEST_F(SecurityTest, InstallUnderUmaskZeroMakesNothingWorldWritable) {
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer").mode, 0700u);
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer").uid, 0u);
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer/packages").mode, 0700u);
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer/journal").mode, 0600u);
+    EXPECT_EQ(mode_of(root / "var/log/leo-installer").mode, 0750u);
+    EXPECT_EQ(mode_of(root / "var/log/leo-installer/installer.log").mode, 0640u);
+    EXPECT_EQ(mode_of(root / "home/leo/bin").mode & 022, 0u);
+    EXPECT_EQ(mode_of(root / "home/leo/pgsql").mode, 0700u);
+    EXPECT_EQ(mode_of(root / "usr/bin").mode & 022, 0u);
+    // No file or directory the install made is writable by others, anywhere in the root.
+    for (auto it = stdfs::recursive_directory_iterator(root); it != stdfs::recursive_directory_iterator(); ++it) {
+        // PostgreSQL's socket is 0777 by design, inside the 0700 pgsql directory.
+        if (it->path().filename() == "tmp" || it->is_symlink() || it->is_socket())
+            continue;
+        EXPECT_EQ(mode_of(it->path()).mode & S_IWOTH, 0u) << it->path() << " is world-writable";
+    }
+}
+
+TEST_F(SecurityTest, SnapshotUnderUmaskZeroIsRootOnly) {
+    auto r = leo::subprocess::run({"bash", "-c",
+                                   "umask 000; exec " + leo::subprocess::command_line({LEO_INSTALLER_BIN, "snapshot",
+                                                                                        "create", "--root",
+                                                                                        root.string(), "-y"})});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const auto snaps = root / "var/lib/leo-installer/snapshots";
+    EXPECT_EQ(mode_of(snaps).mode, 0700u);
+    for (const auto& e : stdfs::recursive_directory_iterator(snaps))
+        EXPECT_EQ(mode_of(e.path()).mode & 077, 0u) << e.path();
+    for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
+        (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
+}
+
+TEST_F(SecurityTest, InstallerConfWritableByOthersIsRefusedAndNothingRuns) {
+    const auto marker = s_tmp->path() / "hook-ran";
+    for (const auto& [mode, owner] : {std::pair{mode_t{0666}, uid_t{0}}, std::pair{mode_t{0644}, k_stranger},
+                                      std::pair{mode_t{0664}, uid_t{0}}}) {
+        write_conf("[vm_snapshot]\ncreate_command = touch " + marker.string() + "\n", mode, owner);
+        // The run lock's file is truncated when the run ends: its time changes, nothing else.
+        const std::vector<std::string> ignore{"var/log", "var/lib/leo-installer/lock"};
+        const auto before = leo::test::snapshot_tree(root, ignore);
+        auto r = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+        EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+        EXPECT_NE(r.err.find("installer.conf"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find(fmt::format("mode {:04o}", mode)), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("a user other than root can change it"), std::string::npos) << r.err;
+        EXPECT_FALSE(stdfs::exists(marker));
+        EXPECT_EQ(leo::test::snapshot_tree(root, ignore), before);
+    }
+}
+
+TEST_F(SecurityTest, LeoCannotPlantAHookThroughAWritableConfigDirectory) {
+    // The directory is leo's: leo swaps in a config of its own; root refuses it.
+    write_conf("[restore_points]\nkeep = 3\n");
+    ASSERT_EQ(::chown((root / "etc/leo-installer").c_str(), leo_uid, leo_gid), 0);
+    const auto marker = s_tmp->path() / "leo-hook-ran";
+    auto planted = as_leo("cd " + (root / "etc/leo-installer").string() +
+                          " && printf '[services]\\nstop_command = touch " + marker.string() +
+                          "\\n' > new.conf && mv -f new.conf installer.conf");
+    ASSERT_EQ(planted.exit_code, 0) << planted.err;
+    auto r = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_NE(r.err.find("owner uid " + std::to_string(leo_uid)), std::string::npos) << r.err;
+    EXPECT_FALSE(stdfs::exists(marker));
+}
+
+TEST_F(SecurityTest, HookProgramAnotherUserCanChangeIsRefused) {
+    const auto marker = s_tmp->path() / "script-ran";
+    const auto script = s_tmp->path() / "take-snapshot";
+    std::ofstream(script) << "#!/bin/sh\ntouch " << marker.string() << "\necho snap-1\n";
+    ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+    write_conf("[vm_snapshot]\ncreate_command = " + script.string() + " --vm broker1\n");
+    for (const auto& [mode, owner] : {std::pair{mode_t{0775}, uid_t{0}}, std::pair{mode_t{0755}, k_stranger}}) {
+        ASSERT_EQ(::chmod(script.c_str(), mode), 0);
+        ASSERT_EQ(::chown(script.c_str(), owner, owner), 0);
+        auto r = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+        EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+        EXPECT_NE(r.err.find("refusing to run " + script.string() + " as root"), std::string::npos) << r.err;
+        EXPECT_FALSE(stdfs::exists(marker));
+    }
+    // Root's and 0755: it runs, with a clean environment and stdin from /dev/null.
+    ASSERT_EQ(::chown(script.c_str(), 0, 0), 0);
+    ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+    const auto env_file = s_tmp->path() / "hook-env";
+    std::ofstream(script) << "#!/bin/sh\nenv > " << env_file.string() << "\nread x && echo stdin-had-data >> "
+                          << env_file.string() << "\necho snap-1\n";
+    leo::subprocess::Options o;
+    o.env["LEO_TEST_SECRET"] = "do-not-pass-me";
+    auto r = run_installer({"snapshot", "create", "--root", root.string(), "-y"}, o);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const auto env = slurp(env_file);
+    EXPECT_EQ(env.find("LEO_TEST_SECRET"), std::string::npos) << env;
+    EXPECT_NE(env.find("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), std::string::npos) << env;
+    EXPECT_NE(env.find("LEO_RESTORE_POINT_ID="), std::string::npos) << env;
+    EXPECT_EQ(env.find("stdin-had-data"), std::string::npos) << env;
+    const auto log = slurp(root / "var/log/leo-installer/installer.log");
+    EXPECT_NE(log.find("[vm_snapshot] create_command ended: exit 0"), std::string::npos);
+    for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
+        (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
+}
+
+TEST_F(SecurityTest, SwitchDatabaseThroughLeosHomeIsRefusedNamingTheSafePath) {
+    const auto documented = root / "home/leo/bin/switch_database.pl";
+    const auto safe = root / "usr/bin/switch_database.pl";
+    ASSERT_TRUE(stdfs::is_symlink(documented));
+    ASSERT_EQ(stdfs::read_symlink(documented), safe);
+    // leo owns /home/leo: it could re-point the link at any moment, so root will not use it.
+    auto r = leo::subprocess::run({documented.string(), "--show_current", "--root", root.string()});
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_NE(r.err.find("refusing to run as root through " + documented.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Run " + safe.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("owner uid " + std::to_string(leo_uid)), std::string::npos) << r.err;
+    auto ok = leo::subprocess::run({safe.string(), "--show_current", "--root", root.string()});
+    EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("internal"), std::string::npos) << ok.out;
+    // The leo user itself may run it (it is not root): it then fails only for want of rights.
+    auto as_user = as_leo(documented.string() + " --show_current --root " + root.string());
+    EXPECT_EQ(as_user.err.find("refusing to run as root"), std::string::npos) << as_user.err;
+}
+
+TEST_F(SecurityTest, LinkPlantedAtTheLogIsNotFollowed) {
+    // The log directory is root's: only root could plant a link there. A link the
+    // administrator left behind by mistake is still never written through.
+    const auto log = root / "var/log/leo-installer/installer.log";
+    const auto victim = s_tmp->path() / "victim";
+    std::ofstream(victim) << "keep";
+    stdfs::rename(log, root / "var/log/leo-installer/installer.log.keep");
+    stdfs::create_symlink(victim, log);
+    auto r = run_installer({"status", "--root", root.string()});
+    EXPECT_EQ(slurp(victim), "keep");
+    stdfs::remove(log);
+    stdfs::rename(root / "var/log/leo-installer/installer.log.keep", log);
+}
+
+/// A root whose path holds shell syntax: every command either works or refuses in one
+/// clear line; nothing the path says is ever run.
+TEST(ShellMetacharacters, NoCommandRunsWhatTheRootPathSays) {
+    leo::test::TempDir tmp;
+    // The marker's directory is world-writable: whoever would run the path's command (root,
+    // or leo inside initdb or pg_ctl) could create it.
+    stdfs::create_directories(tmp.path() / "drop");
+    ASSERT_EQ(::chmod((tmp.path() / "drop").c_str(), 01777), 0);
+    ASSERT_EQ(::chmod(tmp.path().c_str(), 0755), 0);
+    const auto marker = tmp.path() / "drop/pwned";
+    for (const std::string& name : std::vector<std::string>{"r$(touch " + marker.string() + ")", "r`touch " + marker.string() + "`",
+                                   "r;touch " + marker.string()}) {
+        const auto root = tmp.path() / name;
+        // mkdir via a vector: the marker must not come from the test itself.
+        ASSERT_TRUE(leo::subprocess::run({"mkdir", "-p", root.string()}).ok());
+        leo::test::make_sandbox_root(root);
+        leo::test::create_leo_user(root); // so that `db init` gets as far as PostgreSQL's programs
+        ASSERT_FALSE(stdfs::exists(marker)) << "make-sandbox-root.sh ran the path";
+        const auto pkgs = leo::test::test_packages_dir();
+        const std::string rpm = (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string();
+        const std::vector<std::vector<std::string>> commands = {
+            {"facts", "--root", root.string()},
+            {"preflight", "--root", root.string()},
+            {"verify", "--rpm", rpm, "--root", root.string()},
+            {"install", "--rpm", rpm, "--root", root.string(), "--nogpgcheck", "-y"},
+            {"check-update", "--root", root.string()},
+            {"upgrade", "--root", root.string(), "-y"},
+            {"rollback", "--root", root.string(), "-y"},
+            {"recover", "--root", root.string()},
+            {"snapshot", "list", "--root", root.string()},
+            {"snapshot", "create", "--root", root.string(), "-y"},
+            {"migrate", "--root", root.string()},
+            {"status", "--root", root.string()},
+            {"db", "init", "--root", root.string()},
+            {"db", "start", "--root", root.string()},
+            {"db", "status", "--root", root.string()},
+            {"db", "stop", "--root", root.string()},
+            {"switch-database", "--show_current", "--root", root.string()},
+        };
+        for (const auto& c : commands) {
+            auto r = run_installer(c);
+            EXPECT_FALSE(stdfs::exists(marker)) << leo::subprocess::command_line(c) << " ran the path: " << r.err;
+            if (r.exit_code != 0 && !(c[0] == "check-update" || c[0] == "db")) {
+                // One clear line, naming what is wrong.
+                EXPECT_NE(r.err.find("error: "), std::string::npos) << leo::subprocess::command_line(c) << r.err;
+            }
+        }
+        (void)run_installer({"db", "stop", "--root", root.string()});
+    }
+}
+
+} // namespace
