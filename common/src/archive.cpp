@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <memory>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
@@ -43,8 +46,15 @@ void add_path(struct archive* out, struct archive* disk, const stdfs::path& root
     names.push_back(name);
     std::error_code ec;
     if (stdfs::is_regular_file(stdfs::symlink_status(abs, ec))) {
-        std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(abs.c_str(), "rbe"), &std::fclose);
-        if (!f) throw system_error("cannot read " + abs.string(), errno);
+        // O_NOFOLLOW: the entry was a regular file a moment ago; if it became a link since,
+        // refuse it rather than archive what it points to.
+        const int fd = ::open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) throw system_error("cannot read " + abs.string(), errno);
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(::fdopen(fd, "rb"), &std::fclose);
+        if (!f) {
+            ::close(fd);
+            throw system_error("cannot read " + abs.string(), errno);
+        }
         char buf[65536];
         size_t n;
         while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0)

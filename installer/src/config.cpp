@@ -98,7 +98,7 @@ InstallerConfig load_config(const stdfs::path& root) {
     st.file = file.string();
     const int rc = ini_parse_string(text->c_str(), handler, &st);
     if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
+    if (rc > 0) throw detail::ini_error(file, *text, rc, st.refusals);
     return st.config;
 }
 

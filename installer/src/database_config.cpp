@@ -225,7 +225,7 @@ DatabaseConfig load_database_config(const stdfs::path& root) {
     ParseState st;
     const int rc = ini_parse_string(text->c_str(), handler, &st);
     if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
+    if (rc > 0) throw detail::ini_error(file, *text, rc, st.refusals);
     if (!st.saw_format) throw UsageError(fmt::format("{}: has no format = {} line", file.string(), k_database_conf_format));
     if (!st.saw_mode) throw UsageError(fmt::format("{}: has no mode = internal|external", file.string()));
     auto& c = st.config;

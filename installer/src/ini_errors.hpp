@@ -33,11 +33,13 @@ inline bool parse_long(const std::string& v, long& out) {
     return ec == std::errc() && ptr == v.data() + v.size() && !v.empty();
 }
 
-/// "FILE:LINE: message" for inih's return value `line` (> 0).
-inline UsageError ini_error(const std::filesystem::path& file, int line, const std::vector<IniRefusal>& refusals) {
+/// "FILE:LINE: message" for inih's return value `line` (> 0) on `content`, the text that was
+/// parsed (read once, through SystemRoot, by the caller).
+inline UsageError ini_error(const std::filesystem::path& file, const std::string& content, int line,
+                            const std::vector<IniRefusal>& refusals) {
     std::string text;
     {
-        std::istringstream in(fs::try_read_file(file).value_or(""));
+        std::istringstream in(content);
         for (int i = 0; i < line && std::getline(in, text); ++i) {
         }
     }

@@ -56,13 +56,15 @@ void check_root_layout(const stdfs::path& root, bool with_database) {
                                            "give the root of an installed CentOS/RHEL 7 system with --root",
                                            root.string(), (root / f).string()));
     }
-    const auto home = fs::under_root(root, k_home);
+    const fs::SystemRoot sr(root);
+    const auto home = sr.host(k_home);
     std::error_code ec;
-    if (stdfs::is_symlink(home, ec))
+    const auto home_st = sr.lstat(k_home);
+    if (home_st && S_ISLNK(home_st->st_mode))
         throw InstallError(fmt::format("{} is a symbolic link (to {}); the broker must live in a real {} directory "
                                        "(its location cannot change): replace the link with a directory",
                                        home.string(), stdfs::read_symlink(home, ec).string(), k_home));
-    if (stdfs::exists(home, ec) && !stdfs::is_directory(home, ec))
+    if (home_st && !S_ISDIR(home_st->st_mode))
         throw InstallError(fmt::format("{} exists and is not a directory; move it away", home.string()));
     if (!with_database) return;
     // pg_ctl passes paths through /bin/sh inside double quotes: refuse what the shell would expand.

@@ -17,7 +17,7 @@
 namespace leo::installer {
 namespace stdfs = std::filesystem;
 
-Journal::Journal(stdfs::path root) : m_root(std::move(root)), m_file(fs::under_root(m_root, k_state_dir) / "journal") {}
+Journal::Journal(stdfs::path root) : m_root(std::move(root)), m_file(fs::SystemRoot(m_root).host(fs::SystemRoot::k_journal)) {}
 
 void Journal::append(nlohmann::json record) {
     record["v"] = k_journal_format_version;

@@ -29,8 +29,7 @@ ServiceOutcome act(const stdfs::path& root, const char* verb) {
     ServiceOutcome out;
     std::vector<std::string> argv;
     if (!configured.empty()) {
-        argv = {"/bin/sh", "-c", configured};
-        out.command = configured;
+        out.command = configured; // run by run_hook below
     } else if (systemd_unit_present(root)) {
         argv = {"systemctl", verb, k_broker_unit};
         out.command = subprocess::command_line(argv);
