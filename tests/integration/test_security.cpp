@@ -211,6 +211,21 @@ TEST_F(SecurityTest, SwitchDatabaseThroughLeosHomeIsRefusedNamingTheSafePath) {
     EXPECT_EQ(as_user.err.find("refusing to run as root"), std::string::npos) << as_user.err;
 }
 
+TEST_F(SecurityTest, LeoCannotRedirectTheShippedMigrations) {
+    // leo owns /home/leo: it swaps share/ for a link to a directory of its own choosing.
+    auto planted = as_leo("cd " + (root / "home/leo").string() + " && mv share share.real && ln -s share.real share");
+    ASSERT_EQ(planted.exit_code, 0) << planted.err;
+    auto r = run_installer({"migrate", "--root", root.string()});
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.err.find("refusing to follow the symbolic link " + (root / "home/leo/share").string()),
+              std::string::npos)
+        << r.err;
+    stdfs::remove(root / "home/leo/share");
+    stdfs::rename(root / "home/leo/share.real", root / "home/leo/share");
+    auto ok = run_installer({"migrate", "--root", root.string()});
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 TEST_F(SecurityTest, LinkPlantedAtTheLogIsNotFollowed) {
     // The log directory is root's: only root could plant a link there. A link the
     // administrator left behind by mistake is still never written through.
