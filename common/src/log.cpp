@@ -2,6 +2,7 @@
 
 #include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/common/system_root.hpp"
 
 #include <cstdio>
@@ -58,6 +59,9 @@ void write(Level level, std::string_view message) {
     std::lock_guard lock(g_mutex);
     if (g_file == nullptr) return;
     const std::string stamp = clock::utc_now();
+    // The last line of defence: no password quoted anywhere reaches the file.
+    const std::string clean = redact_secrets(message);
+    message = clean;
     std::fprintf(g_file, "%s %s [%d] %.*s\n", stamp.c_str(), level_name(level), static_cast<int>(getpid()),
                  static_cast<int>(message.size()), message.data());
     std::fflush(g_file);

@@ -406,9 +406,15 @@ UniqueFd SystemRoot::open_final(const stdfs::path& inside, int flags, mode_t mod
     UniqueFd holder;
     for (int hops = 0;; ++hops) {
         const int fd = ::openat(dir, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd >= 0)
-            return UniqueFd(fd);
-        const int err = errno;
+        int err = errno;
+        if (fd >= 0) {
+            // O_PATH | O_NOFOLLOW opens a link itself instead of failing: treat it as ELOOP.
+            struct stat own {};
+            if ((flags & O_PATH) == 0 || ::fstat(fd, &own) != 0 || !S_ISLNK(own.st_mode))
+                return UniqueFd(fd);
+            ::close(fd);
+            err = ELOOP;
+        }
         if (err == ENOENT)
             return {};
         struct stat st {};

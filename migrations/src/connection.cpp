@@ -1,4 +1,5 @@
 #include "leo/migrations/connection.hpp"
+#include "leo/common/redact.hpp"
 
 #include <libpq-fe.h>
 
@@ -172,7 +173,9 @@ Connection Connection::open(const std::string& conninfo) {
             why += (c == '\n' || c == '\t') ? ' ' : c;
         for (auto p = why.find("  "); p != std::string::npos; p = why.find("  ", p))
             why.erase(p, 1);
-        throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo), why));
+        // libpq quotes an unparsable conninfo whole, password included.
+        throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo),
+                                        redact_secrets(why)));
     }
     PQsetNoticeProcessor(raw, &no_notices, nullptr);
     conn.exec("SET client_min_messages = warning");

@@ -226,6 +226,22 @@ TEST_F(SecurityTest, LeoCannotRedirectTheShippedMigrations) {
     EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
+TEST_F(SecurityTest, ConninfoPasswordsNeverReachMessagesOrTheLog) {
+    int n = 0;
+    for (const std::string& conninfo :
+         {std::string("host=127.0.0.1 port=1 dbname=x user=u password=SeCrEt-1"),
+          std::string("postgresql://u:SeCrEt-2@127.0.0.1:1/x"), std::string("host=127.0.0.1 password='SeCrEt-3"),
+          std::string("postgresql://u:SeCrEt-4@[::1"), std::string("postgresql://u:SeCrEt-5@127.0.0.1:1/x?sslmode=bogus")}) {
+        auto r = run_installer({"migrate", "--db", conninfo, "--root", root.string()});
+        EXPECT_NE(r.exit_code, 0) << conninfo;
+        EXPECT_EQ(r.err.find("SeCrEt"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out.find("SeCrEt"), std::string::npos) << r.out;
+        ++n;
+    }
+    EXPECT_EQ(n, 5);
+    EXPECT_EQ(slurp(root / "var/log/leo-installer/installer.log").find("SeCrEt"), std::string::npos);
+}
+
 TEST_F(SecurityTest, LinkPlantedAtTheLogIsNotFollowed) {
     // The log directory is root's: only root could plant a link there. A link the
     // administrator left behind by mistake is still never written through.

@@ -2,6 +2,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
@@ -873,7 +874,8 @@ int run_command(Command& cmd) {
         log::close_log();
         return rc;
     } catch (const std::exception& e) {
-        const std::string chain = describe(e);
+        // A secret quoted by a library (a URL with its password) never reaches the terminal.
+        const std::string chain = redact_secrets(describe(e));
         log::error("{}", chain);
         log::close_log();
         std::cerr << k_prog << ": error: " << chain << "\n";

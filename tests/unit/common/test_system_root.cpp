@@ -99,6 +99,7 @@ TEST_P(SystemRootTest, LinkInADirectoryAnotherUserOwnsIsRefused) {
     EXPECT_THROW((void)root.try_read("/home/leo/pgsql/shadow"), leo::SystemError);
     EXPECT_THROW(root.write_atomic("/home/leo/pgsql/shadow", "x", 0644), leo::SystemError);
     EXPECT_THROW((void)root.checked_host("/home/leo/pgsql/data"), leo::SystemError);
+    EXPECT_THROW((void)root.stat("/home/leo/pgsql"), leo::SystemError); // a last-component link too
     // Nothing changed where the link pointed.
     EXPECT_EQ(mode_of(m_host / "etc"), mode_of(m_host / "etc"));
     struct stat st {};
