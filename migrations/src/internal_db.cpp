@@ -610,6 +610,19 @@ void remove_as_leo(const accounts::User& leo, const stdfs::path& root, const std
     as_leo(leo, root, [&](const fs::SystemRoot& sys) { sys.remove_all(inside); });
 }
 
+/// stat() of the directory `inside` (its target, when it is a link SystemRoot may follow),
+/// or nullopt when it does not exist. (Opened O_RDONLY|O_DIRECTORY rather than with
+/// SystemRoot::stat, whose O_PATH|O_NOFOLLOW open gives the link itself.)
+std::optional<struct stat> directory_stat(const fs::SystemRoot& sys, const stdfs::path& inside) {
+    if (!sys.lstat(inside))
+        return std::nullopt;
+    const auto fd = sys.open_dir(inside);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        throw system_error("cannot stat " + sys.host(inside).string(), errno);
+    return st;
+}
+
 void write_all(int fd, std::string_view data, const std::string& shown) {
     while (!data.empty()) {
         const ssize_t n = ::write(fd, data.data(), data.size());
@@ -645,7 +658,7 @@ void InternalDatabase::check_prerequisites() const {
             k_user, user.uid, dir.string(), mode_string(st.st_mode), owner_name(st.st_uid, user), dir.string()));
     };
     for (auto inside = k_pgsql_in.parent_path();; inside = inside.parent_path()) {
-        if (const auto st = sys.stat(inside); st && S_ISDIR(st->st_mode) && !searchable_by(*st, user))
+        if (const auto st = directory_stat(sys, inside); st && !searchable_by(*st, user))
             refuse(sys.host(inside), *st);
         if (inside == inside.parent_path())
             break;
