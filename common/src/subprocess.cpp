@@ -4,6 +4,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
 #include <thread>
 
 #include <fcntl.h>
@@ -46,6 +50,64 @@ void close_from(int lowfd) {
     ::_exit(127);
 }
 
+/// The caller's environment with `extra` added or replacing (built before fork); only
+/// `extra` when `clean`.
+std::vector<std::string> merged_environment(const std::map<std::string, std::string>& extra, bool clean = false) {
+    std::vector<std::string> env_strings;
+    for (char** e = clean ? nullptr : environ; e != nullptr && *e != nullptr; ++e) {
+        std::string kv(*e);
+        auto eq = kv.find('=');
+        if (eq != std::string::npos && extra.count(kv.substr(0, eq)) != 0) continue;
+        env_strings.push_back(std::move(kv));
+    }
+    for (const auto& [k, v] : extra) env_strings.push_back(k + "=" + v);
+    return env_strings;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+    std::vector<char*> out;
+    for (auto& s : strings) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+}
+
+/// setgroups(0) + setgid + setuid in a child; false (errno set) on failure.
+bool take_identity(std::optional<uid_t> uid, std::optional<gid_t> gid) {
+    if (gid && (::setgroups(0, nullptr) != 0 || ::setgid(*gid) != 0)) return false;
+    if (uid && ::setuid(*uid) != 0) return false;
+    return true;
+}
+
+void write_all_fd(int fd, const std::string& text) {
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        done += static_cast<size_t>(n);
+    }
+}
+
+std::string read_all_fd(int fd) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+int wait_for(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    return status;
+}
+
 } // namespace
 
 std::string command_line(const std::vector<std::string>& argv) {
@@ -81,21 +143,10 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
     }
 
     // Prepare everything the child needs before fork (no allocation after fork).
-    std::vector<std::string> env_strings;
-    for (char** e = options.clean_env ? nullptr : environ; e != nullptr && *e != nullptr; ++e) {
-        std::string kv(*e);
-        auto eq = kv.find('=');
-        if (eq != std::string::npos && options.env.count(kv.substr(0, eq)) != 0) continue;
-        env_strings.push_back(std::move(kv));
-    }
-    for (const auto& [k, v] : options.env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
+    std::vector<std::string> env_strings = merged_environment(options.env, options.clean_env);
+    std::vector<char*> envp = pointers(env_strings);
     std::vector<std::string> args = argv;
-    std::vector<char*> argp;
-    for (auto& a : args) argp.push_back(a.data());
-    argp.push_back(nullptr);
+    std::vector<char*> argp = pointers(args);
     const std::string cwd = options.cwd ? options.cwd->string() : std::string{};
 
     const pid_t parent = ::getpid();
@@ -170,6 +221,128 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
     if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
     else if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
     return result;
+}
+
+pid_t spawn_detached(const std::vector<std::string>& argv, const Options& options,
+                     const std::filesystem::path& output) {
+    if (argv.empty()) throw SystemError("subprocess: empty command");
+    int errpipe[2] = {-1, -1};
+    if (::pipe2(errpipe, O_CLOEXEC) != 0) throw system_error("cannot start " + argv[0], errno);
+    std::vector<std::string> env_strings = merged_environment(options.env, options.clean_env);
+    std::vector<char*> envp = pointers(env_strings);
+    std::vector<std::string> args = argv;
+    std::vector<char*> argp = pointers(args);
+    const std::string cwd = options.cwd ? options.cwd->string() : std::string{};
+    const std::string out_path = output.string();
+
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        const int e = errno;
+        ::close(errpipe[0]);
+        ::close(errpipe[1]);
+        throw system_error("cannot start " + argv[0], e);
+    }
+    if (pid == 0) {
+        // Step numbers tell the parent what failed: 1 identity, 2 output file, 3 chdir, 4 exec.
+        auto fail = [&](int step) {
+            const int report[2] = {step, errno};
+            (void)!::write(errpipe[1], report, sizeof report);
+            ::_exit(127);
+        };
+        ::setsid();
+        if (errpipe[1] != 3) {
+            if (::dup2(errpipe[1], 3) < 0) ::_exit(127);
+            errpipe[1] = 3;
+        }
+        ::fcntl(3, F_SETFD, FD_CLOEXEC);
+        const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull < 0 || ::dup2(devnull, 0) < 0) fail(2);
+        close_from(4);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        for (int sig = 1; sig < NSIG; ++sig) {
+            if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (!take_identity(options.uid, options.gid)) fail(1);
+        const int out = ::open(out_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+                               0600);
+        if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) fail(2);
+        if (out > 2) ::close(out);
+        if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) fail(3);
+        ::execve(argp[0], argp.data(), envp.data());
+        fail(4);
+    }
+    ::close(errpipe[1]);
+    int report[2] = {0, 0};
+    ssize_t got;
+    do {
+        got = ::read(errpipe[0], report, sizeof report);
+    } while (got < 0 && errno == EINTR);
+    ::close(errpipe[0]);
+    if (got == static_cast<ssize_t>(sizeof report)) {
+        (void)wait_for(pid);
+        switch (report[0]) {
+        case 1:
+            throw system_error(fmt::format("cannot start {} as uid {} gid {}", argv[0],
+                                           options.uid ? static_cast<long>(*options.uid) : -1L,
+                                           options.gid ? static_cast<long>(*options.gid) : -1L),
+                               report[1]);
+        case 2: throw system_error("cannot start " + argv[0] + ": cannot open its output file " + out_path, report[1]);
+        case 3: throw system_error("cannot start " + argv[0] + ": cannot change to the directory " + cwd, report[1]);
+        default: throw system_error("cannot run " + argv[0], report[1]);
+        }
+    }
+    return pid;
+}
+
+void run_as(uid_t uid, gid_t gid, const std::function<void()>& work) {
+    int pipefd[2] = {-1, -1};
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw system_error("cannot start a child process", errno);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        const int e = errno;
+        ::close(pipefd[0]);
+        ::close(pipefd[1]);
+        throw system_error("cannot start a child process", e);
+    }
+    if (pid == 0) {
+        ::close(pipefd[0]);
+        int code = 0;
+        if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+            write_all_fd(pipefd[1], fmt::format("cannot switch to uid {} gid {}: {}", uid, gid, std::strerror(errno)));
+            ::_exit(1);
+        }
+        // After the credential change, which clears it.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(1);
+        try {
+            work();
+        } catch (const std::exception& e) {
+            write_all_fd(pipefd[1], e.what());
+            code = 1;
+        } catch (...) {
+            write_all_fd(pipefd[1], "unknown exception");
+            code = 1;
+        }
+        ::_exit(code);
+    }
+    ::close(pipefd[1]);
+    std::string message = read_all_fd(pipefd[0]);
+    ::close(pipefd[0]);
+    const int status = wait_for(pid);
+    if (status < 0) throw system_error(fmt::format("cannot wait for the child process {}", pid), errno);
+    if (WIFSIGNALED(status))
+        throw SystemError(fmt::format("the child process working as uid {} was killed by signal {}{}", uid,
+                                      WTERMSIG(status), message.empty() ? "" : ": " + message));
+    if (!message.empty()) throw SystemError(message);
+    if (WEXITSTATUS(status) != 0)
+        throw SystemError(fmt::format("the child process working as uid {} exited with status {}", uid,
+                                      WEXITSTATUS(status)));
 }
 
 } // namespace leo::subprocess

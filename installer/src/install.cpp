@@ -67,12 +67,8 @@ void check_root_layout(const stdfs::path& root, bool with_database) {
     if (home_st && !S_ISDIR(home_st->st_mode))
         throw InstallError(fmt::format("{} exists and is not a directory; move it away", home.string()));
     if (!with_database) return;
-    // pg_ctl passes paths through /bin/sh inside double quotes: refuse what the shell would expand.
-    const std::string path = home.string();
-    if (auto bad = path.find_first_of("$`\\\"!\n"); bad != std::string::npos)
-        throw InstallError(fmt::format("the root path {} contains '{}', which PostgreSQL's pg_ctl would pass to "
-                                       "the shell; use a root path without $ ` \\ \" ! or newlines",
-                                       root.string(), path[bad] == '\n' ? std::string("\\n") : std::string(1, path[bad])));
+    // initdb runs the server through /bin/sh with these paths: the one rule of migrations/.
+    migrations::check_root_for_postgres(root);
     // Every directory above /home/leo must be searchable by others: PostgreSQL runs as
     // leo, which owns none of them (PITFALLS).
     for (stdfs::path p = home.parent_path();; p = p.parent_path()) {

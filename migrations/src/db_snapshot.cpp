@@ -3,6 +3,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/subprocess.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/migrations/internal_db.hpp"
 
 #include <fmt/format.h>
@@ -10,10 +11,31 @@
 #include <algorithm>
 #include <optional>
 
+#include <sys/stat.h>
+
 namespace leo::migrations {
 namespace stdfs = std::filesystem;
 
 namespace {
+/// The dump files are host paths without a root (a restore point's directory under
+/// ROOT/var/lib/leo-installer, root-only): they are removed, renamed and checked through
+/// a SystemRoot of "/", which never follows a link in a directory another user can write
+/// and never follows the last component.
+const fs::SystemRoot& host_files() {
+    static const fs::SystemRoot host("/");
+    return host;
+}
+
+stdfs::path absolute_host_path(const stdfs::path& p) { return stdfs::absolute(p).lexically_normal(); }
+
+/// Remove `file` (not following a link), ignoring errors: cleanup of a failed dump.
+void remove_quietly(const stdfs::path& file) {
+    try {
+        (void)host_files().remove(absolute_host_path(file));
+    } catch (const Error&) {
+    }
+}
+
 /// Run a PostgreSQL client tool; `conninfo` (when given) goes in as --dbname without its
 /// password, which travels in the child's environment (PGPASSWORD), not on its command line.
 subprocess::Result run_pg_tool(const std::string& tool, std::vector<std::string> args,
@@ -70,22 +92,23 @@ TableChecksums table_checksums(Connection& conn) {
 }
 
 void dump_database(const std::string& conninfo, const stdfs::path& file) {
-    const stdfs::path part = file.string() + ".part";
-    std::error_code ec;
-    stdfs::remove(part, ec);
+    const stdfs::path part = absolute_host_path(file.string() + ".part");
+    // A left-over part (or a link put in its place) is removed, never followed: pg_dump
+    // then creates the file anew.
+    (void)host_files().remove(part);
     auto r = run_pg_tool("pg_dump", {"--format=custom", "--file=" + part.string()}, conninfo);
     if (!r.ok()) {
-        stdfs::remove(part, ec);
+        remove_quietly(part);
         throw DatabaseError(fmt::format("pg_dump to {} failed: {}", file.string(),
                                         pg_tool_error(r)));
     }
     auto list = run_pg_tool("pg_restore", {"--list", part.string()});
     if (!list.ok()) {
-        stdfs::remove(part, ec);
+        remove_quietly(part);
         throw DatabaseError(fmt::format("the database dump {} is not readable: {}", part.string(),
                                         pg_tool_error(list)));
     }
-    stdfs::rename(part, file);
+    host_files().rename(part, absolute_host_path(file));
 }
 
 void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
@@ -109,8 +132,9 @@ SequenceValues sequence_values(Connection& conn) {
 }
 
 void check_dump_readable(const stdfs::path& file) {
-    std::error_code ec;
-    if (!stdfs::is_regular_file(file, ec)) throw DatabaseError(fmt::format("database dump {} is missing", file.string()));
+    const auto st = host_files().lstat(absolute_host_path(file));
+    if (!st || !S_ISREG(st->st_mode))
+        throw DatabaseError(fmt::format("database dump {} is missing", file.string()));
     auto r = run_pg_tool("pg_restore", {"--list", file.string()});
     if (!r.ok())
         throw DatabaseError(fmt::format("the database dump {} is not readable: {}", file.string(),

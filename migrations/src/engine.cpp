@@ -4,10 +4,16 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
 
 #include <algorithm>
 #include <cctype>
@@ -24,6 +30,32 @@
 
 namespace leo::migrations {
 namespace {
+
+/// The largest migration file read (its text is held in memory and sent to the server).
+constexpr std::size_t k_max_migration_bytes = std::size_t{64} << 20;
+
+/// load_migrations() and read_migration() get host paths without a root (the shipped
+/// migrations are ROOT/home/leo/share/migrations, a directory leo owns): they read them
+/// through a SystemRoot of "/", which walks every component and never follows a link in
+/// a directory a user other than root can write (a link leo made to /etc/shadow, or to a
+/// FIFO, is refused, not read), opens the last component with O_NOFOLLOW, reads regular
+/// files only and at most k_max_migration_bytes.
+const fs::SystemRoot& host_files() {
+    static const fs::SystemRoot host("/");
+    return host;
+}
+
+std::filesystem::path absolute_host_path(const std::filesystem::path& p) {
+    auto abs = std::filesystem::absolute(p).lexically_normal();
+    if (abs != "/" && abs.filename().empty())
+        abs = abs.parent_path();
+    return abs;
+}
+
+std::string read_migration_file(const std::filesystem::path& path) {
+    return host_files().read(absolute_host_path(path), k_max_migration_bytes);
+}
+
 
 namespace stdfs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -518,7 +550,7 @@ private:
 std::string read_migration(const Migration& m) {
     std::string text;
     try {
-        text = fs::read_file(m.path);
+        text = read_migration_file(m.path);
     } catch (const std::exception& e) {
         throw MigrationError(fmt::format("migration {} failed: {}", m.script, e.what()));
     }
@@ -785,21 +817,35 @@ std::vector<std::string> split_statements(const std::string& sql) {
     return out;
 }
 
-std::vector<Migration> load_migrations(const stdfs::path& dir) {
+std::vector<Migration> load_migrations(const stdfs::path& given) {
     std::vector<Migration> out;
-    std::error_code ec;
-    stdfs::directory_iterator it(dir, ec);
-    if (ec)
-        throw MigrationError(fmt::format("cannot read the migrations directory {}: {}", dir.string(), ec.message()));
-    for (; it != stdfs::directory_iterator(); it.increment(ec)) {
-        if (ec)
-            break;
-        const std::string name = it->path().filename().string();
+    const stdfs::path dir = absolute_host_path(given);
+    const auto& host = host_files();
+    std::vector<std::string> names;
+    // (SystemRoot::list opens the directory itself, following a link only where that is
+    // safe; lstat first tells a missing directory from an unreadable one.)
+    try {
+        if (!host.lstat(dir))
+            throw MigrationError(fmt::format("cannot read the migrations directory {}: {}", dir.string(),
+                                             std::strerror(ENOENT)));
+        names = host.list(dir);
+    } catch (const SystemError& e) {
+        throw MigrationError(fmt::format("cannot read the migrations directory {}: {}", dir.string(), e.what()));
+    }
+    for (const auto& name : names) {
         if (!name.starts_with('V') || !name.ends_with(".sql"))
             continue;
-        std::error_code type_ec;
-        if (!it->is_regular_file(type_ec))
-            continue;
+        const auto path = dir / name;
+        try {
+            // Regular files, and links SystemRoot may follow (reading them below refuses
+            // the others and anything that is not a regular file); a directory named
+            // V2__x.sql, a FIFO or a socket is not a migration.
+            const auto file_st = host.lstat(path);
+            if (!file_st || !(S_ISREG(file_st->st_mode) || S_ISLNK(file_st->st_mode)))
+                continue;
+        } catch (const SystemError& e) {
+            throw MigrationError(fmt::format("cannot read migration {}: {}", name, e.what()));
+        }
         const std::string_view body = std::string_view(name).substr(1, name.size() - 1 - 4);
         const size_t sep = body.find("__");
         const auto bad = [&](std::string_view why) {
@@ -821,9 +867,9 @@ std::vector<Migration> load_migrations(const stdfs::path& dir) {
             throw bad("the description is empty");
         std::replace(m.description.begin(), m.description.end(), '_', ' ');
         m.script = name;
-        m.path = it->path();
+        m.path = path;
         try {
-            const std::string text = fs::read_file(m.path);
+            const std::string text = read_migration_file(m.path);
             m.checksum = migration_checksum(text);
             m.transactional = !has_no_transaction_marker(text);
         } catch (const SystemError& e) {
@@ -831,8 +877,6 @@ std::vector<Migration> load_migrations(const stdfs::path& dir) {
         }
         out.push_back(std::move(m));
     }
-    if (ec)
-        throw MigrationError(fmt::format("cannot read the migrations directory {}: {}", dir.string(), ec.message()));
     std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) {
         const int c = compare_parts(a.version_parts, b.version_parts);
         return c != 0 ? c < 0 : a.script < b.script;

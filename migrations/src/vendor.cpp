@@ -2,6 +2,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/system_root.hpp"
 
 #include <fmt/format.h>
 
@@ -164,11 +165,15 @@ public:
         std::string tmpl = (workdir / "switch-copy.XXXXXX").string();
         if (::mkdtemp(tmpl.data()) == nullptr)
             throw system_error("cannot create a temporary directory in " + workdir.string(), errno);
+        // Removed without following any link (SystemRoot of "/": the work directory is a
+        // host path, ROOT/var/lib/leo-installer, given without its root).
         struct Remove {
             stdfs::path dir;
             ~Remove() {
-                std::error_code ec;
-                stdfs::remove_all(dir, ec);
+                try {
+                    (void)fs::SystemRoot("/").remove_all(stdfs::absolute(dir).lexically_normal());
+                } catch (const std::exception&) {
+                }
             }
         } remove{tmpl};
         const auto file = stdfs::path(tmpl) / "copy.dump";

@@ -3,6 +3,7 @@
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/internal_db.hpp"
 
+#include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "db_support.hpp"
@@ -124,8 +125,13 @@ TEST_F(InternalDbTest, InitTwiceIsIdempotent) {
 }
 
 TEST_F(InternalDbTest, InitRedoesAnUnfinishedInit) {
+    // What an interrupted initdb leaves: leo's files (init() removes them as leo).
     stdfs::create_directories(m_db->pgsql_dir() / "data.init");
     std::ofstream(m_db->pgsql_dir() / "data.init/leftover") << "x";
+    const auto leo = accounts::find_user(m_root, "leo");
+    ASSERT_TRUE(leo);
+    for (const char* p : {"", "/data.init", "/data.init/leftover"})
+        ASSERT_EQ(::chown((m_db->pgsql_dir().string() + p).c_str(), leo->uid, leo->gid), 0) << p;
     ASSERT_TRUE(m_db->init());
     EXPECT_FALSE(stdfs::exists(m_db->pgsql_dir() / "data.init"));
     EXPECT_EQ(m_db->status().state, DbState::stopped);
@@ -181,14 +187,14 @@ TEST(FindPgBindir, FindsTheServerBinaries) {
     ScopedEnv unset("LEO_PG_BINDIR", nullptr);
     const auto dir = find_pg_bindir();
     EXPECT_TRUE(stdfs::exists(dir / "initdb")) << dir;
-    EXPECT_TRUE(stdfs::exists(dir / "pg_ctl")) << dir;
+    EXPECT_TRUE(stdfs::exists(dir / "postgres")) << dir;
 }
 
 TEST(FindPgBindir, HonoursLeoPgBindirOnly) {
     {
         ScopedEnv env("LEO_PG_BINDIR", "/nonexistent");
         const auto msg = error_of([] { (void)find_pg_bindir(); });
-        EXPECT_NE(msg.find("PostgreSQL server binaries (initdb, pg_ctl) not found in LEO_PG_BINDIR=/nonexistent"),
+        EXPECT_NE(msg.find("PostgreSQL server binaries (initdb, postgres) not found in LEO_PG_BINDIR=/nonexistent"),
                   std::string::npos)
             << msg;
         EXPECT_NE(msg.find("install the postgresql server package"), std::string::npos) << msg;

@@ -350,6 +350,8 @@ public:
     }
     int run() override {
         const auto r = root();
+        // Before anything: a root with shell characters would reach /bin/sh through initdb.
+        migrations::check_root_for_postgres(r);
         migrations::InternalDatabase db(r);
         if (m_action == "status") {
             const auto st = db.status();

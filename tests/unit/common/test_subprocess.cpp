@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <stdexcept>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +99,112 @@ TEST(Subprocess, TheChildDiesWithItsCaller) {
     EXPECT_TRUE(dead) << "the child outlived the process that ran it";
     if (!dead) ::kill(child, SIGKILL);
     std::filesystem::remove_all(dir_template);
+}
+
+// ---- run_as: least privilege for work on another account's files ----
+
+constexpr uid_t k_nobody = 65534;
+
+TEST(RunAs, TheWorkRunsWithTheIdentityAndNoGroups) {
+    ASSERT_EQ(::geteuid(), 0U) << "these tests run as root";
+    char dir_template[] = "/tmp/leo-runas-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    ASSERT_EQ(::chmod(dir_template, 0777), 0);
+    const std::string file = std::string(dir_template) + "/ids";
+    leo::subprocess::run_as(k_nobody, k_nobody, [&] {
+        std::ofstream out(file);
+        out << ::geteuid() << ' ' << ::getuid() << ' ' << ::getegid() << ' ' << ::getgroups(0, nullptr);
+    });
+    EXPECT_EQ(leo::fs::read_file(file), "65534 65534 65534 0");
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, k_nobody) << "the file was created by the child, as the uid";
+    EXPECT_EQ(::geteuid(), 0U) << "the caller keeps its identity";
+    std::filesystem::remove_all(dir_template);
+}
+
+TEST(RunAs, AnExceptionsMessageComesBackAsSystemError) {
+    try {
+        leo::subprocess::run_as(k_nobody, k_nobody, [] { throw std::runtime_error("cannot do X: because Y"); });
+        FAIL() << "no exception";
+    } catch (const leo::SystemError& e) {
+        EXPECT_STREQ(e.what(), "cannot do X: because Y");
+    }
+}
+
+TEST(RunAs, TheChildCannotDoWhatOnlyRootCan) {
+    try {
+        leo::subprocess::run_as(k_nobody, k_nobody, [] {
+            if (::setuid(0) == 0) throw std::runtime_error("setuid(0) succeeded");
+            std::ofstream out("/etc/leo-runas-must-not-exist");
+            if (out) throw std::runtime_error("wrote in /etc");
+        });
+    } catch (const leo::SystemError& e) {
+        FAIL() << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists("/etc/leo-runas-must-not-exist"));
+}
+
+TEST(RunAs, ADeathBySignalIsReported) {
+    try {
+        leo::subprocess::run_as(k_nobody, k_nobody, [] { ::raise(SIGKILL); });
+        FAIL() << "no exception";
+    } catch (const leo::SystemError& e) {
+        EXPECT_NE(std::string(e.what()).find("killed by signal 9"), std::string::npos) << e.what();
+    }
+}
+
+// ---- spawn_detached: daemons without a shell ----
+
+TEST(SpawnDetached, RunsInItsOwnSessionAsTheUidWithOutputAppended) {
+    char dir_template[] = "/tmp/leo-detach-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    ASSERT_EQ(::chown(dir_template, k_nobody, k_nobody), 0);
+    const std::string log = std::string(dir_template) + "/out.log";
+    {
+        std::ofstream(log) << "before\n";
+        ASSERT_EQ(::chown(log.c_str(), k_nobody, k_nobody), 0);
+    }
+    leo::subprocess::Options o;
+    o.uid = k_nobody;
+    o.gid = k_nobody;
+    o.env["LEO_TEST_VALUE"] = "v$1";
+    o.cwd = dir_template;
+    const pid_t pid = leo::subprocess::spawn_detached(
+        {"/bin/sh", "-c", "echo \"$LEO_TEST_VALUE $(id -u) $(pwd)\"; echo err >&2; ls /proc/self/fd | wc -l; "
+                          "[ \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" ] && echo session; cat"},
+        o, log);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    const auto text = leo::fs::read_file(log);
+    EXPECT_EQ(text, "before\nv$1 65534 " + std::string(dir_template) + "\nerr\n4\nsession\n")
+        << "appended; stdin empty; only 0, 1, 2 (and ls's own directory descriptor) open";
+    std::filesystem::remove_all(dir_template);
+}
+
+TEST(SpawnDetached, RefusesALinkAsOutputAndNamesIt) {
+    char dir_template[] = "/tmp/leo-detach-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string log = std::string(dir_template) + "/out.log";
+    std::filesystem::create_symlink("/etc/leo-detach-target", log);
+    try {
+        (void)leo::subprocess::spawn_detached({"/bin/true"}, {}, log);
+        FAIL() << "no exception";
+    } catch (const leo::SystemError& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot open its output file " + log), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists("/etc/leo-detach-target"));
+    std::filesystem::remove_all(dir_template);
+}
+
+TEST(SpawnDetached, AMissingProgramIsNamed) {
+    try {
+        (void)leo::subprocess::spawn_detached({"/nonexistent/postgres"}, {}, "/dev/null");
+        FAIL() << "no exception";
+    } catch (const leo::SystemError& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot run /nonexistent/postgres"), std::string::npos) << e.what();
+    }
 }
 
 } // namespace

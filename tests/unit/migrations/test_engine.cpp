@@ -12,6 +12,8 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace leo::migrations {
 namespace {
@@ -325,6 +327,57 @@ TEST(DecideUpgrade, FollowsDesignMd) {
     EXPECT_NE(refused.message.find("9.0.0.2"), std::string::npos) << refused.message;
     EXPECT_NE(refused.message.find("9.1.0.1"), std::string::npos) << refused.message;
     EXPECT_NE(refused.message.find("--allow-remote-upgrade"), std::string::npos) << refused.message;
+}
+
+} // namespace
+} // namespace leo::migrations
+
+namespace leo::migrations {
+namespace {
+
+// The shipped migrations live in ROOT/home/leo/share/migrations, which leo owns: a link
+// leo puts there is refused rather than read as root (load_migrations reads through a
+// SystemRoot of "/").
+TEST(LoadMigrations, RefusesALinkInADirectoryAnotherUserOwns) {
+    test::TempDir dir;
+    const auto leo_dir = dir.path() / "migrations";
+    std::filesystem::create_directories(leo_dir);
+    std::ofstream(dir.path() / "secret.sql") << "root's secret";
+    ASSERT_EQ(::chmod((dir.path() / "secret.sql").c_str(), 0600), 0);
+    std::filesystem::create_symlink(dir.path() / "secret.sql", leo_dir / "V1__x.sql");
+    ASSERT_EQ(::chown(leo_dir.c_str(), 65534, 65534), 0);
+    try {
+        (void)load_migrations(leo_dir);
+        FAIL() << "no exception";
+    } catch (const MigrationError& e) {
+        EXPECT_NE(std::string(e.what()).find("refusing to follow the symbolic link " + (leo_dir / "V1__x.sql").string()),
+                  std::string::npos)
+            << e.what();
+    }
+    // The same directory reached through a link in the other user's directory.
+    const auto home = dir.path() / "home";
+    std::filesystem::create_directories(home);
+    ASSERT_EQ(::chown(home.c_str(), 65534, 65534), 0);
+    std::filesystem::create_symlink(dir.path(), home / "share");
+    try {
+        (void)load_migrations(home / "share");
+        FAIL() << "no exception";
+    } catch (const MigrationError& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot read the migrations directory " + (home / "share").string()),
+                  std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("refusing to follow"), std::string::npos) << e.what();
+    }
+}
+
+TEST(LoadMigrations, FollowsALinkInARootOnlyDirectory) {
+    test::TempDir dir;
+    std::filesystem::create_directories(dir.path() / "real");
+    std::ofstream(dir.path() / "real/V1__one.sql") << "SELECT 1;";
+    std::filesystem::create_symlink(dir.path() / "real", dir.path() / "migrations");
+    const auto ms = load_migrations(dir.path() / "migrations");
+    ASSERT_EQ(ms.size(), 1U);
+    EXPECT_EQ(ms[0].script, "V1__one.sql");
 }
 
 } // namespace

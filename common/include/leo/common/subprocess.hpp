@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -41,6 +42,27 @@ struct Result {
 /// Throws leo::SystemError when it cannot be started (fork or exec failed: the
 /// message names the program and the reason).
 [[nodiscard]] Result run(const std::vector<std::string>& argv, const Options& options = {});
+
+/// Start `argv` as a daemon and return its pid without waiting: a new session (setsid),
+/// stdin /dev/null, stdout and stderr appended to `output` (opened by the child *after*
+/// it switched to `options.uid`/`gid`, with O_NOFOLLOW, created 0600 when missing), no
+/// other descriptor of ours, default signal dispositions and an empty signal mask;
+/// `options.env` and `options.cwd` as for run() (`timeout` is ignored). The daemon is our
+/// child until we exit (reap it with waitpid when it ends while we run) and is not
+/// killed with us. Throws leo::SystemError naming the program when it cannot be started
+/// (fork, credentials, the output file, chdir or exec failed).
+[[nodiscard]] pid_t spawn_detached(const std::vector<std::string>& argv, const Options& options,
+                                   const std::filesystem::path& output);
+
+/// Run `work` in a forked child with the identity `uid`:`gid` (setgroups(0), setgid,
+/// setuid: no supplementary groups, no way back to root) and wait for it: least
+/// privilege for work on files another account owns. An exception `work` throws comes
+/// back as a leo::SystemError with the same message (the child's memory changes are
+/// lost: report through files or exceptions only). The child is killed (SIGKILL) when
+/// the calling thread dies. Throws leo::SystemError when the child cannot be started,
+/// cannot take the identity, or dies of a signal. Call it from a single-threaded
+/// process (the child runs C++ code after fork()).
+void run_as(uid_t uid, gid_t gid, const std::function<void()>& work);
 
 /// `argv` joined for messages, each word quoted when it holds spaces.
 [[nodiscard]] std::string command_line(const std::vector<std::string>& argv);

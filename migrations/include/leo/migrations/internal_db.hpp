@@ -12,14 +12,41 @@
 /// the socket; that is why local connections may use "trust" authentication (host
 /// connections, should TCP ever be enabled, need scram-sha-256, or md5 before PG 10).
 /// The settings are appended to data/postgresql.conf by init(), so start() needs no -o.
+///
+/// Safety as root (docs/security.md): every file under the root is reached through
+/// leo::fs::SystemRoot (a symbolic link in /home/leo, which leo owns, is refused, naming
+/// it); what is done inside /home/leo/pgsql (postgresql.conf, the staging directory) runs
+/// as leo in a child (subprocess::run_as); the server is started as `postgres -D DATA`
+/// from an argument vector (no pg_ctl, no shell) and stopped by signalling the postmaster
+/// only after checking that the pid of postmaster.pid is leo's postgres working in this
+/// data directory. initdb still starts `postgres --boot` through popen(), so every
+/// operation first refuses a root (or server directory) whose path holds a character a
+/// shell would interpret (check_root_for_postgres).
 
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace leo::migrations {
 
-/// Where PostgreSQL's server binaries are (initdb, pg_ctl, postgres).
+/// The first character of `path` that a POSIX shell would interpret inside or outside
+/// double quotes: $ ` " \ ' ; & | < > ( ) * ? [ ] { } ~ ! # space, tab, newline and every
+/// other control character; nullopt when there is none.
+[[nodiscard]] std::optional<char> shell_special_char(std::string_view path);
+
+/// Refuse a path that PostgreSQL's programs would put in a shell command line (initdb
+/// runs `"BINDIR/postgres" --boot ... -D "DATA"` through popen()): throws
+/// leo::DatabaseError (exit 1), one line: "`what` PATH contains 'C', which a shell would
+/// interpret: ...; `fix` (letters, digits and / . _ - + , : @ = % only)".
+void check_path_for_postgres(const std::filesystem::path& path, const std::string& what, const std::string& fix);
+
+/// The one rule for `--root` of everything that reaches the internal database (`db
+/// init|start|stop|status`, install, upgrade, switch_database.pl): check_path_for_postgres
+/// of the absolute root path. InternalDatabase's operations call it first.
+void check_root_for_postgres(const std::filesystem::path& root);
+
+/// Where PostgreSQL's server binaries are (initdb, postgres).
 /// Search order: $LEO_PG_BINDIR when set (only that), `pg_config --bindir`,
 /// /usr/lib/postgresql/<newest>/bin, /usr/pgsql-<newest>/bin.
 /// Throws leo::DatabaseError naming the places looked at and the package to install.
@@ -61,15 +88,22 @@ public:
     /// the server stopped (it was not running before: there was no data directory);
     /// call start() next.
     bool init();
-    /// pg_ctl start -w, output to log_file(). Returns false when already running.
-    /// Throws leo::DatabaseError when not initialised, or when the server does not start
-    /// within 60 s (the message quotes the server log lines this start wrote).
+    /// `postgres -D DATA` as leo (argument vector, new session, stdin /dev/null, output
+    /// appended to log_file(), no inherited descriptors), then waits until it accepts
+    /// connections (PQping on the socket). Returns false when already running.
+    /// Throws leo::DatabaseError when not initialised, or when the server ends or does not
+    /// accept connections within 60 s (the message quotes the server log lines this start
+    /// wrote).
     bool start();
-    /// pg_ctl stop -m fast -w. Returns false when it was not running.
+    /// Fast shutdown: SIGINT to the postmaster (only when status() says it is this data
+    /// directory's), then waits up to 60 s for it to end; longer is an error that says
+    /// what to do. Returns false when it was not running.
     bool stop();
-    /// From data/PG_VERSION, data/postmaster.pid (the pid alive) and `pg_ctl status`
-    /// (run as leo; skipped when the binaries are not found). Never throws for a
-    /// missing or stopped instance.
+    /// From data/PG_VERSION and data/postmaster.pid: running only when the pid there is a
+    /// live process of leo's uid running postgres with this data directory as its current
+    /// directory (a stale pid file naming another process says "stopped"). Never throws
+    /// for a missing or stopped instance; throws leo::DatabaseError for a root with shell
+    /// characters and leo::SystemError for an unsafe link (/home/leo/pgsql -> elsewhere).
     [[nodiscard]] DbStatus status() const;
 
 private:
