@@ -23,6 +23,7 @@ namespace stdfs = std::filesystem;
 using leo::repo::Metadata;
 using leo::repo::PackageEntry;
 using leo::repo::RepoConfig;
+using leo::fs::SystemRoot;
 using leo::test::HttpServer;
 using leo::test::TempDir;
 
@@ -134,7 +135,7 @@ TEST(RepoHttp, LoadsFixtureMetadata) {
     HttpServer server(repo_02());
     TempDir cache;
     const auto repo = make_repo("fixture", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.repo_id, "fixture");
     expect_fixture_packages(md, server.url());
     EXPECT_EQ(md.packages[0].url(), server.url() + "/" + k_fake_bash);
@@ -150,7 +151,7 @@ TEST(RepoHttp, LoadsFixtureMetadata) {
 TEST(RepoHttp, TrailingSlashInBaseurl) {
     HttpServer server(repo_02());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("slash", {server.url() + "/"}), cache.path());
+    const Metadata md = leo::repo::load_metadata(make_repo("slash", {server.url() + "/"}), SystemRoot(cache.path()), "/");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[1].url(), server.url() + "/" + k_super_kernel);
 }
@@ -158,7 +159,7 @@ TEST(RepoHttp, TrailingSlashInBaseurl) {
 TEST(RepoHttp, FilterKeepsOnlyMatchingNames) {
     HttpServer server(repo_02());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("fixture", {server.url()}), cache.path(),
+    const Metadata md = leo::repo::load_metadata(make_repo("fixture", {server.url()}), SystemRoot(cache.path()), "/",
                                                  [](const std::string& name) { return name == "super_kernel"; });
     ASSERT_EQ(md.packages.size(), 1u);
     EXPECT_EQ(md.packages[0].name, "super_kernel");
@@ -169,11 +170,11 @@ TEST(RepoHttp, DownloadsAndVerifiesBothPackages) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("fixture", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     for (const auto& p : md.packages) {
         std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
         const auto path = leo::repo::download_package(
-            repo, p, dest.path(), [&](std::uint64_t done, std::uint64_t total) { calls.emplace_back(done, total); });
+            repo, p, SystemRoot(dest.path()), "/", [&](std::uint64_t done, std::uint64_t total) { calls.emplace_back(done, total); });
         EXPECT_EQ(path, dest.path() / p.location_href);
         EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(repo_02() / p.location_href));
         ASSERT_FALSE(calls.empty()) << "progress is reported";
@@ -188,7 +189,7 @@ TEST(RepoHttp, FollowsRedirects) {
     server.redirect("/old/repodata/repomd.xml", "/repodata/repomd.xml");
     server.redirect("/old/repodata/" + k_primary_name, server.url() + "/repodata/" + k_primary_name);
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("moved", {server.url() + "/old"}), cache.path());
+    const Metadata md = leo::repo::load_metadata(make_repo("moved", {server.url() + "/old"}), SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(server.request_count("/repodata/repomd.xml"), 2u);
 }
@@ -198,9 +199,9 @@ TEST(RepoFile, FileBaseurlLoadsAndDownloads) {
     TempDir dest;
     const std::string url = "file://" + repo_02().string();
     const auto repo = make_repo("local", {url});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     expect_fixture_packages(md, url);
-    const auto path = leo::repo::download_package(repo, find(md, "fake_bash"), dest.path());
+    const auto path = leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/");
     EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(repo_02() / k_fake_bash));
 }
 
@@ -209,7 +210,7 @@ TEST(RepoFile, MissingFileRepository) {
     TempDir empty;
     const std::string url = "file://" + (empty.path() / "nothing").string();
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("gone", {url}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("gone", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository gone"));
     EXPECT_TRUE(Contains(message, url + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -229,7 +230,7 @@ TEST(RepoHttp, FallsBackToTheNextBaseurl) {
     HttpServer server(repo_02());
     TempDir cache;
     const Metadata md =
-        leo::repo::load_metadata(make_repo("two", {closed_port_url(), server.url()}), cache.path());
+        leo::repo::load_metadata(make_repo("two", {closed_port_url(), server.url()}), SystemRoot(cache.path()), "/");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[0].base_url, server.url());
 }
@@ -240,7 +241,7 @@ TEST(RepoErrors, Unreachable) {
     TempDir cache;
     const std::string url = closed_port_url();
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("down", {url}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("down", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository down"));
     EXPECT_TRUE(Contains(message, "cannot fetch " + url + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -252,7 +253,7 @@ TEST(RepoErrors, EveryBaseurlFailed) {
     HttpServer server(repo_02());
     server.fail("repomd.xml", 503);
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("both", {a, server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("both", {a, server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "every baseurl failed"));
     EXPECT_TRUE(Contains(message, a + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "HTTP 503 for " + server.url() + "/repodata/repomd.xml"));
@@ -263,7 +264,7 @@ TEST(RepoErrors, RepomdNotFound) {
     server.fail("repomd.xml", 404);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("r404", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("r404", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository r404"));
     EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -277,7 +278,7 @@ TEST(RepoErrors, MalformedRepomd) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bad", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bad", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository bad: repodata/repomd.xml from " + server.url() +
                                       "/repodata/repomd.xml is not valid repomd XML: "));
     EXPECT_TRUE(Contains(message, "(line "));
@@ -290,15 +291,15 @@ TEST(RepoErrors, RepomdOfTheWrongKind) {
     TempDir cache;
     const auto repo = make_repo("odd", {server.url()});
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "<html><body>Not here</body></html>\n");
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "the root element is <html>, expected <repomd>"));
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "");
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "is not valid repomd XML"));
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml",
                                "<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision>1</revision>"
                                "<data type=\"other\"><location href=\"repodata/o.xml.gz\"/></data></repomd>");
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "lists no primary metadata"));
 }
 
@@ -307,7 +308,7 @@ TEST(RepoErrors, PrimaryChecksumMismatch) {
     server.corrupt(k_primary_name, 100);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sum", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sum", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository sum: primary metadata " + k_primary_name + " from " + server.url() +
                                       "/repodata/" + k_primary_name));
     EXPECT_TRUE(Contains(message, "checksum mismatch: expected sha256:" + k_primary_sha256 + ", got sha256:"));
@@ -320,7 +321,7 @@ TEST(RepoErrors, PrimaryTruncatedInTransfer) {
     server.truncate(k_primary_name, 300);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("cut", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("cut", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository cut: primary metadata " + k_primary_name));
     EXPECT_TRUE(Contains(message, "cannot fetch " + server.url() + "/repodata/" + k_primary_name));
     EXPECT_EQ(list_dir(cache.path() / "cut"), (std::vector<std::string>{"repomd.xml"}));
@@ -347,7 +348,7 @@ TEST(RepoErrors, PrimaryGzipTruncatedAtTheSource) {
         HttpServer server(dir);
         TempDir cache;
         const std::string message =
-            repo_error([&] { (void)leo::repo::load_metadata(make_repo("half", {server.url()}), cache.path()); });
+            repo_error([&] { (void)leo::repo::load_metadata(make_repo("half", {server.url()}), SystemRoot(cache.path()), "/"); });
         EXPECT_TRUE(Contains(message, "repository half: primary metadata " + k_primary_name + " from " +
                                           server.url() + "/repodata/" + k_primary_name + ": is truncated"));
     }
@@ -360,7 +361,7 @@ TEST(RepoErrors, PrimaryNotXml) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("notxml", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("notxml", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "truncated or not valid XML")) << message;
     EXPECT_TRUE(Contains(message, "(line 1)")) << message;
 }
@@ -373,7 +374,7 @@ TEST(RepoErrors, PrimaryPackageWithoutChecksum) {
     HttpServer server(dir);
     TempDir cache;
     EXPECT_TRUE(Contains(
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("nosum", {server.url()}), cache.path()); }),
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("nosum", {server.url()}), SystemRoot(cache.path()), "/"); }),
         "package x (line 1): no usable <checksum>"));
 }
 
@@ -387,9 +388,9 @@ TEST(RepoErrors, PackageChecksumMismatch) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("pkgsum", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     const PackageEntry& p = find(md, "fake_bash");
-    const std::string message = repo_error([&] { (void)leo::repo::download_package(repo, p, dest.path()); });
+    const std::string message = repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository pkgsum: package fake_bash-1.1.1-1.x86_64 from " + server.url() + "/" +
                                       k_fake_bash + ": checksum mismatch: expected sha256:" + p.checksum +
                                       ", got sha256:" + leo::crypto::digest_hex("sha256", rpm)));
@@ -401,10 +402,10 @@ TEST(RepoErrors, PackageCorruptedInTransfer) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("flip", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.corrupt(k_super_kernel, 1000);
     const std::string message =
-        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), dest.path()); });
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "checksum mismatch"));
     EXPECT_TRUE(list_dir(dest.path()).empty());
 }
@@ -414,10 +415,10 @@ TEST(RepoErrors, PackageTruncatedMidDownload) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("trunc", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.truncate(k_super_kernel, 1000);
     const std::string message =
-        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), dest.path()); });
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository trunc: package super_kernel-6.0.1-2.x86_64: cannot fetch " +
                                       server.url() + "/" + k_super_kernel));
     EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
@@ -428,10 +429,10 @@ TEST(RepoErrors, PackageNotFound) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("gone", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.fail(k_fake_bash, 404);
     const std::string message =
-        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), dest.path()); });
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/" + k_fake_bash));
     EXPECT_TRUE(Contains(message, "metadata may be stale"));
     EXPECT_TRUE(list_dir(dest.path()).empty());
@@ -442,10 +443,10 @@ TEST(RepoErrors, PackageSizeDiffersFromMetadata) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("size", {server.url()});
-    Metadata md = leo::repo::load_metadata(repo, cache.path());
+    Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     PackageEntry p = find(md, "fake_bash");
     p.size += 1;
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::download_package(repo, p, dest.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); }),
                          "size mismatch: expected 2238 bytes, got 2237"));
     EXPECT_TRUE(list_dir(dest.path()).empty());
 }
@@ -455,8 +456,8 @@ TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("cancel", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
-    EXPECT_THROW((void)leo::repo::download_package(repo, md.packages[0], dest.path(),
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    EXPECT_THROW((void)leo::repo::download_package(repo, md.packages[0], SystemRoot(dest.path()), "/",
                                                    [](std::uint64_t done, std::uint64_t) {
                                                        if (done > 0) {
                                                            throw std::runtime_error("cancelled");
@@ -501,7 +502,7 @@ TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("leostream", {server.url()});
-    Metadata md = leo::repo::load_metadata(repo, cache.path(),
+    Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/",
                                            [](const std::string& name) { return name == "leostream-broker"; });
     ASSERT_EQ(md.packages.size(), 5u);
     std::sort(md.packages.begin(), md.packages.end(), [](const PackageEntry& a, const PackageEntry& b) {
@@ -520,11 +521,11 @@ TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
                           "leostream-broker-9.1.10-1." + arch, "leostream-broker-9.2.0~rc1-1." + arch,
                           "leostream-broker-9.2.0-1." + arch}));
     // the release candidate, tilde and all, downloads and verifies
-    const auto path = leo::repo::download_package(repo, md.packages[3], dest.path());
+    const auto path = leo::repo::download_package(repo, md.packages[3], SystemRoot(dest.path()), "/");
     EXPECT_EQ(path.filename(), "leostream-broker-9.2.0~rc1-1." + arch + ".rpm");
     EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(dir / md.packages[3].location_href));
     // and file:// gives the same list
-    Metadata local = leo::repo::load_metadata(make_repo("local", {"file://" + dir.string()}), cache.path());
+    Metadata local = leo::repo::load_metadata(make_repo("local", {"file://" + dir.string()}), SystemRoot(cache.path()), "/");
     EXPECT_EQ(local.packages.size(), 5u);
 }
 
