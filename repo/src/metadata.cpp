@@ -823,8 +823,8 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
     const bool allow_file = url_scheme(baseurl) == "file";
     const std::string what = fmt::format("primary metadata {}", file_name);
     const std::string context = fmt::format("repository {}: {} from {}: ", repo.id, what, redact_url(primary_url));
-    const Limit download_limit = limit_of(primary.size, "repomd.xml", k_metadata_limit, "metadata", context);
-    const Limit open_limit = limit_of(primary.open_size, "repomd.xml as its open-size", k_metadata_open_limit,
+    const Limit download_limit = limit_of(primary.size, "repomd.xml's <size>", k_metadata_limit, "metadata", context);
+    const Limit open_limit = limit_of(primary.open_size, "repomd.xml's <open-size>", k_metadata_open_limit,
                                       "decompressed metadata", context);
 
     ensure_cache_dir(root, cache.parent_path());
@@ -931,7 +931,7 @@ std::filesystem::path download_package(const RepoConfig& repo, const PackageEntr
         }
         const std::string file_name = basename_of(entry.location_href);
         const std::string context = fmt::format("repository {}: package {} from {}: ", repo.id, entry.nevra(), shown);
-        const Limit limit = limit_of(entry.size, "primary", k_package_limit, "a package", context);
+        const Limit limit = limit_of(entry.size, "primary's <size package>", k_package_limit, "a package", context);
         ensure_cache_dir(root, dest_dir);
         const std::string what = fmt::format("package {}", entry.nevra());
         Transfer transfer{repo, url, limit};

@@ -14,6 +14,7 @@
 #include <functional>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -465,6 +466,213 @@ TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
                                                    }),
                  std::runtime_error);
     EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+// ---- what a remote server controls: sizes, redirects, secrets ------------------------------
+
+std::string slurp(const stdfs::path& p) { return leo::fs::read_file(p); }
+
+mode_t mode_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+}
+
+uid_t owner_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_uid;
+}
+
+TEST(RepoLimits, PackageLargerThanPrimaryDeclaresIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    HttpServer server(dir);
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("big", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    const PackageEntry& p = find(md, "fake_bash");
+    // the server now sends more than primary declares
+    leo::fs::write_file_atomic(dir / k_fake_bash, slurp(dir / k_fake_bash) + std::string(1 << 20, 'x'));
+    leo::fs::write_file_atomic(dest.path() / "kept.txt", "unrelated");
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository big: package fake_bash-1.1.1-1.x86_64 from " + server.url() + "/" +
+                                      k_fake_bash));
+    EXPECT_TRUE(Contains(message, "more than the " + std::to_string(p.size) +
+                                      " bytes that primary's <size package> declares"));
+    EXPECT_TRUE(Contains(message, std::to_string(p.size + (1 << 20)))) << "both sizes are named";
+    EXPECT_TRUE(Contains(message, "the partial file was removed"));
+    EXPECT_EQ(list_dir(dest.path()), (std::vector<std::string>{"kept.txt"}));
+    EXPECT_EQ(slurp(dest.path() / "kept.txt"), "unrelated");
+}
+
+TEST(RepoLimits, FileBaseurlPackageLargerThanDeclaredIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("local", {"file://" + dir.string()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    PackageEntry p = find(md, "super_kernel");
+    p.size = 1000;  // primary says 1000 bytes; the file holds more
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "more than the 1000 bytes that primary's <size package> declares"));
+    EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
+}
+
+TEST(RepoLimits, RepomdLargerThanTheCapIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    std::string repomd = slurp(dir / "repodata/repomd.xml");
+    repomd += "<!-- " + std::string(leo::repo::k_repomd_limit, 'x') + " -->\n";
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("huge", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository huge: repodata/repomd.xml from " + server.url() +
+                                      "/repodata/repomd.xml: the server announces " + std::to_string(repomd.size()) +
+                                      " bytes, more than the 10485760 bytes of the cap for repomd.xml"));
+    EXPECT_FALSE(stdfs::exists(cache.path() / "huge/repomd.xml"));
+}
+
+TEST(RepoLimits, PrimaryLargerThanRepomdDeclaresIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    std::string repomd = slurp(dir / "repodata/repomd.xml");
+    const auto primary_at = repomd.find("<data type=\"primary\">");
+    const auto size_at = repomd.find("<size>", primary_at);
+    repomd.replace(size_at, repomd.find("</size>", size_at) - size_at, "<size>100");
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sz", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "more than the 100 bytes that repomd.xml's <size> declares")) << message;
+    EXPECT_EQ(list_dir(cache.path() / "sz"), (std::vector<std::string>{"repomd.xml"})) << "no partial file is left";
+}
+
+TEST(RepoLimits, GzipPrimaryInflatingPastItsOpenSizeIsStopped) {
+    // a gzip bomb: 64 MiB of blanks inside <metadata>, about 64 KiB compressed, declared as 4 KiB
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    const auto plain = tmp.path() / "bomb.xml";
+    leo::fs::write_file_atomic(plain, "<metadata>" + std::string(std::size_t{64} << 20, ' ') + "</metadata>");
+    leo::test::run_ok({"gzip", "-9", "-n", plain.string()});
+    const std::string gz = slurp(tmp.path() / "bomb.xml.gz");
+    replace_primary(dir, gz);
+    std::string repomd = slurp(dir / "repodata/repomd.xml");
+    const auto primary_at = repomd.find("<data type=\"primary\">");
+    const auto size_at = repomd.find("<size>", primary_at);
+    repomd.replace(size_at, repomd.find("</size>", size_at) - size_at, "<size>" + std::to_string(gz.size()));
+    const auto open_at = repomd.find("<open-size>", primary_at);
+    repomd.replace(open_at, repomd.find("</open-size>", open_at) - open_at, "<open-size>4096");
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bomb", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository bomb: primary metadata " + k_primary_name));
+    EXPECT_TRUE(Contains(message, "decompresses to more than the 4096 bytes that repomd.xml's <open-size> declares"))
+        << message;
+}
+
+TEST(RepoSafety, RedirectToFileIsRefused) {
+    HttpServer server(repo_02());
+    server.redirect("/repodata/repomd.xml", "file:///etc/passwd");
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("redir", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "refusing the redirect from " + server.url() + "/repodata/repomd.xml to "
+                                      "file:///etc/passwd"));
+    // a package redirected to a local file, even the right one, is refused as well
+    server.clear_faults();
+    TempDir dest;
+    const auto repo = make_repo("redir", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    server.redirect(k_fake_bash, "file://" + (repo_02() / k_fake_bash).string());
+    EXPECT_TRUE(Contains(
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/"); }),
+        "refusing the redirect"));
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+TEST(RepoSafety, PasswordsNeverInMessages) {
+    HttpServer server(repo_02());
+    server.fail("repomd.xml", 404);
+    TempDir cache;
+    const std::string url = "http://user:secretpw@127.0.0.1:" + std::to_string(server.port()) + "/repo";
+    std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("auth", {url}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "HTTP 404 for http://user:***@127.0.0.1:"));
+    EXPECT_FALSE(Contains(message, "secretpw"));
+    // two baseurls, a proxy with a password in its URL and proxy_password: nothing shows
+    RepoConfig repo = make_repo("proxied", {url, "https://u2:secretpw2@127.0.0.1:1/"});
+    repo.proxy = "http://pu:proxysecret@127.0.0.1:" + std::to_string(server.port());
+    repo.proxy_username = "pu";
+    repo.proxy_password = "proxypass3";
+    message = repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
+    for (const char* secret : {"secretpw", "proxysecret", "proxypass3"}) {
+        EXPECT_FALSE(Contains(message, secret)) << message;
+    }
+    message = repo_error([&] { (void)leo::repo::fetch_url(make_repo("k", {url}), url + "/no.key"); });
+    EXPECT_FALSE(Contains(message, "secretpw"));
+}
+
+// ---- the cache: planted files and links are never written through ------------------------
+
+TEST(RepoCache, PlantedPartLinkInAnotherUsersDirectoryIsRemovedNotFollowed) {
+    HttpServer server(repo_02());
+    TempDir outside;
+    const auto victim = outside.path() / "victim";
+    leo::fs::write_file_atomic(victim, "precious bytes");
+    ASSERT_EQ(::chmod(victim.c_str(), 0600), 0);
+    TempDir root_dir;
+    const auto packages = root_dir.path() / "var/cache/leo-installer/packages";
+    stdfs::create_directories(packages);
+    // another user owns the cache directory and plants the partial download as a link
+    ASSERT_EQ(::chown(packages.c_str(), 54321, 54321), 0);
+    ASSERT_EQ(::chmod(packages.c_str(), 0777), 0);
+    stdfs::create_symlink(victim, packages / (k_fake_bash + ".part"));
+    ASSERT_EQ(::lchown((packages / (k_fake_bash + ".part")).c_str(), 54321, 54321), 0);
+    leo::fs::write_file_atomic(packages / (k_super_kernel + ".part"), "garbage left by someone");
+    ASSERT_EQ(::chown((packages / (k_super_kernel + ".part")).c_str(), 54321, 54321), 0);
+
+    const auto repo = make_repo("fixture", {server.url()});
+    const SystemRoot root(root_dir.path());
+    const Metadata md = leo::repo::load_metadata(repo, root, "/var/cache/leo-installer/metadata");
+    for (const auto& p : md.packages) {
+        const auto path = leo::repo::download_package(repo, p, root, "/var/cache/leo-installer/packages");
+        EXPECT_EQ(slurp(path), slurp(repo_02() / p.location_href));
+        EXPECT_EQ(mode_of(path), 0644u);
+        EXPECT_EQ(owner_of(path), 0u);
+    }
+    EXPECT_EQ(slurp(victim), "precious bytes");
+    EXPECT_EQ(mode_of(victim), 0600u);
+    EXPECT_EQ(mode_of(packages), 0755u) << "the directory is brought back to root's";
+    EXPECT_EQ(owner_of(packages), 0u);
+    EXPECT_EQ(list_dir(packages), (std::vector<std::string>{k_fake_bash, k_super_kernel}));
+}
+
+TEST(RepoCache, LinkedCacheDirectoryInAWorldWritableParentIsRefused) {
+    HttpServer server(repo_02());
+    TempDir outside;
+    TempDir root_dir;
+    stdfs::create_directories(root_dir.path() / "var/cache");
+    ASSERT_EQ(::chmod((root_dir.path() / "var/cache").c_str(), 01777), 0);
+    stdfs::create_directory_symlink(outside.path(), root_dir.path() / "var/cache/leo-installer");
+    try {
+        (void)leo::repo::load_metadata(make_repo("fixture", {server.url()}), SystemRoot(root_dir.path()),
+                                       "/var/cache/leo-installer/metadata");
+        ADD_FAILURE() << "followed the link";
+    } catch (const leo::SystemError& e) {
+        EXPECT_TRUE(Contains(e.what(), (root_dir.path() / "var/cache/leo-installer").string()));
+        EXPECT_TRUE(Contains(e.what(), "symbolic link"));
+    }
+    EXPECT_TRUE(list_dir(outside.path()).empty());
 }
 
 // ---- repositories made by createrepo_c from broker RPMs built from our spec ----------------

@@ -185,7 +185,7 @@ TEST_F(HandWrittenRepo, DecompressedSizeIsBoundedByOpenSize) {
     repomd.replace(repomd.find("</data>"), 0, "<open-size>100</open-size>\n");
     leo::fs::write_file_atomic(m_dir / "repodata/repomd.xml", repomd);
     const std::string message = error(repo);
-    EXPECT_NE(message.find("decompresses to more than the 100 bytes that repomd.xml as its open-size declares"),
+    EXPECT_NE(message.find("decompresses to more than the 100 bytes that repomd.xml's <open-size> declares"),
               std::string::npos)
         << message;
 }
