@@ -47,9 +47,10 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
 
 std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
     std::vector<Candidate> out;
-    const auto cache = fs::under_root(root, "/var/cache/leo-installer/metadata");
+    const fs::SystemRoot sys(root);
     for (const auto& r : select_repos(root, sel)) {
-        auto md = repo::load_metadata(r, cache, [](const std::string& name) { return name == k_broker_package; });
+        auto md = repo::load_metadata(r, sys, "/var/cache/leo-installer/metadata",
+                                      [](const std::string& name) { return name == k_broker_package; });
         for (auto& e : md.packages)
             if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
     }
@@ -68,7 +69,8 @@ bool version_matches(const repo::PackageEntry& e, const std::string& v) {
 /// The repository's gpgkey URLs as local files (fetched into the cache when remote).
 std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {
     std::vector<stdfs::path> out;
-    const auto dir = fs::under_root(root, "/var/cache/leo-installer/keys");
+    const fs::SystemRoot sys(root);
+    const stdfs::path dir = "/var/cache/leo-installer/keys";
     int n = 0;
     for (const auto& url : r.gpgkeys) {
         if (url.rfind("file://", 0) == 0) {
@@ -76,10 +78,10 @@ std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConf
         } else if (!url.empty() && url[0] == '/') {
             out.emplace_back(url);
         } else {
-            stdfs::create_directories(dir);
+            repo::ensure_cache_dir(sys, dir);
             const auto file = dir / fmt::format("{}-{}.asc", r.id, n++);
-            fs::write_file_atomic(file, repo::fetch_url(r, url));
-            out.push_back(file);
+            sys.write_atomic(file, repo::fetch_url(r, url), 0644);
+            out.push_back(sys.host(file));
         }
     }
     return out;
@@ -144,7 +146,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
 } // namespace
 
 std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSelection& sel) {
-    auto all = repo::load_repo_configs(root);
+    auto all = repo::load_repo_configs(fs::SystemRoot(root));
     for (const auto& extra : sel.extra) {
         if (std::any_of(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == extra.id; }))
             throw UsageError(fmt::format("--repofrompath {}: a repository with id '{}' already exists ({}); choose "
@@ -244,7 +246,7 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
                                            e.nevra(), current.nevra()));
         // 2. stage: download and verify before anything changes.
         step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen->repo.id));
-        file = repo::download_package(chosen->repo, e, fs::under_root(root, "/var/cache/leo-installer/packages"),
+        file = repo::download_package(chosen->repo, e, fs::SystemRoot(root), "/var/cache/leo-installer/packages",
                                       [&cb](std::uint64_t done, std::uint64_t total) {
                                           if (done > 0) fault::point("download");
                                           if (cb.on_download) cb.on_download(done, total);

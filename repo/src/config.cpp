@@ -2,7 +2,7 @@
 #include "leo/repo/config.hpp"
 
 #include "leo/common/error.hpp"
-#include "leo/common/fs.hpp"
+#include "leo/repo/url.hpp"
 
 #include <fmt/format.h>
 #include <ini.h>
@@ -270,6 +270,15 @@ RepoConfig make_config(const Section& section, const std::string& file) {
             config.proxy.clear();
         }
     }
+    // credentials: passed to libcurl as options, never shown
+    for (const auto& [key, field] : {std::pair<const char*, std::string*>{"proxy_username", &config.proxy_username},
+                                     {"proxy_password", &config.proxy_password},
+                                     {"username", &config.username},
+                                     {"password", &config.password}}) {
+        if (const Value* v = get(key)) {
+            *field = trim(v->text);
+        }
+    }
     if (const Value* v = get("gpgkey")) {
         for (auto& key : split_list(substitute(v->text))) {
             config.gpgkeys.push_back(std::move(key));
@@ -279,7 +288,7 @@ RepoConfig make_config(const Section& section, const std::string& file) {
         for (auto& url : split_list(substitute(v->text))) {
             if (!has_supported_scheme(url)) {
                 throw RepoError(fmt::format("{}: [{}] baseurl {}: unsupported URL (use http://, https:// or file://)",
-                                            where(v->line), section.id, url));
+                                            where(v->line), section.id, redact_url(url)));
             }
             config.baseurls.push_back(std::move(url));
         }
@@ -297,10 +306,13 @@ RepoConfig make_config(const Section& section, const std::string& file) {
     return config;
 }
 
-void parse_file(const std::filesystem::path& path, std::vector<RepoConfig>& out,
+/// .repo files are small; a bigger one is refused rather than read whole.
+constexpr std::size_t k_repo_file_limit = std::size_t{1} << 20;
+
+void parse_file(const leo::fs::SystemRoot& root, const std::filesystem::path& inside, std::vector<RepoConfig>& out,
                 std::map<std::string, std::string>& seen) {
-    const std::string file = path.string();
-    const std::string content = leo::fs::read_file(path);
+    const std::string file = root.host(inside).string();
+    const std::string content = root.read(inside, k_repo_file_limit);
     ParseState state;
     std::size_t start = 0;
     while (start < content.size()) {
@@ -353,27 +365,27 @@ void parse_file(const std::filesystem::path& path, std::vector<RepoConfig>& out,
 
 } // namespace
 
-std::vector<RepoConfig> load_repo_configs(const std::filesystem::path& root) {
-    const auto dir = leo::fs::under_root(root, "/etc/yum.repos.d");
-    std::vector<std::filesystem::path> files;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) {
-        return {};
-    }
-    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-        if (it->path().extension() == ".repo" && it->is_regular_file()) {
-            files.push_back(it->path());
+std::vector<RepoConfig> load_repo_configs(const leo::fs::SystemRoot& root) {
+    const std::filesystem::path dir(leo::fs::SystemRoot::k_repos_dir);
+    std::vector<std::string> files;
+    try {
+        for (auto& name : root.list(dir)) {
+            if (!name.ends_with(".repo")) {
+                continue;
+            }
+            // a file, or a link (read() follows it inside the root only when root made it)
+            const auto st = root.lstat(dir / name);
+            if (st && (S_ISREG(st->st_mode) || S_ISLNK(st->st_mode))) {
+                files.push_back(std::move(name));
+            }
         }
+    } catch (const SystemError& e) {
+        throw RepoError(fmt::format("{}: cannot be listed: {}", root.host(dir).string(), e.what()));
     }
-    if (ec) {
-        throw RepoError(fmt::format("{}: cannot be listed: {}", dir.string(), ec.message()));
-    }
-    std::sort(files.begin(), files.end(),
-              [](const auto& a, const auto& b) { return a.filename().string() < b.filename().string(); });
     std::vector<RepoConfig> configs;
     std::map<std::string, std::string> seen;
-    for (const auto& file : files) {
-        parse_file(file, configs, seen);
+    for (const auto& name : files) {
+        parse_file(root, dir / name, configs, seen);
     }
     return configs;
 }
@@ -381,16 +393,17 @@ std::vector<RepoConfig> load_repo_configs(const std::filesystem::path& root) {
 RepoConfig repo_from_path(const std::string& spec) {
     const auto comma = spec.find(',');
     if (comma == std::string::npos) {
-        throw UsageError(fmt::format("--repofrompath {}: expected ID,URL", spec));
+        throw UsageError(fmt::format("--repofrompath {}: expected ID,URL", redact_url(spec)));
     }
     RepoConfig config;
     config.id = trim(std::string_view(spec).substr(0, comma));
     const std::string url = trim(std::string_view(spec).substr(comma + 1));
     if (config.id.empty() || url.empty()) {
-        throw UsageError(fmt::format("--repofrompath {}: expected ID,URL", spec));
+        throw UsageError(fmt::format("--repofrompath {}: expected ID,URL", redact_url(spec)));
     }
     if (!has_supported_scheme(url)) {
-        throw UsageError(fmt::format("--repofrompath {}: URL must start with http://, https:// or file://", spec));
+        throw UsageError(fmt::format("--repofrompath {}: URL must start with http://, https:// or file://",
+                                     redact_url(spec)));
     }
     config.name = config.id;
     config.baseurls.push_back(url);

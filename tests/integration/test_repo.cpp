@@ -14,6 +14,7 @@
 #include <functional>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@ namespace stdfs = std::filesystem;
 using leo::repo::Metadata;
 using leo::repo::PackageEntry;
 using leo::repo::RepoConfig;
+using leo::fs::SystemRoot;
 using leo::test::HttpServer;
 using leo::test::TempDir;
 
@@ -134,7 +136,7 @@ TEST(RepoHttp, LoadsFixtureMetadata) {
     HttpServer server(repo_02());
     TempDir cache;
     const auto repo = make_repo("fixture", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.repo_id, "fixture");
     expect_fixture_packages(md, server.url());
     EXPECT_EQ(md.packages[0].url(), server.url() + "/" + k_fake_bash);
@@ -150,7 +152,7 @@ TEST(RepoHttp, LoadsFixtureMetadata) {
 TEST(RepoHttp, TrailingSlashInBaseurl) {
     HttpServer server(repo_02());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("slash", {server.url() + "/"}), cache.path());
+    const Metadata md = leo::repo::load_metadata(make_repo("slash", {server.url() + "/"}), SystemRoot(cache.path()), "/");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[1].url(), server.url() + "/" + k_super_kernel);
 }
@@ -158,7 +160,7 @@ TEST(RepoHttp, TrailingSlashInBaseurl) {
 TEST(RepoHttp, FilterKeepsOnlyMatchingNames) {
     HttpServer server(repo_02());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("fixture", {server.url()}), cache.path(),
+    const Metadata md = leo::repo::load_metadata(make_repo("fixture", {server.url()}), SystemRoot(cache.path()), "/",
                                                  [](const std::string& name) { return name == "super_kernel"; });
     ASSERT_EQ(md.packages.size(), 1u);
     EXPECT_EQ(md.packages[0].name, "super_kernel");
@@ -169,11 +171,11 @@ TEST(RepoHttp, DownloadsAndVerifiesBothPackages) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("fixture", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     for (const auto& p : md.packages) {
         std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
         const auto path = leo::repo::download_package(
-            repo, p, dest.path(), [&](std::uint64_t done, std::uint64_t total) { calls.emplace_back(done, total); });
+            repo, p, SystemRoot(dest.path()), "/", [&](std::uint64_t done, std::uint64_t total) { calls.emplace_back(done, total); });
         EXPECT_EQ(path, dest.path() / p.location_href);
         EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(repo_02() / p.location_href));
         ASSERT_FALSE(calls.empty()) << "progress is reported";
@@ -188,7 +190,7 @@ TEST(RepoHttp, FollowsRedirects) {
     server.redirect("/old/repodata/repomd.xml", "/repodata/repomd.xml");
     server.redirect("/old/repodata/" + k_primary_name, server.url() + "/repodata/" + k_primary_name);
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("moved", {server.url() + "/old"}), cache.path());
+    const Metadata md = leo::repo::load_metadata(make_repo("moved", {server.url() + "/old"}), SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(server.request_count("/repodata/repomd.xml"), 2u);
 }
@@ -198,9 +200,9 @@ TEST(RepoFile, FileBaseurlLoadsAndDownloads) {
     TempDir dest;
     const std::string url = "file://" + repo_02().string();
     const auto repo = make_repo("local", {url});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     expect_fixture_packages(md, url);
-    const auto path = leo::repo::download_package(repo, find(md, "fake_bash"), dest.path());
+    const auto path = leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/");
     EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(repo_02() / k_fake_bash));
 }
 
@@ -209,7 +211,7 @@ TEST(RepoFile, MissingFileRepository) {
     TempDir empty;
     const std::string url = "file://" + (empty.path() / "nothing").string();
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("gone", {url}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("gone", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository gone"));
     EXPECT_TRUE(Contains(message, url + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -229,7 +231,7 @@ TEST(RepoHttp, FallsBackToTheNextBaseurl) {
     HttpServer server(repo_02());
     TempDir cache;
     const Metadata md =
-        leo::repo::load_metadata(make_repo("two", {closed_port_url(), server.url()}), cache.path());
+        leo::repo::load_metadata(make_repo("two", {closed_port_url(), server.url()}), SystemRoot(cache.path()), "/");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[0].base_url, server.url());
 }
@@ -240,7 +242,7 @@ TEST(RepoErrors, Unreachable) {
     TempDir cache;
     const std::string url = closed_port_url();
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("down", {url}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("down", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository down"));
     EXPECT_TRUE(Contains(message, "cannot fetch " + url + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -252,7 +254,7 @@ TEST(RepoErrors, EveryBaseurlFailed) {
     HttpServer server(repo_02());
     server.fail("repomd.xml", 503);
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("both", {a, server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("both", {a, server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "every baseurl failed"));
     EXPECT_TRUE(Contains(message, a + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "HTTP 503 for " + server.url() + "/repodata/repomd.xml"));
@@ -263,7 +265,7 @@ TEST(RepoErrors, RepomdNotFound) {
     server.fail("repomd.xml", 404);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("r404", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("r404", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository r404"));
     EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -277,7 +279,7 @@ TEST(RepoErrors, MalformedRepomd) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bad", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bad", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository bad: repodata/repomd.xml from " + server.url() +
                                       "/repodata/repomd.xml is not valid repomd XML: "));
     EXPECT_TRUE(Contains(message, "(line "));
@@ -290,15 +292,15 @@ TEST(RepoErrors, RepomdOfTheWrongKind) {
     TempDir cache;
     const auto repo = make_repo("odd", {server.url()});
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "<html><body>Not here</body></html>\n");
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "the root element is <html>, expected <repomd>"));
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "");
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "is not valid repomd XML"));
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml",
                                "<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision>1</revision>"
                                "<data type=\"other\"><location href=\"repodata/o.xml.gz\"/></data></repomd>");
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, cache.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "lists no primary metadata"));
 }
 
@@ -307,7 +309,7 @@ TEST(RepoErrors, PrimaryChecksumMismatch) {
     server.corrupt(k_primary_name, 100);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sum", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sum", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository sum: primary metadata " + k_primary_name + " from " + server.url() +
                                       "/repodata/" + k_primary_name));
     EXPECT_TRUE(Contains(message, "checksum mismatch: expected sha256:" + k_primary_sha256 + ", got sha256:"));
@@ -320,7 +322,7 @@ TEST(RepoErrors, PrimaryTruncatedInTransfer) {
     server.truncate(k_primary_name, 300);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("cut", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("cut", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository cut: primary metadata " + k_primary_name));
     EXPECT_TRUE(Contains(message, "cannot fetch " + server.url() + "/repodata/" + k_primary_name));
     EXPECT_EQ(list_dir(cache.path() / "cut"), (std::vector<std::string>{"repomd.xml"}));
@@ -347,7 +349,7 @@ TEST(RepoErrors, PrimaryGzipTruncatedAtTheSource) {
         HttpServer server(dir);
         TempDir cache;
         const std::string message =
-            repo_error([&] { (void)leo::repo::load_metadata(make_repo("half", {server.url()}), cache.path()); });
+            repo_error([&] { (void)leo::repo::load_metadata(make_repo("half", {server.url()}), SystemRoot(cache.path()), "/"); });
         EXPECT_TRUE(Contains(message, "repository half: primary metadata " + k_primary_name + " from " +
                                           server.url() + "/repodata/" + k_primary_name + ": is truncated"));
     }
@@ -360,7 +362,7 @@ TEST(RepoErrors, PrimaryNotXml) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("notxml", {server.url()}), cache.path()); });
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("notxml", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "truncated or not valid XML")) << message;
     EXPECT_TRUE(Contains(message, "(line 1)")) << message;
 }
@@ -373,7 +375,7 @@ TEST(RepoErrors, PrimaryPackageWithoutChecksum) {
     HttpServer server(dir);
     TempDir cache;
     EXPECT_TRUE(Contains(
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("nosum", {server.url()}), cache.path()); }),
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("nosum", {server.url()}), SystemRoot(cache.path()), "/"); }),
         "package x (line 1): no usable <checksum>"));
 }
 
@@ -387,9 +389,9 @@ TEST(RepoErrors, PackageChecksumMismatch) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("pkgsum", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     const PackageEntry& p = find(md, "fake_bash");
-    const std::string message = repo_error([&] { (void)leo::repo::download_package(repo, p, dest.path()); });
+    const std::string message = repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository pkgsum: package fake_bash-1.1.1-1.x86_64 from " + server.url() + "/" +
                                       k_fake_bash + ": checksum mismatch: expected sha256:" + p.checksum +
                                       ", got sha256:" + leo::crypto::digest_hex("sha256", rpm)));
@@ -401,10 +403,10 @@ TEST(RepoErrors, PackageCorruptedInTransfer) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("flip", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.corrupt(k_super_kernel, 1000);
     const std::string message =
-        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), dest.path()); });
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "checksum mismatch"));
     EXPECT_TRUE(list_dir(dest.path()).empty());
 }
@@ -414,10 +416,10 @@ TEST(RepoErrors, PackageTruncatedMidDownload) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("trunc", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.truncate(k_super_kernel, 1000);
     const std::string message =
-        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), dest.path()); });
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository trunc: package super_kernel-6.0.1-2.x86_64: cannot fetch " +
                                       server.url() + "/" + k_super_kernel));
     EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
@@ -428,10 +430,10 @@ TEST(RepoErrors, PackageNotFound) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("gone", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.fail(k_fake_bash, 404);
     const std::string message =
-        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), dest.path()); });
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/" + k_fake_bash));
     EXPECT_TRUE(Contains(message, "metadata may be stale"));
     EXPECT_TRUE(list_dir(dest.path()).empty());
@@ -442,10 +444,10 @@ TEST(RepoErrors, PackageSizeDiffersFromMetadata) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("size", {server.url()});
-    Metadata md = leo::repo::load_metadata(repo, cache.path());
+    Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     PackageEntry p = find(md, "fake_bash");
     p.size += 1;
-    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::download_package(repo, p, dest.path()); }),
+    EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); }),
                          "size mismatch: expected 2238 bytes, got 2237"));
     EXPECT_TRUE(list_dir(dest.path()).empty());
 }
@@ -455,8 +457,8 @@ TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("cancel", {server.url()});
-    const Metadata md = leo::repo::load_metadata(repo, cache.path());
-    EXPECT_THROW((void)leo::repo::download_package(repo, md.packages[0], dest.path(),
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    EXPECT_THROW((void)leo::repo::download_package(repo, md.packages[0], SystemRoot(dest.path()), "/",
                                                    [](std::uint64_t done, std::uint64_t) {
                                                        if (done > 0) {
                                                            throw std::runtime_error("cancelled");
@@ -464,6 +466,213 @@ TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
                                                    }),
                  std::runtime_error);
     EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+// ---- what a remote server controls: sizes, redirects, secrets ------------------------------
+
+std::string slurp(const stdfs::path& p) { return leo::fs::read_file(p); }
+
+mode_t mode_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+}
+
+uid_t owner_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_uid;
+}
+
+TEST(RepoLimits, PackageLargerThanPrimaryDeclaresIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    HttpServer server(dir);
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("big", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    const PackageEntry& p = find(md, "fake_bash");
+    // the server now sends more than primary declares
+    leo::fs::write_file_atomic(dir / k_fake_bash, slurp(dir / k_fake_bash) + std::string(1 << 20, 'x'));
+    leo::fs::write_file_atomic(dest.path() / "kept.txt", "unrelated");
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository big: package fake_bash-1.1.1-1.x86_64 from " + server.url() + "/" +
+                                      k_fake_bash));
+    EXPECT_TRUE(Contains(message, "more than the " + std::to_string(p.size) +
+                                      " bytes that primary's <size package> declares"));
+    EXPECT_TRUE(Contains(message, std::to_string(p.size + (1 << 20)))) << "both sizes are named";
+    EXPECT_TRUE(Contains(message, "the partial file was removed"));
+    EXPECT_EQ(list_dir(dest.path()), (std::vector<std::string>{"kept.txt"}));
+    EXPECT_EQ(slurp(dest.path() / "kept.txt"), "unrelated");
+}
+
+TEST(RepoLimits, FileBaseurlPackageLargerThanDeclaredIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    TempDir cache;
+    TempDir dest;
+    const auto repo = make_repo("local", {"file://" + dir.string()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    PackageEntry p = find(md, "super_kernel");
+    p.size = 1000;  // primary says 1000 bytes; the file holds more
+    const std::string message =
+        repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "more than the 1000 bytes that primary's <size package> declares"));
+    EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
+}
+
+TEST(RepoLimits, RepomdLargerThanTheCapIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    std::string repomd = slurp(dir / "repodata/repomd.xml");
+    repomd += "<!-- " + std::string(leo::repo::k_repomd_limit, 'x') + " -->\n";
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("huge", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository huge: repodata/repomd.xml from " + server.url() +
+                                      "/repodata/repomd.xml: the server announces " + std::to_string(repomd.size()) +
+                                      " bytes, more than the 10485760 bytes of the cap for repomd.xml"));
+    EXPECT_FALSE(stdfs::exists(cache.path() / "huge/repomd.xml"));
+}
+
+TEST(RepoLimits, PrimaryLargerThanRepomdDeclaresIsStopped) {
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    std::string repomd = slurp(dir / "repodata/repomd.xml");
+    const auto primary_at = repomd.find("<data type=\"primary\">");
+    const auto size_at = repomd.find("<size>", primary_at);
+    repomd.replace(size_at, repomd.find("</size>", size_at) - size_at, "<size>100");
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sz", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "more than the 100 bytes that repomd.xml's <size> declares")) << message;
+    EXPECT_EQ(list_dir(cache.path() / "sz"), (std::vector<std::string>{"repomd.xml"})) << "no partial file is left";
+}
+
+TEST(RepoLimits, GzipPrimaryInflatingPastItsOpenSizeIsStopped) {
+    // a gzip bomb: 64 MiB of blanks inside <metadata>, about 64 KiB compressed, declared as 4 KiB
+    TempDir tmp;
+    const auto dir = copy_repo_02(tmp);
+    const auto plain = tmp.path() / "bomb.xml";
+    leo::fs::write_file_atomic(plain, "<metadata>" + std::string(std::size_t{64} << 20, ' ') + "</metadata>");
+    leo::test::run_ok({"gzip", "-9", "-n", plain.string()});
+    const std::string gz = slurp(tmp.path() / "bomb.xml.gz");
+    replace_primary(dir, gz);
+    std::string repomd = slurp(dir / "repodata/repomd.xml");
+    const auto primary_at = repomd.find("<data type=\"primary\">");
+    const auto size_at = repomd.find("<size>", primary_at);
+    repomd.replace(size_at, repomd.find("</size>", size_at) - size_at, "<size>" + std::to_string(gz.size()));
+    const auto open_at = repomd.find("<open-size>", primary_at);
+    repomd.replace(open_at, repomd.find("</open-size>", open_at) - open_at, "<open-size>4096");
+    leo::fs::write_file_atomic(dir / "repodata/repomd.xml", repomd);
+    HttpServer server(dir);
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bomb", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository bomb: primary metadata " + k_primary_name));
+    EXPECT_TRUE(Contains(message, "decompresses to more than the 4096 bytes that repomd.xml's <open-size> declares"))
+        << message;
+}
+
+TEST(RepoSafety, RedirectToFileIsRefused) {
+    HttpServer server(repo_02());
+    server.redirect("/repodata/repomd.xml", "file:///etc/passwd");
+    TempDir cache;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("redir", {server.url()}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "refusing the redirect from " + server.url() + "/repodata/repomd.xml to "
+                                      "file:///etc/passwd"));
+    // a package redirected to a local file, even the right one, is refused as well
+    server.clear_faults();
+    TempDir dest;
+    const auto repo = make_repo("redir", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    server.redirect(k_fake_bash, "file://" + (repo_02() / k_fake_bash).string());
+    EXPECT_TRUE(Contains(
+        repo_error([&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/"); }),
+        "refusing the redirect"));
+    EXPECT_TRUE(list_dir(dest.path()).empty());
+}
+
+TEST(RepoSafety, PasswordsNeverInMessages) {
+    HttpServer server(repo_02());
+    server.fail("repomd.xml", 404);
+    TempDir cache;
+    const std::string url = "http://user:secretpw@127.0.0.1:" + std::to_string(server.port()) + "/repo";
+    std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(make_repo("auth", {url}), SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "HTTP 404 for http://user:***@127.0.0.1:"));
+    EXPECT_FALSE(Contains(message, "secretpw"));
+    // two baseurls, a proxy with a password in its URL and proxy_password: nothing shows
+    RepoConfig repo = make_repo("proxied", {url, "https://u2:secretpw2@127.0.0.1:1/"});
+    repo.proxy = "http://pu:proxysecret@127.0.0.1:" + std::to_string(server.port());
+    repo.proxy_username = "pu";
+    repo.proxy_password = "proxypass3";
+    message = repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
+    for (const char* secret : {"secretpw", "proxysecret", "proxypass3"}) {
+        EXPECT_FALSE(Contains(message, secret)) << message;
+    }
+    message = repo_error([&] { (void)leo::repo::fetch_url(make_repo("k", {url}), url + "/no.key"); });
+    EXPECT_FALSE(Contains(message, "secretpw"));
+}
+
+// ---- the cache: planted files and links are never written through ------------------------
+
+TEST(RepoCache, PlantedPartLinkInAnotherUsersDirectoryIsRemovedNotFollowed) {
+    HttpServer server(repo_02());
+    TempDir outside;
+    const auto victim = outside.path() / "victim";
+    leo::fs::write_file_atomic(victim, "precious bytes");
+    ASSERT_EQ(::chmod(victim.c_str(), 0600), 0);
+    TempDir root_dir;
+    const auto packages = root_dir.path() / "var/cache/leo-installer/packages";
+    stdfs::create_directories(packages);
+    // another user owns the cache directory and plants the partial download as a link
+    ASSERT_EQ(::chown(packages.c_str(), 54321, 54321), 0);
+    ASSERT_EQ(::chmod(packages.c_str(), 0777), 0);
+    stdfs::create_symlink(victim, packages / (k_fake_bash + ".part"));
+    ASSERT_EQ(::lchown((packages / (k_fake_bash + ".part")).c_str(), 54321, 54321), 0);
+    leo::fs::write_file_atomic(packages / (k_super_kernel + ".part"), "garbage left by someone");
+    ASSERT_EQ(::chown((packages / (k_super_kernel + ".part")).c_str(), 54321, 54321), 0);
+
+    const auto repo = make_repo("fixture", {server.url()});
+    const SystemRoot root(root_dir.path());
+    const Metadata md = leo::repo::load_metadata(repo, root, "/var/cache/leo-installer/metadata");
+    for (const auto& p : md.packages) {
+        const auto path = leo::repo::download_package(repo, p, root, "/var/cache/leo-installer/packages");
+        EXPECT_EQ(slurp(path), slurp(repo_02() / p.location_href));
+        EXPECT_EQ(mode_of(path), 0644u);
+        EXPECT_EQ(owner_of(path), 0u);
+    }
+    EXPECT_EQ(slurp(victim), "precious bytes");
+    EXPECT_EQ(mode_of(victim), 0600u);
+    EXPECT_EQ(mode_of(packages), 0755u) << "the directory is brought back to root's";
+    EXPECT_EQ(owner_of(packages), 0u);
+    EXPECT_EQ(list_dir(packages), (std::vector<std::string>{k_fake_bash, k_super_kernel}));
+}
+
+TEST(RepoCache, LinkedCacheDirectoryInAWorldWritableParentIsRefused) {
+    HttpServer server(repo_02());
+    TempDir outside;
+    TempDir root_dir;
+    stdfs::create_directories(root_dir.path() / "var/cache");
+    ASSERT_EQ(::chmod((root_dir.path() / "var/cache").c_str(), 01777), 0);
+    stdfs::create_directory_symlink(outside.path(), root_dir.path() / "var/cache/leo-installer");
+    try {
+        (void)leo::repo::load_metadata(make_repo("fixture", {server.url()}), SystemRoot(root_dir.path()),
+                                       "/var/cache/leo-installer/metadata");
+        ADD_FAILURE() << "followed the link";
+    } catch (const leo::SystemError& e) {
+        EXPECT_TRUE(Contains(e.what(), (root_dir.path() / "var/cache/leo-installer").string()));
+        EXPECT_TRUE(Contains(e.what(), "symbolic link"));
+    }
+    EXPECT_TRUE(list_dir(outside.path()).empty());
 }
 
 // ---- repositories made by createrepo_c from broker RPMs built from our spec ----------------
@@ -501,7 +710,7 @@ TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
     TempDir cache;
     TempDir dest;
     const auto repo = make_repo("leostream", {server.url()});
-    Metadata md = leo::repo::load_metadata(repo, cache.path(),
+    Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/",
                                            [](const std::string& name) { return name == "leostream-broker"; });
     ASSERT_EQ(md.packages.size(), 5u);
     std::sort(md.packages.begin(), md.packages.end(), [](const PackageEntry& a, const PackageEntry& b) {
@@ -520,11 +729,11 @@ TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
                           "leostream-broker-9.1.10-1." + arch, "leostream-broker-9.2.0~rc1-1." + arch,
                           "leostream-broker-9.2.0-1." + arch}));
     // the release candidate, tilde and all, downloads and verifies
-    const auto path = leo::repo::download_package(repo, md.packages[3], dest.path());
+    const auto path = leo::repo::download_package(repo, md.packages[3], SystemRoot(dest.path()), "/");
     EXPECT_EQ(path.filename(), "leostream-broker-9.2.0~rc1-1." + arch + ".rpm");
     EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(dir / md.packages[3].location_href));
     // and file:// gives the same list
-    Metadata local = leo::repo::load_metadata(make_repo("local", {"file://" + dir.string()}), cache.path());
+    Metadata local = leo::repo::load_metadata(make_repo("local", {"file://" + dir.string()}), SystemRoot(cache.path()), "/");
     EXPECT_EQ(local.packages.size(), 5u);
 }
 

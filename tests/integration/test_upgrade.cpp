@@ -9,8 +9,15 @@
 #include "leo/migrations/internal_db.hpp"
 
 #include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -381,5 +388,200 @@ TEST_F(HookTest, VmSnapshotRestoreHookGetsTheRecordedId) {
     auto failing = run_installer({"rollback", "--vm-snapshot", "--root", root.string(), "-y"});
     EXPECT_EQ(failing.exit_code, 1);
     EXPECT_NE(failing.err.find("restore hook `exit 4` exited 4"), std::string::npos) << failing.err;
+}
+} // namespace
+
+// ---- safe as root: the cache another user may have prepared, umask 000, secrets -----------
+
+namespace {
+constexpr uid_t k_other_uid = 54321;
+
+mode_t mode_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+}
+
+uid_t owner_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_uid;
+}
+
+/// Run `plant` in a child process that is a real unprivileged user (uid and gid 54321, no
+/// supplementary groups). `plant` makes system calls only (the parent has threads).
+/// True when it returned true.
+bool as_unprivileged_user(const std::function<bool()>& plant) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(k_other_uid, k_other_uid, k_other_uid) != 0 ||
+            ::setresuid(k_other_uid, k_other_uid, k_other_uid) != 0)
+            ::_exit(2);
+        ::_exit(plant() ? 0 : 1);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/// leo-installer under `umask 000` (a careless administrator's shell).
+leo::subprocess::Result run_installer_umask0(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"bash", "-c", "umask 000; exec \"$0\" \"$@\"", LEO_INSTALLER_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return leo::subprocess::run(argv);
+}
+
+class CacheSafetyTest : public UpgradeTest {
+protected:
+    void SetUp() override {
+        UpgradeTest::SetUp();
+        if (HasFatalFailure()) return;
+        // the unprivileged user must reach the root's directories, as on a real host
+        for (const auto& d : {tmp.path(), root, root / "var", root / "var/cache"}) {
+            stdfs::create_directories(d);
+            ASSERT_EQ(::chmod(d.c_str(), 0755), 0) << d;
+        }
+        leo::fs::write_file_atomic(victim(), "precious bytes\n");
+        ASSERT_EQ(::chmod(victim().c_str(), 0600), 0);
+        stdfs::remove_all(cache());
+    }
+    stdfs::path cache() const { return root / "var/cache/leo-installer"; }
+    stdfs::path victim() const { return tmp.path() / "victim"; }
+    static std::string primary_name(const stdfs::path& repo) {
+        for (const auto& e : stdfs::directory_iterator(repo / "repodata"))
+            if (e.path().filename().string().find("-primary.xml") != std::string::npos)
+                return e.path().filename().string();
+        return {};
+    }
+    void expect_victim_unchanged() {
+        EXPECT_EQ(leo::fs::read_file(victim()), "precious bytes\n");
+        EXPECT_EQ(mode_of(victim()), 0600u);
+        EXPECT_EQ(owner_of(victim()), 0u);
+    }
+};
+
+TEST_F(CacheSafetyTest, PlantedLinksAndFilesInAnotherUsersCacheAreNeverWrittenThrough) {
+    // The administrator's cache directory was given to another user (or made by one), who
+    // plants the partial download of the package as a link to a file root owns elsewhere,
+    // a link where repomd.xml goes, and garbage where primary's partial download goes.
+    stdfs::create_directories(cache());
+    ASSERT_EQ(::chown(cache().c_str(), k_other_uid, k_other_uid), 0);
+    const std::string rpm = "leostream-broker-9.2.0-1.x86_64.rpm";
+    const std::string primary = primary_name(pkgs / "repo");
+    ASSERT_FALSE(primary.empty());
+    const std::string packages = (cache() / "packages").string();
+    const std::string metadata = (cache() / "metadata").string();
+    const std::string leo_dir = (cache() / "metadata/leo").string();
+    const std::string part_link = (cache() / "packages" / (rpm + ".part")).string();
+    const std::string repomd_link = (cache() / "metadata/leo/repomd.xml").string();
+    const std::string primary_part = (cache() / "metadata/leo" / (primary + ".part")).string();
+    const std::string target = victim().string();
+    ASSERT_TRUE(as_unprivileged_user([&] {
+        if (::mkdir(packages.c_str(), 0777) != 0 || ::mkdir(metadata.c_str(), 0777) != 0 ||
+            ::mkdir(leo_dir.c_str(), 0777) != 0)
+            return false;
+        if (::symlink(target.c_str(), part_link.c_str()) != 0 || ::symlink(target.c_str(), repomd_link.c_str()) != 0)
+            return false;
+        const int fd = ::open(primary_part.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0) return false;
+        const bool ok = ::write(fd, "garbage", 7) == 7;
+        return ::close(fd) == 0 && ok;
+    })) << "planting as uid " << k_other_uid;
+
+    auto check = run_installer({"check-update", "--root", root.string()});
+    EXPECT_EQ(check.exit_code, 100) << check.out << check.err;
+    auto dry = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+    expect_victim_unchanged();
+    // the cache is root's again, and holds what the repository serves
+    for (const auto& d : {cache(), cache() / "packages", cache() / "metadata", cache() / "metadata/leo"}) {
+        EXPECT_EQ(owner_of(d), 0u) << d;
+        EXPECT_EQ(mode_of(d), 0755u) << d;
+    }
+    EXPECT_EQ(leo::fs::read_file(cache() / "packages" / rpm), leo::fs::read_file(pkgs / "repo" / rpm));
+    EXPECT_EQ(mode_of(cache() / "packages" / rpm), 0644u);
+    EXPECT_FALSE(stdfs::exists(cache() / "packages" / (rpm + ".part")));
+    EXPECT_FALSE(stdfs::is_symlink(cache() / "metadata/leo/repomd.xml"));
+    EXPECT_EQ(leo::fs::read_file(cache() / "metadata/leo" / primary),
+              leo::fs::read_file(pkgs / "repo/repodata" / primary));
+    EXPECT_FALSE(stdfs::exists(primary_part));
+    EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64") << "--dry-run changes nothing";
+}
+
+TEST_F(CacheSafetyTest, CacheLinkInAWorldWritableDirectoryIsRefusedNamingIt) {
+    // /var/cache writable by everyone: a user replaces the cache with a link elsewhere.
+    const auto elsewhere = tmp.path() / "elsewhere";
+    stdfs::create_directories(elsewhere);
+    ASSERT_EQ(::chmod((root / "var/cache").c_str(), 01777), 0);
+    const std::string link = cache().string();
+    const std::string target = elsewhere.string();
+    ASSERT_TRUE(as_unprivileged_user([&] { return ::symlink(target.c_str(), link.c_str()) == 0; }));
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"check-update", "--root", root.string()},
+          std::vector<std::string>{"upgrade", "--dry-run", "--root", root.string(), "-y"}}) {
+        auto r = run_installer(args);
+        EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+        EXPECT_NE(r.err.find(link), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+    }
+    EXPECT_TRUE(stdfs::is_empty(elsewhere)) << "nothing was written through the link";
+    EXPECT_TRUE(stdfs::is_symlink(cache()));
+    expect_victim_unchanged();
+}
+
+TEST_F(CacheSafetyTest, UmaskZeroStillGivesRootOnlyDirectoriesAndReadOnlyFiles) {
+    stdfs::create_directories(cache() / "packages");
+    ASSERT_EQ(::chmod(cache().c_str(), 0777), 0);  // left by an earlier careless run
+    ASSERT_EQ(::chmod((cache() / "packages").c_str(), 0777), 0);
+    auto check = run_installer_umask0({"check-update", "--root", root.string()});
+    EXPECT_EQ(check.exit_code, 100) << check.out << check.err;
+    auto dry = run_installer_umask0({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+    std::size_t files = 0;
+    for (const auto& e : stdfs::recursive_directory_iterator(cache())) {
+        if (e.is_directory()) {
+            EXPECT_EQ(mode_of(e.path()), 0755u) << e.path();
+        } else {
+            EXPECT_EQ(mode_of(e.path()), 0644u) << e.path();
+            ++files;
+        }
+        EXPECT_EQ(owner_of(e.path()), 0u) << e.path();
+    }
+    EXPECT_EQ(mode_of(cache()), 0755u);
+    EXPECT_GE(files, 3u) << "repomd.xml, primary and the package";
+}
+
+TEST_F(CacheSafetyTest, PasswordsInUrlsNeverReachTheOutputOrTheLog) {
+    const std::string port = std::to_string(server->port());
+    const auto log = root / "var/log/leo-installer/installer.log";
+    // credentials that work (the test server ignores them): --json shows them redacted
+    write_repo("leo", "http://user:secretpw@127.0.0.1:" + port + "/repo", true);
+    auto ok = run_installer({"check-update", "--root", root.string(), "--json"});
+    EXPECT_EQ(ok.exit_code, 100) << ok.err;
+    EXPECT_EQ(ok.out.find("secretpw"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("http://user:***@127.0.0.1:" + port + "/repo/"), std::string::npos) << ok.out;
+    // a failing one (404): the error names the URL without its password
+    write_repo("leo", "http://user:secretpw@127.0.0.1:" + port + "/missing", true);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"check-update", "--root", root.string()},
+          std::vector<std::string>{"check-update", "--root", root.string(), "--json"},
+          std::vector<std::string>{"upgrade", "--dry-run", "--root", root.string(), "-y"}}) {
+        auto r = run_installer(args);
+        EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+        EXPECT_NE(r.err.find("404"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("user:***@127.0.0.1"), std::string::npos) << r.err;
+        EXPECT_EQ((r.out + r.err).find("secretpw"), std::string::npos) << r.out << r.err;
+    }
+    // a proxy that cannot be reached, with its password in the URL and in proxy_password
+    std::ofstream(root / "etc/yum.repos.d/leo.repo")
+        << "[leo]\nbaseurl=http://user:secretpw@127.0.0.1:" << port << "/repo\ngpgcheck=0\n"
+        << "proxy=http://pu:proxysecret@127.0.0.1:9\nproxy_username=pu\nproxy_password=proxypass3\n";
+    auto proxied = run_installer({"check-update", "--root", root.string()});
+    EXPECT_EQ(proxied.exit_code, 1) << proxied.out << proxied.err;
+    for (const char* secret : {"secretpw", "proxysecret", "proxypass3"}) {
+        EXPECT_EQ((proxied.out + proxied.err).find(secret), std::string::npos) << proxied.err;
+        EXPECT_EQ(leo::fs::read_file(log).find(secret), std::string::npos) << "the log holds " << secret;
+    }
+    EXPECT_NE(leo::fs::read_file(log).find("user:***@127.0.0.1"), std::string::npos) << "the failures are logged";
 }
 } // namespace

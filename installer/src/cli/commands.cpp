@@ -12,6 +12,7 @@
 #include "leo/installer/trust.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/repo/config.hpp"
+#include "leo/repo/url.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/migrations/internal_db.hpp"
@@ -416,7 +417,7 @@ public:
         if (m_json) {
             nlohmann::json j{{"installed", info.installed.nevra()}, {"available", nlohmann::json::array()}};
             for (const auto& c : info.available)
-                j["available"].push_back({{"nevra", c.entry.nevra()}, {"repo", c.repo.id}, {"url", c.entry.url()}});
+                j["available"].push_back({{"nevra", c.entry.nevra()}, {"repo", c.repo.id}, {"url", repo::redact_url(c.entry.url())}});
             j["update"] = info.update ? nlohmann::json(info.update->entry.nevra()) : nlohmann::json(nullptr);
             print_json(j);
         } else if (info.update) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 namespace {
 namespace stdfs = std::filesystem;
 using leo::repo::load_repo_configs;
@@ -36,7 +38,7 @@ protected:
     /// The message of the RepoError load_repo_configs throws ("" when none).
     std::string error() {
         try {
-            (void)load_repo_configs(m_tmp.path());
+            (void)load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
         } catch (const leo::RepoError& e) {
             return e.what();
         }
@@ -61,7 +63,7 @@ name = Testing
 baseurl = http://downloads.example.com/testing/
 enabled = 0
 )");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 2u);
     const RepoConfig& r = configs[0];
     EXPECT_EQ(r.id, "leostream");
@@ -87,11 +89,11 @@ enabled = 0
 
 TEST_F(RepoConfigTest, MissingDirectoryOrNoFilesIsEmpty) {
     leo::test::TempDir empty_root;
-    EXPECT_TRUE(load_repo_configs(empty_root.path()).empty());
-    EXPECT_TRUE(load_repo_configs(m_tmp.path()).empty());
+    EXPECT_TRUE(load_repo_configs(leo::fs::SystemRoot(empty_root.path())).empty());
+    EXPECT_TRUE(load_repo_configs(leo::fs::SystemRoot(m_tmp.path())).empty());
     write("notes.txt", "[x]\nbaseurl=http://a/\n");  // only *.repo files count
     write("old.repo.rpmsave", "[y]\nbaseurl=http://a/\n");
-    EXPECT_TRUE(load_repo_configs(m_tmp.path()).empty());
+    EXPECT_TRUE(load_repo_configs(leo::fs::SystemRoot(m_tmp.path())).empty());
 }
 
 TEST_F(RepoConfigTest, FilesInNameOrderSectionsInFileOrder) {
@@ -99,7 +101,7 @@ TEST_F(RepoConfigTest, FilesInNameOrderSectionsInFileOrder) {
     write("a.repo", "[a]\nbaseurl=http://a/\n");
     write("c.repo", "[c]\nbaseurl=file:///srv/c\n");
     std::vector<std::string> ids;
-    for (const auto& r : load_repo_configs(m_tmp.path())) {
+    for (const auto& r : load_repo_configs(leo::fs::SystemRoot(m_tmp.path()))) {
         ids.push_back(r.id);
     }
     EXPECT_EQ(ids, (Strings{"a", "b2", "b1", "c"}));
@@ -111,7 +113,7 @@ TEST_F(RepoConfigTest, Booleans) {
         {"false", false}, {"on", true}, {"off", false}, {"True", true}, {"NO", false}, {" On ", true}};
     for (const auto& [text, expected] : cases) {
         write("b.repo", "[b]\nbaseurl=http://b/\nenabled=1\ngpgcheck=" + text + "\nrepo_gpgcheck=" + text + "\n");
-        const auto configs = load_repo_configs(m_tmp.path());
+        const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
         ASSERT_EQ(configs.size(), 1u);
         EXPECT_EQ(configs[0].gpgcheck, expected) << text;
         EXPECT_EQ(configs[0].repo_gpgcheck, expected) << text;
@@ -134,7 +136,7 @@ TEST_F(RepoConfigTest, ListsWithCommasWhitespaceAndContinuationLines) {
                     "gpgkey=file:///etc/pki/a.key, file:///etc/pki/b.key\n"
                     "  https://keys.example.com/$basearch/c.key\n"
                     "gpgcheck=1\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);
     EXPECT_EQ(configs[0].baseurls, (Strings{"http://one.example.com/repo/", "http://two.example.com/repo/",
                             "http://three.example.com/repo/", "https://four.example.com/repo/"}));
@@ -152,7 +154,7 @@ TEST_F(RepoConfigTest, LinesLongerThanInihBufferStillParse) {
         urls += expected.back() + (i % 2 == 0 ? " " : ",");
     }
     write("long.repo", "# " + std::string(500, '#') + "\n[long]\nbaseurl=" + urls + "\nenabled=0\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);
     EXPECT_EQ(configs[0].baseurls, expected);
     EXPECT_FALSE(configs[0].enabled) << "the line after the long one is read as itself";
@@ -160,19 +162,19 @@ TEST_F(RepoConfigTest, LinesLongerThanInihBufferStillParse) {
 
 TEST_F(RepoConfigTest, VariablesInBraces) {
     write("v.repo", "[v]\nbaseurl=http://h/${releasever}/${basearch}/$basearch\n");
-    EXPECT_EQ(load_repo_configs(m_tmp.path())[0].baseurls, (Strings{"http://h/7/x86_64/x86_64"}));
+    EXPECT_EQ(load_repo_configs(leo::fs::SystemRoot(m_tmp.path()))[0].baseurls, (Strings{"http://h/7/x86_64/x86_64"}));
 }
 
 TEST_F(RepoConfigTest, ProxyNoneAndNameDefaultsToId) {
     write("p.repo", "[p]\nbaseurl=http://h/\nproxy=_none_\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     EXPECT_EQ(configs[0].proxy, "");
     EXPECT_EQ(configs[0].name, "p");
 }
 
 TEST_F(RepoConfigTest, InlineAndFullLineComments) {
     write("c.repo", "; a comment\n# another\n[c]\nbaseurl=http://h/ ; the mirror\nenabled=0 ; off for now\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);
     EXPECT_EQ(configs[0].baseurls, (Strings{"http://h/"}));
     EXPECT_FALSE(configs[0].enabled);
@@ -180,7 +182,7 @@ TEST_F(RepoConfigTest, InlineAndFullLineComments) {
 
 TEST_F(RepoConfigTest, MainSectionIsIgnored) {
     write("m.repo", "[main]\ncachedir=/var/cache/yum\n[m]\nbaseurl=http://h/\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);
     EXPECT_EQ(configs[0].id, "m");
 }
@@ -234,7 +236,7 @@ TEST_F(RepoConfigTest, MirrorlistAndMetalinkAreNotSupportedYet) {
 
 TEST_F(RepoConfigTest, DisabledSectionWithoutBaseurlIsKept) {
     write("d.repo", "[d]\nmirrorlist=http://m/\nenabled=0\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);
     EXPECT_FALSE(configs[0].enabled);
     EXPECT_TRUE(configs[0].baseurls.empty());
@@ -260,9 +262,50 @@ TEST_F(RepoConfigTest, UnsupportedBaseurlScheme) {
     EXPECT_TRUE(Contains(message, "ftp://h/repo/"));
 }
 
+TEST_F(RepoConfigTest, CredentialsAreReadAndNeverShown) {
+    write("c.repo", "[c]\nbaseurl=https://u:secret1@h/repo/\nproxy=http://pu:secret2@proxy:3128\n"
+                    "proxy_username=pu\nproxy_password=secret3\nusername=bob\npassword=secret4\n");
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].proxy_username, "pu");
+    EXPECT_EQ(configs[0].proxy_password, "secret3");
+    EXPECT_EQ(configs[0].username, "bob");
+    EXPECT_EQ(configs[0].password, "secret4");
+    // a refused baseurl is named with its password redacted
+    write("d.repo", "[d]\nbaseurl=ftp://u:secret5@h/repo/\n");
+    const std::string message = error();
+    EXPECT_TRUE(Contains(message, "ftp://u:***@h/repo/"));
+    EXPECT_FALSE(Contains(message, "secret5"));
+    try {
+        (void)leo::repo::repo_from_path("x,ftp://u:secret6@h/");
+        ADD_FAILURE() << "accepted";
+    } catch (const leo::UsageError& e) {
+        EXPECT_FALSE(Contains(e.what(), "secret6"));
+        EXPECT_TRUE(Contains(e.what(), "u:***@h"));
+    }
+}
+
+TEST_F(RepoConfigTest, RepoFilesAreReadThroughSystemRoot) {
+    // a .repo link planted in a directory another user can write is refused, not followed
+    write("a.repo", "[a]\nbaseurl=http://h/\n");
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root (ownership of directories)";
+    }
+    ASSERT_EQ(::chown(m_dir.c_str(), 54321, 54321), 0);
+    stdfs::create_directories(m_tmp.path() / "elsewhere");
+    leo::fs::write_file_atomic(m_tmp.path() / "elsewhere/b.repo", "[b]\nbaseurl=http://evil/\n");
+    stdfs::create_symlink("/elsewhere/b.repo", m_dir / "b.repo");
+    EXPECT_THROW((void)load_repo_configs(leo::fs::SystemRoot(m_tmp.path())), leo::Error);
+    // a file too large for a .repo is refused rather than read whole
+    ASSERT_EQ(::chown(m_dir.c_str(), 0, 0), 0);
+    stdfs::remove(m_dir / "b.repo");
+    write("big.repo", "[big]\nbaseurl=http://h/\n# " + std::string(std::size_t{2} << 20, 'x') + "\n");
+    EXPECT_THROW((void)load_repo_configs(leo::fs::SystemRoot(m_tmp.path())), leo::Error);
+}
+
 TEST_F(RepoConfigTest, ByteOrderMarkAndCrLf) {
     write("w.repo", "\xEF\xBB\xBF[w]\r\nbaseurl=http://h/\r\nenabled=0\r\n");
-    const auto configs = load_repo_configs(m_tmp.path());
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);
     EXPECT_EQ(configs[0].id, "w");
     EXPECT_EQ(configs[0].baseurls, (Strings{"http://h/"}));

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 namespace {
 namespace stdfs = std::filesystem;
 using leo::repo::Metadata;
@@ -60,7 +62,7 @@ protected:
 
     std::string error(const RepoConfig& repo) {
         try {
-            (void)leo::repo::load_metadata(repo, m_tmp.path() / "cache");
+            (void)leo::repo::load_metadata(repo, leo::fs::SystemRoot(m_tmp.path()), "/cache");
         } catch (const leo::RepoError& e) {
             return e.what();
         }
@@ -84,7 +86,7 @@ const std::string k_package = R"(<package type="rpm">
 )";
 
 TEST_F(HandWrittenRepo, EpochXmlBaseAndShaChecksum) {
-    const Metadata md = leo::repo::load_metadata(write(k_package, "sha"), m_tmp.path() / "cache");
+    const Metadata md = leo::repo::load_metadata(write(k_package, "sha"), leo::fs::SystemRoot(m_tmp.path()), "/cache");
     EXPECT_EQ(md.revision, "42");
     ASSERT_EQ(md.packages.size(), 1u);
     const PackageEntry& p = md.packages[0];
@@ -106,8 +108,7 @@ TEST_F(HandWrittenRepo, SkipsNonRpmPackagesAndEmptyFormat) {
     second.replace(second.find("<format>"), second.find("</format>") + 9 - second.find("<format>"), "<format/>");
     const Metadata md = leo::repo::load_metadata(
         write("<package type=\"deb\"><name>skipme</name><format><file>/x</file></format></package>\n" + k_package +
-              second),
-        m_tmp.path() / "cache");
+              second), leo::fs::SystemRoot(m_tmp.path()), "/cache");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[0].name, "leostream-broker");
     EXPECT_EQ(md.packages[1].name, "other");
@@ -115,7 +116,7 @@ TEST_F(HandWrittenRepo, SkipsNonRpmPackagesAndEmptyFormat) {
 }
 
 TEST_F(HandWrittenRepo, EmptyPrimary) {
-    EXPECT_TRUE(leo::repo::load_metadata(write(""), m_tmp.path() / "cache").packages.empty());
+    EXPECT_TRUE(leo::repo::load_metadata(write(""), leo::fs::SystemRoot(m_tmp.path()), "/cache").packages.empty());
 }
 
 TEST_F(HandWrittenRepo, BadEpochAndSize) {
@@ -149,20 +150,78 @@ TEST_F(HandWrittenRepo, WrongRootElementInPrimary) {
         << error(repo);
 }
 
+TEST_F(HandWrittenRepo, LocationOutsideTheRepositoryIsRefusedNamingThePackage) {
+    const std::string good = R"(href="l/leostream-broker.rpm")";
+    for (const std::string href : {"../leostream-broker.rpm", "Packages/../../x.rpm", "/etc/passwd",
+                                   "http://evil.example.com/x.rpm", "file:///etc/shadow", "%2e%2e/x.rpm"}) {
+        std::string bad = k_package;
+        bad.replace(bad.find(good), good.size(), "href=\"" + href + "\"");
+        const std::string message = error(write(bad));
+        EXPECT_NE(message.find("package leostream-broker (line "), std::string::npos) << message;
+        EXPECT_NE(message.find("location href \"" + href + "\" is refused"), std::string::npos) << message;
+    }
+    // a package the filter leaves out is not judged
+    std::string other = k_package;
+    other.replace(other.find(good), good.size(), "href=\"../x.rpm\"");
+    other.replace(other.find("<name>leostream-broker"), 22, "<name>other");
+    const Metadata md = leo::repo::load_metadata(write(k_package + other), leo::fs::SystemRoot(m_tmp.path()),
+                                                 "/cache", [](const std::string& n) { return n != "other"; });
+    EXPECT_EQ(md.packages.size(), 1u);
+}
+
+TEST_F(HandWrittenRepo, PrimaryLocationMustStayInsideTheRepository) {
+    RepoConfig repo = write(k_package);
+    std::string repomd = leo::fs::read_file(m_dir / "repodata/repomd.xml");
+    repomd.replace(repomd.find("repodata/primary.xml"), 20, "../../etc/primary.xml");
+    leo::fs::write_file_atomic(m_dir / "repodata/repomd.xml", repomd);
+    EXPECT_NE(error(repo).find("primary metadata location href \"../../etc/primary.xml\" is refused"),
+              std::string::npos)
+        << error(repo);
+}
+
+TEST_F(HandWrittenRepo, DecompressedSizeIsBoundedByOpenSize) {
+    RepoConfig repo = write(k_package);
+    std::string repomd = leo::fs::read_file(m_dir / "repodata/repomd.xml");
+    repomd.replace(repomd.find("</data>"), 0, "<open-size>100</open-size>\n");
+    leo::fs::write_file_atomic(m_dir / "repodata/repomd.xml", repomd);
+    const std::string message = error(repo);
+    EXPECT_NE(message.find("decompresses to more than the 100 bytes that repomd.xml's <open-size> declares"),
+              std::string::npos)
+        << message;
+}
+
+TEST_F(HandWrittenRepo, CacheFilesAre0644AndDirectories0755UnderUmaskZero) {
+    const mode_t old = ::umask(0);
+    const Metadata md = leo::repo::load_metadata(write(k_package), leo::fs::SystemRoot(m_tmp.path()),
+                                                 "/var/cache/leo-installer/metadata");
+    ::umask(old);
+    const auto mode = [](const stdfs::path& p) {
+        struct stat st {};
+        EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+        return st.st_mode & 07777;
+    };
+    const auto cache = m_tmp.path() / "var/cache/leo-installer";
+    EXPECT_EQ(mode(cache), 0755u);
+    EXPECT_EQ(mode(cache / "metadata"), 0755u);
+    EXPECT_EQ(mode(cache / "metadata/hand"), 0755u);
+    EXPECT_EQ(mode(cache / "metadata/hand/repomd.xml"), 0644u);
+    EXPECT_EQ(mode(cache / "metadata/hand/primary.xml"), 0644u);
+}
+
 TEST(LoadMetadata, NoBaseurlOrBadId) {
     leo::test::TempDir tmp;
     RepoConfig repo;
     repo.id = "empty";
     repo.source = "/etc/yum.repos.d/e.repo";
     try {
-        (void)leo::repo::load_metadata(repo, tmp.path());
+        (void)leo::repo::load_metadata(repo, leo::fs::SystemRoot(tmp.path()), "/cache");
         FAIL();
     } catch (const leo::RepoError& e) {
         EXPECT_STREQ(e.what(), "repository empty: no baseurl (set one in /etc/yum.repos.d/e.repo)");
     }
     repo.id = "../escape";
     repo.baseurls = {"file:///nonexistent"};
-    EXPECT_THROW((void)leo::repo::load_metadata(repo, tmp.path()), leo::RepoError);
+    EXPECT_THROW((void)leo::repo::load_metadata(repo, leo::fs::SystemRoot(tmp.path()), "/cache"), leo::RepoError);
 }
 
 } // namespace

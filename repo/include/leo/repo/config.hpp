@@ -1,7 +1,8 @@
 #pragma once
 /// Repository definitions in yum's format: ROOT/etc/yum.repos.d/*.repo (INI, parsed with inih).
 
-#include <filesystem>
+#include "leo/common/system_root.hpp"
+
 #include <string>
 #include <vector>
 
@@ -17,17 +18,22 @@ struct RepoConfig {
     std::vector<std::string> gpgkeys;    ///< file:// or http(s):// URLs (or absolute paths) of armored public keys
     bool sslverify = true;
     std::string sslcacert;
-    std::string proxy;
+    std::string proxy;                   ///< may hold "user:password@" (never shown: redact_url)
+    std::string proxy_username;
+    std::string proxy_password;          ///< a secret: never in a message, the log or --json
+    std::string username;                ///< HTTP authentication for baseurl and gpgkey
+    std::string password;                ///< a secret, like proxy_password
     std::string source;                  ///< "FILE" it came from, or "--repofrompath"
 };
 
-/// Every [section] of every ROOT/etc/yum.repos.d/*.repo, in file then section order.
+/// Every [section] of every ROOT/etc/yum.repos.d/*.repo, in file then section order, read
+/// through `root` (no unsafe link is followed; a file over 1 MiB is refused).
 /// Values follow yum: booleans 1/0/yes/no/true/false/on/off; baseurl and gpgkey lists
 /// separated by whitespace or commas (continuation lines allowed); `$basearch` -> x86_64,
 /// `$releasever` -> 7. Throws leo::RepoError naming file and line for a syntax error,
 /// a bad boolean, a section without baseurl (mirrorlist/metalink: "not supported yet"),
-/// or the same id twice.
-[[nodiscard]] std::vector<RepoConfig> load_repo_configs(const std::filesystem::path& root);
+/// or the same id twice. URLs in messages are redacted (redact_url).
+[[nodiscard]] std::vector<RepoConfig> load_repo_configs(const leo::fs::SystemRoot& root);
 
 /// `--repofrompath ID,URL` as dnf takes it (enabled, gpgcheck on). Throws leo::UsageError
 /// when it is not "ID,URL" or the URL scheme is not http, https or file.
