@@ -168,7 +168,7 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
                 std::string known;
                 for (const auto& r : all) known += (known.empty() ? "" : ", ") + r.id;
                 throw UsageError(fmt::format("--repo {}: no such repository in {} or --repofrompath (known: {})", id,
-                                             fs::under_root(root, "/etc/yum.repos.d").string(),
+                                             fs::SystemRoot(root).host("/etc/yum.repos.d").string(),
                                              known.empty() ? "none" : known));
             }
             if (std::none_of(out.begin(), out.end(), [&](const repo::RepoConfig& r) { return r.id == id; })) {
@@ -179,7 +179,7 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
     }
     if (out.empty())
         throw RepoError(fmt::format("no enabled repository in {}; add a .repo file or pass --repofrompath ID,URL",
-                                    fs::under_root(root, "/etc/yum.repos.d").string()));
+                                    fs::SystemRoot(root).host("/etc/yum.repos.d").string()));
     return out;
 }
 

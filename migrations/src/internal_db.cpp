@@ -281,7 +281,7 @@ InternalDatabase::InternalDatabase(stdfs::path root) : m_root(std::move(root)) {
         m_root = m_root.parent_path();
 }
 
-stdfs::path InternalDatabase::pgsql_dir() const { return fs::under_root(m_root, k_pgsql_in); }
+stdfs::path InternalDatabase::pgsql_dir() const { return fs::SystemRoot(m_root).host(k_pgsql_in); }
 stdfs::path InternalDatabase::data_dir() const { return pgsql_dir() / "data"; }
 stdfs::path InternalDatabase::socket_dir() const { return pgsql_dir(); }
 stdfs::path InternalDatabase::log_file() const { return pgsql_dir() / "postgresql.log"; }
@@ -310,7 +310,7 @@ accounts::User leo_user(const stdfs::path& root) {
     if (!user)
         throw DatabaseError(fmt::format("user {} does not exist in {}; the internal PostgreSQL runs as {}: "
                                         "install the broker first (`leo-installer install --rpm FILE --root {}` creates the user)",
-                                        k_user, fs::under_root(root, "/etc/passwd").string(), k_user, root.string()));
+                                        k_user, fs::SystemRoot(root).host("/etc/passwd").string(), k_user, root.string()));
     if (user->uid == 0)
         throw DatabaseError(fmt::format("user {} has uid 0; PostgreSQL refuses to run as root", k_user));
     return *user;
@@ -328,7 +328,7 @@ Runner make_runner(const stdfs::path& root) {
     r.options.uid = r.user.uid;
     r.options.gid = r.user.gid;
     r.options.timeout = k_subprocess_timeout;
-    r.options.env["HOME"] = fs::under_root(root, r.user.home.empty() ? "/home/leo" : r.user.home).string();
+    r.options.env["HOME"] = fs::SystemRoot(root).host(r.user.home.empty() ? "/home/leo" : r.user.home).string();
     r.options.env["PGPORT"] = std::to_string(k_port);
     r.options.env["LC_ALL"] = "C";
     r.options.env["LANG"] = "C";
@@ -338,14 +338,14 @@ Runner make_runner(const stdfs::path& root) {
             throw DatabaseError(
                 fmt::format("libnss_wrapper.so not found in /usr/lib/x86_64-linux-gnu, /usr/lib64 or /usr/lib; a root "
                             "other than / needs it so PostgreSQL can resolve {}'s uid from {}: install libnss-wrapper",
-                            k_user, fs::under_root(root, "/etc/passwd").string()));
+                            k_user, fs::SystemRoot(root).host("/etc/passwd").string()));
         r.options.env["LD_PRELOAD"] = nss->string();
-        r.options.env["NSS_WRAPPER_PASSWD"] = fs::under_root(root, "/etc/passwd").string();
-        r.options.env["NSS_WRAPPER_GROUP"] = fs::under_root(root, "/etc/group").string();
+        r.options.env["NSS_WRAPPER_PASSWD"] = fs::SystemRoot(root).host("/etc/passwd").string();
+        r.options.env["NSS_WRAPPER_GROUP"] = fs::SystemRoot(root).host("/etc/group").string();
     }
     // The children change to it after becoming leo (so a link there gives leo nothing new).
     if (fs::SystemRoot(root).lstat(k_pgsql_in))
-        r.options.cwd = fs::under_root(root, k_pgsql_in);
+        r.options.cwd = fs::SystemRoot(root).host(k_pgsql_in);
     return r;
 }
 
@@ -414,7 +414,7 @@ std::string log_tail_since(const fs::SystemRoot& sys, off_t offset) {
 // ---- which process is this data directory's postmaster ----
 
 std::optional<std::string> read_proc(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // not-under-root: /proc of the live system
     if (fd < 0)
         return std::nullopt;
     fs::UniqueFd guard(fd);
@@ -646,7 +646,7 @@ void InternalDatabase::check_prerequisites() const {
         throw DatabaseError(fmt::format(
             "libnss_wrapper.so not found in /usr/lib/x86_64-linux-gnu, /usr/lib64 or /usr/lib; a root other "
             "than / needs it so PostgreSQL can resolve {}'s uid from {}: install libnss-wrapper",
-            k_user, fs::under_root(m_root, "/etc/passwd").string()));
+            k_user, fs::SystemRoot(m_root).host("/etc/passwd").string()));
 
     // Every existing directory from pgsql_dir()'s parent up to / must be searchable:
     // inside the root through SystemRoot (no unsafe link followed), above it on the host.

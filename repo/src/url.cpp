@@ -1,6 +1,8 @@
 // The rules of repository URLs: redaction, allowed protocols, safe locations and names.
 #include "leo/repo/url.hpp"
 
+#include "leo/common/redact.hpp"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -14,53 +16,9 @@ bool is_control(char c) {
     return u < 0x20 || u == 0x7f;
 }
 
-/// Where the authority of a URL that starts at `start` (just after "://") ends.
-std::size_t authority_end(std::string_view text, std::size_t start) {
-    std::size_t i = start;
-    while (i < text.size()) {
-        const char c = text[i];
-        if (c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' ||
-            std::isspace(static_cast<unsigned char>(c)) != 0)
-            break;
-        ++i;
-    }
-    return i;
-}
-
 } // namespace
 
-std::string redact_url(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        const auto sep = text.find("://", pos);
-        if (sep == std::string_view::npos) {
-            out.append(text.substr(pos));
-            break;
-        }
-        const std::size_t start = sep + 3;
-        const std::size_t end = authority_end(text, start);
-        out.append(text.substr(pos, start - pos));
-        const std::string_view authority = text.substr(start, end - start);
-        const auto at = authority.rfind('@');
-        if (at == std::string_view::npos) {
-            out.append(authority);
-        } else {
-            const std::string_view userinfo = authority.substr(0, at);
-            const auto colon = userinfo.find(':');
-            if (colon == std::string_view::npos) {
-                out.append(authority);  // a user name alone is not a secret
-            } else {
-                out.append(userinfo.substr(0, colon));
-                out.append(":***");
-                out.append(authority.substr(at));
-            }
-        }
-        pos = end;
-    }
-    return out;
-}
+std::string redact_url(std::string_view text) { return leo::redact_secrets(text); }
 
 std::string url_scheme(std::string_view url) {
     const auto colon = url.find(':');

@@ -3,7 +3,7 @@
 # the root"). This walks the product's sources for any other way to open, create, rename,
 # remove or re-own a file, and fails on each one that tests/lint/root_access.allow does not
 # name with its reason (a host path the administrator gave, a librpm call that does its own
-# root handling, ...). Exit 0 when clean; 1 with the offending lines otherwise.
+# root handling, ...), or that carries a trailing "// not-under-root: REASON" comment. Exit 0 when clean; 1 with the offending lines otherwise.
 set -euo pipefail
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 allow="$src/tests/lint/root_access.allow"
@@ -19,6 +19,7 @@ cd "$src"
 while IFS= read -r hit; do
   file=${hit%%:*}
   [[ -n ${allowed[$file]:-} ]] && continue
+  [[ $hit == *'// not-under-root: '?* ]] && continue
   echo "direct file access outside SystemRoot: $hit"
   status=1
 done < <(grep -rnE "$pattern" common preflight rpm repo migrations installer --include='*.cpp' --include='*.hpp' | grep -vE '^[^:]+:[0-9]+:\s*(//|///|\*)' || true)
