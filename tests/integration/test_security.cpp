@@ -242,6 +242,31 @@ TEST_F(SecurityTest, ConninfoPasswordsNeverReachMessagesOrTheLog) {
     EXPECT_EQ(slurp(root / "var/log/leo-installer/installer.log").find("SeCrEt"), std::string::npos);
 }
 
+TEST_F(SecurityTest, LinksPlantedInAStateDirectoryLeftWorldWritableAreNotFollowed) {
+    // An earlier version run under umask 000 left the state directory 1777; an unprivileged
+    // user plants the lock and the journal as links to a file of root's. Root's next run
+    // must neither empty nor append to it.
+    const auto state = root / "var/lib/leo-installer";
+    const auto victim = root / "etc/victim.conf";
+    std::ofstream(victim) << "precious";
+    ASSERT_EQ(::chmod(state.c_str(), 01777), 0);
+    stdfs::rename(state / "lock", state / "lock.keep");
+    stdfs::rename(state / "journal", state / "journal.keep");
+    auto planted = as_leo("ln -s " + victim.string() + " " + (state / "lock").string() + " && ln -s " +
+                          victim.string() + " " + (state / "journal").string());
+    ASSERT_EQ(planted.exit_code, 0) << planted.err;
+    auto r = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.err.find("symbolic link " + (state / "lock").string()), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(victim), "precious");
+    EXPECT_EQ(mode_of(state).mode, 0700u) << "the state directory is root-only again";
+    stdfs::remove(state / "lock");
+    stdfs::remove(state / "journal");
+    stdfs::rename(state / "lock.keep", state / "lock");
+    stdfs::rename(state / "journal.keep", state / "journal");
+    stdfs::remove(victim);
+}
+
 TEST_F(SecurityTest, LinkPlantedAtTheLogIsNotFollowed) {
     // The log directory is root's: only root could plant a link there. A link the
     // administrator left behind by mistake is still never written through.
