@@ -21,6 +21,9 @@
 
 namespace {
 namespace stdfs = std::filesystem;
+using leo::test::mode_of;
+using leo::test::owner_of;
+using leo::test::slurp;
 using leo::repo::Metadata;
 using leo::repo::PackageEntry;
 using leo::repo::RepoConfig;
@@ -469,20 +472,6 @@ TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
 }
 
 // ---- what a remote server controls: sizes, redirects, secrets ------------------------------
-
-std::string slurp(const stdfs::path& p) { return leo::fs::read_file(p); }
-
-mode_t mode_of(const stdfs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    return st.st_mode & 07777;
-}
-
-uid_t owner_of(const stdfs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    return st.st_uid;
-}
 
 TEST(RepoLimits, PackageLargerThanPrimaryDeclaresIsStopped) {
     TempDir tmp;

@@ -17,25 +17,12 @@
 
 namespace {
 namespace stdfs = std::filesystem;
+using leo::test::mode_of;
+using leo::test::owner_of;
+using leo::test::slurp;
 using leo::test::run_installer;
 
 constexpr uid_t k_stranger = 54321; ///< a uid with no account anywhere: "another user"
-
-struct Mode {
-    uid_t uid;
-    mode_t mode;
-};
-
-Mode mode_of(const stdfs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    return {st.st_uid, st.st_mode & 07777};
-}
-
-std::string slurp(const stdfs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 /// One installed broker (9.0.7, internal database) per suite: installed under umask 000,
 /// which is itself the first case (every directory and file it makes has its own mode).
@@ -92,21 +79,21 @@ stdfs::path SecurityTest::s_root;
 leo::subprocess::Result SecurityTest::s_install;
 
 TEST_F(SecurityTest, InstallUnderUmaskZeroMakesNothingWorldWritable) {
-    EXPECT_EQ(mode_of(root / "var/lib/leo-installer").mode, 0700u);
-    EXPECT_EQ(mode_of(root / "var/lib/leo-installer").uid, 0u);
-    EXPECT_EQ(mode_of(root / "var/lib/leo-installer/packages").mode, 0700u);
-    EXPECT_EQ(mode_of(root / "var/lib/leo-installer/journal").mode, 0600u);
-    EXPECT_EQ(mode_of(root / "var/log/leo-installer").mode, 0750u);
-    EXPECT_EQ(mode_of(root / "var/log/leo-installer/installer.log").mode, 0640u);
-    EXPECT_EQ(mode_of(root / "home/leo/bin").mode & 022, 0u);
-    EXPECT_EQ(mode_of(root / "home/leo/pgsql").mode, 0700u);
-    EXPECT_EQ(mode_of(root / "usr/bin").mode & 022, 0u);
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer"), 0700u);
+    EXPECT_EQ(owner_of(root / "var/lib/leo-installer"), 0u);
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer/packages"), 0700u);
+    EXPECT_EQ(mode_of(root / "var/lib/leo-installer/journal"), 0600u);
+    EXPECT_EQ(mode_of(root / "var/log/leo-installer"), 0750u);
+    EXPECT_EQ(mode_of(root / "var/log/leo-installer/installer.log"), 0640u);
+    EXPECT_EQ(mode_of(root / "home/leo/bin") & 022, 0u);
+    EXPECT_EQ(mode_of(root / "home/leo/pgsql"), 0700u);
+    EXPECT_EQ(mode_of(root / "usr/bin") & 022, 0u);
     // No file or directory the install made is writable by others, anywhere in the root.
     for (auto it = stdfs::recursive_directory_iterator(root); it != stdfs::recursive_directory_iterator(); ++it) {
         // PostgreSQL's socket is 0777 by design, inside the 0700 pgsql directory.
         if (it->path().filename() == "tmp" || it->is_symlink() || it->is_socket())
             continue;
-        EXPECT_EQ(mode_of(it->path()).mode & S_IWOTH, 0u) << it->path() << " is world-writable";
+        EXPECT_EQ(mode_of(it->path()) & S_IWOTH, 0u) << it->path() << " is world-writable";
     }
 }
 
@@ -117,9 +104,9 @@ TEST_F(SecurityTest, SnapshotUnderUmaskZeroIsRootOnly) {
                                                                                         root.string(), "-y"})});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const auto snaps = root / "var/lib/leo-installer/snapshots";
-    EXPECT_EQ(mode_of(snaps).mode, 0700u);
+    EXPECT_EQ(mode_of(snaps), 0700u);
     for (const auto& e : stdfs::recursive_directory_iterator(snaps))
-        EXPECT_EQ(mode_of(e.path()).mode & 077, 0u) << e.path();
+        EXPECT_EQ(mode_of(e.path()) & 077, 0u) << e.path();
     for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
         (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
 }
@@ -259,7 +246,7 @@ TEST_F(SecurityTest, LinksPlantedInAStateDirectoryLeftWorldWritableAreNotFollowe
     EXPECT_NE(r.exit_code, 0) << r.out;
     EXPECT_NE(r.err.find("symbolic link " + (state / "lock").string()), std::string::npos) << r.err;
     EXPECT_EQ(slurp(victim), "precious");
-    EXPECT_EQ(mode_of(state).mode, 0700u) << "the state directory is root-only again";
+    EXPECT_EQ(mode_of(state), 0700u) << "the state directory is root-only again";
     stdfs::remove(state / "lock");
     stdfs::remove(state / "journal");
     stdfs::rename(state / "lock.keep", state / "lock");

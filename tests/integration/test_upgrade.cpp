@@ -24,6 +24,9 @@
 
 namespace {
 namespace stdfs = std::filesystem;
+using leo::test::mode_of;
+using leo::test::owner_of;
+using leo::test::slurp;
 using leo::test::run_installer;
 
 class UpgradeTest : public ::testing::Test {
@@ -395,18 +398,6 @@ TEST_F(HookTest, VmSnapshotRestoreHookGetsTheRecordedId) {
 
 namespace {
 constexpr uid_t k_other_uid = 54321;
-
-mode_t mode_of(const stdfs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    return st.st_mode & 07777;
-}
-
-uid_t owner_of(const stdfs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    return st.st_uid;
-}
 
 /// Run `plant` in a child process that is a real unprivileged user (uid and gid 54321, no
 /// supplementary groups). `plant` makes system calls only (the parent has threads).

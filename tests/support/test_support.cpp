@@ -1,4 +1,6 @@
 #include "test_support.hpp"
+#include <gtest/gtest.h>
+#include <fstream>
 
 #include <algorithm>
 #include <cstdlib>
@@ -114,6 +116,23 @@ stdfs::path test_packages_dir() {
         return out;
     }();
     return built;
+}
+
+mode_t mode_of(const std::filesystem::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+}
+
+uid_t owner_of(const std::filesystem::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_uid;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 } // namespace leo::test

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+#include <sys/types.h>
 
 namespace leo::test {
 
@@ -31,6 +32,13 @@ private:
 void make_sandbox_root(const std::filesystem::path& root, const std::string& os = "centos7");
 /// groupadd --root + useradd --root: system user leo, home /home/leo (created, 0755).
 void create_leo_user(const std::filesystem::path& root);
+
+/// The permission bits (07777) and the owner of `p` itself (lstat: a link is not followed);
+/// a failed lstat is a test failure.
+mode_t mode_of(const std::filesystem::path& p);
+uid_t owner_of(const std::filesystem::path& p);
+/// The whole file, "" when it cannot be read.
+std::string slurp(const std::filesystem::path& p);
 
 /// Run a command; throws std::runtime_error with its output when it exits non-zero.
 std::string run_ok(const std::vector<std::string>& argv);

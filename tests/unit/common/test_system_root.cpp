@@ -13,6 +13,9 @@
 
 namespace {
 namespace stdfs = std::filesystem;
+using leo::test::mode_of;
+using leo::test::owner_of;
+using leo::test::slurp;
 using leo::fs::SystemRoot;
 
 constexpr uid_t k_other_uid = 54321;
@@ -40,17 +43,6 @@ protected:
     mode_t m_old_umask = 022;
     bool m_openat2_was = true;
 };
-
-std::string slurp(const stdfs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-mode_t mode_of(const stdfs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    return st.st_mode & 07777;
-}
 
 TEST_P(SystemRootTest, HostPathsAndStandardPaths) {
     EXPECT_EQ(SystemRoot("/").host("/home/leo"), stdfs::path("/home/leo"));
