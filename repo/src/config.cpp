@@ -297,10 +297,10 @@ RepoConfig make_config(const Section& section, const std::string& file) {
     return config;
 }
 
-void parse_file(const std::filesystem::path& path, std::vector<RepoConfig>& out,
+/// The sections of one .repo file's `content` (`file` names it), appended to `out`; `seen`
+/// holds the ids already defined (by earlier files) and where.
+void parse_text(const std::string& content, const std::string& file, std::vector<RepoConfig>& out,
                 std::map<std::string, std::string>& seen) {
-    const std::string file = path.string();
-    const std::string content = leo::fs::read_file(path);
     ParseState state;
     std::size_t start = 0;
     while (start < content.size()) {
@@ -373,8 +373,15 @@ std::vector<RepoConfig> load_repo_configs(const std::filesystem::path& root) {
     std::vector<RepoConfig> configs;
     std::map<std::string, std::string> seen;
     for (const auto& file : files) {
-        parse_file(file, configs, seen);
+        parse_text(leo::fs::read_file(file), file.string(), configs, seen);
     }
+    return configs;
+}
+
+std::vector<RepoConfig> parse_repo_config(const std::string& text, const std::string& file) {
+    std::vector<RepoConfig> configs;
+    std::map<std::string, std::string> seen;
+    parse_text(text, file, configs, seen);
     return configs;
 }
 

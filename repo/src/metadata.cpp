@@ -320,19 +320,6 @@ void make_directories(const std::filesystem::path& dir) {
 
 // ---- repomd.xml ---------------------------------------------------------------------------
 
-struct PrimaryRef {
-    std::string checksum_type;
-    std::string checksum;
-    std::string href;
-    std::string base;  ///< xml:base of <location>
-    std::uint64_t size = 0;
-};
-
-struct Repomd {
-    std::string revision;
-    std::optional<PrimaryRef> primary;
-};
-
 std::uint64_t to_u64(const std::string& text, bool& ok) {
     std::uint64_t value = 0;
     const std::string t = trim(text);
@@ -341,9 +328,10 @@ std::uint64_t to_u64(const std::string& text, bool& ok) {
     return value;
 }
 
-/// Parse repomd.xml with the streaming reader. Throws RepoError(`invalid` + cause) when
-/// it is not well-formed repomd XML.
+} // namespace
+
 Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
+    xmlInitParser();
     if (trim(xml).empty()) {
         throw RepoError(invalid + "the document is empty");
     }
@@ -407,6 +395,8 @@ Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
     return repomd;
 }
 
+namespace {
+
 // ---- primary ------------------------------------------------------------------------------
 
 /// libxml2 input callbacks that pull decompressed bytes out of libarchive.
@@ -427,9 +417,9 @@ struct ArchiveInput {
     static int close(void*) { return 0; }
 };
 
-/// Stream-parse the (compressed) primary file at `path`. `context` prefixes every error.
-std::vector<PackageEntry> parse_primary(const std::filesystem::path& path, const std::string& base_url,
-                                        const PackageFilter& filter, const std::string& context) {
+/// A libarchive reader for primary: every compression filter, the raw (single stream) and
+/// empty formats. Open it, then hand it to parse_opened_primary().
+ArchivePtr primary_reader(const std::string& context) {
     ArchivePtr archive(archive_read_new());
     if (!archive) {
         throw RepoError(context + "cannot create a libarchive reader");
@@ -437,23 +427,27 @@ std::vector<PackageEntry> parse_primary(const std::filesystem::path& path, const
     archive_read_support_filter_all(archive.get());
     archive_read_support_format_raw(archive.get());
     archive_read_support_format_empty(archive.get());
-    const auto archive_error = [&] {
-        const char* message = archive_error_string(archive.get());
-        return std::string(message != nullptr ? message : "unknown libarchive error");
-    };
-    if (archive_read_open_filename(archive.get(), path.c_str(), 64 * 1024) != ARCHIVE_OK) {
-        throw RepoError(context + "is truncated or corrupt: " + archive_error());
-    }
+    return archive;
+}
+
+std::string archive_error(struct archive* archive) {
+    const char* message = archive_error_string(archive);
+    return std::string(message != nullptr ? message : "unknown libarchive error");
+}
+
+/// Stream-parse the (compressed) primary that `archive` was opened on. `context` prefixes every error.
+std::vector<PackageEntry> parse_opened_primary(struct archive* archive, const std::string& base_url,
+                                               const PackageFilter& filter, const std::string& context) {
     struct archive_entry* entry = nullptr;
-    const int header = archive_read_next_header(archive.get(), &entry);
+    const int header = archive_read_next_header(archive, &entry);
     if (header == ARCHIVE_EOF) {
         throw RepoError(context + "is empty");
     }
     if (header != ARCHIVE_OK && header != ARCHIVE_WARN) {
-        throw RepoError(context + "is truncated or corrupt: " + archive_error());
+        throw RepoError(context + "is truncated or corrupt: " + archive_error(archive));
     }
 
-    ArchiveInput input{archive.get(), {}};
+    ArchiveInput input{archive, {}};
     ReaderPtr reader(xmlReaderForIO(&ArchiveInput::read, &ArchiveInput::close, &input, nullptr, nullptr,
                                     k_xml_options));
     if (!reader) {
@@ -577,6 +571,16 @@ std::vector<PackageEntry> parse_primary(const std::filesystem::path& path, const
     return packages;
 }
 
+/// Stream-parse the (compressed) primary file at `path`. `context` prefixes every error.
+std::vector<PackageEntry> parse_primary_file(const std::filesystem::path& path, const std::string& base_url,
+                                             const PackageFilter& filter, const std::string& context) {
+    const ArchivePtr archive = primary_reader(context);
+    if (archive_read_open_filename(archive.get(), path.c_str(), 64 * 1024) != ARCHIVE_OK) {
+        throw RepoError(context + "is truncated or corrupt: " + archive_error(archive.get()));
+    }
+    return parse_opened_primary(archive.get(), base_url, filter, context);
+}
+
 /// Verify `path` against `type`:`expected`; on mismatch remove it and throw RepoError(`context` + ...).
 void verify_checksum(const std::filesystem::path& path, const std::string& type, const std::string& expected,
                      const std::string& context, const std::string& hint) {
@@ -647,11 +651,21 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const std
     Metadata metadata;
     metadata.repo_id = repo.id;
     metadata.revision = repomd.revision;
-    metadata.packages = parse_primary(final_path, baseurl, filter, context);
+    metadata.packages = parse_primary_file(final_path, baseurl, filter, context);
     return metadata;
 }
 
 } // namespace
+
+std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
+                                        const PackageFilter& filter, const std::string& context) {
+    xmlInitParser();
+    const ArchivePtr archive = primary_reader(context);
+    if (archive_read_open_memory(archive.get(), data.data(), data.size()) != ARCHIVE_OK) {
+        throw RepoError(context + "is truncated or corrupt: " + archive_error(archive.get()));
+    }
+    return parse_opened_primary(archive.get(), base_url, filter, context);
+}
 
 std::string PackageEntry::url() const {
     return join_url(location_base.empty() ? base_url : location_base, location_href);
