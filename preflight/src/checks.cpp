@@ -539,8 +539,9 @@ Report run_checks(const HostFacts& facts, Profile profile,
                   const std::map<std::string, std::string>& skips) {
     // Validate every skip before judging anything.
     for (const auto& [id, reason] : skips) {
+        // an init-capture: clang 14 cannot capture a structured binding
         const auto it = std::find_if(k_checks.begin(), k_checks.end(),
-                                     [&](const Check& c) { return c.id == id; });
+                                     [&wanted = id](const Check& c) { return c.id == wanted; });
         if (it == k_checks.end())
             throw UsageError(fmt::format("unknown check id '{}' in --skip (known: {})", id, known_ids()));
         if (!it->skippable)
