@@ -526,22 +526,9 @@ void gather_cpu_quota(const stdfs::path& root, HostFacts& f) {
         // The root's copy when the cgroup files are the root's; a root without one is "/".
         const SourcedRead sr = read_fact_file(root, from_root, "/proc/self/cgroup");
         if (sr.read.text) {
-            for (auto line : split_lines(*sr.read.text)) {
-                const auto c1 = line.find(':');
-                const auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
-                if (c2 == std::string_view::npos) continue;
-                const auto controllers = line.substr(c1 + 1, c2 - c1 - 1);
-                const std::string path(trim(line.substr(c2 + 1)));
-                if (line.substr(0, c1) == "0" && controllers.empty()) v2_path = path;
-                std::size_t pos = 0;
-                const std::string list(controllers);
-                while (pos <= list.size()) {
-                    auto end = list.find(',', pos);
-                    if (end == std::string::npos) end = list.size();
-                    if (list.substr(pos, end - pos) == "cpu") v1_path = path;
-                    pos = end + 1;
-                }
-            }
+            CgroupPaths paths = parse_proc_cgroup(*sr.read.text);
+            v1_path = std::move(paths.v1_cpu);
+            v2_path = std::move(paths.v2);
         } else if (!sr.read.missing) {
             f.cpu_quota_error = fmt::format("{}: {}", sr.shown, sr.read.error);
         }
@@ -608,14 +595,9 @@ void gather_cpu_quota(const stdfs::path& root, HostFacts& f) {
                 f.cpu_quota_error = fmt::format("{}: {}", bad.shown, bad.read.error);
                 continue;
             }
-            const auto qt = trim(*q.read.text);
-            const auto period = parse_uint(*p.read.text);
-            shown = fmt::format("{}: {}, cpu.cfs_period_us: {}", q.shown, qt, trim(*p.read.text));
-            if (qt == "-1" && period) {
-                milli = 0;
-            } else if (const auto quota = parse_uint(qt); quota && period && *period > 0) {
-                milli = *quota * 1000 / *period;
-            } else {
+            shown = fmt::format("{}: {}, cpu.cfs_period_us: {}", q.shown, trim(*q.read.text), trim(*p.read.text));
+            milli = parse_cfs_quota(*q.read.text, *p.read.text);
+            if (!milli) {
                 f.cpu_quota_error = fmt::format("{}: malformed (expected a number of microseconds or -1)", shown);
                 continue;
             }
@@ -852,6 +834,35 @@ std::optional<std::uint64_t> parse_cpu_max(const std::string& text) {
     return milli == 0 ? 1 : milli; // a tiny quota is still a limit, not "none"
 }
 
+std::optional<std::uint64_t> parse_cfs_quota(const std::string& quota_text, const std::string& period_text) {
+    const auto qt = trim(quota_text);
+    const auto period = parse_uint(period_text);
+    if (qt == "-1" && period) return 0;
+    if (const auto quota = parse_uint(qt); quota && period && *period > 0) return *quota * 1000 / *period;
+    return std::nullopt;
+}
+
+CgroupPaths parse_proc_cgroup(const std::string& text) {
+    CgroupPaths paths;
+    for (auto line : split_lines(text)) {
+        const auto c1 = line.find(':');
+        const auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+        if (c2 == std::string_view::npos) continue;
+        const auto controllers = line.substr(c1 + 1, c2 - c1 - 1);
+        const std::string path(trim(line.substr(c2 + 1)));
+        if (line.substr(0, c1) == "0" && controllers.empty()) paths.v2 = path;
+        std::size_t pos = 0;
+        const std::string list(controllers);
+        while (pos <= list.size()) {
+            auto end = list.find(',', pos);
+            if (end == std::string::npos) end = list.size();
+            if (list.substr(pos, end - pos) == "cpu") paths.v1_cpu = path;
+            pos = end + 1;
+        }
+    }
+    return paths;
+}
+
 unsigned parse_cpuinfo_count(const std::string& text) {
     unsigned n = 0;
     for (auto line : split_lines(text)) {
@@ -1005,17 +1016,20 @@ HostFacts read_facts_file(const stdfs::path& file) {
     const FileRead read = read_regular(file, false);
     if (!read.text)
         throw PreflightError(fmt::format("facts file {}: cannot be read: {}", file.string(), read.error));
-    const auto& text = read.text;
+    return parse_facts_text(*read.text, file.string());
+}
+
+HostFacts parse_facts_text(const std::string& text, const std::string& file) {
     json j;
     try {
-        j = json::parse(*text);
+        j = json::parse(text);
     } catch (const json::parse_error& e) {
-        throw PreflightError(fmt::format("facts file {}: not JSON: {}", file.string(), e.what()));
+        throw PreflightError(fmt::format("facts file {}: not JSON: {}", file, e.what()));
     }
     try {
         return facts_from_json(j);
     } catch (const PreflightError&) {
-        std::throw_with_nested(PreflightError(fmt::format("cannot use {}", file.string())));
+        std::throw_with_nested(PreflightError(fmt::format("cannot use {}", file)));
     }
 }
 

@@ -587,3 +587,36 @@ TEST(FactsJson, ReadFactsFileNamesTheFile) {
     EXPECT_EQ(leo::preflight::read_facts_file(file).home.fstype, "nfs4");
     EXPECT_THROW((void)leo::preflight::read_facts_file(tmp.path() / "absent.json"), leo::PreflightError);
 }
+
+TEST(FactsJson, ParseFactsTextNamesTheGivenFile) {
+    EXPECT_EQ(leo::preflight::parse_facts_text(leo::preflight::to_json(sample()).dump(), "f.json").home.fstype,
+              "nfs4");
+    try {
+        (void)leo::preflight::parse_facts_text("[]", "f.json");
+        FAIL() << "no error";
+    } catch (const leo::PreflightError& e) {
+        EXPECT_EQ(leo::describe(e), "cannot use f.json: facts file: expected a JSON object, not array");
+    }
+}
+
+// ---- cgroup files ----
+
+TEST(Cgroup, CfsQuotaAndPeriod) {
+    using leo::preflight::parse_cfs_quota;
+    EXPECT_EQ(parse_cfs_quota("150000\n", "100000\n"), 1500U);
+    EXPECT_EQ(parse_cfs_quota("-1\n", "100000\n"), 0U);  // no limit
+    EXPECT_FALSE(parse_cfs_quota("150000", "0"));
+    EXPECT_FALSE(parse_cfs_quota("lots", "100000"));
+    EXPECT_FALSE(parse_cfs_quota("-1", ""));
+}
+
+TEST(Cgroup, ProcSelfCgroup) {
+    using leo::preflight::parse_proc_cgroup;
+    const auto v1 = parse_proc_cgroup("11:memory:/docker/abc\n4:cpuacct,cpu:/docker/abc\n1:name=systemd:/x\n");
+    EXPECT_EQ(v1.v1_cpu, "/docker/abc");
+    EXPECT_EQ(v1.v2, "/");
+    const auto v2 = parse_proc_cgroup("0::/machine.slice/leo.scope\n");
+    EXPECT_EQ(v2.v1_cpu, "/");
+    EXPECT_EQ(v2.v2, "/machine.slice/leo.scope");
+    EXPECT_EQ(parse_proc_cgroup("junk\n").v2, "/");
+}
