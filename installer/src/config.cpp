@@ -5,7 +5,6 @@
 
 #include "ini_errors.hpp"
 
-
 #include <fmt/format.h>
 #include <ini.h>
 
@@ -71,11 +70,17 @@ InstallerConfig load_config(const stdfs::path& root) {
     const auto file = fs::under_root(root, "/etc/leo-installer/installer.conf");
     std::error_code ec;
     if (!stdfs::exists(file, ec)) return {};
+    const auto text = fs::try_read_file(file);
+    if (!text) throw UsageError(fmt::format("{}: cannot be read", file.string()));
+    return parse_config(*text, file.string());
+}
+
+InstallerConfig parse_config(const std::string& text, const std::string& file) {
     ParseState st;
-    st.file = file.string();
-    const int rc = ini_parse(file.c_str(), handler, &st);
-    if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0) throw detail::ini_error(file, rc, st.refusals);
+    st.file = file;
+    const int rc = detail::ini_parse_text(text, handler, &st);
+    if (rc < 0) throw UsageError(fmt::format("{}: cannot be parsed (inih error {})", file, rc));
+    if (rc > 0) throw detail::ini_error(file, text, rc, st.refusals);
     return st.config;
 }
 

@@ -50,8 +50,12 @@ void Journal::append(nlohmann::json record) {
 std::optional<RunRecord> Journal::last_run() const {
     auto text = fs::try_read_file(m_file);
     if (!text) return std::nullopt;
+    return parse_journal(*text, m_file.string());
+}
+
+std::optional<RunRecord> parse_journal(const std::string& text, const std::string& file) {
     std::optional<RunRecord> run;
-    std::istringstream in(*text);
+    std::istringstream in(text);
     std::string line;
     size_t lineno = 0;
     while (std::getline(in, line)) {
@@ -62,12 +66,12 @@ std::optional<RunRecord> Journal::last_run() const {
             r = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception&) {
             if (in.peek() == std::char_traits<char>::eof()) break;  // torn last line from a crash
-            throw InstallError(fmt::format("{}:{}: damaged journal line", m_file.string(), lineno));
+            throw InstallError(fmt::format("{}:{}: damaged journal line", file, lineno));
         }
         if (r.value("v", 0) != k_journal_format_version)
             throw InstallError(fmt::format("{}:{}: journal format version {} is not supported (this leo-installer "
                                            "reads version {})",
-                                           m_file.string(), lineno, r.value("v", 0), k_journal_format_version));
+                                           file, lineno, r.value("v", 0), k_journal_format_version));
         const std::string type = r.value("type", "");
         if (type == "begin") {
             run = RunRecord{};

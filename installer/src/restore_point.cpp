@@ -79,6 +79,16 @@ migrations::InternalDatabase running_database(const stdfs::path& root) {
 
 } // namespace
 
+RestorePoint parse_manifest(const std::string& text, const stdfs::path& dir) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw InstallError(fmt::format("{}: damaged manifest ({})", (dir / "manifest.json").string(), e.what()));
+    }
+    return from_json(j, dir);
+}
+
 nlohmann::json to_json(const RestorePoint& rp) {
     return {{"format_version", k_manifest_format_version},
             {"id", rp.id},
@@ -220,13 +230,7 @@ std::vector<RestorePoint> list_restore_points(const stdfs::path& root) {
         const auto manifest = entry.path() / "manifest.json";
         auto text = fs::try_read_file(manifest);
         if (!text) throw InstallError(fmt::format("{} cannot be read", manifest.string()));
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(*text);
-        } catch (const nlohmann::json::exception& e) {
-            throw InstallError(fmt::format("{}: damaged manifest ({})", manifest.string(), e.what()));
-        }
-        out.push_back(from_json(j, entry.path()));
+        out.push_back(parse_manifest(*text, entry.path()));
     }
     std::sort(out.begin(), out.end(), [](const RestorePoint& a, const RestorePoint& b) { return a.id < b.id; });
     return out;

@@ -40,4 +40,8 @@ struct InstallerConfig {
 /// leo::UsageError naming file and line for a syntax error, an unknown key or a bad value.
 [[nodiscard]] InstallerConfig load_config(const std::filesystem::path& root);
 
+/// Parse installer.conf text (what load_config runs on the file's content); `file` names
+/// it in errors. Throws leo::UsageError as load_config does.
+[[nodiscard]] InstallerConfig parse_config(const std::string& text, const std::string& file);
+
 } // namespace leo::installer
