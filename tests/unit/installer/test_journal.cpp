@@ -47,4 +47,20 @@ TEST(Journal, DamagedLineAndOtherVersionRefused) {
               std::string(k_file) + ":1: journal format version 2 is not supported (this leo-installer reads version 1)");
 }
 
+// Found with fuzz/fuzz_state_json.cpp (fuzz/corpus/state_json/crash-journal-line-a-number,
+// the journal "9"): a line that is JSON but not an object threw nlohmann's type_error out
+// of last_run() ("cannot use value() with number"); so did a field of another type.
+TEST(Journal, JsonThatIsNotARecordIsDamaged) {
+    EXPECT_EQ(error_for("9"), std::string(k_file) + ":1: damaged journal line (must be an object, not number)");
+    EXPECT_EQ(error_for("[1]\n{}\n"), std::string(k_file) + ":1: damaged journal line (must be an object, not array)");
+    EXPECT_EQ(error_for("{\"v\":\"1\",\"type\":\"begin\"}\n"),
+              std::string(k_file) + ":1: journal format version \"1\" is not supported (this leo-installer reads version 1)");
+    EXPECT_EQ(error_for("{\"type\":\"begin\"}\n"),
+              std::string(k_file) + ":1: journal format version 0 is not supported (this leo-installer reads version 1)");
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":[\"begin\"]}\n"),
+              std::string(k_file) + ":1: damaged journal line (\"type\" must be a string, not array)");
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\",\"step\":\"s\",\"state\":\"done\",\"data\":5}\n"),
+              std::string(k_file) + ":2: damaged journal line (\"data\" must be an object, not number)");
+}
+
 } // namespace
