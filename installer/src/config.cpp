@@ -12,6 +12,10 @@ namespace leo::installer {
 namespace stdfs = std::filesystem;
 
 namespace {
+/// The largest count or number of seconds: `keep` is an int, and a timeout must stay
+/// within the milliseconds the hooks run with (a larger value would overflow there).
+constexpr long k_max_number = 2147483647;
+
 struct ParseState {
     InstallerConfig config;
     std::string file;
@@ -33,8 +37,9 @@ int handler(void* user, const char* section, const char* name, const char* value
         return 0;
     };
     if (s == "restore_points" && n == "keep") {
-        if (!detail::parse_long(v, number) || number < 1) {
-            return refuse(fmt::format("[restore_points] keep = {}: expected a whole number >= 1", v));
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[restore_points] keep = {}: expected a whole number from 1 to {}", v,
+                                      k_max_number));
         }
         st->config.keep_restore_points = static_cast<int>(number);
     } else if (s == "vm_snapshot" && n == "create_command") {
@@ -42,8 +47,8 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (s == "vm_snapshot" && n == "restore_command") {
         st->config.vm_snapshot_restore_command = v;
     } else if (s == "vm_snapshot" && n == "timeout") {
-        if (!detail::parse_long(v, number) || number < 1) {
-            return refuse(fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v));
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[vm_snapshot] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.vm_snapshot_timeout = std::chrono::seconds(number);
     } else if (s == "vm_snapshot" && n == "optional") {
@@ -55,8 +60,8 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (s == "services" && n == "start_command") {
         st->config.services_start_command = v;
     } else if (s == "services" && n == "timeout") {
-        if (!detail::parse_long(v, number) || number < 1) {
-            return refuse(fmt::format("[services] timeout = {}: expected seconds >= 1", v));
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[services] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.services_timeout = std::chrono::seconds(number);
     } else {

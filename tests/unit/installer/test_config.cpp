@@ -45,7 +45,7 @@ TEST(InstallerConfig, DefaultsForEmptyText) {
 
 TEST(InstallerConfig, ErrorsNameFileAndLine) {
     EXPECT_EQ(error_for("[restore_points]\nkeep = 0\n"),
-              std::string(k_file) + ":2: [restore_points] keep = 0: expected a whole number >= 1");
+              std::string(k_file) + ":2: [restore_points] keep = 0: expected a whole number from 1 to 2147483647");
     EXPECT_EQ(error_for("[services]\ncolour = blue\n"), std::string(k_file) + ":2: unknown setting [services] colour");
     EXPECT_EQ(error_for("[services]\nno equals sign\n"),
               std::string(k_file) + ":2: syntax error in 'no equals sign' (expected [section] or name = value)");
@@ -64,8 +64,23 @@ TEST(InstallerConfig, LoadConfigReadsTheRootsFile) {
     } catch (const leo::UsageError& e) {
         EXPECT_EQ(std::string(e.what()),
                   (tmp.path() / "etc/leo-installer/installer.conf").string() +
-                      ":2: [restore_points] keep = x: expected a whole number >= 1");
+                      ":2: [restore_points] keep = x: expected a whole number from 1 to 2147483647");
     }
+}
+
+// Found with fuzz/fuzz_installer_conf.cpp (fuzz/corpus/installer_conf/crash-*): a count that
+// does not fit an int was cut to 0 (4294967296) or a negative number, and a timeout of
+// 2^63-1 seconds overflowed the milliseconds the hooks run with.
+TEST(InstallerConfig, HugeNumbersRefused) {
+    EXPECT_EQ(error_for("[restore_points]\nkeep = 4294967296\n"),
+              std::string(k_file) + ":2: [restore_points] keep = 4294967296: expected a whole number from 1 to 2147483647");
+    EXPECT_EQ(error_for("[services]\ntimeout = 9223372036854775807\n"),
+              std::string(k_file) + ":2: [services] timeout = 9223372036854775807: expected seconds from 1 to 2147483647");
+    EXPECT_EQ(error_for("[vm_snapshot]\ntimeout = 2147483648\n"),
+              std::string(k_file) + ":2: [vm_snapshot] timeout = 2147483648: expected seconds from 1 to 2147483647");
+    const auto c = parse_config("[restore_points]\nkeep = 2147483647\n[services]\ntimeout = 2147483647\n", k_file);
+    EXPECT_EQ(c.keep_restore_points, 2147483647);
+    EXPECT_EQ(c.services_timeout.count(), 2147483647);
 }
 
 } // namespace

@@ -3,11 +3,11 @@
 ///
 ///   [restore_points]
 ///   keep = 3                    ; restore points kept; older ones are deleted after a
-///                               ; successful upgrade or `snapshot create` (>= 1)
+///                               ; successful upgrade or `snapshot create` (1 to 2147483647)
 ///   [vm_snapshot]
 ///   create_command = /usr/local/bin/take-vm-snapshot   ; optional; run before a restore point
 ///   restore_command = /usr/local/bin/revert-vm-snapshot ; optional; `rollback --vm-snapshot`
-///   timeout = 600               ; seconds
+///   timeout = 600               ; seconds (1 to 2147483647, as every timeout here)
 ///   optional = no               ; yes: a failing hook only warns
 ///
 ///   [services]
