@@ -1023,7 +1023,7 @@ HostFacts parse_facts_text(const std::string& text, const std::string& file) {
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
         throw PreflightError(fmt::format("facts file {}: not JSON: {}", file, e.what()));
     }
     try {

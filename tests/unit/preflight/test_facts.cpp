@@ -599,6 +599,25 @@ TEST(FactsJson, ParseFactsTextNamesTheGivenFile) {
     }
 }
 
+// Found by fuzz_state_json (fuzz/corpus/state_json/crash-facts-number-overflow, this text):
+// a number too large for a double made json::parse throw out_of_range, which escaped
+// parse_facts_text (it caught parse_error only) instead of "not JSON".
+TEST(FactsJson, NumberOverflowIsNotJson) {
+    const std::string text =
+        "{\"format_version\": 1, \"os\": {\"id\": \"centos\", \"version_id\": \"7\", \"id_like\": \"rhel fedora\", "
+        "\"name\": \"Ceinity\", \"mem_total_kib\": 7e990000, \"mem_source\": \"\xf6" "proc/meminfo\", \"home\": "
+        "{\"path\": \"/home/leo\", \"mount_p\x7f" "int\": \"/hagic\": 1481003842, \"total_bytes\": 53687091200, "
+        "\"available_bytes\": 42949672960, \"source\": \"/proc/self/%ountinfo\"}}\n";
+    ASSERT_EQ(text.size(), 329u);
+    try {
+        (void)leo::preflight::parse_facts_text(text, "f.json");
+        FAIL() << "no error";
+    } catch (const leo::PreflightError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "facts file f.json: not JSON: [json.exception.out_of_range.406] number overflow parsing '7e990000'");
+    }
+}
+
 // ---- cgroup files ----
 
 TEST(Cgroup, CfsQuotaAndPeriod) {
