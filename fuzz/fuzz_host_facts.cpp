@@ -8,24 +8,44 @@
 //   5 cgroup v2 cpu.max     parse_cpu_max
 //   6 cgroup v1 quota       parse_cfs_quota (cpu.cfs_quota_us, NUL, cpu.cfs_period_us)
 //   7 /proc/self/cgroup     parse_proc_cgroup
-// These parsers never throw: a malformed file is an empty fact.
+// These parsers never throw: a malformed file is an empty fact. What the OS and mount
+// parsers read must also be writable as facts JSON (to_json, dump) and read back unchanged.
 #include "fuzz_input.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/preflight/facts.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace pf = leo::preflight;
+
+namespace {
+/// What was read must be writable as facts JSON (`facts --json`, `preflight --json`) and
+/// read back the same (`preflight --facts FILE`).
+void written(const pf::HostFacts& f) {
+    const std::string text = pf::to_json(f).dump(2);
+    if (pf::to_json(pf::parse_facts_text(text, "facts.json")) != pf::to_json(f))
+        leo::fuzz::violated("facts JSON does not read back as written");
+}
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string text = leo::fuzz::text_of(data + 1, size - 1);
     try {
         switch (data[0] % 8) {
-        case 0: (void)pf::parse_os_release(text); break;
-        case 1: (void)pf::parse_redhat_release(text); break;
+        case 0: written(pf::HostFacts{.os = pf::parse_os_release(text)}); break;
+        case 1: written(pf::HostFacts{.os = pf::parse_redhat_release(text)}); break;
         case 2: {
             const auto entries = pf::parse_mountinfo(text);
-            (void)pf::find_mount(entries, "/home/leo");
+            if (const auto home = pf::find_mount(entries, "/home/leo")) {
+                pf::HostFacts f;
+                f.home.mount_point = home->mount_point;
+                f.home.fstype = home->fstype;
+                f.home.mount_source = home->source;
+                f.home.mount_root = home->root;
+                written(f);
+            }
             for (const auto& e : entries) {
                 if (!e.mount_point.empty() && e.mount_point.front() == '/' && !pf::find_mount(entries, e.mount_point))
                     leo::fuzz::violated("find_mount does not find an entry's own mount point");

@@ -569,19 +569,19 @@ Report run_checks(const HostFacts& facts, Profile profile,
 nlohmann::json to_json(const Report& report) {
     nlohmann::json results = nlohmann::json::array();
     nlohmann::json counts = {{"pass", 0}, {"inhibitor", 0}, {"warning", 0}, {"info", 0}, {"skipped", 0}};
-    for (const auto& r : report.results) {
+    for (const auto& r : report.results) {  // texts come from the host's files and --reason: valid_utf8
         counts[std::string(to_string(r.verdict))] = counts[std::string(to_string(r.verdict))].get<int>() + 1;
         results.push_back({
             {"id", r.id},
             {"verdict", to_string(r.verdict)},
             {"judged", to_string(r.judged)},
-            {"measured", r.measured},
-            {"evidence", r.evidence},
-            {"required", r.required},
-            {"tolerance", r.tolerance},
-            {"remediation", r.remediation},
+            {"measured", valid_utf8(r.measured)},
+            {"evidence", valid_utf8(r.evidence)},
+            {"required", valid_utf8(r.required)},
+            {"tolerance", valid_utf8(r.tolerance)},
+            {"remediation", valid_utf8(r.remediation)},
             {"skippable", r.skippable},
-            {"skip_reason", r.skip_reason},
+            {"skip_reason", valid_utf8(r.skip_reason)},
         });
     }
     return {

@@ -872,6 +872,41 @@ unsigned parse_cpuinfo_count(const std::string& text) {
     return n;
 }
 
+std::string valid_utf8(std::string_view text) {
+    static constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            out += text[i++];
+            continue;
+        }
+        // Unicode 15, table 3-7: the lead byte decides the length and the second byte's range
+        // (no overlong forms, no surrogates, nothing above U+10FFFF).
+        const std::size_t more = c >= 0xC2 && c <= 0xDF   ? 1
+                                 : c >= 0xE0 && c <= 0xEF ? 2
+                                 : c >= 0xF0 && c <= 0xF4 ? 3
+                                                          : 0;
+        const unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+        const unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        std::size_t k = 1;  // bytes of a valid prefix so far
+        while (more > 0 && k <= more && i + k < text.size()) {
+            const auto b = static_cast<unsigned char>(text[i + k]);
+            if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) break;
+            ++k;
+        }
+        if (more > 0 && k == more + 1) {
+            out.append(text.substr(i, k));
+        } else {
+            out += k_replacement;  // one U+FFFD for the longest invalid prefix
+        }
+        i += k;
+    }
+    return out;
+}
+
 std::uint64_t usable_millicpus(const HostFacts& f) {
     const std::uint64_t affinity = static_cast<std::uint64_t>(f.vcpus) * 1000;
     if (f.cpu_quota_millicpus == 0) return affinity;
@@ -914,42 +949,44 @@ HostFacts gather_facts(const stdfs::path& root_arg) {
 }
 
 json to_json(const HostFacts& f) {
+    // Text read from the host's files may be any bytes (a Latin-1 os-release, a mount
+    // point); JSON holds UTF-8 only, and dump() would throw on anything else.
     return json{
         {"format_version", k_facts_format_version},
         {"os",
-         {{"id", f.os.id},
-          {"version_id", f.os.version_id},
-          {"id_like", f.os.id_like},
-          {"name", f.os.name},
-          {"pretty_name", f.os.pretty_name},
-          {"variant_id", f.os.variant_id},
-          {"source", f.os.source},
-          {"error", f.os.error}}},
-        {"arch", f.arch},
+         {{"id", valid_utf8(f.os.id)},
+          {"version_id", valid_utf8(f.os.version_id)},
+          {"id_like", valid_utf8(f.os.id_like)},
+          {"name", valid_utf8(f.os.name)},
+          {"pretty_name", valid_utf8(f.os.pretty_name)},
+          {"variant_id", valid_utf8(f.os.variant_id)},
+          {"source", valid_utf8(f.os.source)},
+          {"error", valid_utf8(f.os.error)}}},
+        {"arch", valid_utf8(f.arch)},
         {"vcpus", f.vcpus},
-        {"vcpus_source", f.vcpus_source},
+        {"vcpus_source", valid_utf8(f.vcpus_source)},
         {"cpu_quota_millicpus", f.cpu_quota_millicpus},
-        {"cpu_quota_source", f.cpu_quota_source},
-        {"cpu_quota_error", f.cpu_quota_error},
+        {"cpu_quota_source", valid_utf8(f.cpu_quota_source)},
+        {"cpu_quota_error", valid_utf8(f.cpu_quota_error)},
         {"cpuinfo_cpus", f.cpuinfo_cpus},
-        {"cpuinfo_source", f.cpuinfo_source},
+        {"cpuinfo_source", valid_utf8(f.cpuinfo_source)},
         {"usable_millicpus", usable_millicpus(f)},
         {"mem_total_kib", f.mem_total_kib},
-        {"mem_source", f.mem_source},
+        {"mem_source", valid_utf8(f.mem_source)},
         {"installed_mem_bytes", f.installed_mem_bytes},
-        {"installed_mem_source", f.installed_mem_source},
+        {"installed_mem_source", valid_utf8(f.installed_mem_source)},
         {"home",
-         {{"path", f.home.path},
-          {"mount_point", f.home.mount_point},
-          {"fstype", f.home.fstype},
-          {"mount_source", f.home.mount_source},
+         {{"path", valid_utf8(f.home.path)},
+          {"mount_point", valid_utf8(f.home.mount_point)},
+          {"fstype", valid_utf8(f.home.fstype)},
+          {"mount_source", valid_utf8(f.home.mount_source)},
           {"statfs_magic", f.home.statfs_magic},
           {"total_bytes", f.home.total_bytes},
           {"available_bytes", f.home.available_bytes},
-          {"source", f.home.source},
-          {"mount_root", f.home.mount_root},
-          {"requested", f.home.requested},
-          {"resolved", f.home.resolved}}},
+          {"source", valid_utf8(f.home.source)},
+          {"mount_root", valid_utf8(f.home.mount_root)},
+          {"requested", valid_utf8(f.home.requested)},
+          {"resolved", valid_utf8(f.home.resolved)}}},
     };
 }
 

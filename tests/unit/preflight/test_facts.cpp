@@ -618,6 +618,41 @@ TEST(FactsJson, NumberOverflowIsNotJson) {
     }
 }
 
+// Found by fuzz_host_facts (fuzz/corpus/host_facts/crash-redhat-release-not-utf8: the
+// redhat-release "\xeb"): text read from the host that is not UTF-8 (a Latin-1 os-release
+// PRETTY_NAME, a mount point) made to_json(facts).dump() throw nlohmann's type_error 316,
+// so `facts --json` and `preflight --json` failed on that host.
+TEST(FactsJson, NotUtf8IsReplaced) {
+    HostFacts f;
+    f.os = parse_redhat_release("\xeb");
+    EXPECT_EQ(f.os.pretty_name, "\xeb");  // the fact keeps the bytes; its JSON cannot
+    EXPECT_EQ(leo::preflight::to_json(f).at("os").at("pretty_name"), "\xEF\xBF\xBD");
+    f.os = parse_os_release("PRETTY_NAME=\"Caf\xe9 Linux\"\n");
+    f.home.mount_point = "/srv/\xff\xfe";
+    const json j = leo::preflight::to_json(f);
+    std::string text;
+    ASSERT_NO_THROW(text = j.dump(2));
+    EXPECT_EQ(j.at("os").at("pretty_name"), "Caf\xEF\xBF\xBD Linux");
+    EXPECT_EQ(j.at("home").at("mount_point"), "/srv/\xEF\xBF\xBD\xEF\xBF\xBD");
+    EXPECT_EQ(leo::preflight::to_json(leo::preflight::parse_facts_text(text, "f.json")), j);
+}
+
+TEST(FactsJson, ValidUtf8) {
+    using leo::preflight::valid_utf8;
+    const std::string fffd = "\xEF\xBF\xBD";
+    EXPECT_EQ(valid_utf8("plain ascii\n"), "plain ascii\n");
+    EXPECT_EQ(valid_utf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+    EXPECT_EQ(valid_utf8("\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf"),
+              "\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf");  // é € 𝄞 U+10FFFF
+    EXPECT_EQ(valid_utf8("\xc0\xaf"), fffd + fffd);                // overlong '/'
+    EXPECT_EQ(valid_utf8("\xe0\x80\xaf"), fffd + fffd + fffd);     // overlong, 3 bytes
+    EXPECT_EQ(valid_utf8("\xed\xa0\x80"), fffd + fffd + fffd);     // a surrogate
+    EXPECT_EQ(valid_utf8("\xf4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
+    EXPECT_EQ(valid_utf8("x\xe2\x82"), "x" + fffd);                // cut short: one for the prefix
+    EXPECT_EQ(valid_utf8("\xe2\x82x"), fffd + "x");
+    EXPECT_EQ(valid_utf8("\x80\xbf"), fffd + fffd);                // lone continuation bytes
+}
+
 // ---- cgroup files ----
 
 TEST(Cgroup, CfsQuotaAndPeriod) {

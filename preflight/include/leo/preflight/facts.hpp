@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -154,7 +155,12 @@ struct MountEntry {
 [[nodiscard]] std::optional<MountEntry> find_mount(const std::vector<MountEntry>& entries,
                                                    const std::string& path);
 
-/// Serialise with "format_version".
+/// `text` with every byte sequence that is not UTF-8 replaced by U+FFFD (one for each
+/// longest invalid prefix): what a JSON string can hold. Facts read from files may be
+/// any bytes (a Latin-1 os-release), and nlohmann::json's dump() throws on them.
+[[nodiscard]] std::string valid_utf8(std::string_view text);
+
+/// Serialise with "format_version"; every text passes through valid_utf8().
 [[nodiscard]] nlohmann::json to_json(const HostFacts& facts);
 /// Parse a saved `facts --json` output. Throws leo::PreflightError naming the problem
 /// (not JSON, wrong format_version, a missing or mistyped field).
