@@ -35,10 +35,12 @@ stdfs::path snapshots_dir(const stdfs::path& root) { return fs::under_root(root,
 
 RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
     try {
-        if (j.at("format_version").get<int>() != k_manifest_format_version)
+        // Compared as JSON: get<int>() of 1e84 or 2^40 would be out of range (undefined behaviour).
+        const auto& version = j.at("format_version");
+        if (!version.is_number_integer() || version != k_manifest_format_version)
             throw InstallError(fmt::format("{}: manifest format version {} is not supported (this leo-installer "
                                            "reads version {})",
-                                           (dir / "manifest.json").string(), j.at("format_version").dump(),
+                                           (dir / "manifest.json").string(), version.dump(),
                                            k_manifest_format_version));
         RestorePoint rp;
         rp.id = j.at("id").get<std::string>();

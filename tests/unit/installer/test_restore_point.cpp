@@ -60,4 +60,25 @@ TEST(Manifest, DamagedOrOtherVersionRefused) {
     EXPECT_NE(error_for(j.dump()).find(": damaged manifest ("), std::string::npos) << error_for(j.dump());
 }
 
+// Found by fuzz_state_json (fuzz/corpus/state_json/crash-manifest-format-version-1e84, this
+// text): get<int>() of a format_version of 1.9e84 is undefined behaviour (UBSan: outside the
+// range of int), and an integer such as 4294967297 was cut to 1 and accepted.
+TEST(Manifest, FormatVersionOutOfRangeRefused) {
+    const std::string text = "{\"format_version\": 1888888888888888888888888888888888888888888888888888888888888888"
+                             "888888888888888888888, \"ireated\": \"20a7777777777700000000000000000000000000000000000"
+                             "00tables0000013322648497679120610aaaaaaaaaaaaaaaaaLLLLLLLLLLLLLLLLLLLLLLLLLLLaaaa777aa"
+                             "a12aa\"}";
+    ASSERT_EQ(text.size(), 260u);
+    EXPECT_EQ(error_for(text), (k_dir / "manifest.json").string() +
+                                   ": manifest format version 1.888888888888889e+84 is not supported (this "
+                                   "leo-installer reads version 1)");
+    auto j = leo::installer::to_json(sample());
+    j["format_version"] = 4294967297LL;
+    EXPECT_EQ(error_for(j.dump()), (k_dir / "manifest.json").string() +
+                                       ": manifest format version 4294967297 is not supported (this leo-installer "
+                                       "reads version 1)");
+    j["format_version"] = 1.0;
+    EXPECT_NE(error_for(j.dump()).find("manifest format version 1.0 is not supported"), std::string::npos);
+}
+
 } // namespace
