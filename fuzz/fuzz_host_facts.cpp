@@ -30,7 +30,8 @@ void written(const pf::HostFacts& f) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
+    if (size == 0)
+        return 0;
     const std::string text = leo::fuzz::text_of(data + 1, size - 1);
     try {
         switch (data[0] % 8) {

@@ -9,8 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +28,8 @@ inline std::vector<std::string> split_nul(std::string_view text) {
     for (;;) {
         const auto nul = text.find('\0', pos);
         out.emplace_back(text.substr(pos, nul == std::string_view::npos ? nul : nul - pos));
-        if (nul == std::string_view::npos) break;
+        if (nul == std::string_view::npos)
+            break;
         pos = nul + 1;
     }
     return out;

@@ -38,14 +38,16 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     g_root = dir;
     std::atexit(remove_root);
     std::string key;
-    for (int i = 0; i < 32; ++i) key += static_cast<char>(i);
+    for (int i = 0; i < 32; ++i)
+        key += static_cast<char>(i);
     stdfs::create_directories(g_root / "etc/leostream");
     leo::fs::write_file_atomic(g_root / "etc/leostream/database.key", leo::crypto::base64_encode(key) + "\n", 0600);
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
+    if (size == 0)
+        return 0;
     const std::string text = leo::fuzz::text_of(data + 1, size - 1);
     try {
         if (data[0] % 2 == 0) {

@@ -17,7 +17,8 @@ int sign(int v) { return (v > 0) - (v < 0); }
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
+    if (size == 0)
+        return 0;
     const std::string text = leo::fuzz::text_of(data + 1, size - 1);
     try {
         switch (data[0] % 4) {
@@ -35,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::string a = text.substr(0, nul);
             const std::string b = nul == std::string::npos ? std::string() : text.substr(nul + 1);
             const int ab = mig::compare_versions(a, b);
-            if (sign(ab) != -sign(mig::compare_versions(b, a))) leo::fuzz::violated("compare_versions is not antisymmetric");
+            if (sign(ab) != -sign(mig::compare_versions(b, a)))
+                leo::fuzz::violated("compare_versions is not antisymmetric");
             break;
         }
         case 2: {

@@ -20,9 +20,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     try {
-        const auto packages = leo::repo::parse_primary(
-            std::string_view(reinterpret_cast<const char*>(data), size), "http://repo.example.com/el7/", nullptr,
-            "fuzz primary.xml: ");
+        const auto packages = leo::repo::parse_primary(std::string_view(reinterpret_cast<const char*>(data), size),
+                                                       "http://repo.example.com/el7/", nullptr, "fuzz primary.xml: ");
         for (const auto& p : packages) {
             (void)p.url();
             (void)p.nevra();

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         const auto configs = leo::repo::parse_repo_config(text, "/etc/yum.repos.d/fuzz.repo");
         for (const auto& c : configs) {
-            if (c.enabled && c.baseurls.empty()) leo::fuzz::violated("an enabled repository without baseurl");
+            if (c.enabled && c.baseurls.empty())
+                leo::fuzz::violated("an enabled repository without baseurl");
         }
     } catch (const leo::Error&) {
     }

@@ -12,7 +12,7 @@ void quiet(void*, const char*, ...) {}
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    xmlSetGenericErrorFunc(nullptr, quiet);  // the reader's own handler collects parse errors
+    xmlSetGenericErrorFunc(nullptr, quiet); // the reader's own handler collects parse errors
     return 0;
 }
 

@@ -16,7 +16,8 @@
 #include <nlohmann/json.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
+    if (size == 0)
+        return 0;
     const std::string text = leo::fuzz::text_of(data + 1, size - 1);
     try {
         switch (data[0] % 3) {
@@ -24,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const auto run = leo::installer::parse_journal(text, "/var/lib/leo-installer/journal");
             if (run) {
                 (void)run->finished();
-                for (const auto& step : run->started) (void)run->is_done(step);
+                for (const auto& step : run->started)
+                    (void)run->is_done(step);
             }
             break;
         }

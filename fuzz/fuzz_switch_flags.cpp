@@ -35,13 +35,14 @@ bool read_flags(const std::vector<std::string>& args, SwitchFlags& f) {
             }
             arg = canonical(arg);
         }
-        bool* flag = arg == "--show_current"                    ? &f.show_current
-                     : arg == "--to_internal"                   ? &f.to_internal
+        bool* flag = arg == "--show_current"                                               ? &f.show_current
+                     : arg == "--to_internal"                                              ? &f.to_internal
                      : arg == "--skip_confirmation" || arg == "-y" || arg == "--assumeyes" ? &f.skip_confirmation
-                     : arg == "--allow_remote_upgrade"          ? &f.allow_remote_upgrade
-                                                                : nullptr;
+                     : arg == "--allow_remote_upgrade"                                     ? &f.allow_remote_upgrade
+                                                                                           : nullptr;
         if (flag != nullptr) {
-            if (value) return false;  // a flag takes no value
+            if (value)
+                return false; // a flag takes no value
             *flag = true;
             continue;
         }
@@ -54,9 +55,11 @@ bool read_flags(const std::vector<std::string>& args, SwitchFlags& f) {
                                              : arg == "--site_id"   ? &f.site_id
                                                                     : nullptr;
         const bool password = arg == "--password" || arg == "--password_file";
-        if (option == nullptr && !password && arg != "--root") return false;
+        if (option == nullptr && !password && arg != "--root")
+            return false;
         if (!value) {
-            if (i + 1 >= args.size()) return false;
+            if (i + 1 >= args.size())
+                return false;
             value = args[++i];
         }
         if (option != nullptr) {
@@ -71,9 +74,11 @@ bool read_flags(const std::vector<std::string>& args, SwitchFlags& f) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
+    if (size == 0)
+        return 0;
     SwitchFlags flags;
-    if (!read_flags(leo::fuzz::split_nul(std::string_view(reinterpret_cast<const char*>(data), size)), flags)) return 0;
+    if (!read_flags(leo::fuzz::split_nul(std::string_view(reinterpret_cast<const char*>(data), size)), flags))
+        return 0;
     try {
         const auto request = leo::installer::parse_switch_flags(flags);
         if (request.action == leo::installer::SwitchAction::to_external) {

@@ -53,7 +53,7 @@ TEST(InstallerConfig, ErrorsNameFileAndLine) {
 
 TEST(InstallerConfig, LoadConfigReadsTheRootsFile) {
     leo::test::TempDir tmp;
-    EXPECT_EQ(leo::installer::load_config(tmp.path()).keep_restore_points, 3);  // no file: defaults
+    EXPECT_EQ(leo::installer::load_config(tmp.path()).keep_restore_points, 3); // no file: defaults
     std::filesystem::create_directories(tmp.path() / "etc/leo-installer");
     leo::fs::write_file_atomic(tmp.path() / "etc/leo-installer/installer.conf", "[restore_points]\nkeep = 2\n");
     EXPECT_EQ(leo::installer::load_config(tmp.path()).keep_restore_points, 2);
@@ -73,9 +73,11 @@ TEST(InstallerConfig, LoadConfigReadsTheRootsFile) {
 // 2^63-1 seconds overflowed the milliseconds the hooks run with.
 TEST(InstallerConfig, HugeNumbersRefused) {
     EXPECT_EQ(error_for("[restore_points]\nkeep = 4294967296\n"),
-              std::string(k_file) + ":2: [restore_points] keep = 4294967296: expected a whole number from 1 to 2147483647");
+              std::string(k_file) +
+                  ":2: [restore_points] keep = 4294967296: expected a whole number from 1 to 2147483647");
     EXPECT_EQ(error_for("[services]\ntimeout = 9223372036854775807\n"),
-              std::string(k_file) + ":2: [services] timeout = 9223372036854775807: expected seconds from 1 to 2147483647");
+              std::string(k_file) +
+                  ":2: [services] timeout = 9223372036854775807: expected seconds from 1 to 2147483647");
     EXPECT_EQ(error_for("[vm_snapshot]\ntimeout = 2147483648\n"),
               std::string(k_file) + ":2: [vm_snapshot] timeout = 2147483648: expected seconds from 1 to 2147483647");
     const auto c = parse_config("[restore_points]\nkeep = 2147483647\n[services]\ntimeout = 2147483647\n", k_file);

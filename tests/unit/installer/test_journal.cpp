@@ -22,10 +22,14 @@ std::string error_for(const std::string& text) {
 
 TEST(Journal, LastRunWithStepsAndATornLastLine) {
     const auto run = parse_journal(
-        R"({"v":1,"type":"begin","run":"r1","command":"upgrade","from":"a-1-1.x86_64","to":"a-2-1.x86_64"})" "\n"
-        R"({"v":1,"type":"step","run":"r1","step":"restore-point","state":"start"})" "\n"
-        R"({"v":1,"type":"step","run":"r1","step":"restore-point","state":"done","data":{"id":"S1"}})" "\n"
-        R"({"v":1,"type":"step","run":"r1","step":"rpm","state":"start"})" "\n"
+        R"({"v":1,"type":"begin","run":"r1","command":"upgrade","from":"a-1-1.x86_64","to":"a-2-1.x86_64"})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r1","step":"restore-point","state":"start"})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r1","step":"restore-point","state":"done","data":{"id":"S1"}})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r1","step":"rpm","state":"start"})"
+        "\n"
         R"({"v":1,"type":"st)",
         k_file);
     ASSERT_TRUE(run);
@@ -42,9 +46,11 @@ TEST(Journal, LastRunWithStepsAndATornLastLine) {
 }
 
 TEST(Journal, DamagedLineAndOtherVersionRefused) {
-    EXPECT_EQ(error_for("{ not json\n{\"v\":1,\"type\":\"begin\"}\n"), std::string(k_file) + ":1: damaged journal line");
+    EXPECT_EQ(error_for("{ not json\n{\"v\":1,\"type\":\"begin\"}\n"),
+              std::string(k_file) + ":1: damaged journal line");
     EXPECT_EQ(error_for("{\"v\":2,\"type\":\"begin\"}\n"),
-              std::string(k_file) + ":1: journal format version 2 is not supported (this leo-installer reads version 1)");
+              std::string(k_file) +
+                  ":1: journal format version 2 is not supported (this leo-installer reads version 1)");
 }
 
 // Found with fuzz/fuzz_state_json.cpp (fuzz/corpus/state_json/crash-journal-line-a-number,
@@ -54,12 +60,15 @@ TEST(Journal, JsonThatIsNotARecordIsDamaged) {
     EXPECT_EQ(error_for("9"), std::string(k_file) + ":1: damaged journal line (must be an object, not number)");
     EXPECT_EQ(error_for("[1]\n{}\n"), std::string(k_file) + ":1: damaged journal line (must be an object, not array)");
     EXPECT_EQ(error_for("{\"v\":\"1\",\"type\":\"begin\"}\n"),
-              std::string(k_file) + ":1: journal format version \"1\" is not supported (this leo-installer reads version 1)");
+              std::string(k_file) +
+                  ":1: journal format version \"1\" is not supported (this leo-installer reads version 1)");
     EXPECT_EQ(error_for("{\"type\":\"begin\"}\n"),
-              std::string(k_file) + ":1: journal format version 0 is not supported (this leo-installer reads version 1)");
+              std::string(k_file) +
+                  ":1: journal format version 0 is not supported (this leo-installer reads version 1)");
     EXPECT_EQ(error_for("{\"v\":1,\"type\":[\"begin\"]}\n"),
               std::string(k_file) + ":1: damaged journal line (\"type\" must be a string, not array)");
-    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\",\"step\":\"s\",\"state\":\"done\",\"data\":5}\n"),
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\",\"step\":"
+                        "\"s\",\"state\":\"done\",\"data\":5}\n"),
               std::string(k_file) + ":2: damaged journal line (\"data\" must be an object, not number)");
 }
 
