@@ -1,6 +1,6 @@
 #!/bin/bash
 # Install what is missing, build, and run every test (unit and integration) with ctest,
-# then a short pass of every fuzz target (scripts/fuzz.sh all 5: about 40 s, plus the
+# then a short pass of every fuzz target (scripts/fuzz.sh all 5: about a minute, plus the
 # first build of build-fuzz/); a crash fails the script. LEO_SKIP_FUZZ=1 skips that pass.
 # Run as root on Debian 12: the integration tests create users in sandbox roots and run
 # a real PostgreSQL server as the sandbox's leo uid.
