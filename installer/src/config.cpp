@@ -6,7 +6,6 @@
 
 #include "ini_errors.hpp"
 
-
 #include <fmt/format.h>
 #include <ini.h>
 
@@ -14,6 +13,10 @@ namespace leo::installer {
 namespace stdfs = std::filesystem;
 
 namespace {
+/// The largest count or number of seconds: `keep` is an int, and a timeout must stay
+/// within the milliseconds the hooks run with (a larger value would overflow there).
+constexpr long k_max_number = 2147483647;
+
 struct ParseState {
     InstallerConfig config;
     std::string file;
@@ -35,8 +38,9 @@ int handler(void* user, const char* section, const char* name, const char* value
         return 0;
     };
     if (s == "restore_points" && n == "keep") {
-        if (!detail::parse_long(v, number) || number < 1) {
-            return refuse(fmt::format("[restore_points] keep = {}: expected a whole number >= 1", v));
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[restore_points] keep = {}: expected a whole number from 1 to {}", v,
+                                      k_max_number));
         }
         st->config.keep_restore_points = static_cast<int>(number);
     } else if (s == "vm_snapshot" && n == "create_command") {
@@ -44,8 +48,8 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (s == "vm_snapshot" && n == "restore_command") {
         st->config.vm_snapshot_restore_command = v;
     } else if (s == "vm_snapshot" && n == "timeout") {
-        if (!detail::parse_long(v, number) || number < 1) {
-            return refuse(fmt::format("[vm_snapshot] timeout = {}: expected seconds >= 1", v));
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[vm_snapshot] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.vm_snapshot_timeout = std::chrono::seconds(number);
     } else if (s == "vm_snapshot" && n == "optional") {
@@ -57,8 +61,8 @@ int handler(void* user, const char* section, const char* name, const char* value
     } else if (s == "services" && n == "start_command") {
         st->config.services_start_command = v;
     } else if (s == "services" && n == "timeout") {
-        if (!detail::parse_long(v, number) || number < 1) {
-            return refuse(fmt::format("[services] timeout = {}: expected seconds >= 1", v));
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[services] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.services_timeout = std::chrono::seconds(number);
     } else {
@@ -90,15 +94,18 @@ void check_trusted_config(const fs::SystemRoot& sr, const stdfs::path& inside) {
 InstallerConfig load_config(const stdfs::path& root) {
     const fs::SystemRoot sr(root);
     const stdfs::path inside(fs::SystemRoot::k_installer_conf);
-    const auto file = sr.host(inside);
     const auto text = sr.try_read(inside, std::size_t{1} << 20);
     if (!text) return {};
     check_trusted_config(sr, inside);
+    return parse_config(*text, sr.host(inside).string());
+}
+
+InstallerConfig parse_config(const std::string& text, const std::string& file) {
     ParseState st;
-    st.file = file.string();
-    const int rc = ini_parse_string(text->c_str(), handler, &st);
-    if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0) throw detail::ini_error(file, *text, rc, st.refusals);
+    st.file = file;
+    const int rc = detail::ini_parse_text(text, handler, &st);
+    if (rc < 0) throw UsageError(fmt::format("{}: cannot be parsed (inih error {})", file, rc));
+    if (rc > 0) throw detail::ini_error(file, text, rc, st.refusals);
     return st.config;
 }
 

@@ -219,26 +219,29 @@ std::string open_secret(const stdfs::path& root, const std::string& sealed) {
 
 DatabaseConfig load_database_config(const stdfs::path& root) {
     const fs::SystemRoot sr(root);
-    const auto file = sr.host(k_database_conf);
     const auto text = sr.try_read(k_database_conf, std::size_t{1} << 20);
     if (!text) return {};
+    return parse_database_config(*text, sr.host(k_database_conf).string(), root);
+}
+
+DatabaseConfig parse_database_config(const std::string& text, const std::string& file, const stdfs::path& root) {
     ParseState st;
-    const int rc = ini_parse_string(text->c_str(), handler, &st);
-    if (rc < 0) throw UsageError(fmt::format("{}: cannot be read", file.string()));
-    if (rc > 0) throw detail::ini_error(file, *text, rc, st.refusals);
-    if (!st.saw_format) throw UsageError(fmt::format("{}: has no format = {} line", file.string(), k_database_conf_format));
-    if (!st.saw_mode) throw UsageError(fmt::format("{}: has no mode = internal|external", file.string()));
+    const int rc = detail::ini_parse_text(text, handler, &st);
+    if (rc < 0) throw UsageError(fmt::format("{}: cannot be parsed (inih error {})", file, rc));
+    if (rc > 0) throw detail::ini_error(file, text, rc, st.refusals);
+    if (!st.saw_format) throw UsageError(fmt::format("{}: has no format = {} line", file, k_database_conf_format));
+    if (!st.saw_mode) throw UsageError(fmt::format("{}: has no mode = internal|external", file));
     auto& c = st.config;
     if (c.mode == DatabaseMode::external) {
         for (const auto& [key, value] : {std::pair{"host", &c.external.host}, std::pair{"name", &c.external.dbname},
                                          std::pair{"username", &c.external.username}})
             if (value->empty())
-                throw UsageError(fmt::format("{}: mode = external needs {} = ...", file.string(), key));
+                throw UsageError(fmt::format("{}: mode = external needs {} = ...", file, key));
         if (!st.sealed_password.empty()) {
             try {
                 c.external.password = open_secret(root, st.sealed_password);
             } catch (const Error& e) {
-                c.password_error = fmt::format("{}: the password cannot be decrypted: {}", file.string(), describe(e));
+                c.password_error = fmt::format("{}: the password cannot be decrypted: {}", file, describe(e));
                 log::warning("{}", c.password_error);
             }
         }

@@ -8,16 +8,16 @@
 // belongs to the line inih reports, or calls that line a syntax error.
 
 #include "leo/common/error.hpp"
-#include "leo/common/fs.hpp"
 
 #include <charconv>
-#include <filesystem>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+#include <ini.h>
 
 namespace leo::installer::detail {
 
@@ -33,9 +33,32 @@ inline bool parse_long(const std::string& v, long& out) {
     return ec == std::errc() && ptr == v.data() + v.size() && !v.empty();
 }
 
-/// "FILE:LINE: message" for inih's return value `line` (> 0) on `content`, the text that was
-/// parsed (read once, through SystemRoot, by the caller).
-inline UsageError ini_error(const std::filesystem::path& file, const std::string& content, int line,
+/// ini_parse() over text in memory: inih is handed the text as fgets() would hand it a
+/// file (at most `num` - 1 bytes a call, up to and including a newline; NUL bytes are passed
+/// through as they are), so parsing the file's content is parsing the file.
+inline int ini_parse_text(const std::string& content, ini_handler handler, void* user) {
+    struct Stream {
+        const std::string& text;
+        std::size_t pos = 0;
+    } stream{content};
+    const ini_reader reader = [](char* str, int num, void* arg) -> char* {
+        auto& s = *static_cast<Stream*>(arg);
+        if (num <= 1 || s.pos >= s.text.size()) return nullptr;
+        const std::size_t max = static_cast<std::size_t>(num - 1);
+        std::size_t n = 0;
+        while (n < max && s.pos + n < s.text.size()) {
+            if (s.text[s.pos + n++] == '\n') break;
+        }
+        std::memcpy(str, s.text.data() + s.pos, n);
+        str[n] = '\0';
+        s.pos += n;
+        return str;
+    };
+    return ini_parse_stream(reader, &stream, handler, user);
+}
+
+/// "FILE:LINE: message" for inih's return value `line` (> 0); `content` is the file's text.
+inline UsageError ini_error(const std::string& file, const std::string& content, int line,
                             const std::vector<IniRefusal>& refusals) {
     std::string text;
     {
@@ -48,10 +71,10 @@ inline UsageError ini_error(const std::filesystem::path& file, const std::string
     for (const auto& r : refusals) {
         const auto after = trimmed.size() > r.key.size() ? trimmed[r.key.size()] : '\0';
         if (trimmed.rfind(r.key, 0) == 0 && (after == ' ' || after == '\t' || after == '=' || after == ':'))
-            return UsageError(fmt::format("{}:{}: {}", file.string(), line, r.message));
+            return UsageError(fmt::format("{}:{}: {}", file, line, r.message));
     }
-    return UsageError(fmt::format("{}:{}: syntax error in '{}' (expected [section] or name = value)", file.string(),
-                                  line, trimmed.substr(0, 60)));
+    return UsageError(fmt::format("{}:{}: syntax error in '{}' (expected [section] or name = value)", file, line,
+                                  trimmed.substr(0, 60)));
 }
 
 } // namespace leo::installer::detail

@@ -51,8 +51,12 @@ std::optional<RunRecord> Journal::last_run() const {
     // The journal of one root grows by a few lines a run; 64 MiB bounds a damaged one.
     auto text = fs::SystemRoot(m_root).try_read(fs::SystemRoot::k_journal, std::size_t{64} << 20);
     if (!text) return std::nullopt;
+    return parse_journal(*text, m_file.string());
+}
+
+std::optional<RunRecord> parse_journal(const std::string& text, const std::string& file) {
     std::optional<RunRecord> run;
-    std::istringstream in(*text);
+    std::istringstream in(text);
     std::string line;
     size_t lineno = 0;
     while (std::getline(in, line)) {
@@ -63,26 +67,45 @@ std::optional<RunRecord> Journal::last_run() const {
             r = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception&) {
             if (in.peek() == std::char_traits<char>::eof()) break;  // torn last line from a crash
-            throw InstallError(fmt::format("{}:{}: damaged journal line", m_file.string(), lineno));
+            throw InstallError(fmt::format("{}:{}: damaged journal line", file, lineno));
         }
-        if (r.value("v", 0) != k_journal_format_version)
+        // A line that is JSON but not a record (another shape, a field of another type) is
+        // damaged too: what reads the run relies on the shapes Journal writes.
+        const auto damaged = [&](const std::string& why) {
+            return InstallError(fmt::format("{}:{}: damaged journal line ({})", file, lineno, why));
+        };
+        if (!r.is_object()) throw damaged(fmt::format("must be an object, not {}", r.type_name()));
+        const auto v = r.find("v");
+        if (v == r.end() || !v->is_number() || *v != k_journal_format_version)
             throw InstallError(fmt::format("{}:{}: journal format version {} is not supported (this leo-installer "
                                            "reads version {})",
-                                           m_file.string(), lineno, r.value("v", 0), k_journal_format_version));
-        const std::string type = r.value("type", "");
+                                           file, lineno, v == r.end() ? "0" : v->dump(), k_journal_format_version));
+        const auto field = [&](const char* key) {
+            const auto it = r.find(key);
+            if (it == r.end()) return std::string();
+            if (!it->is_string()) throw damaged(fmt::format("\"{}\" must be a string, not {}", key, it->type_name()));
+            return it->get<std::string>();
+        };
+        const std::string type = field("type");
         if (type == "begin") {
             run = RunRecord{};
-            run->id = r.value("run", "");
-            run->command = r.value("command", "");
-            run->from = r.value("from", "");
-            run->to = r.value("to", "");
-        } else if (run && r.value("run", "") == run->id) {
+            run->id = field("run");
+            run->command = field("command");
+            run->from = field("from");
+            run->to = field("to");
+        } else if (run && field("run") == run->id) {
             if (type == "step") {
-                const std::string step = r.value("step", "");
-                if (r.value("state", "") == "start") run->started.push_back(step);
-                else run->done[step] = r.value("data", nlohmann::json::object());
+                const std::string step = field("step");
+                if (field("state") == "start") {
+                    run->started.push_back(step);
+                } else {
+                    const auto data = r.find("data");
+                    if (data != r.end() && !data->is_object())
+                        throw damaged(fmt::format("\"data\" must be an object, not {}", data->type_name()));
+                    run->done[step] = data != r.end() ? *data : nlohmann::json::object();
+                }
             } else if (type == "end") {
-                run->outcome = r.value("outcome", "");
+                run->outcome = field("outcome");
             }
         }
     }

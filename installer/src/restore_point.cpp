@@ -49,10 +49,12 @@ stdfs::path snapshot_inside(const std::string& name) { return stdfs::path(fs::Sy
 
 RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
     try {
-        if (j.at("format_version").get<int>() != k_manifest_format_version)
+        // Compared as JSON: get<int>() of 1e84 or 2^40 would be out of range (undefined behaviour).
+        const auto& version = j.at("format_version");
+        if (!version.is_number_integer() || version != k_manifest_format_version)
             throw InstallError(fmt::format("{}: manifest format version {} is not supported (this leo-installer "
                                            "reads version {})",
-                                           (dir / "manifest.json").string(), j.at("format_version").dump(),
+                                           (dir / "manifest.json").string(), version.dump(),
                                            k_manifest_format_version));
         RestorePoint rp;
         rp.id = j.at("id").get<std::string>();
@@ -92,6 +94,16 @@ migrations::InternalDatabase running_database(const stdfs::path& root) {
 }
 
 } // namespace
+
+RestorePoint parse_manifest(const std::string& text, const stdfs::path& dir) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw InstallError(fmt::format("{}: damaged manifest ({})", (dir / "manifest.json").string(), e.what()));
+    }
+    return from_json(j, dir);
+}
 
 nlohmann::json to_json(const RestorePoint& rp) {
     return {{"format_version", k_manifest_format_version},
@@ -238,13 +250,7 @@ std::vector<RestorePoint> list_restore_points(const stdfs::path& root) {
         const auto manifest = base / name / "manifest.json";
         auto text = sr.try_read(snapshot_inside(name) / "manifest.json", std::size_t{64} << 20);
         if (!text) throw InstallError(fmt::format("{} cannot be read", manifest.string()));
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(*text);
-        } catch (const nlohmann::json::exception& e) {
-            throw InstallError(fmt::format("{}: damaged manifest ({})", manifest.string(), e.what()));
-        }
-        out.push_back(from_json(j, base / name));
+        out.push_back(parse_manifest(*text, base / name));
     }
     std::sort(out.begin(), out.end(), [](const RestorePoint& a, const RestorePoint& b) { return a.id < b.id; });
     return out;

@@ -817,6 +817,32 @@ std::vector<std::string> split_statements(const std::string& sql) {
     return out;
 }
 
+std::optional<Migration> parse_migration_name(const std::string& name, const stdfs::path& dir) {
+    if (!name.starts_with('V') || !name.ends_with(".sql"))
+        return std::nullopt;
+    const std::string_view body = std::string_view(name).substr(1, name.size() - 1 - 4);
+    const size_t sep = body.find("__");
+    const auto bad = [&](std::string_view why) {
+        return MigrationError(fmt::format("invalid migration file name {} in {}: {}; expected "
+                                          "V<version>__<description>.sql, for example V9.1.0.2__jobs_site_index.sql",
+                                          name, dir.string(), why));
+    };
+    if (sep == std::string_view::npos)
+        throw bad("no '__' between version and description");
+    Migration m;
+    m.version = std::string(body.substr(0, sep));
+    auto parts = parse_version(m.version);
+    if (!parts)
+        throw bad(fmt::format("'{}' is not dot-separated non-negative integers", m.version));
+    m.version_parts = std::move(*parts);
+    m.description = std::string(body.substr(sep + 2));
+    if (m.description.empty())
+        throw bad("the description is empty");
+    std::replace(m.description.begin(), m.description.end(), '_', ' ');
+    m.script = name;
+    return m;
+}
+
 std::vector<Migration> load_migrations(const stdfs::path& given) {
     std::vector<Migration> out;
     const stdfs::path dir = absolute_host_path(given);
@@ -846,27 +872,7 @@ std::vector<Migration> load_migrations(const stdfs::path& given) {
         } catch (const SystemError& e) {
             throw MigrationError(fmt::format("cannot read migration {}: {}", name, e.what()));
         }
-        const std::string_view body = std::string_view(name).substr(1, name.size() - 1 - 4);
-        const size_t sep = body.find("__");
-        const auto bad = [&](std::string_view why) {
-            return MigrationError(
-                fmt::format("invalid migration file name {} in {}: {}; expected "
-                            "V<version>__<description>.sql, for example V9.1.0.2__jobs_site_index.sql",
-                            name, dir.string(), why));
-        };
-        if (sep == std::string_view::npos)
-            throw bad("no '__' between version and description");
-        Migration m;
-        m.version = std::string(body.substr(0, sep));
-        auto parts = parse_version(m.version);
-        if (!parts)
-            throw bad(fmt::format("'{}' is not dot-separated non-negative integers", m.version));
-        m.version_parts = std::move(*parts);
-        m.description = std::string(body.substr(sep + 2));
-        if (m.description.empty())
-            throw bad("the description is empty");
-        std::replace(m.description.begin(), m.description.end(), '_', ' ');
-        m.script = name;
+        Migration m = *parse_migration_name(name, dir);
         m.path = path;
         try {
             const std::string text = read_migration_file(m.path);

@@ -539,8 +539,9 @@ Report run_checks(const HostFacts& facts, Profile profile,
                   const std::map<std::string, std::string>& skips) {
     // Validate every skip before judging anything.
     for (const auto& [id, reason] : skips) {
+        // an init-capture: clang 14 cannot capture a structured binding
         const auto it = std::find_if(k_checks.begin(), k_checks.end(),
-                                     [&](const Check& c) { return c.id == id; });
+                                     [&wanted = id](const Check& c) { return c.id == wanted; });
         if (it == k_checks.end())
             throw UsageError(fmt::format("unknown check id '{}' in --skip (known: {})", id, known_ids()));
         if (!it->skippable)
@@ -568,19 +569,19 @@ Report run_checks(const HostFacts& facts, Profile profile,
 nlohmann::json to_json(const Report& report) {
     nlohmann::json results = nlohmann::json::array();
     nlohmann::json counts = {{"pass", 0}, {"inhibitor", 0}, {"warning", 0}, {"info", 0}, {"skipped", 0}};
-    for (const auto& r : report.results) {
+    for (const auto& r : report.results) {  // texts come from the host's files and --reason: valid_utf8
         counts[std::string(to_string(r.verdict))] = counts[std::string(to_string(r.verdict))].get<int>() + 1;
         results.push_back({
             {"id", r.id},
             {"verdict", to_string(r.verdict)},
             {"judged", to_string(r.judged)},
-            {"measured", r.measured},
-            {"evidence", r.evidence},
-            {"required", r.required},
-            {"tolerance", r.tolerance},
-            {"remediation", r.remediation},
+            {"measured", valid_utf8(r.measured)},
+            {"evidence", valid_utf8(r.evidence)},
+            {"required", valid_utf8(r.required)},
+            {"tolerance", valid_utf8(r.tolerance)},
+            {"remediation", valid_utf8(r.remediation)},
             {"skippable", r.skippable},
-            {"skip_reason", r.skip_reason},
+            {"skip_reason", valid_utf8(r.skip_reason)},
         });
     }
     return {

@@ -533,22 +533,9 @@ void gather_cpu_quota(const stdfs::path& root, HostFacts& f) {
         // The root's copy when the cgroup files are the root's; a root without one is "/".
         const SourcedRead sr = read_fact_file(root, from_root, "/proc/self/cgroup");
         if (sr.read.text) {
-            for (auto line : split_lines(*sr.read.text)) {
-                const auto c1 = line.find(':');
-                const auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
-                if (c2 == std::string_view::npos) continue;
-                const auto controllers = line.substr(c1 + 1, c2 - c1 - 1);
-                const std::string path(trim(line.substr(c2 + 1)));
-                if (line.substr(0, c1) == "0" && controllers.empty()) v2_path = path;
-                std::size_t pos = 0;
-                const std::string list(controllers);
-                while (pos <= list.size()) {
-                    auto end = list.find(',', pos);
-                    if (end == std::string::npos) end = list.size();
-                    if (list.substr(pos, end - pos) == "cpu") v1_path = path;
-                    pos = end + 1;
-                }
-            }
+            CgroupPaths paths = parse_proc_cgroup(*sr.read.text);
+            v1_path = std::move(paths.v1_cpu);
+            v2_path = std::move(paths.v2);
         } else if (!sr.read.missing) {
             f.cpu_quota_error = fmt::format("{}: {}", sr.shown, sr.read.error);
         }
@@ -615,14 +602,9 @@ void gather_cpu_quota(const stdfs::path& root, HostFacts& f) {
                 f.cpu_quota_error = fmt::format("{}: {}", bad.shown, bad.read.error);
                 continue;
             }
-            const auto qt = trim(*q.read.text);
-            const auto period = parse_uint(*p.read.text);
-            shown = fmt::format("{}: {}, cpu.cfs_period_us: {}", q.shown, qt, trim(*p.read.text));
-            if (qt == "-1" && period) {
-                milli = 0;
-            } else if (const auto quota = parse_uint(qt); quota && period && *period > 0) {
-                milli = *quota * 1000 / *period;
-            } else {
+            shown = fmt::format("{}: {}, cpu.cfs_period_us: {}", q.shown, trim(*q.read.text), trim(*p.read.text));
+            milli = parse_cfs_quota(*q.read.text, *p.read.text);
+            if (!milli) {
                 f.cpu_quota_error = fmt::format("{}: malformed (expected a number of microseconds or -1)", shown);
                 continue;
             }
@@ -859,6 +841,35 @@ std::optional<std::uint64_t> parse_cpu_max(const std::string& text) {
     return milli == 0 ? 1 : milli; // a tiny quota is still a limit, not "none"
 }
 
+std::optional<std::uint64_t> parse_cfs_quota(const std::string& quota_text, const std::string& period_text) {
+    const auto qt = trim(quota_text);
+    const auto period = parse_uint(period_text);
+    if (qt == "-1" && period) return 0;
+    if (const auto quota = parse_uint(qt); quota && period && *period > 0) return *quota * 1000 / *period;
+    return std::nullopt;
+}
+
+CgroupPaths parse_proc_cgroup(const std::string& text) {
+    CgroupPaths paths;
+    for (auto line : split_lines(text)) {
+        const auto c1 = line.find(':');
+        const auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+        if (c2 == std::string_view::npos) continue;
+        const auto controllers = line.substr(c1 + 1, c2 - c1 - 1);
+        const std::string path(trim(line.substr(c2 + 1)));
+        if (line.substr(0, c1) == "0" && controllers.empty()) paths.v2 = path;
+        std::size_t pos = 0;
+        const std::string list(controllers);
+        while (pos <= list.size()) {
+            auto end = list.find(',', pos);
+            if (end == std::string::npos) end = list.size();
+            if (list.substr(pos, end - pos) == "cpu") paths.v1_cpu = path;
+            pos = end + 1;
+        }
+    }
+    return paths;
+}
+
 unsigned parse_cpuinfo_count(const std::string& text) {
     unsigned n = 0;
     for (auto line : split_lines(text)) {
@@ -866,6 +877,41 @@ unsigned parse_cpuinfo_count(const std::string& text) {
         if (colon != std::string_view::npos && trim(line.substr(0, colon)) == "processor") ++n;
     }
     return n;
+}
+
+std::string valid_utf8(std::string_view text) {
+    static constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            out += text[i++];
+            continue;
+        }
+        // Unicode 15, table 3-7: the lead byte decides the length and the second byte's range
+        // (no overlong forms, no surrogates, nothing above U+10FFFF).
+        const std::size_t more = c >= 0xC2 && c <= 0xDF   ? 1
+                                 : c >= 0xE0 && c <= 0xEF ? 2
+                                 : c >= 0xF0 && c <= 0xF4 ? 3
+                                                          : 0;
+        const unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+        const unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        std::size_t k = 1;  // bytes of a valid prefix so far
+        while (more > 0 && k <= more && i + k < text.size()) {
+            const auto b = static_cast<unsigned char>(text[i + k]);
+            if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) break;
+            ++k;
+        }
+        if (more > 0 && k == more + 1) {
+            out.append(text.substr(i, k));
+        } else {
+            out += k_replacement;  // one U+FFFD for the longest invalid prefix
+        }
+        i += k;
+    }
+    return out;
 }
 
 std::uint64_t usable_millicpus(const HostFacts& f) {
@@ -910,42 +956,44 @@ HostFacts gather_facts(const stdfs::path& root_arg) {
 }
 
 json to_json(const HostFacts& f) {
+    // Text read from the host's files may be any bytes (a Latin-1 os-release, a mount
+    // point); JSON holds UTF-8 only, and dump() would throw on anything else.
     return json{
         {"format_version", k_facts_format_version},
         {"os",
-         {{"id", f.os.id},
-          {"version_id", f.os.version_id},
-          {"id_like", f.os.id_like},
-          {"name", f.os.name},
-          {"pretty_name", f.os.pretty_name},
-          {"variant_id", f.os.variant_id},
-          {"source", f.os.source},
-          {"error", f.os.error}}},
-        {"arch", f.arch},
+         {{"id", valid_utf8(f.os.id)},
+          {"version_id", valid_utf8(f.os.version_id)},
+          {"id_like", valid_utf8(f.os.id_like)},
+          {"name", valid_utf8(f.os.name)},
+          {"pretty_name", valid_utf8(f.os.pretty_name)},
+          {"variant_id", valid_utf8(f.os.variant_id)},
+          {"source", valid_utf8(f.os.source)},
+          {"error", valid_utf8(f.os.error)}}},
+        {"arch", valid_utf8(f.arch)},
         {"vcpus", f.vcpus},
-        {"vcpus_source", f.vcpus_source},
+        {"vcpus_source", valid_utf8(f.vcpus_source)},
         {"cpu_quota_millicpus", f.cpu_quota_millicpus},
-        {"cpu_quota_source", f.cpu_quota_source},
-        {"cpu_quota_error", f.cpu_quota_error},
+        {"cpu_quota_source", valid_utf8(f.cpu_quota_source)},
+        {"cpu_quota_error", valid_utf8(f.cpu_quota_error)},
         {"cpuinfo_cpus", f.cpuinfo_cpus},
-        {"cpuinfo_source", f.cpuinfo_source},
+        {"cpuinfo_source", valid_utf8(f.cpuinfo_source)},
         {"usable_millicpus", usable_millicpus(f)},
         {"mem_total_kib", f.mem_total_kib},
-        {"mem_source", f.mem_source},
+        {"mem_source", valid_utf8(f.mem_source)},
         {"installed_mem_bytes", f.installed_mem_bytes},
-        {"installed_mem_source", f.installed_mem_source},
+        {"installed_mem_source", valid_utf8(f.installed_mem_source)},
         {"home",
-         {{"path", f.home.path},
-          {"mount_point", f.home.mount_point},
-          {"fstype", f.home.fstype},
-          {"mount_source", f.home.mount_source},
+         {{"path", valid_utf8(f.home.path)},
+          {"mount_point", valid_utf8(f.home.mount_point)},
+          {"fstype", valid_utf8(f.home.fstype)},
+          {"mount_source", valid_utf8(f.home.mount_source)},
           {"statfs_magic", f.home.statfs_magic},
           {"total_bytes", f.home.total_bytes},
           {"available_bytes", f.home.available_bytes},
-          {"source", f.home.source},
-          {"mount_root", f.home.mount_root},
-          {"requested", f.home.requested},
-          {"resolved", f.home.resolved}}},
+          {"source", valid_utf8(f.home.source)},
+          {"mount_root", valid_utf8(f.home.mount_root)},
+          {"requested", valid_utf8(f.home.requested)},
+          {"resolved", valid_utf8(f.home.resolved)}}},
     };
 }
 
@@ -1012,17 +1060,20 @@ HostFacts read_facts_file(const stdfs::path& file) {
     const FileRead read = read_regular(file, false);
     if (!read.text)
         throw PreflightError(fmt::format("facts file {}: cannot be read: {}", file.string(), read.error));
-    const auto& text = read.text;
+    return parse_facts_text(*read.text, file.string());
+}
+
+HostFacts parse_facts_text(const std::string& text, const std::string& file) {
     json j;
     try {
-        j = json::parse(*text);
-    } catch (const json::parse_error& e) {
-        throw PreflightError(fmt::format("facts file {}: not JSON: {}", file.string(), e.what()));
+        j = json::parse(text);
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
+        throw PreflightError(fmt::format("facts file {}: not JSON: {}", file, e.what()));
     }
     try {
         return facts_from_json(j);
     } catch (const PreflightError&) {
-        std::throw_with_nested(PreflightError(fmt::format("cannot use {}", file.string())));
+        std::throw_with_nested(PreflightError(fmt::format("cannot use {}", file)));
     }
 }
 

@@ -309,10 +309,18 @@ RepoConfig make_config(const Section& section, const std::string& file) {
 /// .repo files are small; a bigger one is refused rather than read whole.
 constexpr std::size_t k_repo_file_limit = std::size_t{1} << 20;
 
+void parse_text(const std::string& content, const std::string& file, std::vector<RepoConfig>& out,
+                std::map<std::string, std::string>& seen);
+
 void parse_file(const leo::fs::SystemRoot& root, const std::filesystem::path& inside, std::vector<RepoConfig>& out,
                 std::map<std::string, std::string>& seen) {
-    const std::string file = root.host(inside).string();
-    const std::string content = root.read(inside, k_repo_file_limit);
+    parse_text(root.read(inside, k_repo_file_limit), root.host(inside).string(), out, seen);
+}
+
+/// The sections of one .repo file's `content` (`file` names it), appended to `out`; `seen`
+/// holds the ids already defined (by earlier files) and where.
+void parse_text(const std::string& content, const std::string& file, std::vector<RepoConfig>& out,
+                std::map<std::string, std::string>& seen) {
     ParseState state;
     std::size_t start = 0;
     while (start < content.size()) {
@@ -387,6 +395,13 @@ std::vector<RepoConfig> load_repo_configs(const leo::fs::SystemRoot& root) {
     for (const auto& name : files) {
         parse_file(root, dir / name, configs, seen);
     }
+    return configs;
+}
+
+std::vector<RepoConfig> parse_repo_config(const std::string& text, const std::string& file) {
+    std::vector<RepoConfig> configs;
+    std::map<std::string, std::string> seen;
+    parse_text(text, file, configs, seen);
     return configs;
 }
 

@@ -452,20 +452,6 @@ namespace {
 
 // ---- repomd.xml ---------------------------------------------------------------------------
 
-struct PrimaryRef {
-    std::string checksum_type;
-    std::string checksum;
-    std::string href;
-    std::string base;  ///< xml:base of <location>
-    std::uint64_t size = 0;       ///< <size>, 0 when absent
-    std::uint64_t open_size = 0;  ///< <open-size> (decompressed), 0 when absent
-};
-
-struct Repomd {
-    std::string revision;
-    std::optional<PrimaryRef> primary;
-};
-
 std::uint64_t to_u64(const std::string& text, bool& ok) {
     std::uint64_t value = 0;
     const std::string t = trim(text);
@@ -473,6 +459,8 @@ std::uint64_t to_u64(const std::string& text, bool& ok) {
     ok = !t.empty() && ec == std::errc() && end == t.data() + t.size();
     return value;
 }
+
+} // namespace
 
 /// Parse repomd.xml with the streaming reader. Throws RepoError(`invalid` + cause) when
 /// it is not well-formed repomd XML.
@@ -546,6 +534,8 @@ Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
     return repomd;
 }
 
+namespace {
+
 // ---- primary ------------------------------------------------------------------------------
 
 /// libxml2 input callbacks that pull decompressed bytes out of libarchive.
@@ -603,10 +593,9 @@ std::string unsafe_location(const PackageEntry& entry) {
     return {};
 }
 
-/// Stream-parse the (compressed) primary file open at `fd`, decompressing at most
-/// `open_limit` bytes. `context` prefixes every error.
-std::vector<PackageEntry> parse_primary(int fd, const Limit& open_limit, const std::string& base_url,
-                                        const PackageFilter& filter, const std::string& context) {
+/// A libarchive reader for primary: every compression filter, the raw (single stream) and
+/// empty formats, not opened yet.
+ArchivePtr primary_reader(const std::string& context) {
     ArchivePtr archive(archive_read_new());
     if (!archive) {
         throw RepoError(context + "cannot create a libarchive reader");
@@ -614,16 +603,37 @@ std::vector<PackageEntry> parse_primary(int fd, const Limit& open_limit, const s
     archive_read_support_filter_all(archive.get());
     archive_read_support_format_raw(archive.get());
     archive_read_support_format_empty(archive.get());
-    const auto archive_error = [&] {
-        const char* message = archive_error_string(archive.get());
-        return std::string(message != nullptr ? message : "unknown libarchive error");
-    };
+    return archive;
+}
+
+std::string archive_error_of(struct archive* archive) {
+    const char* message = archive_error_string(archive);
+    return std::string(message != nullptr ? message : "unknown libarchive error");
+}
+
+std::vector<PackageEntry> parse_opened_primary(ArchivePtr archive, const Limit& open_limit,
+                                               const std::string& base_url, const PackageFilter& filter,
+                                               const std::string& context);
+
+/// Stream-parse the (compressed) primary file open at `fd`, decompressing at most
+/// `open_limit` bytes. `context` prefixes every error.
+std::vector<PackageEntry> parse_primary_fd(int fd, const Limit& open_limit, const std::string& base_url,
+                                           const PackageFilter& filter, const std::string& context) {
+    ArchivePtr archive = primary_reader(context);
     if (::lseek(fd, 0, SEEK_SET) != 0) {
         throw system_error(context + "cannot read it back", errno);
     }
     if (archive_read_open_fd(archive.get(), fd, 64 * 1024) != ARCHIVE_OK) {
-        throw RepoError(context + "is truncated or corrupt: " + archive_error());
+        throw RepoError(context + "is truncated or corrupt: " + archive_error_of(archive.get()));
     }
+    return parse_opened_primary(std::move(archive), open_limit, base_url, filter, context);
+}
+
+/// The parse proper, on a reader opened on the primary data.
+std::vector<PackageEntry> parse_opened_primary(ArchivePtr archive, const Limit& open_limit,
+                                               const std::string& base_url, const PackageFilter& filter,
+                                               const std::string& context) {
+    const auto archive_error = [&] { return archive_error_of(archive.get()); };
     struct archive_entry* entry = nullptr;
     const int header = archive_read_next_header(archive.get(), &entry);
     if (header == ARCHIVE_EOF) {
@@ -846,7 +856,7 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
     Metadata metadata;
     metadata.repo_id = repo.id;
     metadata.revision = repomd.revision;
-    metadata.packages = parse_primary(file.fd.get(), open_limit, baseurl, filter, context);
+    metadata.packages = parse_primary_fd(file.fd.get(), open_limit, baseurl, filter, context);
     return metadata;
 }
 
@@ -965,6 +975,16 @@ std::string fetch_url(const RepoConfig& repo, const std::string& url) {
         const std::string hint = fmt::format("check gpgkey in {}", where_defined(repo));
         return fetch_to_string(repo, url, Limit{k_key_limit, "of the cap for a key"}, true, "key", hint, hint);
     });
+}
+
+std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
+                                        const PackageFilter& filter, const std::string& context) {
+    ArchivePtr archive = primary_reader(context);
+    if (archive_read_open_memory(archive.get(), data.data(), data.size()) != ARCHIVE_OK) {
+        throw RepoError(context + "is truncated or corrupt: " + archive_error_of(archive.get()));
+    }
+    return parse_opened_primary(std::move(archive), Limit{k_metadata_open_limit, "of the cap for primary"},
+                                base_url, filter, context);
 }
 
 } // namespace leo::repo

@@ -329,6 +329,20 @@ TEST(DecideUpgrade, FollowsDesignMd) {
     EXPECT_NE(refused.message.find("--allow-remote-upgrade"), std::string::npos) << refused.message;
 }
 
+TEST(MigrationName, ParsedWithoutReadingTheFile) {
+    const auto m = parse_migration_name("V9.1.0.2__jobs_site_index.sql", "/m");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->version, "9.1.0.2");
+    EXPECT_EQ(m->version_parts, (std::vector<long>{9, 1, 0, 2}));
+    EXPECT_EQ(m->description, "jobs site index");
+    EXPECT_EQ(m->script, "V9.1.0.2__jobs_site_index.sql");
+    EXPECT_FALSE(parse_migration_name("README.md", "/m"));
+    EXPECT_FALSE(parse_migration_name("U9.1__undo.sql", "/m"));
+    EXPECT_THROW((void)parse_migration_name("V9.1__.sql", "/m"), leo::MigrationError);
+    EXPECT_THROW((void)parse_migration_name("V9.x__a.sql", "/m"), leo::MigrationError);
+    EXPECT_THROW((void)parse_migration_name("V9.1_a.sql", "/m"), leo::MigrationError);
+}
+
 } // namespace
 } // namespace leo::migrations
 

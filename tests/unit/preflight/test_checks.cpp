@@ -573,6 +573,17 @@ TEST(ReportJson, AllFields) {
     EXPECT_EQ(j.at("counts").at("skipped"), 1);
 }
 
+// The texts of a report come from the host's files and from --reason, so they may be bytes
+// that are not UTF-8; `preflight --json` must still write them (see FactsJson.NotUtf8IsReplaced).
+TEST(ReportJson, TextThatIsNotUtf8IsReplaced) {
+    auto f = good();
+    f.arch = "x86\xff";
+    const auto j = leo::preflight::to_json(run_checks(f, Profile::install, {{"vcpus", "caf\xe9"}}));
+    EXPECT_NO_THROW((void)j.dump());
+    EXPECT_EQ(j.at("results").at(1).at("measured"), "x86\xEF\xBF\xBD");
+    EXPECT_EQ(j.at("results").at(2).at("skip_reason"), "caf\xEF\xBF\xBD");
+}
+
 namespace {
 std::vector<std::string> split(const std::string& table) {
     std::vector<std::string> lines;

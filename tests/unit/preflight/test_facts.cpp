@@ -587,3 +587,90 @@ TEST(FactsJson, ReadFactsFileNamesTheFile) {
     EXPECT_EQ(leo::preflight::read_facts_file(file).home.fstype, "nfs4");
     EXPECT_THROW((void)leo::preflight::read_facts_file(tmp.path() / "absent.json"), leo::PreflightError);
 }
+
+TEST(FactsJson, ParseFactsTextNamesTheGivenFile) {
+    EXPECT_EQ(leo::preflight::parse_facts_text(leo::preflight::to_json(sample()).dump(), "f.json").home.fstype,
+              "nfs4");
+    try {
+        (void)leo::preflight::parse_facts_text("[]", "f.json");
+        FAIL() << "no error";
+    } catch (const leo::PreflightError& e) {
+        EXPECT_EQ(leo::describe(e), "cannot use f.json: facts file: expected a JSON object, not array");
+    }
+}
+
+// Found by fuzz_state_json (fuzz/corpus/state_json/crash-facts-number-overflow, this text):
+// a number too large for a double made json::parse throw out_of_range, which escaped
+// parse_facts_text (it caught parse_error only) instead of "not JSON".
+TEST(FactsJson, NumberOverflowIsNotJson) {
+    const std::string text =
+        "{\"format_version\": 1, \"os\": {\"id\": \"centos\", \"version_id\": \"7\", \"id_like\": \"rhel fedora\", "
+        "\"name\": \"Ceinity\", \"mem_total_kib\": 7e990000, \"mem_source\": \"\xf6" "proc/meminfo\", \"home\": "
+        "{\"path\": \"/home/leo\", \"mount_p\x7f" "int\": \"/hagic\": 1481003842, \"total_bytes\": 53687091200, "
+        "\"available_bytes\": 42949672960, \"source\": \"/proc/self/%ountinfo\"}}\n";
+    ASSERT_EQ(text.size(), 329u);
+    try {
+        (void)leo::preflight::parse_facts_text(text, "f.json");
+        FAIL() << "no error";
+    } catch (const leo::PreflightError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "facts file f.json: not JSON: [json.exception.out_of_range.406] number overflow parsing '7e990000'");
+    }
+}
+
+// Found by fuzz_host_facts (fuzz/corpus/host_facts/crash-redhat-release-not-utf8: the
+// redhat-release "\xeb"): text read from the host that is not UTF-8 (a Latin-1 os-release
+// PRETTY_NAME, a mount point) made to_json(facts).dump() throw nlohmann's type_error 316,
+// so `facts --json` and `preflight --json` failed on that host.
+TEST(FactsJson, NotUtf8IsReplaced) {
+    HostFacts f;
+    f.os = parse_redhat_release("\xeb");
+    EXPECT_EQ(f.os.pretty_name, "\xeb");  // the fact keeps the bytes; its JSON cannot
+    EXPECT_EQ(leo::preflight::to_json(f).at("os").at("pretty_name"), "\xEF\xBF\xBD");
+    f.os = parse_os_release("PRETTY_NAME=\"Caf\xe9 Linux\"\n");
+    f.home.mount_point = "/srv/\xff\xfe";
+    const json j = leo::preflight::to_json(f);
+    std::string text;
+    ASSERT_NO_THROW(text = j.dump(2));
+    EXPECT_EQ(j.at("os").at("pretty_name"), "Caf\xEF\xBF\xBD Linux");
+    EXPECT_EQ(j.at("home").at("mount_point"), "/srv/\xEF\xBF\xBD\xEF\xBF\xBD");
+    EXPECT_EQ(leo::preflight::to_json(leo::preflight::parse_facts_text(text, "f.json")), j);
+}
+
+TEST(FactsJson, ValidUtf8) {
+    using leo::preflight::valid_utf8;
+    const std::string fffd = "\xEF\xBF\xBD";
+    EXPECT_EQ(valid_utf8("plain ascii\n"), "plain ascii\n");
+    EXPECT_EQ(valid_utf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+    EXPECT_EQ(valid_utf8("\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf"),
+              "\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf");  // é € 𝄞 U+10FFFF
+    EXPECT_EQ(valid_utf8("\xc0\xaf"), fffd + fffd);                // overlong '/'
+    EXPECT_EQ(valid_utf8("\xe0\x80\xaf"), fffd + fffd + fffd);     // overlong, 3 bytes
+    EXPECT_EQ(valid_utf8("\xed\xa0\x80"), fffd + fffd + fffd);     // a surrogate
+    EXPECT_EQ(valid_utf8("\xf4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
+    EXPECT_EQ(valid_utf8("x\xe2\x82"), "x" + fffd);                // cut short: one for the prefix
+    EXPECT_EQ(valid_utf8("\xe2\x82x"), fffd + "x");
+    EXPECT_EQ(valid_utf8("\x80\xbf"), fffd + fffd);                // lone continuation bytes
+}
+
+// ---- cgroup files ----
+
+TEST(Cgroup, CfsQuotaAndPeriod) {
+    using leo::preflight::parse_cfs_quota;
+    EXPECT_EQ(parse_cfs_quota("150000\n", "100000\n"), 1500U);
+    EXPECT_EQ(parse_cfs_quota("-1\n", "100000\n"), 0U);  // no limit
+    EXPECT_FALSE(parse_cfs_quota("150000", "0"));
+    EXPECT_FALSE(parse_cfs_quota("lots", "100000"));
+    EXPECT_FALSE(parse_cfs_quota("-1", ""));
+}
+
+TEST(Cgroup, ProcSelfCgroup) {
+    using leo::preflight::parse_proc_cgroup;
+    const auto v1 = parse_proc_cgroup("11:memory:/docker/abc\n4:cpuacct,cpu:/docker/abc\n1:name=systemd:/x\n");
+    EXPECT_EQ(v1.v1_cpu, "/docker/abc");
+    EXPECT_EQ(v1.v2, "/");
+    const auto v2 = parse_proc_cgroup("0::/machine.slice/leo.scope\n");
+    EXPECT_EQ(v2.v1_cpu, "/");
+    EXPECT_EQ(v2.v2, "/machine.slice/leo.scope");
+    EXPECT_EQ(parse_proc_cgroup("junk\n").v2, "/");
+}

@@ -335,3 +335,22 @@ TEST(RepoFromPath, RejectsBadSpecs) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ParseRepoConfig, TextInMemoryNamesTheFileGiven) {
+    const auto configs = leo::repo::parse_repo_config("[main]\ngpgcheck=1\n[a]\nbaseurl=http://h/$basearch/\n",
+                                                      "/etc/yum.conf");
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].id, "a");
+    EXPECT_EQ(configs[0].baseurls, (Strings{"http://h/x86_64/"}));
+    EXPECT_EQ(configs[0].source, "/etc/yum.conf");
+    try {
+        (void)leo::repo::parse_repo_config("[a]\nbaseurl=http://h/\n[a]\nbaseurl=http://h/\n", "x.repo");
+        FAIL() << "a duplicate id in one text is accepted";
+    } catch (const leo::RepoError& e) {
+        EXPECT_TRUE(Contains(e.what(), "x.repo:3: repository id [a] is already defined at x.repo:1"));
+    }
+}
+
+} // namespace

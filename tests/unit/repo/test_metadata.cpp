@@ -224,4 +224,46 @@ TEST(LoadMetadata, NoBaseurlOrBadId) {
     EXPECT_THROW((void)leo::repo::load_metadata(repo, leo::fs::SystemRoot(tmp.path()), "/cache"), leo::RepoError);
 }
 
+TEST(ParseRepomd, TextInMemory) {
+    const auto repomd = leo::repo::parse_repomd(
+        "<?xml version=\"1.0\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision> 7 </revision>"
+        "<data type=\"other\"><location href=\"o.xml\"/></data>"
+        "<data type=\"primary\"><checksum type=\"sha256\">ab</checksum><size>12</size>"
+        "<location xml:base=\"http://b/\" href=\"repodata/p.xml.gz\"/></data></repomd>",
+        "repomd: ");
+    EXPECT_EQ(repomd.revision, "7");
+    ASSERT_TRUE(repomd.primary);
+    EXPECT_EQ(repomd.primary->href, "repodata/p.xml.gz");
+    EXPECT_EQ(repomd.primary->base, "http://b/");
+    EXPECT_EQ(repomd.primary->checksum_type, "sha256");
+    EXPECT_EQ(repomd.primary->checksum, "ab");
+    EXPECT_EQ(repomd.primary->size, 12u);
+    EXPECT_FALSE(leo::repo::parse_repomd("<repomd/>", "repomd: ").primary);
+    try {
+        (void)leo::repo::parse_repomd("<metadata/>", "repomd: ");
+        FAIL();
+    } catch (const leo::RepoError& e) {
+        EXPECT_STREQ(e.what(), "repomd: the root element is <metadata>, expected <repomd>");
+    }
+}
+
+TEST(ParsePrimary, TextInMemory) {
+    const std::string primary = "<metadata xmlns=\"http://linux.duke.edu/metadata/common\" "
+                                "xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">" +
+                                k_package + "</metadata>";
+    const auto packages = leo::repo::parse_primary(primary, "http://h/repo", nullptr, "primary: ");
+    ASSERT_EQ(packages.size(), 1u);
+    EXPECT_EQ(packages[0].nevra(), "leostream-broker-3:9.2.0~rc1-1.el7.x86_64");
+    EXPECT_EQ(packages[0].base_url, "http://h/repo");
+    EXPECT_TRUE(leo::repo::parse_primary(primary, "", [](const std::string&) { return false; }, "p: ").empty());
+    try {
+        (void)leo::repo::parse_primary("", "", nullptr, "primary: ");
+        FAIL();
+    } catch (const leo::RepoError& e) {
+        EXPECT_STREQ(e.what(), "primary: is empty");
+    }
+    EXPECT_THROW((void)leo::repo::parse_primary(std::string_view("\x1f\x8b\x08", 3), "", nullptr, "p: "),
+                 leo::RepoError);
+}
+
 } // namespace

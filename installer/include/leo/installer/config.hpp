@@ -3,11 +3,11 @@
 ///
 ///   [restore_points]
 ///   keep = 3                    ; restore points kept; older ones are deleted after a
-///                               ; successful upgrade or `snapshot create` (>= 1)
+///                               ; successful upgrade or `snapshot create` (1 to 2147483647)
 ///   [vm_snapshot]
 ///   create_command = /usr/local/bin/take-vm-snapshot   ; optional; run before a restore point
 ///   restore_command = /usr/local/bin/revert-vm-snapshot ; optional; `rollback --vm-snapshot`
-///   timeout = 600               ; seconds
+///   timeout = 600               ; seconds (1 to 2147483647, as every timeout here)
 ///   optional = no               ; yes: a failing hook only warns
 ///
 ///   [services]
@@ -48,5 +48,9 @@ struct InstallerConfig {
 /// content root acts on when it is not root's, is writable by group or others, or sits in
 /// a directory a user other than root can change. Nothing when it does not exist.
 void check_trusted_config(const fs::SystemRoot& root, const std::filesystem::path& inside);
+
+/// Parse installer.conf text (what load_config runs on the file's content); `file` names
+/// it in errors. Throws leo::UsageError as load_config does.
+[[nodiscard]] InstallerConfig parse_config(const std::string& text, const std::string& file);
 
 } // namespace leo::installer

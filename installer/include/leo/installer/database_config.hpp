@@ -73,6 +73,12 @@ void check_conf_value(const std::string& what, const std::string& value);
 /// reported in `password_error` (require_password() throws it when the password is needed).
 [[nodiscard]] DatabaseConfig load_database_config(const std::filesystem::path& root);
 
+/// Parse database.conf text (what load_database_config runs on the file's content; the
+/// password is opened with the key file of `root`); `file` names it in errors. Throws
+/// leo::UsageError as load_database_config does.
+[[nodiscard]] DatabaseConfig parse_database_config(const std::string& text, const std::string& file,
+                                                   const std::filesystem::path& root);
+
 /// Write the configuration: password sealed with the key file (created when missing),
 /// the file written atomically with mode 0600 and owner leo. Throws leo::UsageError for a
 /// value check_conf_value() refuses, leo::SystemError, and leo::InstallError when ROOT

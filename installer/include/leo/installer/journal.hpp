@@ -35,6 +35,10 @@ struct RunRecord {
     [[nodiscard]] bool is_done(const std::string& step) const { return done.count(step) != 0; }
 };
 
+/// The last run recorded in journal `text` (what Journal::last_run reads); `file` names it
+/// in errors. Throws leo::InstallError as last_run does.
+[[nodiscard]] std::optional<RunRecord> parse_journal(const std::string& text, const std::string& file);
+
 class Journal {
 public:
     explicit Journal(std::filesystem::path root);

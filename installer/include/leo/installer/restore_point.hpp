@@ -42,6 +42,11 @@ struct RestorePoint {
 
 [[nodiscard]] nlohmann::json to_json(const RestorePoint& rp);
 
+/// The restore point described by manifest.json `text` of the restore point directory
+/// `dir` (what list_restore_points reads). Throws leo::InstallError for text that is not
+/// JSON, another format version, or a missing or mistyped field.
+[[nodiscard]] RestorePoint parse_manifest(const std::string& text, const std::filesystem::path& dir);
+
 /// Take a restore point of the broker installed in `root` (the database is started when
 /// it is stopped). Before anything is written, the free space is checked: the kept RPM,
 /// the database size and the configuration, plus 10% and 64 MiB, must fit on the

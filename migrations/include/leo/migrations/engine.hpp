@@ -73,6 +73,12 @@ struct Migration {
 /// implicit transaction).
 [[nodiscard]] std::vector<std::string> split_statements(const std::string& sql);
 
+/// The migration file name `name` stands for, without reading the file (version,
+/// version_parts, description and script filled): nullopt when it is not a migration
+/// (does not start with V and end in .sql). Throws leo::MigrationError naming `dir` for a
+/// V*.sql name that is not V<version>__<description>.sql. What load_migrations runs on each name.
+[[nodiscard]] std::optional<Migration> parse_migration_name(const std::string& name, const std::filesystem::path& dir);
+
 /// Every `V*.sql` in `dir`, sorted by version. Throws leo::MigrationError for a file
 /// that starts with V and ends in .sql but is not a valid name, two files with the same
 /// version, or an unreadable directory. Other files are ignored.

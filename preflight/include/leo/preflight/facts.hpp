@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -100,6 +101,20 @@ struct HostFacts {
 /// nullopt when malformed.
 [[nodiscard]] std::optional<std::uint64_t> parse_cpu_max(const std::string& text);
 
+/// Parse cgroup v1 "cpu.cfs_quota_us" and "cpu.cfs_period_us" texts ("150000", "100000" ->
+/// 1500; quota "-1" -> 0 = no limit). nullopt when malformed (not numbers, period 0).
+[[nodiscard]] std::optional<std::uint64_t> parse_cfs_quota(const std::string& quota_text,
+                                                           const std::string& period_text);
+
+/// The process's cgroups, from /proc/self/cgroup text ("ID:CONTROLLERS:PATH" lines).
+struct CgroupPaths {
+    std::string v1_cpu = "/"; ///< path of the v1 hierarchy holding the "cpu" controller
+    std::string v2 = "/";     ///< path in the v2 unified hierarchy ("0::PATH")
+};
+
+/// Parse /proc/self/cgroup text; lines without two colons are skipped, absent paths are "/".
+[[nodiscard]] CgroupPaths parse_proc_cgroup(const std::string& text);
+
 /// Count "processor" lines of /proc/cpuinfo text.
 [[nodiscard]] unsigned parse_cpuinfo_count(const std::string& text);
 
@@ -140,7 +155,12 @@ struct MountEntry {
 [[nodiscard]] std::optional<MountEntry> find_mount(const std::vector<MountEntry>& entries,
                                                    const std::string& path);
 
-/// Serialise with "format_version".
+/// `text` with every byte sequence that is not UTF-8 replaced by U+FFFD (one for each
+/// longest invalid prefix): what a JSON string can hold. Facts read from files may be
+/// any bytes (a Latin-1 os-release), and nlohmann::json's dump() throws on them.
+[[nodiscard]] std::string valid_utf8(std::string_view text);
+
+/// Serialise with "format_version"; every text passes through valid_utf8().
 [[nodiscard]] nlohmann::json to_json(const HostFacts& facts);
 /// Parse a saved `facts --json` output. Throws leo::PreflightError naming the problem
 /// (not JSON, wrong format_version, a missing or mistyped field).
@@ -148,5 +168,8 @@ struct MountEntry {
 /// Read and parse a saved `facts --json` file (`--facts FILE`). Throws leo::PreflightError
 /// naming the file (unreadable, not JSON), with facts_from_json's error nested.
 [[nodiscard]] HostFacts read_facts_file(const std::filesystem::path& file);
+/// Parse the text of a saved `facts --json` file (what read_facts_file runs on the file's
+/// content); `file` names it in errors. Throws leo::PreflightError as read_facts_file does.
+[[nodiscard]] HostFacts parse_facts_text(const std::string& text, const std::string& file);
 
 } // namespace leo::preflight

@@ -35,6 +35,11 @@ struct RepoConfig {
 /// or the same id twice. URLs in messages are redacted (redact_url).
 [[nodiscard]] std::vector<RepoConfig> load_repo_configs(const leo::fs::SystemRoot& root);
 
+/// The [sections] of one .repo file (or yum.conf: its [main] is ignored, as in a .repo
+/// file) held in `text`, in order; `file` names it in errors and in RepoConfig::source.
+/// Same rules and errors as load_repo_configs (what load_repo_configs runs on each file).
+[[nodiscard]] std::vector<RepoConfig> parse_repo_config(const std::string& text, const std::string& file);
+
 /// `--repofrompath ID,URL` as dnf takes it (enabled, gpgcheck on). Throws leo::UsageError
 /// when it is not "ID,URL" or the URL scheme is not http, https or file.
 [[nodiscard]] RepoConfig repo_from_path(const std::string& spec);

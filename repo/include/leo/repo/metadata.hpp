@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace leo::repo {
@@ -49,6 +50,35 @@ inline constexpr std::uint64_t k_package_limit = std::uint64_t{4} << 30;        
 
 /// Name filter: keep a package when it returns true (nullptr keeps all).
 using PackageFilter = std::function<bool(const std::string& name)>;
+
+/// What repomd.xml says about the primary metadata (<data type="primary">).
+struct PrimaryRef {
+    std::string checksum_type;
+    std::string checksum;
+    std::string href;
+    std::string base;  ///< xml:base of <location>
+    std::uint64_t size = 0;       ///< <size>, 0 when absent
+    std::uint64_t open_size = 0;  ///< <open-size> (decompressed), 0 when absent
+};
+
+struct Repomd {
+    std::string revision;
+    std::optional<PrimaryRef> primary;
+};
+
+/// Parse repomd.xml text with libxml2's streaming reader (what load_metadata runs on the
+/// fetched file). Throws leo::RepoError(`context` + cause) when it is empty, not
+/// well-formed XML or not <repomd>. A missing primary is not an error here (`primary` empty).
+[[nodiscard]] Repomd parse_repomd(const std::string& xml, const std::string& context);
+
+/// Stream-parse primary metadata held in memory, compressed (.gz, .xz, .bz2, .zst, with
+/// libarchive) or not (what load_metadata runs on the verified primary file), at most
+/// k_metadata_open_limit bytes decompressed. Packages
+/// get `base_url`; only those `filter` accepts are kept. Throws leo::RepoError(`context`
+/// + cause): empty, truncated or corrupt, not valid XML, not <metadata>, a package
+/// without name, version, location or a usable checksum, a bad epoch or size.
+[[nodiscard]] std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
+                                                      const PackageFilter& filter, const std::string& context);
 
 /// Fetch `baseurl/repodata/repomd.xml` (libcurl; file:// too), locate primary, download it
 /// into `cache_dir/<repo id>/` (a directory inside `root`, such as

@@ -1,0 +1,75 @@
+// The journal's reader: parse_journal on text (Journal::last_run reads the file and calls it).
+#include "leo/common/error.hpp"
+#include "leo/installer/journal.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+using leo::installer::parse_journal;
+
+const char* const k_file = "/var/lib/leo-installer/journal";
+
+/// The InstallError message parse_journal throws for `text` ("" when it throws none).
+std::string error_for(const std::string& text) {
+    try {
+        (void)parse_journal(text, k_file);
+    } catch (const leo::InstallError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+TEST(Journal, LastRunWithStepsAndATornLastLine) {
+    const auto run = parse_journal(
+        R"({"v":1,"type":"begin","run":"r1","command":"upgrade","from":"a-1-1.x86_64","to":"a-2-1.x86_64"})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r1","step":"restore-point","state":"start"})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r1","step":"restore-point","state":"done","data":{"id":"S1"}})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r1","step":"rpm","state":"start"})"
+        "\n"
+        R"({"v":1,"type":"st)",
+        k_file);
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->id, "r1");
+    EXPECT_EQ(run->command, "upgrade");
+    EXPECT_EQ(run->from, "a-1-1.x86_64");
+    EXPECT_EQ(run->to, "a-2-1.x86_64");
+    EXPECT_EQ(run->started, (std::vector<std::string>{"restore-point", "rpm"}));
+    EXPECT_TRUE(run->is_done("restore-point"));
+    EXPECT_EQ(run->done.at("restore-point").at("id"), "S1");
+    EXPECT_FALSE(run->is_done("rpm"));
+    EXPECT_FALSE(run->finished());
+    EXPECT_FALSE(parse_journal("", k_file));
+}
+
+TEST(Journal, DamagedLineAndOtherVersionRefused) {
+    EXPECT_EQ(error_for("{ not json\n{\"v\":1,\"type\":\"begin\"}\n"),
+              std::string(k_file) + ":1: damaged journal line");
+    EXPECT_EQ(error_for("{\"v\":2,\"type\":\"begin\"}\n"),
+              std::string(k_file) +
+                  ":1: journal format version 2 is not supported (this leo-installer reads version 1)");
+}
+
+// Found with fuzz/fuzz_state_json.cpp (fuzz/corpus/state_json/crash-journal-line-a-number,
+// the journal "9"): a line that is JSON but not an object threw nlohmann's type_error out
+// of last_run() ("cannot use value() with number"); so did a field of another type.
+TEST(Journal, JsonThatIsNotARecordIsDamaged) {
+    EXPECT_EQ(error_for("9"), std::string(k_file) + ":1: damaged journal line (must be an object, not number)");
+    EXPECT_EQ(error_for("[1]\n{}\n"), std::string(k_file) + ":1: damaged journal line (must be an object, not array)");
+    EXPECT_EQ(error_for("{\"v\":\"1\",\"type\":\"begin\"}\n"),
+              std::string(k_file) +
+                  ":1: journal format version \"1\" is not supported (this leo-installer reads version 1)");
+    EXPECT_EQ(error_for("{\"type\":\"begin\"}\n"),
+              std::string(k_file) +
+                  ":1: journal format version 0 is not supported (this leo-installer reads version 1)");
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":[\"begin\"]}\n"),
+              std::string(k_file) + ":1: damaged journal line (\"type\" must be a string, not array)");
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\",\"step\":"
+                        "\"s\",\"state\":\"done\",\"data\":5}\n"),
+              std::string(k_file) + ":2: damaged journal line (\"data\" must be an object, not number)");
+}
+
+} // namespace

@@ -1,0 +1,84 @@
+// manifest.json of a restore point: parse_manifest on text (list_restore_points reads each
+// manifest and calls it).
+#include "leo/common/error.hpp"
+#include "leo/installer/restore_point.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+using leo::installer::parse_manifest;
+using leo::installer::RestorePoint;
+
+const std::filesystem::path k_dir = "/var/lib/leo-installer/snapshots/S1";
+
+RestorePoint sample() {
+    RestorePoint rp;
+    rp.id = "S1";
+    rp.created = "2026-11-29T18:00:02Z";
+    rp.reason = "before upgrade";
+    rp.nevra = "leostream-broker-9.0.7-1.x86_64";
+    rp.package_sha256 = std::string(64, 'a');
+    rp.config_sha256 = std::string(64, 'b');
+    rp.config_entries = {"/etc/leostream"};
+    rp.database_sha256 = std::string(64, 'c');
+    rp.schema_version = "9.0.7.1";
+    rp.table_checksums = {{"jobs", "12:0123"}};
+    rp.vm_snapshot_id = "snap-42";
+    return rp;
+}
+
+/// The InstallError message parse_manifest throws for `text` ("" when it throws none).
+std::string error_for(const std::string& text) {
+    try {
+        (void)parse_manifest(text, k_dir);
+    } catch (const leo::InstallError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+TEST(Manifest, RoundTrip) {
+    const RestorePoint rp = parse_manifest(leo::installer::to_json(sample()).dump(2), k_dir);
+    EXPECT_EQ(leo::installer::to_json(rp), leo::installer::to_json(sample()));
+    EXPECT_EQ(rp.dir, k_dir);
+}
+
+TEST(Manifest, DamagedOrOtherVersionRefused) {
+    EXPECT_EQ(error_for("{"), (k_dir / "manifest.json").string() +
+                                  ": damaged manifest ([json.exception.parse_error.101] parse error at line 1, "
+                                  "column 2: syntax error while parsing object key - unexpected end of input; "
+                                  "expected string literal)");
+    auto j = leo::installer::to_json(sample());
+    j["format_version"] = 2;
+    EXPECT_EQ(error_for(j.dump()), (k_dir / "manifest.json").string() +
+                                       ": manifest format version 2 is not supported (this leo-installer reads "
+                                       "version 1)");
+    j = leo::installer::to_json(sample());
+    j["package"].erase("nevra");
+    EXPECT_NE(error_for(j.dump()).find(": damaged manifest ("), std::string::npos) << error_for(j.dump());
+}
+
+// Found by fuzz_state_json (fuzz/corpus/state_json/crash-manifest-format-version-1e84, this
+// text): get<int>() of a format_version of 1.9e84 is undefined behaviour (UBSan: outside the
+// range of int), and an integer such as 4294967297 was cut to 1 and accepted.
+TEST(Manifest, FormatVersionOutOfRangeRefused) {
+    const std::string text = "{\"format_version\": 1888888888888888888888888888888888888888888888888888888888888888"
+                             "888888888888888888888, \"ireated\": \"20a7777777777700000000000000000000000000000000000"
+                             "00tables0000013322648497679120610aaaaaaaaaaaaaaaaaLLLLLLLLLLLLLLLLLLLLLLLLLLLaaaa777aa"
+                             "a12aa\"}";
+    ASSERT_EQ(text.size(), 260u);
+    EXPECT_EQ(error_for(text), (k_dir / "manifest.json").string() +
+                                   ": manifest format version 1.888888888888889e+84 is not supported (this "
+                                   "leo-installer reads version 1)");
+    auto j = leo::installer::to_json(sample());
+    j["format_version"] = 4294967297LL;
+    EXPECT_EQ(error_for(j.dump()), (k_dir / "manifest.json").string() +
+                                       ": manifest format version 4294967297 is not supported (this leo-installer "
+                                       "reads version 1)");
+    j["format_version"] = 1.0;
+    EXPECT_NE(error_for(j.dump()).find("manifest format version 1.0 is not supported"), std::string::npos);
+}
+
+} // namespace
