@@ -22,7 +22,8 @@ Journal::Journal(stdfs::path root) : m_root(std::move(root)), m_file(fs::SystemR
 void Journal::append(nlohmann::json record) {
     record["v"] = k_journal_format_version;
     record["time"] = clock::utc_now();
-    const std::string line = record.dump() + "\n";
+    // Text from outside (a host name, a package summary) may not be UTF-8: replaced, not fatal.
+    const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     const fs::SystemRoot sr(m_root);
     sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
     int fd = sr.open_append(fs::SystemRoot::k_journal, 0600).release();

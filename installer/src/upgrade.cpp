@@ -371,7 +371,24 @@ RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
     return rp;
 }
 
-RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step) {
+namespace {
+RecoverOutcome recover_run(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step);
+} // namespace
+
+RecoverOutcome recover(const stdfs::path& root, const std::function<void(const std::string&)>& on_step) {
+    try {
+        return recover_run(root, on_step);
+    } catch (const nlohmann::json::exception& e) {
+        // A journal record whose step data lacks what its step writes (edited, or damaged
+        // on disk): nothing is guessed, nothing more is changed.
+        throw InstallError(fmt::format("the journal in {} records the last run with data this leo-installer cannot "
+                                       "use ({}); nothing was changed: inspect it and the system by hand",
+                                       fs::SystemRoot(root).host(fs::SystemRoot::k_journal).string(), e.what()));
+    }
+}
+
+namespace {
+RecoverOutcome recover_run(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step) {
     const stdfs::path root = checked_root(root_in);
     std::optional<RunLock> lock;
     lock.emplace(RunLock::acquire(root, "recover"));
@@ -476,5 +493,6 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
                               run->from, run->to, rp.nevra, rp.id);
     return out;
 }
+} // namespace
 
 } // namespace leo::installer

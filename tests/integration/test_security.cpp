@@ -254,6 +254,25 @@ TEST_F(SecurityTest, LinksPlantedInAStateDirectoryLeftWorldWritableAreNotFollowe
     stdfs::remove(victim);
 }
 
+TEST_F(SecurityTest, AJournalRecordWithUnusableDataStopsRecoverCleanly) {
+    // The journal is root's, but a damaged disk or a hand edit can leave a record whose step
+    // data lacks what the step writes: recover says so instead of dying of an exception.
+    const auto file = root / "var/lib/leo-installer/journal";
+    const std::string before = slurp(file);
+    std::ofstream(file, std::ios::app)
+        << R"({"v":1,"time":"t","type":"begin","run":"bad-1","command":"upgrade","from":"a","to":"b"})" << "\n"
+        << R"({"v":1,"time":"t","type":"step","run":"bad-1","step":"restore_point","state":"done","data":{"id":5}})"
+        << "\n"
+        << R"({"v":1,"time":"t","type":"step","run":"bad-1","step":"transaction","state":"start"})" << "\n";
+    const std::string tables = leo::test::table_checksums(root);
+    auto r = run_installer({"recover", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("records the last run with data this leo-installer cannot use"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
+    EXPECT_EQ(leo::test::table_checksums(root), tables);
+    std::ofstream(file, std::ios::trunc) << before;
+}
+
 TEST_F(SecurityTest, LinkPlantedAtTheLogIsNotFollowed) {
     // The log directory is root's: only root could plant a link there. A link the
     // administrator left behind by mistake is still never written through.

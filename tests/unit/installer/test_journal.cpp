@@ -4,6 +4,7 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace {
 using leo::installer::parse_journal;
@@ -70,6 +71,23 @@ TEST(Journal, JsonThatIsNotARecordIsDamaged) {
     EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\",\"step\":"
                         "\"s\",\"state\":\"done\",\"data\":5}\n"),
               std::string(k_file) + ":2: damaged journal line (\"data\" must be an object, not number)");
+}
+
+} // namespace
+
+namespace {
+
+TEST(JournalFile, TextThatIsNotUtf8IsRecordedReplacedNotFatal) {
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "the journal's directory is made root-only";
+    leo::test::TempDir tmp;
+    leo::installer::Journal journal(tmp.path());
+    const auto id = journal.begin("upgrade", "broker-\xff\xfe-1", "broker-2");
+    const auto run = journal.last_run();
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->id, id);
+    EXPECT_EQ(run->from, "broker-\xEF\xBF\xBD\xEF\xBF\xBD-1"); // U+FFFD for each byte
+    EXPECT_EQ(run->to, "broker-2");
 }
 
 } // namespace
