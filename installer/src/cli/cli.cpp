@@ -1,0 +1,138 @@
+// leo-installer's entry point: the one list of commands, parsing, errors and exit codes; switch_database.pl.
+#include "cli.hpp"
+#include "command.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/redact.hpp"
+#include "leo/installer/trust.hpp"
+
+#include <exception>
+#include <iostream>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+
+namespace leo::cli {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+constexpr const char* k_switch_prog = "switch_database.pl";
+
+struct Entry {
+    const char* name;
+    const char* help;
+    std::unique_ptr<Command> command;
+};
+
+/// Run the parsed command; print the error chain and map it to the exit code.
+int run_command(Command& cmd) {
+    try {
+        int rc = cmd.run();
+        log::close_log();
+        return rc;
+    } catch (const std::exception& e) {
+        // A secret quoted by a library (a URL with its password) never reaches the terminal.
+        const std::string chain = redact_secrets(describe(e));
+        log::error("{}", chain);
+        log::close_log();
+        std::cerr << k_prog << ": error: " << chain << "\n";
+        return static_cast<int>(exit_code(e));
+    }
+}
+
+/// Called as switch_database.pl (the link in /home/leo/bin): that one command.
+int switch_database_main(int argc, char** argv) {
+    k_prog = k_switch_prog;
+    if (auto refusal = installer::untrusted_invocation(argv[0])) {
+        std::cerr << k_prog << ": error: " << *refusal << "\n";
+        return static_cast<int>(ExitCode::refused);
+    }
+    CLI::App app{"switch_database.pl: show or change the database the connection broker uses", k_prog};
+    app.set_version_flag("--version", std::string(k_prog) + " (leo-installer " + LEO_VERSION + ")");
+    const auto cmd = make_switch_database_command();
+    cmd->setup(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << k_prog << ": error: " << e.what() << "; run '" << k_prog << " --help' for usage\n";
+        return static_cast<int>(ExitCode::usage);
+    }
+    return run_command(*cmd);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // Files and directories get explicit modes; what is not given one is never group- or
+    // world-writable, whatever umask the administrator's shell had (DESIGN.md).
+    ::umask(022);
+    if (argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog) return switch_database_main(argc, argv);
+    CLI::App app{"leo-installer: install, upgrade and manage the connection broker", k_prog};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(k_prog) + " " + LEO_VERSION);
+
+    std::vector<Entry> entries;
+    entries.push_back({"facts", "Gather the host facts that preflight judges", make_facts_command()});
+    entries.push_back({"preflight", "Run the preflight checks (exit 3 on an inhibitor)",
+                       make_preflight_command()});
+    entries.push_back({"verify", "Verify a package's digests and signature", make_verify_command()});
+    entries.push_back({"install", "Install the broker from a local RPM", make_install_command()});
+    entries.push_back({"check-update", "Is a newer broker in the repositories? (exit 100: yes, 0: no)",
+                       make_check_update_command()});
+    entries.push_back({"upgrade", "Upgrade the broker (restore point first; rolls back on failure)",
+                       make_upgrade_command()});
+    entries.push_back({"rollback", "Return to a restore point", make_rollback_command()});
+    entries.push_back({"recover", "Finish or undo a run that was interrupted (crash, kill, power loss)",
+                       make_recover_command()});
+    entries.push_back({"snapshot", "Restore points: list | create | delete ID", make_snapshot_command()});
+    entries.push_back({"migrate", "Schema migrations alone (--dry-run, --validate, --baseline)",
+                       make_migrate_command()});
+    entries.push_back({"status", "Installed version, schema version, database state", make_status_command()});
+    entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
+                       make_db_command()});
+    entries.push_back({"switch-database", "Show or change the broker's database (switch_database.pl)",
+                       make_switch_database_command()});
+
+    std::vector<std::pair<CLI::App*, Command*>> subs;
+    for (auto& e : entries) {
+        CLI::App* sub = app.add_subcommand(e.name, e.help);
+        e.command->setup(*sub);
+        subs.emplace_back(sub, e.command.get());
+    }
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string what = e.what();
+        bool any_parsed = false;
+        for (auto& [sub, cmd] : subs) any_parsed = any_parsed || sub->parsed();
+        if (!any_parsed && argc > 1 && argv[1][0] != '-') {
+            std::string names;
+            for (auto& en : entries) names += (names.empty() ? "" : ", ") + std::string(en.name);
+            what = fmt::format("unknown command '{}' (commands: {})", argv[1], names);
+        }
+        std::cerr << k_prog << ": error: " << what << "; run '" << k_prog << " --help' for usage\n";
+        return static_cast<int>(ExitCode::usage);
+    }
+
+    for (auto& [sub, cmd] : subs)
+        if (sub->parsed()) return run_command(*cmd);
+    return static_cast<int>(ExitCode::usage);
+}
+
+} // namespace leo::cli

@@ -1,0 +1,93 @@
+// The helpers more than one command uses (declared in command.hpp).
+#include "command.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/installer/install.hpp"
+#include "leo/installer/upgrade.hpp"
+#include "leo/preflight/checks.hpp"
+#include "leo/repo/config.hpp"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace leo::cli {
+
+const char* k_prog = "leo-installer";
+
+void Command::add_root(CLI::App& sub) {
+    sub.add_option("--root", m_root, "Operate on the system under DIR (like rpm --root)")->option_text("DIR");
+}
+void Command::add_json(CLI::App& sub) { sub.add_flag("--json", m_json, "Machine-readable JSON output"); }
+void Command::add_assumeyes(CLI::App& sub) {
+    sub.add_flag("-y,--assumeyes", m_assumeyes, "Answer yes: change without asking");
+}
+std::filesystem::path Command::root() const { return installer::checked_root(m_root); }
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+std::size_t terminal_width() {
+    struct winsize ws {};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 60) return ws.ws_col;
+    return 100;
+}
+
+std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label) {
+    if (::isatty(STDERR_FILENO) == 0) return nullptr;  // nothing on a pipe
+    return [label](std::uint64_t done, std::uint64_t total) {
+        if (total == 0) return;
+        const int pct = static_cast<int>(done * 100 / total);
+        std::cerr << fmt::format("\r  {} [{:<25}] {:3}% {}/{} KiB", label,
+                                 std::string(static_cast<size_t>(pct / 4), '#'), pct, done / 1024, total / 1024)
+                  << (done >= total ? "\n" : "") << std::flush;
+    };
+}
+
+void print_problems(const preflight::Report& rep) {
+    if (preflight::all_pass(rep)) return;
+    std::cout << preflight::to_table(rep, {terminal_width(), preflight::TableOptions::Rows::problems});
+}
+
+bool confirm(bool assumeyes, const std::string& question) {
+    if (assumeyes) return true;
+    if (::isatty(STDIN_FILENO) == 0)
+        throw RefusedError("no terminal to ask for confirmation on; pass -y (--assumeyes) to proceed");
+    std::cout << question << " [y/N]: " << std::flush;
+    std::string answer;
+    if (!std::getline(std::cin, answer)) return false;
+    return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
+                                            const std::vector<std::string>& reasons) {
+    if (ids.size() != reasons.size())
+        throw UsageError(fmt::format("every --skip ID needs its own --reason TEXT (got {} --skip and {} --reason)",
+                                     ids.size(), reasons.size()));
+    std::map<std::string, std::string> m;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (reasons[i].find_first_not_of(" \t") == std::string::npos)
+            throw UsageError(fmt::format("--reason for --skip {} is empty: say why the check is skipped", ids[i]));
+        if (!m.emplace(ids[i], reasons[i]).second)
+            throw UsageError(fmt::format("--skip {} is given twice; give each check once, with one --reason", ids[i]));
+    }
+    return m;
+}
+
+void RepoOptions::add(CLI::App& sub) {
+    sub.add_option("--repo", ids, "Use only this repository (repeatable; enables it)")->option_text("ID");
+    sub.add_option("--repofrompath", from_path, "Add a repository for this command")->option_text("ID,URL");
+}
+
+installer::RepoSelection RepoOptions::selection() const {
+    installer::RepoSelection sel;
+    sel.ids = ids;
+    for (const auto& spec : from_path) sel.extra.push_back(repo::repo_from_path(spec));
+    return sel;
+}
+
+} // namespace leo::cli

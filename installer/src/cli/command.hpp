@@ -1,0 +1,92 @@
+#pragma once
+/// What the subcommands share: the Command base class, the helpers more than one command
+/// uses (defined in command.cpp), and one factory per command (registered in cli.cpp).
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace CLI {
+class App;
+} // namespace CLI
+
+namespace leo::preflight {
+struct Report;
+} // namespace leo::preflight
+
+namespace leo::installer {
+struct RepoSelection;
+} // namespace leo::installer
+
+namespace leo::cli {
+
+/// The program name in messages: "leo-installer", or "switch_database.pl" when called
+/// by that name (the link in /home/leo/bin; switch_database_main sets it).
+extern const char* k_prog;
+
+/// One subcommand: registers its options, then runs (STYLE.md: one unit per command).
+class Command {
+public:
+    virtual ~Command() = default;
+    virtual void setup(CLI::App& app) = 0;
+    virtual int run() = 0;
+
+protected:
+    std::string m_root = "/";
+    bool m_json = false;
+    bool m_assumeyes = false;
+    void add_root(CLI::App& sub);
+    void add_json(CLI::App& sub);
+    void add_assumeyes(CLI::App& sub);
+    [[nodiscard]] std::filesystem::path root() const;
+};
+
+void print_json(const nlohmann::json& j);
+
+/// Columns of the terminal on stdout (100 when it is not a terminal).
+std::size_t terminal_width();
+
+/// A progress bar on stderr when it is a terminal; nothing (nullptr) on a pipe.
+std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label);
+
+/// The preflight report inside install/upgrade: printed only when something did not pass.
+void print_problems(const preflight::Report& rep);
+
+/// Ask on the terminal; refuse when there is none (DESIGN.md: -y or a terminal).
+bool confirm(bool assumeyes, const std::string& question);
+
+/// Pairs of repeated --skip ID and --reason TEXT, in order.
+std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
+                                            const std::vector<std::string>& reasons);
+
+/// Options shared by the commands that read repositories.
+struct RepoOptions {
+    std::vector<std::string> ids;
+    std::vector<std::string> from_path;
+    void add(CLI::App& sub);
+    [[nodiscard]] installer::RepoSelection selection() const;
+};
+
+// One factory per command, each in its own file.
+std::unique_ptr<Command> make_facts_command();
+std::unique_ptr<Command> make_preflight_command();
+std::unique_ptr<Command> make_verify_command();
+std::unique_ptr<Command> make_install_command();
+std::unique_ptr<Command> make_status_command();
+std::unique_ptr<Command> make_db_command();
+std::unique_ptr<Command> make_check_update_command();
+std::unique_ptr<Command> make_upgrade_command();
+std::unique_ptr<Command> make_rollback_command();
+std::unique_ptr<Command> make_migrate_command();
+std::unique_ptr<Command> make_recover_command();
+std::unique_ptr<Command> make_snapshot_command();
+std::unique_ptr<Command> make_switch_database_command();
+
+} // namespace leo::cli

@@ -1,0 +1,91 @@
+// leo-installer install: install the broker from a local RPM (--rpm FILE; --repo is not supported yet).
+#include "command.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/installer/install.hpp"
+
+#include <iostream>
+#include <system_error>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace leo::cli {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+class InstallCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_assumeyes(sub);
+        auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Install this local package file")->option_text("FILE");
+        sub.add_option("--repo", m_repo, "Install from this yum repository (not supported yet)")
+            ->option_text("ID")
+            ->excludes(rpm_opt);
+        sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
+        sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
+        sub.add_option("--skip", m_skips, "Skip preflight check ID (needs --reason)")->option_text("ID");
+        sub.add_option("--reason", m_reasons, "Why the preceding --skip is safe")->option_text("TEXT");
+    }
+    int run() override {
+        if (!m_repo.empty())
+            throw Error("install --repo: installing from a yum repository is not supported yet; download the "
+                        "package and install it with --rpm FILE");
+        if (m_rpm.empty()) throw UsageError("install needs --rpm FILE (the broker package to install)");
+        installer::InstallRequest req;
+        req.root = root();
+        req.package_file = m_rpm;
+        req.gpgkeys.assign(m_keys.begin(), m_keys.end());
+        req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
+        req.skips = skip_map(m_skips, m_reasons);
+        std::error_code ec;
+        req.switch_database_program = stdfs::read_symlink("/proc/self/exe", ec);  // this program
+        log::open_log(req.root);
+        log::info("install --rpm {} --root {}", m_rpm, req.root.string());
+
+        installer::InstallCallbacks cb;
+        cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
+        cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
+        cb.on_preflight = print_problems;
+        cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
+        cb.on_progress = progress_bar("install");
+        const auto outcome = installer::install(req, cb);
+        const auto nevra = outcome.verification.package.nevra();
+        switch (outcome.kind) {
+        case installer::InstallOutcome::Kind::nothing_to_do:
+            std::cout << nevra << " is already installed in " << req.root.string() << ": nothing to do\n";
+            break;
+        case installer::InstallOutcome::Kind::completed:
+        case installer::InstallOutcome::Kind::installed:
+            std::cout << fmt::format("{} {} in {}", outcome.kind == installer::InstallOutcome::Kind::installed
+                                                        ? "installed"
+                                                        : "completed the install of",
+                                     nevra, req.root.string());
+            if (outcome.schema_version)
+                std::cout << fmt::format("; schema version {} ({} migration{} applied)", *outcome.schema_version,
+                                         outcome.migrations_applied.size(),
+                                         outcome.migrations_applied.size() == 1 ? "" : "s");
+            std::cout << "\n";
+            break;
+        }
+        log::info("install finished: {}", nevra);
+        return 0;
+    }
+
+private:
+    std::string m_rpm;
+    std::string m_repo;
+    std::vector<std::string> m_keys;
+    std::vector<std::string> m_skips;
+    std::vector<std::string> m_reasons;
+    bool m_nogpgcheck = false;
+};
+
+} // namespace
+
+std::unique_ptr<Command> make_install_command() { return std::make_unique<InstallCommand>(); }
+
+} // namespace leo::cli

@@ -1,0 +1,74 @@
+// leo-installer verify: check a package file's digests and signature against the given or imported keys.
+#include "command.hpp"
+
+#include "leo/rpm/package.hpp"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace leo::cli {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+class VerifyCommand final : public Command {
+public:
+    void setup(CLI::App& sub) override {
+        add_root(sub);
+        add_json(sub);
+        sub.add_option("--rpm", m_rpm, "The package file")->required()->option_text("FILE");
+        sub.add_option("--gpgkey", m_keys, "Armored public key file (repeatable)")->option_text("FILE");
+    }
+    int run() override {
+        std::vector<stdfs::path> keys(m_keys.begin(), m_keys.end());
+        const auto r = root();
+        const auto v = rpm::verify_package(m_rpm, rpm::Keys{r, keys});
+        if (m_json) {
+            print_json({{"file", m_rpm},
+                        {"nevra", v.package.nevra()},
+                        {"arch", v.package.arch},
+                        {"digests", v.digests_ok ? "ok" : "bad"},
+                        {"signature", rpm::to_string(v.signature)},
+                        {"key_id", v.key_id},
+                        {"sha256", v.sha256},
+                        {"detail", v.detail}});
+        } else {
+            std::cout << fmt::format("{}: {}\n  digests:   {}\n  signature: {}{}\n  sha256:    {}\n", m_rpm,
+                                     v.package.name.empty() ? "(unreadable package header)" : v.package.nevra(), v.digests_ok ? "OK" : "BAD",
+                                     rpm::to_string(v.signature),
+                                     v.key_id.empty() ? "" : " (key " + v.key_id + ")", v.sha256);
+            if (!v.detail.empty()) std::cout << "  detail:    " << v.detail << "\n";
+        }
+        switch (v.signature) {
+        case rpm::SignatureState::ok: break;
+        case rpm::SignatureState::nokey:
+            std::cerr << fmt::format("{}: error: {}: NOKEY: key {} is neither in a --gpgkey file nor imported in "
+                                     "the rpmdb of {}; pass the signer's public key with --gpgkey FILE\n",
+                                     k_prog, m_rpm, v.key_id, r.string());
+            break;
+        case rpm::SignatureState::unsigned_:
+            std::cerr << fmt::format("{}: error: {} is not signed\n", k_prog, m_rpm);
+            break;
+        case rpm::SignatureState::nottrusted:
+            std::cerr << fmt::format("{}: error: {}: key {} is not trusted\n", k_prog, m_rpm, v.key_id);
+            break;
+        case rpm::SignatureState::bad:
+            std::cerr << fmt::format("{}: error: {} is corrupt or was changed; download it again\n", k_prog, m_rpm);
+            break;
+        }
+        return v.signature == rpm::SignatureState::ok ? 0 : 1;
+    }
+
+private:
+    std::string m_rpm;
+    std::vector<std::string> m_keys;
+};
+
+} // namespace
+
+std::unique_ptr<Command> make_verify_command() { return std::make_unique<VerifyCommand>(); }
+
+} // namespace leo::cli
