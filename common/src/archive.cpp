@@ -37,7 +37,9 @@ using WritePtr = std::unique_ptr<struct archive, WriteDeleter>;
 void add_path(struct archive* out, struct archive* disk, const stdfs::path& root, const stdfs::path& abs,
               std::vector<std::string>& names, const stdfs::path& out_file) {
     std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
-    const std::string name = stdfs::relative(abs, root).string();
+    // Lexically: stdfs::relative() resolves links, which would store a link the leo account
+    // planted under the name of what it points to (and so poison the restore point).
+    const std::string name = abs.lexically_relative(root).string();
     archive_entry_copy_sourcepath(entry.get(), abs.c_str());
     if (archive_read_disk_entry_from_file(disk, entry.get(), -1, nullptr) != ARCHIVE_OK)
         fail(disk, "cannot read " + abs.string());

@@ -60,7 +60,7 @@ void write(Level level, std::string_view message) {
     if (g_file == nullptr) return;
     const std::string stamp = clock::utc_now();
     // The last line of defence: no password quoted anywhere reaches the file.
-    const std::string clean = redact_secrets(message);
+    const std::string clean = printable(redact_secrets(message));
     message = clean;
     std::fprintf(g_file, "%s %s [%d] %.*s\n", stamp.c_str(), level_name(level), static_cast<int>(getpid()),
                  static_cast<int>(message.size()), message.data());

@@ -3,6 +3,8 @@
 #include <array>
 #include <cctype>
 
+#include <fmt/format.h>
+
 namespace leo {
 namespace {
 
@@ -16,7 +18,8 @@ std::pair<size_t, size_t> userinfo_password(std::string_view s, size_t i) {
     size_t colon = std::string_view::npos;
     for (size_t j = i; j < s.size(); ++j) {
         const char c = s[j];
-        if (c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'')
+        // RFC 3986 allows ' and the other sub-delims in user information; " and blanks end a URL.
+        if (c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == '\n' || c == '"')
             return {std::string_view::npos, 0};
         if (c == ':' && colon == std::string_view::npos)
             colon = j;
@@ -86,6 +89,19 @@ std::string redact_secrets(std::string_view s) {
         if (matched)
             continue;
         out += s[i++];
+    }
+    return out;
+}
+
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f)
+            out += fmt::format("\\x{:02x}", u);
+        else
+            out += c;
     }
     return out;
 }

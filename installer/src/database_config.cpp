@@ -15,6 +15,8 @@
 #include <vector>
 
 #include <fmt/format.h>
+
+#include <cstdlib>
 #include <ini.h>
 
 #include <sys/stat.h>
@@ -179,7 +181,16 @@ const std::string& require_password(const DatabaseConfig& c) {
     return c.external.password;
 }
 
+void ignore_ambient_pg_credentials() {
+    for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
+        ::unsetenv(var);
+    ::setenv("PGPASSFILE", "/dev/null/leo-installer: only the password stored in database.conf", 1);
+}
+
 std::string external_conninfo(const DatabaseConfig& c) {
+    // database.conf is the leo account's file: the endpoint is leo's choice, so nothing of
+    // root's own (PGPASSWORD, ~/.pgpass, a service file) may be offered to it.
+    ignore_ambient_pg_credentials();
     auto driver = migrations::make_driver(c.external.vendor);
     driver->require_supported();
     (void)require_password(c);

@@ -21,6 +21,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -123,14 +125,19 @@ nlohmann::json to_json(const RestorePoint& rp) {
 }
 
 namespace {
-std::uintmax_t tree_size(const stdfs::path& p) {
-    std::error_code ec;
-    if (!stdfs::exists(p, ec)) return 0;
-    if (stdfs::is_regular_file(p, ec)) return stdfs::file_size(p, ec);
+/// Bytes of the regular files at and below `inside`, never following a link (the leo
+/// account owns /home/leo/etc: a link there to / must not make root walk the host).
+std::uintmax_t tree_size(const fs::SystemRoot& sr, const stdfs::path& inside) {
+    const auto st = sr.lstat(inside);
+    if (!st) return 0;
+    if (S_ISREG(st->st_mode)) return static_cast<std::uintmax_t>(st->st_size);
+    if (!S_ISDIR(st->st_mode)) return 0;
     std::uintmax_t total = 0;
-    for (auto it = stdfs::recursive_directory_iterator(p, ec); it != stdfs::recursive_directory_iterator();
-         it.increment(ec))
-        if (it->is_regular_file(ec)) total += it->file_size(ec);
+    std::error_code ec;
+    // directory_options::none: links to directories are listed, not entered.
+    for (auto it = stdfs::recursive_directory_iterator(sr.checked_host(inside), ec);
+         !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec))
+        if (it->symlink_status(ec).type() == stdfs::file_type::regular) total += it->file_size(ec);
     return total;
 }
 
@@ -168,7 +175,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
         auto conn = migrations::Connection::open(db.conninfo());
         const std::uintmax_t db_size = std::stoull(conn.query("SELECT pg_database_size('leo')").at(0, 0));
         std::uintmax_t config_size = 0;
-        for (const auto& p : k_config_paths) config_size += tree_size(root / stdfs::path(p).relative_path());
+        for (const auto& p : k_config_paths) config_size += tree_size(fs::SystemRoot(root), p);
         const std::uintmax_t need = (static_cast<std::uintmax_t>(kept_st->st_size) + db_size + config_size) * 11 / 10 + (64u << 20);
         const auto space = stdfs::space(base);
         if (space.available < need)

@@ -8,6 +8,13 @@
 #include "leo/common/accounts.hpp"
 
 #include <fstream>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <fmt/format.h>
 
@@ -271,6 +278,130 @@ TEST_F(SecurityTest, AJournalRecordWithUnusableDataStopsRecoverCleanly) {
     EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
     EXPECT_EQ(leo::test::table_checksums(root), tables);
     std::ofstream(file, std::ios::trunc) << before;
+}
+
+TEST_F(SecurityTest, LeosLinksInItsConfigurationCannotPoisonARestorePoint) {
+    // A link leo plants in /home/leo/etc is archived as that link, under its own name, so
+    // the restore point stays usable (it used to be stored as etc/passwd, and every
+    // rollback and recover then refused it).
+    // The package's /home/leo/etc is root's; leo owns /home/leo, so it puts its own in place.
+    auto planted = as_leo("cd " + (root / "home/leo").string() +
+                          " && mv etc etc.orig && mkdir etc && cp etc.orig/broker.conf etc/ && ln -s "
+                          "../../../etc/passwd etc/c-out");
+    ASSERT_EQ(planted.exit_code, 0) << planted.err;
+    auto c = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+    auto r = run_installer({"rollback", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(stdfs::is_symlink(root / "home/leo/etc/c-out"));
+    EXPECT_EQ(slurp(root / "etc/passwd").find("root:"), 0u) << "the root's passwd is untouched";
+    stdfs::remove_all(root / "home/leo/etc");
+    stdfs::rename(root / "home/leo/etc.orig", root / "home/leo/etc");
+    for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
+        (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
+}
+
+TEST_F(SecurityTest, FreeSpaceCheckDoesNotWalkThroughLeosLinks) {
+    // leo points /home/leo/etc at a root-only host directory holding a 100 GiB sparse file:
+    // the size estimate must not follow it (it refused every restore point, and a link to /
+    // made root walk the whole host).
+    const auto secret_dir = s_tmp->path() / "root-only";
+    stdfs::create_directories(secret_dir);
+    ASSERT_EQ(::chmod(secret_dir.c_str(), 0700), 0);
+    ASSERT_TRUE(leo::subprocess::run({"truncate", "-s", "100G", (secret_dir / "secret.img").string()}).ok());
+    ASSERT_EQ(as_leo("cd " + (root / "home/leo").string() + " && mv etc etc.pkg && ln -s " + secret_dir.string() +
+                     " etc")
+                  .exit_code,
+              0);
+    auto c = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+    EXPECT_EQ(c.err.find("not enough free space"), std::string::npos) << c.err;
+    stdfs::remove(root / "home/leo/etc");
+    stdfs::rename(root / "home/leo/etc.pkg", root / "home/leo/etc");
+    for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
+        (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
+}
+
+/// A PostgreSQL server that only asks for a cleartext password and records what it gets.
+class PasswordCatcher {
+public:
+    PasswordCatcher() {
+        m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(m_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(m_fd, 8);
+        socklen_t len = sizeof a;
+        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&a), &len);
+        m_port = ntohs(a.sin_port);
+        m_thread = std::thread([this] { serve(); });
+    }
+    ~PasswordCatcher() {
+        ::shutdown(m_fd, SHUT_RDWR);
+        ::close(m_fd);
+        m_thread.join();
+    }
+    [[nodiscard]] int port() const { return m_port; }
+    [[nodiscard]] int connections() const { return m_connections.load(); }
+    [[nodiscard]] std::string caught() {
+        std::lock_guard lock(m_mutex);
+        return m_caught;
+    }
+
+private:
+    void serve() {
+        for (;;) {
+            const int c = ::accept(m_fd, nullptr, nullptr);
+            if (c < 0)
+                return;
+            m_connections.fetch_add(1);
+            char buf[4096];
+            ssize_t n = ::read(c, buf, sizeof buf);           // SSLRequest or startup packet
+            if (n == 8) {                                      // SSLRequest: no
+                (void)!::write(c, "N", 1);
+                n = ::read(c, buf, sizeof buf);
+            }
+            const char ask[] = {'R', 0, 0, 0, 8, 0, 0, 0, 3}; // AuthenticationCleartextPassword
+            (void)!::write(c, ask, sizeof ask);
+            n = ::read(c, buf, sizeof buf);
+            if (n > 5) {
+                std::lock_guard lock(m_mutex);
+                m_caught.append(buf + 5, static_cast<size_t>(n - 5));
+            }
+            ::close(c);
+        }
+    }
+    int m_fd = -1;
+    int m_port = 0;
+    std::thread m_thread;
+    std::atomic<int> m_connections{0};
+    std::mutex m_mutex;
+    std::string m_caught;
+};
+
+TEST_F(SecurityTest, LeosDatabaseConfNeverGetsRootsPgpassOrEnvironmentPassword) {
+    // database.conf is leo's file: leo points it at its own server, with no password.
+    PasswordCatcher catcher;
+    stdfs::create_directories(root / "etc/leostream");
+    const auto conf = root / "etc/leostream/database.conf";
+    std::ofstream(conf) << "[database]\nformat = 1\nmode = external\nvendor = postgres\nhost = 127.0.0.1\nport = "
+                        << catcher.port() << "\nname = leo\nusername = postgres\n";
+    ASSERT_EQ(::chown(conf.c_str(), leo_uid, leo_gid), 0);
+    const auto home = s_tmp->path() / "roothome";
+    stdfs::create_directories(home);
+    std::ofstream(home / ".pgpass") << "*:*:*:*:RootsPgPass\n";
+    ASSERT_EQ(::chmod((home / ".pgpass").c_str(), 0600), 0);
+    leo::subprocess::Options o;
+    o.env["HOME"] = home.string();
+    o.env["PGPASSWORD"] = "RootsEnvPass";
+    for (const auto& args : std::vector<std::vector<std::string>>{{"status", "--root", root.string()},
+                                                                  {"status", "--json", "--root", root.string()},
+                                                                  {"migrate", "--dry-run", "--root", root.string()}})
+        (void)run_installer(args, o);
+    EXPECT_GE(catcher.connections(), 3) << "each command reached leo's server";
+    EXPECT_EQ(catcher.caught().find("Roots"), std::string::npos) << catcher.caught();
+    stdfs::remove(conf);
 }
 
 TEST_F(SecurityTest, LinkPlantedAtTheLogIsNotFollowed) {

@@ -37,7 +37,7 @@ int run_command(Command& cmd) {
         return rc;
     } catch (const std::exception& e) {
         // A secret quoted by a library (a URL with its password) never reaches the terminal.
-        const std::string chain = redact_secrets(describe(e));
+        const std::string chain = printable(redact_secrets(describe(e)));
         log::error("{}", chain);
         log::close_log();
         std::cerr << k_prog << ": error: " << chain << "\n";

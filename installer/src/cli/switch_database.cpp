@@ -119,9 +119,8 @@ public:
         if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
         // What is checked is what is stored: libpq must not fall back to a password of the
         // administrator's environment (PGPASSWORD, ~/.pgpass) that the broker will not have.
-        for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
-            ::unsetenv(var);  // (LEO_DB_PASSWORD: nor does it reach the [services] hooks)
-        ::setenv("PGPASSFILE", "/dev/null/leo-installer: only the password given", 1);
+        // (LEO_DB_PASSWORD: nor does it reach the [services] hooks)
+        installer::ignore_ambient_pg_credentials();
         if (req.action == installer::SwitchAction::show_current) {
             std::cout << installer::to_text(installer::show_current(req.root));
             return 0;

@@ -16,4 +16,10 @@ namespace leo {
 /// `url` with its password replaced: redact_secrets() for one URL.
 [[nodiscard]] inline std::string redact_url(std::string_view url) { return redact_secrets(url); }
 
+/// `text` with every control character but tab (C0, DEL: carriage returns, escape
+/// sequences, newlines) written as `\xNN`, so text another user wrote (a server log, a
+/// file name) cannot rewrite what the administrator's terminal or the log shows. UTF-8
+/// passes unchanged.
+[[nodiscard]] std::string printable(std::string_view text);
+
 } // namespace leo

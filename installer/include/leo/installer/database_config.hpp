@@ -52,8 +52,14 @@ struct DatabaseConfig {
 /// decrypted and how to store it again (`password_error`).
 [[nodiscard]] const std::string& require_password(const DatabaseConfig& config);
 
+/// Clears this process's libpq credential defaults (PGPASSWORD, PGSERVICE, PGSERVICEFILE,
+/// LEO_DB_PASSWORD; PGPASSFILE pointed at nothing): database.conf is leo's file, so an
+/// endpoint it names must never be offered root's ~/.pgpass or environment password.
+void ignore_ambient_pg_credentials();
+
 /// A libpq conninfo for `config`'s external database: throws leo::DatabaseError when this
 /// build does not support its vendor, leo::Error when its password cannot be decrypted.
+/// Calls ignore_ambient_pg_credentials() first.
 [[nodiscard]] std::string external_conninfo(const DatabaseConfig& config);
 
 /// Longest value database.conf holds for host, name and username (with the key, a line
