@@ -1,0 +1,41 @@
+#pragma once
+/// Helpers shared by the files of repo/src (not installed): text, limits, locations, checksums.
+
+#include "leo/repo/metadata.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace leo::repo::detail {
+
+/// `s` without leading and trailing blanks (space, tab, CR, LF).
+std::string trim(std::string s);
+
+/// `text` (trimmed) as an unsigned decimal; `ok` says whether all of it was one.
+std::uint64_t to_u64(const std::string& text, bool& ok);
+
+/// The last path segment of `href`.
+std::string basename_of(const std::string& href);
+
+/// "sha" is sha1 in old metadata; anything else must be a digest we know ("" otherwise).
+std::string digest_name(const std::string& type);
+
+/// Why the package's location may not be fetched ("" when it may): its href must be a
+/// relative path inside the repository with a usable file name, and an xml:base must be
+/// http(s) (file only in a file:// repository) and not downgrade an https repository.
+std::string unsafe_location(const PackageEntry& entry);
+
+/// The most bytes one transfer (or one decompression) may produce, and where that bound
+/// comes from, for the message ("that primary declares", "the cap for repomd.xml").
+struct Limit {
+    std::uint64_t bytes = 0;
+    std::string source;
+};
+
+/// Stream-parse the (compressed) primary file open at `fd`, decompressing at most
+/// `open_limit` bytes. `context` prefixes every error. (primary.cpp)
+std::vector<PackageEntry> parse_primary_fd(int fd, const Limit& open_limit, const std::string& base_url,
+                                           const PackageFilter& filter, const std::string& context);
+
+} // namespace leo::repo::detail

@@ -1,0 +1,297 @@
+// Fetching: bounded libcurl transfers (limits, protocols, redirects), the cache directories and `.part` files.
+#include "fetch.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/repo/url.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <unistd.h>
+
+namespace leo::repo::detail {
+namespace {
+
+struct CurlDeleter {
+    void operator()(CURL* curl) const noexcept { curl_easy_cleanup(curl); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+
+void curl_global() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// ---- libcurl callbacks (`user` is the Transfer) --------------------------------------------
+
+std::size_t on_write(char* data, std::size_t size, std::size_t count, void* user) {
+    auto& self = *static_cast<Transfer*>(user);
+    const std::size_t n = size * count;
+    if (self.received + n > self.limit.bytes) {
+        self.over_limit = true;
+        self.received += n;
+        return 0;  // libcurl stops the transfer
+    }
+    self.received += n;
+    try {
+        return self.sink(data, n) ? n : 0;
+    } catch (...) {
+        self.callback_error = std::current_exception();
+        return 0;
+    }
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+    auto& self = *static_cast<Transfer*>(user);
+    const std::size_t n = size * count;
+    const std::string_view line(data, n);
+    constexpr std::string_view k_location = "location:";
+    if (line.size() > k_location.size() &&
+        std::equal(k_location.begin(), k_location.end(), line.begin(),
+                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        self.location = trim(std::string(line.substr(k_location.size())));
+    }
+    return n;
+}
+
+int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
+    auto& self = *static_cast<Transfer*>(user);
+    if (total > 0 && static_cast<std::uint64_t>(total) > self.limit.bytes) {
+        self.over_limit = true;   // the announced Content-Length is already too big
+        self.announced = static_cast<std::uint64_t>(total);
+        return 1;
+    }
+    const auto done = static_cast<std::uint64_t>(now);
+    if (!self.progress || done == self.last_reported) {
+        return 0;
+    }
+    self.last_reported = done;
+    try {
+        self.progress(done, total > 0 ? static_cast<std::uint64_t>(total) : self.expected_total);
+    } catch (...) {
+        self.callback_error = std::current_exception();
+        return 1;
+    }
+    return 0;
+}
+
+#if LIBCURL_VERSION_NUM < 0x072000
+int on_progress_old(void* user, double total, double now, double, double) {
+    return on_progress(user, static_cast<curl_off_t>(total), static_cast<curl_off_t>(now), 0, 0);
+}
+#endif
+
+} // namespace
+
+Limit limit_of(std::uint64_t declared, const std::string& declarer, std::uint64_t cap, const std::string& cap_name,
+               const std::string& context) {
+    if (declared == 0) {
+        return {cap, fmt::format("of the cap for {}", cap_name)};
+    }
+    if (declared > cap) {
+        throw RepoError(context + fmt::format("{} declares {} bytes, more than the cap of {} bytes for {}; refused",
+                                              declarer, declared, cap, cap_name));
+    }
+    return {declared, fmt::format("that {} declares", declarer)};
+}
+
+void Transfer::run(const std::string& what, const std::string& hint, const std::string& http_hint) {
+    const std::string shown = redact_url(url);
+    const TransferProtocols protocols = transfer_protocols(url, allow_file);
+    if (!protocols.allowed) {
+        throw RepoError(fmt::format("repository {}: {}: refusing {}: {}", repo.id, what, shown, protocols.why));
+    }
+    curl_global();
+    CurlPtr curl(curl_easy_init());
+    if (!curl) {
+        throw RepoError(fmt::format("repository {}: cannot fetch {}: curl_easy_init failed", repo.id, shown));
+    }
+    std::array<char, CURL_ERROR_SIZE> error{};
+    CURL* c = curl.get();
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error.data());
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "leo-installer/" LEO_VERSION);
+    // Only the protocols this URL may use; redirects to http(s) only, and from https to https only.
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, protocols.redirect_protocols.empty() ? 0L : 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols.protocols.c_str());
+    if (!protocols.redirect_protocols.empty()) {
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols.redirect_protocols.c_str());
+    }
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, protocols.protocol_mask);
+    if (!protocols.redirect_protocols.empty()) {
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, protocols.redirect_mask);
+    }
+#endif
+    if (!repo.proxy.empty()) {
+        curl_easy_setopt(c, CURLOPT_PROXY, repo.proxy.c_str());
+    }
+    if (!repo.proxy_username.empty()) {
+        curl_easy_setopt(c, CURLOPT_PROXYUSERNAME, repo.proxy_username.c_str());
+    }
+    if (!repo.proxy_password.empty()) {
+        curl_easy_setopt(c, CURLOPT_PROXYPASSWORD, repo.proxy_password.c_str());
+    }
+    if (!repo.username.empty()) {
+        curl_easy_setopt(c, CURLOPT_USERNAME, repo.username.c_str());
+    }
+    if (!repo.password.empty()) {
+        curl_easy_setopt(c, CURLOPT_PASSWORD, repo.password.c_str());
+    }
+    if (!repo.sslverify) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!repo.sslcacert.empty()) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, repo.sslcacert.c_str());
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, this);
+    // The progress callback also stops a transfer whose Content-Length is over the limit.
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+#if LIBCURL_VERSION_NUM >= 0x072000
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
+#else
+    curl_easy_setopt(c, CURLOPT_PROGRESSFUNCTION, &on_progress_old);
+    curl_easy_setopt(c, CURLOPT_PROGRESSDATA, this);
+#endif
+    const CURLcode rc = curl_easy_perform(c);
+    if (callback_error) {
+        std::rethrow_exception(callback_error);
+    }
+    const std::string removed = to_file ? "; the partial file was removed" : "";
+    if (over_limit && announced != 0) {
+        throw RepoError(fmt::format("repository {}: {} from {}: the server announces {} bytes, more than the {} "
+                                    "bytes {}; not downloaded{}",
+                                    repo.id, what, shown, announced, limit.bytes, limit.source, removed));
+    }
+    if (over_limit) {
+        throw RepoError(fmt::format("repository {}: {} from {}: the server sent more than the {} bytes {} (at "
+                                    "least {} bytes); the transfer was stopped{}",
+                                    repo.id, what, shown, limit.bytes, limit.source, received, removed));
+    }
+    if (rc == CURLE_OK) {
+        return;
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    const auto suffix = [](const std::string& text) { return text.empty() ? "" : fmt::format(" ({})", text); };
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL && !location.empty()) {
+        throw RepoError(fmt::format("repository {}: {}: refusing the redirect from {} to {}: a repository may "
+                                    "redirect only to http:// or https://, and an https:// one only to https://",
+                                    repo.id, what, shown, redact_url(location)));
+    }
+    if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
+        throw RepoError(
+            fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint)));
+    }
+    const std::string detail = redact_url(error[0] != '\0' ? trim(error.data()) : curl_easy_strerror(rc));
+    throw RepoError(
+        fmt::format("repository {}: {}: cannot fetch {}: {}{}", repo.id, what, shown, detail, suffix(hint)));
+}
+
+std::string fetch_to_string(const RepoConfig& repo, const std::string& url, const Limit& limit, bool allow_file,
+                            const std::string& what, const std::string& hint, const std::string& http_hint) {
+    std::string body;
+    Transfer transfer{repo, url, limit};
+    transfer.allow_file = allow_file;
+    transfer.sink = [&](const char* data, std::size_t n) {
+        body.append(data, n);
+        return true;
+    };
+    transfer.run(what, hint, http_hint);
+    return body;
+}
+
+void discard(const leo::fs::SystemRoot& root, const std::filesystem::path& inside) noexcept {
+    try {
+        (void)root.remove(inside);
+    } catch (...) {
+    }
+}
+
+Downloaded fetch_to_cache(Transfer& transfer, const leo::fs::SystemRoot& root, const std::filesystem::path& dir,
+                          const std::string& name, const std::string& what, const std::string& hint,
+                          const std::string& http_hint) {
+    Downloaded out;
+    out.part = dir / (name + ".part");
+    (void)root.remove(out.part);
+    out.fd = root.create_exclusive(out.part, 0644);
+    const int fd = out.fd.get();
+    int write_errno = 0;
+    transfer.to_file = true;
+    transfer.sink = [&](const char* data, std::size_t n) {
+        while (n > 0) {
+            const ssize_t w = ::write(fd, data, n);
+            if (w < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                write_errno = errno;
+                return false;
+            }
+            data += w;
+            n -= static_cast<std::size_t>(w);
+        }
+        return true;
+    };
+    try {
+        transfer.run(what, hint, http_hint);
+        if (write_errno == 0 && ::fsync(fd) != 0) {
+            write_errno = errno;
+        }
+        if (write_errno != 0) {
+            throw system_error(fmt::format("cannot write {}", root.host(out.part).string()), write_errno);
+        }
+    } catch (...) {
+        discard(root, out.part);
+        if (write_errno != 0) {
+            throw system_error(fmt::format("cannot write {}", root.host(out.part).string()), write_errno);
+        }
+        throw;
+    }
+    return out;
+}
+
+} // namespace leo::repo::detail
+
+namespace leo::repo {
+
+void ensure_cache_dir(const leo::fs::SystemRoot& root, const std::filesystem::path& dir) {
+    const leo::fs::Owner owner{::geteuid(), ::getegid()};
+    const std::filesystem::path cache(leo::fs::SystemRoot::k_cache);
+    std::filesystem::path current;
+    bool ours = false;
+    for (const auto& part : dir) {
+        if (part.empty()) {
+            continue;
+        }
+        current /= part;
+        ours = ours || current == cache;
+        if (ours) {
+            root.make_dirs(current, 0755, owner, leo::fs::ExistingDir::enforce);
+        }
+    }
+    if (!ours) {
+        root.make_dirs(dir, 0755, owner, leo::fs::ExistingDir::enforce);
+    }
+}
+
+} // namespace leo::repo

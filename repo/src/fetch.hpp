@@ -1,0 +1,73 @@
+#pragma once
+/// Fetching for repo/src (not installed): bounded libcurl transfers, `.part` files in the cache.
+
+#include "detail.hpp"
+
+#include "leo/common/system_root.hpp"
+#include "leo/repo/config.hpp"
+#include "leo/repo/metadata.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace leo::repo::detail {
+
+/// The declared size when there is one (refused when it is above the cap), else the cap.
+Limit limit_of(std::uint64_t declared, const std::string& declarer, std::uint64_t cap, const std::string& cap_name,
+               const std::string& context);
+
+/// One GET with the repository's settings, bounded by `limit`. The body goes to `sink`
+/// (bytes, size); `sink` returns false to abort (a write error).
+struct Transfer {
+    Transfer(const RepoConfig& r, std::string u, Limit l) : repo(r), url(std::move(u)), limit(std::move(l)) {}
+
+    const RepoConfig& repo;
+    std::string url;
+    Limit limit;
+    bool allow_file = false;   ///< file:// only for URLs the administrator wrote
+    bool to_file = false;      ///< for the message: a partial file is removed
+    std::function<bool(const char*, std::size_t)> sink;
+    Progress progress;
+    std::uint64_t expected_total = 0;
+
+    // Set by libcurl's callbacks during run() (fetch.cpp).
+    std::exception_ptr callback_error;
+    std::uint64_t received = 0;
+    std::uint64_t announced = 0;    ///< a Content-Length above the limit
+    bool over_limit = false;
+    std::string location;           ///< the last Location header (a redirect)
+    std::uint64_t last_reported = ~std::uint64_t{0};
+
+    /// Runs the transfer; throws leo::RepoError naming the repository and the URL (its
+    /// password redacted). `what` names the thing fetched ("repodata/repomd.xml", "package
+    /// X"); `hint` says what to do when the server cannot be reached, `http_hint` when it
+    /// answers an error.
+    void run(const std::string& what, const std::string& hint, const std::string& http_hint);
+};
+
+/// One bounded transfer of `url` into memory (Transfer::run for the arguments).
+std::string fetch_to_string(const RepoConfig& repo, const std::string& url, const Limit& limit, bool allow_file,
+                            const std::string& what, const std::string& hint, const std::string& http_hint);
+
+/// Remove `inside` (never following a link), ignoring errors: cleaning up after a failure.
+void discard(const leo::fs::SystemRoot& root, const std::filesystem::path& inside) noexcept;
+
+/// A file downloaded into the cache under its temporary name, still open.
+struct Downloaded {
+    leo::fs::UniqueFd fd;
+    std::filesystem::path part;  ///< inside the root
+};
+
+/// Download into `dir/name.part` (inside `root`): whatever is at that name (a planted file
+/// or link) is removed, never opened, and the file is created anew (O_EXCL|O_NOFOLLOW,
+/// 0644). The partial file is removed when the transfer fails.
+Downloaded fetch_to_cache(Transfer& transfer, const leo::fs::SystemRoot& root, const std::filesystem::path& dir,
+                          const std::string& name, const std::string& what, const std::string& hint,
+                          const std::string& http_hint);
+
+} // namespace leo::repo::detail

@@ -1,0 +1,96 @@
+// repomd.xml: parse_repomd, with libxml2's streaming reader.
+#include "leo/repo/metadata.hpp"
+
+#include "detail.hpp"
+#include "xml.hpp"
+
+#include "leo/common/error.hpp"
+
+#include <fmt/format.h>
+#include <libxml/xmlreader.h>
+
+namespace leo::repo {
+
+using detail::attribute;
+using detail::k_xml_options;
+using detail::local_name;
+using detail::ReaderPtr;
+using detail::take_xml_string;
+using detail::to_u64;
+using detail::trim;
+using detail::xml_base;
+using detail::XmlErrors;
+
+/// Parse repomd.xml with the streaming reader. Throws RepoError(`invalid` + cause) when
+/// it is not well-formed repomd XML.
+Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
+    if (trim(xml).empty()) {
+        throw RepoError(invalid + "the document is empty");
+    }
+    ReaderPtr reader(xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, k_xml_options));
+    if (!reader) {
+        throw RepoError(invalid + "cannot create an XML reader");
+    }
+    XmlErrors errors;
+    errors.attach(reader.get());
+    Repomd repomd;
+    bool seen_root = false;
+    std::string data_type;   // of the <data> being read
+    PrimaryRef current;
+    int rc = 0;
+    while ((rc = xmlTextReaderRead(reader.get())) == 1) {
+        const int type = xmlTextReaderNodeType(reader.get());
+        const int depth = xmlTextReaderDepth(reader.get());
+        const auto name = local_name(reader.get());
+        if (type == XML_READER_TYPE_ELEMENT) {
+            if (depth == 0) {
+                if (name != "repomd") {
+                    throw RepoError(invalid + fmt::format("the root element is <{}>, expected <repomd>", name));
+                }
+                seen_root = true;
+            } else if (depth == 1 && name == "revision") {
+                repomd.revision = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
+            } else if (depth == 1 && name == "data") {
+                data_type = attribute(reader.get(), "type");
+                current = PrimaryRef{};
+                if (data_type == "primary" && xmlTextReaderIsEmptyElement(reader.get()) == 1) {
+                    repomd.primary = current;
+                }
+            } else if (depth == 2 && data_type == "primary") {
+                if (name == "checksum") {
+                    current.checksum_type = attribute(reader.get(), "type");
+                    current.checksum = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
+                } else if (name == "location") {
+                    current.href = attribute(reader.get(), "href");
+                    current.base = xml_base(reader.get());
+                } else if (name == "size") {
+                    bool ok = false;
+                    current.size = to_u64(take_xml_string(xmlTextReaderReadString(reader.get())), ok);
+                    if (!ok) {
+                        current.size = 0;
+                    }
+                } else if (name == "open-size") {
+                    bool ok = false;
+                    current.open_size = to_u64(take_xml_string(xmlTextReaderReadString(reader.get())), ok);
+                    if (!ok) {
+                        current.open_size = 0;
+                    }
+                }
+            }
+        } else if (type == XML_READER_TYPE_END_ELEMENT && depth == 1 && name == "data") {
+            if (data_type == "primary" && !repomd.primary) {
+                repomd.primary = current;
+            }
+            data_type.clear();
+        }
+    }
+    if (rc != 0 || !errors.first.empty()) {
+        throw RepoError(invalid + (errors.first.empty() ? std::string("XML parse error") : errors.first));
+    }
+    if (!seen_root) {
+        throw RepoError(invalid + "the document is empty");
+    }
+    return repomd;
+}
+
+} // namespace leo::repo
