@@ -181,11 +181,7 @@ const std::string& require_password(const DatabaseConfig& c) {
     return c.external.password;
 }
 
-void ignore_ambient_pg_credentials() {
-    for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
-        ::unsetenv(var);
-    ::setenv("PGPASSFILE", "/dev/null/leo-installer: only the password stored in database.conf", 1);
-}
+void ignore_ambient_pg_credentials() { migrations::ignore_ambient_credentials(); }
 
 std::string external_conninfo(const DatabaseConfig& c) {
     // database.conf is the leo account's file: the endpoint is leo's choice, so nothing of

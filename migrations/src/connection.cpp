@@ -278,4 +278,10 @@ std::string quote_identifier(const std::string& name) {
     return "\"" + name + "\"";
 }
 
+void ignore_ambient_credentials() {
+    for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
+        ::unsetenv(var);
+    ::setenv("PGPASSFILE", "/dev/null/leo-installer: only the password stored in database.conf", 1);
+}
+
 } // namespace leo::migrations

@@ -97,6 +97,8 @@ stdfs::path InternalDatabase::socket_dir() const { return pgsql_dir(); }
 stdfs::path InternalDatabase::log_file() const { return pgsql_dir() / "postgresql.log"; }
 
 std::string InternalDatabase::conninfo(const std::string& dbname) const {
+    // The socket's directory is leo's: a server there is leo's to start; offer it nothing of root's.
+    ignore_ambient_credentials();
     return fmt::format("host={} port={} dbname={} user={} connect_timeout=30", conninfo_value(socket_dir().string()),
                        k_port, conninfo_value(dbname), k_user);
 }

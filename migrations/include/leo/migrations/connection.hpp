@@ -88,6 +88,12 @@ private:
 /// "Connection Strings" rules), so that spaces and quotes in a password or a name survive.
 [[nodiscard]] std::string conninfo_value(const std::string& value);
 
+/// Clears this process's libpq credential defaults (PGPASSWORD, PGSERVICE, PGSERVICEFILE,
+/// LEO_DB_PASSWORD; PGPASSFILE pointed at nothing). Called before connecting to a server
+/// another user chooses (the endpoint in leo's database.conf) or controls (the internal
+/// server's socket lives in leo's /home/leo/pgsql): root's own passwords are never offered.
+void ignore_ambient_credentials();
+
 /// A conninfo with its password taken out, for child processes (pg_dump, pg_restore):
 /// the password then goes in their environment (PGPASSWORD), never on a command line
 /// that `ps` shows.
