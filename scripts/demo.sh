@@ -13,7 +13,7 @@ leo_install_deps
 leo_build build
 here=$(pwd)
 bin=$here/build/installer/leo-installer
-fixtures=$here/../shared/fixtures/public
+fixtures=$here/tests/fixtures/public
 
 work=$(mktemp -d /tmp/leo-demo.XXXXXX)
 chmod 0755 "$work"

@@ -10,7 +10,7 @@
 
 namespace leo::test {
 
-/// The project's source directory and the public fixtures (../shared/fixtures/public).
+/// The project's source directory and the public fixtures (tests/fixtures/public).
 std::filesystem::path source_dir();
 std::filesystem::path fixtures_dir();
 
