@@ -12,7 +12,9 @@ void walk(const std::exception& e, std::string& out, ExitCode& code, bool& first
             code = le->code();
             first = false;
         }
-        if (le->code() == ExitCode::refused || le->code() == ExitCode::usage) code = le->code();
+        const bool interrupted = static_cast<int>(code) > 128;
+        if (dynamic_cast<const InterruptedError*>(le) != nullptr) code = le->code();
+        else if (!interrupted && (le->code() == ExitCode::refused || le->code() == ExitCode::usage)) code = le->code();
     }
     try {
         std::rethrow_if_nested(e);

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <string>
 
 #include <unistd.h>
 
@@ -9,7 +10,10 @@ namespace leo::fault {
 
 void point(std::string_view name) {
     const char* wanted = std::getenv(k_env);
-    if (wanted != nullptr && name == wanted) ::kill(::getpid(), SIGKILL);
+    if (wanted == nullptr || name != wanted) return;
+    int sig = SIGKILL;
+    if (const char* given = std::getenv(k_signal_env); given != nullptr && *given != '\0') sig = std::atoi(given);
+    ::kill(::getpid(), sig);  // through the kernel, to the handler the run has
 }
 
 } // namespace leo::fault

@@ -5,6 +5,7 @@
 #include "leo/common/fs.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
@@ -251,6 +252,14 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         outcome.user_created = ensure_leo_user(root);
         journal.step_done(journal_run, "user");
         fault::point("install.after_user");
+        if (const int sig = signals::pending()) {
+            journal.end(journal_run, "abandoned");
+            throw InterruptedError(fmt::format("install of {} interrupted by {} before its rpm transaction: nothing "
+                                               "is installed{}",
+                                               pkg.nevra(), signals::name(sig),
+                                               outcome.user_created ? " (the leo user was created and is kept)" : ""),
+                                   sig);
+        }
         journal.step_start(journal_run, "transaction");
 
         step(cb, fmt::format("installing {}", pkg.nevra()));
@@ -271,6 +280,20 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         log::info("kept a copy of {} in {}", pkg.nevra(), sr.host(k_packages_dir).string());
         journal.step_done(journal_run, "transaction");
         fault::point("install.after_transaction");
+        if (const int sig = signals::pending()) {
+            // Undo: the package out again (the database step has not begun).
+            signals::say("undoing the install: erasing the package; please wait");
+            step(cb, fmt::format("interrupted by {}: erasing {} again", signals::name(sig), pkg.nevra()));
+            journal.step_start(journal_run, "undo");
+            rpm::erase_package(root, pkg.nevra());
+            journal.step_done(journal_run, "undo");
+            journal.end(journal_run, "rolled-back");
+            throw InterruptedError(fmt::format("install of {} interrupted by {}: undone, {} was erased and nothing "
+                                               "is installed{}",
+                                               pkg.nevra(), signals::name(sig), pkg.nevra(),
+                                               outcome.user_created ? " (the leo user was created and is kept)" : ""),
+                                   sig);
+        }
     }
 
     changed = true;

@@ -115,6 +115,7 @@ std::optional<RunRecord> parse_journal(const std::string& text, const std::strin
 
 std::string Journal::begin(const std::string& command, const std::string& from, const std::string& to) {
     const std::string id = fmt::format("{}-{}", clock::utc_now(), ::getpid());
+    if (!m_deferred) m_deferred.emplace();
     append({{"type", "begin"}, {"run", id}, {"command", command}, {"from", from}, {"to", to}});
     return id;
 }
@@ -129,6 +130,7 @@ void Journal::step_done(const std::string& run, const std::string& step, const n
 
 void Journal::end(const std::string& run, const std::string& outcome) {
     append({{"type", "end"}, {"run", run}, {"outcome", outcome}});
+    m_deferred.reset();
 }
 
 void Journal::refuse_if_unfinished() const {

@@ -7,16 +7,79 @@
 #include "leo/installer/paths.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
+
+namespace {
+
+LockWait& wait_policy() {
+    static LockWait policy;
+    return policy;
+}
+
+std::string holder_text(const fs::SystemRoot& sr) {
+    try {
+        return sr.try_read(fs::SystemRoot::k_lock, 4096).value_or("");
+    } catch (const Error&) {
+        return "";
+    }
+}
+
+/// The pid holding an exclusive flock on device `dev`, inode `ino`, from /proc/locks
+/// ("1: FLOCK  ADVISORY  WRITE 1234 fd:01:1312 0 EOF"; device numbers in hex), or 0;
+/// nullopt when /proc/locks cannot be read.
+std::optional<pid_t> flock_holder(dev_t dev, ino_t ino) {
+    std::ifstream in("/proc/locks");  // not-under-root: the kernel's table of locks
+    if (!in) return std::nullopt;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string index, kind, advisory, mode, pid, file;
+        words >> index >> kind;
+        if (kind == "->") continue;  // a waiter, not a holder
+        words >> advisory >> mode >> pid >> file;
+        if (kind != "FLOCK" || mode != "WRITE") continue;
+        unsigned maj = 0, min = 0;
+        unsigned long long inode = 0;
+        if (std::sscanf(file.c_str(), "%x:%x:%llu", &maj, &min, &inode) != 3) continue;
+        if (maj == major(dev) && min == minor(dev) && inode == ino) return static_cast<pid_t>(std::stol(pid));
+    }
+    return pid_t{0};
+}
+
+} // namespace
+
+void RunLock::set_wait(LockWait wait) { wait_policy() = std::move(wait); }
+
+std::optional<std::string> RunLock::holder(const stdfs::path& root) {
+    const fs::SystemRoot sr(root);
+    const auto st = sr.lstat(fs::SystemRoot::k_lock);
+    if (!st) return std::nullopt;
+    if (const auto pid = flock_holder(st->st_dev, st->st_ino)) {
+        if (*pid == 0) return std::nullopt;
+        const auto text = holder_text(sr);
+        return text.empty() ? fmt::format("pid {}", *pid) : text;
+    }
+    // No /proc/locks: ask the lock itself, shared, so that a run starting meanwhile
+    // still gets it after at most this instant.
+    auto fd = sr.open_read(fs::SystemRoot::k_lock);
+    if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return std::nullopt;
+    const auto text = holder_text(sr);
+    return text.empty() ? std::string("holder unknown") : text;
+}
 
 RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
     const fs::SystemRoot sr(root);
@@ -25,25 +88,37 @@ RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
     const auto file = sr.host(inside);
     // O_APPEND: after ftruncate(0) the holder line lands at offset 0.
     int fd = sr.open_append(inside, 0644).release();
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const LockWait& policy = wait_policy();
+    const auto deadline = std::chrono::steady_clock::now() + policy.limit;
+    bool told = false;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
-        std::string holder;
-        try {
-            holder = sr.try_read(inside, 4096).value_or("");
-        } catch (const Error&) {
+        if (err != EWOULDBLOCK) {
+            ::close(fd);
+            throw system_error("cannot lock " + file.string(), err);
         }
-        ::close(fd);
-        if (err == EWOULDBLOCK)
-            throw RefusedError(fmt::format("another leo-installer run is working on {} ({}); wait for it to finish",
-                                           root.string(), holder.empty() ? "holder unknown" : holder));
-        throw system_error("cannot lock " + file.string(), err);
+        const std::string holder = holder_text(sr);
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::close(fd);
+            throw RefusedError(fmt::format(
+                "another leo-installer run is in progress on {} ({}){}; wait for it to finish{}", root.string(),
+                holder.empty() ? "holder unknown" : holder,
+                policy.limit.count() > 0 ? fmt::format(" and did not end within {} s", policy.limit.count()) : "",
+                policy.limit.count() > 0 ? "" : ", or pass --wait SECONDS"));
+        }
+        if (!told && policy.on_wait) policy.on_wait(holder.empty() ? "holder unknown" : holder);
+        told = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    RunLock lock(fd, clock::utc_now());
+    lock.describe(command);
+    return lock;
+}
+
+void RunLock::describe(const std::string& command) const {
     const std::string text =
-        fmt::format("pid {}, leo-installer {}, started {}", ::getpid(), command, clock::utc_now());
-    if (::ftruncate(fd, 0) == 0) {
-        (void)!::write(fd, text.data(), text.size());
-    }
-    return RunLock(fd);
+        fmt::format("pid {}, leo-installer {}, started {}", ::getpid(), command, m_started);
+    if (m_fd >= 0 && ::ftruncate(m_fd, 0) == 0) (void)!::write(m_fd, text.data(), text.size());
 }
 
 RunLock::~RunLock() {

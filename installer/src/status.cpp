@@ -1,6 +1,7 @@
 #include "leo/installer/status.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/journal.hpp"
+#include "leo/installer/lock.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 namespace leo::installer {
@@ -39,38 +41,71 @@ std::optional<std::string> shipped_schema_version(const stdfs::path& root) {
     return all.back().version;
 }
 
+namespace {
+/// As a user other than root, whether `inside` can be read; when not, say so in
+/// `s.unreadable` ("ROOT/PATH: Permission denied") and return false. Root reads all.
+bool readable(const fs::SystemRoot& sr, std::string_view inside, bool directory, Status& s) {
+    if (::geteuid() == 0) return true;
+    try {
+        if (directory) {
+            if (sr.exists(inside)) (void)sr.list(inside);
+        } else {
+            (void)sr.try_read(inside, 1 << 20);
+        }
+        return true;
+    } catch (const Error& e) {
+        s.unreadable.push_back(describe(e));
+        return false;
+    }
+}
+} // namespace
+
 Status gather_status(const stdfs::path& root) {
     Status s;
+    const fs::SystemRoot sr(root);
     s.installed = rpm::query_installed(root, k_broker_package);
+    // What a user other than root cannot read is said, not guessed (a database that
+    // cannot be seen is not "stopped", a configuration that cannot be read not "internal").
+    const bool state_readable = readable(sr, fs::SystemRoot::k_state_dir, true, s);
+    const bool conf_readable = readable(sr, k_database_conf, false, s);
+    const bool data_readable = readable(sr, std::string(fs::SystemRoot::k_pgsql) + "/data", true, s);
     const migrations::InternalDatabase db(root);
-    s.database = db.status();
+    if (data_readable) s.database = db.status();
+    else s.database.data_dir = sr.host(std::string(fs::SystemRoot::k_pgsql) + "/data").string();
     try {
         s.packaged_schema_version = shipped_schema_version(root);
     } catch (const Error& e) {
         s.database_error = describe(e);
     }
     try {
-        if (const auto run = Journal(root).last_run(); run && !run->finished())
+        if (auto holder = state_readable ? RunLock::holder(root) : std::nullopt) {
+            s.in_progress = std::move(*holder);
+        } else if (const auto run = state_readable ? Journal(root).last_run() : std::nullopt; run && !run->finished()) {
             s.unfinished_run = fmt::format("{} {} -> {} (run {})", run->command, run->from.empty() ? "(none)" : run->from,
                                            run->to, run->id);
+        }
     } catch (const Error& e) {
         s.unfinished_run = "the journal cannot be read: " + describe(e);
     }
     std::string conninfo;
-    try {
-        const auto config = load_database_config(root);
-        if (config.mode == DatabaseMode::external) {
-            s.external = true;
-            s.database_in_use = config.external.display();
-            conninfo = external_conninfo(config);
-        } else if (s.database.state == migrations::DbState::running) {
-            conninfo = db.conninfo();
-        }
-    } catch (const UsageError& e) {  // database.conf itself is unreadable
+    if (!conf_readable) {
         s.database_in_use = "unknown (database.conf cannot be read)";
-        s.database_error = describe(e);
-    } catch (const Error& e) {
-        s.database_error = describe(e);
+    } else {
+        try {
+            const auto config = load_database_config(root);
+            if (config.mode == DatabaseMode::external) {
+                s.external = true;
+                s.database_in_use = config.external.display();
+                conninfo = external_conninfo(config);
+            } else if (s.database.state == migrations::DbState::running) {
+                conninfo = db.conninfo();
+            }
+        } catch (const UsageError& e) {  // database.conf itself is unreadable
+            s.database_in_use = "unknown (database.conf cannot be read)";
+            s.database_error = describe(e);
+        } catch (const Error& e) {
+            s.database_error = describe(e);
+        }
     }
     if (!conninfo.empty()) {
         try {
@@ -83,6 +118,16 @@ Status gather_status(const stdfs::path& root) {
         }
     }
     return s;
+}
+
+StatusCode status_code(const Status& s) {
+    if (!s.in_progress.empty()) return StatusCode::in_progress;
+    if (!s.unreadable.empty()) return StatusCode::unreadable;
+    if (!s.unfinished_run.empty()) return StatusCode::unfinished;
+    if (s.installed.empty()) return StatusCode::not_installed;
+    if (!s.packaged_schema_version) return StatusCode::ok;  // a package without migrations
+    if (!s.schema_version || *s.schema_version != *s.packaged_schema_version) return StatusCode::schema_mismatch;
+    return StatusCode::ok;
 }
 
 nlohmann::json to_json(const Status& s) {
@@ -102,8 +147,13 @@ nlohmann::json to_json(const Status& s) {
         s.packaged_schema_version ? nlohmann::json(*s.packaged_schema_version) : nlohmann::json(nullptr);
     if (!s.database_error.empty()) j["database_error"] = s.database_error;
     j["unfinished_run"] = s.unfinished_run.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.unfinished_run);
-    j["schema_matches_package"] = !(s.schema_version && s.packaged_schema_version &&
-                                    *s.schema_version != *s.packaged_schema_version);
+    j["in_progress"] = s.in_progress.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.in_progress);
+    j["unreadable"] = s.unreadable;
+    // true or false only when both are known; null when either cannot be read.
+    j["schema_matches_package"] = s.schema_version && s.packaged_schema_version
+                                      ? nlohmann::json(*s.schema_version == *s.packaged_schema_version)
+                                      : nlohmann::json(nullptr);
+    j["exit_code"] = static_cast<int>(status_code(s));
     return j;
 }
 
@@ -112,17 +162,27 @@ std::string to_text(const Status& s) {
     if (s.installed.empty()) out += fmt::format("{:<18}{}\n", "broker:", "not installed");
     for (const auto& p : s.installed) out += fmt::format("{:<18}{}\n", "broker:", p.nevra());
     out += fmt::format("{:<18}{}\n", "database in use:", s.database_in_use);
-    out += fmt::format("{:<18}{}{}\n", s.external ? "internal db:" : "database:", state_name(s.database.state),
+    const bool db_unknown = !s.unreadable.empty() && s.database.server_version.empty() &&
+                            s.database.state == migrations::DbState::not_initialised && ::geteuid() != 0;
+    out += fmt::format("{:<18}{}{}\n", s.external ? "internal db:" : "database:",
+                       db_unknown ? "unknown (cannot be read)" : std::string(state_name(s.database.state)),
                        s.database.pid ? fmt::format(" (pid {})", *s.database.pid) : "");
     if (!s.database.data_dir.empty()) out += fmt::format("{:<18}{}\n", "data directory:", s.database.data_dir);
     out += fmt::format("{:<18}{}\n", "schema version:",
                        s.schema_version ? *s.schema_version
                                         : !s.database_error.empty() ? "unknown (see the database error)"
-                                        : (s.external || s.database.state == migrations::DbState::running ? "none"
-                                                                                             : "unknown (database not running)"));
+                                        : s.external || s.database.state == migrations::DbState::running ? "none"
+                                        : db_unknown ? "unknown (the database cannot be read)"
+                                        : s.database.state == migrations::DbState::not_initialised
+                                            ? "unknown (the database is not initialised)"
+                                            : "unknown (the database is not running)");
     if (s.schema_broker_version) out += fmt::format("{:<18}{}\n", "written by:", "broker " + *s.schema_broker_version);
     if (s.packaged_schema_version) out += fmt::format("{:<18}{}\n", "package schema:", *s.packaged_schema_version);
     if (!s.database_error.empty()) out += fmt::format("{:<18}{}\n", "database error:", s.database_error);
+    for (const auto& u : s.unreadable) out += fmt::format("{:<18}{}\n", "unreadable:", u);
+    if (!s.unreadable.empty())
+        out += fmt::format("{:<18}the state above is incomplete: run `leo-installer status` as root\n", "warning:");
+    if (!s.in_progress.empty()) out += fmt::format("{:<18}in progress ({})\n", "run:", s.in_progress);
     if (!s.unfinished_run.empty())
         out += fmt::format("{:<18}{} is unfinished: run `leo-installer recover`\n", "warning:", s.unfinished_run);
     if (s.schema_version && s.packaged_schema_version && *s.schema_version != *s.packaged_schema_version)

@@ -7,6 +7,7 @@
 #include "leo/common/fs.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/installer/status.hpp"
@@ -113,6 +114,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     }
     journal.step_done(run, "transaction");
     fault::point("upgrade.after_transaction");
+    signals::check();
 
     journal.step_start(run, "migrate");
     step(cb, "applying database migrations");
@@ -125,6 +127,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     outcome.schema_version = result.schema_after;
     journal.step_done(run, "migrate");
     fault::point("upgrade.after_migrate");
+    signals::check();
 
     journal.step_start(run, "spot_check");
     step(cb, "spot-checking the result");
@@ -141,6 +144,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
                                        state.schema_version.value_or("none"), target.nevra(), *expected));
     journal.step_done(run, "spot_check");
     fault::point("upgrade.after_spot_check");
+    signals::check();
 }
 
 } // namespace
@@ -193,10 +197,36 @@ UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
     return info;
 }
 
+namespace {
+UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
+                              const RunLock& lock, bool& changed);
+} // namespace
+
 UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     const stdfs::path root = checked_root(req.root);
     if (req.version && req.version->empty()) throw UsageError("--version: empty; give a version such as 9.2.0");
-    Journal(root).refuse_if_unfinished();
+    // One lock for the whole run: taken before the plan, held through the question, so
+    // the plan that is confirmed is the plan that runs. A refusal before the first change
+    // removes the state directory the lock created on a root that never had one.
+    const CreatedDirsGuard created(root, {stdfs::path(fs::SystemRoot::k_state_dir)});
+    std::optional<RunLock> lock;
+    bool changed = false;
+    try {
+        lock.emplace(RunLock::acquire(root, "upgrade"));
+        Journal(root).refuse_if_unfinished();
+        return upgrade_locked(req, cb, root, *lock, changed);
+    } catch (...) {
+        if (!changed) {
+            lock.reset();
+            created.undo();
+        }
+        throw;
+    }
+}
+
+namespace {
+UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
+                              const RunLock& lock, bool& changed) {
     require_internal_database(root, "upgrade");
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
@@ -302,14 +332,14 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         outcome.kind = UpgradeOutcome::Kind::dry_run;
         return outcome;
     }
+    lock.describe("upgrade to " + target.nevra());  // what a second run is told while we ask
     if (cb.confirm && !cb.confirm(fmt::format("Upgrade {} to {} in {}?", current.nevra(), target.nevra(),
                                               root.string())))
         throw RefusedError("upgrade cancelled: nothing was changed");
 
-    auto lock = RunLock::acquire(root, "upgrade to " + target.nevra());
     const InstallerConfig config = load_config(root);
     Journal journal(root);
-    journal.refuse_if_unfinished();
+    changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
     fault::point("upgrade.begin");
     step(cb, "taking a restore point");
@@ -325,12 +355,24 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     journal.step_done(run, "restore_point", {{"id", rp.id}});
     fault::point("upgrade.after_restore_point");
     outcome.restore_point = rp.id;
+    if (const int sig = signals::pending()) {
+        journal.end(run, "abandoned");
+        throw InterruptedError(fmt::format("upgrade {} -> {} interrupted by {} before the package changed: {} is "
+                                           "installed, nothing was changed (restore point {} is kept)",
+                                           current.nevra(), target.nevra(), signals::name(sig), current.nevra(),
+                                           rp.id),
+                               sig);
+    }
     try {
         apply(root, file, target, keys, gpgcheck == GpgCheck::yes, cb, outcome, journal, run);
     } catch (const std::exception& failure) {
         const std::string cause = describe(failure);
-        log::error("upgrade {} -> {} failed: {}; rolling back to {}", current.nevra(), target.nevra(), cause, rp.id);
-        step(cb, fmt::format("the upgrade failed; rolling back to restore point {}", rp.id));
+        const int sig = signals::pending();
+        log::error("upgrade {} -> {} {}: {}; rolling back to {}", current.nevra(), target.nevra(),
+                   sig != 0 ? "interrupted" : "failed", cause, rp.id);
+        step(cb, fmt::format("the upgrade {}; rolling back to restore point {}",
+                             sig != 0 ? "was interrupted by " + signals::name(sig) : std::string("failed"), rp.id));
+        signals::say("undoing the upgrade: returning to the restore point; please wait");
         journal.step_start(run, "rollback");
         try {
             restore(root, rp, cb.on_step);
@@ -342,6 +384,12 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         }
         journal.step_done(run, "rollback");
         journal.end(run, "rolled-back");
+        if (sig != 0)
+            throw InterruptedError(fmt::format("upgrade {} -> {} interrupted by {}: rolled back to {} (restore point "
+                                               "{}); nothing of {} is left",
+                                               current.nevra(), target.nevra(), signals::name(sig), current.nevra(),
+                                               rp.id, target.nevra()),
+                                   sig);
         throw InstallError(fmt::format("upgrade {} -> {} failed: {}; rolled back to {} (restore point {})",
                                        current.nevra(), target.nevra(), cause, current.nevra(), rp.id));
     }
@@ -351,147 +399,6 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
         step(cb, fmt::format("deleted restore point {} (keeping the newest {})", id, config.keep_restore_points));
     log::info("upgraded {} -> {}", current.nevra(), target.nevra());
     return outcome;
-}
-
-RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
-                      const std::function<void(const std::string&)>& on_step) {
-    const stdfs::path root = checked_root(root_in);
-    Journal journal(root);
-    journal.refuse_if_unfinished();
-    require_internal_database(root, "rollback");
-    auto rp = find_restore_point(root, id);
-    auto lock = RunLock::acquire(root, "rollback " + rp.id);
-    journal.refuse_if_unfinished();
-    const auto installed = rpm::query_installed(root, k_broker_package);
-    const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
-    journal.step_start(run, "restore");
-    restore(root, rp, on_step);
-    journal.step_done(run, "restore", {{"id", rp.id}});
-    journal.end(run, "ok");
-    return rp;
-}
-
-namespace {
-RecoverOutcome recover_run(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step);
-} // namespace
-
-RecoverOutcome recover(const stdfs::path& root, const std::function<void(const std::string&)>& on_step) {
-    try {
-        return recover_run(root, on_step);
-    } catch (const nlohmann::json::exception& e) {
-        // A journal record whose step data lacks what its step writes (edited, or damaged
-        // on disk): nothing is guessed, nothing more is changed.
-        throw InstallError(fmt::format("the journal in {} records the last run with data this leo-installer cannot "
-                                       "use ({}); nothing was changed: inspect it and the system by hand",
-                                       fs::SystemRoot(root).host(fs::SystemRoot::k_journal).string(), e.what()));
-    }
-}
-
-namespace {
-RecoverOutcome recover_run(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step) {
-    const stdfs::path root = checked_root(root_in);
-    std::optional<RunLock> lock;
-    lock.emplace(RunLock::acquire(root, "recover"));
-    Journal journal(root);
-    RecoverOutcome out;
-    const auto run = journal.last_run();
-    if (!run || run->finished()) {
-        out.kind = RecoverOutcome::Kind::nothing;
-        out.message = "nothing to recover: the last run finished";
-        return out;
-    }
-    out.run = run->id;
-    auto say = [&](const std::string& s) {
-        log::info("recover {}: {}", run->id, s);
-        if (on_step) on_step(s);
-    };
-    // Partial restore points from the crash are never listed; remove them.
-    {
-        const fs::SystemRoot sr(root);
-        for (const auto& name : sr.list(fs::SystemRoot::k_snapshots))
-            if (name.rfind(".", 0) == 0) sr.remove_all(stdfs::path(fs::SystemRoot::k_snapshots) / name);
-    }
-
-    if (run->command == "install") {
-        // A first install: finish it when the package is in place (the database steps are
-        // idempotent), undo it when the transaction had not ended.
-        if (run->is_done("transaction")) {
-            say("completing the database step of the interrupted install");
-            InstallRequest req;
-            req.root = root;
-            req.package_file = fs::SystemRoot(root).checked_host(stdfs::path(k_packages_dir) / (run->to + ".rpm"));
-            req.gpgcheck = GpgCheck::no;  // the kept copy was verified when it was installed
-            journal.end(run->id, "recovered-forward");
-            lock.reset();  // install takes the lock itself
-            (void)install(req, InstallCallbacks{});
-            out.kind = RecoverOutcome::Kind::completed;
-            out.message = fmt::format("the `install` of {} was interrupted after its rpm transaction: completed it",
-                                      run->to);
-            return out;
-        }
-        for (const auto& p : rpm::query_installed(root, k_broker_package)) {
-            say(fmt::format("erasing {}, left by the interrupted install", p.nevra()));
-            rpm::erase_package(root, p.nevra());
-        }
-        journal.end(run->id, "recovered-back");
-        out.kind = RecoverOutcome::Kind::undone;
-        out.message = fmt::format("the `install` of {} was interrupted before its rpm transaction ended: undone, no "
-                                  "broker is installed (the leo user is kept); run the install again",
-                                  run->to);
-        return out;
-    }
-
-    if (run->command == "switch-database") return recover_switch(root, *run, journal, say);
-
-    std::string rp_id;
-    if (run->command == "upgrade") {
-        if (!run->is_done("restore_point")) {
-            journal.end(run->id, "abandoned");
-            out.kind = RecoverOutcome::Kind::undone;
-            out.message = fmt::format("the `upgrade` {} -> {} stopped before its restore point was complete: nothing "
-                                      "had changed, {} is installed",
-                                      run->from, run->to, run->from);
-            return out;
-        }
-        if (run->is_done("spot_check")) {
-            journal.end(run->id, "recovered-forward");
-            out.kind = RecoverOutcome::Kind::completed;
-            out.message = fmt::format("the `upgrade` {} -> {} had completed every step: finished it, {} is installed",
-                                      run->from, run->to, run->to);
-            return out;
-        }
-        rp_id = run->done.at("restore_point").value("id", "");
-    } else if (run->command == "rollback") {
-        // The rollback's target is recorded at its start; find it by NEVRA (newest first).
-        const auto all = list_restore_points(root);
-        for (auto it = all.rbegin(); it != all.rend(); ++it)
-            if (it->nevra == run->to) {
-                rp_id = it->id;
-                break;
-            }
-    }
-    if (rp_id.empty()) throw InstallError(fmt::format("cannot recover run {} ({}): no restore point for it", run->id,
-                                                      run->command));
-    const auto rp = find_restore_point(root, rp_id);
-
-    // rpmdb repair: an interrupted transaction can leave two versions in the rpmdb.
-    const auto installed = rpm::query_installed(root, k_broker_package);
-    if (installed.size() > 1) {
-        for (const auto& p : installed) {
-            if (p.nevra() == rp.nevra) continue;
-            say(fmt::format("removing the stale rpmdb entry {} left by the interrupted transaction", p.nevra()));
-            rpm::remove_rpmdb_entry(root, p.nevra());
-        }
-    }
-    say(fmt::format("returning to {} (restore point {})", rp.nevra, rp.id));
-    journal.step_start(run->id, "recover");
-    restore(root, rp, on_step);
-    journal.step_done(run->id, "recover", {{"id", rp.id}});
-    journal.end(run->id, "recovered-back");
-    out.kind = RecoverOutcome::Kind::undone;
-    out.message = fmt::format("the `{}` {} -> {} was interrupted: returned to {} (restore point {})", run->command,
-                              run->from, run->to, rp.nevra, rp.id);
-    return out;
 }
 } // namespace
 

@@ -287,7 +287,7 @@ TEST_F(InstallTest, SecondRunWhileTheFirstHoldsTheLockIsRefused) {
     auto r = run_installer({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(), "--gpgkey",
                             g_pkgs->pubkey.string(), "-y"});
     EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
-    EXPECT_NE(r.err.find("another leo-installer run is working on"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("another leo-installer run is in progress on"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("pid 4242"), std::string::npos) << r.err;
     EXPECT_NE(leo::test::rpm_query(root, "leostream-broker").exit_code, 0);
     EXPECT_EQ(leo::fs::read_file(root / "etc/passwd").find("leo:"), std::string::npos);

@@ -408,20 +408,20 @@ TEST_F(SwitchDatabase, KilledAfterTheCopyRecoverDropsTheNewDatabase) {
     EXPECT_EQ(blocked.exit_code, 3) << "an unfinished run blocks the next one: " << blocked.err;
     EXPECT_THAT(blocked.err, HasSubstr("recover"));
 
-    auto rec = run_installer({"recover", "--root", root.string()});
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_THAT(rec.out, HasSubstr("undone"));
     EXPECT_FALSE(ext->database_exists("half"));
     EXPECT_FALSE(stdfs::exists(root / "etc/leostream/database.conf"));
     EXPECT_EQ(services_log(), "stop\nstart\n");
-    auto second = run_installer({"recover", "--root", root.string()});
+    auto second = run_installer({"recover", "--root", root.string(), "-y"});
     EXPECT_THAT(second.out, HasSubstr("nothing to recover"));
 }
 
 TEST_F(SwitchDatabase, KilledAfterTheRecordRecoverFinishesIt) {
     ASSERT_TRUE(killed_at("switch.after_record", to("new", "done")));
     EXPECT_EQ(services_log(), "stop\n");
-    auto rec = run_installer({"recover", "--root", root.string()});
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_THAT(rec.out, HasSubstr("finished"));
     EXPECT_TRUE(ext->database_exists("done"));
@@ -442,7 +442,7 @@ TEST_F(SwitchDatabase, CrashAfterTheConfigurationWasWrittenButNotJournaledIsUndo
     std::ofstream(journal, std::ios::trunc) << text;
     ASSERT_TRUE(stdfs::exists(root / "etc/leostream/database.conf"));
 
-    auto rec = run_installer({"recover", "--root", root.string()});
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_THAT(rec.out, HasSubstr("put database.conf back"));
     EXPECT_FALSE(stdfs::exists(root / "etc/leostream/database.conf")) << "database.conf names a dropped database";
@@ -506,7 +506,7 @@ TEST_F(SwitchDatabase, RecoverDropsOnlyWhatTheCopyMade) {
     ASSERT_TRUE(killed_at("switch.after_copy", to("new", "pre")));
     ASSERT_FALSE(ext_checksums("pre").empty());
     ext->admin("pre").exec("CREATE TABLE theirs (id int); INSERT INTO theirs VALUES (42)");
-    auto rec = run_installer({"recover", "--root", root.string()});
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_THAT(rec.out, HasSubstr("objects the copy made"));
     const auto left = ext_checksums("pre");
@@ -518,11 +518,11 @@ TEST_F(SwitchDatabase, RecoverDropsOnlyWhatTheCopyMade) {
 TEST_F(SwitchDatabase, RecoverWithoutTheKeyEndsTheRunAndSaysWhatIsLeft) {
     ASSERT_TRUE(killed_at("switch.after_copy", to("new", "orphan")));
     stdfs::remove(root / "etc/leostream/database.key");
-    auto rec = run_installer({"recover", "--root", root.string()});
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_THAT(rec.out, HasSubstr("drop that database yourself"));
     EXPECT_EQ(services_log(), "stop\nstart\n") << "the components run again";
-    auto again = run_installer({"recover", "--root", root.string()});
+    auto again = run_installer({"recover", "--root", root.string(), "-y"});
     EXPECT_THAT(again.out, HasSubstr("nothing to recover"));
     EXPECT_EQ(switch_db(to("new", "after")).exit_code, 0) << "the next switch is not blocked";
 }

@@ -351,7 +351,7 @@ TEST_F(UpgradeTest, TwoUpgradesAtOnceTheSecondRefuses) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
     EXPECT_EQ(up.exit_code, 3) << up.out << up.err;
-    EXPECT_NE(up.err.find("another leo-installer run is working on"), std::string::npos) << up.err;
+    EXPECT_NE(up.err.find("another leo-installer run is in progress on"), std::string::npos) << up.err;
     EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
     holder.wait();
 }

@@ -17,6 +17,7 @@ namespace {
 
 class CheckUpdateCommand final : public Command {
 public:
+    [[nodiscard]] bool needs_root() const override { return false; }  // read-only for every user
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_json(sub);

@@ -5,6 +5,8 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/redact.hpp"
+#include "leo/common/signals.hpp"
+#include "leo/installer/lock.hpp"
 #include "leo/installer/trust.hpp"
 
 #include <exception>
@@ -13,6 +15,9 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
 
 #include <sys/stat.h>
 
@@ -29,19 +34,44 @@ struct Entry {
     std::unique_ptr<Command> command;
 };
 
-/// Run the parsed command; print the error chain and map it to the exit code.
-int run_command(Command& cmd) {
+/// `name` of the command that ran ("upgrade", "db"), for messages.
+std::string command_name(const CLI::App* sub) { return sub != nullptr ? sub->get_name() : std::string(k_prog); }
+
+/// Run the parsed command; print the error chain and map it to the exit code. With
+/// --json the error is a JSON object on stdout too ({"error": {...}}).
+int run_command(Command& cmd, const std::string& name) {
     try {
+        if (cmd.needs_root() && ::geteuid() != 0)
+            throw NeedsRootError(fmt::format("you need to be root to run `{} {}`: it reads and changes files only "
+                                             "root may (run it with sudo, or as root)",
+                                             k_prog, name));
+        installer::RunLock::set_wait(
+            {std::chrono::seconds(cmd.lock_wait()), [](const std::string& holder) {
+                 std::cerr << k_prog << ": waiting for another run to finish (" << holder << ")\n" << std::flush;
+             }});
         int rc = cmd.run();
+        if (const int sig = signals::pending(); sig != 0) {
+            // The run had no step left to undo when the signal came: it completed.
+            log::warning("{} received during `{}`, which completed before it could stop", signals::name(sig), name);
+            std::cerr << k_prog << ": " << signals::name(sig) << " received: `" << name
+                      << "` had completed what it was doing; nothing was undone\n";
+            rc = 128 + sig;
+        }
         log::close_log();
         return rc;
     } catch (const std::exception& e) {
         // A secret quoted by a library (a URL with its password) never reaches the terminal.
         const std::string chain = printable(redact_secrets(describe(e)));
+        const int code = static_cast<int>(exit_code(e));
         log::error("{}", chain);
         log::close_log();
+        if (cmd.json()) {
+            nlohmann::json j;
+            j["error"] = {{"message", chain}, {"exit_code", code}, {"command", name}};
+            std::cout << j.dump(2) << "\n" << std::flush;
+        }
         std::cerr << k_prog << ": error: " << chain << "\n";
-        return static_cast<int>(exit_code(e));
+        return code;
     }
 }
 
@@ -66,7 +96,7 @@ int switch_database_main(int argc, char** argv) {
         std::cerr << k_prog << ": error: " << e.what() << "; run '" << k_prog << " --help' for usage\n";
         return static_cast<int>(ExitCode::usage);
     }
-    return run_command(*cmd);
+    return run_command(*cmd, "switch_database.pl");
 }
 
 } // namespace
@@ -75,6 +105,8 @@ int main(int argc, char** argv) {
     // Files and directories get explicit modes; what is not given one is never group- or
     // world-writable, whatever umask the administrator's shell had (DESIGN.md).
     ::umask(022);
+    // SIGINT, SIGTERM, SIGHUP, SIGPIPE: deferred inside a run's critical section (signals.hpp).
+    signals::install(argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog ? k_switch_prog : k_prog);
     if (argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog) return switch_database_main(argc, argv);
     CLI::App app{"leo-installer: install, upgrade and manage the connection broker", k_prog};
     app.require_subcommand(1);
@@ -131,7 +163,7 @@ int main(int argc, char** argv) {
     }
 
     for (auto& [sub, cmd] : subs)
-        if (sub->parsed()) return run_command(*cmd);
+        if (sub->parsed()) return run_command(*cmd, command_name(sub));
     return static_cast<int>(ExitCode::usage);
 }
 

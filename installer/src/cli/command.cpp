@@ -2,6 +2,7 @@
 #include "command.hpp"
 
 #include "leo/common/error.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/preflight/checks.hpp"
@@ -22,6 +23,12 @@ const char* k_prog = "leo-installer";
 
 void Command::add_root(CLI::App& sub) {
     sub.add_option("--root", m_root, "Operate on the system under DIR (like rpm --root)")->option_text("DIR");
+}
+void Command::add_wait(CLI::App& sub) {
+    sub.add_option("--wait", m_wait,
+                   "When another run holds the lock, wait up to SECONDS for it (as flock -w); default: refuse at once")
+        ->option_text("SECONDS")
+        ->check(CLI::Range(0, 86400));
 }
 void Command::add_json(CLI::App& sub) { sub.add_flag("--json", m_json, "Machine-readable JSON output"); }
 void Command::add_assumeyes(CLI::App& sub) {
@@ -57,6 +64,8 @@ bool confirm(bool assumeyes, const std::string& question) {
     if (assumeyes) return true;
     if (::isatty(STDIN_FILENO) == 0)
         throw RefusedError("no terminal to ask for confirmation on; pass -y (--assumeyes) to proceed");
+    // Whatever ends the question (Ctrl-C included), the terminal is left as it was.
+    const signals::TerminalGuard terminal(STDIN_FILENO);
     std::cout << question << " [y/N]: " << std::flush;
     std::string answer;
     if (!std::getline(std::cin, answer)) return false;

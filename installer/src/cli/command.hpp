@@ -37,12 +37,21 @@ public:
     virtual ~Command() = default;
     virtual void setup(CLI::App& app) = 0;
     virtual int run() = 0;
+    /// Whether this invocation needs root (checked after parsing: exit 4 otherwise).
+    /// Only the commands documented as read-only for other users say false.
+    [[nodiscard]] virtual bool needs_root() const { return true; }
+    /// `--wait SECONDS` for the run lock (0: refuse at once when another run holds it).
+    [[nodiscard]] int lock_wait() const { return m_wait; }
+    [[nodiscard]] bool json() const { return m_json; }
 
 protected:
     std::string m_root = "/";
     bool m_json = false;
     bool m_assumeyes = false;
+    int m_wait = 0;
     void add_root(CLI::App& sub);
+    /// --wait SECONDS, for the commands that take the run lock.
+    void add_wait(CLI::App& sub);
     void add_json(CLI::App& sub);
     void add_assumeyes(CLI::App& sub);
     [[nodiscard]] std::filesystem::path root() const;

@@ -15,6 +15,7 @@ namespace {
 
 class FactsCommand final : public Command {
 public:
+    [[nodiscard]] bool needs_root() const override { return false; }  // read-only for every user
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_json(sub);

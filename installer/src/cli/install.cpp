@@ -20,6 +20,7 @@ class InstallCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         add_assumeyes(sub);
         auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Install this local package file")->option_text("FILE");
         sub.add_option("--repo", m_repo, "Install from this yum repository (not supported yet)")

@@ -3,6 +3,8 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
+#include "leo/installer/lock.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/journal.hpp"
@@ -26,6 +28,7 @@ class MigrateCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         sub.add_flag("--dry-run", m_dry_run, "Print the plan and the SQL; change nothing");
         sub.add_flag("--validate", m_validate, "Check the history against the files; change nothing");
         sub.add_flag("--allow-remote-upgrade", m_allow_remote, "Allow migrating an older external database");
@@ -82,9 +85,14 @@ public:
                              "sharing it then runs the new schema)\n";
             return 0;
         }
+        std::optional<installer::RunLock> lock;
+        std::optional<signals::Deferred> deferred;
         if (!m_dry_run) {
+            lock.emplace(installer::RunLock::acquire(r, "migrate"));
             installer::Journal(r).refuse_if_unfinished();
             log::open_log(r);
+            // Each migration is its own transaction: a signal lets the one running finish.
+            deferred.emplace("finishing the migrations; please wait");
         }
         const auto res = mig::migrate(conn, files, broker_version, o);
         for (const auto& p : res.plan) {

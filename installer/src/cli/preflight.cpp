@@ -29,6 +29,7 @@ preflight::HostFacts load_facts(const std::string& facts_file, const stdfs::path
 
 class PreflightCommand final : public Command {
 public:
+    [[nodiscard]] bool needs_root() const override { return false; }  // read-only for every user
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_json(sub);

@@ -4,7 +4,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/config.hpp"
-#include "leo/installer/database_config.hpp"
+#include "leo/installer/lock.hpp"
 #include "leo/installer/restore_point.hpp"
 #include "leo/installer/upgrade.hpp"
 
@@ -21,6 +21,7 @@ class RollbackCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         add_assumeyes(sub);
         sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
         sub.add_flag("--vm-snapshot", m_vm, "Revert the whole VM to the snapshot taken with the restore point "
@@ -28,9 +29,9 @@ public:
     }
     int run() override {
         const auto r = root();
-        if (!m_vm) installer::require_internal_database(r, "rollback");
-        const auto rp = installer::find_restore_point(r, m_id);
         if (m_vm) {
+            auto lock = installer::RunLock::acquire(r, "rollback --vm-snapshot");
+            const auto rp = installer::find_restore_point(r, m_id);
             if (!confirm(m_assumeyes, fmt::format("Revert the VM to snapshot {} (restore point {}, {})?",
                                                   rp.vm_snapshot_id.empty() ? "-" : rp.vm_snapshot_id, rp.id, rp.nevra)))
                 throw RefusedError("rollback cancelled: nothing was changed");
@@ -39,11 +40,13 @@ public:
             std::cout << "the VM-snapshot restore hook reverted to snapshot " << rp.vm_snapshot_id << "\n";
             return 0;
         }
-        if (!confirm(m_assumeyes, fmt::format("Roll {} back to restore point {} ({}, {})?", r.string(), rp.id,
-                                              rp.nevra, rp.reason)))
-            throw RefusedError("rollback cancelled: nothing was changed");
         log::open_log(r);
-        installer::rollback(r, rp.id, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; });
+        const auto rp = installer::rollback(
+            r, m_id, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; },
+            [this, &r](const installer::RestorePoint& found) {
+                return confirm(m_assumeyes, fmt::format("Roll {} back to restore point {} ({}, {})?", r.string(),
+                                                        found.id, found.nevra, found.reason));
+            });
         std::cout << fmt::format("rolled back to restore point {}: {}, schema {}\n", rp.id, rp.nevra,
                                  rp.schema_version.value_or("none"));
         return 0;

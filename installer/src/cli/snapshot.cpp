@@ -3,6 +3,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/journal.hpp"
@@ -23,6 +24,7 @@ class SnapshotCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         add_json(sub);
         add_assumeyes(sub);
         sub.add_option("action", m_action, "list | create | delete")
@@ -52,11 +54,14 @@ public:
         }
         log::open_log(r);
         if (m_action == "create") {
+            // The lock first, held through the question (a second run cannot slip in).
+            auto lock = installer::RunLock::acquire(r, "snapshot create");
+            installer::Journal(r).refuse_if_unfinished();
             installer::require_internal_database(r, "a restore point");  // before the question
             if (!confirm(m_assumeyes, "Take a restore point of " + r.string() + "?"))
                 throw RefusedError("cancelled: nothing was changed");
-            auto lock = installer::RunLock::acquire(r, "snapshot create");
-            installer::Journal(r).refuse_if_unfinished();
+            // Deferred: a signal lets the restore point finish (a partial one is never listed).
+            const signals::Deferred deferred("finishing the restore point; please wait");
             const auto config = installer::load_config(r);
             const auto rp = installer::create_restore_point(r, "taken by snapshot create", config, [](const std::string& w) {
                 std::cerr << k_prog << ": warning: " << w << "\n";
@@ -69,11 +74,12 @@ public:
             return 0;
         }
         if (m_id.empty()) throw UsageError("snapshot delete needs the restore point id (see `snapshot list`)");
+        auto lock = installer::RunLock::acquire(r, "snapshot delete");
+        installer::Journal(r).refuse_if_unfinished();
         const auto rp = installer::find_restore_point(r, m_id);
         if (!confirm(m_assumeyes, "Delete restore point " + rp.id + "?"))
             throw RefusedError("cancelled: nothing was changed");
-        auto lock = installer::RunLock::acquire(r, "snapshot delete");
-        installer::Journal(r).refuse_if_unfinished();
+        const signals::Deferred deferred("finishing the deletion; please wait");
         installer::delete_restore_point(r, rp.id);
         std::cout << "deleted restore point " << rp.id << "\n";
         return 0;

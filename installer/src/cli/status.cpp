@@ -14,6 +14,7 @@ namespace {
 
 class StatusCommand final : public Command {
 public:
+    [[nodiscard]] bool needs_root() const override { return false; }  // read-only for every user
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_json(sub);
@@ -22,7 +23,7 @@ public:
         const auto s = installer::gather_status(root());
         if (m_json) print_json(installer::to_json(s));
         else std::cout << installer::to_text(s);
-        return 0;
+        return static_cast<int>(installer::status_code(s));
     }
 };
 

@@ -1,6 +1,8 @@
 // leo-installer switch-database (and switch_database.pl): show or change the broker's database.
 #include "command.hpp"
 
+#include "leo/common/signals.hpp"
+
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/switch_database.hpp"
@@ -50,17 +52,20 @@ std::string first_line_of(const std::string& file) {
 /// Read a password from the terminal without echo. Returns nullopt when stdin is no terminal.
 std::optional<std::string> prompt_password(const std::string& prompt) {
     if (::isatty(STDIN_FILENO) == 0) return std::nullopt;
-    struct termios old {};
-    const bool have_termios = ::tcgetattr(STDIN_FILENO, &old) == 0;
-    if (have_termios) {
-        struct termios quiet = old;
-        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-    std::cerr << prompt << std::flush;
     std::string answer;
-    const bool ok = static_cast<bool>(std::getline(std::cin, answer));
-    if (have_termios) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    bool ok = false;
+    {
+        // Echo comes back whatever ends the prompt: Enter, end of file, an exception, or a
+        // signal (the guard is known to the signal handler).
+        const signals::TerminalGuard terminal(STDIN_FILENO);
+        struct termios quiet {};
+        if (terminal.active() && ::tcgetattr(STDIN_FILENO, &quiet) == 0) {
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        }
+        std::cerr << prompt << std::flush;
+        ok = static_cast<bool>(std::getline(std::cin, answer));
+    }
     std::cerr << "\n";
     if (!ok) return std::nullopt;
     return answer;
@@ -73,8 +78,11 @@ std::optional<std::string> prompt_password(const std::string& prompt) {
 /// or a prompt on the terminal.
 class SwitchDatabaseCommand final : public Command {
 public:
+    /// --show_current is read-only for every user; every change needs root.
+    [[nodiscard]] bool needs_root() const override { return !m_flags.show_current; }
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         sub.add_flag("--show_current,--show-current", m_flags.show_current, "Show the database the broker uses (password masked)");
         sub.add_flag("--to_internal,--to-internal", m_flags.to_internal, "Switch back to the internal database (nothing is copied)");
         m_opts.to_external = sub.add_option("--to_external,--to-external", m_to_external,
@@ -122,7 +130,13 @@ public:
         // (LEO_DB_PASSWORD: nor does it reach the [services] hooks)
         installer::ignore_ambient_pg_credentials();
         if (req.action == installer::SwitchAction::show_current) {
-            std::cout << installer::to_text(installer::show_current(req.root));
+            const auto cur = installer::show_current(req.root);
+            std::cout << installer::to_text(cur);
+            if (!cur.reachable && ::geteuid() != 0) {
+                // Said, not guessed: another user cannot see the database's state.
+                std::cerr << k_prog << ": warning: not everything could be read as this user; run it as root\n";
+                return static_cast<int>(ExitCode::needs_root);
+            }
             return 0;
         }
         log::open_log(req.root);

@@ -18,6 +18,7 @@ class UpgradeCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         add_assumeyes(sub);
         m_repos.add(sub);
         auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Upgrade to this local package file")->option_text("FILE");

@@ -12,9 +12,10 @@
 
 namespace leo {
 
-/// Documented exit codes: 0 ok, 1 error, 2 usage, 3 preflight or gate refused,
-/// 100 (check-update only) an update is available.
-enum class ExitCode : int { ok = 0, error = 1, usage = 2, refused = 3, update_available = 100 };
+/// Documented exit codes: 0 ok, 1 error, 2 usage, 3 preflight or gate refused, 4 needs
+/// root, 100 (check-update only) an update is available, 128+N ended by signal N (after
+/// finishing or undoing the step it was in; InterruptedError).
+enum class ExitCode : int { ok = 0, error = 1, usage = 2, refused = 3, needs_root = 4, update_available = 100 };
 
 class Error : public std::runtime_error {
 public:
@@ -65,13 +66,30 @@ class InstallError : public Error {
 public:
     using Error::Error;
 };
+/// The command must run as root (exit 4, as yum's "You need to be root").
+class NeedsRootError : public Error {
+public:
+    explicit NeedsRootError(const std::string& what) : Error(what, ExitCode::needs_root) {}
+};
+/// A signal stopped the run after it finished or undid the step it was in: exit 128 + N.
+/// Anywhere in a chain, it decides the exit code.
+class InterruptedError : public Error {
+public:
+    InterruptedError(const std::string& what, int signal)
+        : Error(what, static_cast<ExitCode>(128 + signal)), m_signal(signal) {}
+    [[nodiscard]] int signal() const noexcept { return m_signal; }
+
+private:
+    int m_signal;
+};
 
 /// The message chain of `e` and every exception nested in it, joined with ": ".
 /// Example: "install failed: migration V9.0.0.1: ERROR: relation \"jobs\" does not exist".
 [[nodiscard]] std::string describe(const std::exception& e);
 
 /// The exit code for `e`: the first `leo::Error` in the chain decides from the outside
-/// in, except that a refusal (3) or usage error (2) anywhere in the chain wins.
+/// in, except that an InterruptedError (128+N) anywhere in the chain wins, and then a
+/// refusal (3) or usage error (2).
 [[nodiscard]] ExitCode exit_code(const std::exception& e);
 
 /// A SystemError whose message is `what` followed by strerror(errnum).

@@ -1,7 +1,8 @@
 #pragma once
-/// Fault injection for the crash tests: `fault_point("upgrade.after_restore_point")`
-/// kills the process with SIGKILL when the environment variable LEO_FAULT_INJECT names
-/// that point. Without the variable (every real run) it does nothing.
+/// Fault injection for the crash and signal tests: `fault::point("upgrade.after_restore_point")`
+/// sends this process SIGKILL when the environment variable LEO_FAULT_INJECT names that
+/// point, or the signal numbered LEO_FAULT_SIGNAL when that is set too (a SIGINT arriving
+/// exactly there). Without the variable (every real run) it does nothing.
 
 #include <string_view>
 
@@ -9,8 +10,10 @@ namespace leo::fault {
 
 /// The environment variable the tests set.
 inline constexpr const char* k_env = "LEO_FAULT_INJECT";
+/// The signal number to send instead of SIGKILL (tests of deferred signals).
+inline constexpr const char* k_signal_env = "LEO_FAULT_SIGNAL";
 
-/// SIGKILL this process when $LEO_FAULT_INJECT equals `point`.
+/// Signal this process (SIGKILL, or $LEO_FAULT_SIGNAL) when $LEO_FAULT_INJECT equals `point`.
 void point(std::string_view point);
 
 } // namespace leo::fault

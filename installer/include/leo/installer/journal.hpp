@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "leo/common/signals.hpp"
+
 namespace leo::installer {
 
 inline constexpr int k_journal_format_version = 1;
@@ -48,10 +50,13 @@ public:
     /// writing it, is ignored).
     [[nodiscard]] std::optional<RunRecord> last_run() const;
 
-    /// Start a run: returns its id.
+    /// Start a run: returns its id. From here to end() the process is in a critical
+    /// section (signals::Deferred): a signal is recorded, and the run checks for it at
+    /// its step boundaries (signals::check()) to undo itself.
     std::string begin(const std::string& command, const std::string& from, const std::string& to);
     void step_start(const std::string& run, const std::string& step);
     void step_done(const std::string& run, const std::string& step, const nlohmann::json& data = nlohmann::json::object());
+    /// Record the outcome; ends the critical section begin() started.
     void end(const std::string& run, const std::string& outcome);
 
     /// Throw leo::RefusedError when the last run is unfinished ("run `leo-installer recover`").
@@ -63,6 +68,7 @@ private:
     void append(nlohmann::json record);
     std::filesystem::path m_root;
     std::filesystem::path m_file;
+    std::optional<signals::Deferred> m_deferred;
 };
 
 } // namespace leo::installer

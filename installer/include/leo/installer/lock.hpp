@@ -1,30 +1,60 @@
 #pragma once
-/// One run at a time per root: an flock(2) on ROOT/var/lib/leo-installer/lock.
+/// One run at a time per root: an flock(2) on ROOT/var/lib/leo-installer/lock, taken
+/// before a run makes its plan and held through its confirmation question to its end
+/// (DESIGN.md "A run is one critical section").
 ///
-/// The holder writes "pid command start-time" into the file; a second run refuses at once
-/// naming them. The kernel releases the lock when the holder dies (kill -9 included).
+/// The holder writes "pid N, leo-installer COMMAND, started TIME" into the file; a second
+/// run waits up to the process-wide limit (`--wait SECONDS`, as `flock -w`) and then
+/// refuses, naming them. The kernel releases the lock when the holder dies (kill -9
+/// included), so a held lock means a live run: its journal is "in progress", never
+/// "unfinished".
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace leo::installer {
 
+/// How long a run waits for another one (`--wait SECONDS`; 0: refuse at once), and what
+/// it says when it starts waiting (the holder's line).
+struct LockWait {
+    std::chrono::seconds limit{0};
+    std::function<void(const std::string& holder)> on_wait;
+};
+
 class RunLock {
 public:
-    /// Take the lock for `command` (e.g. "install --rpm FILE"). Creates the state
-    /// directory when missing and makes it root-only (0700 root:root), through SystemRoot. Throws leo::RefusedError naming the holder when
-    /// another run holds it, leo::SystemError when the file cannot be opened.
+    /// Take the lock for `command` (e.g. "install --rpm FILE"), waiting as set_wait()
+    /// says. Creates the state directory when missing and makes it root-only (0700
+    /// root:root), through SystemRoot. Throws leo::RefusedError naming the holder (pid,
+    /// command, start time) when another run still holds it, leo::SystemError when the
+    /// file cannot be opened.
     static RunLock acquire(const std::filesystem::path& root, const std::string& command);
 
-    RunLock(RunLock&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
+    /// The waiting policy of every acquire() in this process (the CLI's --wait).
+    static void set_wait(LockWait wait);
+
+    /// The live run holding the lock of `root` ("pid N, leo-installer upgrade, started
+    /// TIME"), or nullopt when none. Read-only: it never takes the lock (it reads
+    /// /proc/locks), so it cannot make a starting run fail. Throws leo::SystemError
+    /// when the state directory cannot be read (not root).
+    [[nodiscard]] static std::optional<std::string> holder(const std::filesystem::path& root);
+
+    /// Replace the holder line's command once the plan is known ("upgrade to NEVRA").
+    void describe(const std::string& command) const;
+
+    RunLock(RunLock&& other) noexcept : m_fd(other.m_fd), m_started(std::move(other.m_started)) { other.m_fd = -1; }
     RunLock& operator=(RunLock&&) = delete;
     RunLock(const RunLock&) = delete;
     ~RunLock();
 
 private:
-    explicit RunLock(int fd) : m_fd(fd) {}
+    RunLock(int fd, std::string started) : m_fd(fd), m_started(std::move(started)) {}
     int m_fd = -1;
+    std::string m_started;
 };
 
 /// Directories that do not exist yet, remembered so that a run refused before its first

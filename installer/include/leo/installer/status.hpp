@@ -24,9 +24,33 @@ struct Status {
     /// endpoint without its password ("postgres broker@db:5432/leo").
     std::string database_in_use = "internal";
     bool external = false;
-    /// The last run when it is unfinished ("upgrade 9.0.7 -> 9.2.0"): `recover` is due.
+    /// The last run when it is unfinished ("upgrade 9.0.7 -> 9.2.0") and no live run
+    /// holds the lock: `recover` is due.
     std::string unfinished_run;
+    /// The live run holding the lock ("pid N, leo-installer upgrade to X, started T"):
+    /// its journal is in progress, not unfinished.
+    std::string in_progress;
+    /// What could not be read (as a user other than root), each "PATH: why"; the state
+    /// that depends on it is reported as unknown, never guessed.
+    std::vector<std::string> unreadable;
 };
+
+/// `status`'s exit codes (README "status"): 0 installed and consistent, 1 error, 3 no
+/// broker installed, 4 something could not be read (not root), 5 a run is unfinished
+/// (`recover` is due), 6 the schema does not match the package or cannot be read, 7 a
+/// run is in progress.
+enum class StatusCode : int {
+    ok = 0,
+    not_installed = 3,
+    unreadable = 4,
+    unfinished = 5,
+    schema_mismatch = 6,
+    in_progress = 7
+};
+
+/// The exit code that `status` gives for `status` (the first that applies, in the order
+/// in progress, unreadable, unfinished, not installed, schema).
+[[nodiscard]] StatusCode status_code(const Status& status);
 
 /// The newest migration version shipped in ROOT/home/leo/share/migrations (the schema
 /// the installed package expects), or nullopt when it ships none. Throws

@@ -5,6 +5,7 @@
 /// after the restore point, an automatic rollback to it.
 
 #include "leo/installer/install.hpp"
+#include "leo/installer/recover.hpp"
 #include "leo/installer/restore_point.hpp"
 #include "leo/repo/config.hpp"
 #include "leo/repo/metadata.hpp"
@@ -78,22 +79,5 @@ struct UpgradeOutcome {
 /// "upgrade A -> B failed: ...; rolled back to A (restore point ID)"); if the rollback
 /// fails too, the error says that and names the restore point to use.
 UpgradeOutcome upgrade(const UpgradeRequest& request, const UpgradeCallbacks& callbacks);
-
-/// `leo-installer rollback [ID]`: restore point `id` (the newest when empty), under the
-/// run lock. Returns the restore point used.
-RestorePoint rollback(const std::filesystem::path& root, const std::string& id,
-                      const std::function<void(const std::string&)>& on_step = nullptr);
-
-struct RecoverOutcome {
-    enum class Kind { nothing, completed, undone } kind = Kind::nothing;
-    std::string run;
-    std::string message;  ///< what was found and what was done, for the terminal
-};
-
-/// `leo-installer recover`: read the journal; when the last run is unfinished, either
-/// finish it (an upgrade whose every step had ended) or undo it (back to its restore
-/// point, after removing stale rpmdb entries), and record the outcome. A second call
-/// does nothing. The broker ends exactly on the old or exactly on the new version.
-RecoverOutcome recover(const std::filesystem::path& root, const std::function<void(const std::string&)>& on_step = nullptr);
 
 } // namespace leo::installer

@@ -1,0 +1,54 @@
+#pragma once
+/// `rollback` and `recover`: back to a restore point, and finishing or undoing a run the
+/// journal says was interrupted (DESIGN.md "The maintenance-window upgrade, as a journal
+/// of steps").
+
+#include "leo/installer/restore_point.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace leo::installer {
+
+/// `leo-installer rollback [ID]`: restore point `id` (the newest when empty). The run lock
+/// is taken first and held through `confirm` (asked with the restore point found; false
+/// cancels: leo::RefusedError, nothing changed). The internal database is left running or
+/// stopped as it was found. Returns the restore point used. Throws leo::RefusedError when
+/// another run holds the lock or an earlier run is unfinished.
+RestorePoint rollback(const std::filesystem::path& root, const std::string& id,
+                      const std::function<void(const std::string&)>& on_step = nullptr,
+                      const std::function<bool(const RestorePoint&)>& confirm = nullptr);
+
+/// What `recover` would do, and why (`recover --dry-run` prints it).
+struct RecoverPlan {
+    enum class Action { nothing, forward, back } action = Action::nothing;
+    std::string run;        ///< the run's id ("" when there is none)
+    std::string command;    ///< "upgrade", "install", "rollback", "switch-database"
+    std::string last_step;  ///< "migrate (started, not ended)", or "" when no step began
+    std::string why;        ///< why forward or back ("every step had ended", ...)
+    std::string what;       ///< what recover does ("return to 9.0.7 (restore point ID)")
+};
+
+/// Read the journal and say what `recover` would do; changes nothing, takes no lock.
+/// Throws leo::RefusedError when a live run holds the lock (its run is in progress, not
+/// interrupted), leo::InstallError for a journal it cannot use.
+[[nodiscard]] RecoverPlan plan_recover(const std::filesystem::path& root);
+
+struct RecoverOutcome {
+    enum class Kind { nothing, completed, undone } kind = Kind::nothing;
+    std::string run;
+    std::string message;  ///< what was found and what was done, for the terminal
+};
+
+/// `leo-installer recover`: under the run lock, plan as plan_recover(), ask `confirm`
+/// with the plan (false: leo::RefusedError, nothing changed), then finish the run (an
+/// upgrade whose every step had ended) or undo it (back to its restore point, after
+/// removing stale rpmdb entries), and record the outcome. A second call does nothing.
+/// The broker ends exactly on the old or exactly on the new version. Signals are
+/// deferred until it is done.
+RecoverOutcome recover(const std::filesystem::path& root,
+                       const std::function<void(const std::string&)>& on_step = nullptr,
+                       const std::function<bool(const RecoverPlan&)>& confirm = nullptr);
+
+} // namespace leo::installer

@@ -1,0 +1,308 @@
+// rollback and recover: back to a restore point; finish or undo an interrupted run.
+#include "leo/installer/recover.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
+#include "leo/common/system_root.hpp"
+#include "leo/installer/database_config.hpp"
+#include "leo/installer/install.hpp"
+#include "leo/installer/journal.hpp"
+#include "leo/installer/lock.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/installer/switch_database.hpp"
+#include "leo/migrations/internal_db.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+/// The internal database as found before a rollback: put it back in that state after
+/// (restore() starts it to restore the data).
+void leave_database_as_found(const stdfs::path& root, migrations::DbState before,
+                             const std::function<void(const std::string&)>& on_step) {
+    if (before == migrations::DbState::running) return;
+    migrations::InternalDatabase db(root);
+    if (db.status().state == migrations::DbState::running && db.stop() && on_step)
+        on_step("stopped the internal database again (it was stopped before the rollback)");
+}
+
+/// The last step the run started, and whether it ended.
+std::string last_step_of(const RunRecord& run) {
+    if (run.started.empty()) return "";
+    const auto& s = run.started.back();
+    return fmt::format("{} ({})", s, run.is_done(s) ? "ended" : "started, not ended");
+}
+
+/// The restore point a rollback run was going to, by NEVRA (newest first).
+std::string rollback_target(const stdfs::path& root, const RunRecord& run) {
+    const auto all = list_restore_points(root);
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+        if (it->nevra == run.to) return it->id;
+    return "";
+}
+
+RecoverPlan plan_for(const stdfs::path& root, const std::optional<RunRecord>& run, bool journal_exists) {
+    RecoverPlan plan;
+    if (!run) {
+        plan.why = journal_exists ? "the journal records no run"
+                                  : fmt::format("no run was ever recorded in {}",
+                                                fs::SystemRoot(root).host(fs::SystemRoot::k_journal).string());
+        plan.what = "nothing to recover: " + plan.why;
+        return plan;
+    }
+    plan.run = run->id;
+    plan.command = run->command;
+    plan.last_step = last_step_of(*run);
+    if (run->finished()) {
+        plan.why = fmt::format("the last run (`{}`, run {}) finished: {}", run->command, run->id, *run->outcome);
+        plan.what = "nothing to recover: " + plan.why;
+        return plan;
+    }
+    const std::string stopped =
+        plan.last_step.empty() ? "before its first step" : "in step " + plan.last_step;
+    if (run->command == "install") {
+        if (run->is_done("transaction")) {
+            plan.action = RecoverPlan::Action::forward;
+            plan.why = fmt::format("the install of {} stopped {}, after its rpm transaction had ended; its database "
+                                   "steps can be done again safely",
+                                   run->to, stopped);
+            plan.what = fmt::format("complete the install of {}: the database step", run->to);
+        } else {
+            plan.action = RecoverPlan::Action::back;
+            plan.why = fmt::format("the install of {} stopped {}, before its rpm transaction had ended", run->to,
+                                   stopped);
+            plan.what = "erase what the interrupted install left in the rpmdb (the leo user is kept)";
+        }
+        return plan;
+    }
+    if (run->command == "switch-database") {
+        if (run->is_done("record")) {
+            plan.action = RecoverPlan::Action::forward;
+            plan.why = fmt::format("the switch from {} to {} stopped {}, after the switch was recorded", run->from,
+                                   run->to, stopped);
+            plan.what = fmt::format("finish it: start the components; the broker uses {}", run->to);
+        } else {
+            plan.action = RecoverPlan::Action::back;
+            plan.why = fmt::format("the switch from {} to {} stopped {}, before it was recorded", run->from, run->to,
+                                   stopped);
+            plan.what = run->is_done("plan")
+                            ? fmt::format("undo it: database.conf as it was, the components started, what the "
+                                          "switch created in {} dropped; the broker stays on {}",
+                                          run->to, run->from)
+                            : "end the run: it had changed nothing";
+        }
+        return plan;
+    }
+    if (run->command == "upgrade") {
+        if (!run->is_done("restore_point")) {
+            plan.action = RecoverPlan::Action::back;
+            plan.why = fmt::format("the upgrade {} -> {} stopped {}, before its restore point was complete: nothing "
+                                   "had changed",
+                                   run->from, run->to, stopped);
+            plan.what = fmt::format("end the run; {} stays installed", run->from);
+            return plan;
+        }
+        if (run->is_done("spot_check")) {
+            plan.action = RecoverPlan::Action::forward;
+            plan.why = fmt::format("the upgrade {} -> {} stopped {}, after every step had ended (transaction, "
+                                   "migrations, spot-check)",
+                                   run->from, run->to, stopped);
+            plan.what = fmt::format("record it as finished; {} is installed", run->to);
+            return plan;
+        }
+        const auto id = run->done.at("restore_point").value("id", "");
+        plan.action = RecoverPlan::Action::back;
+        plan.why = fmt::format("the upgrade {} -> {} stopped {}, before its spot-check had ended: the package, the "
+                               "schema or the data may be between versions",
+                               run->from, run->to, stopped);
+        plan.what = fmt::format("return to {} (restore point {})", run->from, id);
+        return plan;
+    }
+    if (run->command == "rollback") {
+        const auto id = rollback_target(root, *run);
+        plan.action = RecoverPlan::Action::back;
+        plan.why = fmt::format("the rollback to {} stopped {}", run->to, stopped);
+        plan.what = id.empty() ? "nothing it can do: no restore point of " + run->to + " is left"
+                               : fmt::format("finish the rollback: return to {} (restore point {})", run->to, id);
+        return plan;
+    }
+    plan.action = RecoverPlan::Action::back;
+    plan.why = fmt::format("a `{}` run stopped {}", run->command, stopped);
+    plan.what = "nothing it knows how to do for this command";
+    return plan;
+}
+
+RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& lock, const RunRecord& run_in,
+                              const std::function<void(const std::string&)>& on_step);
+
+} // namespace
+
+RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
+                      const std::function<void(const std::string&)>& on_step,
+                      const std::function<bool(const RestorePoint&)>& confirm) {
+    const stdfs::path root = checked_root(root_in);
+    auto lock = RunLock::acquire(root, "rollback");
+    Journal journal(root);
+    journal.refuse_if_unfinished();
+    require_internal_database(root, "rollback");
+    auto rp = find_restore_point(root, id);
+    if (confirm && !confirm(rp)) throw RefusedError("rollback cancelled: nothing was changed");
+    lock.describe("rollback to " + rp.id);
+    const auto before = migrations::InternalDatabase(root).status().state;
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
+    signals::say("the rollback is in progress and will finish; please wait");
+    journal.step_start(run, "restore");
+    restore(root, rp, on_step);
+    leave_database_as_found(root, before, on_step);
+    journal.step_done(run, "restore", {{"id", rp.id}});
+    journal.end(run, "ok");
+    return rp;
+}
+
+RecoverPlan plan_recover(const stdfs::path& root_in) {
+    const stdfs::path root = checked_root(root_in);
+    if (const auto holder = RunLock::holder(root))
+        throw RefusedError(fmt::format("a leo-installer run is in progress on {} ({}): it is not interrupted, "
+                                       "nothing to recover; wait for it to finish",
+                                       root.string(), *holder));
+    const Journal journal(root);
+    try {
+        return plan_for(root, journal.last_run(), fs::SystemRoot(root).exists(fs::SystemRoot::k_journal));
+    } catch (const nlohmann::json::exception& e) {
+        throw InstallError(fmt::format("the journal in {} records the last run with data this leo-installer cannot "
+                                       "use ({}); nothing was changed: inspect it and the system by hand",
+                                       journal.file().string(), e.what()));
+    }
+}
+
+RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(const std::string&)>& on_step,
+                       const std::function<bool(const RecoverPlan&)>& confirm) {
+    const stdfs::path root = checked_root(root_in);
+    std::optional<RunLock> lock;
+    lock.emplace(RunLock::acquire(root, "recover"));
+    const Journal journal(root);
+    const auto run = journal.last_run();
+    RecoverOutcome out;
+    try {
+        const auto plan = plan_for(root, run, fs::SystemRoot(root).exists(fs::SystemRoot::k_journal));
+        if (plan.action == RecoverPlan::Action::nothing) {
+            out.message = plan.what;
+            return out;
+        }
+        if (confirm && !confirm(plan)) throw RefusedError("recover cancelled: nothing was changed");
+        // Recovering is itself the undo: a signal waits until it is done.
+        signals::Deferred deferred("recover is finishing or undoing the interrupted run and will finish; please wait");
+        return recover_locked(root, lock, *run, on_step);
+    } catch (const nlohmann::json::exception& e) {
+        // A journal record whose step data lacks what its step writes (edited, or damaged
+        // on disk): nothing is guessed, nothing more is changed.
+        throw InstallError(fmt::format("the journal in {} records the last run with data this leo-installer cannot "
+                                       "use ({}); nothing was changed: inspect it and the system by hand",
+                                       journal.file().string(), e.what()));
+    }
+}
+
+namespace {
+
+RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& lock, const RunRecord& run_in,
+                              const std::function<void(const std::string&)>& on_step) {
+    const RunRecord* run = &run_in;
+    Journal journal(root);
+    RecoverOutcome out;
+    out.run = run->id;
+    auto say = [&](const std::string& s) {
+        log::info("recover {}: {}", run->id, s);
+        if (on_step) on_step(s);
+    };
+    // Partial restore points from the crash are never listed; remove them.
+    {
+        const fs::SystemRoot sr(root);
+        for (const auto& name : sr.list(fs::SystemRoot::k_snapshots))
+            if (name.rfind(".", 0) == 0) sr.remove_all(stdfs::path(fs::SystemRoot::k_snapshots) / name);
+    }
+
+    if (run->command == "install") {
+        // A first install: finish it when the package is in place (the database steps are
+        // idempotent), undo it when the transaction had not ended.
+        if (run->is_done("transaction")) {
+            say("completing the database step of the interrupted install");
+            InstallRequest req;
+            req.root = root;
+            req.package_file = fs::SystemRoot(root).checked_host(stdfs::path(k_packages_dir) / (run->to + ".rpm"));
+            req.gpgcheck = GpgCheck::no;  // the kept copy was verified when it was installed
+            journal.end(run->id, "recovered-forward");
+            lock.reset();  // install takes the lock itself
+            (void)install(req, InstallCallbacks{});
+            out.kind = RecoverOutcome::Kind::completed;
+            out.message = fmt::format("the `install` of {} was interrupted after its rpm transaction: completed it",
+                                      run->to);
+            return out;
+        }
+        for (const auto& p : rpm::query_installed(root, k_broker_package)) {
+            say(fmt::format("erasing {}, left by the interrupted install", p.nevra()));
+            rpm::erase_package(root, p.nevra());
+        }
+        journal.end(run->id, "recovered-back");
+        out.kind = RecoverOutcome::Kind::undone;
+        out.message = fmt::format("the `install` of {} was interrupted before its rpm transaction ended: undone, no "
+                                  "broker is installed (the leo user is kept); run the install again",
+                                  run->to);
+        return out;
+    }
+
+    if (run->command == "switch-database") return recover_switch(root, *run, journal, say);
+
+    std::string rp_id;
+    if (run->command == "upgrade") {
+        if (!run->is_done("restore_point")) {
+            journal.end(run->id, "abandoned");
+            out.kind = RecoverOutcome::Kind::undone;
+            out.message = fmt::format("the `upgrade` {} -> {} stopped before its restore point was complete: nothing "
+                                      "had changed, {} is installed",
+                                      run->from, run->to, run->from);
+            return out;
+        }
+        if (run->is_done("spot_check")) {
+            journal.end(run->id, "recovered-forward");
+            out.kind = RecoverOutcome::Kind::completed;
+            out.message = fmt::format("the `upgrade` {} -> {} had completed every step: finished it, {} is installed",
+                                      run->from, run->to, run->to);
+            return out;
+        }
+        rp_id = run->done.at("restore_point").value("id", "");
+    } else if (run->command == "rollback") {
+        rp_id = rollback_target(root, *run);  // recorded at its start by NEVRA
+    }
+    if (rp_id.empty()) throw InstallError(fmt::format("cannot recover run {} ({}): no restore point for it", run->id,
+                                                      run->command));
+    const auto rp = find_restore_point(root, rp_id);
+
+    // rpmdb repair: an interrupted transaction can leave two versions in the rpmdb.
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    if (installed.size() > 1) {
+        for (const auto& p : installed) {
+            if (p.nevra() == rp.nevra) continue;
+            say(fmt::format("removing the stale rpmdb entry {} left by the interrupted transaction", p.nevra()));
+            rpm::remove_rpmdb_entry(root, p.nevra());
+        }
+    }
+    say(fmt::format("returning to {} (restore point {})", rp.nevra, rp.id));
+    journal.step_start(run->id, "recover");
+    restore(root, rp, on_step);
+    journal.step_done(run->id, "recover", {{"id", rp.id}});
+    journal.end(run->id, "recovered-back");
+    out.kind = RecoverOutcome::Kind::undone;
+    out.message = fmt::format("the `{}` {} -> {} was interrupted: returned to {} (restore point {})", run->command,
+                              run->from, run->to, rp.nevra, rp.id);
+    return out;
+}
+} // namespace
+
+} // namespace leo::installer
