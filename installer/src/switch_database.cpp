@@ -6,6 +6,7 @@
 #include "leo/common/fs.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
@@ -406,6 +407,7 @@ private:
         try {
             stopped = true;
             stop_components(journal, run);
+            signals::check();  // a signal at a step boundary undoes the switch below
             if (m_req.mode != ExternalMode::existing) {
                 if (!info.exists) {
                     say(fmt::format("creating database {}", where));
@@ -413,6 +415,7 @@ private:
                     driver->create_database(target);
                     created = true;  // only now is there a database of ours to drop
                     journal.step_done(run, "create_database");
+                    signals::check();
                 }
                 say(fmt::format("copying {} into {}", describe_current(m_current), where));
                 // What the copy creates is what is there after it and was not before: an
@@ -426,11 +429,13 @@ private:
                     if (before.count(id) == 0) copy_created.push_back(drop);
                 journal.step_done(run, "copy", {{"created", copy_created}});
                 fault::point("switch.after_copy");
+                signals::check();
                 say("verifying the copy (row counts and checksums of every table)");
                 journal.step_start(run, "verify");
                 out.verified = verify_copy(*source, *driver, target);
                 for (const auto& line : out.verified) say("  " + line);
                 journal.step_done(run, "verify", {{"tables", out.verified.size()}});
+                signals::check();
             } else if (decision.action == mig::UpgradeDecision::Action::upgrade) {
                 say(fmt::format("upgrading the schema of {}", where));
                 out.migrations_applied = migrate_step(journal, run, driver->conninfo(target),
@@ -443,6 +448,7 @@ private:
             record(journal, run, next, where);
             fault::point("switch.after_record");
         } catch (const std::exception& e) {
+            signals::say("undoing the switch; please wait");
             std::vector<std::string> undone;
             if (restore_previous_conf(m_root, m_previous_conf)) undone.emplace_back("put database.conf back");
             try {

@@ -394,6 +394,8 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                        current.nevra(), target.nevra(), cause, current.nevra(), rp.id));
     }
     fault::point("upgrade.before_end");
+    // Pruning old restore points after the end is not interrupted half-way either.
+    const signals::Deferred finishing("the upgrade is complete; finishing its bookkeeping");
     journal.end(run, "ok");
     for (const auto& id : prune_restore_points(root, config.keep_restore_points))
         step(cb, fmt::format("deleted restore point {} (keeping the newest {})", id, config.keep_restore_points));

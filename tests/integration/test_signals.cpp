@@ -227,11 +227,15 @@ TEST_F(Broker, CtrlCToTheProcessGroupDuringASlowHookEndsCleanlyAndALiveRunIsInPr
     EXPECT_EQ(dry.exit_code, 3) << dry.out << dry.err;
     EXPECT_TRUE(contains(dry.err, "in progress")) << dry.err;
 
-    // Ctrl-C as a terminal sends it: to the whole foreground process group.
+    // Ctrl-C as a terminal sends it: to the whole foreground process group. A second
+    // Ctrl-C is told that the run is finishing and changes nothing.
+    ASSERT_EQ(::kill(-bg.pid, SIGINT), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     ASSERT_EQ(::kill(-bg.pid, SIGINT), 0);
     EXPECT_EQ(bg.wait_exit(), 130);
     const auto err = leo::test::slurp(bg.err);
     EXPECT_TRUE(contains(err, "SIGINT received")) << err;
+    EXPECT_TRUE(contains(err, "further signals are ignored")) << err;
     EXPECT_TRUE(contains(err, "before the package changed")) << err;
     // The hook was not killed with us: it is in its own process group and finished.
     EXPECT_TRUE(stdfs::exists(done)) << err;
@@ -258,6 +262,50 @@ TEST_F(Broker, SecondRunWaitsWithWaitAndThenRefusesNamingTheHolder) {
     auto create = run_installer(args({"snapshot", "create", "-y", "--wait", "60"}));
     EXPECT_EQ(create.exit_code, 0) << create.err;
     EXPECT_EQ(bg.wait_exit(), 0);
+}
+
+TEST_F(Broker, AClosedPipeUndoesTheUpgradeInsteadOfTearingIt) {
+    // `upgrade -y | head -3`: the reader goes away while the run changes the system.
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const auto err_file = tmp.path() / "pipe.err";
+    auto argv = args({"upgrade", "-y"});
+    argv.insert(argv.begin(), LEO_INSTALLER_BIN);
+    std::vector<char*> p;
+    for (auto& a : argv) p.push_back(a.data());
+    p.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::signal(SIGPIPE, SIG_DFL);
+        const int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fds[1], 1);
+        ::dup2(e, 2);
+        ::close(fds[0]);
+        ::execv(p[0], p.data());
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    std::string seen;
+    char buf[256];
+    while (!contains(seen, "taking a restore point")) {
+        const ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n <= 0) break;
+        seen.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fds[0]);  // head has what it wanted
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const auto err = leo::test::slurp(err_file);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status) << ": " << err;
+    EXPECT_EQ(WEXITSTATUS(status), 128 + SIGPIPE) << err;
+    EXPECT_TRUE(contains(err, "interrupted by SIGPIPE")) << err;
+    EXPECT_EQ(installed(), k_old + "\n");
+    EXPECT_EQ(schema(), "9.0.0.2");
+    auto st = run_installer(args({"status"}));
+    EXPECT_EQ(st.exit_code, 0) << st.out;
+    // The log has what the pipe did not.
+    const auto log = leo::test::slurp(root / "var/log/leo-installer/installer.log");
+    EXPECT_TRUE(contains(log, "rolling back")) << log;
 }
 
 /// Run leo-installer on a new pseudo-terminal; returns the master side.

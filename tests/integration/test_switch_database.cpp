@@ -418,6 +418,24 @@ TEST_F(SwitchDatabase, KilledAfterTheCopyRecoverDropsTheNewDatabase) {
     EXPECT_THAT(second.out, HasSubstr("nothing to recover"));
 }
 
+TEST_F(SwitchDatabase, SignalAfterTheCopyUndoesTheSwitchAndSaysSo) {
+    for (int sig : {SIGINT, SIGTERM}) {
+        leo::subprocess::Options at_step;
+        at_step.env["LEO_FAULT_INJECT"] = "switch.after_copy";
+        at_step.env["LEO_FAULT_SIGNAL"] = std::to_string(sig);
+        const auto r = switch_db(to("new", "half"), at_step);
+        EXPECT_EQ(r.signal, 0) << r.err;
+        EXPECT_EQ(r.exit_code, 128 + sig) << r.out << r.err;
+        EXPECT_THAT(r.err, HasSubstr("interrupted by"));
+        EXPECT_THAT(r.err, HasSubstr("dropped the new database"));
+        EXPECT_FALSE(ext->database_exists("half"));
+        EXPECT_FALSE(stdfs::exists(root / "etc/leostream/database.conf"));
+        auto rec = run_installer({"recover", "--dry-run", "--root", root.string()});
+        EXPECT_THAT(rec.out, HasSubstr("nothing to recover"));
+    }
+    EXPECT_EQ(services_log(), "stop\nstart\nstop\nstart\n");
+}
+
 TEST_F(SwitchDatabase, KilledAfterTheRecordRecoverFinishesIt) {
     ASSERT_TRUE(killed_at("switch.after_record", to("new", "done")));
     EXPECT_EQ(services_log(), "stop\n");
