@@ -39,9 +39,7 @@ protected:
         pkgs = leo::test::test_packages_dir();
         root = tmp.path() / "root";
         leo::test::make_sandbox_root(root);
-        auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (k_old + ".rpm")).string(), "--root",
-                                root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
-        ASSERT_EQ(r.exit_code, 0) << r.err;
+        leo::test::install_test_broker(root, k_old);
         sql("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'sync', 'failed', 'attempts=2'), "
             "(1, 'power', 'pending', NULL)");
         std::ofstream(root / "home/leo/etc/broker.conf", std::ios::app) << "local_setting = kept\n";
@@ -59,10 +57,7 @@ protected:
     }
     /// Upgrade from the repository (file:// baseurl): the newest is 9.2.0.
     std::vector<std::string> upgrade_args() {
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo")
-            << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey=file://"
-            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n";
+        leo::test::write_file_repo(root);
         return {"upgrade", "--root", root.string(), "-y"};
     }
 

@@ -39,13 +39,8 @@ protected:
         pkgs = leo::test::test_packages_dir();
         root = tmp.path() / "root";
         leo::test::make_sandbox_root(root);
-        auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (k_old + ".rpm")).string(), "--root",
-                                root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
-        ASSERT_EQ(r.exit_code, 0) << r.err;
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo")
-            << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey=file://"
-            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n";
+        leo::test::install_test_broker(root, k_old);
+        leo::test::write_file_repo(root);
     }
     void TearDown() override {
         if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))

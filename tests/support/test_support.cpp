@@ -135,4 +135,19 @@ std::string slurp(const std::filesystem::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+void install_test_broker(const std::filesystem::path& root, const std::string& nevra) {
+    const auto pkgs = test_packages_dir();
+    const auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (nevra + ".rpm")).string(), "--root",
+                                  root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
+    if (r.exit_code != 0) throw std::runtime_error("install of " + nevra + " failed: " + r.out + r.err);
+}
+
+void write_file_repo(const std::filesystem::path& root) {
+    const auto pkgs = test_packages_dir();
+    std::filesystem::create_directories(root / "etc/yum.repos.d");
+    std::ofstream(root / "etc/yum.repos.d/leo.repo")
+        << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey=file://"
+        << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n";
+}
+
 } // namespace leo::test

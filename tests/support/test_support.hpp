@@ -68,6 +68,14 @@ subprocess::Result rpm_query(const std::filesystem::path& root, const std::strin
 /// build_test_packages fixture), or built once per process into a temporary directory.
 std::filesystem::path test_packages_dir();
 
+/// Install the signed test package `nevra` ("leostream-broker-9.0.7-1.x86_64") from
+/// test_packages_dir()/repo into `root` with the test key; throws std::runtime_error with
+/// the output when it fails.
+void install_test_broker(const std::filesystem::path& root, const std::string& nevra);
+/// ROOT/etc/yum.repos.d/leo.repo: the test packages' repository (file://), gpgcheck on,
+/// its key as gpgkey (the newest there is 9.2.0).
+void write_file_repo(const std::filesystem::path& root);
+
 /// md5 of every table of the broker database in `root` (the internal database, which
 /// must be running): "table=rows:md5" lines, to compare before and after.
 std::string table_checksums(const std::filesystem::path& root);
