@@ -1,11 +1,13 @@
 // Integration tests of rpm's transaction lock (issue "Runs that cannot be torn", part 5):
 // a real second rpm process holds ROOT/var/lib/rpm/.rpm.lock while its %pre (a Lua
 // scriptlet: no /bin/sh needed in the root) sleeps; transaction_lock_holder names it,
-// wait_for_transaction_lock gives up after its limit naming it or returns once it ends.
+// wait_for_transaction_lock gives up after its limit naming it or returns once it ends,
+// and run_transaction of another package waits for it and then succeeds.
 #include "leo/common/error.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/rpm/lock.hpp"
+#include "leo/rpm/transaction.hpp"
 
 #include "test_support.hpp"
 
@@ -207,6 +209,46 @@ TEST_F(RpmLockTest, ASecondRpmHoldsTheLockAndWeWaitForIt) {
         EXPECT_TRUE(rpm.wait_ok(5s)) << rpm.output();
         EXPECT_TRUE(installed("slowpkg"));
     }
+}
+
+TEST_F(RpmLockTest, RunTransactionWaitsForASecondRpmThenSucceeds) {
+    BackgroundRpm rpm(m_root, s_slow2, m_dir.path() / "rpm2.log");
+    ASSERT_TRUE(wait_until_held(rpm)) << rpm.output();
+    TransactionOptions opts;
+    opts.kind = TransactionKind::install;
+    opts.require_signature = false;
+    std::vector<LockHolder> told;
+    opts.on_lock_wait = [&](const LockHolder& h) { told.push_back(h); };
+    const auto started = Clock::now();
+    run_transaction(m_root, s_other, opts);
+    const auto took = Clock::now() - started;
+    ASSERT_EQ(told.size(), 1U);
+    EXPECT_EQ(told[0].pid, rpm.pid());
+    EXPECT_NE(told[0].command.find("slowpkg2"), std::string::npos) << told[0].command;
+    EXPECT_GE(took, 1s) << "it waited for the other transaction";
+    EXPECT_TRUE(rpm.wait_ok(5s)) << rpm.output();
+    EXPECT_TRUE(installed("slowpkg2"));
+    EXPECT_TRUE(installed("otherpkg"));
+    EXPECT_FALSE(transaction_lock_holder(fs::SystemRoot(m_root))) << "our lock ended with the transaction";
+}
+
+TEST_F(RpmLockTest, EveryTransactionGivesUpAfterItsLimitChangingNothing) {
+    BackgroundRpm rpm(m_root, s_slow, m_dir.path() / "rpm3.log");
+    ASSERT_TRUE(wait_until_held(rpm)) << rpm.output();
+    TransactionOptions opts;
+    opts.kind = TransactionKind::install;
+    opts.require_signature = false;
+    opts.lock_wait_limit = 0s;
+    EXPECT_THROW(test_transaction(m_root, s_other, opts), RpmLockedError);
+    EXPECT_THROW(run_transaction(m_root, s_other, opts), RpmLockedError);
+    EXPECT_THROW(erase_package(m_root, "slowpkg-1-1.noarch", opts), RpmLockedError);
+    EXPECT_THROW(remove_rpmdb_entry(m_root, "slowpkg-1-1.noarch", opts), RpmLockedError);
+    EXPECT_TRUE(rpm.wait_ok(10s)) << rpm.output();
+    EXPECT_FALSE(installed("otherpkg"));
+    EXPECT_TRUE(installed("slowpkg"));
+    // Free now: the erase goes through.
+    erase_package(m_root, "slowpkg-1-1.noarch", opts);
+    EXPECT_FALSE(installed("slowpkg"));
 }
 
 } // namespace
