@@ -40,6 +40,17 @@ std::optional<User> find_user(const std::filesystem::path& root, const std::stri
     return std::nullopt;
 }
 
+std::optional<User> find_user_by_uid(const std::filesystem::path& root, uid_t uid) {
+    std::unique_ptr<std::FILE, FileCloser> f(open_db(root, "passwd").release());
+    if (!f) return std::nullopt;
+    while (struct passwd* pw = ::fgetpwent(f.get())) {
+        if (pw->pw_uid == uid)
+            return User{pw->pw_name, pw->pw_uid, pw->pw_gid, pw->pw_dir ? pw->pw_dir : "",
+                        pw->pw_shell ? pw->pw_shell : ""};
+    }
+    return std::nullopt;
+}
+
 std::optional<Group> find_group(const std::filesystem::path& root, const std::string& name) {
     std::unique_ptr<std::FILE, FileCloser> f(open_db(root, "group").release());
     if (!f) return std::nullopt;

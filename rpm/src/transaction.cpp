@@ -3,8 +3,11 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/system_root.hpp"
 #include "leo/rpm/handles.hpp"
 #include "leo/rpm/rpmlib.hpp"
+
+#include "lock_hold.hpp"
 
 #include <cstdlib>
 
@@ -89,8 +92,26 @@ HeaderRef read_header(rpmts ts, const stdfs::path& file) {
 
 enum class Mode { test, real };
 
+stdfs::path absolute_root(const stdfs::path& root) { return stdfs::absolute(root.empty() ? stdfs::path("/") : root); }
+
+/// Wait for rpm's transaction lock of `root` and take it (lock_hold.hpp), logging whom we
+/// waited for: the returned descriptor holds it.
+fs::UniqueFd take_lock(const stdfs::path& abs_root, const TransactionOptions& options) {
+    const fs::SystemRoot sys(abs_root);
+    auto held = detail::hold_transaction_lock(
+        sys, options.lock_wait_limit, [&](const LockHolder& holder, std::chrono::milliseconds waited) {
+            log::info("waiting up to {} s for pid {} ({}) to finish its rpm transaction in {} (waited {} ms)",
+                      options.lock_wait_limit.count(), holder.pid, holder.command, abs_root.string(),
+                      waited.count());
+            if (options.on_lock_wait)
+                options.on_lock_wait(holder);
+        });
+    return held;
+}
+
+/// One transaction; the caller holds rpm's transaction lock (take_lock).
 void transact(const stdfs::path& root, const stdfs::path& file, const TransactionOptions& options, Mode mode) {
-    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
+    const stdfs::path abs_root = absolute_root(root);
     Keys keys = options.keys;
     keys.root = abs_root;
     TsPtr ts = make_ts_with_keys(abs_root, keys);
@@ -142,17 +163,21 @@ void transact(const stdfs::path& root, const stdfs::path& file, const Transactio
 } // namespace
 
 void test_transaction(const stdfs::path& root, const stdfs::path& package_file, const TransactionOptions& options) {
+    const auto lock = take_lock(absolute_root(root), options);
     transact(root, package_file, options, Mode::test);
 }
 
 void run_transaction(const stdfs::path& root, const stdfs::path& package_file, const TransactionOptions& options) {
+    // One wait for both runs: the test run's verdict holds for the real run.
+    const auto lock = take_lock(absolute_root(root), options);
     transact(root, package_file, options, Mode::test);
     transact(root, package_file, options, Mode::real);
 }
 
 namespace {
-void erase(const stdfs::path& root, const std::string& nevra, bool justdb) {
-    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
+void erase(const stdfs::path& root, const std::string& nevra, bool justdb, const TransactionOptions& options) {
+    const stdfs::path abs_root = absolute_root(root);
+    const auto lock = take_lock(abs_root, options);
     TsPtr ts = make_ts(abs_root.c_str());
     LogCapture capture;
     int added = 0;
@@ -176,9 +201,13 @@ void erase(const stdfs::path& root, const std::string& nevra, bool justdb) {
 }
 } // namespace
 
-void remove_rpmdb_entry(const stdfs::path& root, const std::string& nevra) { erase(root, nevra, true); }
+void remove_rpmdb_entry(const stdfs::path& root, const std::string& nevra, const TransactionOptions& options) {
+    erase(root, nevra, true, options);
+}
 
-void erase_package(const stdfs::path& root, const std::string& nevra) { erase(root, nevra, false); }
+void erase_package(const stdfs::path& root, const std::string& nevra, const TransactionOptions& options) {
+    erase(root, nevra, false, options);
+}
 
 std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::string& name) {
     std::vector<PackageInfo> out;

@@ -1,10 +1,11 @@
-// leo-installer db: init, start, stop or report the internal PostgreSQL instance.
+// leo-installer db: init, start, stop, restart or report the internal PostgreSQL instance.
 #include "command.hpp"
 
 #include "leo/common/log.hpp"
 #include "leo/migrations/internal_db.hpp"
 
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -12,13 +13,39 @@ namespace leo::cli {
 
 namespace {
 
+/// `db status` exit codes (LSB init-script convention): 0 running, 3 not running.
+constexpr int k_status_running = 0;
+constexpr int k_status_not_running = 3;
+
+/// One line: the state, and what else the administrator should know.
+std::string status_line(const migrations::DbStatus& st, const std::filesystem::path& root) {
+    std::string line = "internal database: ";
+    switch (st.state) {
+    case migrations::DbState::not_initialised:
+        line += "not initialised (" + st.detail + "; `leo-installer db init --root " + root.string() +
+                "` creates it)";
+        break;
+    case migrations::DbState::stopped:
+        line += "stopped (" + (st.detail.empty() ? std::string() : st.detail + "; ") + st.data_dir + ", PostgreSQL " +
+                st.server_version + ")";
+        break;
+    case migrations::DbState::running:
+        line += "running, pid " + std::to_string(st.pid.value_or(0)) + " (" + st.data_dir + ", PostgreSQL " +
+                st.server_version + ")";
+        break;
+    }
+    if (!st.ownership_problem.empty())
+        line += "; " + st.ownership_problem;
+    return line;
+}
+
 class DbCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
         add_root(sub);
-        sub.add_option("action", m_action, "init | start | stop | status")
+        sub.add_option("action", m_action, "init | start | stop | restart | status")
             ->required()
-            ->check(CLI::IsMember({"init", "start", "stop", "status"}));
+            ->check(CLI::IsMember({"init", "start", "stop", "restart", "status"}));
     }
     int run() override {
         const auto r = root();
@@ -27,35 +54,54 @@ public:
         migrations::InternalDatabase db(r);
         if (m_action == "status") {
             const auto st = db.status();
-            switch (st.state) {
-            case migrations::DbState::not_initialised:
-                std::cout << "internal database: not initialised (" << db.data_dir().string() << ")\n";
-                return 3;
-            case migrations::DbState::stopped:
-                std::cout << "internal database: stopped (" << st.data_dir << ")\n";
-                return 3;
-            case migrations::DbState::running:
-                std::cout << "internal database: running, pid " << st.pid.value_or(0) << " (" << st.data_dir
-                          << ", PostgreSQL " << st.server_version << ")\n";
-                return 0;
-            }
+            std::cout << status_line(st, r) << "\n";
+            return st.state == migrations::DbState::running ? k_status_running : k_status_not_running;
         }
         log::open_log(r);
         log::info("db {} --root {}", m_action, r.string());
+        const auto say = [](const std::string& line) { std::cout << line << "\n"; };
         if (m_action == "init") {
             db.check_prerequisites();
             std::cout << (db.init() ? "initialised the internal database in "
                                     : "the internal database is already initialised in ")
                       << db.data_dir().string() << "\n";
         } else if (m_action == "start") {
-            std::cout << (db.start() ? "started the internal database\n" : "the internal database is already running\n");
+            if (db.start(say))
+                std::cout << "started the internal database, pid " << db.status().pid.value_or(0) << "\n";
+            else
+                std::cout << "the internal database is already running, pid " << db.status().pid.value_or(0) << "\n";
         } else if (m_action == "stop") {
-            std::cout << (db.stop() ? "stopped the internal database\n" : "the internal database was not running\n");
+            stop(db);
+        } else if (m_action == "restart") {
+            const bool was_running = stop(db);
+            const bool started = db.start(say);
+            const auto pid = db.status().pid.value_or(0);
+            if (started)
+                std::cout << (was_running ? "started it again, pid " : "started the internal database, pid ") << pid
+                          << "\n";
+            else
+                std::cout << "the internal database was started meanwhile by someone else, pid " << pid << "\n";
         }
         return 0;
     }
 
 private:
+    /// Stop the server when it runs; say which. True when it was running.
+    static bool stop(migrations::InternalDatabase& db) {
+        const auto before = db.status();
+        if (before.state == migrations::DbState::running && db.stop()) {
+            std::cout << "stopped the internal database (pid " << before.pid.value_or(0) << ")\n";
+            return true;
+        }
+        std::cout << "the internal database was not running";
+        if (before.state == migrations::DbState::not_initialised)
+            std::cout << " (not initialised)";
+        else if (!before.detail.empty())
+            std::cout << " (" << before.detail << "; that process was not signalled)";
+        std::cout << "\n";
+        return false;
+    }
+
     std::string m_action;
 };
 

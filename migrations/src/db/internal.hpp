@@ -7,11 +7,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 namespace leo::migrations::detail {
@@ -63,17 +65,66 @@ std::string output_of(const subprocess::Result& r);
 
 // ---- server_process.cpp ----
 
-/// The pid of the postmaster running in `data_in` (a data directory inside the root),
-/// after checking that it really is (is_postmaster_of), or nullopt.
+/// How far the start time PostgreSQL writes into its lock files (line 3, epoch seconds
+/// from time()) may be from the process's start time as /proc gives it (boot time, in
+/// whole seconds, plus /proc/PID/stat field 22): the boot time is rounded down and the
+/// server reads the clock just after it is exec'd.
+constexpr std::int64_t k_start_time_tolerance_s = 3;
+
+/// What a lock file PostgreSQL writes says, judged against the process it names. The files
+/// are DATA/postmaster.pid and SOCKETDIR/.s.PGSQL.PORT.lock, both written by the postmaster
+/// as "PID\nDATADIR\nSTART_TIME\nPORT\nSOCKETDIR\n..." (PostgreSQL's miscinit.c,
+/// CreateLockFile; a standalone backend writes -PID).
+struct LockFileVerdict {
+    enum class Kind {
+        absent, ///< no such file
+        ours,   ///< its pid is this data directory's live postmaster (believed)
+        stale,  ///< not believed: see `reason`
+    };
+    Kind kind = Kind::absent;
+    pid_t pid = 0;        ///< line 1 (0 when it holds no pid)
+    /// Stale: one phrase for messages, "stale postmaster.pid names pid N, which is not
+    /// running" (or "... which is a process of uid U (NAME) running PROGRAM", "... which is
+    /// not this data directory's server (WHY)"), "stale postmaster.pid holds no pid (...)".
+    std::string reason;
+    /// Stale, yet its pid is a live postgres of leo working in this data directory (started
+    /// at another time than the file says, or a standalone backend): such a file is never
+    /// moved aside and the process never signalled.
+    bool live_server_here = false;
+    std::string content;  ///< the file as read (to notice a change before moving it)
+};
+
+/// Judge the lock file `file_in` (inside the root) of the data directory `data_in`: believed
+/// only when line 1 is the pid of a live process whose real and effective uid are leo's,
+/// whose program is postgres (or postmaster), whose current directory is the data directory
+/// (checked when /proc/PID/cwd can be read, which it can as root), and when line 2 names
+/// this data directory (same device and inode) and line 3 is the process's start time
+/// (within k_start_time_tolerance_s). Never signals or changes anything. Throws
+/// leo::SystemError for an unsafe link on the way to the file.
+LockFileVerdict examine_lock_file(const fs::SystemRoot& sys, const std::filesystem::path& file_in,
+                                  const std::filesystem::path& data_in, const accounts::User& leo);
+
+/// The pid of the postmaster running in `data_in` (a data directory inside the root): the
+/// pid of DATA/postmaster.pid when examine_lock_file() believes it; otherwise nullopt.
 std::optional<pid_t> running_postmaster(const fs::SystemRoot& sys, const std::filesystem::path& data_in,
                                         const std::optional<accounts::User>& leo);
+
+/// Live (not zombie) processes of uid `uid` running postgres whose current directory is
+/// the directory `dir` (its stat): a server of that data directory, or the backends a
+/// killed postmaster left. Scans /proc; empty when nothing matches.
+std::vector<pid_t> postgres_processes_in(const struct stat& dir, uid_t uid);
 
 /// Start `postgres -D DATA` as leo, detached, output appended to the log; wait until it
 /// accepts connections. Returns its pid.
 pid_t start_server(const Runner& runner, const fs::SystemRoot& sys, const std::filesystem::path& data_in);
 
-/// Fast shutdown (SIGINT) of the postmaster `pid` (checked by running_postmaster()), and
-/// wait for it to end.
-void stop_server(const fs::SystemRoot& sys, const std::filesystem::path& data_in, pid_t pid);
+/// Fast shutdown (SIGINT) of the postmaster `pid` of `data_in`, and wait for it to end.
+/// Right before the signal it checks again that DATA/postmaster.pid names `pid` and is
+/// believed (examine_lock_file); otherwise it signals nothing and returns false. The
+/// signal goes through a pidfd where the kernel has them (Linux 5.3), so a pid reused
+/// after the check is never signalled. Throws leo::DatabaseError when it does not end
+/// within k_server_wait.
+bool stop_server(const fs::SystemRoot& sys, const std::filesystem::path& data_in, pid_t pid,
+                 const accounts::User& leo);
 
 } // namespace leo::migrations::detail

@@ -4,8 +4,11 @@
 #include "internal.hpp"
 
 #include "leo/common/accounts.hpp"
+#include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/migrations/connection.hpp"
@@ -13,11 +16,13 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -208,7 +213,7 @@ bool InternalDatabase::init() {
     const auto staging = sys.host(k_staging_in);
     if (sys.exists(k_staging_in)) {
         if (const auto pid = running_postmaster(sys, k_staging_in, user))
-            stop_server(sys, k_staging_in, *pid);
+            (void)stop_server(sys, k_staging_in, *pid, user);
         try {
             remove_as_leo(user, m_root, k_staging_in);
         } catch (const SystemError& e) {
@@ -259,12 +264,12 @@ bool InternalDatabase::init() {
             conn.exec("CREATE DATABASE leo");
         } catch (...) {
             try {
-                stop_server(sys, k_staging_in, pid);
+                (void)stop_server(sys, k_staging_in, pid, user);
             } catch (const Error&) {
             }
             throw;
         }
-        stop_server(sys, k_staging_in, pid);
+        (void)stop_server(sys, k_staging_in, pid, user);
     } catch (const Error& e) {
         discard_staging();
         throw DatabaseError(
@@ -279,7 +284,112 @@ bool InternalDatabase::init() {
     return true;
 }
 
-bool InternalDatabase::start() {
+namespace {
+
+/// How long start() waits for postgres processes left in the data directory (the backends
+/// of a killed postmaster end soon after it) before refusing.
+constexpr auto k_leftover_wait = std::chrono::seconds(10);
+
+/// "DATA is owned by uid X (NAME), expected leo (uid Y)"; NAME from the root's passwd.
+std::string ownership_text(const fs::SystemRoot& sys, const stdfs::path& shown, uid_t owner,
+                           const accounts::User& leo) {
+    const auto user = accounts::find_user_by_uid(sys.path(), owner);
+    return fmt::format("{} is owned by uid {} ({}), expected {} (uid {})", shown.string(), owner,
+                       user ? printable(user->name) : "no user of that uid in " + sys.host("/etc/passwd").string(),
+                       leo.name, leo.uid);
+}
+
+std::string pid_list(const std::vector<pid_t>& pids) {
+    std::string out;
+    for (const auto p : pids)
+        out += (out.empty() ? "" : ", ") + std::to_string(p);
+    return out;
+}
+
+/// `file_in` + `suffix`, or with ".1", ".2" ... after it when that name is taken.
+stdfs::path free_name(const fs::SystemRoot& sys, const stdfs::path& file_in, const std::string& suffix) {
+    stdfs::path candidate = file_in.string() + suffix;
+    for (int i = 1; sys.exists(candidate); ++i)
+        candidate = fmt::format("{}{}.{}", file_in.string(), suffix, i);
+    return candidate;
+}
+
+/// Before a start: refuse while a postgres of leo still works in the data directory
+/// (waiting up to k_leftover_wait for a killed postmaster's backends to end), then move
+/// every stale lock file aside as leo (DATA/postmaster.pid, PGSQL/.s.PGSQL.PORT.lock),
+/// saying so through `notice` and the log. A file that changed since it was judged is
+/// left alone (a server starting meanwhile wrote it): the refusal says to run again.
+void clear_stale_lock_files(const stdfs::path& root, const fs::SystemRoot& sys, const accounts::User& leo,
+                            const std::function<void(const std::string&)>& notice) {
+    std::vector<stdfs::path> files{k_data_in / "postmaster.pid"};
+    for (const auto& name : sys.list(k_pgsql_in)) {
+        if (name.starts_with(".s.PGSQL.") && name.ends_with(".lock"))
+            files.push_back(k_pgsql_in / name);
+    }
+    std::vector<std::pair<stdfs::path, LockFileVerdict>> stale;
+    for (const auto& file : files) {
+        auto v = examine_lock_file(sys, file, k_data_in, leo);
+        if (v.kind == LockFileVerdict::Kind::ours)
+            throw DatabaseError(fmt::format(
+                "cannot start the internal database: its server runs (pid {} holds {}) although {} does not name "
+                "it; stop it (kill -INT {}) and run `leo-installer db start` again",
+                v.pid, sys.host(file).string(), sys.host(k_data_in / "postmaster.pid").string(), v.pid));
+        if (v.kind != LockFileVerdict::Kind::stale)
+            continue;
+        if (v.live_server_here)
+            throw DatabaseError(fmt::format(
+                "cannot start the internal database: {} ({}); that process is a postgres of {} working in {}, so "
+                "the file is not moved aside and the process is not signalled. If it is this directory's server "
+                "(a changed system clock makes its start time disagree), stop it with `kill -INT {}`; then run "
+                "`leo-installer db start` again",
+                v.reason, sys.host(file).string(), leo.name, sys.host(k_data_in).string(), v.pid));
+        stale.emplace_back(file, std::move(v));
+    }
+
+    const auto data = sys.lstat(k_data_in);
+    if (data) {
+        const auto deadline = std::chrono::steady_clock::now() + k_leftover_wait;
+        for (auto left = postgres_processes_in(*data, leo.uid); !left.empty();
+             left = postgres_processes_in(*data, leo.uid)) {
+            if (std::chrono::steady_clock::now() >= deadline)
+                throw DatabaseError(fmt::format(
+                    "cannot start the internal database: postgres processes of {} still work in {} (pid {}), "
+                    "{} s after it was found stopped: the backends of a server that ended without shutting "
+                    "down. A second server beside them could corrupt the database: wait for them to end (or end "
+                    "them: kill -TERM {}), then run `leo-installer db start` again",
+                    leo.name, sys.host(k_data_in).string(), pid_list(left), k_leftover_wait.count(),
+                    pid_list(left)));
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+
+    const std::string suffix = ".stale-" + clock::utc_now("%Y%m%dT%H%M%SZ");
+    for (const auto& [file, v] : stale) {
+        const auto target = free_name(sys, file, suffix);
+        try {
+            as_leo(leo, root, [&](const fs::SystemRoot& leo_sys) {
+                const auto now = leo_sys.try_read(file, 64 * 1024);
+                if (!now)
+                    return; // gone meanwhile: nothing to move
+                if (*now != v.content)
+                    throw SystemError(fmt::format("{} changed while it was being moved aside (a server may be "
+                                                  "starting): run `leo-installer db status`",
+                                                  leo_sys.host(file).string()));
+                leo_sys.rename(file, target);
+            });
+        } catch (const SystemError& e) {
+            throw DatabaseError(fmt::format("cannot move the {} aside: {}", v.reason, e.what()));
+        }
+        const auto said = fmt::format("{}: moved it aside to {}", v.reason, sys.host(target).string());
+        log::warning("internal database: {}", said);
+        if (notice)
+            notice(said);
+    }
+}
+
+} // namespace
+
+bool InternalDatabase::start(const std::function<void(const std::string&)>& notice) {
     const auto st = status();
     if (st.state == DbState::not_initialised)
         throw DatabaseError(fmt::format("the internal database in {} is not initialised: run `leo-installer db init "
@@ -287,9 +397,18 @@ bool InternalDatabase::start() {
                                         data_dir().string(), m_root.string()));
     if (st.state == DbState::running)
         return false;
+    const auto user = leo_user(m_root);
+    if (!st.ownership_problem.empty())
+        throw DatabaseError(fmt::format(
+            "cannot start the internal database: {}; PostgreSQL runs as {} and refuses a data directory it does not "
+            "own. If this is the broker's database, give it back (chown -R {}:{} {}) and run `leo-installer db "
+            "start` again",
+            st.ownership_problem, user.name, user.uid, user.gid, data_dir().string()));
     check_prerequisites();
+    const fs::SystemRoot sys(m_root);
+    clear_stale_lock_files(m_root, sys, user, notice);
     const auto runner = make_runner(m_root);
-    (void)start_server(runner, fs::SystemRoot(m_root), k_data_in);
+    (void)start_server(runner, sys, k_data_in);
     return true;
 }
 
@@ -297,8 +416,7 @@ bool InternalDatabase::stop() {
     const auto st = status();
     if (st.state != DbState::running || !st.pid)
         return false;
-    stop_server(fs::SystemRoot(m_root), k_data_in, static_cast<pid_t>(*st.pid));
-    return true;
+    return stop_server(fs::SystemRoot(m_root), k_data_in, static_cast<pid_t>(*st.pid), leo_user(m_root));
 }
 
 DbStatus InternalDatabase::status() const {
@@ -307,16 +425,29 @@ DbStatus InternalDatabase::status() const {
     DbStatus st;
     st.data_dir = data_dir().string();
     auto version = sys.try_read(k_data_in / "PG_VERSION", 4096);
-    if (!version)
+    if (!version) {
+        st.detail = sys.exists(k_data_in) ? fmt::format("{} exists but holds no PG_VERSION", st.data_dir)
+                                          : fmt::format("{} does not exist", st.data_dir);
         return st;
+    }
     st.server_version = trim(*version);
     st.state = DbState::stopped;
-    // The pid of postmaster.pid counts only when that process is this data directory's
-    // postmaster (leo's postgres, working in this directory): a stale file whose pid now
-    // belongs to another process says "stopped".
-    if (const auto pid = running_postmaster(sys, k_data_in, accounts::find_user(m_root, k_user))) {
+    const auto leo = accounts::find_user(m_root, k_user);
+    if (!leo) {
+        st.detail = fmt::format("there is no user {} in {}", k_user, sys.host("/etc/passwd").string());
+        return st;
+    }
+    if (const auto data = directory_stat(sys, k_data_in); data && data->st_uid != leo->uid)
+        st.ownership_problem = ownership_text(sys, data_dir(), data->st_uid, *leo);
+    // postmaster.pid counts only when it is believed (examine_lock_file): a stale file
+    // whose pid now belongs to another process says "stopped", and why.
+    const auto v = examine_lock_file(sys, k_data_in / "postmaster.pid", k_data_in, *leo);
+    if (v.kind == LockFileVerdict::Kind::ours) {
         st.state = DbState::running;
-        st.pid = *pid;
+        st.pid = v.pid;
+    } else if (v.kind == LockFileVerdict::Kind::stale) {
+        st.detail = v.reason;
+        st.stale_pid = v.pid;
     }
     return st;
 }

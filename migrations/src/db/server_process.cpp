@@ -1,9 +1,11 @@
-// The running server: starting `postgres` and waiting with PQping, stopping it, believing a postmaster pid through /proc, the log tail.
+// The running server: starting `postgres` and waiting with PQping, stopping it, judging its lock files against /proc, the log tail.
 #include "internal.hpp"
 
 #include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/process_info.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/migrations/connection.hpp"
@@ -11,11 +13,13 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
-#include <array>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <limits>
 #include <optional>
 #include <string>
@@ -23,9 +27,10 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,10 +100,12 @@ std::string log_tail_since(const fs::SystemRoot& sys, off_t offset) {
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0)
             return "(cannot read the server log " + shown + ")";
-        auto lines = last_lines(read_log_range(fd.get(), offset, st.st_size), 10);
-        if (lines.empty())
-            lines = last_lines(read_log_range(fd.get(), 0, st.st_size), 10);
-        return lines.empty() ? "(server log is empty)" : lines;
+        // Only what this start wrote: older lines are an earlier server's, not this failure's
+        // (a log smaller than before was replaced, and all of it is this start's).
+        if (st.st_size < offset)
+            offset = 0;
+        const auto lines = last_lines(read_log_range(fd.get(), offset, st.st_size), 10);
+        return lines.empty() ? "(the server wrote nothing to its log)" : lines;
     } catch (const Error& e) {
         return fmt::format("(cannot read the server log: {})", e.what());
     }
@@ -107,102 +114,86 @@ std::string log_tail_since(const fs::SystemRoot& sys, off_t offset) {
 
 // ---- which process is this data directory's postmaster ----
 
-std::optional<std::string> read_proc(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // not-under-root: /proc of the live system
-    if (fd < 0)
-        return std::nullopt;
-    fs::UniqueFd guard(fd);
-    std::string out;
-    std::array<char, 4096> buf{};
-    while (out.size() < 65536) {
-        const ssize_t n = ::read(fd, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        out.append(buf.data(), static_cast<size_t>(n));
-    }
-    return out;
-}
-
-/// The process exists and is not a zombie (a child of ours that ended, or an orphan a
-/// container's init does not reap, still answers kill(pid, 0)).
-bool process_alive(pid_t pid) {
-    if (::kill(pid, 0) != 0 && errno != EPERM)
-        return false;
-    const auto stat = read_proc(fmt::format("/proc/{}/stat", pid));
-    if (!stat)
-        return true; // no /proc: kill's answer stands
-    const auto paren = stat->rfind(')');
-    if (paren == std::string::npos || paren + 2 >= stat->size())
-        return true;
-    const char state = (*stat)[paren + 2];
-    return state != 'Z' && state != 'X';
-}
-
-/// Reap `pid` when it is a child of ours that ended; then process_alive().
-bool still_running(pid_t pid) {
-    int status = 0;
-    (void)::waitpid(pid, &status, WNOHANG);
-    return process_alive(pid);
-}
-
-/// Is `pid` the postmaster of the data directory `data` (stat of the directory)?
-/// A live process whose real and effective uid are leo's, whose program is postgres (or
-/// postmaster), and whose current directory is `data` (the postmaster changes to its data
-/// directory; checked when /proc/PID/cwd can be read, which it can as root). A stale
-/// postmaster.pid naming an unrelated process is therefore never believed.
-bool is_postmaster_of(pid_t pid, const struct stat& data, uid_t leo_uid) {
-    if (pid <= 0 || !process_alive(pid))
-        return false;
-    const auto status = read_proc(fmt::format("/proc/{}/status", pid));
-    if (!status)
-        return false;
-    const auto uid_at = status->find("\nUid:");
-    if (uid_at == std::string::npos)
-        return false;
-    unsigned long real = 0;
-    unsigned long effective = 0;
-    if (std::sscanf(status->c_str() + uid_at + 5, "%lu %lu", &real, &effective) != 2 || real != leo_uid ||
-        effective != leo_uid)
-        return false;
-    const auto cmdline = read_proc(fmt::format("/proc/{}/cmdline", pid));
-    if (!cmdline || cmdline->empty())
-        return false;
-    const std::string argv0 = cmdline->substr(0, cmdline->find('\0'));
-    const std::string program = stdfs::path(argv0).filename().string();
-    if (program != "postgres" && program != "postmaster")
-        return false;
-    struct stat cwd {};
-    if (::stat(fmt::format("/proc/{}/cwd", pid).c_str(), &cwd) != 0)
-        return errno == EACCES; // not root: the uid and the program must do
-    return cwd.st_dev == data.st_dev && cwd.st_ino == data.st_ino;
-}
-
-/// The lines of DATA/postmaster.pid (pid, data directory, start time, port, socket
-/// directory, listen address, shared memory key, status), or empty.
-std::vector<std::string> postmaster_pid_lines(const fs::SystemRoot& sys, const stdfs::path& data_in) {
+/// The lines of a lock file's text, trimmed.
+std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;
-    const auto text = sys.try_read(data_in / "postmaster.pid", 64 * 1024);
-    if (!text)
-        return lines;
     size_t pos = 0;
-    while (pos < text->size()) {
-        auto nl = text->find('\n', pos);
+    while (pos < text.size()) {
+        auto nl = text.find('\n', pos);
         if (nl == std::string::npos)
-            nl = text->size();
-        lines.push_back(trim(text->substr(pos, nl - pos)));
+            nl = text.size();
+        lines.push_back(trim(text.substr(pos, nl - pos)));
         pos = nl + 1;
     }
     return lines;
 }
 
-std::optional<pid_t> parse_pid(const std::string& line) {
+/// The lines of DATA/postmaster.pid (pid, data directory, start time, port, socket
+/// directory, listen address, shared memory key, status), or empty.
+std::vector<std::string> postmaster_pid_lines(const fs::SystemRoot& sys, const stdfs::path& data_in) {
+    const auto text = sys.try_read(data_in / "postmaster.pid", 64 * 1024);
+    return text ? split_lines(*text) : std::vector<std::string>{};
+}
+
+std::optional<long> parse_long(const std::string& line) {
     char* end = nullptr;
-    const long pid = std::strtol(line.c_str(), &end, 10);
-    if (end == line.c_str() || *end != '\0' || pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+    errno = 0;
+    const long v = std::strtol(line.c_str(), &end, 10);
+    if (line.empty() || end == line.c_str() || *end != '\0' || errno == ERANGE)
         return std::nullopt;
-    return static_cast<pid_t>(pid);
+    return v;
+}
+
+std::optional<pid_t> parse_pid(const std::string& line) {
+    const auto v = parse_long(line);
+    if (!v || *v <= 0 || *v > std::numeric_limits<pid_t>::max())
+        return std::nullopt;
+    return static_cast<pid_t>(*v);
+}
+
+std::string utc_time(std::int64_t epoch) {
+    const auto t = static_cast<std::time_t>(epoch);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(buf, n);
+}
+
+/// "uid 999 (leo)": the name from the root's passwd, which names the sandbox's users.
+std::string uid_text(const fs::SystemRoot& sys, uid_t uid) {
+    const auto user = accounts::find_user_by_uid(sys.path(), uid);
+    return user ? fmt::format("uid {} ({})", uid, printable(user->name)) : fmt::format("uid {}", uid);
+}
+
+/// stat() of /proc/PID/cwd (the process's current directory), and its path for messages;
+/// nullopt when it cannot be read (not root: EACCES; the process ended).
+struct Cwd {
+    struct stat st {};
+    std::string shown;
+};
+std::optional<Cwd> cwd_of(pid_t pid) {
+    const auto link = fmt::format("/proc/{}/cwd", pid);
+    Cwd cwd;
+    if (::stat(link.c_str(), &cwd.st) != 0)
+        return std::nullopt;
+    std::error_code ec;
+    cwd.shown = printable(stdfs::read_symlink(link, ec).string());
+    return cwd;
+}
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+bool is_postgres_program(const proc::ProcessInfo& p) {
+    const auto program = p.program();
+    return program == "postgres" || program == "postmaster";
+}
+
+/// Reap `pid` when it is a child of ours that ended; then proc::process_running().
+bool still_running(pid_t pid) {
+    int status = 0;
+    (void)::waitpid(pid, &status, WNOHANG);
+    return proc::process_running(pid);
 }
 
 /// PQping the server of `data_in` once it has written its postmaster.pid: the port comes
@@ -224,24 +215,139 @@ bool accepts_connections(const fs::SystemRoot& sys, const stdfs::path& data_in, 
     return ::PQping(info.c_str()) == PQPING_OK;
 }
 
+/// A pidfd of `pid` (Linux 5.3+), or an empty descriptor where the kernel has none (EL7's
+/// 3.10) or the process is gone: then the caller signals by pid.
+fs::UniqueFd open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0)
+        return fs::UniqueFd(static_cast<int>(fd));
+#else
+    (void)pid;
+#endif
+    return {};
+}
+
+/// Send `sig` through the pidfd when there is one, else by pid: 0 or -1 with errno.
+int send_signal(const fs::UniqueFd& pidfd, pid_t pid, int sig) {
+#ifdef SYS_pidfd_send_signal
+    if (pidfd)
+        return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0));
+#else
+    (void)pidfd;
+#endif
+    return ::kill(pid, sig);
+}
+
+/// Has the process ended? Through the pidfd (readable once it has exited) when there is
+/// one; else by pid. Reaps it when it is our child.
+bool ended(const fs::UniqueFd& pidfd, pid_t pid) {
+    int status = 0;
+    (void)::waitpid(pid, &status, WNOHANG);
+    if (pidfd) {
+        struct pollfd p {
+            pidfd.get(), POLLIN, 0
+        };
+        return ::poll(&p, 1, 0) > 0;
+    }
+    return !still_running(pid);
+}
+
 } // namespace
 
-/// The pid of the postmaster running in `data_in` (a data directory inside the root),
-/// after checking that it really is (is_postmaster_of), or nullopt.
+LockFileVerdict examine_lock_file(const fs::SystemRoot& sys, const stdfs::path& file_in, const stdfs::path& data_in,
+                                  const accounts::User& leo) {
+    LockFileVerdict v;
+    const auto text = sys.try_read(file_in, 64 * 1024);
+    if (!text)
+        return v;
+    v.content = *text;
+    v.kind = LockFileVerdict::Kind::stale;
+    const std::string name = file_in.filename().string();
+    const auto lines = split_lines(*text);
+    const auto first = lines.empty() ? std::optional<long>() : parse_long(lines.front());
+    if (!first || *first == 0 || *first > std::numeric_limits<pid_t>::max() ||
+        *first < -static_cast<long>(std::numeric_limits<pid_t>::max())) {
+        v.reason = fmt::format("stale {} holds no pid ({})", name,
+                               lines.empty() || lines.front().empty()
+                                   ? "it is empty"
+                                   : fmt::format("its first line is '{}'", printable(lines.front().substr(0, 40))));
+        return v;
+    }
+    // A standalone backend (postgres --single) writes its pid negated.
+    const bool standalone = *first < 0;
+    v.pid = static_cast<pid_t>(standalone ? -*first : *first);
+    const auto stale = [&](const std::string& what) {
+        v.reason = fmt::format("stale {} names pid {}, which is {}", name, v.pid, what);
+        return v;
+    };
+
+    const auto info = proc::read_process(v.pid);
+    if (!info || !info->running() || !proc::process_running(v.pid))
+        return stale("not running");
+    if (info->real_uid != leo.uid || info->effective_uid != leo.uid || !is_postgres_program(*info)) {
+        const auto uid = info->real_uid == info->effective_uid
+                             ? uid_text(sys, info->real_uid)
+                             : fmt::format("{} (effective {})", uid_text(sys, info->real_uid),
+                                           uid_text(sys, info->effective_uid));
+        return stale(fmt::format("a process of {} running {}", uid, info->program()));
+    }
+
+    const auto data = sys.lstat(data_in);
+    if (!data || !S_ISDIR(data->st_mode))
+        return stale("not this data directory's server (there is no data directory)");
+    const auto cwd = cwd_of(v.pid);
+    if (cwd && !same_file(cwd->st, *data))
+        return stale(fmt::format("not this data directory's server (a postgres of {} working in {})",
+                                 printable(leo.name), cwd->shown));
+    // Leo's postgres working here (or, not root, not known to work elsewhere): whatever the
+    // file's other lines say, this process is never signalled and the file never moved.
+    v.live_server_here = true;
+    if (standalone)
+        return stale("a standalone backend (postgres --single) working in this data directory, not a server");
+
+    struct stat named {};
+    if (lines.size() < 2 || lines[1].empty() || ::stat(lines[1].c_str(), &named) != 0 || !same_file(named, *data))
+        return stale(fmt::format("not this data directory's server ({} names the data directory '{}')", name,
+                                 lines.size() < 2 ? std::string() : printable(lines[1])));
+    const auto written = lines.size() < 3 ? std::optional<long>() : parse_long(lines[2]);
+    if (!written)
+        return stale(fmt::format("not this data directory's server ({} holds no start time)", name));
+    if (info->start_time && std::llabs(*info->start_time - *written) > k_start_time_tolerance_s)
+        return stale(fmt::format("not this data directory's server (it started at {}, {} says {})",
+                                 utc_time(*info->start_time), name, utc_time(*written)));
+    v.kind = LockFileVerdict::Kind::ours;
+    v.live_server_here = false;
+    v.reason.clear();
+    return v;
+}
+
 std::optional<pid_t> running_postmaster(const fs::SystemRoot& sys, const stdfs::path& data_in,
                                         const std::optional<accounts::User>& leo) {
     if (!leo)
         return std::nullopt;
-    const auto data = sys.lstat(data_in);
-    if (!data || !S_ISDIR(data->st_mode))
+    const auto v = examine_lock_file(sys, data_in / "postmaster.pid", data_in, *leo);
+    if (v.kind != LockFileVerdict::Kind::ours)
         return std::nullopt;
-    const auto lines = postmaster_pid_lines(sys, data_in);
-    if (lines.empty())
-        return std::nullopt;
-    const auto pid = parse_pid(lines.front());
-    if (!pid || !is_postmaster_of(*pid, *data, leo->uid))
-        return std::nullopt;
-    return pid;
+    return v.pid;
+}
+
+std::vector<pid_t> postgres_processes_in(const struct stat& dir, uid_t uid) {
+    std::vector<pid_t> found;
+    std::error_code ec;
+    for (stdfs::directory_iterator it("/proc", ec); !ec && it != stdfs::directory_iterator(); it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        const auto pid = parse_pid(name);
+        if (!pid)
+            continue;
+        const auto info = proc::read_process(*pid);
+        if (!info || !info->running() || info->real_uid != uid || !is_postgres_program(*info))
+            continue;
+        if (const auto cwd = cwd_of(*pid); cwd && same_file(cwd->st, dir))
+            found.push_back(*pid);
+    }
+    std::sort(found.begin(), found.end());
+    return found;
 }
 
 /// Start `postgres -D DATA` as leo, detached, output appended to the log; wait until it
@@ -273,18 +379,24 @@ pid_t start_server(const Runner& runner, const fs::SystemRoot& sys, const stdfs:
     }
 }
 
-/// Fast shutdown (SIGINT) of the postmaster `pid` (checked by running_postmaster()), and
-/// wait for it to end. The postmaster removes postmaster.pid before it exits.
-void stop_server(const fs::SystemRoot& sys, const stdfs::path& data_in, pid_t pid) {
+/// Fast shutdown (SIGINT) of the postmaster `pid`, checked again right before the signal,
+/// and wait for it to end. The postmaster removes postmaster.pid before it exits.
+bool stop_server(const fs::SystemRoot& sys, const stdfs::path& data_in, pid_t pid, const accounts::User& leo) {
     const auto data = sys.host(data_in).string();
-    if (::kill(pid, SIGINT) != 0) {
+    // The pidfd first, then the check: a pid reused after the check is another process,
+    // which the pidfd does not name (the signal then fails with ESRCH).
+    const auto pidfd = open_pidfd(pid);
+    const auto verdict = examine_lock_file(sys, data_in / "postmaster.pid", data_in, leo);
+    if (verdict.kind != LockFileVerdict::Kind::ours || verdict.pid != pid)
+        return false;
+    if (send_signal(pidfd, pid, SIGINT) != 0) {
         if (errno == ESRCH)
-            return;
+            return false;
         throw system_error(fmt::format("stopping PostgreSQL in {}: cannot signal its postmaster (pid {})", data, pid),
                            errno);
     }
     const auto deadline = std::chrono::steady_clock::now() + k_server_wait;
-    while (still_running(pid)) {
+    while (!ended(pidfd, pid)) {
         if (std::chrono::steady_clock::now() >= deadline)
             throw DatabaseError(fmt::format(
                 "stopping PostgreSQL in {} failed: its postmaster (pid {}) did not end within {} s of a fast "
@@ -294,6 +406,8 @@ void stop_server(const fs::SystemRoot& sys, const stdfs::path& data_in, pid_t pi
                 data, pid, k_server_wait.count(), sys.host(k_log_in).string(), pid));
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    (void)still_running(pid); // reap it when it is our child
+    return true;
 }
 
 } // namespace leo::migrations::detail

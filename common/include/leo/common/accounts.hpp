@@ -24,6 +24,9 @@ struct Group {
 
 /// The entry named `name` in `ROOT/etc/passwd`, or nullopt (also when the file is missing).
 [[nodiscard]] std::optional<User> find_user(const std::filesystem::path& root, const std::string& name);
+/// The first entry with uid `uid` in `ROOT/etc/passwd`, or nullopt (also when the file is
+/// missing): for naming the owner of a file in messages ("uid 999 (leo)").
+[[nodiscard]] std::optional<User> find_user_by_uid(const std::filesystem::path& root, uid_t uid);
 /// The entry named `name` in `ROOT/etc/group`, or nullopt.
 [[nodiscard]] std::optional<Group> find_group(const std::filesystem::path& root, const std::string& name);
 

@@ -9,6 +9,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace leo {
 
@@ -45,6 +46,20 @@ public:
 class RpmError : public Error {
 public:
     using Error::Error;
+};
+/// Another process held rpm's transaction lock (ROOT/var/lib/rpm/.rpm.lock) for longer
+/// than the caller would wait (leo::rpm::wait_for_transaction_lock). The message names the
+/// lock file, the holder's pid and command; the caller adds whether anything was changed.
+class RpmLockedError : public RpmError {
+public:
+    RpmLockedError(const std::string& what, long holder_pid, std::string holder_command)
+        : RpmError(what), m_pid(holder_pid), m_command(std::move(holder_command)) {}
+    [[nodiscard]] long holder_pid() const noexcept { return m_pid; }
+    [[nodiscard]] const std::string& holder_command() const noexcept { return m_command; }
+
+private:
+    long m_pid;
+    std::string m_command;
 };
 class PreflightError : public Error {
 public:

@@ -19,11 +19,12 @@
 /// as leo in a child (subprocess::run_as); the server is started as `postgres -D DATA`
 /// from an argument vector (no pg_ctl, no shell) and stopped by signalling the postmaster
 /// only after checking that the pid of postmaster.pid is leo's postgres working in this
-/// data directory. initdb still starts `postgres --boot` through popen(), so every
-/// operation first refuses a root (or server directory) whose path holds a character a
-/// shell would interpret (check_root_for_postgres).
+/// data directory, started when the file says (status()). initdb still starts `postgres
+/// --boot` through popen(), so every operation first refuses a root (or server directory)
+/// whose path holds a character a shell would interpret (check_root_for_postgres).
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,13 +53,28 @@ void check_root_for_postgres(const std::filesystem::path& root);
 /// Throws leo::DatabaseError naming the places looked at and the package to install.
 [[nodiscard]] std::filesystem::path find_pg_bindir();
 
-enum class DbState { not_initialised, stopped, running };
+enum class DbState {
+    not_initialised, ///< no PostgreSQL data directory (no DATA/PG_VERSION): `db init` makes one
+    stopped,         ///< a data directory, and no server of it running
+    running,         ///< its postmaster runs (a believed postmaster.pid)
+};
 
 struct DbStatus {
     DbState state = DbState::not_initialised;
     std::optional<long> pid;        ///< postmaster pid when running
     std::string data_dir;
     std::string server_version;     ///< PG_VERSION of the data directory ("" when none)
+    /// More than the state says, for people: not initialised, "DATA does not exist" or
+    /// "DATA exists but holds no PG_VERSION"; stopped with a postmaster.pid that is not
+    /// believed, "stale postmaster.pid names pid N, which is not running" (or "which is a
+    /// process of uid U (NAME) running PROGRAM", "which is not this data directory's
+    /// server (WHY)"); empty otherwise.
+    std::string detail;
+    /// Stopped with a stale postmaster.pid: the pid it names (0 when it holds none).
+    std::optional<long> stale_pid;
+    /// The data directory is not leo's: "DATA is owned by uid X (NAME), expected leo (uid
+    /// Y)" (PostgreSQL refuses to start on it); empty when it is leo's.
+    std::string ownership_problem;
 };
 
 class InternalDatabase {
@@ -91,19 +107,32 @@ public:
     /// `postgres -D DATA` as leo (argument vector, new session, stdin /dev/null, output
     /// appended to log_file(), no inherited descriptors), then waits until it accepts
     /// connections (PQping on the socket). Returns false when already running.
-    /// Throws leo::DatabaseError when not initialised, or when the server ends or does not
-    /// accept connections within 60 s (the message quotes the server log lines this start
-    /// wrote).
-    bool start();
-    /// Fast shutdown: SIGINT to the postmaster (only when status() says it is this data
-    /// directory's), then waits up to 60 s for it to end; longer is an error that says
-    /// what to do. Returns false when it was not running.
+    ///
+    /// A stale postmaster.pid (status().detail) is moved aside first, as leo, to
+    /// DATA/postmaster.pid.stale-YYYYMMDDTHHMMSSZ (PostgreSQL itself refuses to start while
+    /// the pid in that file is alive and leo's: the crash case where the pid was reused);
+    /// a stale socket lock file (PGSQL/.s.PGSQL.PORT.lock) likewise. `notice` (optional)
+    /// gets one line for the administrator saying so; the log gets it too. Refused
+    /// (nothing moved) while a postgres of leo still works in the data directory (the
+    /// backends of a killed postmaster: it waits up to 10 s for them to end first).
+    ///
+    /// Throws leo::DatabaseError when not initialised, when the data directory is not leo's
+    /// (status().ownership_problem), when a stale file names a live postgres working in
+    /// this data directory, or when the server ends or does not accept connections within
+    /// 60 s (the message quotes the server log lines this start wrote, and only those).
+    bool start(const std::function<void(const std::string&)>& notice = {});
+    /// Fast shutdown: SIGINT to the postmaster (only when status() believes its
+    /// postmaster.pid, checked again right before the signal), then waits up to 60 s for
+    /// it to end; longer is an error that says what to do. Returns false when it was not
+    /// running (a stale postmaster.pid's process is never signalled).
     bool stop();
-    /// From data/PG_VERSION and data/postmaster.pid: running only when the pid there is a
-    /// live process of leo's uid running postgres with this data directory as its current
-    /// directory (a stale pid file naming another process says "stopped"). Never throws
-    /// for a missing or stopped instance; throws leo::DatabaseError for a root with shell
-    /// characters and leo::SystemError for an unsafe link (/home/leo/pgsql -> elsewhere).
+    /// From data/PG_VERSION and data/postmaster.pid: running only when postmaster.pid is
+    /// believed: its pid (line 1) is a live process of leo's uid running postgres with this
+    /// data directory as its current directory, its line 2 names this data directory and
+    /// its line 3 is that process's start time (within 3 s). Otherwise stopped, with the
+    /// stale file described in `detail`. Never throws for a missing or stopped instance;
+    /// throws leo::DatabaseError for a root with shell characters and leo::SystemError for
+    /// an unsafe link (/home/leo/pgsql -> elsewhere).
     [[nodiscard]] DbStatus status() const;
 
 private:

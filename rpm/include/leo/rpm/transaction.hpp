@@ -1,8 +1,10 @@
 #pragma once
 /// librpm transactions into a root, and rpmdb queries.
 
+#include "leo/rpm/lock.hpp"
 #include "leo/rpm/package.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -28,6 +30,12 @@ struct TransactionOptions {
     bool replace = false;
     /// Progress: (package file, bytes done, bytes total) during the install.
     std::function<void(const std::string&, std::uint64_t, std::uint64_t)> on_progress;
+    /// How long to wait for another process's rpm transaction on the same root (rpm's
+    /// transaction lock, lock.hpp) before giving up with leo::RpmLockedError.
+    std::chrono::seconds lock_wait_limit{60};
+    /// Told once when the transaction has to wait for that lock (and again if another
+    /// process takes it over), so a CLI can say whom it waits for; optional.
+    std::function<void(const LockHolder&)> on_lock_wait;
 };
 
 /// Run the transaction for `package_file` in `root` (absolute): dependency check,
@@ -35,10 +43,17 @@ struct TransactionOptions {
 /// naming each problem (unresolved dependency, conflict, disk space, "already
 /// installed") when the check or the test run fails: then nothing was changed.
 /// rpm chroots the process during the run: no other thread may be running.
+///
+/// First it waits for rpm's transaction lock of `root` (another rpm, yum or dnf at work)
+/// and takes it, for at most `options.lock_wait_limit`, telling `options.on_lock_wait`;
+/// it holds it through the test run and the real run. Throws leo::RpmLockedError (an
+/// RpmError: nothing was changed) when the lock stays taken.
 void run_transaction(const std::filesystem::path& root, const std::filesystem::path& package_file,
                      const TransactionOptions& options);
 
-/// Check and test-run only (changes nothing). Same errors as run_transaction.
+/// Check and test-run only (changes nothing), after waiting for rpm's transaction lock as
+/// run_transaction does (a test run beside another transaction would judge an rpmdb that
+/// is about to change). Same errors as run_transaction.
 void test_transaction(const std::filesystem::path& root, const std::filesystem::path& package_file,
                       const TransactionOptions& options);
 
@@ -49,12 +64,17 @@ void test_transaction(const std::filesystem::path& root, const std::filesystem::
 
 /// Remove the rpmdb entry of `nevra` without touching files or running scriptlets
 /// (rpm -e --justdb --noscripts): the repair after an interrupted transaction left two
-/// versions in the rpmdb. Throws leo::RpmError when it is not installed or rpm fails.
-void remove_rpmdb_entry(const std::filesystem::path& root, const std::string& nevra);
+/// versions in the rpmdb. Waits for rpm's transaction lock first, as run_transaction does
+/// (of `options`, only lock_wait_limit and on_lock_wait apply). Throws leo::RpmError when
+/// it is not installed or rpm fails, leo::RpmLockedError when the lock stays taken.
+void remove_rpmdb_entry(const std::filesystem::path& root, const std::string& nevra,
+                        const TransactionOptions& options = {});
 
 /// Erase the installed package `nevra` from `root`, files included (rpm -e --noscripts):
-/// the undo of a first install that was interrupted. Throws leo::RpmError.
-void erase_package(const std::filesystem::path& root, const std::string& nevra);
+/// the undo of a first install that was interrupted. Waits for rpm's transaction lock
+/// first, as remove_rpmdb_entry does. Throws leo::RpmError (leo::RpmLockedError).
+void erase_package(const std::filesystem::path& root, const std::string& nevra,
+                   const TransactionOptions& options = {});
 
 /// True when ROOT/var/lib/rpm holds an rpmdb.
 [[nodiscard]] bool has_rpmdb(const std::filesystem::path& root);
