@@ -237,6 +237,8 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         step(cb, fmt::format("testing the rpm transaction for {}", pkg.nevra()));
         try {
             rpm::test_transaction(root, req.package_file, topts);
+        } catch (const RpmLockedError&) {  // another rpm transaction: a refusal, not a failure
+            std::throw_with_nested(RefusedError(fmt::format("cannot install {}; nothing was changed", pkg.nevra())));
         } catch (const RpmError&) {
             std::throw_with_nested(InstallError(fmt::format("cannot install {}; nothing was changed", pkg.nevra())));
         }

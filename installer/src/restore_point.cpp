@@ -338,6 +338,10 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
     opts.kind = rpm::TransactionKind::downgrade;
     opts.replace = true;
     opts.require_signature = false;  // the file is the one verified when it was installed (sha256 above)
+    opts.on_lock_wait = [&](const rpm::LockHolder& h) {  // the wait is bounded (lock_wait_limit)
+        step(fmt::format("waiting up to {} s for another rpm transaction to finish (pid {}{})",
+                         opts.lock_wait_limit.count(), h.pid, h.command.empty() ? "" : ": " + h.command));
+    };
     try {
         rpm::run_transaction(root, rp.dir / "package.rpm", opts);
     } catch (const RpmError&) {

@@ -16,6 +16,7 @@
 #include "leo/migrations/internal_db.hpp"
 #include "leo/preflight/facts.hpp"
 #include "leo/rpm/evr.hpp"
+#include "leo/rpm/lock.hpp"
 #include "leo/rpm/transaction.hpp"
 
 #include <algorithm>
@@ -93,17 +94,27 @@ void step(const UpgradeCallbacks& cb, const std::string& s) {
     if (cb.on_step) cb.on_step(s);
 }
 
+/// What the run says while another rpm transaction holds rpm's lock.
+std::function<void(const rpm::LockHolder&)> rpm_lock_message(const UpgradeCallbacks& cb, std::chrono::seconds limit) {
+    return [&cb, limit](const rpm::LockHolder& h) {
+        step(cb, fmt::format("waiting up to {} s for another rpm transaction to finish (pid {}{})", limit.count(),
+                             h.pid, h.command.empty() ? "" : ": " + h.command));
+    };
+}
+
 /// The steps after the restore point: transaction, migrations, spot-check, each
 /// announced in the journal before it starts and recorded when it ends.
 void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
-           const std::vector<stdfs::path>& keys, bool require_signature, const UpgradeCallbacks& cb,
-           UpgradeOutcome& outcome, Journal& journal, const std::string& run) {
+           const std::vector<stdfs::path>& keys, bool require_signature, std::chrono::seconds rpmdb_wait,
+           const UpgradeCallbacks& cb, UpgradeOutcome& outcome, Journal& journal, const std::string& run) {
     journal.step_start(run, "transaction");
     fault::point("upgrade.before_transaction");
     rpm::TransactionOptions opts;
     opts.kind = rpm::TransactionKind::upgrade;
     opts.require_signature = require_signature;
     opts.keys.files = keys;
+    opts.lock_wait_limit = rpmdb_wait;
+    opts.on_lock_wait = rpm_lock_message(cb, rpmdb_wait);
     step(cb, fmt::format("upgrading the package to {}", target.nevra()));
     rpm::run_transaction(root, file, opts);
     {
@@ -322,9 +333,13 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     topts.kind = rpm::TransactionKind::upgrade;
     topts.require_signature = gpgcheck == GpgCheck::yes;
     topts.keys.files = keys;
+    topts.lock_wait_limit = req.rpmdb_wait;
+    topts.on_lock_wait = rpm_lock_message(cb, req.rpmdb_wait);
     step(cb, fmt::format("testing the rpm transaction {} -> {}", current.nevra(), target.nevra()));
     try {
         rpm::test_transaction(root, file, topts);
+    } catch (const RpmLockedError&) {  // another rpm transaction: a refusal, not a failure
+        std::throw_with_nested(RefusedError(fmt::format("cannot upgrade to {}; nothing was changed", target.nevra())));
     } catch (const RpmError&) {
         std::throw_with_nested(InstallError(fmt::format("cannot upgrade to {}; nothing was changed", target.nevra())));
     }
@@ -338,6 +353,19 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         throw RefusedError("upgrade cancelled: nothing was changed");
 
     const InstallerConfig config = load_config(root);
+    // Another rpm/yum/dnf transaction on this root (an administrator's `rpm -i`): wait for
+    // it, bounded, before the restore point; refuse with nothing changed when it goes on.
+    try {
+        rpm::wait_for_transaction_lock(fs::SystemRoot(root), req.rpmdb_wait,
+                                       [&](const rpm::LockHolder& h, std::chrono::milliseconds) {
+                                           rpm_lock_message(cb, req.rpmdb_wait)(h);
+                                       });
+    } catch (const RpmLockedError&) {
+        std::throw_with_nested(RefusedError(fmt::format(
+            "cannot upgrade {} while another rpm transaction runs; nothing was changed: run the upgrade again when "
+            "it has finished, or give it longer with --rpmdb-wait SECONDS",
+            current.nevra())));
+    }
     Journal journal(root);
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
@@ -364,7 +392,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                sig);
     }
     try {
-        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, cb, outcome, journal, run);
+        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, req.rpmdb_wait, cb, outcome, journal, run);
     } catch (const std::exception& failure) {
         const std::string cause = describe(failure);
         const int sig = signals::pending();

@@ -32,32 +32,6 @@ using namespace std::chrono_literals;
 /// How long the slow packages' %pre sleeps (seconds): the time their rpm holds the lock.
 constexpr int k_pre_sleep = 4;
 
-/// Build a noarch package `name`-1-1 with no files whose %pre (Lua) sleeps `sleep_s`
-/// seconds (none when 0), from a .spec written here, into `dir`; returns its path.
-stdfs::path build_package(const stdfs::path& dir, const std::string& name, int sleep_s) {
-    const auto top = dir / ("build-" + name);
-    for (const char* d : {"SOURCES", "SPECS", "BUILD", "RPMS", "SRPMS"})
-        stdfs::create_directories(top / d);
-    const auto spec = top / "SPECS" / (name + ".spec");
-    {
-        std::ofstream out(spec);
-        out << "Name: " << name << "\nVersion: 1\nRelease: 1\nSummary: a test package for rpm's transaction lock\n"
-            << "License: MIT\nBuildArch: noarch\n\n%description\nHolds rpm's transaction lock while its %pre "
-            << "sleeps.\n\n";
-        if (sleep_s > 0)
-            out << "%pre -p <lua>\nposix.sleep(" << sleep_s << ")\n\n";
-        out << "%files\n";
-    }
-    test::run_ok({"rpmbuild", "-bb", "--quiet", "--define", "_topdir " + top.string(), "--define",
-                  "_dbpath /var/lib/rpm", "--define", "_build_id_links none", spec.string()});
-    const auto rpm = top / "RPMS/noarch" / (name + "-1-1.noarch.rpm");
-    if (!stdfs::exists(rpm))
-        throw std::runtime_error("rpmbuild made no " + rpm.string());
-    const auto out = dir / rpm.filename();
-    stdfs::copy_file(rpm, out);
-    return out;
-}
-
 /// `rpm -i` of `package` into `root` in the background (stdin /dev/null, output to a
 /// file), as an administrator's second transaction; waited for at the end.
 class BackgroundRpm {
@@ -102,9 +76,9 @@ class RpmLockTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         s_tmp = new test::TempDir();
-        s_slow = build_package(s_tmp->path(), "slowpkg", k_pre_sleep);
-        s_slow2 = build_package(s_tmp->path(), "slowpkg2", k_pre_sleep);
-        s_other = build_package(s_tmp->path(), "otherpkg", 0);
+        s_slow = test::build_sleeping_package(s_tmp->path(), "slowpkg", k_pre_sleep);
+        s_slow2 = test::build_sleeping_package(s_tmp->path(), "slowpkg2", k_pre_sleep);
+        s_other = test::build_sleeping_package(s_tmp->path(), "otherpkg", 0);
     }
     static void TearDownTestSuite() {
         delete s_tmp;

@@ -379,6 +379,56 @@ TEST_F(Broker, CtrlCAtThePasswordPromptLeavesTheTerminalAsItWas) {
     EXPECT_NE(after.c_lflag & ICANON, 0u);
 }
 
+// --- another rpm transaction holds rpm's lock --------------------------------------------
+
+/// `rpm -i PACKAGE` into `root` in the background: a real second rpm transaction. Returns
+/// its pid once it holds rpm's lock (it takes it after reading the package).
+pid_t rpm_holding_the_lock(const stdfs::path& root, const stdfs::path& package, const stdfs::path& log) {
+    const pid_t pid = leo::subprocess::spawn_detached({"/usr/bin/rpm", "--root", root.string(), "--dbpath",
+                                                       "/var/lib/rpm", "-i", "--nosignature", "--nodeps",
+                                                       package.string()},
+                                                      {}, log);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < end) {
+        if (contains(leo::test::slurp("/proc/locks"), " POSIX ") &&
+            contains(leo::test::slurp("/proc/locks"), " " + std::to_string(pid) + " "))
+            return pid;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pid;
+}
+
+TEST_F(Broker, UpgradeWaitsForAnotherRpmTransactionThenRuns) {
+    const auto slow = leo::test::build_sleeping_package(tmp.path(), "slowpkg", 4);
+    const pid_t rpm = rpm_holding_the_lock(root, slow, tmp.path() / "rpm.log");
+    auto r = run_installer(args({"upgrade", "-y", "--rpmdb-wait", "30"}));
+    int status = 0;
+    ::waitpid(rpm, &status, 0);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "waiting up to 30 s for another rpm transaction to finish (pid " + std::to_string(rpm)))
+        << r.out;
+    EXPECT_EQ(installed(), k_new + "\n");
+    EXPECT_TRUE(leo::test::rpm_query(root, "slowpkg").ok()) << "the other transaction completed too";
+}
+
+TEST_F(Broker, UpgradeRefusesWithNothingChangedWhenAnotherRpmTransactionGoesOn) {
+    const auto slow = leo::test::build_sleeping_package(tmp.path(), "slowpkg", 6);
+    const std::vector<std::string> skip{"var/log", "home/leo/pgsql", "var/lib/leo-installer/lock", "var/cache",
+                                        "var/lib/rpm"};
+    const auto before = leo::test::snapshot_tree(root, skip);
+    const pid_t rpm = rpm_holding_the_lock(root, slow, tmp.path() / "rpm.log");
+    auto r = run_installer(args({"upgrade", "-y", "--rpmdb-wait", "1"}));
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "another rpm transaction")) << r.err;
+    EXPECT_TRUE(contains(r.err, "nothing was changed")) << r.err;
+    EXPECT_TRUE(contains(r.err, "pid " + std::to_string(rpm))) << r.err;
+    int status = 0;
+    ::waitpid(rpm, &status, 0);
+    EXPECT_EQ(installed(), k_old + "\n");
+    EXPECT_EQ(leo::test::snapshot_tree(root, skip), before) << "no restore point, no journal run";
+    EXPECT_EQ(run_installer(args({"status"})).exit_code, 0);
+}
+
 // --- recover says what it will do ----------------------------------------------------------
 
 TEST_F(Broker, RecoverDryRunSaysWhatAndWhyAndChangesNothing) {
@@ -434,6 +484,13 @@ TEST_F(Broker, AnotherUserIsRefusedOrToldWhatCouldNotBeRead) {
     // The database is still running: nobody's `db stop` did nothing.
     EXPECT_EQ(leo::migrations::InternalDatabase(root).status().state, leo::migrations::DbState::running);
     EXPECT_EQ(leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql"}), before);
+
+    auto dbst = as_nobody(args({"db", "status"}));
+    EXPECT_EQ(dbst.exit_code, 4) << dbst.out << dbst.err;
+    EXPECT_TRUE(contains(dbst.err, "cannot be read as this user")) << dbst.err;
+    EXPECT_FALSE(contains(dbst.out, "stopped")) << dbst.out;
+    auto show = as_nobody(args({"switch-database", "--show_current"}));
+    EXPECT_EQ(show.exit_code, 4) << show.out << show.err;
 
     auto st = as_nobody(args({"status"}));
     EXPECT_EQ(st.exit_code, 4) << st.out << st.err;

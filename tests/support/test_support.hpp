@@ -51,6 +51,12 @@ subprocess::Result run_installer(const std::vector<std::string>& args,
 std::filesystem::path build_broker_rpm(const std::string& version, const std::filesystem::path& outdir,
                                        const std::filesystem::path& gnupghome = {},
                                        const std::string& key_name = {});
+/// Build a noarch package `name`-1-1 with no files whose %pre (Lua: no shell needed in the
+/// root) sleeps `sleep_s` seconds (none when 0), from a .spec written here, into `dir`;
+/// returns its path. Installed by a background `rpm -i`, it holds rpm's transaction lock
+/// that long: an administrator's second rpm transaction.
+std::filesystem::path build_sleeping_package(const std::filesystem::path& dir, const std::string& name, int sleep_s);
+
 /// A throwaway signing key: returns the armored public key file in `dir`.
 std::filesystem::path make_signing_key(const std::filesystem::path& dir, const std::string& name);
 

@@ -1,10 +1,14 @@
 // leo-installer db: init, start, stop, restart or report the internal PostgreSQL instance.
 #include "command.hpp"
 
+#include "leo/common/error.hpp"
+
 #include "leo/common/log.hpp"
 #include "leo/migrations/internal_db.hpp"
 
 #include <iostream>
+
+#include <unistd.h>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +45,8 @@ std::string status_line(const migrations::DbStatus& st, const std::filesystem::p
 
 class DbCommand final : public Command {
 public:
+    /// `db status` is read-only for every user; init, start, stop and restart need root.
+    [[nodiscard]] bool needs_root() const override { return m_action != "status"; }
     void setup(CLI::App& sub) override {
         add_root(sub);
         sub.add_option("action", m_action, "init | start | stop | restart | status")
@@ -53,7 +59,17 @@ public:
         migrations::check_root_for_postgres(r);
         migrations::InternalDatabase db(r);
         if (m_action == "status") {
-            const auto st = db.status();
+            migrations::DbStatus st;
+            try {
+                st = db.status();
+            } catch (const SystemError&) {
+                if (::geteuid() == 0) throw;
+                // Said, not guessed: another user cannot see leo's data directory.
+                std::throw_with_nested(NeedsRootError(fmt::format(
+                    "the state of the internal database in {} cannot be read as this user: run `leo-installer db "
+                    "status` as root",
+                    r.string())));
+            }
             std::cout << status_line(st, r) << "\n";
             return st.state == migrations::DbState::running ? k_status_running : k_status_not_running;
         }

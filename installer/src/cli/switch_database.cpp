@@ -130,7 +130,15 @@ public:
         // (LEO_DB_PASSWORD: nor does it reach the [services] hooks)
         installer::ignore_ambient_pg_credentials();
         if (req.action == installer::SwitchAction::show_current) {
-            const auto cur = installer::show_current(req.root);
+            installer::CurrentDatabase cur;
+            try {
+                cur = installer::show_current(req.root);
+            } catch (const SystemError&) {
+                if (::geteuid() == 0) throw;
+                // Said, not guessed: database.conf (root's and leo's only) cannot be read.
+                std::throw_with_nested(NeedsRootError(
+                    "the broker's database configuration cannot be read as this user: run it as root"));
+            }
             std::cout << installer::to_text(cur);
             if (!cur.reachable && ::geteuid() != 0) {
                 // Said, not guessed: another user cannot see the database's state.

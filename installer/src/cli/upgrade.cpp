@@ -30,6 +30,10 @@ public:
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
         sub.add_flag("--dry-run", m_dry_run, "Plan, download and verify only; change nothing");
         sub.add_flag("--allow-remote-upgrade", m_allow_remote, "Allow migrating an external database");
+        sub.add_option("--rpmdb-wait", m_rpmdb_wait,
+                       "Wait up to SECONDS for another rpm/yum/dnf transaction on the root (default 60)")
+            ->option_text("SECONDS")
+            ->check(CLI::Range(0, 86400));
     }
     int run() override {
         if (m_allow_remote)
@@ -43,6 +47,7 @@ public:
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.dry_run = m_dry_run;
+        req.rpmdb_wait = std::chrono::seconds(m_rpmdb_wait);
         log::open_log(req.root);
         installer::UpgradeCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
@@ -79,6 +84,7 @@ private:
     bool m_nogpgcheck = false;
     bool m_dry_run = false;
     bool m_allow_remote = false;
+    int m_rpmdb_wait = 60;
 };
 
 } // namespace

@@ -10,6 +10,7 @@
 #include "leo/repo/config.hpp"
 #include "leo/repo/metadata.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -54,6 +55,10 @@ struct UpgradeRequest {
     std::vector<std::filesystem::path> gpgkeys;
     GpgCheck gpgcheck = GpgCheck::yes;                 ///< --nogpgcheck; a repository's gpgcheck=0 too
     bool dry_run = false;                              ///< plan and stage only
+    /// How long to wait for another rpm/yum/dnf transaction on the root (rpm's lock) before
+    /// the restore point, and at each of our own transactions (the automatic rollback's
+    /// too), before refusing (`--rpmdb-wait SECONDS`).
+    std::chrono::seconds rpmdb_wait{60};
 };
 
 struct UpgradeCallbacks {
