@@ -1,4 +1,4 @@
-// The migration engine's parsers of file names and file text (migrations/src/engine.cpp),
+// The migration engine's parsers of file names and file text (migrations/src/engine/),
 // chosen by the first byte (its value modulo 4; the seeds use '0'..'3'), the rest is the input:
 //   0 a file name            parse_migration_name (V<version>__<description>.sql), then
 //                            compare_versions with itself (0) and broker_part
