@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace {
 namespace stdfs = std::filesystem;
 using leo::test::run_installer;
@@ -42,6 +44,27 @@ TEST_F(MigrateCli, ValidateDryRunAndApply) {
     auto newer = run_installer({"migrate", "--root", root.string(), "--validate"});
     EXPECT_EQ(newer.exit_code, 3) << newer.out;
     EXPECT_NE(newer.err.find("is newer than this broker's newest migration"), std::string::npos) << newer.err;
+}
+
+TEST_F(MigrateCli, TransactionalMigrationThatCommitsIsRefusedWithItsLine) {
+    leo::test::TempDir dir;
+    for (const auto& e : stdfs::directory_iterator(leo::test::source_dir() / "migrations/sql"))
+        stdfs::copy_file(e.path(), dir.path() / e.path().filename());
+    {
+        std::ofstream(dir.path() / "V9.1.0.3__split.sql") << "CREATE TABLE first_half (x integer);\n"
+                                                            "COMMIT;\n"
+                                                            "CREATE TABLE second_half (x integer);\n";
+    }
+    const auto before = leo::test::table_checksums(root);
+    for (const char* mode : {"--dry-run", "--validate", ""}) {
+        std::vector<std::string> args{"migrate", "--root", root.string(), "--migrations", dir.path().string()};
+        if (*mode != '\0') args.emplace_back(mode);
+        auto r = run_installer(args);
+        EXPECT_EQ(r.exit_code, 3) << mode << ": " << r.out << r.err;
+        EXPECT_NE(r.err.find("migration V9.1.0.3__split.sql, line 2: COMMIT"), std::string::npos) << mode << r.err;
+        EXPECT_EQ(r.out.find("would apply"), std::string::npos) << mode << r.out;
+        EXPECT_EQ(leo::test::table_checksums(root), before) << mode << ": the database changed";
+    }
 }
 
 TEST_F(MigrateCli, UnreachableExternalDatabase) {

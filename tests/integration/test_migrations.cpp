@@ -288,6 +288,62 @@ TEST_F(MigrationsTest, UnappliedOlderMigrationIsRefused) {
         << msg;
 }
 
+TEST_F(MigrationsTest, TransactionalMigrationThatCommitsIsRefusedBeforeAnythingRuns) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    (void)migrate(*m_conn, load_migrations(dir.path()), k_broker);
+    const auto before = history_dump();
+    // A clean migration comes first: it must not run either (the refusal is at plan time).
+    write(dir.path() / "V9.0.0.3__clean.sql", "CREATE TABLE clean_first (x integer);\n");
+    write(dir.path() / "V9.0.0.4__split.sql", "CREATE TABLE first_half (x integer);\n"
+                                              "-- the author meant to keep the first half\n"
+                                              "COMMIT;\n"
+                                              "CREATE TABLE second_half (x integer);\n");
+    const auto files = load_migrations(dir.path());
+
+    const auto dry = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker, DryRun::yes); });
+    EXPECT_NE(dry.find("migration V9.0.0.4__split.sql, line 3: COMMIT: a migration runs in one transaction"),
+              std::string::npos)
+        << dry;
+    EXPECT_NE(dry.find("remove the statement, or mark the migration with the line '-- leo:no-transaction'"),
+              std::string::npos)
+        << dry;
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
+    EXPECT_EQ(msg, dry);
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(table_exists("clean_first"));
+    EXPECT_FALSE(table_exists("first_half"));
+    EXPECT_FALSE(table_exists("second_half"));
+    const auto v = validate(read_schema_state(*m_conn), files, k_broker);
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::transaction_control);
+
+    // Without the COMMIT it applies, both migrations.
+    write(dir.path() / "V9.0.0.4__split.sql", "CREATE TABLE first_half (x integer);\n"
+                                              "CREATE TABLE second_half (x integer);\n");
+    EXPECT_EQ(migrate(*m_conn, load_migrations(dir.path()), k_broker).applied,
+              (std::vector<std::string>{"V9.0.0.3__clean.sql", "V9.0.0.4__split.sql"}));
+    EXPECT_TRUE(table_exists("second_half"));
+}
+
+TEST_F(MigrationsTest, EndInsideABodyOrACaseAndSavepointsAreNotRefused) {
+    test::TempDir dir;
+    std::string sql = "CREATE TABLE t (x integer);\n"
+                      "DO $$\nBEGIN\n  INSERT INTO t VALUES (1);\nEND\n$$;\n"
+                      "CREATE FUNCTION sign_of(i integer) RETURNS text LANGUAGE plpgsql AS $body$\n"
+                      "BEGIN\n  RETURN CASE WHEN i > 0 THEN 'pos' ELSE 'neg' END;\nEND;\n$body$;\n"
+                      "INSERT INTO t SELECT CASE WHEN count(*) > 0 THEN 2\nEND FROM t;\n"
+                      "SAVEPOINT s;\nINSERT INTO t VALUES (99);\nROLLBACK TO SAVEPOINT s;\nRELEASE SAVEPOINT s;\n";
+    if (m_conn->server_version_num() >= 140000) // SQL-standard bodies: PostgreSQL 14+
+        sql += "CREATE FUNCTION three() RETURNS integer LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 3;\nEND;\n";
+    write(dir.path() / "V1__bodies.sql", sql);
+    const auto files = load_migrations(dir.path());
+    EXPECT_TRUE(files[0].transaction_control.empty());
+    EXPECT_EQ(migrate(*m_conn, files, k_broker).applied, (std::vector<std::string>{"V1__bodies.sql"}));
+    EXPECT_EQ(scalar("SELECT string_agg(x::text, ',' ORDER BY x) FROM t"), "1,2");
+    EXPECT_EQ(scalar("SELECT sign_of(-1)"), "neg");
+}
+
 TEST_F(MigrationsTest, MigrationLockIsReleased) {
     (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");

@@ -146,6 +146,7 @@ std::vector<Migration> load_migrations(const stdfs::path& given) {
             const std::string text = read_migration_file(m.path);
             m.checksum = migration_checksum(text);
             m.transactional = !has_no_transaction_marker(text);
+            m.transaction_control = find_transaction_control(text);
         } catch (const SystemError& e) {
             throw MigrationError(fmt::format("cannot read migration {}: {}", name, e.what()));
         }

@@ -21,6 +21,19 @@ std::string newer_message(const std::string& schema, const std::vector<Migration
                        state.min_broker_version.value_or(state.broker_version.value_or("(the one that wrote it)")));
 }
 
+/// "migration V2__x.sql, line 3: COMMIT ...: a transactional migration ...; remove ..., or
+/// mark ...".
+std::string transaction_control_message(const Migration& m) {
+    std::string found;
+    for (const auto& t : m.transaction_control)
+        found += fmt::format("{}line {}: {}", found.empty() ? "" : ", ", t.line, t.command);
+    return fmt::format("migration {}, {}: a migration runs in one transaction (its history row is written in it), so "
+                       "a statement that ends or starts a transaction would leave its first part committed without "
+                       "that row; remove the statement, or mark the migration with the line '{}' to run its "
+                       "statements one at a time outside a transaction",
+                       m.script, found, k_no_transaction_marker);
+}
+
 } // namespace
 
 std::string Validation::message() const {
@@ -110,6 +123,8 @@ Validation validate(const SchemaState& state, const std::vector<Migration>& file
                                               m.script, *state.schema_version)});
             continue;
         }
+        if (m.transactional && !m.transaction_control.empty())
+            v.problems.push_back({Kind::transaction_control, m.version, transaction_control_message(m)});
         v.pending.push_back(&m);
     }
     return v;

@@ -42,6 +42,14 @@ inline constexpr const char* k_no_transaction_marker = "-- leo:no-transaction";
 /// The history table's format this engine writes (see the file comment).
 inline constexpr int k_history_format = 2;
 
+/// A statement of a migration that ends, starts or prepares a transaction itself.
+struct TransactionControl {
+    /// Its command, upper case: "COMMIT", "END", "ROLLBACK", "ABORT", "BEGIN",
+    /// "START TRANSACTION", "PREPARE TRANSACTION", "COMMIT PREPARED" or "ROLLBACK PREPARED".
+    std::string command;
+    long line = 0; ///< 1-based line of the file where the statement starts
+};
+
 struct Migration {
     std::string version;             ///< "9.0.0.1"
     std::vector<long> version_parts; ///< {9,0,0,1}
@@ -50,6 +58,9 @@ struct Migration {
     std::filesystem::path path;
     std::string checksum;        ///< per k_checksum_algorithm
     bool transactional = true;   ///< false when the file has the k_no_transaction_marker line
+    /// Its transaction control statements (find_transaction_control), filled by
+    /// load_migrations: a transactional migration with any is refused before it runs.
+    std::vector<TransactionControl> transaction_control;
 };
 
 /// Compare two dotted-integer versions ("9.0.10" > "9.0.9"; "9.1" == "9.1.0").
@@ -67,11 +78,31 @@ struct Migration {
 [[nodiscard]] bool has_no_transaction_marker(const std::string& text);
 
 /// Split SQL text into statements at top-level semicolons, respecting '...' and E'...'
-/// strings, "identifiers", $tag$ dollar quotes, -- and nested /* */ comments. Statements
-/// that are only blanks and comments are dropped. Used for no-transaction migrations,
+/// strings, "identifiers", $tag$ dollar quotes, -- and nested /* */ comments, as psql does
+/// (psqlscan.l): a semicolon inside parentheses, or inside the BEGIN ... END body of a
+/// CREATE [OR REPLACE] FUNCTION|PROCEDURE (BEGIN ATOMIC), does not end a statement, and
+/// `$` inside a word is part of it (`a$b$` is no dollar quote). Statements that are only
+/// blanks and comments are dropped. Used for no-transaction migrations,
 /// whose statements must each be sent alone (a multi-statement query string is one
 /// implicit transaction).
 [[nodiscard]] std::vector<std::string> split_statements(const std::string& sql);
+
+/// The transaction control command `statement` (one statement as split_statements returns
+/// it) is, judged by its first keywords as PostgreSQL's grammar reads them (blanks and
+/// comments between them skipped, any case): BEGIN, START TRANSACTION, COMMIT, END,
+/// ROLLBACK, ABORT (each with WORK/TRANSACTION/AND CHAIN), PREPARE TRANSACTION, COMMIT
+/// PREPARED, ROLLBACK PREPARED. nullopt for every other statement, SAVEPOINT, RELEASE
+/// [SAVEPOINT] and ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] included (they stay inside
+/// the transaction). An END or BEGIN inside a statement (CASE ... END, a DO or function
+/// body in quotes or dollar quotes) is not at its start and is never one. Pure.
+[[nodiscard]] std::optional<std::string> transaction_control_command(std::string_view statement);
+
+/// Every transaction control statement of a migration's text, in order, with the line it
+/// starts on (a leading byte-order mark ignored; LF, CRLF or CR line ends). A transactional
+/// migration runs between the engine's BEGIN and the COMMIT that also writes its history
+/// row: a COMMIT of its own would leave its first part committed without that row (and
+/// what follows outside any transaction). Pure.
+[[nodiscard]] std::vector<TransactionControl> find_transaction_control(const std::string& sql);
 
 /// The migration file name `name` stands for, without reading the file (version,
 /// version_parts, description and script filled): nullopt when it is not a migration
@@ -129,6 +160,7 @@ struct ValidationProblem {
         changed_file,        ///< the file's checksum differs from the recorded one
         unknown_algorithm,   ///< recorded with a checksum algorithm this engine does not know
         out_of_order,        ///< a file older than the schema version that was never applied
+        transaction_control, ///< a pending transactional migration that ends or starts a transaction
     };
     Kind kind;
     std::string version;
@@ -146,8 +178,10 @@ struct Validation {
 
 /// Check the history against the files, in time linear in their number (hash maps keyed
 /// by the normalised version). Files not newer than a BASELINE row are neither required
-/// nor applied. `migrations` must be sorted by version (as load_migrations returns them);
-/// the result points into it. `broker_version` only words the messages.
+/// nor applied. A pending transactional migration with transaction control statements
+/// (Migration::transaction_control) is a problem too, so that it is refused before any
+/// migration runs. `migrations` must be sorted by version (as load_migrations returns
+/// them); the result points into it. `broker_version` only words the messages.
 [[nodiscard]] Validation validate(const SchemaState& state, const std::vector<Migration>& migrations,
                                   const std::string& broker_version);
 
