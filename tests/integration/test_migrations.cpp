@@ -344,6 +344,75 @@ TEST_F(MigrationsTest, EndInsideABodyOrACaseAndSavepointsAreNotRefused) {
     EXPECT_EQ(scalar("SELECT sign_of(-1)"), "neg");
 }
 
+TEST_F(MigrationsTest, NoTransactionMigrationFailingHalfwayIsRecordedAndRepaired) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    write(dir.path() / "V9.0.0.3__two_steps.sql", "-- leo:no-transaction\n"
+                                                  "CREATE TABLE step_one (x integer);\n"
+                                                  "CREATE INDEX CONCURRENTLY step_two_idx ON later_table (x);\n");
+    write(dir.path() / "V9.0.0.4__after.sql", "CREATE TABLE after_two_steps (x integer);\n");
+    const auto files = load_migrations(dir.path());
+
+    const auto failed = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
+    EXPECT_NE(failed.find("migration V9.0.0.3__two_steps.sql (no transaction) failed at statement 2 of 2: ERROR: "
+                          "relation \"later_table\" does not exist"),
+              std::string::npos)
+        << failed;
+    EXPECT_NE(failed.find("line 3 of the script"), std::string::npos) << failed;
+    EXPECT_NE(failed.find("its first 1 statement(s) had completed and stay applied, and it is recorded as failed"),
+              std::string::npos)
+        << failed;
+    EXPECT_NE(failed.find("then remove the failed entry with `leo-installer migrate --repair`"), std::string::npos)
+        << failed;
+    EXPECT_EQ(failed.find("restore point"), std::string::npos) << "the engine knows no restore points: " << failed;
+    EXPECT_TRUE(table_exists("step_one"));
+    EXPECT_FALSE(table_exists("after_two_steps"));
+    auto state = read_schema_state(*m_conn);
+    EXPECT_EQ(state.schema_version, "9.0.0.2");
+    ASSERT_EQ(state.failed.size(), 1U);
+    EXPECT_EQ(state.failed[0].version, "9.0.0.3");
+    EXPECT_EQ(state.failed[0].script, "V9.0.0.3__two_steps.sql");
+    EXPECT_EQ(state.failed[0].broker_version, k_broker);
+    EXPECT_FALSE(state.failed[0].installed_on.empty());
+
+    // Every later run refuses, changing nothing, and says what to do.
+    const auto before = history_dump();
+    const auto refused = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
+    EXPECT_NE(refused.find("migration V9.0.0.3__two_steps.sql (version 9.0.0.3) failed part-way by broker 9.1.2"),
+              std::string::npos)
+        << refused;
+    EXPECT_NE(refused.find("undo by hand what the migration changed (it runs again from its first statement), then "
+                           "remove the failed entry with `leo-installer migrate --repair`"),
+              std::string::npos)
+        << refused;
+    EXPECT_EQ(migration_error_of([&] { (void)migrate(*m_conn, files, k_broker, DryRun::yes); }), refused);
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(table_exists("after_two_steps"));
+    const auto v = validate(state, files, k_broker);
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::failed_migration);
+
+    // repair removes exactly the confirmed entry; a second repair finds it gone.
+    const auto repaired = repair(*m_conn, state.failed);
+    ASSERT_EQ(repaired.removed.size(), 1U);
+    EXPECT_EQ(repaired.removed[0].version, "9.0.0.3");
+    EXPECT_TRUE(repaired.already_gone.empty());
+    EXPECT_TRUE(read_schema_state(*m_conn).failed.empty());
+    EXPECT_EQ(scalar("SELECT count(*) FROM leo_schema_history"), "2");
+    const auto again = repair(*m_conn, state.failed);
+    EXPECT_TRUE(again.removed.empty());
+    EXPECT_EQ(again.already_gone.size(), 1U);
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+
+    // Put right by hand (undo step one; what step two needs now exists): it applies.
+    m_conn->exec("DROP TABLE step_one; CREATE TABLE later_table (x integer)");
+    const auto result = migrate(*m_conn, files, k_broker);
+    EXPECT_EQ(result.applied, (std::vector<std::string>{"V9.0.0.3__two_steps.sql", "V9.0.0.4__after.sql"}));
+    EXPECT_TRUE(table_exists("step_two_idx"));
+    EXPECT_TRUE(read_schema_state(*m_conn).failed.empty());
+    EXPECT_EQ(read_schema_state(*m_conn).schema_version, "9.0.0.4");
+}
+
 TEST_F(MigrationsTest, MigrationLockIsReleased) {
     (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");

@@ -134,8 +134,10 @@ void apply_no_transaction(Connection& conn, const Migration& m, const std::strin
                                false, ctx);
             } catch (const DatabaseError&) {
             }
-            reason += fmt::format("; its first {} statement(s) had completed and stay applied (recorded as a failed "
-                                  "migration): restore the database from the restore point",
+            reason += fmt::format("; its first {} statement(s) had completed and stay applied, and it is recorded as "
+                                  "failed, so no migration runs until this is put right: undo by hand what they "
+                                  "changed (it runs again from its first statement), then remove the failed entry "
+                                  "with `leo-installer migrate --repair`",
                                   done);
         }
         reset();

@@ -135,7 +135,9 @@ SchemaState read_schema_state(Connection& conn) {
     const auto rows = conn.query(fmt::format(
         "SELECT version, coalesce(description, ''), coalesce(checksum, ''), coalesce(broker_version, ''), "
         "coalesce(script, ''), coalesce(checksum_algorithm, ''), coalesce(success, false), "
-        "coalesce(installed_by, ''), {} FROM {}",
+        "coalesce(installed_by, ''), {}, installed_rank::text, "
+        "coalesce(to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+        "FROM {} ORDER BY installed_rank",
         format2 ? "coalesce(installed_host, ''), installed_site_id::text, coalesce(min_broker_version, ''), "
                   "coalesce(type, 'SQL')"
                 : "'', NULL::text, '', 'SQL'",
@@ -144,7 +146,16 @@ SchemaState read_schema_state(Connection& conn) {
     order.reserve(rows.rows.size());
     for (size_t r = 0; r < rows.rows.size(); ++r) {
         if (rows.at(r, 6) != "t") {
-            state.failed.push_back(rows.at(r, 0));
+            FailedMigration f;
+            f.installed_rank = std::stoll(rows.at(r, 12));
+            f.version = rows.at(r, 0);
+            f.description = rows.at(r, 1);
+            f.script = rows.at(r, 4);
+            f.broker_version = rows.at(r, 3);
+            f.installed_by = rows.at(r, 7);
+            f.installed_host = rows.at(r, 8);
+            f.installed_on = rows.at(r, 13);
+            state.failed.push_back(std::move(f));
             continue;
         }
         AppliedMigration a{rows.at(r, 0),  rows.at(r, 1), rows.at(r, 2), rows.at(r, 3), rows.at(r, 4), rows.at(r, 5),
@@ -177,6 +188,28 @@ SchemaState read_schema_state(Connection& conn) {
         state.broker_version = state.applied.back().broker_version;
     }
     return state;
+}
+
+RepairResult repair(Connection& conn, const std::vector<FailedMigration>& confirmed, const LockOptions& lock_options) {
+    RepairResult result;
+    if (confirmed.empty())
+        return result;
+    ClusterLock lock(conn, lock_options);
+    SessionName name(conn);
+    try {
+        in_transaction(conn, [&] {
+            for (const auto& f : confirmed) {
+                const auto rows = conn.query(fmt::format("DELETE FROM {} WHERE installed_rank = $1::integer AND "
+                                                         "version = $2 AND success IS NOT TRUE RETURNING version",
+                                                         k_history_table),
+                                             {std::to_string(f.installed_rank), f.version});
+                (rows.empty() ? result.already_gone : result.removed).push_back(f);
+            }
+        });
+    } catch (const DatabaseError& e) {
+        throw MigrationError(fmt::format("cannot remove the failed entries from {}: {}", k_history_table, e.what()));
+    }
+    return result;
 }
 
 } // namespace leo::migrations

@@ -34,6 +34,22 @@ std::string transaction_control_message(const Migration& m) {
                        m.script, found, k_no_transaction_marker);
 }
 
+/// Flyway's advice for a failed entry ("remove any half-completed changes then run
+/// repair"), with who ran it and when.
+std::string failed_message(const FailedMigration& f) {
+    std::string who = f.broker_version.empty() ? "" : " by broker " + f.broker_version;
+    if (!f.installed_host.empty())
+        who += " on " + f.installed_host;
+    if (!f.installed_on.empty())
+        who += " at " + f.installed_on;
+    return fmt::format("migration {} (version {}) failed part-way{}: {} records it as failed (installed_rank {}); "
+                       "the statements before the failing one stay applied, so the schema is between two versions "
+                       "and no migration runs until this is put right: undo by hand what the migration changed (it "
+                       "runs again from its first statement), then remove the failed entry with `leo-installer "
+                       "migrate --repair`",
+                       f.script.empty() ? f.version : f.script, f.version, who, k_history_table, f.installed_rank);
+}
+
 } // namespace
 
 std::string Validation::message() const {
@@ -46,15 +62,8 @@ std::string Validation::message() const {
 Validation validate(const SchemaState& state, const std::vector<Migration>& files, const std::string& broker_version) {
     Validation v;
     using Kind = ValidationProblem::Kind;
-    if (!state.failed.empty()) {
-        std::string list;
-        for (const auto& f : state.failed)
-            list += (list.empty() ? "" : ", ") + f;
-        v.problems.push_back({Kind::failed_migration, state.failed.front(),
-                              fmt::format("{} records failed migration(s) {}: the schema is in an unknown state; "
-                                          "restore the database from the restore point taken before the upgrade",
-                                          k_history_table, list)});
-    }
+    for (const auto& f : state.failed)
+        v.problems.push_back({Kind::failed_migration, f.version, failed_message(f)});
     const Migration* newest = files.empty() ? nullptr : &files.back();
     std::unordered_map<std::string, const Migration*> by_key;
     by_key.reserve(files.size());

@@ -129,6 +129,20 @@ struct AppliedMigration {
     std::string min_broker_version; ///< oldest broker that can run the schema after it
 };
 
+/// A history row recorded with success = false: a no-transaction migration whose earlier
+/// statements had completed when a later one failed (Flyway records these the same way).
+/// While one exists, migrate() refuses to go on; repair() removes it.
+struct FailedMigration {
+    long long installed_rank = 0; ///< the row's key
+    std::string version;
+    std::string description;
+    std::string script;
+    std::string broker_version; ///< the broker that ran it
+    std::string installed_by;   ///< database user
+    std::string installed_host; ///< "" in history format 1
+    std::string installed_on;   ///< when it failed, by the server's clock: "2026-11-30T23:46:33Z" (UTC)
+};
+
 /// What the database says about its schema.
 struct SchemaState {
     bool has_history = false;                  ///< leo_schema_history exists
@@ -139,7 +153,7 @@ struct SchemaState {
     std::optional<std::string> min_broker_version;
     std::optional<std::string> baseline;       ///< version of the BASELINE row, when adopted
     std::vector<AppliedMigration> applied;     ///< in version order (successful rows only)
-    std::vector<std::string> failed;           ///< versions recorded with success = false
+    std::vector<FailedMigration> failed;       ///< rows recorded with success = false, in installed_rank order
     /// Number of tables in the current schema other than leo_schema_history (a database
     /// with tables but no history was made before the engine: see MigrateOptions::baseline).
     long other_tables = 0;
@@ -154,7 +168,7 @@ struct SchemaState {
 /// One problem validate() found; every kind is a refusal.
 struct ValidationProblem {
     enum class Kind {
-        failed_migration,    ///< a history row with success = false
+        failed_migration,    ///< a history row with success = false (one problem per row)
         database_newer,      ///< an applied version newer than every file (unknown to the code)
         missing_file,        ///< an applied version with no file (not newer than the newest)
         changed_file,        ///< the file's checksum differs from the recorded one
@@ -280,7 +294,8 @@ inline constexpr long long k_migration_lock_key = 0x6C656F5F6D6967LL;
 /// its statements one at a time with SET/RESET of the timeouts; when one fails, the
 /// INVALID indexes it left (CREATE INDEX CONCURRENTLY) are dropped, and when earlier
 /// statements of it had completed a failed row is recorded (the schema is then partly
-/// changed and later runs refuse until it is restored). A failing migration is rolled
+/// changed, and later runs refuse until the administrator has put it right by hand and
+/// removed the row with repair()). A failing migration is rolled
 /// back and the error names its script, line and the server's message; earlier
 /// migrations stay applied. Nothing changes when nothing is pending.
 ///
@@ -292,5 +307,25 @@ MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations
 /// migrate() with default options on an internal database (the installer's own).
 MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& broker_version,
                       DryRun dry_run = DryRun::no);
+
+/// What repair() did.
+struct RepairResult {
+    std::vector<FailedMigration> removed;      ///< the failed entries removed from the history
+    std::vector<FailedMigration> already_gone; ///< entries of `confirmed` no longer there (another run removed them)
+};
+
+/// Flyway's `repair`, for failed entries: remove the history rows of `confirmed` (failed
+/// entries as read_schema_state() listed them and the administrator confirmed), matched by
+/// installed_rank and version and only while still recorded with success = false, in one
+/// transaction under the cluster lock (taken as migrate() takes it, `lock` its options),
+/// so that those migrations run again from their first statement at the next migrate().
+/// The caller has put the database right by hand first: repair() changes no schema.
+/// Entries that failed after `confirmed` was read are left for the next run to report.
+/// Unlike Flyway's repair it never realigns the recorded checksum of an applied migration
+/// with a changed file, nor forgets an applied migration whose file is missing: for a
+/// broker those mean the shipped files changed, which validate() refuses on purpose.
+/// Nothing happens (and no lock is taken) when `confirmed` is empty. Throws
+/// leo::MigrationError (the lock's refusals with ExitCode::refused).
+RepairResult repair(Connection& conn, const std::vector<FailedMigration>& confirmed, const LockOptions& lock = {});
 
 } // namespace leo::migrations
