@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -166,6 +167,35 @@ TEST_F(MigrateCli, FailedNoTransactionMigrationIsRepairedAfterConfirmation) {
     EXPECT_EQ(refused.exit_code, 3) << refused.err;
     EXPECT_NE(refused.err.find("taken before the migration failed: `leo-installer rollback "), std::string::npos)
         << refused.err;
+}
+
+TEST_F(MigrateCli, MigratorKilledHalfwayThroughANoTransactionMigrationLeavesAFailedEntry) {
+    leo::test::TempDir dir;
+    for (const auto& e : stdfs::directory_iterator(leo::test::source_dir() / "migrations/sql"))
+        stdfs::copy_file(e.path(), dir.path() / e.path().filename());
+    {
+        std::ofstream(dir.path() / "V9.1.0.3__two_steps.sql") << "-- leo:no-transaction\n"
+                                                                 "CREATE TABLE step_one (x integer);\n"
+                                                                 "CREATE TABLE step_two (x integer);\n";
+    }
+    const std::vector<std::string> migrate{"migrate", "--root", root.string(), "--migrations", dir.path().string()};
+    leo::subprocess::Options kill_after_first;
+    kill_after_first.env["LEO_FAULT_INJECT"] = "migrate.no_transaction.after_statement";
+    auto killed = run_installer(migrate, kill_after_first);
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+
+    // The next run does not run step one again: it refuses, naming how far it got.
+    const auto before = leo::test::table_checksums(root);
+    auto r = run_installer(migrate);
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_NE(r.err.find("migration V9.1.0.3__two_steps.sql (version 9.1.0.3) failed part-way by broker 9.0.7"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("did not finish: 1 of its 2 statement(s) had completed when the migrator stopped or lost its "
+                         "connection"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(leo::test::table_checksums(root), before);
 }
 
 TEST_F(MigrateCli, UnreachableExternalDatabase) {

@@ -374,11 +374,17 @@ TEST_F(MigrationsTest, NoTransactionMigrationFailingHalfwayIsRecordedAndRepaired
     EXPECT_EQ(state.failed[0].script, "V9.0.0.3__two_steps.sql");
     EXPECT_EQ(state.failed[0].broker_version, k_broker);
     EXPECT_FALSE(state.failed[0].installed_on.empty());
+    EXPECT_EQ(state.failed[0].failure, "at statement 2 of 2 (line 3): ERROR: relation \"later_table\" does not exist; "
+                                       "its first 1 statement(s) had completed");
 
     // Every later run refuses, changing nothing, and says what to do.
     const auto before = history_dump();
     const auto refused = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
     EXPECT_NE(refused.find("migration V9.0.0.3__two_steps.sql (version 9.0.0.3) failed part-way by broker 9.1.2"),
+              std::string::npos)
+        << refused;
+    EXPECT_NE(refused.find(": at statement 2 of 2 (line 3): ERROR: relation \"later_table\" does not exist; its first "
+                           "1 statement(s) had completed; leo_schema_history records it as failed"),
               std::string::npos)
         << refused;
     EXPECT_NE(refused.find("undo by hand what the migration changed (it runs again from its first statement), then "

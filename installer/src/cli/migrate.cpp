@@ -52,14 +52,17 @@ std::string restore_point_advice(const stdfs::path& root, bool external, const m
                        before->id, before->created, before->reason, before->id);
 }
 
-/// "V9.1.0.3__x.sql (version 9.1.0.3, installed_rank 7, failed at ... by broker ... on host)".
+/// "V9.1.0.3__x.sql (version 9.1.0.3, installed_rank 7, failed at ... by broker ... on host):
+/// at statement 2 of 3 (line 5): ERROR: ...".
 std::string describe_failed(const mig::FailedMigration& f) {
     std::string out = fmt::format("{} (version {}, installed_rank {}", f.script.empty() ? f.version : f.script,
                                   f.version, f.installed_rank);
     if (!f.installed_on.empty()) out += ", failed at " + f.installed_on;
     if (!f.broker_version.empty()) out += " by broker " + f.broker_version;
     if (!f.installed_host.empty()) out += " on " + f.installed_host;
-    return out + ")";
+    out += ")";
+    if (!f.failure.empty()) out += ": " + f.failure;
+    return out;
 }
 
 /// `leo-installer migrate`: the schema migrations alone (DESIGN.md "Migrations").

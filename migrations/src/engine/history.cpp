@@ -26,18 +26,40 @@ std::set<std::string> history_columns(Connection& conn) {
     return out;
 }
 
-/// The columns format 2 added, with their definitions (nullable or defaulted, so a broker
-/// of format 1 keeps inserting rows).
+/// The columns later formats added, with their definitions (nullable or defaulted, so a
+/// broker of an earlier format keeps inserting rows). Format 2: who applied it, and the
+/// oldest broker that can run the schema; format 3: where a failed migration failed.
 struct AddedColumn {
+    int format;
     const char* name;
     const char* definition;
 };
-constexpr AddedColumn k_format2_columns[] = {
-    {"installed_host", "varchar(255)"},
-    {"installed_site_id", "integer"},
-    {"min_broker_version", "varchar(64)"},
-    {"type", "varchar(20) NOT NULL DEFAULT 'SQL'"},
+constexpr AddedColumn k_added_columns[] = {
+    {2, "installed_host", "varchar(255)"},
+    {2, "installed_site_id", "integer"},
+    {2, "min_broker_version", "varchar(64)"},
+    {2, "type", "varchar(20) NOT NULL DEFAULT 'SQL'"},
+    {3, "failure", "text"},
 };
+
+/// The format of a history table with `columns`: the highest whose columns (and every
+/// earlier format's) are all there.
+int format_of(const std::set<std::string>& columns) {
+    int format = 1;
+    for (int f = 2; f <= k_history_format; ++f) {
+        const bool all = std::all_of(std::begin(k_added_columns), std::end(k_added_columns),
+                                     [&](const AddedColumn& c) { return c.format != f || columns.count(c.name) != 0; });
+        if (!all)
+            break;
+        format = f;
+    }
+    return format;
+}
+
+std::optional<std::string> site_param(const RowContext& ctx) {
+    return ctx.site_id ? std::optional<std::string>(std::to_string(*ctx.site_id)) : std::nullopt;
+}
+std::string ms_param(long long ms) { return std::to_string(std::clamp<long long>(ms, 0, 2147483647LL)); }
 
 void in_transaction(Connection& conn, const std::function<void()>& body) {
     conn.exec("BEGIN");
@@ -55,8 +77,8 @@ void in_transaction(Connection& conn, const std::function<void()>& body) {
 
 } // namespace
 
-/// Create the history table (format 2), or add the columns format 2 added to a format-1
-/// table. Runs under the migration lock.
+/// Create the history table (k_history_format), or add the columns later formats added to
+/// an older one. Runs under the migration lock.
 void ensure_history(Connection& conn, const SchemaState& state) {
     if (state.history_format == k_history_format)
         return;
@@ -80,14 +102,15 @@ void ensure_history(Connection& conn, const SchemaState& state) {
                                       " installed_host varchar(255),"
                                       " installed_site_id integer,"
                                       " min_broker_version varchar(64),"
-                                      " type varchar(20) NOT NULL DEFAULT 'SQL')",
+                                      " type varchar(20) NOT NULL DEFAULT 'SQL',"
+                                      " failure text)",
                                       k_history_table));
             });
             return;
         }
         const auto columns = history_columns(conn);
         in_transaction(conn, [&] {
-            for (const auto& col : k_format2_columns)
+            for (const auto& col : k_added_columns)
                 if (columns.count(col.name) == 0)
                     conn.exec(
                         fmt::format("ALTER TABLE {} ADD COLUMN {} {}", k_history_table, col.name, col.definition));
@@ -98,18 +121,42 @@ void ensure_history(Connection& conn, const SchemaState& state) {
     }
 }
 
-void insert_history(Connection& conn, const std::string& version, const std::string& description,
-                    const std::string& script, const std::string& checksum, const std::string& algorithm,
-                    const std::string& type, long long ms, bool success, const RowContext& ctx) {
-    conn.query(fmt::format("INSERT INTO {} (version, description, script, checksum, checksum_algorithm, "
-                           "broker_version, installed_host, installed_site_id, min_broker_version, type, "
-                           "execution_time_ms, success) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11::integer, $12::boolean)",
+long long insert_history(Connection& conn, const std::string& version, const std::string& description,
+                         const std::string& script, const std::string& checksum, const std::string& algorithm,
+                         const std::string& type, long long ms, bool success, const RowContext& ctx,
+                         const std::optional<std::string>& failure) {
+    const auto rows = conn.query(
+        fmt::format("INSERT INTO {} (version, description, script, checksum, checksum_algorithm, "
+                    "broker_version, installed_host, installed_site_id, min_broker_version, type, "
+                    "execution_time_ms, success{}) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11::integer, $12::boolean{}) "
+                    "RETURNING installed_rank::text",
+                    k_history_table, failure ? ", failure" : "", failure ? ", $13" : ""),
+        failure ? std::vector<std::optional<std::string>>{version, description, script, checksum, algorithm,
+                                                          ctx.broker_version, ctx.host, site_param(ctx),
+                                                          broker_part(version), type, ms_param(ms),
+                                                          std::string(success ? "true" : "false"), *failure}
+                : std::vector<std::optional<std::string>>{
+                      version, description, script, checksum, algorithm, ctx.broker_version, ctx.host, site_param(ctx),
+                      broker_part(version), type, ms_param(ms), std::string(success ? "true" : "false")});
+    return std::stoll(rows.at(0, 0));
+}
+
+void set_failure(Connection& conn, long long rank, const std::string& failure) {
+    conn.query(fmt::format("UPDATE {} SET failure = $2 WHERE installed_rank = $1::integer", k_history_table),
+               {std::to_string(rank), failure});
+}
+
+void mark_succeeded(Connection& conn, long long rank, long long ms) {
+    conn.query(fmt::format("UPDATE {} SET success = true, failure = NULL, execution_time_ms = $2::integer, "
+                           "installed_on = now() WHERE installed_rank = $1::integer",
                            k_history_table),
-               {version, description, script, checksum, algorithm, ctx.broker_version, ctx.host,
-                ctx.site_id ? std::optional<std::string>(std::to_string(*ctx.site_id)) : std::nullopt,
-                broker_part(version), type, std::to_string(std::min<long long>(ms, 2147483647LL)),
-                std::string(success ? "true" : "false")});
+               {std::to_string(rank), ms_param(ms)});
+}
+
+void delete_history_row(Connection& conn, long long rank) {
+    conn.query(fmt::format("DELETE FROM {} WHERE installed_rank = $1::integer", k_history_table),
+               {std::to_string(rank)});
 }
 
 } // namespace leo::migrations::detail
@@ -129,19 +176,18 @@ SchemaState read_schema_state(Connection& conn) {
     state.has_history = !columns.empty();
     if (!state.has_history)
         return state;
-    const bool format2 = std::all_of(std::begin(k_format2_columns), std::end(k_format2_columns),
-                                     [&](const AddedColumn& c) { return columns.count(c.name) != 0; });
-    state.history_format = format2 ? k_history_format : 1;
+    state.history_format = format_of(columns);
+    const bool format2 = state.history_format >= 2;
     const auto rows = conn.query(fmt::format(
         "SELECT version, coalesce(description, ''), coalesce(checksum, ''), coalesce(broker_version, ''), "
         "coalesce(script, ''), coalesce(checksum_algorithm, ''), coalesce(success, false), "
         "coalesce(installed_by, ''), {}, installed_rank::text, "
-        "coalesce(to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+        "coalesce(to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), {} "
         "FROM {} ORDER BY installed_rank",
         format2 ? "coalesce(installed_host, ''), installed_site_id::text, coalesce(min_broker_version, ''), "
                   "coalesce(type, 'SQL')"
                 : "'', NULL::text, '', 'SQL'",
-        k_history_table));
+        state.history_format >= 3 ? "coalesce(failure, '')" : "''", k_history_table));
     std::vector<std::pair<std::vector<long>, AppliedMigration>> order;
     order.reserve(rows.rows.size());
     for (size_t r = 0; r < rows.rows.size(); ++r) {
@@ -155,6 +201,7 @@ SchemaState read_schema_state(Connection& conn) {
             f.installed_by = rows.at(r, 7);
             f.installed_host = rows.at(r, 8);
             f.installed_on = rows.at(r, 13);
+            f.failure = rows.at(r, 14);
             state.failed.push_back(std::move(f));
             continue;
         }

@@ -69,10 +69,24 @@ struct RowContext {
 /// table. Runs under the migration lock.
 void ensure_history(Connection& conn, const SchemaState& state);
 
-/// INSERT one history row (PostgreSQL 9.1+: a plain INSERT).
-void insert_history(Connection& conn, const std::string& version, const std::string& description,
-                    const std::string& script, const std::string& checksum, const std::string& algorithm,
-                    const std::string& type, long long ms, bool success, const RowContext& ctx);
+/// INSERT one history row (PostgreSQL 9.1+: a plain INSERT); `failure` fills the column
+/// of that name (format 3). Returns its installed_rank.
+long long insert_history(Connection& conn, const std::string& version, const std::string& description,
+                         const std::string& script, const std::string& checksum, const std::string& algorithm,
+                         const std::string& type, long long ms, bool success, const RowContext& ctx,
+                         const std::optional<std::string>& failure = std::nullopt);
+
+/// UPDATE the failure text of row `rank`.
+void set_failure(Connection& conn, long long rank, const std::string& failure);
+
+/// UPDATE row `rank` to success = true, no failure, `ms` and installed_on now().
+void mark_succeeded(Connection& conn, long long rank, long long ms);
+
+/// DELETE row `rank`.
+void delete_history_row(Connection& conn, long long rank);
+
+/// 1-based line of byte `offset` of `text` (LF, CRLF and a lone CR each end a line).
+long line_at_offset(std::string_view text, size_t offset);
 
 // ---- lock.cpp ----
 

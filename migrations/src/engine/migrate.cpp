@@ -56,10 +56,10 @@ Prepared prepare(const SchemaState& real, const std::vector<Migration>& files, c
         state.broker_version = broker_version;
         state.min_broker_version = row.min_broker_version;
     } else if (!real.schema_version && real.failed.empty() && real.other_tables > 0) {
-        throw MigrationError(fmt::format("the database has {} table(s) but no {}: it was made before the migration "
+        throw MigrationError(fmt::format("the database has {} table(s) but {}{}: it was made before the migration "
                                          "engine, or it is not a broker database; adopt it with --baseline VERSION "
                                          "(the schema version it is at) to apply only later migrations",
-                                         real.other_tables, k_history_table),
+                                         real.other_tables, real.has_history ? "an empty " : "no ", k_history_table),
                              ExitCode::refused);
     }
     Prepared p;

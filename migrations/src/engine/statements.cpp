@@ -92,15 +92,6 @@ std::vector<std::string> leading_words(std::string_view statement, size_t max) {
     return words;
 }
 
-/// 1-based line of byte `offset` of `text` (LF, CRLF and a lone CR each end a line).
-long line_at_offset(std::string_view text, size_t offset) {
-    long line = 1;
-    for (size_t i = 0; i < offset && i < text.size(); ++i)
-        if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= text.size() || text[i + 1] != '\n')))
-            ++line;
-    return line;
-}
-
 /// psql's rule for SQL-standard routine bodies (psqlscan.l): in a statement that starts
 /// CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN (outside parentheses) opens a block that
 /// END closes, CASE inside it opens one too, and a semicolon inside a block does not end
@@ -135,6 +126,15 @@ class RoutineBody {
 };
 
 } // namespace
+
+/// 1-based line of byte `offset` of `text` (LF, CRLF and a lone CR each end a line).
+long line_at_offset(std::string_view text, size_t offset) {
+    long line = 1;
+    for (size_t i = 0; i < offset && i < text.size(); ++i)
+        if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= text.size() || text[i + 1] != '\n')))
+            ++line;
+    return line;
+}
 
 /// Split `sql` into (offset, statement) pairs; see split_statements().
 std::vector<std::pair<size_t, std::string>> split_with_offsets(const std::string& sql) {

@@ -42,12 +42,13 @@ std::string failed_message(const FailedMigration& f) {
         who += " on " + f.installed_host;
     if (!f.installed_on.empty())
         who += " at " + f.installed_on;
-    return fmt::format("migration {} (version {}) failed part-way{}: {} records it as failed (installed_rank {}); "
+    return fmt::format("migration {} (version {}) failed part-way{}: {}{} records it as failed (installed_rank {}); "
                        "the statements before the failing one stay applied, so the schema is between two versions "
                        "and no migration runs until this is put right: undo by hand what the migration changed (it "
                        "runs again from its first statement), then remove the failed entry with `leo-installer "
                        "migrate --repair`",
-                       f.script.empty() ? f.version : f.script, f.version, who, k_history_table, f.installed_rank);
+                       f.script.empty() ? f.version : f.script, f.version, who,
+                       f.failure.empty() ? "" : f.failure + "; ", k_history_table, f.installed_rank);
 }
 
 } // namespace

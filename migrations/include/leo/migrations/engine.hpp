@@ -9,10 +9,13 @@
 /// migration: installed_rank, version, description, script, checksum, checksum_algorithm,
 /// broker_version, installed_by (database user), installed_host, installed_site_id,
 /// min_broker_version, type ('SQL' or 'BASELINE'), installed_on, execution_time_ms,
-/// success). A history table of the first format (without installed_host,
-/// installed_site_id, min_broker_version, type) is read as it is and upgraded in place,
-/// under the migration lock, by the first migrate() that changes the database; brokers
-/// of the first format go on working with it (the new columns are nullable).
+/// success, failure). A history table of an earlier format (the first without
+/// installed_host, installed_site_id, min_broker_version, type; the second without
+/// failure) is read as it is and upgraded in place, under the migration lock, by the first
+/// migrate() that changes the database; brokers of earlier formats go on working with it
+/// (the new columns are nullable or defaulted). A row with success = false is a
+/// no-transaction migration that did not finish (FailedMigration): its `failure` says
+/// where it stopped.
 ///
 /// The schema version is the highest successfully applied version; the broker version
 /// that wrote it is the broker_version of that row; the oldest broker that can run it is
@@ -40,7 +43,7 @@ inline constexpr const char* k_checksum_algorithm = "sha256-normalized-v1";
 inline constexpr const char* k_no_transaction_marker = "-- leo:no-transaction";
 
 /// The history table's format this engine writes (see the file comment).
-inline constexpr int k_history_format = 2;
+inline constexpr int k_history_format = 3;
 
 /// A statement of a migration that ends, starts or prepares a transaction itself.
 struct TransactionControl {
@@ -141,12 +144,16 @@ struct FailedMigration {
     std::string installed_by;   ///< database user
     std::string installed_host; ///< "" in history format 1
     std::string installed_on;   ///< when it failed, by the server's clock: "2026-11-30T23:46:33Z" (UTC)
+    /// Where and why, as the engine recorded it: "at statement 2 of 3 (line 5): ERROR: ...;
+    /// 1 statement(s) before it had completed", or "did not finish: ..." when the migrator
+    /// stopped or lost its connection. "" before history format 3.
+    std::string failure;
 };
 
 /// What the database says about its schema.
 struct SchemaState {
     bool has_history = false;                  ///< leo_schema_history exists
-    int history_format = 0;                    ///< 0 no table, 1 first format, 2 k_history_format
+    int history_format = 0;                    ///< 0 no table, else 1 .. k_history_format
     std::optional<std::string> schema_version; ///< highest applied version
     std::optional<std::string> broker_version; ///< broker version that applied it
     /// The oldest broker version that can run this schema (see the file comment).
@@ -291,11 +298,18 @@ inline constexpr long long k_migration_lock_key = 0x6C656F5F6D6967LL;
 /// with ExitCode::refused); validate() (idem); create or upgrade the history table;
 /// record the baseline; apply each pending migration: BEGIN; SET LOCAL lock_timeout and
 /// statement_timeout; the file; the history row; COMMIT. A no-transaction migration sends
-/// its statements one at a time with SET/RESET of the timeouts; when one fails, the
-/// INVALID indexes it left (CREATE INDEX CONCURRENTLY) are dropped, and when earlier
-/// statements of it had completed a failed row is recorded (the schema is then partly
-/// changed, and later runs refuse until the administrator has put it right by hand and
-/// removed the row with repair()). A failing migration is rolled
+/// its statements one at a time with SET/RESET of the timeouts, its history row written
+/// first with success = false and failure "did not finish: K of its N statement(s) had
+/// completed ..." (K kept current as statements complete outside a transaction block of
+/// its own), and set to success at the end: a migrator killed half-way, or a lost
+/// connection, leaves a failed entry, not a migration that would run its first
+/// statements again. When a statement fails, a transaction block the migration had opened
+/// itself (BEGIN ... COMMIT among its statements) is rolled back, the INVALID indexes it
+/// left (CREATE INDEX CONCURRENTLY) are dropped, and the row is removed when nothing of it
+/// stays, or else keeps the failure ("at statement 2 of 3 (line 5): ERROR: ...; its first
+/// 1 statement(s) had completed"): the schema is then partly changed, and later runs
+/// refuse until the administrator has put it right by hand and removed the row with
+/// repair(). A migration that ends inside a transaction block it opened fails the same way. A failing migration is rolled
 /// back and the error names its script, line and the server's message; earlier
 /// migrations stay applied. Nothing changes when nothing is pending.
 ///
