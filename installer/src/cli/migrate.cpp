@@ -27,11 +27,11 @@ namespace {
 namespace mig = leo::migrations;
 
 /// What a refusal over failed entries adds about restore points: the newest restore point
-/// of the root taken before the first failure (its "created" and the entry's installed_on
-/// are both UTC "YYYY-MM-DDTHH:MM:SSZ", so they compare as text; one of the same second
-/// is not known to be before), when the database is the
-/// internal one (a restore point holds only that); "" when there is none. The engine never
-/// mentions restore points: it does not know of them.
+/// of the root taken before the first failure, when the database is the internal one (a
+/// restore point holds only that); "" when there is none. Its "created" and the entry's
+/// installed_on are both UTC "YYYY-MM-DDTHH:MM:SSZ", so they compare as text; one of the
+/// same second is not known to be before. The engine never mentions restore points: it
+/// does not know of them.
 std::string restore_point_advice(const stdfs::path& root, bool external, const mig::SchemaState& state) {
     if (external || state.failed.empty()) return "";
     std::string first_failure = state.failed.front().installed_on;
@@ -192,7 +192,8 @@ private:
                       external ? " (external database)" : "");
         }
         for (const auto& f : res.already_gone)
-            std::cout << "already removed (by another run): " << describe_failed(f) << "\n";
+            std::cout << "no longer a failed entry (another run removed or completed it): " << describe_failed(f)
+                      << "\n";
         if (!res.removed.empty())
             std::cout << "`leo-installer migrate` now applies " << (res.removed.size() == 1 ? "it" : "them")
                       << " again\n";

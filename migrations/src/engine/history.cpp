@@ -125,6 +125,12 @@ long long insert_history(Connection& conn, const std::string& version, const std
                          const std::string& script, const std::string& checksum, const std::string& algorithm,
                          const std::string& type, long long ms, bool success, const RowContext& ctx,
                          const std::optional<std::string>& failure) {
+    std::vector<std::optional<std::string>> params{version,  description,     script,
+                                                   checksum, algorithm,       ctx.broker_version,
+                                                   ctx.host, site_param(ctx), broker_part(version),
+                                                   type,     ms_param(ms),    std::string(success ? "true" : "false")};
+    if (failure)
+        params.emplace_back(*failure);
     const auto rows = conn.query(
         fmt::format("INSERT INTO {} (version, description, script, checksum, checksum_algorithm, "
                     "broker_version, installed_host, installed_site_id, min_broker_version, type, "
@@ -132,13 +138,7 @@ long long insert_history(Connection& conn, const std::string& version, const std
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9, $10, $11::integer, $12::boolean{}) "
                     "RETURNING installed_rank::text",
                     k_history_table, failure ? ", failure" : "", failure ? ", $13" : ""),
-        failure ? std::vector<std::optional<std::string>>{version, description, script, checksum, algorithm,
-                                                          ctx.broker_version, ctx.host, site_param(ctx),
-                                                          broker_part(version), type, ms_param(ms),
-                                                          std::string(success ? "true" : "false"), *failure}
-                : std::vector<std::optional<std::string>>{
-                      version, description, script, checksum, algorithm, ctx.broker_version, ctx.host, site_param(ctx),
-                      broker_part(version), type, ms_param(ms), std::string(success ? "true" : "false")});
+        params);
     return std::stoll(rows.at(0, 0));
 }
 

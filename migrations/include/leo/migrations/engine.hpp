@@ -325,7 +325,9 @@ MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations
 /// What repair() did.
 struct RepairResult {
     std::vector<FailedMigration> removed;      ///< the failed entries removed from the history
-    std::vector<FailedMigration> already_gone; ///< entries of `confirmed` no longer there (another run removed them)
+    /// Entries of `confirmed` no longer failed entries (another run removed them, or the
+    /// migrator that was still running them finished).
+    std::vector<FailedMigration> already_gone;
 };
 
 /// Flyway's `repair`, for failed entries: remove the history rows of `confirmed` (failed
