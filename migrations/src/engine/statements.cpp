@@ -109,9 +109,7 @@ class RoutineBody {
                                   (m_first[1] == 'o' && m_first[2] == 'r' && (m_first[3] == 'f' || m_first[3] == 'p')));
         if (!routine || parens != 0)
             return;
-        if (l == "begin")
-            ++m_depth;
-        else if (l == "case" && m_depth >= 1)
+        if (l == "begin" || (l == "case" && m_depth >= 1)) // CASE also ends with END
             ++m_depth;
         else if (l == "end" && m_depth > 0)
             --m_depth;
