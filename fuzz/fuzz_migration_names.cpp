@@ -1,14 +1,17 @@
-// The migration engine's parsers of file names and file text (migrations/src/engine.cpp),
+// The migration engine's parsers of file names and file text (migrations/src/engine/),
 // chosen by the first byte (its value modulo 4; the seeds use '0'..'3'), the rest is the input:
 //   0 a file name            parse_migration_name (V<version>__<description>.sql), then
 //                            compare_versions with itself (0) and broker_part
 //   1 two versions, NUL      compare_versions(a, b), which must be antisymmetric
-//   2 a migration's text     has_no_transaction_marker, migration_checksum, split_statements
+//   2 a migration's text     has_no_transaction_marker, migration_checksum, split_statements,
+//                            find_transaction_control (every line found is within the text)
 //   3 a version              broker_part
 #include "fuzz_input.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/migrations/engine.hpp"
+
+#include <algorithm>
 
 namespace mig = leo::migrations;
 
@@ -44,6 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             (void)mig::has_no_transaction_marker(text);
             (void)mig::migration_checksum(text);
             (void)mig::split_statements(text);
+            const long lines = 1 + static_cast<long>(std::count(text.begin(), text.end(), '\n') +
+                                                     std::count(text.begin(), text.end(), '\r'));
+            for (const auto& t : mig::find_transaction_control(text))
+                if (t.line < 1 || t.line > lines)
+                    leo::fuzz::violated("a transaction control statement outside the text's lines");
             break;
         }
         case 3: (void)mig::broker_part(text); break;

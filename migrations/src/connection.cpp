@@ -221,6 +221,11 @@ int Connection::server_version_num() const { return PQserverVersion(m_conn.get()
 
 int Connection::backend_pid() const { return PQbackendPID(m_conn.get()); }
 
+bool Connection::in_transaction() const {
+    const auto status = PQtransactionStatus(m_conn.get());
+    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
+}
+
 std::string Connection::quote_ident(const std::string& name) const {
     char* q = PQescapeIdentifier(m_conn.get(), name.c_str(), name.size());
     if (q == nullptr)

@@ -288,6 +288,137 @@ TEST_F(MigrationsTest, UnappliedOlderMigrationIsRefused) {
         << msg;
 }
 
+TEST_F(MigrationsTest, TransactionalMigrationThatCommitsIsRefusedBeforeAnythingRuns) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    (void)migrate(*m_conn, load_migrations(dir.path()), k_broker);
+    const auto before = history_dump();
+    // A clean migration comes first: it must not run either (the refusal is at plan time).
+    write(dir.path() / "V9.0.0.3__clean.sql", "CREATE TABLE clean_first (x integer);\n");
+    write(dir.path() / "V9.0.0.4__split.sql", "CREATE TABLE first_half (x integer);\n"
+                                              "-- the author meant to keep the first half\n"
+                                              "COMMIT;\n"
+                                              "CREATE TABLE second_half (x integer);\n");
+    const auto files = load_migrations(dir.path());
+
+    const auto dry = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker, DryRun::yes); });
+    EXPECT_NE(dry.find("migration V9.0.0.4__split.sql, line 3: COMMIT: a migration runs in one transaction"),
+              std::string::npos)
+        << dry;
+    EXPECT_NE(dry.find("remove the statement, or mark the migration with the line '-- leo:no-transaction'"),
+              std::string::npos)
+        << dry;
+    const auto msg = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
+    EXPECT_EQ(msg, dry);
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(table_exists("clean_first"));
+    EXPECT_FALSE(table_exists("first_half"));
+    EXPECT_FALSE(table_exists("second_half"));
+    const auto v = validate(read_schema_state(*m_conn), files, k_broker);
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::transaction_control);
+
+    // Without the COMMIT it applies, both migrations.
+    write(dir.path() / "V9.0.0.4__split.sql", "CREATE TABLE first_half (x integer);\n"
+                                              "CREATE TABLE second_half (x integer);\n");
+    EXPECT_EQ(migrate(*m_conn, load_migrations(dir.path()), k_broker).applied,
+              (std::vector<std::string>{"V9.0.0.3__clean.sql", "V9.0.0.4__split.sql"}));
+    EXPECT_TRUE(table_exists("second_half"));
+}
+
+TEST_F(MigrationsTest, EndInsideABodyOrACaseAndSavepointsAreNotRefused) {
+    test::TempDir dir;
+    std::string sql = "CREATE TABLE t (x integer);\n"
+                      "DO $$\nBEGIN\n  INSERT INTO t VALUES (1);\nEND\n$$;\n"
+                      "CREATE FUNCTION sign_of(i integer) RETURNS text LANGUAGE plpgsql AS $body$\n"
+                      "BEGIN\n  RETURN CASE WHEN i > 0 THEN 'pos' ELSE 'neg' END;\nEND;\n$body$;\n"
+                      "INSERT INTO t SELECT CASE WHEN count(*) > 0 THEN 2\nEND FROM t;\n"
+                      "SAVEPOINT s;\nINSERT INTO t VALUES (99);\nROLLBACK TO SAVEPOINT s;\nRELEASE SAVEPOINT s;\n";
+    if (m_conn->server_version_num() >= 140000) // SQL-standard bodies: PostgreSQL 14+
+        sql += "CREATE FUNCTION three() RETURNS integer LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 3;\nEND;\n";
+    write(dir.path() / "V1__bodies.sql", sql);
+    const auto files = load_migrations(dir.path());
+    EXPECT_TRUE(files[0].transaction_control.empty());
+    EXPECT_EQ(migrate(*m_conn, files, k_broker).applied, (std::vector<std::string>{"V1__bodies.sql"}));
+    EXPECT_EQ(scalar("SELECT string_agg(x::text, ',' ORDER BY x) FROM t"), "1,2");
+    EXPECT_EQ(scalar("SELECT sign_of(-1)"), "neg");
+}
+
+TEST_F(MigrationsTest, NoTransactionMigrationFailingHalfwayIsRecordedAndRepaired) {
+    test::TempDir dir;
+    copy_shipped(dir.path(), "9.0.");
+    write(dir.path() / "V9.0.0.3__two_steps.sql", "-- leo:no-transaction\n"
+                                                  "CREATE TABLE step_one (x integer);\n"
+                                                  "CREATE INDEX CONCURRENTLY step_two_idx ON later_table (x);\n");
+    write(dir.path() / "V9.0.0.4__after.sql", "CREATE TABLE after_two_steps (x integer);\n");
+    const auto files = load_migrations(dir.path());
+
+    const auto failed = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
+    EXPECT_NE(failed.find("migration V9.0.0.3__two_steps.sql (no transaction) failed at statement 2 of 2: ERROR: "
+                          "relation \"later_table\" does not exist"),
+              std::string::npos)
+        << failed;
+    EXPECT_NE(failed.find("line 3 of the script"), std::string::npos) << failed;
+    EXPECT_NE(failed.find("its first 1 statement(s) had completed and stay applied, and it is recorded as failed"),
+              std::string::npos)
+        << failed;
+    EXPECT_NE(failed.find("then remove the failed entry with `leo-installer migrate --repair`"), std::string::npos)
+        << failed;
+    EXPECT_EQ(failed.find("restore point"), std::string::npos) << "the engine knows no restore points: " << failed;
+    EXPECT_TRUE(table_exists("step_one"));
+    EXPECT_FALSE(table_exists("after_two_steps"));
+    auto state = read_schema_state(*m_conn);
+    EXPECT_EQ(state.schema_version, "9.0.0.2");
+    ASSERT_EQ(state.failed.size(), 1U);
+    EXPECT_EQ(state.failed[0].version, "9.0.0.3");
+    EXPECT_EQ(state.failed[0].script, "V9.0.0.3__two_steps.sql");
+    EXPECT_EQ(state.failed[0].broker_version, k_broker);
+    EXPECT_FALSE(state.failed[0].installed_on.empty());
+    EXPECT_EQ(state.failed[0].failure, "at statement 2 of 2 (line 3): ERROR: relation \"later_table\" does not exist; "
+                                       "its first 1 statement(s) had completed");
+
+    // Every later run refuses, changing nothing, and says what to do.
+    const auto before = history_dump();
+    const auto refused = migration_error_of([&] { (void)migrate(*m_conn, files, k_broker); });
+    EXPECT_NE(refused.find("migration V9.0.0.3__two_steps.sql (version 9.0.0.3) failed part-way by broker 9.1.2"),
+              std::string::npos)
+        << refused;
+    EXPECT_NE(refused.find(": at statement 2 of 2 (line 3): ERROR: relation \"later_table\" does not exist; its first "
+                           "1 statement(s) had completed; leo_schema_history records it as failed"),
+              std::string::npos)
+        << refused;
+    EXPECT_NE(refused.find("undo by hand what the migration changed (it runs again from its first statement), then "
+                           "remove the failed entry with `leo-installer migrate --repair`"),
+              std::string::npos)
+        << refused;
+    EXPECT_EQ(migration_error_of([&] { (void)migrate(*m_conn, files, k_broker, DryRun::yes); }), refused);
+    EXPECT_EQ(history_dump(), before);
+    EXPECT_FALSE(table_exists("after_two_steps"));
+    const auto v = validate(state, files, k_broker);
+    ASSERT_EQ(v.problems.size(), 1U);
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::failed_migration);
+
+    // repair removes exactly the confirmed entry; a second repair finds it gone.
+    const auto repaired = repair(*m_conn, state.failed);
+    ASSERT_EQ(repaired.removed.size(), 1U);
+    EXPECT_EQ(repaired.removed[0].version, "9.0.0.3");
+    EXPECT_TRUE(repaired.already_gone.empty());
+    EXPECT_TRUE(read_schema_state(*m_conn).failed.empty());
+    EXPECT_EQ(scalar("SELECT count(*) FROM leo_schema_history"), "2");
+    const auto again = repair(*m_conn, state.failed);
+    EXPECT_TRUE(again.removed.empty());
+    EXPECT_EQ(again.already_gone.size(), 1U);
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+
+    // Put right by hand (undo step one; what step two needs now exists): it applies.
+    m_conn->exec("DROP TABLE step_one; CREATE TABLE later_table (x integer)");
+    const auto result = migrate(*m_conn, files, k_broker);
+    EXPECT_EQ(result.applied, (std::vector<std::string>{"V9.0.0.3__two_steps.sql", "V9.0.0.4__after.sql"}));
+    EXPECT_TRUE(table_exists("step_two_idx"));
+    EXPECT_TRUE(read_schema_state(*m_conn).failed.empty());
+    EXPECT_EQ(read_schema_state(*m_conn).schema_version, "9.0.0.4");
+}
+
 TEST_F(MigrationsTest, MigrationLockIsReleased) {
     (void)migrate(*m_conn, load_migrations(shipped_sql()), k_broker);
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");

@@ -450,6 +450,68 @@ TEST_F(ClusterTest, FailingNoTransactionMigrationDropsTheInvalidIndex) {
     EXPECT_TRUE(table_exists("settings_value_uidx"));
 }
 
+TEST_F(ClusterTest, NoTransactionMigrationsOwnTransactionIsRolledBackAndOnlyWhatStaysCounts) {
+    test::TempDir dir;
+    write(dir.path() / "V0__start.sql", "CREATE TABLE start (x integer);\n");
+    write(dir.path() / "V1__grouped.sql", "-- leo:no-transaction\n"
+                                          "CREATE TABLE kept_one (x integer);\n"
+                                          "BEGIN;\n"
+                                          "CREATE TABLE in_tx (x integer);\n"
+                                          "SELECT * FROM no_such_table;\n"
+                                          "COMMIT;\n");
+    const auto r = refusal_of([&] { (void)migrate(*m_conn, load_migrations(dir.path()), k_broker); });
+    EXPECT_NE(r.message.find("migration V1__grouped.sql (no transaction) failed at statement 4 of 5: ERROR: relation "
+                             "\"no_such_table\" does not exist (line 5 of the script); the transaction its statement "
+                             "2 (line 3) opened was rolled back; its first 1 statement(s) had completed and stay "
+                             "applied, and it is recorded as failed"),
+              std::string::npos)
+        << r.message;
+    EXPECT_FALSE(m_conn->in_transaction());
+    EXPECT_TRUE(table_exists("kept_one"));
+    EXPECT_FALSE(table_exists("in_tx"));
+    auto state = read_schema_state(*m_conn);
+    ASSERT_EQ(state.failed.size(), 1U);
+    EXPECT_EQ(state.failed[0].failure, "at statement 4 of 5 (line 5): ERROR: relation \"no_such_table\" does not "
+                                       "exist (its transaction was rolled back); its first 1 statement(s) had "
+                                       "completed");
+    EXPECT_EQ(repair(*m_conn, state.failed).removed.size(), 1U);
+    m_conn->exec("DROP TABLE kept_one");
+
+    // Everything inside its own transaction: nothing stays, nothing is recorded, it runs again.
+    write(dir.path() / "V1__grouped.sql", "-- leo:no-transaction\n"
+                                          "BEGIN;\n"
+                                          "CREATE TABLE in_tx (x integer);\n"
+                                          "SELECT * FROM no_such_table;\n"
+                                          "COMMIT;\n");
+    const auto whole = refusal_of([&] { (void)migrate(*m_conn, load_migrations(dir.path()), k_broker); });
+    EXPECT_NE(whole.message.find("failed at statement 3 of 4"), std::string::npos) << whole.message;
+    EXPECT_EQ(whole.message.find("recorded as failed"), std::string::npos) << whole.message;
+    EXPECT_FALSE(table_exists("in_tx"));
+    EXPECT_EQ(scalar("SELECT count(*) FROM leo_schema_history"), "1");
+    m_conn->exec("CREATE TABLE no_such_table (x integer)");
+    EXPECT_EQ(migrate(*m_conn, load_migrations(dir.path()), k_broker).applied,
+              (std::vector<std::string>{"V1__grouped.sql"}));
+    EXPECT_TRUE(table_exists("in_tx"));
+
+    // A BEGIN without COMMIT: what followed it is rolled back, what preceded it stays.
+    write(dir.path() / "V2__open.sql", "-- leo:no-transaction\n"
+                                       "CREATE TABLE before_open (x integer);\n"
+                                       "BEGIN;\n"
+                                       "CREATE TABLE after_open (x integer);\n");
+    const auto open = refusal_of([&] { (void)migrate(*m_conn, load_migrations(dir.path()), k_broker); });
+    EXPECT_NE(open.message.find("migration V2__open.sql (no transaction) failed after its last statement: it ended "
+                                "inside the transaction its statement 2 (line 3) opened, without COMMIT; that "
+                                "transaction was rolled back; its first 1 statement(s) had completed and stay "
+                                "applied"),
+              std::string::npos)
+        << open.message;
+    EXPECT_FALSE(m_conn->in_transaction());
+    EXPECT_TRUE(table_exists("before_open"));
+    EXPECT_FALSE(table_exists("after_open"));
+    EXPECT_EQ(read_schema_state(*m_conn).failed.size(), 1U);
+    EXPECT_EQ(scalar("SHOW statement_timeout"), "0");
+}
+
 TEST_F(ClusterTest, BaselineAdoptsADatabaseMadeBeforeTheEngine) {
     for (const auto& m : load_migrations(shipped_sql()))
         if (m.version.starts_with("9.0."))

@@ -240,6 +240,44 @@ TEST(Validate, PendingAreTheUnappliedNewerFiles) {
     EXPECT_EQ(validate(SchemaState{}, files, "9.1.2").pending.size(), 3U);
 }
 
+TEST(Validate, EveryFailedEntryIsAProblemNamingWhereAndTheWayOut) {
+    const auto files = files_of({"9.0.0.1", "9.0.0.2", "9.1.0.1"});
+    auto state = state_of({files[0], files[1]});
+    FailedMigration recorded;
+    recorded.installed_rank = 7;
+    recorded.version = "9.1.0.1";
+    recorded.script = "V9.1.0.1__m.sql";
+    recorded.broker_version = "9.1.2";
+    recorded.installed_host = "broker1";
+    recorded.installed_on = "2026-11-30T23:46:33Z";
+    recorded.failure = "at statement 2 of 3 (line 5): ERROR: boom; its first 1 statement(s) had completed";
+    FailedMigration older; // written by a broker of history format 2: no failure text
+    older.installed_rank = 3;
+    older.version = "9.0.0.9";
+    older.script = "V9.0.0.9__x.sql";
+    state.failed = {older, recorded};
+    const auto v = validate(state, files, "9.1.2");
+    ASSERT_EQ(v.problems.size(), 2U) << v.message();
+    EXPECT_EQ(v.problems[0].kind, ValidationProblem::Kind::failed_migration);
+    EXPECT_EQ(v.problems[0].version, "9.0.0.9");
+    EXPECT_NE(v.problems[0].message.find("migration V9.0.0.9__x.sql (version 9.0.0.9) failed part-way: "
+                                         "leo_schema_history records it as failed (installed_rank 3)"),
+              std::string::npos)
+        << v.problems[0].message;
+    EXPECT_TRUE(v.problems[1].message.starts_with(
+        "migration V9.1.0.1__m.sql (version 9.1.0.1) failed part-way by broker 9.1.2 on broker1 at "
+        "2026-11-30T23:46:33Z: at statement 2 of 3 (line 5): ERROR: boom; its first 1 statement(s) had "
+        "completed; leo_schema_history records it as failed (installed_rank 7); "))
+        << v.problems[1].message;
+    for (const auto& p : v.problems) {
+        EXPECT_NE(p.message.find("undo by hand what the migration changed (it runs again from its first statement), "
+                                 "then remove the failed entry with `leo-installer migrate --repair`"),
+                  std::string::npos)
+            << p.message;
+        EXPECT_EQ(p.message.find("restore point"), std::string::npos) << p.message;
+    }
+}
+
 TEST(Validate, ChangedFileShowsBothChecksums) {
     auto files = files_of({"9.0.0.1", "9.0.0.2"});
     const auto state = state_of(files);

@@ -68,6 +68,10 @@ public:
     /// The process id the server (or a pooler in front of it) announced at connect
     /// (PQbackendPID); compare with `SELECT pg_backend_pid()` to notice a pooler.
     [[nodiscard]] int backend_pid() const;
+    /// Whether the session is inside a transaction block (BEGIN sent, no COMMIT or
+    /// ROLLBACK yet; failed or not), by libpq's PQtransactionStatus after the last
+    /// statement. False when idle, and when the connection is lost (status unknown).
+    [[nodiscard]] bool in_transaction() const;
     /// `name` quoted as an SQL identifier by the server's rules (PQescapeIdentifier):
     /// any name, mixed case and quotes included. Throws leo::DatabaseError.
     [[nodiscard]] std::string quote_ident(const std::string& name) const;

@@ -9,10 +9,13 @@
 /// migration: installed_rank, version, description, script, checksum, checksum_algorithm,
 /// broker_version, installed_by (database user), installed_host, installed_site_id,
 /// min_broker_version, type ('SQL' or 'BASELINE'), installed_on, execution_time_ms,
-/// success). A history table of the first format (without installed_host,
-/// installed_site_id, min_broker_version, type) is read as it is and upgraded in place,
-/// under the migration lock, by the first migrate() that changes the database; brokers
-/// of the first format go on working with it (the new columns are nullable).
+/// success, failure). A history table of an earlier format (the first without
+/// installed_host, installed_site_id, min_broker_version, type; the second without
+/// failure) is read as it is and upgraded in place, under the migration lock, by the first
+/// migrate() that changes the database; brokers of earlier formats go on working with it
+/// (the new columns are nullable or defaulted). A row with success = false is a
+/// no-transaction migration that did not finish (FailedMigration): its `failure` says
+/// where it stopped.
 ///
 /// The schema version is the highest successfully applied version; the broker version
 /// that wrote it is the broker_version of that row; the oldest broker that can run it is
@@ -40,7 +43,15 @@ inline constexpr const char* k_checksum_algorithm = "sha256-normalized-v1";
 inline constexpr const char* k_no_transaction_marker = "-- leo:no-transaction";
 
 /// The history table's format this engine writes (see the file comment).
-inline constexpr int k_history_format = 2;
+inline constexpr int k_history_format = 3;
+
+/// A statement of a migration that ends, starts or prepares a transaction itself.
+struct TransactionControl {
+    /// Its command, upper case: "COMMIT", "END", "ROLLBACK", "ABORT", "BEGIN",
+    /// "START TRANSACTION", "PREPARE TRANSACTION", "COMMIT PREPARED" or "ROLLBACK PREPARED".
+    std::string command;
+    long line = 0; ///< 1-based line of the file where the statement starts
+};
 
 struct Migration {
     std::string version;             ///< "9.0.0.1"
@@ -50,6 +61,9 @@ struct Migration {
     std::filesystem::path path;
     std::string checksum;        ///< per k_checksum_algorithm
     bool transactional = true;   ///< false when the file has the k_no_transaction_marker line
+    /// Its transaction control statements (find_transaction_control), filled by
+    /// load_migrations: a transactional migration with any is refused before it runs.
+    std::vector<TransactionControl> transaction_control;
 };
 
 /// Compare two dotted-integer versions ("9.0.10" > "9.0.9"; "9.1" == "9.1.0").
@@ -67,11 +81,31 @@ struct Migration {
 [[nodiscard]] bool has_no_transaction_marker(const std::string& text);
 
 /// Split SQL text into statements at top-level semicolons, respecting '...' and E'...'
-/// strings, "identifiers", $tag$ dollar quotes, -- and nested /* */ comments. Statements
-/// that are only blanks and comments are dropped. Used for no-transaction migrations,
+/// strings, "identifiers", $tag$ dollar quotes, -- and nested /* */ comments, as psql does
+/// (psqlscan.l): a semicolon inside parentheses, or inside the BEGIN ... END body of a
+/// CREATE [OR REPLACE] FUNCTION|PROCEDURE (BEGIN ATOMIC), does not end a statement, and
+/// `$` inside a word is part of it (`a$b$` is no dollar quote). Statements that are only
+/// blanks and comments are dropped. Used for no-transaction migrations,
 /// whose statements must each be sent alone (a multi-statement query string is one
 /// implicit transaction).
 [[nodiscard]] std::vector<std::string> split_statements(const std::string& sql);
+
+/// The transaction control command `statement` (one statement as split_statements returns
+/// it) is, judged by its first keywords as PostgreSQL's grammar reads them (blanks and
+/// comments between them skipped, any case): BEGIN, START TRANSACTION, COMMIT, END,
+/// ROLLBACK, ABORT (each with WORK/TRANSACTION/AND CHAIN), PREPARE TRANSACTION, COMMIT
+/// PREPARED, ROLLBACK PREPARED. nullopt for every other statement, SAVEPOINT, RELEASE
+/// [SAVEPOINT] and ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] included (they stay inside
+/// the transaction). An END or BEGIN inside a statement (CASE ... END, a DO or function
+/// body in quotes or dollar quotes) is not at its start and is never one. Pure.
+[[nodiscard]] std::optional<std::string> transaction_control_command(std::string_view statement);
+
+/// Every transaction control statement of a migration's text, in order, with the line it
+/// starts on (a leading byte-order mark ignored; LF, CRLF or CR line ends). A transactional
+/// migration runs between the engine's BEGIN and the COMMIT that also writes its history
+/// row: a COMMIT of its own would leave its first part committed without that row (and
+/// what follows outside any transaction). Pure.
+[[nodiscard]] std::vector<TransactionControl> find_transaction_control(const std::string& sql);
 
 /// The migration file name `name` stands for, without reading the file (version,
 /// version_parts, description and script filled): nullopt when it is not a migration
@@ -98,17 +132,35 @@ struct AppliedMigration {
     std::string min_broker_version; ///< oldest broker that can run the schema after it
 };
 
+/// A history row recorded with success = false: a no-transaction migration whose earlier
+/// statements had completed when a later one failed (Flyway records these the same way).
+/// While one exists, migrate() refuses to go on; repair() removes it.
+struct FailedMigration {
+    long long installed_rank = 0; ///< the row's key
+    std::string version;
+    std::string description;
+    std::string script;
+    std::string broker_version; ///< the broker that ran it
+    std::string installed_by;   ///< database user
+    std::string installed_host; ///< "" in history format 1
+    std::string installed_on;   ///< when it failed, by the server's clock: "2026-11-30T23:46:33Z" (UTC)
+    /// Where and why, as the engine recorded it: "at statement 2 of 3 (line 5): ERROR: ...;
+    /// 1 statement(s) before it had completed", or "did not finish: ..." when the migrator
+    /// stopped or lost its connection. "" before history format 3.
+    std::string failure;
+};
+
 /// What the database says about its schema.
 struct SchemaState {
     bool has_history = false;                  ///< leo_schema_history exists
-    int history_format = 0;                    ///< 0 no table, 1 first format, 2 k_history_format
+    int history_format = 0;                    ///< 0 no table, else 1 .. k_history_format
     std::optional<std::string> schema_version; ///< highest applied version
     std::optional<std::string> broker_version; ///< broker version that applied it
     /// The oldest broker version that can run this schema (see the file comment).
     std::optional<std::string> min_broker_version;
     std::optional<std::string> baseline;       ///< version of the BASELINE row, when adopted
     std::vector<AppliedMigration> applied;     ///< in version order (successful rows only)
-    std::vector<std::string> failed;           ///< versions recorded with success = false
+    std::vector<FailedMigration> failed;       ///< rows recorded with success = false, in installed_rank order
     /// Number of tables in the current schema other than leo_schema_history (a database
     /// with tables but no history was made before the engine: see MigrateOptions::baseline).
     long other_tables = 0;
@@ -123,12 +175,13 @@ struct SchemaState {
 /// One problem validate() found; every kind is a refusal.
 struct ValidationProblem {
     enum class Kind {
-        failed_migration,    ///< a history row with success = false
+        failed_migration,    ///< a history row with success = false (one problem per row)
         database_newer,      ///< an applied version newer than every file (unknown to the code)
         missing_file,        ///< an applied version with no file (not newer than the newest)
         changed_file,        ///< the file's checksum differs from the recorded one
         unknown_algorithm,   ///< recorded with a checksum algorithm this engine does not know
         out_of_order,        ///< a file older than the schema version that was never applied
+        transaction_control, ///< a pending transactional migration that ends or starts a transaction
     };
     Kind kind;
     std::string version;
@@ -146,8 +199,10 @@ struct Validation {
 
 /// Check the history against the files, in time linear in their number (hash maps keyed
 /// by the normalised version). Files not newer than a BASELINE row are neither required
-/// nor applied. `migrations` must be sorted by version (as load_migrations returns them);
-/// the result points into it. `broker_version` only words the messages.
+/// nor applied. A pending transactional migration with transaction control statements
+/// (Migration::transaction_control) is a problem too, so that it is refused before any
+/// migration runs. `migrations` must be sorted by version (as load_migrations returns
+/// them); the result points into it. `broker_version` only words the messages.
 [[nodiscard]] Validation validate(const SchemaState& state, const std::vector<Migration>& migrations,
                                   const std::string& broker_version);
 
@@ -243,10 +298,18 @@ inline constexpr long long k_migration_lock_key = 0x6C656F5F6D6967LL;
 /// with ExitCode::refused); validate() (idem); create or upgrade the history table;
 /// record the baseline; apply each pending migration: BEGIN; SET LOCAL lock_timeout and
 /// statement_timeout; the file; the history row; COMMIT. A no-transaction migration sends
-/// its statements one at a time with SET/RESET of the timeouts; when one fails, the
-/// INVALID indexes it left (CREATE INDEX CONCURRENTLY) are dropped, and when earlier
-/// statements of it had completed a failed row is recorded (the schema is then partly
-/// changed and later runs refuse until it is restored). A failing migration is rolled
+/// its statements one at a time with SET/RESET of the timeouts, its history row written
+/// first with success = false and failure "did not finish: K of its N statement(s) had
+/// completed ..." (K kept current as statements complete outside a transaction block of
+/// its own), and set to success at the end: a migrator killed half-way, or a lost
+/// connection, leaves a failed entry, not a migration that would run its first
+/// statements again. When a statement fails, a transaction block the migration had opened
+/// itself (BEGIN ... COMMIT among its statements) is rolled back, the INVALID indexes it
+/// left (CREATE INDEX CONCURRENTLY) are dropped, and the row is removed when nothing of it
+/// stays, or else keeps the failure ("at statement 2 of 3 (line 5): ERROR: ...; its first
+/// 1 statement(s) had completed"): the schema is then partly changed, and later runs
+/// refuse until the administrator has put it right by hand and removed the row with
+/// repair(). A migration that ends inside a transaction block it opened fails the same way. A failing migration is rolled
 /// back and the error names its script, line and the server's message; earlier
 /// migrations stay applied. Nothing changes when nothing is pending.
 ///
@@ -258,5 +321,27 @@ MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations
 /// migrate() with default options on an internal database (the installer's own).
 MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations, const std::string& broker_version,
                       DryRun dry_run = DryRun::no);
+
+/// What repair() did.
+struct RepairResult {
+    std::vector<FailedMigration> removed;      ///< the failed entries removed from the history
+    /// Entries of `confirmed` no longer failed entries (another run removed them, or the
+    /// migrator that was still running them finished).
+    std::vector<FailedMigration> already_gone;
+};
+
+/// Flyway's `repair`, for failed entries: remove the history rows of `confirmed` (failed
+/// entries as read_schema_state() listed them and the administrator confirmed), matched by
+/// installed_rank and version and only while still recorded with success = false, in one
+/// transaction under the cluster lock (taken as migrate() takes it, `lock` its options),
+/// so that those migrations run again from their first statement at the next migrate().
+/// The caller has put the database right by hand first: repair() changes no schema.
+/// Entries that failed after `confirmed` was read are left for the next run to report.
+/// Unlike Flyway's repair it never realigns the recorded checksum of an applied migration
+/// with a changed file, nor forgets an applied migration whose file is missing: for a
+/// broker those mean the shipped files changed, which validate() refuses on purpose.
+/// Nothing happens (and no lock is taken) when `confirmed` is empty. Throws
+/// leo::MigrationError (the lock's refusals with ExitCode::refused).
+RepairResult repair(Connection& conn, const std::vector<FailedMigration>& confirmed, const LockOptions& lock = {});
 
 } // namespace leo::migrations
