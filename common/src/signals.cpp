@@ -19,6 +19,8 @@ constexpr std::array<int, 4> k_signals = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 volatile std::sig_atomic_t g_depth = 0;
 volatile std::sig_atomic_t g_first = 0;
 volatile std::sig_atomic_t g_said = 0;
+volatile std::sig_atomic_t g_until_exit = 0;  // defer_until_exit()
+const char* volatile g_exit_message = nullptr;
 const char* volatile g_program = "leo-installer";
 const char* volatile g_message = nullptr;
 
@@ -48,7 +50,7 @@ void restore_terminal() noexcept {
 
 void handler(int sig) {
     const int saved_errno = errno;
-    if (g_depth == 0) {
+    if (g_depth == 0 && g_until_exit == 0) {
         // Not in a critical section: end as the signal would have ended us.
         restore_terminal();
         struct sigaction dfl {};
@@ -59,6 +61,7 @@ void handler(int sig) {
         errno = saved_errno;
         return;
     }
+    const char* message = g_depth > 0 ? g_message : g_exit_message;
     if (g_first == 0) {
         g_first = sig;
         if (sig != SIGPIPE) {
@@ -66,14 +69,14 @@ void handler(int sig) {
             write_err(": ");
             write_err(short_name(sig));
             write_err(" received: ");
-            write_err(g_message);
+            write_err(message);
             write_err("\n");
         }
     } else if (sig != SIGPIPE && g_said == 0) {
         g_said = 1;
         write_err(g_program);
         write_err(": ");
-        write_err(g_message);
+        write_err(message);
         write_err(" (further signals are ignored until it is done)\n");
     }
     errno = saved_errno;
@@ -108,6 +111,11 @@ Deferred::~Deferred() {
     g_message = m_previous;
 }
 
+void defer_until_exit(const char* message) noexcept {
+    g_exit_message = message;
+    g_until_exit = 1;
+}
+
 void say(const char* message) noexcept {
     g_message = message;
     g_said = 0;
@@ -127,6 +135,7 @@ std::string name(int signal) {
 }
 
 void reset_for_tests() noexcept {
+    g_until_exit = 0;
     g_first = 0;
     g_said = 0;
 }

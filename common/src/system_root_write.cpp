@@ -83,18 +83,32 @@ void SystemRoot::copy(const stdfs::path& from_inside, const stdfs::path& to_insi
 
 UniqueFd SystemRoot::open_append(const stdfs::path& inside, mode_t mode) const {
     auto p = walk_parent(inside, false, true);
-    const int fd = ::openat(p.dir.get(), p.name.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+    // O_NONBLOCK: a FIFO put in place of the file must not hang the open (it fails with
+    // ENXIO without a reader, or is refused below); cleared again for a regular file.
+    const int fd = ::openat(p.dir.get(), p.name.c_str(),
+                            O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
     if (fd < 0) {
         if (errno == ELOOP)
             throw SystemError(fmt::format("refusing to write through the symbolic link {} (remove the link and run "
                                           "again)",
                                           p.shown.string()));
+        if (errno == ENXIO)
+            throw SystemError(fmt::format("refusing to write to {}: it is not a regular file (a FIFO or a device; "
+                                          "remove it and run again)",
+                                          p.shown.string()));
         throw system_error("cannot open " + p.shown.string(), errno);
     }
     UniqueFd guard(fd);
-    check_single_link(fd, p.shown);
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && (st.st_mode & 07777) != mode && ::fchmod(fd, mode) != 0)
+    if (::fstat(fd, &st) != 0) throw system_error("cannot stat " + p.shown.string(), errno);
+    if (!S_ISREG(st.st_mode))
+        throw SystemError(fmt::format("refusing to write to {}: it is not a regular file (remove it and run again)",
+                                      p.shown.string()));
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+        throw system_error("cannot open " + p.shown.string(), errno);
+    check_single_link(fd, p.shown);
+    if ((st.st_mode & 07777) != mode && ::fchmod(fd, mode) != 0)
         throw system_error("cannot chmod " + p.shown.string(), errno);
     return guard;
 }

@@ -107,7 +107,7 @@ void database_steps(const stdfs::path& root, const rpm::PackageInfo& pkg, const 
     outcome.database_initialised = db.init();
     fault::point("install.after_database_init");
     step(cb, "starting the internal database");
-    db.start();
+    db.start([&cb](const std::string& notice) { step(cb, notice); });
     auto conn = migrations::Connection::open(db.conninfo());
     const auto files = migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir));
     step(cb, fmt::format("applying database migrations ({} shipped)", files.size()));
@@ -207,7 +207,8 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         if (with_database && st.state != migrations::DbState::not_initialised) {
             // The schema can only be read from a running server: start a stopped one for
             // the look, and leave it as it was when there is nothing to complete.
-            const bool started_here = st.state == migrations::DbState::stopped && db.start();
+            const bool started_here = st.state == migrations::DbState::stopped &&
+                                      db.start([&cb](const std::string& notice) { step(cb, notice); });
             auto conn = migrations::Connection::open(db.conninfo());
             auto state = migrations::read_schema_state(conn);
             auto newest = shipped_schema_version(root);
@@ -246,6 +247,12 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         // 6. Confirmation, then the changes.
         if (cb.confirm && !cb.confirm(fmt::format("Install {} into {}?", pkg.nevra(), root.string())))
             throw RefusedError("install cancelled: nothing was changed");
+        // The plan was made before the question; another tool (an administrator's rpm -i)
+        // may have installed the broker meanwhile.
+        if (const auto now = rpm::query_installed(root, pkg.name); !now.empty())
+            throw RefusedError(fmt::format("{} was installed in {} by something else while the question waited; "
+                                           "nothing was changed: run the command again to see what it will do",
+                                           now.front().nevra(), root.string()));
 
         changed = true;
         journal_run = journal.begin("install", "", pkg.nevra());
@@ -304,6 +311,9 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         journal_run = journal.begin("install", "", pkg.nevra());
         journal.step_done(journal_run, "transaction");
     }
+    // From here the install goes forward only: the package is in, and its database step
+    // (initialise, migrate) is finished rather than undone when a signal comes.
+    signals::say("the package is installed; finishing its database step, which will not be undone; please wait");
     if (!req.switch_database_program.empty()) link_switch_database(root, req.switch_database_program, cb);
     if (with_database) {
         try {

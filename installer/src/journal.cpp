@@ -52,7 +52,16 @@ std::optional<RunRecord> Journal::last_run() const {
     // The journal of one root grows by a few lines a run; 64 MiB bounds a damaged one.
     auto text = fs::SystemRoot(m_root).try_read(fs::SystemRoot::k_journal, std::size_t{64} << 20);
     if (!text) return std::nullopt;
-    return parse_journal(*text, m_file.string());
+    try {
+        return parse_journal(*text, m_file.string());
+    } catch (const InstallError& e) {
+        // What to do, for every command that reads it (status, recover, the refusals).
+        throw InstallError(fmt::format(
+            "{}; leo-installer cannot tell from it whether a run was interrupted: check the system by hand "
+            "(`leo-installer status`, `rpm -q leostream-broker`; a newer leo-installer's `recover` reads a newer "
+            "format), then move the journal aside (`mv {} {}.damaged`) so that the next run starts a new one",
+            e.what(), m_file.string(), m_file.string()));
+    }
 }
 
 std::optional<RunRecord> parse_journal(const std::string& text, const std::string& file) {
@@ -130,6 +139,9 @@ void Journal::step_done(const std::string& run, const std::string& step, const n
 
 void Journal::end(const std::string& run, const std::string& outcome) {
     append({{"type", "end"}, {"run", run}, {"outcome", outcome}});
+    // Nothing is left to undo, but the run has yet to say what it did: a signal from
+    // here on is recorded (the CLI reports it and exits 128+N), never a silent death.
+    signals::defer_until_exit("the run has ended and is reporting what it did; nothing will be undone");
     m_deferred.reset();
 }
 

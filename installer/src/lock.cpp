@@ -17,6 +17,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -66,7 +67,7 @@ void RunLock::set_wait(LockWait wait) { wait_policy() = std::move(wait); }
 
 std::optional<std::string> RunLock::holder(const stdfs::path& root) {
     const fs::SystemRoot sr(root);
-    const auto st = sr.lstat(fs::SystemRoot::k_lock);
+    const auto st = sr.lstat(fs::SystemRoot::k_state_dir);
     if (!st) return std::nullopt;
     if (const auto pid = flock_holder(st->st_dev, st->st_ino)) {
         if (*pid == 0) return std::nullopt;
@@ -75,7 +76,7 @@ std::optional<std::string> RunLock::holder(const stdfs::path& root) {
     }
     // No /proc/locks: ask the lock itself, shared, so that a run starting meanwhile
     // still gets it after at most this instant.
-    auto fd = sr.open_read(fs::SystemRoot::k_lock);
+    auto fd = sr.open_dir(fs::SystemRoot::k_state_dir);
     if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return std::nullopt;
     const auto text = holder_text(sr);
     return text.empty() ? std::string("holder unknown") : text;
@@ -84,33 +85,40 @@ std::optional<std::string> RunLock::holder(const stdfs::path& root) {
 RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
     const fs::SystemRoot sr(root);
     sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
-    const stdfs::path inside(fs::SystemRoot::k_lock);
-    const auto file = sr.host(inside);
-    // O_APPEND: after ftruncate(0) the holder line lands at offset 0.
-    int fd = sr.open_append(inside, 0644).release();
+    // The lock is on the state directory itself, not on a file in it: a file can be
+    // removed (or replaced) while a run holds it, and the next run would then lock a new
+    // file beside the live one; the directory holds the journal and the restore points,
+    // so it is never removed while it matters.
+    const auto dir = sr.host(fs::SystemRoot::k_state_dir);
+    fs::UniqueFd fd = sr.open_dir(fs::SystemRoot::k_state_dir);
     const LockWait& policy = wait_policy();
     const auto deadline = std::chrono::steady_clock::now() + policy.limit;
     bool told = false;
-    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
-        if (err != EWOULDBLOCK) {
-            ::close(fd);
-            throw system_error("cannot lock " + file.string(), err);
+        if (err != EWOULDBLOCK) throw system_error("cannot lock " + dir.string(), err);
+        std::string holder = holder_text(sr);
+        if (holder.empty()) {
+            struct stat st {};
+            if (::fstat(fd.get(), &st) == 0)
+                if (const auto pid = flock_holder(st.st_dev, st.st_ino); pid && *pid > 0)
+                    holder = fmt::format("pid {}", *pid);
         }
-        const std::string holder = holder_text(sr);
-        if (std::chrono::steady_clock::now() >= deadline) {
-            ::close(fd);
+        if (holder.empty()) holder = "holder unknown";
+        if (std::chrono::steady_clock::now() >= deadline)
             throw RefusedError(fmt::format(
-                "another leo-installer run is in progress on {} ({}){}; wait for it to finish{}", root.string(),
-                holder.empty() ? "holder unknown" : holder,
+                "another leo-installer run is in progress on {} ({}){}; wait for it to finish{}", root.string(), holder,
                 policy.limit.count() > 0 ? fmt::format(" and did not end within {} s", policy.limit.count()) : "",
                 policy.limit.count() > 0 ? "" : ", or pass --wait SECONDS"));
-        }
-        if (!told && policy.on_wait) policy.on_wait(holder.empty() ? "holder unknown" : holder);
+        if (!told && policy.on_wait) policy.on_wait(holder);
         told = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    RunLock lock(fd, clock::utc_now());
+    // The holder line, for a second run's refusal and for status. O_APPEND: after
+    // ftruncate(0) the line lands at offset 0. open_append refuses a link, a FIFO or
+    // anything but a regular file there, and makes it 0600.
+    fs::UniqueFd text = sr.open_append(fs::SystemRoot::k_lock, 0600);
+    RunLock lock(fd.release(), text.release(), clock::utc_now());
     lock.describe(command);
     return lock;
 }
@@ -118,14 +126,15 @@ RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
 void RunLock::describe(const std::string& command) const {
     const std::string text =
         fmt::format("pid {}, leo-installer {}, started {}", ::getpid(), command, m_started);
-    if (m_fd >= 0 && ::ftruncate(m_fd, 0) == 0) (void)!::write(m_fd, text.data(), text.size());
+    if (m_text_fd >= 0 && ::ftruncate(m_text_fd, 0) == 0) (void)!::write(m_text_fd, text.data(), text.size());
 }
 
 RunLock::~RunLock() {
-    if (m_fd >= 0) {
-        (void)!::ftruncate(m_fd, 0);
-        ::close(m_fd);  // releases the flock
+    if (m_text_fd >= 0) {
+        (void)!::ftruncate(m_text_fd, 0);
+        ::close(m_text_fd);
     }
+    if (m_fd >= 0) ::close(m_fd);  // releases the flock
 }
 
 CreatedDirsGuard::CreatedDirsGuard(const stdfs::path& root, const std::vector<stdfs::path>& dirs) : m_root(root) {

@@ -12,6 +12,7 @@
 #include "leo/installer/paths.hpp"
 #include "leo/installer/switch_database.hpp"
 #include "leo/migrations/internal_db.hpp"
+#include "leo/rpm/lock.hpp"
 #include "leo/rpm/transaction.hpp"
 
 #include <fmt/format.h>
@@ -145,22 +146,48 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
 
 RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
                       const std::function<void(const std::string&)>& on_step,
-                      const std::function<bool(const RestorePoint&)>& confirm) {
+                      const std::function<bool(const RestorePoint&)>& confirm, std::chrono::seconds rpmdb_wait) {
     const stdfs::path root = checked_root(root_in);
     auto lock = RunLock::acquire(root, "rollback");
     Journal journal(root);
     journal.refuse_if_unfinished();
     require_internal_database(root, "rollback");
     auto rp = find_restore_point(root, id);
+    lock.describe("rollback to " + rp.id);  // what a second run is told while we ask
     if (confirm && !confirm(rp)) throw RefusedError("rollback cancelled: nothing was changed");
-    lock.describe("rollback to " + rp.id);
+    // Another rpm/yum/dnf transaction on this root: wait for it (bounded) before anything
+    // changes, as upgrade does, rather than stop half way with the database restored.
+    try {
+        rpm::wait_for_transaction_lock(fs::SystemRoot(root), rpmdb_wait,
+                                       [&](const rpm::LockHolder& h, std::chrono::milliseconds) {
+                                           if (on_step)
+                                               on_step(fmt::format("waiting up to {} s for another rpm transaction to "
+                                                                   "finish (pid {}{})",
+                                                                   rpmdb_wait.count(), h.pid,
+                                                                   h.command.empty() ? "" : ": " + h.command));
+                                       });
+    } catch (const RpmLockedError&) {
+        std::throw_with_nested(RefusedError(fmt::format(
+            "cannot roll back to restore point {} while another rpm transaction runs; nothing was changed: run the "
+            "rollback again when it has finished, or give it longer with --rpmdb-wait SECONDS",
+            rp.id)));
+    }
     const auto before = migrations::InternalDatabase(root).status().state;
     const auto installed = rpm::query_installed(root, k_broker_package);
     const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
     signals::say("the rollback is in progress and will finish; please wait");
     journal.step_start(run, "restore");
-    restore(root, rp, on_step);
-    leave_database_as_found(root, before, on_step);
+    try {
+        restore(root, rp, on_step);
+        leave_database_as_found(root, before, on_step);
+    } catch (const std::exception&) {
+        // Part of the restore point may be back already: the journal says so, and recover
+        // finishes the rollback once the cause is fixed.
+        std::throw_with_nested(InstallError(fmt::format(
+            "the rollback to {} (restore point {}) stopped part way; once the cause below is fixed, run "
+            "`leo-installer recover --root {}` to finish it",
+            rp.nevra, rp.id, root.string())));
+    }
     journal.step_done(run, "restore", {{"id", rp.id}});
     journal.end(run, "ok");
     return rp;

@@ -89,9 +89,12 @@ void check_digest(const stdfs::path& file, const std::string& expected) {
                                        file.string(), actual, expected));
 }
 
-migrations::InternalDatabase running_database(const stdfs::path& root) {
+/// The internal database, started when it is not running; what the start did with stale
+/// lock files goes to `notice` (the caller's output), not only to the log.
+migrations::InternalDatabase running_database(const stdfs::path& root,
+                                              const std::function<void(const std::string&)>& notice) {
     migrations::InternalDatabase db(root);
-    if (db.status().state != migrations::DbState::running) db.start();
+    if (db.status().state != migrations::DbState::running) db.start(notice);
     return db;
 }
 
@@ -171,7 +174,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
 
     // Free space first: a restore point that cannot be completed must not be started.
     {
-        auto db = running_database(root);
+        auto db = running_database(root, on_warning);
         auto conn = migrations::Connection::open(db.conninfo());
         const std::uintmax_t db_size = std::stoull(conn.query("SELECT pg_database_size('leo')").at(0, 0));
         std::uintmax_t config_size = 0;
@@ -223,7 +226,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
         (void)archive::list_entries(partial / "config.tar.gz");
         rp.config_sha256 = crypto::file_digest_hex("sha256", partial / "config.tar.gz");
 
-        auto db = running_database(root);
+        auto db = running_database(root, on_warning);
         {
             auto conn = migrations::Connection::open(db.conninfo());
             rp.schema_version = migrations::read_schema_state(conn).schema_version;
@@ -304,7 +307,7 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
                                            rp.id, entry, fmt::join(k_config_paths, ", ")));
     }
     migrations::check_dump_readable(rp.dir / "database.dump");
-    auto db = running_database(root);
+    auto db = running_database(root, on_step);
 
     // The database first, into a staging database: the live one stays until the
     // restored copy is proven equal to the restore point.

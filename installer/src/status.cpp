@@ -85,7 +85,7 @@ Status gather_status(const stdfs::path& root) {
                                            run->to, run->id);
         }
     } catch (const Error& e) {
-        s.unfinished_run = "the journal cannot be read: " + describe(e);
+        s.journal_error = describe(e);
     }
     std::string conninfo;
     if (!conf_readable) {
@@ -123,7 +123,7 @@ Status gather_status(const stdfs::path& root) {
 StatusCode status_code(const Status& s) {
     if (!s.in_progress.empty()) return StatusCode::in_progress;
     if (!s.unreadable.empty()) return StatusCode::unreadable;
-    if (!s.unfinished_run.empty()) return StatusCode::unfinished;
+    if (!s.unfinished_run.empty() || !s.journal_error.empty()) return StatusCode::unfinished;
     if (s.installed.empty()) return StatusCode::not_installed;
     if (!s.packaged_schema_version) return StatusCode::ok;  // a package without migrations
     if (!s.schema_version || *s.schema_version != *s.packaged_schema_version) return StatusCode::schema_mismatch;
@@ -147,6 +147,7 @@ nlohmann::json to_json(const Status& s) {
         s.packaged_schema_version ? nlohmann::json(*s.packaged_schema_version) : nlohmann::json(nullptr);
     if (!s.database_error.empty()) j["database_error"] = s.database_error;
     j["unfinished_run"] = s.unfinished_run.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.unfinished_run);
+    j["journal_error"] = s.journal_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.journal_error);
     j["in_progress"] = s.in_progress.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.in_progress);
     j["unreadable"] = s.unreadable;
     // true or false only when both are known; null when either cannot be read.
@@ -185,6 +186,9 @@ std::string to_text(const Status& s) {
     if (!s.in_progress.empty()) out += fmt::format("{:<18}in progress ({})\n", "run:", s.in_progress);
     if (!s.unfinished_run.empty())
         out += fmt::format("{:<18}{} is unfinished: run `leo-installer recover`\n", "warning:", s.unfinished_run);
+    if (!s.journal_error.empty())
+        out += fmt::format("{:<18}the journal cannot be used, so whether a run is unfinished is unknown: {}\n",
+                           "warning:", s.journal_error);
     if (s.schema_version && s.packaged_schema_version && *s.schema_version != *s.packaged_schema_version)
         out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run `leo-installer recover` after an "
                            "interrupted run, or `leo-installer migrate --validate` to see why\n",

@@ -508,7 +508,7 @@ private:
             stop_components(journal, run);
             journal.step_start(run, "database");
             if (db.init()) say("initialised the internal database");
-            if (db.start()) say("started the internal database");
+            if (db.start([this](const std::string& notice) { say(notice); })) say("started the internal database");
             journal.step_done(run, "database");
             out.migrations_applied = migrate_step(journal, run, db.conninfo(), mig::DatabaseKind::internal, std::nullopt);
             DatabaseConfig next;
@@ -581,6 +581,7 @@ private:
         }
         journal.step_done(run, "start");
         journal.end(run, "ok");
+        fault::point("switch.after_end");
     }
 
     [[nodiscard]] nlohmann::json previous_conf_json() const {

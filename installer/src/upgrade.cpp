@@ -20,8 +20,13 @@
 #include "leo/rpm/transaction.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <optional>
 
 #include <fmt/format.h>
+
+#include <unistd.h>
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
@@ -47,11 +52,42 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     return installed.front();
 }
 
+/// A private (0700) temporary directory, removed with everything in it on destruction.
+class PrivateTempDir {
+public:
+    PrivateTempDir() {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string tmpl = (stdfs::path(tmp != nullptr && *tmp == '/' ? tmp : "/tmp") / "leo-installer-cache.XXXXXX")
+                               .string();
+        if (::mkdtemp(tmpl.data()) == nullptr)
+            throw system_error("cannot create a temporary directory for the repository metadata", errno);
+        m_path = tmpl;
+    }
+    ~PrivateTempDir() {
+        try {
+            (void)fs::SystemRoot("/").remove_all(m_path);  // follows no link
+        } catch (const std::exception&) {
+        }
+    }
+    PrivateTempDir(const PrivateTempDir&) = delete;
+    PrivateTempDir& operator=(const PrivateTempDir&) = delete;
+    [[nodiscard]] const stdfs::path& path() const { return m_path; }
+
+private:
+    stdfs::path m_path;
+};
+
 std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
     std::vector<Candidate> out;
-    const fs::SystemRoot sys(root);
+    // The root's metadata cache belongs to root. Another user (check-update reads only,
+    // for every user) can neither write it nor may change it: the metadata goes to a
+    // private temporary cache instead, removed afterwards (nothing under the root changes).
+    std::optional<PrivateTempDir> private_cache;
+    if (::geteuid() != 0) private_cache.emplace();
+    const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
+    const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
     for (const auto& r : select_repos(root, sel)) {
-        auto md = repo::load_metadata(r, sys, "/var/cache/leo-installer/metadata",
+        auto md = repo::load_metadata(r, sys, cache_dir,
                                       [](const std::string& name) { return name == k_broker_package; });
         for (auto& e : md.packages)
             if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
@@ -130,7 +166,8 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     journal.step_start(run, "migrate");
     step(cb, "applying database migrations");
     migrations::InternalDatabase db(root);
-    if (db.status().state != migrations::DbState::running) db.start();
+    if (db.status().state != migrations::DbState::running)
+        db.start([&cb](const std::string& notice) { step(cb, notice); });
     auto conn = migrations::Connection::open(db.conninfo());
     auto result = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
                                       target.version);
@@ -366,6 +403,16 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             "it has finished, or give it longer with --rpmdb-wait SECONDS",
             current.nevra())));
     }
+    // The plan was made before the question: another tool (an administrator's rpm -U)
+    // may have changed the installed broker meanwhile. Run a plan only on what it was made for.
+    {
+        const auto now = rpm::query_installed(root, k_broker_package);
+        if (now.size() != 1 || now.front().nevra() != current.nevra())
+            throw RefusedError(fmt::format(
+                "the installed broker changed while the question waited (planned for {}, now {}); nothing was "
+                "changed: run the upgrade again to see what it will do",
+                current.nevra(), now.empty() ? std::string("none") : now.front().nevra()));
+    }
     Journal journal(root);
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
@@ -425,6 +472,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // Pruning old restore points after the end is not interrupted half-way either.
     const signals::Deferred finishing("the upgrade is complete; finishing its bookkeeping");
     journal.end(run, "ok");
+    fault::point("upgrade.after_end");
     for (const auto& id : prune_restore_points(root, config.keep_restore_points))
         step(cb, fmt::format("deleted restore point {} (keeping the newest {})", id, config.keep_restore_points));
     log::info("upgraded {} -> {}", current.nevra(), target.nevra());

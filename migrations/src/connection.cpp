@@ -76,16 +76,28 @@ std::string describe_conninfo(const std::string& conninfo) {
     return out.empty() ? "(defaults)" : out;
 }
 
-/// The server's message for a failed result: "ERROR: text", plus DETAIL and HINT.
+/// libpq's and the server's text on one line: its messages can span lines ("server closed
+/// the connection unexpectedly\n\tThis probably means..."), and an error is one line.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : trim(std::string(text))) {
+        if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+        if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+        out += c;
+    }
+    return out;
+}
+
+/// The server's message for a failed result: "ERROR: text", plus DETAIL and HINT, on one line.
 std::string server_message(const PGresult* res, pg_conn* conn) {
     if (res == nullptr)
-        return trim(PQerrorMessage(conn));
+        return one_line(PQerrorMessage(conn));
     const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY);
     const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (primary == nullptr) {
-        std::string msg = trim(PQresultErrorMessage(res));
+        std::string msg = one_line(PQresultErrorMessage(res));
         if (msg.empty())
-            msg = trim(PQerrorMessage(conn));
+            msg = one_line(PQerrorMessage(conn));
         if (msg.empty())
             msg = std::string("unexpected result ") + PQresStatus(PQresultStatus(res));
         return msg;
@@ -95,7 +107,7 @@ std::string server_message(const PGresult* res, pg_conn* conn) {
         msg += fmt::format(" (DETAIL: {})", detail);
     if (const char* hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT))
         msg += fmt::format(" (HINT: {})", hint);
-    return msg;
+    return one_line(msg);
 }
 
 [[noreturn]] void throw_query_error(const std::string& sql, const PGresult* res, pg_conn* conn) {
@@ -168,11 +180,7 @@ Connection Connection::open(const std::string& conninfo) {
     if (PQstatus(raw) != CONNECTION_OK) {
         // libpq's message can span lines ("...failed: Connection refused\n\tIs the server
         // running..."): one line for the terminal.
-        std::string why;
-        for (char c : trim(PQerrorMessage(raw)))
-            why += (c == '\n' || c == '\t') ? ' ' : c;
-        for (auto p = why.find("  "); p != std::string::npos; p = why.find("  ", p))
-            why.erase(p, 1);
+        const std::string why = one_line(PQerrorMessage(raw));
         // libpq quotes an unparsable conninfo whole, password included.
         throw DatabaseError(fmt::format("cannot connect to PostgreSQL ({}): {}", describe_conninfo(conninfo),
                                         redact_secrets(why)));

@@ -274,14 +274,15 @@ TEST_F(InstallTest, UnresolvedDependenciesChangeNothing) {
 
 namespace {
 TEST_F(InstallTest, SecondRunWhileTheFirstHoldsTheLockIsRefused) {
-    // Hold the run lock as another leo-installer would (flock on the same file).
+    // Hold the run lock as another leo-installer would (flock on the state directory, its
+    // holder line in the lock file).
     stdfs::create_directories(root / "var/lib/leo-installer");
     leo::subprocess::Options opts;
     opts.timeout = std::chrono::seconds(60);
-    const std::string lockfile = (root / "var/lib/leo-installer/lock").string();
-    std::ofstream(lockfile) << "pid 4242, leo-installer install --rpm other.rpm, started 2026-11-29T10:00:00Z";
+    const std::string lockdir = (root / "var/lib/leo-installer").string();
+    std::ofstream(lockdir + "/lock") << "pid 4242, leo-installer install --rpm other.rpm, started 2026-11-29T10:00:00Z";
     auto holder = std::async(std::launch::async, [&] {
-        return leo::subprocess::run({"flock", lockfile, "sleep", "6"});
+        return leo::subprocess::run({"flock", lockdir, "sleep", "6"});
     });
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto r = run_installer({"install", "--rpm", g_pkgs->signed_rpm.string(), "--root", root.string(), "--gpgkey",

@@ -4,6 +4,7 @@
 // at the password prompt, `status` of a live run, `recover --dry-run`, a user who is not
 // root, status exit codes, errors as JSON, and a rollback that leaves the database as it
 // found it. The real binary, a real PostgreSQL, real rpm transactions, real terminals.
+#include "broker_runs.hpp"
 #include "test_support.hpp"
 
 #include "leo/migrations/connection.hpp"
@@ -26,42 +27,7 @@
 namespace {
 namespace stdfs = std::filesystem;
 using leo::test::run_installer;
-
-const std::string k_old = "leostream-broker-9.0.7-1.x86_64";
-const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-/// A sandbox root with 9.0.7 installed and the test repository configured (9.2.0 newest).
-class Broker : public ::testing::Test {
-protected:
-    void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
-        leo::test::make_sandbox_root(root);
-        leo::test::install_test_broker(root, k_old);
-        leo::test::write_file_repo(root);
-    }
-    void TearDown() override {
-        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
-            (void)run_installer({"db", "stop", "--root", root.string()});
-    }
-    std::vector<std::string> args(std::vector<std::string> a) const {
-        a.insert(a.end(), {"--root", root.string()});
-        return a;
-    }
-    std::string installed() const { return leo::test::rpm_query(root, "leostream-broker").out; }
-    std::string schema() {
-        leo::migrations::InternalDatabase db(root);
-        if (db.status().state != leo::migrations::DbState::running) db.start();
-        auto conn = leo::migrations::Connection::open(db.conninfo());
-        return conn.query("SELECT max(version) FROM leo_schema_history WHERE success").at(0, 0);
-    }
-
-    leo::test::TempDir tmp;
-    stdfs::path pkgs;
-    stdfs::path root;
-};
+using namespace leo::test::runs;
 
 // --- every signal at every journal step -------------------------------------------------
 
@@ -106,7 +72,7 @@ std::vector<SignalCase> signal_cases() {
         {"upgrade.begin", k_old},          {"upgrade.after_restore_point", k_old},
         {"upgrade.before_transaction", k_old}, {"upgrade.after_transaction", k_old},
         {"upgrade.after_migrate", k_old},  {"upgrade.after_spot_check", k_old},
-        {"upgrade.before_end", k_new}};
+        {"upgrade.before_end", k_new},     {"upgrade.after_end", k_new}};
     std::vector<SignalCase> out;
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE})
         for (const auto& [point, expected] : points) out.push_back({sig, point, expected});
@@ -150,51 +116,6 @@ TEST_F(Broker, SignalAtFirstInstallTransactionUndoesIt) {
 }
 
 // --- a live run: Ctrl-C to the process group, status, the lock ----------------------------
-
-/// A process started in its own session (its own process group, like a job of a shell),
-/// output to files.
-struct Background {
-    pid_t pid = -1;
-    stdfs::path out, err;
-    int wait_exit() {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-};
-
-Background start_background(const std::vector<std::string>& argv, const stdfs::path& dir) {
-    Background b;
-    b.out = dir / "bg.out";
-    b.err = dir / "bg.err";
-    std::vector<std::string> full{LEO_INSTALLER_BIN};
-    full.insert(full.end(), argv.begin(), argv.end());
-    std::vector<char*> p;
-    for (auto& a : full) p.push_back(a.data());
-    p.push_back(nullptr);
-    b.pid = ::fork();
-    if (b.pid == 0) {
-        ::setsid();
-        const int o = ::open(b.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        const int e = ::open(b.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        const int n = ::open("/dev/null", O_RDONLY);
-        ::dup2(n, 0);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        ::execv(p[0], p.data());
-        ::_exit(127);
-    }
-    return b;
-}
-
-bool wait_for_file(const stdfs::path& f, std::chrono::seconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!stdfs::exists(f)) {
-        if (std::chrono::steady_clock::now() > end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return true;
-}
 
 TEST_F(Broker, CtrlCToTheProcessGroupDuringASlowHookEndsCleanlyAndALiveRunIsInProgress) {
     const auto marker = tmp.path() / "hook-started";
@@ -303,49 +224,6 @@ TEST_F(Broker, AClosedPipeUndoesTheUpgradeInsteadOfTearingIt) {
     EXPECT_TRUE(contains(log, "rolling back")) << log;
 }
 
-/// Run leo-installer on a new pseudo-terminal; returns the master side.
-struct OnTerminal {
-    pid_t pid = -1;
-    int master = -1;
-    std::string seen;
-    /// Read until `text` appears (or `limit` passes).
-    bool read_until(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(60)) {
-        const auto end = std::chrono::steady_clock::now() + limit;
-        char buf[512];
-        while (!contains(seen, text)) {
-            if (std::chrono::steady_clock::now() > end) return false;
-            const ssize_t n = ::read(master, buf, sizeof buf);
-            if (n > 0) seen.append(buf, static_cast<size_t>(n));
-            else std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return true;
-    }
-    int wait_exit() {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        char buf[512];
-        ssize_t n;
-        while ((n = ::read(master, buf, sizeof buf)) > 0) seen.append(buf, static_cast<size_t>(n));
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-};
-
-OnTerminal start_on_terminal(const std::vector<std::string>& argv) {
-    OnTerminal t;
-    std::vector<std::string> full{LEO_INSTALLER_BIN};
-    full.insert(full.end(), argv.begin(), argv.end());
-    std::vector<char*> p;
-    for (auto& a : full) p.push_back(a.data());
-    p.push_back(nullptr);
-    t.pid = ::forkpty(&t.master, nullptr, nullptr, nullptr);
-    if (t.pid == 0) {
-        ::execv(p[0], p.data());
-        ::_exit(127);
-    }
-    ::fcntl(t.master, F_SETFL, ::fcntl(t.master, F_GETFL) | O_NONBLOCK);
-    return t;
-}
-
 TEST_F(Broker, TheLockIsHeldAcrossTheQuestionAndTheConfirmedPlanRuns) {
     auto a = start_on_terminal(args({"upgrade", "--version", "9.2.0"}));
     ASSERT_TRUE(a.read_until("[y/N]")) << a.seen;
@@ -380,23 +258,6 @@ TEST_F(Broker, CtrlCAtThePasswordPromptLeavesTheTerminalAsItWas) {
 }
 
 // --- another rpm transaction holds rpm's lock --------------------------------------------
-
-/// `rpm -i PACKAGE` into `root` in the background: a real second rpm transaction. Returns
-/// its pid once it holds rpm's lock (it takes it after reading the package).
-pid_t rpm_holding_the_lock(const stdfs::path& root, const stdfs::path& package, const stdfs::path& log) {
-    const pid_t pid = leo::subprocess::spawn_detached({"/usr/bin/rpm", "--root", root.string(), "--dbpath",
-                                                       "/var/lib/rpm", "-i", "--nosignature", "--nodeps",
-                                                       package.string()},
-                                                      {}, log);
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < end) {
-        if (contains(leo::test::slurp("/proc/locks"), " POSIX ") &&
-            contains(leo::test::slurp("/proc/locks"), " " + std::to_string(pid) + " "))
-            return pid;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return pid;
-}
 
 TEST_F(Broker, UpgradeWaitsForAnotherRpmTransactionThenRuns) {
     const auto slow = leo::test::build_sleeping_package(tmp.path(), "slowpkg", 4);
@@ -460,12 +321,6 @@ TEST_F(Broker, RecoverDryRunSaysWhatAndWhyAndChangesNothing) {
 }
 
 // --- root only; states told honestly -------------------------------------------------------
-
-leo::subprocess::Result as_nobody(const std::vector<std::string>& argv) {
-    std::vector<std::string> full{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", LEO_INSTALLER_BIN};
-    full.insert(full.end(), argv.begin(), argv.end());
-    return leo::subprocess::run(full);
-}
 
 TEST_F(Broker, AnotherUserIsRefusedOrToldWhatCouldNotBeRead) {
     // Sandbox parents traversable by nobody, as on a real host.

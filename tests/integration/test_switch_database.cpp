@@ -436,6 +436,22 @@ TEST_F(SwitchDatabase, SignalAfterTheCopyUndoesTheSwitchAndSaysSo) {
     EXPECT_EQ(services_log(), "stop\nstart\nstop\nstart\n");
 }
 
+TEST_F(SwitchDatabase, SignalAfterTheEndLetsTheSwitchReportAndSaysItCompleted) {
+    // The journal's end is not the end of the process: the report still has to be printed.
+    leo::subprocess::Options at_end;
+    at_end.env["LEO_FAULT_INJECT"] = "switch.after_end";
+    at_end.env["LEO_FAULT_SIGNAL"] = std::to_string(SIGHUP);
+    const auto r = switch_db(to("new", "finished"), at_end);
+    EXPECT_EQ(r.signal, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 128 + SIGHUP) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("SIGHUP received"));
+    EXPECT_THAT(r.err, HasSubstr("had completed what it was doing; nothing was undone"));
+    EXPECT_TRUE(ext->database_exists("finished"));
+    EXPECT_THAT(leo::fs::read_file(root / "etc/leostream/database.conf"), HasSubstr("name = finished"));
+    auto rec = run_installer({"recover", "--dry-run", "--root", root.string()});
+    EXPECT_THAT(rec.out, HasSubstr("nothing to recover"));
+}
+
 TEST_F(SwitchDatabase, KilledAfterTheRecordRecoverFinishesIt) {
     ASSERT_TRUE(killed_at("switch.after_record", to("new", "done")));
     EXPECT_EQ(services_log(), "stop\n");
@@ -506,7 +522,7 @@ TEST_F(SwitchDatabase, KeyFileTroubles) {
 }
 
 TEST_F(SwitchDatabase, AnotherRunHoldingTheLockIsRefusedBeforeAnyCheck) {
-    const auto lock = root / "var/lib/leo-installer/lock";
+    const auto lock = root / "var/lib/leo-installer";  // the run lock: an flock on the state directory
     auto holder = leo::subprocess::Options{};
     // flock(1) holds the run lock for a moment, as a running upgrade would.
     std::thread t([&] { (void)leo::subprocess::run({"flock", "-x", lock.string(), "sleep", "4"}, holder); });

@@ -344,9 +344,10 @@ TEST_F(UpgradeTest, DatabaseServerStoppingDuringAMigrationRollsBack) {
 }
 
 TEST_F(UpgradeTest, TwoUpgradesAtOnceTheSecondRefuses) {
-    const std::string lockfile = (root / "var/lib/leo-installer/lock").string();
+    // The run lock is an flock on the state directory (as another leo-installer holds it).
+    const std::string lockdir = (root / "var/lib/leo-installer").string();
     auto holder = std::async(std::launch::async, [&] {
-        return leo::subprocess::run({"flock", lockfile, "sleep", "5"});
+        return leo::subprocess::run({"flock", lockdir, "sleep", "5"});
     });
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto up = run_installer({"upgrade", "--root", root.string(), "-y"});

@@ -158,7 +158,24 @@ int main(int argc, char** argv) {
             for (auto& en : entries) names += (names.empty() ? "" : ", ") + std::string(en.name);
             what = fmt::format("unknown command '{}' (commands: {})", argv[1], names);
         }
-        std::cerr << k_prog << ": error: " << what << "; run '" << k_prog << " --help' for usage\n";
+        what += fmt::format("; run '{} --help' for usage", k_prog);
+        // With --json a usage error is a JSON object too, as every other error.
+        std::string command;
+        bool json = false;
+        for (int i = 1; i < argc; ++i) {
+            const std::string a = argv[i];
+            if (a == "--") break;
+            if (a == "--json") json = true;
+            if (command.empty() && !a.empty() && a[0] != '-') command = a;
+        }
+        if (json) {
+            nlohmann::json j;
+            j["error"] = {{"message", printable(what)},
+                          {"exit_code", static_cast<int>(ExitCode::usage)},
+                          {"command", command.empty() ? std::string(k_prog) : printable(command)}};
+            std::cout << j.dump(2) << "\n" << std::flush;
+        }
+        std::cerr << k_prog << ": error: " << what << "\n";
         return static_cast<int>(ExitCode::usage);
     }
 

@@ -4,12 +4,15 @@
 #include "leo/common/error.hpp"
 
 #include "leo/common/log.hpp"
+#include "leo/common/system_root.hpp"
+#include "leo/installer/lock.hpp"
 #include "leo/migrations/internal_db.hpp"
 
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include <unistd.h>
-#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -49,6 +52,7 @@ public:
     [[nodiscard]] bool needs_root() const override { return m_action != "status"; }
     void setup(CLI::App& sub) override {
         add_root(sub);
+        add_wait(sub);
         sub.add_option("action", m_action, "init | start | stop | restart | status")
             ->required()
             ->check(CLI::IsMember({"init", "start", "stop", "restart", "status"}));
@@ -73,6 +77,12 @@ public:
             std::cout << status_line(st, r) << "\n";
             return st.state == migrations::DbState::running ? k_status_running : k_status_not_running;
         }
+        // Not under a run: an upgrade's migrations or restore point must not lose their
+        // server to an administrator's `db stop`. A root without the state directory has
+        // never had a run (and gets none from us here).
+        std::optional<installer::RunLock> lock;
+        if (fs::SystemRoot(r).exists(fs::SystemRoot::k_state_dir))
+            lock.emplace(installer::RunLock::acquire(r, "db " + m_action));
         log::open_log(r);
         log::info("db {} --root {}", m_action, r.string());
         const auto say = [](const std::string& line) { std::cout << line << "\n"; };

@@ -108,7 +108,8 @@ public:
         }
         if (!external) {
             mig::InternalDatabase db(r);
-            if (db.status().state != mig::DbState::running) db.start();
+            if (db.status().state != mig::DbState::running)
+                db.start([](const std::string& notice) { std::cout << notice << "\n" << std::flush; });
             conninfo = db.conninfo();
         }
         auto conn = mig::Connection::open(conninfo);

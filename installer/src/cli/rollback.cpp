@@ -23,6 +23,10 @@ public:
         add_root(sub);
         add_wait(sub);
         add_assumeyes(sub);
+        sub.add_option("--rpmdb-wait", m_rpmdb_wait,
+                       "Wait up to SECONDS for another rpm/yum/dnf transaction on the root (default 60)")
+            ->option_text("SECONDS")
+            ->check(CLI::Range(0, 86400));
         sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
         sub.add_flag("--vm-snapshot", m_vm, "Revert the whole VM to the snapshot taken with the restore point "
                                             "(runs [vm_snapshot] restore_command)");
@@ -46,7 +50,8 @@ public:
             [this, &r](const installer::RestorePoint& found) {
                 return confirm(m_assumeyes, fmt::format("Roll {} back to restore point {} ({}, {})?", r.string(),
                                                         found.id, found.nevra, found.reason));
-            });
+            },
+            std::chrono::seconds(m_rpmdb_wait));
         std::cout << fmt::format("rolled back to restore point {}: {}, schema {}\n", rp.id, rp.nevra,
                                  rp.schema_version.value_or("none"));
         return 0;
@@ -55,6 +60,7 @@ public:
 private:
     std::string m_id;
     bool m_vm = false;
+    int m_rpmdb_wait = 60;
 };
 
 } // namespace

@@ -27,15 +27,31 @@ public:
         std::vector<stdfs::path> keys(m_keys.begin(), m_keys.end());
         const auto r = root();
         const auto v = rpm::verify_package(m_rpm, rpm::Keys{r, keys});
+        // Why the package is not accepted ("" when it is).
+        std::string error;
+        switch (v.signature) {
+        case rpm::SignatureState::ok: break;
+        case rpm::SignatureState::nokey:
+            error = fmt::format("{}: NOKEY: key {} is neither in a --gpgkey file nor imported in the rpmdb of {}; "
+                                "pass the signer's public key with --gpgkey FILE",
+                                m_rpm, v.key_id, r.string());
+            break;
+        case rpm::SignatureState::unsigned_: error = fmt::format("{} is not signed", m_rpm); break;
+        case rpm::SignatureState::nottrusted: error = fmt::format("{}: key {} is not trusted", m_rpm, v.key_id); break;
+        case rpm::SignatureState::bad: error = fmt::format("{} is corrupt or was changed; download it again", m_rpm); break;
+        }
         if (m_json) {
-            print_json({{"file", m_rpm},
-                        {"nevra", v.package.nevra()},
-                        {"arch", v.package.arch},
-                        {"digests", v.digests_ok ? "ok" : "bad"},
-                        {"signature", rpm::to_string(v.signature)},
-                        {"key_id", v.key_id},
-                        {"sha256", v.sha256},
-                        {"detail", v.detail}});
+            nlohmann::json j{{"file", m_rpm},
+                             {"nevra", v.package.nevra()},
+                             {"arch", v.package.arch},
+                             {"digests", v.digests_ok ? "ok" : "bad"},
+                             {"signature", rpm::to_string(v.signature)},
+                             {"key_id", v.key_id},
+                             {"sha256", v.sha256},
+                             {"detail", v.detail}};
+            // The same shape as every command's error with --json.
+            if (!error.empty()) j["error"] = {{"message", error}, {"exit_code", 1}, {"command", "verify"}};
+            print_json(j);
         } else {
             std::cout << fmt::format("{}: {}\n  digests:   {}\n  signature: {}{}\n  sha256:    {}\n", m_rpm,
                                      v.package.name.empty() ? "(unreadable package header)" : v.package.nevra(), v.digests_ok ? "OK" : "BAD",
@@ -43,23 +59,7 @@ public:
                                      v.key_id.empty() ? "" : " (key " + v.key_id + ")", v.sha256);
             if (!v.detail.empty()) std::cout << "  detail:    " << v.detail << "\n";
         }
-        switch (v.signature) {
-        case rpm::SignatureState::ok: break;
-        case rpm::SignatureState::nokey:
-            std::cerr << fmt::format("{}: error: {}: NOKEY: key {} is neither in a --gpgkey file nor imported in "
-                                     "the rpmdb of {}; pass the signer's public key with --gpgkey FILE\n",
-                                     k_prog, m_rpm, v.key_id, r.string());
-            break;
-        case rpm::SignatureState::unsigned_:
-            std::cerr << fmt::format("{}: error: {} is not signed\n", k_prog, m_rpm);
-            break;
-        case rpm::SignatureState::nottrusted:
-            std::cerr << fmt::format("{}: error: {}: key {} is not trusted\n", k_prog, m_rpm, v.key_id);
-            break;
-        case rpm::SignatureState::bad:
-            std::cerr << fmt::format("{}: error: {} is corrupt or was changed; download it again\n", k_prog, m_rpm);
-            break;
-        }
+        if (!error.empty()) std::cerr << k_prog << ": error: " << error << "\n";
         return v.signature == rpm::SignatureState::ok ? 0 : 1;
     }
 

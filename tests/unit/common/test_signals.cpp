@@ -41,6 +41,28 @@ TEST(Signals, OutsideACriticalSectionASignalEndsTheProcessAsItWould) {
     }
 }
 
+TEST(Signals, AfterDeferUntilExitASignalIsRecordedEvenOutsideADeferred) {
+    // The end of a run: the journal says "end", the report is still to be printed.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+        const int r = in_child([sig] {
+            leo::signals::install("test");
+            { leo::signals::Deferred d("working"); }
+            leo::signals::defer_until_exit("reporting");
+            ::kill(::getpid(), sig);
+            return leo::signals::pending() == sig ? 0 : 1;
+        });
+        EXPECT_EQ(r, 0) << sig;
+    }
+    // Without it, the same sequence ends the process.
+    const int r = in_child([] {
+        leo::signals::install("test");
+        { leo::signals::Deferred d("working"); }
+        ::kill(::getpid(), SIGTERM);
+        return 0;
+    });
+    EXPECT_EQ(r, 128 + SIGTERM);
+}
+
 TEST(Signals, InsideTheFirstIsRecordedAndTheRunGoesOn) {
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
         const int r = in_child([sig] {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -126,6 +127,29 @@ TEST_P(SystemRootTest, LinksInRootOnlyDirectoriesAreFollowedInsideTheRoot) {
     stdfs::create_symlink("../../../../../../../../etc/os-release", m_host / "data/escape");
     EXPECT_EQ(root.read("/data/escape"), "ID=centos\n");
     EXPECT_NO_THROW((void)root.checked_host("/home/leo/x.conf"));
+}
+
+TEST_P(SystemRootTest, AppendRefusesAFifoOrADirectoryWithoutBlocking) {
+    // A FIFO planted at a log or lock path: open(O_WRONLY) would wait for a reader forever.
+    stdfs::create_directories(m_host / "var/log/leo-installer/dir.log");
+    ASSERT_EQ(::mkfifo((m_host / "var/log/leo-installer/installer.log").c_str(), 0600), 0);
+    SystemRoot root(m_host);
+    try {
+        (void)root.open_append("/var/log/leo-installer/installer.log", 0640);
+        ADD_FAILURE() << "a FIFO was opened for appending";
+    } catch (const leo::SystemError& e) {
+        EXPECT_NE(std::string(e.what()).find("installer.log: it is not a regular file"), std::string::npos)
+            << e.what();
+    }
+    // With a reader it would open: still refused, as not a regular file.
+    const int reader = ::open((m_host / "var/log/leo-installer/installer.log").c_str(), O_RDONLY | O_NONBLOCK);
+    ASSERT_GE(reader, 0);
+    EXPECT_THROW((void)root.open_append("/var/log/leo-installer/installer.log", 0640), leo::SystemError);
+    ::close(reader);
+    EXPECT_THROW((void)root.open_append("/var/log/leo-installer/dir.log", 0640), leo::SystemError);
+    // A regular file is still appended to in blocking mode.
+    auto fd = root.open_append("/var/log/leo-installer/ok.log", 0640);
+    EXPECT_EQ(::fcntl(fd.get(), F_GETFL) & O_NONBLOCK, 0);
 }
 
 TEST_P(SystemRootTest, FinalLinksAreNotWrittenThrough) {

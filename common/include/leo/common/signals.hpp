@@ -41,6 +41,12 @@ private:
     const char* m_previous;
 };
 
+/// From now until the process exits, signals are recorded as inside a critical section,
+/// with `message` (a literal) as what they print. For the end of a run: once its last
+/// step is done (the journal's "end"), a signal must not kill it before it has printed
+/// what it did; the CLI then says the run completed and exits 128+N.
+void defer_until_exit(const char* message) noexcept;
+
 /// Change what a signal prints inside the current critical section (e.g. once the undo
 /// has begun); `message` must outlive it (a literal).
 void say(const char* message) noexcept;
@@ -54,7 +60,7 @@ void check();
 /// "SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE", or "signal N".
 [[nodiscard]] std::string name(int signal);
 
-/// Forget a recorded signal (tests of this module only).
+/// Forget a recorded signal and defer_until_exit() (tests of this module only).
 void reset_for_tests() noexcept;
 
 /// Saves the terminal state of `fd` (when it is a terminal) and puts it back on

@@ -149,7 +149,9 @@ public:
     /// write_atomic() with the bytes of another file under the root.
     void copy(const std::filesystem::path& from_inside, const std::filesystem::path& to_inside, mode_t mode) const;
     /// An O_APPEND descriptor of the regular file, created with `mode` when missing; an
-    /// existing file is given `mode` (journals and logs). Throws SystemError.
+    /// existing file is given `mode` (journals and logs). Throws SystemError for a
+    /// symbolic link, a FIFO, a device or a directory there (never blocks on a FIFO), or
+    /// a file with more than one hard link.
     [[nodiscard]] UniqueFd open_append(const std::filesystem::path& inside, mode_t mode) const;
     /// A new file opened for writing (O_CREAT | O_EXCL, so never through an existing name),
     /// for downloads and dumps. Throws SystemError (EEXIST when it exists).

@@ -56,7 +56,8 @@ public:
     std::string begin(const std::string& command, const std::string& from, const std::string& to);
     void step_start(const std::string& run, const std::string& step);
     void step_done(const std::string& run, const std::string& step, const nlohmann::json& data = nlohmann::json::object());
-    /// Record the outcome; ends the critical section begin() started.
+    /// Record the outcome. Signals stay deferred until the process exits
+    /// (signals::defer_until_exit): the run still has to report what it did.
     void end(const std::string& run, const std::string& outcome);
 
     /// Throw leo::RefusedError when the last run is unfinished ("run `leo-installer recover`").

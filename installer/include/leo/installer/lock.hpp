@@ -1,9 +1,11 @@
 #pragma once
-/// One run at a time per root: an flock(2) on ROOT/var/lib/leo-installer/lock, taken
+/// One run at a time per root: an flock(2) on the state directory ROOT/var/lib/leo-installer
+/// (not on a file in it, which an administrator could remove under a live run), taken
 /// before a run makes its plan and held through its confirmation question to its end
 /// (DESIGN.md "A run is one critical section").
 ///
-/// The holder writes "pid N, leo-installer COMMAND, started TIME" into the file; a second
+/// The holder writes "pid N, leo-installer COMMAND, started TIME" into
+/// ROOT/var/lib/leo-installer/lock (0600, a regular file or a refusal); a second
 /// run waits up to the process-wide limit (`--wait SECONDS`, as `flock -w`) and then
 /// refuses, naming them. The kernel releases the lock when the holder dies (kill -9
 /// included), so a held lock means a live run: its journal is "in progress", never
@@ -31,7 +33,7 @@ public:
     /// says. Creates the state directory when missing and makes it root-only (0700
     /// root:root), through SystemRoot. Throws leo::RefusedError naming the holder (pid,
     /// command, start time) when another run still holds it, leo::SystemError when the
-    /// file cannot be opened.
+    /// directory cannot be opened or locked or the holder file is not a regular file.
     static RunLock acquire(const std::filesystem::path& root, const std::string& command);
 
     /// The waiting policy of every acquire() in this process (the CLI's --wait).
@@ -46,14 +48,19 @@ public:
     /// Replace the holder line's command once the plan is known ("upgrade to NEVRA").
     void describe(const std::string& command) const;
 
-    RunLock(RunLock&& other) noexcept : m_fd(other.m_fd), m_started(std::move(other.m_started)) { other.m_fd = -1; }
+    RunLock(RunLock&& other) noexcept
+        : m_fd(other.m_fd), m_text_fd(other.m_text_fd), m_started(std::move(other.m_started)) {
+        other.m_fd = -1;
+        other.m_text_fd = -1;
+    }
     RunLock& operator=(RunLock&&) = delete;
     RunLock(const RunLock&) = delete;
     ~RunLock();
 
 private:
-    RunLock(int fd, std::string started) : m_fd(fd), m_started(std::move(started)) {}
-    int m_fd = -1;
+    RunLock(int fd, int text_fd, std::string started) : m_fd(fd), m_text_fd(text_fd), m_started(std::move(started)) {}
+    int m_fd = -1;       ///< the state directory, flocked
+    int m_text_fd = -1;  ///< the holder line's file
     std::string m_started;
 };
 

@@ -5,6 +5,7 @@
 
 #include "leo/installer/restore_point.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -15,10 +16,13 @@ namespace leo::installer {
 /// is taken first and held through `confirm` (asked with the restore point found; false
 /// cancels: leo::RefusedError, nothing changed). The internal database is left running or
 /// stopped as it was found. Returns the restore point used. Throws leo::RefusedError when
-/// another run holds the lock or an earlier run is unfinished.
+/// another run holds the lock, an earlier run is unfinished, or another rpm transaction
+/// still holds rpm's lock after `rpmdb_wait` (all with nothing changed);
+/// leo::InstallError when the restore stops part way (the message says to run `recover`).
 RestorePoint rollback(const std::filesystem::path& root, const std::string& id,
                       const std::function<void(const std::string&)>& on_step = nullptr,
-                      const std::function<bool(const RestorePoint&)>& confirm = nullptr);
+                      const std::function<bool(const RestorePoint&)>& confirm = nullptr,
+                      std::chrono::seconds rpmdb_wait = std::chrono::seconds(60));
 
 /// What `recover` would do, and why (`recover --dry-run` prints it).
 struct RecoverPlan {

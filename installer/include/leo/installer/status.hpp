@@ -30,6 +30,9 @@ struct Status {
     /// The live run holding the lock ("pid N, leo-installer upgrade to X, started T"):
     /// its journal is in progress, not unfinished.
     std::string in_progress;
+    /// Why the journal cannot be used (damaged, or written by a newer leo-installer), with
+    /// what to do; "" when it can. Whether a run is unfinished is then unknown.
+    std::string journal_error;
     /// What could not be read (as a user other than root), each "PATH: why"; the state
     /// that depends on it is reported as unknown, never guessed.
     std::vector<std::string> unreadable;
@@ -37,7 +40,7 @@ struct Status {
 
 /// `status`'s exit codes (README "status"): 0 installed and consistent, 1 error, 3 no
 /// broker installed, 4 something could not be read (not root), 5 a run is unfinished
-/// (`recover` is due), 6 the schema does not match the package or cannot be read, 7 a
+/// (`recover` is due) or the journal cannot be used, 6 the schema does not match the package or cannot be read, 7 a
 /// run is in progress.
 enum class StatusCode : int {
     ok = 0,
