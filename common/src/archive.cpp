@@ -142,4 +142,36 @@ void extract(const stdfs::path& archive_file, const stdfs::path& root) {
     if (rc != ARCHIVE_EOF) fail(in.get(), archive_file.string() + " is damaged");
 }
 
+std::map<std::string, std::string> regular_file_contents(const stdfs::path& archive_file, std::size_t limit) {
+    ReadPtr in(archive_read_new());
+    archive_read_support_filter_all(in.get());
+    archive_read_support_format_all(in.get());
+    if (archive_read_open_filename(in.get(), archive_file.c_str(), 65536) != ARCHIVE_OK)
+        fail(in.get(), "cannot open " + archive_file.string());
+    std::map<std::string, std::string> out;
+    std::size_t total = 0;
+    archive_entry* entry = nullptr;
+    int rc;
+    while ((rc = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
+        if (archive_entry_filetype(entry) != AE_IFREG) {
+            if (archive_read_data_skip(in.get()) != ARCHIVE_OK) fail(in.get(), archive_file.string() + " is damaged");
+            continue;
+        }
+        std::string data;
+        char buf[65536];
+        la_ssize_t n;
+        while ((n = archive_read_data(in.get(), buf, sizeof buf)) > 0) {
+            total += static_cast<std::size_t>(n);
+            if (total > limit)
+                throw SystemError(fmt::format("{}: its files add up to more than {} bytes", archive_file.string(),
+                                              limit));
+            data.append(buf, static_cast<std::size_t>(n));
+        }
+        if (n < 0) fail(in.get(), archive_file.string() + " is damaged");
+        out.emplace(archive_entry_pathname(entry), std::move(data));
+    }
+    if (rc != ARCHIVE_EOF) fail(in.get(), archive_file.string() + " is damaged");
+    return out;
+}
+
 } // namespace leo::archive

@@ -28,6 +28,10 @@ const char* level_name(Level l) {
 }
 } // namespace
 
+namespace {
+std::string g_open_error;  // guarded by g_mutex
+}
+
 bool open_log(const std::filesystem::path& root) {
     std::lock_guard lock(g_mutex);
     if (g_file != nullptr) {
@@ -43,10 +47,17 @@ bool open_log(const std::filesystem::path& root) {
         g_file = ::fdopen(fd.get(), "a");
         if (g_file != nullptr)
             (void)fd.release();
-    } catch (const Error&) {
+    } catch (const Error& e) {
         g_file = nullptr;
+        g_open_error = e.what();
     }
+    if (g_file != nullptr) g_open_error.clear();
     return g_file != nullptr;
+}
+
+std::string last_open_error() {
+    std::lock_guard lock(g_mutex);
+    return g_open_error;
 }
 
 void close_log() {

@@ -62,6 +62,7 @@ void handler(int sig) {
         return;
     }
     const char* message = g_depth > 0 ? g_message : g_exit_message;
+    if (message == nullptr) message = "finishing what is in progress; please wait";
     if (g_first == 0) {
         g_first = sig;
         if (sig != SIGPIPE) {

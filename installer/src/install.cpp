@@ -295,6 +295,7 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
             step(cb, fmt::format("interrupted by {}: erasing {} again", signals::name(sig), pkg.nevra()));
             journal.step_start(journal_run, "undo");
             rpm::erase_package(root, pkg.nevra());
+            (void)sr.remove(stdfs::path(k_packages_dir) / (pkg.nevra() + ".rpm"));  // its kept copy too
             journal.step_done(journal_run, "undo");
             journal.end(journal_run, "rolled-back");
             throw InterruptedError(fmt::format("install of {} interrupted by {}: undone, {} was erased and nothing "
@@ -355,20 +356,24 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
     const bool with_database = ships_migrations(files);
     check_root_layout(root, with_database);
 
-    // Until the first real change, a refusal removes what the run created on its way
-    // (the lock's directory, an rpmdb opened by the test transaction).
-    const CreatedDirsGuard created(root, {stdfs::path(fs::SystemRoot::k_state_dir), stdfs::path(fs::SystemRoot::k_rpmdb)});
+    // Until the first real change, a refusal removes what the run created on its way (the
+    // lock's directory, an rpmdb opened by the test transaction), and only that: what is
+    // missing is noted once the lock is held, never before (a run that waited for another
+    // must not remove what that one made meanwhile). A refusal at the lock removes nothing.
     std::optional<RunLock> lock;
+    std::optional<CreatedDirsGuard> created;
     bool changed = false;
+    lock.emplace(RunLock::acquire(root, "install --rpm " + req.package_file.string()));
     try {
-        lock.emplace(RunLock::acquire(root, "install --rpm " + req.package_file.string()));
+        created.emplace(root, std::vector<stdfs::path>{stdfs::path(fs::SystemRoot::k_rpmdb)});
         Journal(root).refuse_if_unfinished();
         fault::point("install.begin");
         install_locked(req, root, cb, outcome, with_database, changed);
     } catch (...) {
         if (!changed) {
+            if (created) created->undo();
+            lock->remove_state_dir_if_created();
             lock.reset();
-            created.undo();
         }
         throw;
     }

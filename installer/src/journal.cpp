@@ -76,7 +76,9 @@ std::optional<RunRecord> parse_journal(const std::string& text, const std::strin
         try {
             r = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception&) {
-            if (in.peek() == std::char_traits<char>::eof()) break;  // torn last line from a crash
+            // A torn last line from a crash has no newline yet; a complete line that is not
+            // JSON is damage, wherever it is.
+            if (in.peek() == std::char_traits<char>::eof() && !text.empty() && text.back() != '\n') break;
             throw InstallError(fmt::format("{}:{}: damaged journal line", file, lineno));
         }
         // A line that is JSON but not a record (another shape, a field of another type) is
@@ -106,7 +108,11 @@ std::optional<RunRecord> parse_journal(const std::string& text, const std::strin
         } else if (run && field("run") == run->id) {
             if (type == "step") {
                 const std::string step = field("step");
-                if (field("state") == "start") {
+                const std::string state = field("state");
+                if (step.empty()) throw damaged("a step record without \"step\"");
+                if (state != "start" && state != "done")
+                    throw damaged(fmt::format("step state \"{}\" is neither start nor done", state));
+                if (state == "start") {
                     run->started.push_back(step);
                 } else {
                     const auto data = r.find("data");

@@ -84,43 +84,66 @@ std::optional<std::string> RunLock::holder(const stdfs::path& root) {
 
 RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
     const fs::SystemRoot sr(root);
-    sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
-    // The lock is on the state directory itself, not on a file in it: a file can be
-    // removed (or replaced) while a run holds it, and the next run would then lock a new
-    // file beside the live one; the directory holds the journal and the restore points,
-    // so it is never removed while it matters.
     const auto dir = sr.host(fs::SystemRoot::k_state_dir);
-    fs::UniqueFd fd = sr.open_dir(fs::SystemRoot::k_state_dir);
     const LockWait& policy = wait_policy();
     const auto deadline = std::chrono::steady_clock::now() + policy.limit;
     bool told = false;
-    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-        const int err = errno;
-        if (err != EWOULDBLOCK) throw system_error("cannot lock " + dir.string(), err);
-        std::string holder = holder_text(sr);
-        if (holder.empty()) {
-            struct stat st {};
-            if (::fstat(fd.get(), &st) == 0)
-                if (const auto pid = flock_holder(st.st_dev, st.st_ino); pid && *pid > 0)
-                    holder = fmt::format("pid {}", *pid);
+    while (true) {
+        // The lock is on the state directory itself, not on a file in it: a file can be
+        // removed (or replaced) while a run holds it, and the next run would then lock a
+        // new file beside the live one; the directory holds the journal and the restore
+        // points, so it is never removed while it matters.
+        const bool existed = sr.exists(fs::SystemRoot::k_state_dir);
+        sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
+        fs::UniqueFd fd = sr.open_dir(fs::SystemRoot::k_state_dir);
+        while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            if (err != EWOULDBLOCK) throw system_error("cannot lock " + dir.string(), err);
+            std::string holder = holder_text(sr);
+            if (holder.empty()) {
+                struct stat st {};
+                if (::fstat(fd.get(), &st) == 0)
+                    if (const auto pid = flock_holder(st.st_dev, st.st_ino); pid && *pid > 0)
+                        holder = fmt::format("pid {}", *pid);
+            }
+            if (holder.empty()) holder = "holder unknown";
+            if (std::chrono::steady_clock::now() >= deadline)
+                throw RefusedError(fmt::format(
+                    "another leo-installer run is in progress on {} ({}){}; wait for it to finish{}", root.string(),
+                    holder,
+                    policy.limit.count() > 0 ? fmt::format(" and did not end within {} s", policy.limit.count()) : "",
+                    policy.limit.count() > 0 ? "" : ", or pass --wait SECONDS"));
+            if (!told && policy.on_wait) policy.on_wait(holder);
+            told = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        if (holder.empty()) holder = "holder unknown";
-        if (std::chrono::steady_clock::now() >= deadline)
-            throw RefusedError(fmt::format(
-                "another leo-installer run is in progress on {} ({}){}; wait for it to finish{}", root.string(), holder,
-                policy.limit.count() > 0 ? fmt::format(" and did not end within {} s", policy.limit.count()) : "",
-                policy.limit.count() > 0 ? "" : ", or pass --wait SECONDS"));
-        if (!told && policy.on_wait) policy.on_wait(holder);
-        told = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        // Locked: but is it still the directory at the path? A run that created it and was
+        // refused removes it again; whoever waited on the old one starts over.
+        struct stat held {};
+        const auto now = sr.lstat(fs::SystemRoot::k_state_dir);
+        if (::fstat(fd.get(), &held) != 0 || !now || now->st_dev != held.st_dev || now->st_ino != held.st_ino)
+            continue;
+        // The holder line, for a second run's refusal and for status. O_APPEND: after
+        // ftruncate(0) the line lands at offset 0. open_append refuses a link, a FIFO or
+        // anything but a regular file there, and makes it 0600.
+        fs::UniqueFd text = sr.open_append(fs::SystemRoot::k_lock, 0600);
+        RunLock lock(fd.release(), text.release(), clock::utc_now());
+        lock.m_root = root;
+        lock.m_created_dir = !existed;
+        lock.describe(command);
+        return lock;
     }
-    // The holder line, for a second run's refusal and for status. O_APPEND: after
-    // ftruncate(0) the line lands at offset 0. open_append refuses a link, a FIFO or
-    // anything but a regular file there, and makes it 0600.
-    fs::UniqueFd text = sr.open_append(fs::SystemRoot::k_lock, 0600);
-    RunLock lock(fd.release(), text.release(), clock::utc_now());
-    lock.describe(command);
-    return lock;
+}
+
+void RunLock::remove_state_dir_if_created() noexcept {
+    if (!m_created_dir) return;
+    try {
+        // Still holding the flock: a run waiting on this directory notices it is gone.
+        fs::SystemRoot(m_root).remove_all(fs::SystemRoot::k_state_dir);
+        const auto parent = stdfs::path(fs::SystemRoot::k_state_dir).parent_path();
+        (void)fs::SystemRoot(m_root).remove(parent);  // /var/lib, only when empty
+    } catch (const std::exception&) {
+    }
 }
 
 void RunLock::describe(const std::string& command) const {

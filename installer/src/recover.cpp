@@ -5,6 +5,7 @@
 #include "leo/common/log.hpp"
 #include "leo/common/signals.hpp"
 #include "leo/common/system_root.hpp"
+#include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/journal.hpp"
@@ -33,6 +34,18 @@ void leave_database_as_found(const stdfs::path& root, migrations::DbState before
         on_step("stopped the internal database again (it was stopped before the rollback)");
 }
 
+/// find_leftovers(), one line each, for the plan.
+std::vector<std::string> describe_leftovers(const stdfs::path& root) {
+    std::vector<std::string> out;
+    const auto found = find_leftovers(root);
+    for (const auto& d : found.databases)
+        out.push_back(fmt::format("the database {} ({} bytes), a restore-point copy no restore point names: drop it",
+                                  d.name, d.size_bytes));
+    for (const auto& p : found.partial_dirs)
+        out.push_back(fmt::format("the unfinished restore point directory {}: remove it", p));
+    return out;
+}
+
 /// The last step the run started, and whether it ended.
 std::string last_step_of(const RunRecord& run) {
     if (run.started.empty()) return "";
@@ -42,6 +55,7 @@ std::string last_step_of(const RunRecord& run) {
 
 /// The restore point a rollback run was going to, by NEVRA (newest first).
 std::string rollback_target(const stdfs::path& root, const RunRecord& run) {
+    if (run.is_done("target")) return run.done.at("target").value("id", "");
     const auto all = list_restore_points(root);
     for (auto it = all.rbegin(); it != all.rend(); ++it)
         if (it->nevra == run.to) return it->id;
@@ -144,9 +158,10 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
 
 } // namespace
 
-RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
-                      const std::function<void(const std::string&)>& on_step,
-                      const std::function<bool(const RestorePoint&)>& confirm, std::chrono::seconds rpmdb_wait) {
+RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
+                        const std::function<void(const std::string&)>& on_step,
+                        const std::function<bool(const RestorePoint&)>& confirm, std::chrono::seconds rpmdb_wait,
+                        bool force) {
     const stdfs::path root = checked_root(root_in);
     auto lock = RunLock::acquire(root, "rollback");
     Journal journal(root);
@@ -173,12 +188,23 @@ RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
             rp.id)));
     }
     const auto before = migrations::InternalDatabase(root).status().state;
+    // Everything restore() checks first, before the journal records a run: a refusal
+    // leaves nothing for recover.
+    try {
+        (void)check_rollback(root, rp, force);
+    } catch (...) {
+        leave_database_as_found(root, before, on_step);
+        throw;
+    }
     const auto installed = rpm::query_installed(root, k_broker_package);
     const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
+    journal.step_done(run, "target", {{"id", rp.id}});  // which restore point, for recover
     signals::say("the rollback is in progress and will finish; please wait");
     journal.step_start(run, "restore");
+    RollbackResult result;
+    result.restore_point = rp;
     try {
-        restore(root, rp, on_step);
+        result.outcome = restore(root, rp, on_step, run, force, rpmdb_wait);
         leave_database_as_found(root, before, on_step);
     } catch (const std::exception&) {
         // Part of the restore point may be back already: the journal says so, and recover
@@ -190,7 +216,18 @@ RestorePoint rollback(const stdfs::path& root_in, const std::string& id,
     }
     journal.step_done(run, "restore", {{"id", rp.id}});
     journal.end(run, "ok");
-    return rp;
+    // Off the critical path: the dump of the state left, then retention.
+    try {
+        auto left = find_restore_point(root, result.outcome.left_restore_point);
+        const bool was_running = migrations::InternalDatabase(root).status().state == migrations::DbState::running;
+        if (const auto problem = finish_restore_point(root, left, on_step); !problem.empty() && on_step)
+            on_step(fmt::format("restore point {} is kept without its dump: {}", left.id, problem));
+        result.pruned = prune_restore_points(root, load_config(root).keep_restore_points);
+        if (!was_running) leave_database_as_found(root, before, on_step);
+    } catch (const Error& e) {
+        if (on_step) on_step(fmt::format("after the rollback: {}", describe(e)));
+    }
+    return result;
 }
 
 RecoverPlan plan_recover(const stdfs::path& root_in) {
@@ -201,7 +238,9 @@ RecoverPlan plan_recover(const stdfs::path& root_in) {
                                        root.string(), *holder));
     const Journal journal(root);
     try {
-        return plan_for(root, journal.last_run(), fs::SystemRoot(root).exists(fs::SystemRoot::k_journal));
+        auto plan = plan_for(root, journal.last_run(), fs::SystemRoot(root).exists(fs::SystemRoot::k_journal));
+        plan.leftovers = describe_leftovers(root);
+        return plan;
     } catch (const nlohmann::json::exception& e) {
         throw InstallError(fmt::format("the journal in {} records the last run with data this leo-installer cannot "
                                        "use ({}); nothing was changed: inspect it and the system by hand",
@@ -218,9 +257,17 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
     const auto run = journal.last_run();
     RecoverOutcome out;
     try {
-        const auto plan = plan_for(root, run, fs::SystemRoot(root).exists(fs::SystemRoot::k_journal));
+        auto plan = plan_for(root, run, fs::SystemRoot(root).exists(fs::SystemRoot::k_journal));
+        plan.leftovers = describe_leftovers(root);
         if (plan.action == RecoverPlan::Action::nothing) {
             out.message = plan.what;
+            if (plan.leftovers.empty()) return out;
+            if (confirm && !confirm(plan)) throw RefusedError("recover cancelled: nothing was changed");
+            const signals::Deferred deferred("recover is removing what interrupted runs left; please wait");
+            for (const auto& line : remove_leftovers(root)) {
+                if (on_step) on_step(line);
+                out.message += "; " + line;
+            }
             return out;
         }
         if (confirm && !confirm(plan)) throw RefusedError("recover cancelled: nothing was changed");
@@ -248,12 +295,9 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
         log::info("recover {}: {}", run->id, s);
         if (on_step) on_step(s);
     };
-    // Partial restore points from the crash are never listed; remove them.
-    {
-        const fs::SystemRoot sr(root);
-        for (const auto& name : sr.list(fs::SystemRoot::k_snapshots))
-            if (name.rfind(".", 0) == 0) sr.remove_all(stdfs::path(fs::SystemRoot::k_snapshots) / name);
-    }
+    // What the crash left of restore points (a half-written directory, a copy no manifest
+    // names yet) is never listed nor used: remove it, saying so.
+    for (const auto& line : remove_leftovers(root)) say(line);
 
     if (run->command == "install") {
         // A first install: finish it when the package is in place (the database steps are
@@ -322,7 +366,7 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
     }
     say(fmt::format("returning to {} (restore point {})", rp.nevra, rp.id));
     journal.step_start(run->id, "recover");
-    restore(root, rp, on_step);
+    restore(root, rp, on_step, run->id);
     journal.step_done(run->id, "recover", {{"id", rp.id}});
     journal.end(run->id, "recovered-back");
     out.kind = RecoverOutcome::Kind::undone;

@@ -136,7 +136,11 @@ nlohmann::json to_json(const Status& s) {
     for (const auto& p : s.installed)
         j["installed"].push_back({{"nevra", p.nevra()}, {"name", p.name}, {"evr", p.evr()}, {"arch", p.arch}});
     j["database_in_use"] = {{"mode", s.external ? "external" : "internal"}, {"endpoint", s.database_in_use}};
-    j["database"] = {{"state", state_name(s.database.state)},
+    const bool db_unknown = !s.unreadable.empty() && s.database.server_version.empty() &&
+                            s.database.state == migrations::DbState::not_initialised && ::geteuid() != 0;
+    // What could not be read is "unknown", never a guessed state.
+    const bool state_unknown = !s.unreadable.empty() && ::geteuid() != 0;
+    j["database"] = {{"state", db_unknown ? std::string("unknown") : std::string(state_name(s.database.state))},
                      {"data_dir", s.database.data_dir},
                      {"server_version", s.database.server_version}};
     if (s.database.pid) j["database"]["pid"] = *s.database.pid;
@@ -146,9 +150,13 @@ nlohmann::json to_json(const Status& s) {
     j["packaged_schema_version"] =
         s.packaged_schema_version ? nlohmann::json(*s.packaged_schema_version) : nlohmann::json(nullptr);
     if (!s.database_error.empty()) j["database_error"] = s.database_error;
-    j["unfinished_run"] = s.unfinished_run.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.unfinished_run);
+    j["unfinished_run"] = !s.unfinished_run.empty() ? nlohmann::json(s.unfinished_run)
+                          : state_unknown       ? nlohmann::json("unknown")
+                                                : nlohmann::json(nullptr);
     j["journal_error"] = s.journal_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.journal_error);
-    j["in_progress"] = s.in_progress.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.in_progress);
+    j["in_progress"] = !s.in_progress.empty() ? nlohmann::json(s.in_progress)
+                       : state_unknown      ? nlohmann::json("unknown")
+                                            : nlohmann::json(nullptr);
     j["unreadable"] = s.unreadable;
     // true or false only when both are known; null when either cannot be read.
     j["schema_matches_package"] = s.schema_version && s.packaged_schema_version

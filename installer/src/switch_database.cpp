@@ -548,6 +548,7 @@ private:
         journal.step_start(run, "record");
         save_database_config(m_root, next);
         journal.step_done(run, "record");
+        signals::say("the switch is recorded; finishing it (it will not be undone); please wait");
         say(fmt::format("recorded {} in {}", where, k_database_conf));
     }
 

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -138,6 +139,17 @@ std::function<void(const rpm::LockHolder&)> rpm_lock_message(const UpgradeCallba
     };
 }
 
+/// The *.rpmnew files in the broker's configuration directories (host paths).
+std::set<std::string> rpmnew_files(const stdfs::path& root) {
+    std::set<std::string> out;
+    const fs::SystemRoot sr(root);
+    for (const char* dir : {"/home/leo/etc", "/etc/leostream"})
+        for (const auto& name : sr.list(dir))
+            if (name.size() > 7 && name.compare(name.size() - 7, 7, ".rpmnew") == 0)
+                out.insert(sr.host(stdfs::path(dir) / name).string());
+    return out;
+}
+
 /// The steps after the restore point: transaction, migrations, spot-check, each
 /// announced in the journal before it starts and recorded when it ends.
 void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
@@ -152,7 +164,15 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     opts.lock_wait_limit = rpmdb_wait;
     opts.on_lock_wait = rpm_lock_message(cb, rpmdb_wait);
     step(cb, fmt::format("upgrading the package to {}", target.nevra()));
+    const auto rpmnew_before = rpmnew_files(root);
     rpm::run_transaction(root, file, opts);
+    // A %config(noreplace) file the administrator had edited is kept; rpm writes the new
+    // version beside it. Said on the terminal, not only in the log.
+    for (const auto& f : rpmnew_files(root))
+        if (rpmnew_before.count(f) == 0)
+            step(cb, fmt::format("{} was edited here, so rpm kept it and wrote the new version as {}: merge them by "
+                                 "hand",
+                                 f.substr(0, f.size() - 7), f));
     {
         const fs::SystemRoot sr(root);
         sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
@@ -256,18 +276,13 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     // One lock for the whole run: taken before the plan, held through the question, so
     // the plan that is confirmed is the plan that runs. A refusal before the first change
     // removes the state directory the lock created on a root that never had one.
-    const CreatedDirsGuard created(root, {stdfs::path(fs::SystemRoot::k_state_dir)});
-    std::optional<RunLock> lock;
+    auto lock = RunLock::acquire(root, "upgrade");
     bool changed = false;
     try {
-        lock.emplace(RunLock::acquire(root, "upgrade"));
         Journal(root).refuse_if_unfinished();
-        return upgrade_locked(req, cb, root, *lock, changed);
+        return upgrade_locked(req, cb, root, lock, changed);
     } catch (...) {
-        if (!changed) {
-            lock.reset();
-            created.undo();
-        }
+        if (!changed) lock.remove_state_dir_if_created();
         throw;
     }
 }
@@ -407,12 +422,17 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // may have changed the installed broker meanwhile. Run a plan only on what it was made for.
     {
         const auto now = rpm::query_installed(root, k_broker_package);
+        std::string now_text;
+        for (const auto& p : now) now_text += (now_text.empty() ? "" : " and ") + p.nevra();
         if (now.size() != 1 || now.front().nevra() != current.nevra())
             throw RefusedError(fmt::format(
                 "the installed broker changed while the question waited (planned for {}, now {}); nothing was "
                 "changed: run the upgrade again to see what it will do",
-                current.nevra(), now.empty() ? std::string("none") : now.front().nevra()));
+                current.nevra(), now.empty() ? std::string("none") : now_text));
     }
+    // The restore point's own checks (sessions on the broker database, free space) before
+    // the journal records a run: a refusal here changes nothing.
+    precheck_restore_point(root, cb.on_warning);
     Journal journal(root);
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
@@ -449,8 +469,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                              sig != 0 ? "was interrupted by " + signals::name(sig) : std::string("failed"), rp.id));
         signals::say("undoing the upgrade: returning to the restore point; please wait");
         journal.step_start(run, "rollback");
+        RestoreOutcome undone;
         try {
-            restore(root, rp, cb.on_step);
+            undone = restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
         } catch (const std::exception& rollback_failure) {
             throw InstallError(fmt::format(
                 "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run `leo-installer recover "
@@ -461,20 +482,30 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         journal.end(run, "rolled-back");
         if (sig != 0)
             throw InterruptedError(fmt::format("upgrade {} -> {} interrupted by {}: rolled back to {} (restore point "
-                                               "{}); nothing of {} is left",
+                                               "{}); nothing of {} is left (what it had done is kept for "
+                                               "inspection as restore point {})",
                                                current.nevra(), target.nevra(), signals::name(sig), current.nevra(),
-                                               rp.id, target.nevra()),
+                                               rp.id, target.nevra(), undone.left_restore_point),
                                    sig);
-        throw InstallError(fmt::format("upgrade {} -> {} failed: {}; rolled back to {} (restore point {})",
-                                       current.nevra(), target.nevra(), cause, current.nevra(), rp.id));
+        throw InstallError(fmt::format("upgrade {} -> {} failed: {}; rolled back to {} (restore point {}; the failed "
+                                       "state is kept for inspection as restore point {})",
+                                       current.nevra(), target.nevra(), cause, current.nevra(), rp.id,
+                                       undone.left_restore_point));
     }
     fault::point("upgrade.before_end");
-    // Pruning old restore points after the end is not interrupted half-way either.
-    const signals::Deferred finishing("the upgrade is complete; finishing its bookkeeping");
+    // From the journal's end, a signal is recorded until the process exits (the dump of
+    // the restore point and retention are not interrupted half-way either).
     journal.end(run, "ok");
     fault::point("upgrade.after_end");
+    // Off the critical path (the broker runs the new version already): the checksums and
+    // the off-instance dump of the restore point's frozen copy.
+    if (const auto problem = finish_restore_point(root, rp, cb.on_step); !problem.empty() && cb.on_warning)
+        cb.on_warning(fmt::format("restore point {} is kept without its dump (its database copy is there): {}; "
+                                  "`leo-installer snapshot verify {}` tries again",
+                                  rp.id, problem, rp.id));
     for (const auto& id : prune_restore_points(root, config.keep_restore_points))
-        step(cb, fmt::format("deleted restore point {} (keeping the newest {})", id, config.keep_restore_points));
+        step(cb, fmt::format("deleted restore point {} (retention: the newest {} automatic ones are kept)", id,
+                             config.keep_restore_points));
     log::info("upgraded {} -> {}", current.nevra(), target.nevra());
     return outcome;
 }

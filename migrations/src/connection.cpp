@@ -243,6 +243,15 @@ std::string Connection::quote_ident(const std::string& name) const {
     return out;
 }
 
+std::string Connection::quote_literal(const std::string& value) const {
+    char* q = PQescapeLiteral(m_conn.get(), value.c_str(), value.size());
+    if (q == nullptr)
+        throw DatabaseError(fmt::format("cannot quote a literal: {}", one_line(PQerrorMessage(m_conn.get()))));
+    std::string out(q);
+    PQfreemem(q);
+    return out;
+}
+
 std::string conninfo_value(const std::string& value) {
     std::string out = "'";
     for (char c : value) {

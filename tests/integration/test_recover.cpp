@@ -111,6 +111,13 @@ TEST_P(FaultMatrix, KilledThenRecoveredEndsOnOneVersion) {
         EXPECT_NE(leo::fs::read_file(root / "home/leo/etc/broker.conf").find("local_setting = kept"), std::string::npos);
     }
 
+    // Exactly one broker database in place, and no copy or directory left unreported: what
+    // the crash left was removed by recover, or belongs to a listed restore point.
+    auto list = run_installer({"snapshot", "list", "--root", root.string()});
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_EQ(list.out.find("leftover"), std::string::npos) << list.out;
+    EXPECT_EQ(sql("SELECT count(*) FROM pg_database WHERE datname = 'leo'").at(0, 0), "1");
+
     // A second recover does nothing.
     auto again = run_installer({"recover", "--root", root.string(), "-y"});
     EXPECT_EQ(again.exit_code, 0);
@@ -123,6 +130,7 @@ INSTANTIATE_TEST_SUITE_P(
                       FaultCase{"upgrade.begin", "upgrade", k_old},
                       FaultCase{"restore_point.package", "upgrade", k_old},
                       FaultCase{"restore_point.database", "upgrade", k_old},
+                      FaultCase{"restore_point.copy", "upgrade", k_old},
                       FaultCase{"upgrade.after_restore_point", "upgrade", k_old},
                       FaultCase{"upgrade.before_transaction", "upgrade", k_old},
                       FaultCase{"rpm.install", "upgrade", k_old},
@@ -132,6 +140,8 @@ INSTANTIATE_TEST_SUITE_P(
                       FaultCase{"upgrade.after_migrate", "upgrade", k_old},
                       FaultCase{"upgrade.after_spot_check", "upgrade", k_new},
                       FaultCase{"upgrade.before_end", "upgrade", k_new},
+                      FaultCase{"restore_point.dump", "upgrade", k_new, false},
+                      FaultCase{"restore.left", "rollback", k_old},
                       FaultCase{"restore.database", "rollback", k_old},
                       FaultCase{"restore.rpm", "rollback", k_old},
                       FaultCase{"restore.config", "rollback", k_old},

@@ -271,18 +271,33 @@ TEST_F(Broker, AStaleLockFileMovedAsideDuringAnUpgradeIsSaidOnItsOutput) {
 
 TEST_F(Broker, ARollbackThatStopsPartWaySaysThatRecoverFinishesIt) {
     ASSERT_EQ(run_installer(args({"upgrade", "-y"})).exit_code, 0);
-    // A server that cannot start (a broken postgresql.conf): the database part fails.
+    // A server that cannot start is found before anything changes: refused, nothing to recover.
     ASSERT_EQ(run_installer(args({"db", "stop"})).exit_code, 0);
-    const auto conf = root / "home/leo/pgsql/data/postgresql.conf";
-    const auto kept = leo::test::slurp(conf);
-    std::ofstream(conf, std::ios::app) << "this is not a setting\n";
+    const auto pgconf = root / "home/leo/pgsql/data/postgresql.conf";
+    const auto kept = leo::test::slurp(pgconf);
+    std::ofstream(pgconf, std::ios::app) << "this is not a setting\n";
+    auto early = run_installer(args({"rollback", "-y"}));
+    EXPECT_EQ(early.exit_code, 1) << early.out << early.err;
+    EXPECT_TRUE(contains(early.err, "contains errors")) << early.err;
+    EXPECT_FALSE(contains(early.err, "\\x0a")) << early.err;
+    EXPECT_TRUE(contains(run_installer(args({"recover", "--dry-run"})).out, "nothing to recover"));
+    std::ofstream(pgconf, std::ios::trunc) << kept;
+    EXPECT_EQ(installed(), k_new + "\n");
+
+    // A directory where the package puts a file: the package step fails after the state
+    // being left was kept, so the rollback stopped part way.
+    const auto conf = root / "home/leo/etc/broker.conf";
+    const auto conf_text = leo::test::slurp(conf);
+    stdfs::remove(conf);
+    stdfs::create_directories(conf / "in-the-way");
     auto r = run_installer(args({"rollback", "-y"}));
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_TRUE(contains(r.err, "stopped part way; once the cause below is fixed, run `leo-installer recover --root " +
                                     root.string() + "` to finish it"))
         << r.err;
     EXPECT_FALSE(contains(r.err, "\\x0a")) << r.err;
-    std::ofstream(conf, std::ios::trunc) << kept;
+    stdfs::remove_all(conf);
+    std::ofstream(conf) << conf_text;
     auto rec = run_installer(args({"recover", "-y"}));
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(installed(), k_old + "\n");

@@ -282,17 +282,30 @@ protected:
     }
 };
 
-TEST_F(HookTest, VmSnapshotIdIsRecordedAndRetentionKeepsTheNewest) {
+TEST_F(HookTest, VmSnapshotIdIsRecordedAndRetentionNeverDeletesManualOnes) {
     write_conf("[restore_points]\nkeep = 1\n[vm_snapshot]\ncreate_command = echo \"snap-for-$LEO_RESTORE_POINT_ID\"\n");
     auto c1 = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
     ASSERT_EQ(c1.exit_code, 0) << c1.err;
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // ids are per second
     auto c2 = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
     ASSERT_EQ(c2.exit_code, 0) << c2.err;
-    EXPECT_NE(c2.out.find("deleted restore point"), std::string::npos) << c2.out;
+    EXPECT_EQ(c2.out.find("deleted restore point"), std::string::npos) << c2.out;
     auto l = nlohmann::json::parse(run_installer({"snapshot", "list", "--root", root.string(), "--json"}).out);
-    ASSERT_EQ(l.size(), 1u);
-    EXPECT_EQ(l[0]["vm_snapshot"]["id"], "snap-for-" + l[0]["id"].get<std::string>());
+    ASSERT_EQ(l.size(), 2u) << "manual restore points are never deleted by retention";
+    for (const auto& e : l) {
+        EXPECT_EQ(e["vm_snapshot"]["id"], "snap-for-" + e["id"].get<std::string>());
+        EXPECT_EQ(e["kind"], "manual");
+    }
+    // Automatic ones are: two upgrades with keep = 1 leave the newest before-upgrade one.
+    for (const char* v : {"9.1.2", "9.2.0"}) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        auto up = run_installer({"upgrade", "--version", v, "--root", root.string(), "-y"});
+        ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    }
+    l = nlohmann::json::parse(run_installer({"snapshot", "list", "--root", root.string(), "--json"}).out);
+    ASSERT_EQ(l.size(), 3u) << l.dump(2);
+    EXPECT_EQ(l[2]["kind"], "before-upgrade");
+    EXPECT_EQ(l[2]["package"]["nevra"], "leostream-broker-9.1.2-1.x86_64");
 }
 
 TEST_F(HookTest, FailingHookStopsTheUpgradeBeforeAnyChange) {

@@ -58,6 +58,9 @@ int run_command(Command& cmd, const std::string& name) {
             rc = 128 + sig;
         }
         log::close_log();
+        // A signal in the last instant (after the check above) was announced by the
+        // handler: the exit code says it too.
+        if (const int late = signals::pending(); late != 0 && rc < 128) rc = 128 + late;
         return rc;
     } catch (const std::exception& e) {
         // A secret quoted by a library (a URL with its password) never reaches the terminal.

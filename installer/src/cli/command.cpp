@@ -2,6 +2,8 @@
 #include "command.hpp"
 
 #include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/common/signals.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/upgrade.hpp"
@@ -97,6 +99,12 @@ installer::RepoSelection RepoOptions::selection() const {
     sel.ids = ids;
     for (const auto& spec : from_path) sel.extra.push_back(repo::repo_from_path(spec));
     return sel;
+}
+
+void open_log(const std::filesystem::path& root) {
+    if (!log::open_log(root))
+        std::cerr << k_prog << ": warning: the log cannot be written (" << printable(log::last_open_error())
+                  << "); going on without it\n";
 }
 
 } // namespace leo::cli

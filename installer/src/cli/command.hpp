@@ -59,6 +59,10 @@ protected:
 
 void print_json(const nlohmann::json& j);
 
+/// log::open_log, and a warning on stderr when the log cannot be written (a FIFO or a
+/// link planted there): the run goes on, but never silently without its log.
+void open_log(const std::filesystem::path& root);
+
 /// Columns of the terminal on stdout (100 when it is not a terminal).
 std::size_t terminal_width();
 

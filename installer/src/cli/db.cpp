@@ -83,7 +83,7 @@ public:
         std::optional<installer::RunLock> lock;
         if (fs::SystemRoot(r).exists(fs::SystemRoot::k_state_dir))
             lock.emplace(installer::RunLock::acquire(r, "db " + m_action));
-        log::open_log(r);
+        open_log(r);
         log::info("db {} --root {}", m_action, r.string());
         const auto say = [](const std::string& line) { std::cout << line << "\n"; };
         if (m_action == "init") {

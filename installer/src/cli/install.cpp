@@ -44,7 +44,7 @@ public:
         req.skips = skip_map(m_skips, m_reasons);
         std::error_code ec;
         req.switch_database_program = stdfs::read_symlink("/proc/self/exe", ec);  // this program
-        log::open_log(req.root);
+        open_log(req.root);
         log::info("install --rpm {} --root {}", m_rpm, req.root.string());
 
         installer::InstallCallbacks cb;

@@ -141,7 +141,7 @@ public:
         if (!m_dry_run) {
             lock.emplace(installer::RunLock::acquire(r, "migrate"));
             installer::Journal(r).refuse_if_unfinished();
-            log::open_log(r);
+            open_log(r);
             // Each migration is its own transaction: a signal lets the one running finish.
             deferred.emplace("finishing the migrations; please wait");
         }
@@ -193,7 +193,7 @@ private:
                                  n, n == 1 ? "y" : "ies", n == 1 ? "the migration" : "the migrations",
                                  n == 1 ? "it" : "they", n == 1 ? "s" : "")))
             throw RefusedError("repair cancelled: nothing was changed");
-        log::open_log(r);
+        open_log(r);
         const auto res = mig::repair(conn, state.failed);
         for (const auto& f : res.removed) {
             std::cout << "removed the failed entry of " << describe_failed(f) << "\n";

@@ -49,7 +49,7 @@ public:
         const auto profile = preflight::parse_profile(m_profile);
         const auto skips = skip_map(m_skips, m_reasons);
         const auto r = root();
-        log::open_log(r);
+        open_log(r);
         const auto facts = load_facts(m_facts, r);
         const auto report = preflight::run_checks(facts, profile, skips);
         for (const auto& res : report.results)

@@ -25,11 +25,11 @@ public:
         if (m_dry_run) {
             const auto plan = installer::plan_recover(r);
             print(plan);
-            if (plan.action != installer::RecoverPlan::Action::nothing)
+            if (plan.action != installer::RecoverPlan::Action::nothing || !plan.leftovers.empty())
                 std::cout << "dry run: nothing was changed; run `" << k_prog << " recover` to do it\n";
             return 0;
         }
-        log::open_log(r);
+        open_log(r);
         const auto out = installer::recover(
             r, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; },
             [this](const installer::RecoverPlan& plan) {
@@ -44,8 +44,10 @@ private:
     static void print(const installer::RecoverPlan& plan) {
         if (plan.action == installer::RecoverPlan::Action::nothing) {
             std::cout << plan.what << "\n";
+            for (const auto& l : plan.leftovers) std::cout << "leftover:        " << l << "\n";
             return;
         }
+        for (const auto& l : plan.leftovers) std::cout << "leftover:        " << l << "\n";
         std::cout << "interrupted run: " << plan.command << " (run " << plan.run << ")\n";
         if (!plan.last_step.empty()) std::cout << "last step:       " << plan.last_step << "\n";
         std::cout << "why:             " << plan.why << "\n";

@@ -147,7 +147,7 @@ public:
             }
             return 0;
         }
-        log::open_log(req.root);
+        open_log(req.root);
         installer::SwitchCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };

@@ -48,7 +48,7 @@ public:
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.dry_run = m_dry_run;
         req.rpmdb_wait = std::chrono::seconds(m_rpmdb_wait);
-        log::open_log(req.root);
+        open_log(req.root);
         installer::UpgradeCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };

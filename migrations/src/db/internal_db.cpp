@@ -364,7 +364,11 @@ void clear_stale_lock_files(const stdfs::path& root, const fs::SystemRoot& sys, 
     }
 
     const std::string suffix = ".stale-" + clock::utc_now("%Y%m%dT%H%M%SZ");
-    for (const auto& [file, v] : stale) {
+    for (const auto& entry : stale) {
+        // Named copies, not structured bindings: a lambda may not capture those before C++20
+        // (clang 14, the fuzz build's compiler, refuses).
+        const auto& file = entry.first;
+        const auto& v = entry.second;
         const auto target = free_name(sys, file, suffix);
         try {
             as_leo(leo, root, [&](const fs::SystemRoot& leo_sys) {

@@ -71,6 +71,16 @@ TEST(Journal, JsonThatIsNotARecordIsDamaged) {
     EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\",\"step\":"
                         "\"s\",\"state\":\"done\",\"data\":5}\n"),
               std::string(k_file) + ":2: damaged journal line (\"data\" must be an object, not number)");
+    // A complete last line (newline-terminated) that is not JSON is damage, not a torn write.
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\ngarbage\n"),
+              std::string(k_file) + ":2: damaged journal line");
+    // A step record must name its step and a known state.
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\","
+                        "\"state\":\"start\"}\n"),
+              std::string(k_file) + ":2: damaged journal line (a step record without \"step\")");
+    EXPECT_EQ(error_for("{\"v\":1,\"type\":\"begin\",\"run\":\"r\"}\n{\"v\":1,\"type\":\"step\",\"run\":\"r\","
+                        "\"step\":\"s\",\"state\":\"half\"}\n"),
+              std::string(k_file) + ":2: damaged journal line (step state \"half\" is neither start nor done)");
 }
 
 } // namespace

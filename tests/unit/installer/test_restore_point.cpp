@@ -26,6 +26,15 @@ RestorePoint sample() {
     rp.schema_version = "9.0.7.1";
     rp.table_checksums = {{"jobs", "12:0123"}};
     rp.vm_snapshot_id = "snap-42";
+    rp.kind = leo::installer::RestorePointKind::before_upgrade;
+    rp.copy = leo::installer::DatabaseCopy{"leo_rp_s1", 16384, 8 << 20, false};
+    rp.verification = "verified";
+    leo::migrations::DatabaseState st;
+    st.owner = "leo";
+    st.acl = std::vector<leo::migrations::DatabaseGrant>{{"PUBLIC", "CONNECT", false}, {"leo", "CREATE", true}};
+    st.settings = {{"", "search_path", "\"$user\", public"}, {"broker", "work_mem", "8MB"}};
+    st.comment = "the broker's data";
+    rp.database_state = st;
     return rp;
 }
 
@@ -45,16 +54,52 @@ TEST(Manifest, RoundTrip) {
     EXPECT_EQ(rp.dir, k_dir);
 }
 
+TEST(Manifest, Format1IsStillRead) {
+    // What leo-installer wrote before restore points had copies: a dump, checksums.
+    const std::string v1 = R"({"format_version": 1, "id": "S0", "created": "2026-11-01T10:00:00Z",
+        "reason": "taken by snapshot create",
+        "package": {"nevra": "leostream-broker-9.0.7-1.x86_64", "file": "package.rpm", "sha256": "aa"},
+        "config": {"file": "config.tar.gz", "sha256": "bb", "entries": ["home/leo/etc"]},
+        "database": {"file": "database.dump", "method": "pg_dump -Fc", "sha256": "cc",
+                     "schema_version": "9.0.0.2", "tables": {"jobs": "1:ab"}},
+        "vm_snapshot": null})";
+    const auto rp = parse_manifest(v1, k_dir);
+    EXPECT_EQ(rp.kind, leo::installer::RestorePointKind::manual);
+    EXPECT_FALSE(rp.copy.has_value());
+    EXPECT_EQ(rp.dump_state, "complete");
+    EXPECT_EQ(rp.database_sha256, "cc");
+    EXPECT_TRUE(rp.usable());
+    EXPECT_EQ(rp.state(), "verified");
+    EXPECT_FALSE(rp.database_state.has_value());
+}
+
+TEST(Manifest, StatesTellWhatARollbackCanUse) {
+    auto rp = sample();
+    rp.dump_state = "pending";
+    rp.verification = "pending";
+    EXPECT_EQ(rp.state(), "pending");
+    EXPECT_TRUE(rp.usable()) << "the copy is there";
+    rp.copy->consumed = true;
+    EXPECT_FALSE(rp.usable()) << "no copy, no dump";
+    EXPECT_EQ(rp.state(), "consumed");
+    rp.dump_state = "complete";
+    EXPECT_TRUE(rp.usable()) << "the dump is there";
+    rp.verification = "failed: the copy differs";
+    EXPECT_EQ(rp.state(), "failed");
+    rp.package_sha256.clear();
+    EXPECT_FALSE(rp.usable()) << "no package";
+}
+
 TEST(Manifest, DamagedOrOtherVersionRefused) {
     EXPECT_EQ(error_for("{"), (k_dir / "manifest.json").string() +
                                   ": damaged manifest ([json.exception.parse_error.101] parse error at line 1, "
                                   "column 2: syntax error while parsing object key - unexpected end of input; "
                                   "expected string literal)");
     auto j = leo::installer::to_json(sample());
-    j["format_version"] = 2;
+    j["format_version"] = 3;
     EXPECT_EQ(error_for(j.dump()), (k_dir / "manifest.json").string() +
-                                       ": manifest format version 2 is not supported (this leo-installer reads "
-                                       "version 1)");
+                                       ": manifest format version 3 is not supported (this leo-installer reads "
+                                       "versions 1 and 2)");
     j = leo::installer::to_json(sample());
     j["package"].erase("nevra");
     EXPECT_NE(error_for(j.dump()).find(": damaged manifest ("), std::string::npos) << error_for(j.dump());
@@ -71,12 +116,12 @@ TEST(Manifest, FormatVersionOutOfRangeRefused) {
     ASSERT_EQ(text.size(), 260u);
     EXPECT_EQ(error_for(text), (k_dir / "manifest.json").string() +
                                    ": manifest format version 1.888888888888889e+84 is not supported (this "
-                                   "leo-installer reads version 1)");
+                                   "leo-installer reads versions 1 and 2)");
     auto j = leo::installer::to_json(sample());
     j["format_version"] = 4294967297LL;
     EXPECT_EQ(error_for(j.dump()), (k_dir / "manifest.json").string() +
                                        ": manifest format version 4294967297 is not supported (this leo-installer "
-                                       "reads version 1)");
+                                       "reads versions 1 and 2)");
     j["format_version"] = 1.0;
     EXPECT_NE(error_for(j.dump()).find("manifest format version 1.0 is not supported"), std::string::npos);
 }

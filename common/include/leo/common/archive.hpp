@@ -1,7 +1,9 @@
 #pragma once
 /// tar.gz archives of files under a root, through libarchive.
 
+#include <cstddef>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,5 +23,11 @@ std::vector<std::string> create_tar_gz(const std::filesystem::path& root, const 
 /// Extract `archive_file` under `root`, restoring owners, modes and times, refusing
 /// entries with ".." or absolute names or that go through symlinks. Throws leo::SystemError.
 void extract(const std::filesystem::path& archive_file, const std::filesystem::path& root);
+
+/// The contents of the regular files of an archive, by entry name (configuration files:
+/// compared with the files on disk before a restore overwrites them). Throws
+/// leo::SystemError for a damaged archive or when they add up to more than `limit` bytes.
+[[nodiscard]] std::map<std::string, std::string> regular_file_contents(const std::filesystem::path& archive_file,
+                                                                       std::size_t limit);
 
 } // namespace leo::archive

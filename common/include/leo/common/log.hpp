@@ -16,8 +16,11 @@ namespace leo::log {
 enum class Level { debug, info, warning, error };
 
 /// Open (create, append) the log under `root`; creates the directory (0750).
-/// Returns false when it could not be opened (the reason is not fatal).
+/// Returns false when it could not be opened (the reason is not fatal; last_open_error()
+/// says it, for the CLI to print: a run without its log must say so).
 bool open_log(const std::filesystem::path& root);
+/// Why the last open_log() failed ("" when it did not).
+[[nodiscard]] std::string last_open_error();
 /// Close the log (tests use this between roots).
 void close_log();
 /// Append one line; flushed immediately.

@@ -48,10 +48,17 @@ public:
     /// Replace the holder line's command once the plan is known ("upgrade to NEVRA").
     void describe(const std::string& command) const;
 
+    /// A run refused before its first change: remove the state directory when this run
+    /// created it (for the lock), while still holding the lock ("bad input changes
+    /// nothing"). A run that waited on it finds it gone and starts over.
+    void remove_state_dir_if_created() noexcept;
+
     RunLock(RunLock&& other) noexcept
-        : m_fd(other.m_fd), m_text_fd(other.m_text_fd), m_started(std::move(other.m_started)) {
+        : m_fd(other.m_fd), m_text_fd(other.m_text_fd), m_started(std::move(other.m_started)),
+          m_root(std::move(other.m_root)), m_created_dir(other.m_created_dir) {
         other.m_fd = -1;
         other.m_text_fd = -1;
+        other.m_created_dir = false;
     }
     RunLock& operator=(RunLock&&) = delete;
     RunLock(const RunLock&) = delete;
@@ -62,6 +69,8 @@ private:
     int m_fd = -1;       ///< the state directory, flocked
     int m_text_fd = -1;  ///< the holder line's file
     std::string m_started;
+    std::filesystem::path m_root;
+    bool m_created_dir = false;  ///< the state directory did not exist before this lock
 };
 
 /// Directories that do not exist yet, remembered so that a run refused before its first

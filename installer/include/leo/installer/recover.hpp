@@ -9,20 +9,31 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace leo::installer {
 
-/// `leo-installer rollback [ID]`: restore point `id` (the newest when empty). The run lock
-/// is taken first and held through `confirm` (asked with the restore point found; false
-/// cancels: leo::RefusedError, nothing changed). The internal database is left running or
-/// stopped as it was found. Returns the restore point used. Throws leo::RefusedError when
-/// another run holds the lock, an earlier run is unfinished, or another rpm transaction
-/// still holds rpm's lock after `rpmdb_wait` (all with nothing changed);
-/// leo::InstallError when the restore stops part way (the message says to run `recover`).
-RestorePoint rollback(const std::filesystem::path& root, const std::string& id,
-                      const std::function<void(const std::string&)>& on_step = nullptr,
-                      const std::function<bool(const RestorePoint&)>& confirm = nullptr,
-                      std::chrono::seconds rpmdb_wait = std::chrono::seconds(60));
+/// What `rollback` did.
+struct RollbackResult {
+    RestorePoint restore_point;  ///< the one it returned to
+    RestoreOutcome outcome;      ///< the state it left (a restore point), configuration kept as .rpmsave
+    std::vector<std::string> pruned;  ///< restore points deleted by retention afterwards
+};
+
+/// `leo-installer rollback [ID]`: restore point `id` (the newest usable one when empty).
+/// The run lock is taken first and held through `confirm` (asked with the restore point
+/// found; false cancels: leo::RefusedError, nothing changed). The state being left is kept
+/// as a before-rollback restore point, whose dump is taken after the rollback (off the
+/// critical path). The internal database is left running or stopped as it was found.
+/// Throws leo::RefusedError when another run holds the lock, an earlier run is
+/// unfinished, another rpm transaction still holds rpm's lock after `rpmdb_wait`, other
+/// sessions use the broker database, or the restore point failed its verification and
+/// `force` is not set (all with nothing changed); leo::InstallError when the restore stops
+/// part way (the message says to run `recover`).
+RollbackResult rollback(const std::filesystem::path& root, const std::string& id,
+                        const std::function<void(const std::string&)>& on_step = nullptr,
+                        const std::function<bool(const RestorePoint&)>& confirm = nullptr,
+                        std::chrono::seconds rpmdb_wait = std::chrono::seconds(60), bool force = false);
 
 /// What `recover` would do, and why (`recover --dry-run` prints it).
 struct RecoverPlan {
@@ -32,6 +43,9 @@ struct RecoverPlan {
     std::string last_step;  ///< "migrate (started, not ended)", or "" when no step began
     std::string why;        ///< why forward or back ("every step had ended", ...)
     std::string what;       ///< what recover does ("return to 9.0.7 (restore point ID)")
+    /// What interrupted runs left of restore points (a copy no manifest names, a
+    /// half-written directory), which recover removes too; one line each.
+    std::vector<std::string> leftovers;
 };
 
 /// Read the journal and say what `recover` would do; changes nothing, takes no lock.

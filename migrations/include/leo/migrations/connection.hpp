@@ -75,6 +75,9 @@ public:
     /// `name` quoted as an SQL identifier by the server's rules (PQescapeIdentifier):
     /// any name, mixed case and quotes included. Throws leo::DatabaseError.
     [[nodiscard]] std::string quote_ident(const std::string& name) const;
+    /// `value` quoted as an SQL string literal (PQescapeLiteral), for the statements that
+    /// take no parameters (COMMENT ON, ALTER DATABASE ... SET). Throws leo::DatabaseError.
+    [[nodiscard]] std::string quote_literal(const std::string& value) const;
     /// The conninfo this connection was opened with (to open another session to the same
     /// database); it may hold a password: never print it.
     [[nodiscard]] const std::string& conninfo() const noexcept { return m_conninfo; }

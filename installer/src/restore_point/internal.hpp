@@ -1,0 +1,54 @@
+#pragma once
+// What the parts of the restore-point implementation share (installer/src/restore_point/).
+#include "leo/installer/restore_point.hpp"
+
+#include "leo/common/system_root.hpp"
+#include "leo/migrations/connection.hpp"
+#include "leo/migrations/internal_db.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace leo::installer::rp_detail {
+
+/// The configuration a restore point keeps (absolute paths inside the root).
+extern const std::vector<std::string> k_config_paths;
+
+/// Name prefixes of the databases restore points keep in the instance.
+inline constexpr const char* k_copy_prefix = "leo_rp_";
+inline constexpr const char* k_left_prefix = "leo_before_rollback_";
+
+/// ROOT/var/lib/leo-installer/snapshots, root-only (0700) and reached through no unsafe
+/// link (everything below it is root's alone, so its host paths can go to pg_dump, tar
+/// and digests). Created (and brought back to 0700) when `create` is set.
+std::filesystem::path snapshots_dir(const std::filesystem::path& root, bool create = false);
+/// "/var/lib/leo-installer/snapshots/NAME" (inside the root).
+std::filesystem::path snapshot_inside(const std::string& name);
+
+/// The database name of restore point `id`'s copy: "leo_rp_20261129t153000z", or
+/// "leo_before_rollback_..." for the state a rollback left.
+std::string database_name_for(const std::string& id, RestorePointKind kind);
+
+/// The internal database, started when it is not running; what the start did with stale
+/// lock files goes to `notice` (the caller's output), not only to the log.
+migrations::InternalDatabase running_database(const std::filesystem::path& root,
+                                              const std::function<void(const std::string&)>& notice);
+/// A session on the instance's maintenance database (`postgres`), for CREATE, ALTER and
+/// DROP DATABASE.
+migrations::Connection admin_connection(const migrations::InternalDatabase& db);
+
+/// Write rp's manifest.json (0600, atomically) into `dir_inside` (its directory, inside the root).
+void write_manifest(const std::filesystem::path& root, const RestorePoint& rp, const std::filesystem::path& dir_inside);
+
+/// Throw leo::InstallError when `file` is missing or its sha256 is not `expected`.
+void check_digest(const std::filesystem::path& file, const std::string& expected);
+
+/// Bytes of the regular files at and below `inside`, never following a link.
+std::uintmax_t tree_size(const fs::SystemRoot& sr, const std::filesystem::path& inside);
+/// "12.3 MiB".
+std::string mib(std::uintmax_t bytes);
+
+} // namespace leo::installer::rp_detail
