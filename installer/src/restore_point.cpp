@@ -150,6 +150,8 @@ std::string mib(std::uintmax_t bytes) { return fmt::format("{:.1f} MiB", static_
 RestorePoint create_restore_point(const stdfs::path& root, const std::string& reason, const InstallerConfig& config,
                                   const std::function<void(const std::string&)>& on_warning) {
     require_internal_database(root, "a restore point");
+    // A link out of the saved directories could not be put back: refused before anything is written.
+    archive::check_links(root, k_config_paths);
     const fs::ScopedUmask private_files(077); // the dump, the archive and the manifest: root's alone
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.size() != 1)
@@ -283,6 +285,21 @@ void verify_restore_point(const RestorePoint& rp) {
     check_digest(rp.dir / "database.dump", rp.database_sha256);
 }
 
+void check_restore_point(const stdfs::path& root, const RestorePoint& rp) {
+    verify_restore_point(rp);
+    const auto pkg = rpm::read_package_info(rp.dir / "package.rpm");
+    if (pkg.nevra() != rp.nevra)
+        throw InstallError(fmt::format("restore point {}: package.rpm is {}, but the manifest says {}; nothing was "
+                                       "changed",
+                                       rp.id, pkg.nevra(), rp.nevra));
+    try {
+        archive::check_restorable(rp.dir / "config.tar.gz", root, k_config_paths);
+    } catch (const RefusedError& e) {
+        throw InstallError(fmt::format("restore point {} cannot be used: {}", rp.id, e.what()));
+    }
+    migrations::check_dump_readable(rp.dir / "database.dump");
+}
+
 void restore(const stdfs::path& root, const RestorePoint& rp, const std::function<void(const std::string&)>& on_step) {
     auto step = [&](const std::string& s) {
         log::info("restore {}: {}", rp.id, s);
@@ -290,23 +307,7 @@ void restore(const stdfs::path& root, const RestorePoint& rp, const std::functio
     };
     // Everything that can be checked is checked before anything changes.
     step("verifying restore point " + rp.id);
-    verify_restore_point(rp);
-    const auto pkg = rpm::read_package_info(rp.dir / "package.rpm");
-    if (pkg.nevra() != rp.nevra)
-        throw InstallError(fmt::format("restore point {}: package.rpm is {}, but the manifest says {}; nothing was "
-                                       "changed",
-                                       rp.id, pkg.nevra(), rp.nevra));
-    for (const auto& entry : archive::list_entries(rp.dir / "config.tar.gz")) {
-        const bool allowed = std::any_of(k_config_paths.begin(), k_config_paths.end(), [&](const std::string& p) {
-            const std::string rel = stdfs::path(p).relative_path().string();
-            return entry == rel || entry.rfind(rel + "/", 0) == 0;
-        });
-        if (!allowed)
-            throw InstallError(fmt::format("restore point {}: config.tar.gz holds {}, which is not configuration "
-                                           "({}); nothing was changed",
-                                           rp.id, entry, fmt::join(k_config_paths, ", ")));
-    }
-    migrations::check_dump_readable(rp.dir / "database.dump");
+    check_restore_point(root, rp);
     auto db = running_database(root, on_step);
 
     // The database first, into a staging database: the live one stays until the

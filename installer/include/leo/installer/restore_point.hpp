@@ -74,7 +74,15 @@ std::vector<std::string> prune_restore_points(const std::filesystem::path& root,
 /// Check every part against the manifest (digests, archive readable). Throws leo::InstallError.
 void verify_restore_point(const RestorePoint& rp);
 
-/// Put `root` back to `rp`: the RPM (downgrade or reinstall of the kept package, one
+/// Everything restore() checks before it changes anything: every part against the manifest
+/// (verify_restore_point), package.rpm's NEVRA, the configuration archive (only
+/// configuration, only files, directories and links, and no link out of the saved
+/// directories: archive::check_restorable) and the dump readable. Reads only. Throws
+/// leo::InstallError (or leo::DatabaseError for the dump) naming the restore point and
+/// what makes it unusable.
+void check_restore_point(const std::filesystem::path& root, const RestorePoint& rp);
+
+/// Put `root` back to `rp` (check_restore_point first, nothing changed when it throws): the RPM (downgrade or reinstall of the kept package, one
 /// librpm transaction), the configuration archive, then the database (dropped, restored
 /// from the dump, and its table checksums compared with the manifest's).
 /// `on_step` reports progress. Throws with the failing part named.
