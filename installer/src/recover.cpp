@@ -62,6 +62,29 @@ std::string rollback_target(const stdfs::path& root, const RunRecord& run) {
     return "";
 }
 
+/// Why restore point `id` cannot be used (it is missing, its manifest or a part is
+/// damaged, its archive holds what cannot be restored), or nullopt when it can. Reads only.
+std::optional<std::string> unusable(const stdfs::path& root, const std::string& id) {
+    if (id.empty()) return std::string("the run's restore point is not recorded and none of its version is left");
+    try {
+        // What makes it unusable for good, not what may pass (a session, a failed
+        // verification that --force overrides).
+        (void)check_rollback(root, find_restore_point(root, id), true, true, false);
+        return std::nullopt;
+    } catch (const Error& e) {
+        return describe(e);
+    }
+}
+
+/// The plan when the restore point a run must return to cannot be used: end the run,
+/// change nothing else, and say what the administrator does instead.
+void give_up(RecoverPlan& plan, const std::string& id, const std::string& why) {
+    plan.action = RecoverPlan::Action::give_up;
+    plan.what = fmt::format("restore point {} cannot be used ({}); end the run without undoing it and change "
+                            "nothing else",
+                            id.empty() ? "-" : id, why);
+}
+
 RecoverPlan plan_for(const stdfs::path& root, const std::optional<RunRecord>& run, bool journal_exists) {
     RecoverPlan plan;
     if (!run) {
@@ -137,14 +160,15 @@ RecoverPlan plan_for(const stdfs::path& root, const std::optional<RunRecord>& ru
                                "schema or the data may be between versions",
                                run->from, run->to, stopped);
         plan.what = fmt::format("return to {} (restore point {})", run->from, id);
+        if (const auto why = unusable(root, id)) give_up(plan, id, *why);
         return plan;
     }
     if (run->command == "rollback") {
         const auto id = rollback_target(root, *run);
         plan.action = RecoverPlan::Action::back;
         plan.why = fmt::format("the rollback to {} stopped {}", run->to, stopped);
-        plan.what = id.empty() ? "nothing it can do: no restore point of " + run->to + " is left"
-                               : fmt::format("finish the rollback: return to {} (restore point {})", run->to, id);
+        plan.what = fmt::format("finish the rollback: return to {} (restore point {})", run->to, id);
+        if (const auto why = unusable(root, id)) give_up(plan, id, *why);
         return plan;
     }
     plan.action = RecoverPlan::Action::back;
@@ -189,12 +213,18 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
     }
     const auto before = migrations::InternalDatabase(root).status().state;
     // Everything restore() checks first, before the journal records a run: a refusal
-    // leaves nothing for recover.
+    // leaves no unfinished rollback for recover to retry.
     try {
         (void)check_rollback(root, rp, force);
-    } catch (...) {
+    } catch (const RefusedError&) {
         leave_database_as_found(root, before, on_step);
         throw;
+    } catch (const Error&) {
+        leave_database_as_found(root, before, on_step);
+        std::throw_with_nested(RefusedError(fmt::format(
+            "cannot roll back to restore point {}; nothing was changed (`leo-installer snapshot list` shows the "
+            "others)",
+            rp.id)));
     }
     const auto installed = rpm::query_installed(root, k_broker_package);
     const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
@@ -351,8 +381,21 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
     } else if (run->command == "rollback") {
         rp_id = rollback_target(root, *run);  // recorded at its start by NEVRA
     }
-    if (rp_id.empty()) throw InstallError(fmt::format("cannot recover run {} ({}): no restore point for it", run->id,
-                                                      run->command));
+    // A restore point that cannot be used would fail the same way at every recover: give
+    // the run up (the plan said so), change nothing, and say what to do instead.
+    if (const auto why = unusable(root, rp_id)) {
+        journal.end(run->id, "given-up");
+        const auto installed = rpm::query_installed(root, k_broker_package);
+        std::string now;
+        for (const auto& p : installed) now += (now.empty() ? "" : ", ") + p.nevra();
+        throw InstallError(fmt::format(
+            "recover gave up on the interrupted `{}` {} -> {} (run {}): restore point {} cannot be used ({}); the run "
+            "is ended and nothing was changed, so the broker is as that run left it (installed: {}): check it with "
+            "`leo-installer status`, then roll back to another restore point (`leo-installer snapshot list`, "
+            "`leo-installer rollback ID`) or install the version you want again",
+            run->command, run->from, run->to, run->id, rp_id.empty() ? "-" : rp_id, *why,
+            now.empty() ? "none" : now));
+    }
     const auto rp = find_restore_point(root, rp_id);
 
     // rpmdb repair: an interrupted transaction can leave two versions in the rpmdb.

@@ -287,19 +287,6 @@ SplitConninfo split_password(const std::string& conninfo) {
     return out;
 }
 
-std::string quote_identifier(const std::string& name) {
-    auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
-    bool plain = !name.empty() && name.size() < 64 && (lower(name[0]) || name[0] == '_');
-    for (char c : name)
-        if (!(lower(c) || (c >= '0' && c <= '9') || c == '_' || c == '$'))
-            plain = false;
-    if (!plain)
-        throw DatabaseError(fmt::format("identifier '{}' is not a plain lowercase SQL identifier "
-                                        "(letters a-z, digits, _ and $, at most 63 characters)",
-                                        name));
-    return "\"" + name + "\"";
-}
-
 void ignore_ambient_credentials() {
     for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
         ::unsetenv(var);

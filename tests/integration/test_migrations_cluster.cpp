@@ -436,7 +436,7 @@ TEST_F(ClusterTest, FailingNoTransactionMigrationDropsTheInvalidIndex) {
         << r.message;
     EXPECT_NE(r.message.find("could not create unique index"), std::string::npos) << r.message;
     EXPECT_NE(r.message.find("line 2 of the script"), std::string::npos) << r.message;
-    EXPECT_NE(r.message.find("dropped the invalid index public.settings_value_uidx"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("dropped the invalid index \"public\".\"settings_value_uidx\""), std::string::npos) << r.message;
     EXPECT_FALSE(table_exists("settings_value_uidx"));
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
     auto state = read_schema_state(*m_conn);

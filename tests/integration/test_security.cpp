@@ -280,31 +280,36 @@ TEST_F(SecurityTest, AJournalRecordWithUnusableDataStopsRecoverCleanly) {
     std::ofstream(file, std::ios::trunc) << before;
 }
 
-TEST_F(SecurityTest, LeosLinksInItsConfigurationCannotPoisonARestorePoint) {
-    // A link leo plants in /home/leo/etc is archived as that link, under its own name, so
-    // the restore point stays usable (it used to be stored as etc/passwd, and every
-    // rollback and recover then refused it).
+TEST_F(SecurityTest, LeosLinkOutOfItsConfigurationIsRefusedWhenARestorePointIsTaken) {
+    // A link leo plants in /home/leo/etc pointing out of the saved directories could not be
+    // put back by a rollback (it used to be stored as etc/passwd, and every rollback and
+    // recover then refused it): the restore point is refused when it is taken, naming the
+    // link, and nothing is written.
     // The package's /home/leo/etc is root's; leo owns /home/leo, so it puts its own in place.
     auto planted = as_leo("cd " + (root / "home/leo").string() +
                           " && mv etc etc.orig && mkdir etc && cp etc.orig/broker.conf etc/ && ln -s "
                           "../../../etc/passwd etc/c-out");
     ASSERT_EQ(planted.exit_code, 0) << planted.err;
+    const std::string passwd = slurp(root / "etc/passwd");
     auto c = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
-    ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
-    auto r = run_installer({"rollback", "--root", root.string(), "-y"});
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_TRUE(stdfs::is_symlink(root / "home/leo/etc/c-out"));
-    EXPECT_EQ(slurp(root / "etc/passwd").find("root:"), 0u) << "the root's passwd is untouched";
+    EXPECT_EQ(c.exit_code, 3) << c.out << c.err;
+    EXPECT_NE(c.err.find("symbolic link " + (root / "home/leo/etc/c-out").string() + " -> ../../../etc/passwd"),
+              std::string::npos)
+        << c.err;
+    EXPECT_NE(c.err.find("it points to /etc/passwd"), std::string::npos) << c.err;
+    EXPECT_TRUE(!stdfs::exists(root / "var/lib/leo-installer/snapshots") ||
+                stdfs::is_empty(root / "var/lib/leo-installer/snapshots"))
+        << "a restore point was left behind";
+    EXPECT_EQ(slurp(root / "etc/passwd"), passwd) << "the root's passwd is untouched";
     stdfs::remove_all(root / "home/leo/etc");
     stdfs::rename(root / "home/leo/etc.orig", root / "home/leo/etc");
-    for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
-        (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
 }
 
 TEST_F(SecurityTest, FreeSpaceCheckDoesNotWalkThroughLeosLinks) {
     // leo points /home/leo/etc at a root-only host directory holding a 100 GiB sparse file:
-    // the size estimate must not follow it (it refused every restore point, and a link to /
-    // made root walk the whole host).
+    // the restore point must neither follow it (the size estimate refused every restore
+    // point, and a link to / made root walk the whole host) nor save it: it is refused as a
+    // link out of the saved directories, before any size is estimated.
     const auto secret_dir = s_tmp->path() / "root-only";
     stdfs::create_directories(secret_dir);
     ASSERT_EQ(::chmod(secret_dir.c_str(), 0700), 0);
@@ -314,12 +319,16 @@ TEST_F(SecurityTest, FreeSpaceCheckDoesNotWalkThroughLeosLinks) {
                   .exit_code,
               0);
     auto c = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
-    EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+    EXPECT_EQ(c.exit_code, 3) << c.out << c.err;
     EXPECT_EQ(c.err.find("not enough free space"), std::string::npos) << c.err;
+    EXPECT_NE(c.err.find("symbolic link " + (root / "home/leo/etc").string() + " -> " + secret_dir.string()),
+              std::string::npos)
+        << c.err;
+    EXPECT_TRUE(!stdfs::exists(root / "var/lib/leo-installer/snapshots") ||
+                stdfs::is_empty(root / "var/lib/leo-installer/snapshots"))
+        << "a restore point was left behind";
     stdfs::remove(root / "home/leo/etc");
     stdfs::rename(root / "home/leo/etc.pkg", root / "home/leo/etc");
-    for (const auto& e : stdfs::directory_iterator(root / "var/lib/leo-installer/snapshots"))
-        (void)run_installer({"snapshot", "delete", e.path().filename().string(), "--root", root.string(), "-y"});
 }
 
 /// A PostgreSQL server that only asks for a cleartext password and records what it gets.

@@ -196,6 +196,32 @@ TEST_F(SwitchDatabase, NewCopiesVerifiedThenBackToInternal) {
     EXPECT_THAT(again.out, HasSubstr("already uses the internal database"));
 }
 
+TEST_F(SwitchDatabase, TablesWhoseNamesNeedQuotingAreCopiedVerifiedAndKept) {
+    {
+        auto c = internal();
+        leo::test::create_odd_tables(c);
+    }
+    auto src = internal();
+    const std::string before = leo::test::odd_table_contents(src);
+    auto r = switch_db(to("new", "leo_odd"));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    // Verified table by table, other schemas and quoted names included.
+    EXPECT_THAT(r.out, HasSubstr("\"public\".\"AuditLog\": 3 rows, checksum equal"));
+    EXPECT_THAT(r.out, HasSubstr("\"public\".\"quo\"\"te\": 2 rows, checksum equal"));
+    EXPECT_THAT(r.out, HasSubstr("\"audit\".\"events\": 7 rows, checksum equal"));
+    EXPECT_THAT(r.out, HasSubstr("\"a\".\"b\": 2 rows, checksum equal"));
+    EXPECT_THAT(r.out, HasSubstr("\"Ops.Team\".\"Mixed Case\": 2 rows, checksum equal"));
+    auto copy = ext->admin("leo_odd");
+    EXPECT_EQ(leo::test::odd_table_contents(copy), before) << "the copy differs from the source";
+    const auto seqs = leo::migrations::sequence_values(copy);
+    EXPECT_EQ(seqs.count("\"audit\".\"events_id_seq\""), 1u) << "sequences of other schemas are compared";
+
+    auto back = switch_db({"--to_internal", "--skip_confirmation"});
+    ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+    auto again = internal();
+    EXPECT_EQ(leo::test::odd_table_contents(again), before);
+}
+
 TEST_F(SwitchDatabase, NewUsesAnEmptyDatabaseOfThatNameWithThePasswordFromTheEnvironment) {
     ext->create_database("empty_one", "broker");
     auto args = to("new", "empty_one");

@@ -22,6 +22,46 @@ std::string table_checksums(const std::filesystem::path& root) {
     return out;
 }
 
+namespace {
+const std::vector<std::pair<std::string, std::string>> k_odd_tables = {
+    {"public", "AuditLog"}, {"public", "audit log"}, {"public", "a.b"},       {"public", "quo\"te"},
+    {"audit", "events"},    {"a", "b"},              {"Ops.Team", "Mixed Case"}};
+} // namespace
+
+void create_odd_tables(migrations::Connection& c) {
+    c.exec("CREATE TABLE \"AuditLog\" (id serial PRIMARY KEY, \"Who\" text NOT NULL, \"At\" timestamptz NOT NULL)");
+    c.exec("INSERT INTO \"AuditLog\" (\"Who\", \"At\") VALUES ('admin', '2026-01-02 03:04:05+00'), "
+           "('O''Brien \"the\" admin', '2026-02-03 04:05:06+00'), (E'two\\nlines', '2026-03-04 05:06:07+00')");
+    c.exec("CREATE TABLE \"audit log\" (n integer, note text)");
+    c.exec("INSERT INTO \"audit log\" SELECT g, 'note ' || g FROM generate_series(1, 20) g");
+    c.exec("CREATE TABLE \"a.b\" (v text)");
+    c.exec("INSERT INTO \"a.b\" VALUES ('in public, named a.b')");
+    c.exec("CREATE TABLE \"quo\"\"te\" (v text)");
+    c.exec("INSERT INTO \"quo\"\"te\" VALUES ('a \"quoted\" value'), (NULL)");
+    c.exec("CREATE SCHEMA audit");
+    c.exec("CREATE TABLE audit.events (id bigserial PRIMARY KEY, body text)");
+    c.exec("INSERT INTO audit.events (body) SELECT 'event ' || g FROM generate_series(1, 7) g");
+    c.exec("CREATE SCHEMA a");
+    c.exec("CREATE TABLE a.b (v text)");
+    c.exec("INSERT INTO a.b VALUES ('in schema a, named b'), ('second')");
+    c.exec("CREATE SCHEMA \"Ops.Team\"");
+    c.exec("CREATE TABLE \"Ops.Team\".\"Mixed Case\" (\"Key\" text PRIMARY KEY, \"Value\" integer)");
+    c.exec("INSERT INTO \"Ops.Team\".\"Mixed Case\" VALUES ('one', 1), ('two', 2)");
+}
+
+std::string odd_table_contents(migrations::Connection& c) {
+    std::string out;
+    for (const auto& [schema, table] : k_odd_tables) {
+        const auto rows = c.query("SELECT t::text FROM " + c.quote_ident(schema) + "." + c.quote_ident(table) +
+                                  " t ORDER BY 1");
+        out += schema + "." + table + ":\n";
+        for (const auto& row : rows.rows) out += row.at(0).value_or("NULL") + "\n";
+    }
+    for (const char* seq : {"public.\"AuditLog_id_seq\"", "audit.events_id_seq"})
+        out += std::string(seq) + " " + c.query(std::string("SELECT last_value::text FROM ") + seq).at(0, 0) + "\n";
+    return out;
+}
+
 int free_loopback_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) throw std::runtime_error("socket() failed");

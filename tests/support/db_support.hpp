@@ -74,6 +74,15 @@ private:
     int m_port = 0;
 };
 
+/// Tables whose names need quoting, holding rows: "AuditLog" (mixed case, a serial),
+/// "audit log" (a space), "a.b" (a dot), "quo""te" (a double quote), in public; and
+/// audit.events (a bigserial sequence), a.b (the same text as public."a.b" qualified) and
+/// "Ops.Team"."Mixed Case" in other schemas. Made in `conn`'s database.
+void create_odd_tables(migrations::Connection& conn);
+/// Every row of the tables of create_odd_tables, in full ("schema.table:" then each row as
+/// text, sorted), and each sequence's last_value, to compare before and after.
+[[nodiscard]] std::string odd_table_contents(migrations::Connection& conn);
+
 /// A TCP port on 127.0.0.1 that nothing listens on now (bind to port 0, read, close).
 int free_loopback_port();
 

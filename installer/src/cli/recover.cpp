@@ -51,7 +51,9 @@ private:
         std::cout << "interrupted run: " << plan.command << " (run " << plan.run << ")\n";
         if (!plan.last_step.empty()) std::cout << "last step:       " << plan.last_step << "\n";
         std::cout << "why:             " << plan.why << "\n";
-        std::cout << (plan.action == installer::RecoverPlan::Action::forward ? "forward:         " : "back:            ")
+        std::cout << (plan.action == installer::RecoverPlan::Action::forward   ? "forward:         "
+                      : plan.action == installer::RecoverPlan::Action::give_up ? "give up:         "
+                                                                               : "back:            ")
                   << plan.what << "\n";
     }
     bool m_dry_run = false;

@@ -124,6 +124,8 @@ std::string differences(const std::map<std::string, std::string>& want, const st
 
 void precheck_restore_point(const stdfs::path& root, const std::function<void(const std::string&)>& on_warning) {
     require_internal_database(root, "a restore point");
+    // A link out of the saved directories could not be put back: refused before anything is written.
+    archive::check_links(root, k_config_paths);
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.size() != 1)
         throw InstallError(fmt::format("cannot take a restore point: {} broker packages are installed in {} "

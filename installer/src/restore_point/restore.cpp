@@ -184,7 +184,7 @@ void switch_to_dump(const migrations::InternalDatabase& db, migrations::Connecti
 
 } // namespace
 
-bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force, bool continuing) {
+bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force, bool continuing, bool sessions) {
     if (rp.verification.rfind("failed", 0) == 0 && !force)
         throw RefusedError(fmt::format("restore point {} failed its verification ({}); nothing was changed: "
                                        "`leo-installer snapshot verify {}` checks it again, and --force rolls back to "
@@ -201,15 +201,22 @@ bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force,
         throw InstallError(fmt::format("restore point {}: package.rpm is {}, but the manifest says {}; nothing was "
                                        "changed",
                                        rp.id, pkg.nevra(), rp.nevra));
-    for (const auto& entry : archive::list_entries(rp.dir / "config.tar.gz")) {
-        const bool allowed = std::any_of(k_config_paths.begin(), k_config_paths.end(), [&](const std::string& p) {
-            const std::string rel = stdfs::path(p).relative_path().string();
-            return entry == rel || entry.rfind(rel + "/", 0) == 0;
-        });
-        if (!allowed)
-            throw InstallError(fmt::format("restore point {}: config.tar.gz holds {}, which is not configuration "
-                                           "({}); nothing was changed",
-                                           rp.id, entry, fmt::join(k_config_paths, ", ")));
+    // Only configuration, only files, directories and links, and no link out of the saved
+    // directories (as they will be once extracted).
+    try {
+        archive::check_restorable(rp.dir / "config.tar.gz", root, k_config_paths);
+    } catch (const RefusedError& e) {
+        throw InstallError(fmt::format("restore point {} cannot be used: {}", rp.id, e.what()));
+    }
+    // Asked only whether it is unusable for good (recover's plan, also a dry run): a
+    // stopped server is not started; the manifest says whether the copy is there.
+    migrations::InternalDatabase stopped(root);
+    if (!sessions && stopped.status().state != migrations::DbState::running) {
+        if (!rp.has_copy() && rp.dump_state != "complete")
+            throw InstallError(fmt::format("restore point {} cannot be rolled back to: no database copy and its dump "
+                                           "is {}",
+                                           rp.id, rp.dump_state));
+        return rp.has_copy();
     }
     auto db = running_database(root, nullptr);
     auto admin = admin_connection(db);
@@ -224,7 +231,7 @@ bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force,
                                            rp.dump_state));
         migrations::check_dump_readable(rp.dir / "database.dump");
     }
-    if (const auto clients = migrations::database_clients(admin, "leo"); !clients.empty())
+    if (const auto clients = migrations::database_clients(admin, "leo"); sessions && !clients.empty())
         throw RefusedError(fmt::format("cannot roll back: other sessions are connected to the broker database: {}; "
                                        "stop the broker's components (or those clients) and run again; nothing was "
                                        "changed",

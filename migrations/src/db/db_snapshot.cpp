@@ -70,23 +70,47 @@ std::string pg_tool_error(const subprocess::Result& r) {
     return subprocess::last_line(text);
 }
 
-/// The relations of kind `relkind` ('r' tables, 'S' sequences) in the public schema, by name.
-Rows public_relations(Connection& conn, const char* relkind) {
-    return conn.query("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
-                      "c.relnamespace WHERE n.nspname = 'public' AND c.relkind = $1 ORDER BY c.relname",
-                      {std::string(relkind)});
+/// Whether `name` reads the same unquoted: lowercase letters, digits, _ and $, not starting
+/// with a digit or $ (the only table names manifests of format 1 could hold).
+bool plain_name(const std::string& name) {
+    if (name.empty() || name.size() > 63 || (name[0] >= '0' && name[0] <= '9') || name[0] == '$') return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '$';
+    });
+}
+
+/// A relation outside the system schemas: its key in TableChecksums / SequenceValues, and
+/// its schema-qualified name quoted for SQL by libpq (PQescapeIdentifier).
+struct Relation {
+    std::string key;
+    std::string sql_name;
+};
+
+/// The relations of kind `relkind` ('r' tables, 'S' sequences) of every schema but the
+/// system ones (pg_catalog, information_schema, pg_toast*, pg_temp_*).
+std::vector<Relation> user_relations(Connection& conn, const char* relkind) {
+    const auto rows = conn.query("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace "
+                                 "n ON n.oid = c.relnamespace WHERE n.nspname <> 'information_schema' AND n.nspname "
+                                 "NOT LIKE 'pg\\_%' AND c.relkind = $1 ORDER BY 1, 2",
+                                 {std::string(relkind)});
+    std::vector<Relation> out;
+    for (size_t i = 0; i < rows.rows.size(); ++i) {
+        const std::string& schema = rows.at(i, 0);
+        const std::string& name = rows.at(i, 1);
+        const std::string sql_name = conn.quote_ident(schema) + "." + conn.quote_ident(name);
+        out.push_back({schema == "public" && plain_name(name) ? name : sql_name, sql_name});
+    }
+    return out;
 }
 } // namespace
 
 TableChecksums table_checksums(Connection& conn) {
     TableChecksums out;
-    auto tables = public_relations(conn, "r");
-    for (size_t i = 0; i < tables.rows.size(); ++i) {
-        const std::string& t = tables.at(i, 0);
-        const std::string q = quote_identifier(t);
+    for (const auto& t : user_relations(conn, "r")) {
         auto r = conn.query(fmt::format(
-            "SELECT count(*) || ':' || coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), '') FROM {} r", q));
-        out[t] = r.at(0, 0);
+            "SELECT count(*) || ':' || coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), '') FROM {} r",
+            t.sql_name));
+        out[t.key] = r.at(0, 0);
     }
     return out;
 }
@@ -102,6 +126,8 @@ void dump_database(const std::string& conninfo, const stdfs::path& file) {
         throw DatabaseError(fmt::format("pg_dump to {} failed: {}", file.string(),
                                         pg_tool_error(r)));
     }
+    // pg_dump creates the file under the caller's umask: the data is root's alone (0600).
+    host_files().set_owner_mode(part, std::nullopt, 0600);
     auto list = run_pg_tool("pg_restore", {"--list", part.string()});
     if (!list.ok()) {
         remove_quietly(part);
@@ -122,11 +148,9 @@ void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
 
 SequenceValues sequence_values(Connection& conn) {
     SequenceValues out;
-    auto seqs = public_relations(conn, "S");
-    for (size_t i = 0; i < seqs.rows.size(); ++i) {
-        const std::string& name = seqs.at(i, 0);
-        auto r = conn.query(fmt::format("SELECT last_value || ':' || is_called FROM {}", conn.quote_ident(name)));
-        out[name] = r.at(0, 0);
+    for (const auto& seq : user_relations(conn, "S")) {
+        auto r = conn.query(fmt::format("SELECT last_value || ':' || is_called FROM {}", seq.sql_name));
+        out[seq.key] = r.at(0, 0);
     }
     return out;
 }
@@ -144,13 +168,13 @@ void check_dump_readable(const stdfs::path& file) {
 void restore_into_staging(const std::string& admin_conninfo, const std::string& staging_conninfo,
                           const std::string& staging, const std::string& owner, const stdfs::path& file) {
     auto admin = Connection::open(admin_conninfo);
-    const std::string db = quote_identifier(staging);
+    const std::string db = admin.quote_ident(staging);
     admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
                 "pg_backend_pid()",
                 {staging});
     admin.exec("DROP DATABASE IF EXISTS " + db);
     admin.exec(fmt::format("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0", db,
-                           quote_identifier(owner)));
+                           admin.quote_ident(owner)));
     auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--role=" + owner,
                                         file.string()},
                          staging_conninfo);
@@ -164,13 +188,13 @@ void restore_into_staging(const std::string& admin_conninfo, const std::string& 
 void replace_database(const std::string& admin_conninfo, const std::string& dbname, const std::string& staging) {
     auto admin = Connection::open(admin_conninfo);
     const std::string old_name = dbname + "_replaced";
-    admin.exec("DROP DATABASE IF EXISTS " + quote_identifier(old_name));
+    admin.exec("DROP DATABASE IF EXISTS " + admin.quote_ident(old_name));
     admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
                 "pg_backend_pid()",
                 {dbname});
-    admin.exec(fmt::format("ALTER DATABASE {} RENAME TO {}", quote_identifier(dbname), quote_identifier(old_name)));
-    admin.exec(fmt::format("ALTER DATABASE {} RENAME TO {}", quote_identifier(staging), quote_identifier(dbname)));
-    admin.exec("DROP DATABASE " + quote_identifier(old_name));
+    admin.exec(fmt::format("ALTER DATABASE {} RENAME TO {}", admin.quote_ident(dbname), admin.quote_ident(old_name)));
+    admin.exec(fmt::format("ALTER DATABASE {} RENAME TO {}", admin.quote_ident(staging), admin.quote_ident(dbname)));
+    admin.exec("DROP DATABASE " + admin.quote_ident(old_name));
 }
 
 } // namespace leo::migrations

@@ -39,14 +39,14 @@ std::string reason_of(const DatabaseError& e, const std::string& sql, size_t off
     return reason;
 }
 
-/// "public.idx" of every index whose build failed (pg_index.indisvalid false).
+/// `"public"."idx"` (quoted by libpq) of every index whose build failed (pg_index.indisvalid false).
 std::set<std::string> invalid_indexes(Connection& conn) {
-    const auto rows = conn.query("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+    const auto rows = conn.query("SELECT n.nspname, c.relname "
                                  "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
                                  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid");
     std::set<std::string> out;
     for (size_t r = 0; r < rows.rows.size(); ++r)
-        out.insert(rows.at(r, 0));
+        out.insert(conn.quote_ident(rows.at(r, 0)) + "." + conn.quote_ident(rows.at(r, 1)));
     return out;
 }
 

@@ -8,16 +8,6 @@
 namespace leo::migrations {
 namespace {
 
-TEST(QuoteIdentifier, QuotesPlainLowercaseNames) {
-    EXPECT_EQ(quote_identifier("leo"), "\"leo\"");
-    EXPECT_EQ(quote_identifier("_x1$"), "\"_x1$\"");
-}
-
-TEST(QuoteIdentifier, RefusesEverythingElse) {
-    for (const char* bad : {"", "Leo", "1abc", "a b", "a\"b", "a;drop", std::string(64, 'a').c_str()})
-        EXPECT_THROW((void)quote_identifier(bad), DatabaseError) << bad;
-}
-
 TEST(Rows, AtChecksRangeAndNull) {
     Rows rows;
     rows.columns = {"a", "b"};

@@ -6,7 +6,7 @@
 /// Records (format version 1, every record carries "v":1 and the run id):
 ///   {"type":"begin","command":"upgrade","from":NEVRA,"to":NEVRA,"time":...}
 ///   {"type":"step","step":NAME,"state":"start"|"done","data":{...}}
-///   {"type":"end","outcome":"ok"|"rolled-back"|"recovered-forward"|"recovered-back"|"abandoned"}
+///   {"type":"end","outcome":"ok"|"rolled-back"|"recovered-forward"|"recovered-back"|"abandoned"|"given-up"}
 /// A run is unfinished while its "begin" has no "end". A journal line of another format
 /// version is refused.
 

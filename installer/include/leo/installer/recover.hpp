@@ -27,8 +27,9 @@ struct RollbackResult {
 /// critical path). The internal database is left running or stopped as it was found.
 /// Throws leo::RefusedError when another run holds the lock, an earlier run is
 /// unfinished, another rpm transaction still holds rpm's lock after `rpmdb_wait`, other
-/// sessions use the broker database, or the restore point failed its verification and
-/// `force` is not set (all with nothing changed); leo::InstallError when the restore stops
+/// sessions use the broker database, the restore point cannot be used (check_rollback; no
+/// run is recorded), or it failed its verification and `force` is not set (all with
+/// nothing changed); leo::InstallError when the restore stops
 /// part way (the message says to run `recover`).
 RollbackResult rollback(const std::filesystem::path& root, const std::string& id,
                         const std::function<void(const std::string&)>& on_step = nullptr,
@@ -37,7 +38,9 @@ RollbackResult rollback(const std::filesystem::path& root, const std::string& id
 
 /// What `recover` would do, and why (`recover --dry-run` prints it).
 struct RecoverPlan {
-    enum class Action { nothing, forward, back } action = Action::nothing;
+    /// give_up: the restore point the run must return to cannot be used (missing, damaged,
+    /// or holding what cannot be restored); recover ends the run and changes nothing else.
+    enum class Action { nothing, forward, back, give_up } action = Action::nothing;
     std::string run;        ///< the run's id ("" when there is none)
     std::string command;    ///< "upgrade", "install", "rollback", "switch-database"
     std::string last_step;  ///< "migrate (started, not ended)", or "" when no step began
@@ -64,7 +67,10 @@ struct RecoverOutcome {
 /// upgrade whose every step had ended) or undo it (back to its restore point, after
 /// removing stale rpmdb entries), and record the outcome. A second call does nothing.
 /// The broker ends exactly on the old or exactly on the new version. Signals are
-/// deferred until it is done.
+/// deferred until it is done. When the restore point it would return to cannot be used
+/// (RecoverPlan::Action::give_up), it records the run as given up, changes nothing else
+/// and throws leo::InstallError saying so and what to do instead, so that the next
+/// recover has nothing to do (never the same failure again and again).
 RecoverOutcome recover(const std::filesystem::path& root,
                        const std::function<void(const std::string&)>& on_step = nullptr,
                        const std::function<bool(const RecoverPlan&)>& confirm = nullptr);

@@ -167,11 +167,12 @@ void verify_restore_point(const RestorePoint& rp);
 /// What restore() checks before it changes anything, alone (rollback asks before its
 /// journal records a run): the verification (refused unless `force`), the package and the
 /// archive, the copy or else a complete and readable dump, and no other session on the
-/// broker database. `continuing`: the same rollback runs again after a crash (its own
+/// broker database (unless `sessions` is false: recover asks whether a restore point is
+/// unusable for good). `continuing`: the same rollback runs again after a crash (its own
 /// renamed copy is not "used by an earlier rollback"). Returns whether the copy is used.
 /// Throws leo::RefusedError / leo::InstallError saying that nothing was changed.
 bool check_rollback(const std::filesystem::path& root, const RestorePoint& rp, bool force = false,
-                    bool continuing = false);
+                    bool continuing = false, bool sessions = true);
 
 /// What a rollback did beside putting the restore point back.
 struct RestoreOutcome {

@@ -118,8 +118,4 @@ struct SplitConninfo {
 /// This machine's host name (gethostname), "unknown-host" when it has none.
 [[nodiscard]] std::string host_name();
 
-/// Quote an identifier for SQL (PQescapeIdentifier semantics, done without a connection
-/// only for plain lowercase identifiers; others throw leo::DatabaseError).
-[[nodiscard]] std::string quote_identifier(const std::string& name);
-
 } // namespace leo::migrations

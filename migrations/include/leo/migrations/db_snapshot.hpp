@@ -17,14 +17,23 @@
 
 namespace leo::migrations {
 
-/// Table name -> md5 of its rows (each row as text, sorted), for every table of the
-/// public schema; tables compare equal exactly when their contents do.
+/// Table -> "rows:md5" of its rows (each row as text, sorted), for every table of every
+/// schema but the system ones (pg_catalog, information_schema, pg_toast*, pg_temp_*);
+/// tables compare equal exactly when their contents do.
+///
+/// Keys: a table of `public` whose name reads the same unquoted (lowercase letters,
+/// digits, _ and $) is keyed by its bare name, as manifests of format 1 always were
+/// (restore points taken before keep comparing equal); every other table by its
+/// schema-qualified name as libpq quotes it, `"public"."AuditLog"`, `"audit"."a.b"`.
+/// A bare key never holds a double quote and a qualified one always does, so no two
+/// tables share a key (`"public"."a.b"` is not `"a"."b"`).
 using TableChecksums = std::map<std::string, std::string>;
 
 [[nodiscard]] TableChecksums table_checksums(Connection& conn);
 
-/// `pg_dump -Fc` of the database `conninfo` names, to `file` (written as file.part,
-/// renamed when complete), then `pg_restore --list` to prove it is readable.
+/// `pg_dump -Fc` of the database `conninfo` names, to `file` (written as file.part, mode
+/// 0600 whatever the umask, renamed when complete), then `pg_restore --list` to prove it
+/// is readable.
 /// Throws leo::DatabaseError with pg_dump's last line.
 void dump_database(const std::string& conninfo, const std::filesystem::path& file);
 
@@ -35,8 +44,9 @@ void dump_database(const std::string& conninfo, const std::filesystem::path& fil
 /// leo::DatabaseError with pg_restore's last line; the transaction then leaves nothing.
 void restore_dump(const std::filesystem::path& file, const std::string& target_conninfo);
 
-/// Sequence name -> "last_value:is_called" for every sequence of the public schema (the
-/// part of a copy that table_checksums does not see).
+/// Sequence -> "last_value:is_called" for every sequence of every schema but the system
+/// ones (the part of a copy that table_checksums does not see); keyed as table_checksums
+/// keys tables.
 using SequenceValues = std::map<std::string, std::string>;
 [[nodiscard]] SequenceValues sequence_values(Connection& conn);
 
