@@ -94,6 +94,7 @@ RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
         // new file beside the live one; the directory holds the journal and the restore
         // points, so it is never removed while it matters.
         const bool existed = sr.exists(fs::SystemRoot::k_state_dir);
+        const bool parent_existed = sr.exists(stdfs::path(fs::SystemRoot::k_state_dir).parent_path());
         sr.make_dirs(fs::SystemRoot::k_state_dir, 0700, fs::Owner{0, 0});
         fs::UniqueFd fd = sr.open_dir(fs::SystemRoot::k_state_dir);
         while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -130,6 +131,7 @@ RunLock RunLock::acquire(const stdfs::path& root, const std::string& command) {
         RunLock lock(fd.release(), text.release(), clock::utc_now());
         lock.m_root = root;
         lock.m_created_dir = !existed;
+        lock.m_created_parent = !parent_existed;
         lock.describe(command);
         return lock;
     }
@@ -140,8 +142,8 @@ void RunLock::remove_state_dir_if_created() noexcept {
     try {
         // Still holding the flock: a run waiting on this directory notices it is gone.
         fs::SystemRoot(m_root).remove_all(fs::SystemRoot::k_state_dir);
-        const auto parent = stdfs::path(fs::SystemRoot::k_state_dir).parent_path();
-        (void)fs::SystemRoot(m_root).remove(parent);  // /var/lib, only when empty
+        if (m_created_parent)  // /var/lib, when this run made it too (and it is empty)
+            (void)fs::SystemRoot(m_root).remove(stdfs::path(fs::SystemRoot::k_state_dir).parent_path());
     } catch (const std::exception&) {
     }
 }

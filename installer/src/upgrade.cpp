@@ -432,7 +432,15 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     }
     // The restore point's own checks (sessions on the broker database, free space) before
     // the journal records a run: a refusal here changes nothing.
-    precheck_restore_point(root, cb.on_warning);
+    try {
+        precheck_restore_point(root, cb.on_warning);
+    } catch (const RefusedError&) {
+        std::throw_with_nested(RefusedError(fmt::format(
+            "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
+    } catch (const Error&) {
+        std::throw_with_nested(InstallError(fmt::format(
+            "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
+    }
     Journal journal(root);
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());

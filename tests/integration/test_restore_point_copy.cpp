@@ -207,11 +207,18 @@ TEST_F(CopyTest, VerificationOnDemandAndAFailedOneIsNotUsedWithoutForce) {
 }
 
 TEST_F(CopyTest, DeletingARestorePointDropsItsCopyAndRecoverRemovesOrphans) {
-    ASSERT_EQ(run_installer(args({"snapshot", "create", "-y"})).exit_code, 0);
+    auto created = run_installer(args({"snapshot", "create", "-y", "--json"}));
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    EXPECT_EQ(nlohmann::json::parse(created.out)["created"]["kind"], "manual") << created.out;
     auto j = snapshots();
+    auto verified = run_installer(args({"snapshot", "verify", j[0]["id"].get<std::string>(), "--json"}));
+    EXPECT_EQ(verified.exit_code, 0) << verified.err;
+    EXPECT_EQ(nlohmann::json::parse(verified.out)["verification"], "verified") << verified.out;
     ASSERT_EQ(j.size(), 1u);
     ASSERT_EQ(copies().size(), 1u);
-    ASSERT_EQ(run_installer(args({"snapshot", "delete", j[0]["id"].get<std::string>(), "-y"})).exit_code, 0);
+    auto deleted = run_installer(args({"snapshot", "delete", j[0]["id"].get<std::string>(), "-y", "--json"}));
+    ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+    EXPECT_EQ(nlohmann::json::parse(deleted.out)["deleted"][0], j[0]["id"]) << deleted.out;
     EXPECT_TRUE(copies().empty());
     // A copy no manifest names (a crash between the copy and the manifest) is listed and removed.
     exec("CREATE DATABASE leo_rp_20200101t000000z TEMPLATE leo", "postgres");
@@ -220,6 +227,45 @@ TEST_F(CopyTest, DeletingARestorePointDropsItsCopyAndRecoverRemovesOrphans) {
     auto rec = run_installer(args({"recover", "-y"}));
     EXPECT_EQ(rec.exit_code, 0) << rec.err;
     EXPECT_TRUE(copies().empty()) << rec.out;
+}
+
+TEST_F(CopyTest, ADiskThatFillsUpDuringTheCopyLeavesTheBrokerDatabaseUntouched) {
+    // The data directory on a small filesystem of its own (a tmpfs), with room for the
+    // space check; the VM-snapshot hook (which runs after the check, before the copy) then
+    // fills it up, as another process could.
+    ASSERT_EQ(run_installer(args({"db", "stop"})).exit_code, 0);
+    const auto pgsql = root / "home/leo/pgsql";
+    const auto moved = root / "home/leo/pgsql.orig";
+    stdfs::rename(pgsql, moved);
+    stdfs::create_directory(pgsql);
+    ASSERT_EQ(leo::subprocess::run({"mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", pgsql.string()}).exit_code, 0);
+    struct Unmount {
+        stdfs::path root, dir;
+        ~Unmount() {
+            (void)run_installer({"db", "stop", "--root", root.string()});
+            (void)leo::subprocess::run({"umount", "-l", dir.string()});
+        }
+    } unmount{root, pgsql};
+    ASSERT_EQ(leo::subprocess::run({"cp", "-a", moved.string() + "/.", pgsql.string()}).exit_code, 0);
+    ASSERT_EQ(leo::subprocess::run({"chown", "--reference=" + moved.string(), pgsql.string()}).exit_code, 0);
+    ASSERT_EQ(leo::subprocess::run({"chmod", "--reference=" + moved.string(), pgsql.string()}).exit_code, 0);
+    ASSERT_EQ(run_installer(args({"db", "start"})).exit_code, 0);
+    const auto before = leo::test::table_checksums(root);
+    stdfs::create_directories(root / "etc/leo-installer");
+    std::ofstream(root / "etc/leo-installer/installer.conf")
+        << "[vm_snapshot]\ncreate_command = fallocate -l $(( $(df --output=avail -B1 " << pgsql.string()
+        << " | tail -1) - 1048576 )) " << (pgsql / "filler").string() << "; echo snap-1\n";
+    auto up = run_installer(args({"upgrade", "-y"}));
+    EXPECT_EQ(up.exit_code, 1) << up.out << up.err;
+    EXPECT_TRUE(contains(up.err, "the copy of the database leo into leo_rp_")) << up.err;
+    EXPECT_TRUE(contains(up.err, "leo is untouched")) << up.err;
+    EXPECT_TRUE(contains(up.err, "No space left on device") || contains(up.err, "could not")) << up.err;
+    stdfs::remove(pgsql / "filler");
+    EXPECT_EQ(installed(), k_old + "\n");
+    EXPECT_EQ(leo::test::table_checksums(root), before);
+    EXPECT_TRUE(copies().empty());
+    EXPECT_TRUE(snapshots().empty());
+    EXPECT_EQ(run_installer(args({"status"})).exit_code, 0) << "no unfinished run";
 }
 
 } // namespace

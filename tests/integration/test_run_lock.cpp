@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <future>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -79,6 +80,7 @@ TEST_F(Broker, AFifoAtTheLockOrLogPathIsRefusedNotWaitedOn) {
     EXPECT_FALSE(restart.timed_out);
     EXPECT_EQ(restart.exit_code, 0) << restart.err;
     EXPECT_TRUE(contains(restart.out, "started it again")) << restart.out;
+    EXPECT_TRUE(contains(restart.err, "warning: the log cannot be written")) << restart.err << "never silently without it";
 }
 
 TEST_F(Broker, DatabaseCommandsWaitForALiveRun) {
@@ -172,6 +174,12 @@ TEST_F(Broker, CheckUpdateAsAnotherUserChangesNothingOfRoots) {
     EXPECT_EQ(r.exit_code, 100) << r.out << r.err;
     EXPECT_TRUE(contains(r.out, "update available: " + k_new)) << r.out;
     EXPECT_EQ(leo::test::snapshot_tree(root, {"var/log", "home/leo/pgsql"}), before);
+    // status as another user: what it could not read is "unknown", in JSON too.
+    auto st = as_nobody(args({"status", "--json"}));
+    EXPECT_EQ(st.exit_code, 4) << st.out << st.err;
+    const auto sj = nlohmann::json::parse(st.out);
+    EXPECT_EQ(sj["database"]["state"], "unknown") << st.out;
+    EXPECT_EQ(sj["in_progress"], "unknown") << st.out;
     auto j = as_nobody(args({"check-update", "--json"}));
     EXPECT_EQ(j.exit_code, 100) << j.err;
     EXPECT_EQ(nlohmann::json::parse(j.out)["update"], k_new);
@@ -277,7 +285,8 @@ TEST_F(Broker, ARollbackThatStopsPartWaySaysThatRecoverFinishesIt) {
     const auto kept = leo::test::slurp(pgconf);
     std::ofstream(pgconf, std::ios::app) << "this is not a setting\n";
     auto early = run_installer(args({"rollback", "-y"}));
-    EXPECT_EQ(early.exit_code, 1) << early.out << early.err;
+    EXPECT_EQ(early.exit_code, 3) << early.out << early.err;
+    EXPECT_TRUE(contains(early.err, "nothing was changed")) << early.err;
     EXPECT_TRUE(contains(early.err, "contains errors")) << early.err;
     EXPECT_FALSE(contains(early.err, "\\x0a")) << early.err;
     EXPECT_TRUE(contains(run_installer(args({"recover", "--dry-run"})).out, "nothing to recover"));
@@ -302,6 +311,26 @@ TEST_F(Broker, ARollbackThatStopsPartWaySaysThatRecoverFinishesIt) {
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(installed(), k_old + "\n");
     EXPECT_EQ(schema(), "9.0.0.2");
+}
+
+TEST(FirstInstall, TwoInstallsRacingWithWaitLeaveTheWinnersInstallWhole) {
+    // The loser waits, is refused at the lock, and must not remove what the winner made
+    // meanwhile (the rpmdb, the state directory).
+    leo::test::TempDir tmp;
+    const auto root = tmp.path() / "root";
+    leo::test::make_sandbox_root(root);
+    const auto pkgs = leo::test::test_packages_dir();
+    const std::vector<std::string> argv{"install", "--rpm", (pkgs / "repo" / (k_old + ".rpm")).string(), "--root",
+                                        root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y",
+                                        "--wait", "1"};
+    auto a = std::async(std::launch::async, [&] { return run_installer(argv); });
+    auto b = std::async(std::launch::async, [&] { return run_installer(argv); });
+    const auto ra = a.get();
+    const auto rb = b.get();
+    EXPECT_TRUE(ra.exit_code == 0 || rb.exit_code == 0) << ra.err << rb.err;
+    EXPECT_EQ(leo::test::rpm_query(root, "leostream-broker").out, k_old + "\n") << ra.err << rb.err;
+    EXPECT_EQ(run_installer({"status", "--root", root.string()}).exit_code, 0);
+    (void)run_installer({"db", "stop", "--root", root.string()});
 }
 
 } // namespace

@@ -111,6 +111,7 @@ TEST_F(Broker, SignalAtFirstInstallTransactionUndoesIt) {
     EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
     EXPECT_TRUE(contains(r.err, "undone")) << r.err;
     EXPECT_NE(leo::test::rpm_query(other, "leostream-broker").exit_code, 0);
+    EXPECT_FALSE(stdfs::exists(other / "var/lib/leo-installer/packages" / (k_old + ".rpm"))) << "its kept copy too";
     auto rec = run_installer({"recover", "--dry-run", "--root", other.string()});
     EXPECT_TRUE(contains(rec.out, "nothing to recover")) << rec.out;
 }

@@ -17,6 +17,7 @@
 #include "leo/migrations/engine.hpp"
 #include "leo/rpm/transaction.hpp"
 
+#include <chrono>
 #include <map>
 
 #include <sys/stat.h>
@@ -202,12 +203,15 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
         rp.database_state = migrations::read_database_state(admin, "leo");
         fault::point("restore_point.database");
         rp.copy = DatabaseCopy{database_name_for(rp.id, kind)};
+        const auto copy_start = std::chrono::steady_clock::now();
         const auto info = migrations::copy_database(
             admin, "leo", rp.copy->name,
             fmt::format("leo-installer restore point {} ({}): frozen, do not use", rp.id, reason));
         copied = true;
         rp.copy->oid = info.oid;
         rp.copy->size_bytes = info.size_bytes;
+        log::info("restore point {}: database copy {} ({}) in {:.2f} s", rp.id, rp.copy->name, mib(info.size_bytes),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - copy_start).count());
         fault::point("restore_point.copy");
         rp.dump_state = "pending";
         rp.verification = "pending";
@@ -244,7 +248,10 @@ std::string finish_restore_point(const stdfs::path& root, RestorePoint& rp,
         if (rp.dump_state != "complete") {
             if (on_step) on_step(fmt::format("dumping the database copy of restore point {} off the instance", rp.id));
             fault::point("restore_point.dump");
+            const auto dump_start = std::chrono::steady_clock::now();
             migrations::dump_database(db.conninfo(rp.copy->name), rp.dir / "database.dump");
+            log::info("restore point {}: dump of its copy in {:.2f} s", rp.id,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - dump_start).count());
             rp.database_sha256 = crypto::file_digest_hex("sha256", rp.dir / "database.dump");
             rp.dump_state = "complete";
         }

@@ -38,7 +38,9 @@ migrations::InternalDatabase running_database(const std::filesystem::path& root,
                                               const std::function<void(const std::string&)>& notice);
 /// A session on the instance's maintenance database (`postgres`), for CREATE, ALTER and
 /// DROP DATABASE.
-migrations::Connection admin_connection(const migrations::InternalDatabase& db);
+/// Waits (at most 60 s) for a server that is restarting or has just stopped, and starts
+/// it again when it is down. Throws leo::DatabaseError after that.
+migrations::Connection admin_connection(migrations::InternalDatabase& db);
 
 /// Write rp's manifest.json (0600, atomically) into `dir_inside` (its directory, inside the root).
 void write_manifest(const std::filesystem::path& root, const RestorePoint& rp, const std::filesystem::path& dir_inside);

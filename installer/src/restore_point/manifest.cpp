@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <thread>
 
 #include <sys/stat.h>
 
@@ -45,8 +47,20 @@ migrations::InternalDatabase running_database(const stdfs::path& root,
     return db;
 }
 
-migrations::Connection admin_connection(const migrations::InternalDatabase& db) {
-    return migrations::Connection::open(db.conninfo("postgres"));
+migrations::Connection admin_connection(migrations::InternalDatabase& db) {
+    // A server that was just stopped (an immediate shutdown in the middle of a migration)
+    // can still look running for a moment, or be in crash recovery: wait for it, start it
+    // again when it has stopped, for at most 60 s.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (true) {
+        try {
+            return migrations::Connection::open(db.conninfo("postgres"));
+        } catch (const DatabaseError&) {
+            if (std::chrono::steady_clock::now() >= deadline) throw;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        if (db.status().state != migrations::DbState::running) db.start();
+    }
 }
 
 void write_manifest(const stdfs::path& root, const RestorePoint& rp, const stdfs::path& dir_inside) {

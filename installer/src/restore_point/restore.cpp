@@ -19,6 +19,7 @@
 #include "leo/rpm/transaction.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <sys/stat.h>
 
@@ -297,6 +298,7 @@ RestoreOutcome restore(const stdfs::path& root, const RestorePoint& rp_in,
 
     // 5. The database.
     fault::point("restore.database");
+    const auto db_start = std::chrono::steady_clock::now();
     const std::string left_name = left.copy ? left.copy->name : database_name_for(left.id, left.kind);
     if (use_copy) {
         step(fmt::format("switching to the database copy {} (a rename)", rp.copy->name));
@@ -310,6 +312,8 @@ RestoreOutcome restore(const stdfs::path& root, const RestorePoint& rp_in,
     } else {
         migrations::set_allow_connections(admin, "leo", true);
     }
+    log::info("restore {}: database part ({}) in {:.2f} s", rp.id, use_copy ? "renames" : "the dump",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - db_start).count());
 
     // 6. The records: the copy is the live database now; the left database belongs to `left`.
     if (use_copy) {

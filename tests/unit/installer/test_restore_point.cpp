@@ -4,6 +4,8 @@
 #include "leo/installer/restore_point.hpp"
 #include "test_support.hpp"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -124,6 +126,29 @@ TEST(Manifest, FormatVersionOutOfRangeRefused) {
                                        "reads versions 1 and 2)");
     j["format_version"] = 1.0;
     EXPECT_NE(error_for(j.dump()).find("manifest format version 1.0 is not supported"), std::string::npos);
+}
+
+TEST(Manifest, RestorePointsAreOrderedByTheirSequenceNotTheirIds) {
+    // Two restore points of the same second: "S" (an upgrade's, taken second) and "S-1-left"
+    // (a rollback's, taken first) would sort the wrong way by id.
+    leo::test::TempDir tmp;
+    const auto snaps = tmp.path() / "var/lib/leo-installer/snapshots";
+    auto write = [&](const std::string& id, std::uint64_t seq) {
+        auto rp = sample();
+        rp.id = id;
+        rp.sequence = seq;
+        std::filesystem::create_directories(snaps / id);
+        std::ofstream(snaps / id / "manifest.json") << leo::installer::to_json(rp).dump(2);
+    };
+    std::filesystem::permissions(tmp.path(), std::filesystem::perms(0755));
+    write("20261201T032739Z", 2);
+    write("20261201T032739Z-15249-left", 1);
+    const auto all = leo::installer::list_restore_points(tmp.path());
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].id, "20261201T032739Z-15249-left");
+    EXPECT_EQ(all[1].id, "20261201T032739Z");
+    EXPECT_EQ(leo::installer::find_restore_point(tmp.path(), "").id, "20261201T032739Z") << "the newest";
+    EXPECT_EQ(leo::installer::next_sequence(tmp.path()), 3u);
 }
 
 } // namespace

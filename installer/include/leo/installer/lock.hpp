@@ -55,7 +55,8 @@ public:
 
     RunLock(RunLock&& other) noexcept
         : m_fd(other.m_fd), m_text_fd(other.m_text_fd), m_started(std::move(other.m_started)),
-          m_root(std::move(other.m_root)), m_created_dir(other.m_created_dir) {
+          m_root(std::move(other.m_root)), m_created_dir(other.m_created_dir),
+          m_created_parent(other.m_created_parent) {
         other.m_fd = -1;
         other.m_text_fd = -1;
         other.m_created_dir = false;
@@ -70,7 +71,8 @@ private:
     int m_text_fd = -1;  ///< the holder line's file
     std::string m_started;
     std::filesystem::path m_root;
-    bool m_created_dir = false;  ///< the state directory did not exist before this lock
+    bool m_created_dir = false;     ///< the state directory did not exist before this lock
+    bool m_created_parent = false;  ///< nor did its parent (/var/lib)
 };
 
 /// Directories that do not exist yet, remembered so that a run refused before its first
