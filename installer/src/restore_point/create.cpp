@@ -110,17 +110,6 @@ private:
     std::string m_name;
 };
 
-std::string differences(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& got) {
-    std::string diff;
-    for (const auto& [t, sum] : want) {
-        auto it = got.find(t);
-        if (it == got.end() || it->second != sum) diff += (diff.empty() ? "" : ", ") + t;
-    }
-    for (const auto& [t, sum] : got)
-        if (want.count(t) == 0) diff += (diff.empty() ? "" : ", ") + t;
-    return diff;
-}
-
 } // namespace
 
 void precheck_restore_point(const stdfs::path& root, const std::function<void(const std::string&)>& on_warning) {
@@ -290,7 +279,7 @@ std::string check_restore_point(const stdfs::path& root, RestorePoint& rp,
             } else {
                 const Thaw thaw(admin, found->name);
                 auto conn = migrations::Connection::open(db.conninfo(found->name));
-                if (const auto diff = differences(rp.table_checksums, migrations::table_checksums(conn));
+                if (const auto diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn));
                     !diff.empty())
                     failures.push_back(fmt::format("the database copy {} differs from its checksums in: {}",
                                                    found->name, diff));
@@ -304,7 +293,7 @@ std::string check_restore_point(const stdfs::path& root, RestorePoint& rp,
             std::string diff;
             {
                 auto conn = migrations::Connection::open(db.conninfo(scratch));
-                diff = differences(rp.table_checksums, migrations::table_checksums(conn));
+                diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn));
             }
             migrations::drop_database(admin, scratch);
             if (!diff.empty()) failures.push_back("the dump restores to different contents in: " + diff);

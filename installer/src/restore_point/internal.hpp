@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ migrations::Connection admin_connection(migrations::InternalDatabase& db);
 
 /// Write rp's manifest.json (0600, atomically) into `dir_inside` (its directory, inside the root).
 void write_manifest(const std::filesystem::path& root, const RestorePoint& rp, const std::filesystem::path& dir_inside);
+
+/// The tables whose checksums differ between `want` and `got` (missing or extra ones too),
+/// "a, b"; "" when none.
+std::string checksum_differences(const std::map<std::string, std::string>& want,
+                                 const std::map<std::string, std::string>& got);
 
 /// Throw leo::InstallError when `file` is missing or its sha256 is not `expected`.
 void check_digest(const std::filesystem::path& file, const std::string& expected);

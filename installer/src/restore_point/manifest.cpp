@@ -67,6 +67,16 @@ void write_manifest(const stdfs::path& root, const RestorePoint& rp, const stdfs
     fs::SystemRoot(root).write_atomic(dir_inside / "manifest.json", to_json(rp).dump(2) + "\n", 0600);
 }
 
+std::string checksum_differences(const std::map<std::string, std::string>& want,
+                                 const std::map<std::string, std::string>& got) {
+    std::string diff;
+    for (const auto& [t, sum] : want)
+        if (auto it = got.find(t); it == got.end() || it->second != sum) diff += (diff.empty() ? "" : ", ") + t;
+    for (const auto& [t, sum] : got)
+        if (want.count(t) == 0) diff += (diff.empty() ? "" : ", ") + t;
+    return diff;
+}
+
 void check_digest(const stdfs::path& file, const std::string& expected) {
     std::error_code ec;
     if (!stdfs::is_regular_file(file, ec))

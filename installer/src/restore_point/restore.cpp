@@ -126,19 +126,24 @@ std::vector<std::string> restore_config(const stdfs::path& root, const RestorePo
     return saved;
 }
 
+/// The live database renamed to `left_name` (frozen: it is a restore point's copy now),
+/// when there is a live database.
+void keep_live_as(migrations::Connection& admin, const std::string& left_name) {
+    if (!migrations::find_database(admin, "leo")) return;
+    if (migrations::find_database(admin, left_name))
+        throw InstallError(fmt::format("cannot keep the live database as {}: a database of that name exists",
+                                       left_name));
+    migrations::rename_database(admin, "leo", left_name);
+    migrations::set_allow_connections(admin, left_name, false);
+}
+
 /// The frozen copy renamed into place; the live database renamed to `left_name` first.
 /// Continues a switch a crash interrupted (the copy found by its OID under any name).
 void switch_to_copy(migrations::Connection& admin, const RestorePoint& rp, const std::string& left_name) {
     const auto copy = migrations::find_database(admin, rp.copy->oid);
     if (!copy) throw InstallError(fmt::format("the database copy {} of restore point {} is gone", rp.copy->name, rp.id));
     if (copy->name != "leo") {
-        if (const auto live = migrations::find_database(admin, "leo")) {
-            if (migrations::find_database(admin, left_name))
-                throw InstallError(fmt::format("cannot keep the live database as {}: a database of that name exists",
-                                               left_name));
-            migrations::rename_database(admin, "leo", left_name);
-            migrations::set_allow_connections(admin, left_name, false);
-        }
+        keep_live_as(admin, left_name);
         fault::point("restore.switch");
         migrations::rename_database(admin, copy->name, "leo");
     }
@@ -160,25 +165,13 @@ void switch_to_dump(const migrations::InternalDatabase& db, migrations::Connecti
                                      rp.dir / "database.dump");
     if (!rp.table_checksums.empty()) {
         auto conn = migrations::Connection::open(db.conninfo(staging));
-        const auto now = migrations::table_checksums(conn);
-        if (now != rp.table_checksums) {
-            std::string diff;
-            for (const auto& [t, sum] : rp.table_checksums)
-                if (auto it = now.find(t); it == now.end() || it->second != sum) diff += (diff.empty() ? "" : ", ") + t;
-            for (const auto& [t, sum] : now)
-                if (rp.table_checksums.count(t) == 0) diff += (diff.empty() ? "" : ", ") + t;
+        if (const auto diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn));
+            !diff.empty())
             throw InstallError(fmt::format("the database restored from restore point {} differs from its manifest in: "
                                            "{}; the live database was not touched",
                                            rp.id, diff));
-        }
     }
-    if (live) {
-        if (migrations::find_database(admin, left_name))
-            throw InstallError(fmt::format("cannot keep the live database as {}: a database of that name exists",
-                                           left_name));
-        migrations::rename_database(admin, "leo", left_name);
-        migrations::set_allow_connections(admin, left_name, false);
-    }
+    keep_live_as(admin, left_name);
     fault::point("restore.switch");
     migrations::rename_database(admin, staging, "leo");
 }
