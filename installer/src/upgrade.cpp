@@ -20,6 +20,7 @@
 #include "leo/rpm/transaction.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
@@ -189,8 +190,11 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     if (db.status().state != migrations::DbState::running)
         db.start([&cb](const std::string& notice) { step(cb, notice); });
     auto conn = migrations::Connection::open(db.conninfo());
+    const auto migrate_start = std::chrono::steady_clock::now();
     auto result = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
                                       target.version);
+    log::info("applied {} database migrations in {:.2f} s", result.applied.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - migrate_start).count());
     outcome.migrations_applied = result.applied;
     outcome.schema_version = result.schema_after;
     journal.step_done(run, "migrate");

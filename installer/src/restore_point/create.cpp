@@ -231,8 +231,11 @@ std::string finish_restore_point(const stdfs::path& root, RestorePoint& rp,
         auto admin = admin_connection(db);
         const Thaw thaw(admin, rp.copy->name);
         if (rp.verification == "pending") {
+            const auto start = std::chrono::steady_clock::now();
             auto conn = migrations::Connection::open(db.conninfo(rp.copy->name));
-            rp.table_checksums = migrations::table_checksums(conn);
+            rp.table_checksums = migrations::table_checksums(conn, rp.checksum_method);
+            log::info("restore point {}: checksums of its copy in {:.2f} s", rp.id,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         }
         if (rp.dump_state != "complete") {
             if (on_step) on_step(fmt::format("dumping the database copy of restore point {} off the instance", rp.id));
@@ -279,7 +282,7 @@ std::string check_restore_point(const stdfs::path& root, RestorePoint& rp,
             } else {
                 const Thaw thaw(admin, found->name);
                 auto conn = migrations::Connection::open(db.conninfo(found->name));
-                if (const auto diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn));
+                if (const auto diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn, rp.checksum_method));
                     !diff.empty())
                     failures.push_back(fmt::format("the database copy {} differs from its checksums in: {}",
                                                    found->name, diff));
@@ -293,7 +296,7 @@ std::string check_restore_point(const stdfs::path& root, RestorePoint& rp,
             std::string diff;
             {
                 auto conn = migrations::Connection::open(db.conninfo(scratch));
-                diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn));
+                diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn, rp.checksum_method));
             }
             migrations::drop_database(admin, scratch);
             if (!diff.empty()) failures.push_back("the dump restores to different contents in: " + diff);

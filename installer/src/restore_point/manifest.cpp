@@ -194,6 +194,7 @@ RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
             rp.kind = rp.reason == "taken by snapshot create" ? RestorePointKind::manual
                                                                : RestorePointKind::before_upgrade;
             rp.database_sha256 = db.at("sha256").get<std::string>();
+            rp.checksum_method = migrations::ChecksumMethod::sorted_rows;
         } else {
             rp.kind = kind_from(j.at("kind").get<std::string>());
             rp.sequence = j.at("sequence").get<std::uint64_t>();
@@ -205,6 +206,10 @@ RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
             rp.dump_state = db.at("dump").at("state").get<std::string>();
             rp.database_sha256 = db.at("dump").at("sha256").get<std::string>();
             rp.verification = db.at("verification").get<std::string>();
+            const auto method = db.at("checksum_method").get<std::string>();
+            if (method == "sorted-rows") rp.checksum_method = migrations::ChecksumMethod::sorted_rows;
+            else if (method == "row-digest-sum") rp.checksum_method = migrations::ChecksumMethod::row_digest_sum;
+            else throw InstallError(fmt::format("{}: unknown checksum method \"{}\"", (dir / "manifest.json").string(), method));
             if (!db.at("state").is_null()) rp.database_state = state_from_json(db.at("state"));
         }
         if (j.contains("vm_snapshot") && j["vm_snapshot"].is_object())
@@ -249,6 +254,8 @@ nlohmann::json to_json(const RestorePoint& rp) {
                         {"sha256", rp.database_sha256}}},
               {"schema_version", rp.schema_version ? nlohmann::json(*rp.schema_version) : nlohmann::json(nullptr)},
               {"tables", rp.table_checksums},
+              {"checksum_method",
+               rp.checksum_method == migrations::ChecksumMethod::sorted_rows ? "sorted-rows" : "row-digest-sum"},
               {"verification", rp.verification},
               {"state", rp.database_state ? state_to_json(*rp.database_state) : nlohmann::json(nullptr)}}},
             {"vm_snapshot", rp.vm_snapshot_id.empty() ? nlohmann::json(nullptr)

@@ -165,7 +165,7 @@ void switch_to_dump(const migrations::InternalDatabase& db, migrations::Connecti
                                      rp.dir / "database.dump");
     if (!rp.table_checksums.empty()) {
         auto conn = migrations::Connection::open(db.conninfo(staging));
-        if (const auto diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn));
+        if (const auto diff = checksum_differences(rp.table_checksums, migrations::table_checksums(conn, rp.checksum_method));
             !diff.empty())
             throw InstallError(fmt::format("the database restored from restore point {} differs from its manifest in: "
                                            "{}; the live database was not touched",

@@ -73,6 +73,7 @@ TEST(Manifest, Format1IsStillRead) {
     EXPECT_TRUE(rp.usable());
     EXPECT_EQ(rp.state(), "verified");
     EXPECT_FALSE(rp.database_state.has_value());
+    EXPECT_EQ(rp.checksum_method, leo::migrations::ChecksumMethod::sorted_rows) << "compared the way they were taken";
 }
 
 TEST(Manifest, StatesTellWhatARollbackCanUse) {

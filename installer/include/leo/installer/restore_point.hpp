@@ -16,6 +16,7 @@
 
 #include "leo/installer/config.hpp"
 #include "leo/migrations/db_copy.hpp"
+#include "leo/migrations/db_snapshot.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -65,7 +66,9 @@ struct RestorePoint {
     std::string dump_state = "complete";
     std::string database_sha256;    ///< of database.dump ("" unless complete)
     std::optional<std::string> schema_version;
-    std::map<std::string, std::string> table_checksums; ///< table -> "rows:md5", of the copy
+    std::map<std::string, std::string> table_checksums; ///< table -> "rows:digest", of the copy
+    /// How table_checksums were computed (format 1: sorted_rows; format 2: row_digest_sum).
+    migrations::ChecksumMethod checksum_method = migrations::ChecksumMethod::row_digest_sum;
     /// "pending" (checksums not computed yet), "verified", or "failed: WHY" (then a
     /// rollback refuses it without --force).
     std::string verification = "verified";

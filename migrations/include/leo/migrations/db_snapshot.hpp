@@ -17,9 +17,15 @@
 
 namespace leo::migrations {
 
-/// Table -> "rows:md5" of its rows (each row as text, sorted), for every table of every
-/// schema but the system ones (pg_catalog, information_schema, pg_toast*, pg_temp_*);
-/// tables compare equal exactly when their contents do.
+/// Table -> "rows:digest" of its rows, for every table of every schema but the system ones
+/// (pg_catalog, information_schema, pg_toast*, pg_temp_*); tables compare equal when their
+/// contents do (as multisets of rows).
+///
+/// Methods: `row_digest_sum` (the default, manifest format 2): the sum of the first 64 bits
+/// of md5(row as text) over the rows, as numeric: one pass, no sort, constant memory,
+/// whatever the table's size. `sorted_rows` (format 1 manifests, kept to compare with
+/// them): md5 of every row's text, sorted and joined, which sorts the table and builds one
+/// string, so it fails on a table whose text passes PostgreSQL's 1 GB limit.
 ///
 /// Keys: a table of `public` whose name reads the same unquoted (lowercase letters,
 /// digits, _ and $) is keyed by its bare name, as manifests of format 1 always were
@@ -29,7 +35,9 @@ namespace leo::migrations {
 /// tables share a key (`"public"."a.b"` is not `"a"."b"`).
 using TableChecksums = std::map<std::string, std::string>;
 
-[[nodiscard]] TableChecksums table_checksums(Connection& conn);
+enum class ChecksumMethod { row_digest_sum, sorted_rows };
+[[nodiscard]] TableChecksums table_checksums(Connection& conn,
+                                             ChecksumMethod method = ChecksumMethod::row_digest_sum);
 
 /// `pg_dump -Fc` of the database `conninfo` names, to `file` (written as file.part, mode
 /// 0600 whatever the umask, renamed when complete), then `pg_restore --list` to prove it
