@@ -2,12 +2,9 @@
 /// Database snapshots for restore points: a pg_dump custom-format archive of the broker
 /// database, its restore, and per-table checksums that prove a restore is exact.
 ///
-/// Method (measured, see bench/db_snapshot.sh): `pg_dump -Fc` to a file in the restore
-/// point rather than `CREATE DATABASE ... TEMPLATE`: the dump is a file that is
-/// checksummed and verified (`pg_restore --list`) with the restore point, survives the
-/// loss of the cluster, and works for an external database too; the template copy is
-/// faster on large databases but lives inside the same cluster and needs every other
-/// connection closed.
+/// Restore points keep a frozen template copy inside the instance for the rollback
+/// (db_copy.hpp) and this dump of that copy, taken after the upgrade, which survives the
+/// loss of the instance (measured side by side: bench/restore_point.sh).
 
 #include "leo/migrations/connection.hpp"
 
