@@ -24,7 +24,8 @@ bench_one() {
   local mb=$1 work root sock log
   work=$(mktemp -d /tmp/leo-bench-rp.XXXXXX); chmod 755 "$work"
   root=$work/root
-  trap '"$bin" db stop --root "$root" >/dev/null 2>&1 || true; rm -rf "$work"' RETURN
+  # Stopped and removed on every way out (an error under set -e too).
+  trap '"$bin" db stop --root "$root" >/dev/null 2>&1 || true; rm -rf "$work"' RETURN EXIT
   "$here"/scripts/make-sandbox-root.sh "$root"
   local old new
   old=$("$here"/scripts/build-broker-rpm.sh 9.0.7 "$work" 2>/dev/null)
