@@ -25,7 +25,7 @@ bench_one() {
   work=$(mktemp -d /tmp/leo-bench-rp.XXXXXX); chmod 755 "$work"
   root=$work/root
   # Stopped and removed on every way out (an error under set -e too).
-  trap '"$bin" db stop --root "$root" >/dev/null 2>&1 || true; rm -rf "$work"' RETURN EXIT
+  trap 'if [[ -n ${work:-} ]]; then "$bin" db stop --root "$work/root" >/dev/null 2>&1 || true; rm -rf "$work"; fi' RETURN EXIT
   "$here"/scripts/make-sandbox-root.sh "$root"
   local old new
   old=$("$here"/scripts/build-broker-rpm.sh 9.0.7 "$work" 2>/dev/null)
