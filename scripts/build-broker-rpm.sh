@@ -5,6 +5,8 @@
 #   env SIGN_KEY=NAME GNUPGHOME=DIR   also sign it with rpmsign (key NAME in GNUPGHOME)
 #   env EPOCH=N                       give the package epoch N
 #   env EXTRA_MIGRATIONS=DIR          also ship the V*.sql files of DIR (tests: a failing migration)
+#   env CONF_LINE=TEXT                append TEXT to the shipped broker.conf (tests: a changed
+#                                     %config(noreplace) file, for rpm's .rpmnew)
 # Prints the path of the built RPM on stdout (the only line it prints there).
 set -euo pipefail
 version=${1:?usage: build-broker-rpm.sh VERSION OUTDIR [RELEASE]}
@@ -25,6 +27,7 @@ rpmbuild -bb --quiet \
   --define "broker_release $release" \
   --define "_build_id_links none" \
   ${EPOCH:+--define "broker_epoch $EPOCH"} \
+  ${CONF_LINE:+--define "broker_conf_line $CONF_LINE"} \
   "$here"/rpm/specs/leostream-broker.spec >&2
 
 rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)

@@ -268,4 +268,25 @@ TEST_F(CopyTest, ADiskThatFillsUpDuringTheCopyLeavesTheBrokerDatabaseUntouched) 
     EXPECT_EQ(run_installer(args({"status"})).exit_code, 0) << "no unfinished run";
 }
 
+TEST_F(CopyTest, AnRpmnewLeftByTheUpgradeIsSaidOnTheTerminal) {
+    // The administrator edited broker.conf (%config(noreplace)); the new package ships a
+    // changed one: rpm keeps the edited file and writes the new one as .rpmnew.
+    const auto conf = root / "home/leo/etc/broker.conf";
+    std::ofstream(conf, std::ios::app) << "local_setting = mine\n";
+    leo::subprocess::Options env;
+    env.env["CONF_LINE"] = "new_setting = yes";
+    auto built = leo::subprocess::run(
+        {(leo::test::source_dir() / "scripts/build-broker-rpm.sh").string(), "9.2.0", (tmp.path() / "changed").string()},
+        env);
+    ASSERT_EQ(built.exit_code, 0) << built.err;
+    const auto rpm = tmp.path() / "changed/leostream-broker-9.2.0-1.x86_64.rpm";
+    auto up = run_installer(args({"upgrade", "--rpm", rpm.string(), "--nogpgcheck", "-y"}));
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_TRUE(contains(up.out, conf.string() + " was edited here, so rpm kept it and wrote the new version as " +
+                                     conf.string() + ".rpmnew"))
+        << up.out;
+    EXPECT_TRUE(contains(leo::test::slurp(conf), "local_setting = mine"));
+    EXPECT_TRUE(contains(leo::test::slurp(conf.string() + ".rpmnew"), "new_setting = yes"));
+}
+
 } // namespace
