@@ -43,6 +43,10 @@ std::vector<std::string> describe_leftovers(const stdfs::path& root) {
                                   d.name, d.size_bytes));
     for (const auto& p : found.partial_dirs)
         out.push_back(fmt::format("the unfinished restore point directory {}: remove it", p));
+    for (const auto& name : found.thawed)
+        out.push_back(fmt::format("the restore-point copy {} accepts connections (a run was killed while it took the "
+                                  "dump): refuse them again",
+                                  name));
     return out;
 }
 

@@ -125,6 +125,10 @@ private:
             std::cout << fmt::format("leftover: the database {} ({}) is a copy no restore point names; `leo-installer "
                                      "recover` removes it\n",
                                      d.name, mib(d.size_bytes));
+        for (const auto& name : leftovers.thawed)
+            std::cout << fmt::format("leftover: the database copy {} accepts connections; `leo-installer recover` "
+                                     "freezes it again\n",
+                                     name);
         for (const auto& p : leftovers.partial_dirs)
             std::cout << fmt::format("leftover: the unfinished restore point directory {}; `leo-installer recover` "
                                      "removes it\n",

@@ -143,6 +143,7 @@ void switch_to_copy(migrations::Connection& admin, const RestorePoint& rp, const
     const auto copy = migrations::find_database(admin, rp.copy->oid);
     if (!copy) throw InstallError(fmt::format("the database copy {} of restore point {} is gone", rp.copy->name, rp.id));
     if (copy->name != "leo") {
+        migrations::set_allow_connections(admin, copy->name, false);  // no session can slip in before the rename
         keep_live_as(admin, left_name);
         fault::point("restore.switch");
         migrations::rename_database(admin, copy->name, "leo");

@@ -111,6 +111,14 @@ Leftovers find_leftovers(const stdfs::path& root) {
         if (!rp.copy) continue;
         if (rp.copy->oid != 0) oids.insert(rp.copy->oid);
         names.insert(rp.copy->name);
+        // A run killed while it dumped a copy left that copy open to connections.
+        if (!rp.has_copy()) continue;
+        const auto copy = migrations::find_database(admin, rp.copy->oid);
+        if (copy && copy->name != "leo" &&
+            admin.query("SELECT datallowconn FROM pg_catalog.pg_database WHERE oid = $1::oid",
+                        {std::to_string(rp.copy->oid)})
+                    .at(0, 0) == "t")
+            out.thawed.push_back(copy->name);
     }
     for (const char* prefix : {k_copy_prefix, k_left_prefix})
         for (const auto& d : migrations::databases_with_prefix(admin, prefix))
@@ -122,6 +130,14 @@ std::vector<std::string> remove_leftovers(const stdfs::path& root) {
     std::vector<std::string> done;
     const auto found = find_leftovers(root);
     const fs::SystemRoot sr(root);
+    if (!found.thawed.empty()) {
+        migrations::InternalDatabase db(root);
+        auto admin = admin_connection(db);
+        for (const auto& name : found.thawed) {
+            migrations::set_allow_connections(admin, name, false);
+            done.push_back(fmt::format("the database copy {} refuses connections again", name));
+        }
+    }
     for (const auto& name : found.partial_dirs) {
         sr.remove_all(snapshot_inside(name));
         done.push_back(fmt::format("removed the unfinished restore point directory {}", name));

@@ -147,6 +147,9 @@ std::vector<std::string> prune_restore_points(const std::filesystem::path& root,
 struct Leftovers {
     std::vector<migrations::DatabaseInfo> databases;
     std::vector<std::string> partial_dirs;  ///< ".ID.partial"
+    /// Copies of listed restore points left accepting connections (a run killed while it
+    /// took the dump): recover freezes them again.
+    std::vector<std::string> thawed;
 };
 [[nodiscard]] Leftovers find_leftovers(const std::filesystem::path& root);
 /// Remove what find_leftovers() finds (recover does, under the run lock); returns what it did.
