@@ -75,7 +75,15 @@ TEST(Verify, NotAnRpmAndMissingFileThrow) {
 }
 
 TEST(Verify, PackageInfoIncludesEpoch) {
-    auto p = leo::rpm::read_package_info(fixture("createrepo_c/packages/Archer-3.4.5-6.x86_64.rpm"));
+    // A package with a non-zero epoch, built here (as createrepo_c's test data has one).
+    leo::test::TempDir tmp;
+    leo::test::TestPackage archer;
+    archer.name = "Archer";
+    archer.epoch = 2;
+    archer.version = "3.4.5";
+    archer.release = "6";
+    archer.arch = "x86_64";
+    auto p = leo::rpm::read_package_info(leo::test::build_test_package(tmp.path(), archer));
     ASSERT_TRUE(p.epoch.has_value());
     EXPECT_EQ(*p.epoch, 2u);
     EXPECT_EQ(p.nevra(), "Archer-2:3.4.5-6.x86_64");

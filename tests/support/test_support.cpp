@@ -152,28 +152,37 @@ void write_file_repo(const std::filesystem::path& root) {
 
 // Build a noarch package `name`-1-1 with no files whose %pre (Lua) sleeps `sleep_s`
 // seconds (none when 0), from a .spec written here, into `dir`; returns its path.
-std::filesystem::path build_sleeping_package(const std::filesystem::path& dir, const std::string& name, int sleep_s) {
-    const auto top = dir / ("build-" + name);
+std::filesystem::path build_test_package(const std::filesystem::path& dir, const TestPackage& p) {
+    const auto top = dir / ("build-" + p.name);
     for (const char* d : {"SOURCES", "SPECS", "BUILD", "RPMS", "SRPMS"})
         std::filesystem::create_directories(top / d);
-    const auto spec = top / "SPECS" / (name + ".spec");
+    const auto spec = top / "SPECS" / (p.name + ".spec");
     {
         std::ofstream out(spec);
-        out << "Name: " << name << "\nVersion: 1\nRelease: 1\nSummary: a test package for rpm's transaction lock\n"
-            << "License: MIT\nBuildArch: noarch\n\n%description\nHolds rpm's transaction lock while its %pre "
-            << "sleeps.\n\n";
-        if (sleep_s > 0)
-            out << "%pre -p <lua>\nposix.sleep(" << sleep_s << ")\n\n";
+        out << "Name: " << p.name << "\n";
+        if (p.epoch) out << "Epoch: " << *p.epoch << "\n";
+        out << "Version: " << p.version << "\nRelease: " << p.release << "\nSummary: a package built by the tests\n"
+            << "License: MIT\nBuildArch: " << p.arch << "\n\n%description\nBuilt by the tests.\n\n";
+        if (p.pre_sleep_s > 0)
+            out << "%pre -p <lua>\nposix.sleep(" << p.pre_sleep_s << ")\n\n";
         out << "%files\n";
     }
     run_ok({"rpmbuild", "-bb", "--quiet", "--define", "_topdir " + top.string(), "--define",
                   "_dbpath /var/lib/rpm", "--define", "_build_id_links none", spec.string()});
-    const auto rpm = top / "RPMS/noarch" / (name + "-1-1.noarch.rpm");
+    const std::string file = p.name + "-" + p.version + "-" + p.release + "." + p.arch + ".rpm";
+    const auto rpm = top / "RPMS" / p.arch / file;
     if (!std::filesystem::exists(rpm))
         throw std::runtime_error("rpmbuild made no " + rpm.string());
-    const auto out = dir / rpm.filename();
+    const auto out = dir / file;
     std::filesystem::copy_file(rpm, out);
     return out;
+}
+
+std::filesystem::path build_sleeping_package(const std::filesystem::path& dir, const std::string& name, int sleep_s) {
+    TestPackage p;
+    p.name = name;
+    p.pre_sleep_s = sleep_s;
+    return build_test_package(dir, p);
 }
 
 } // namespace leo::test

@@ -4,6 +4,7 @@
 #include "leo/common/subprocess.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 #include <sys/types.h>
@@ -51,6 +52,19 @@ subprocess::Result run_installer(const std::vector<std::string>& args,
 std::filesystem::path build_broker_rpm(const std::string& version, const std::filesystem::path& outdir,
                                        const std::filesystem::path& gnupghome = {},
                                        const std::string& key_name = {});
+/// A package with no files the tests build at run time (no built RPM is committed).
+struct TestPackage {
+    std::string name;
+    std::optional<unsigned> epoch;
+    std::string version = "1";
+    std::string release = "1";
+    std::string arch = "noarch";
+    int pre_sleep_s = 0;  ///< its %pre (Lua) sleeps that long; none when 0
+};
+/// Build `p` with rpmbuild from a .spec written here, into `dir`; returns the RPM's path
+/// (NAME-VERSION-RELEASE.ARCH.rpm).
+std::filesystem::path build_test_package(const std::filesystem::path& dir, const TestPackage& p);
+
 /// Build a noarch package `name`-1-1 with no files whose %pre (Lua: no shell needed in the
 /// root) sleeps `sleep_s` seconds (none when 0), from a .spec written here, into `dir`;
 /// returns its path. Installed by a background `rpm -i`, it holds rpm's transaction lock
