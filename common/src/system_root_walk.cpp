@@ -34,6 +34,20 @@ bool set_openat2_enabled(bool enabled) { return !detail::g_no_openat2.exchange(!
 ScopedUmask::ScopedUmask(mode_t mask) : m_previous(::umask(mask)) {}
 ScopedUmask::~ScopedUmask() { ::umask(m_previous); }
 
+PrivateTempDir::PrivateTempDir(const stdfs::path& parent, const std::string& prefix) {
+    std::string tmpl = (parent / (prefix + "XXXXXX")).string();
+    if (::mkdtemp(tmpl.data()) == nullptr)
+        throw system_error("cannot create a temporary directory in " + parent.string(), errno);
+    m_path = stdfs::absolute(tmpl).lexically_normal();
+}
+
+PrivateTempDir::~PrivateTempDir() {
+    try {
+        (void)SystemRoot("/").remove_all(m_path);
+    } catch (const std::exception&) {
+    }
+}
+
 bool writable_by_others(const struct stat& dir) {
     return dir.st_uid != 0 || (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0;
 }

@@ -54,38 +54,16 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     return installed.front();
 }
 
-/// A private (0700) temporary directory, removed with everything in it on destruction.
-class PrivateTempDir {
-public:
-    PrivateTempDir() {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string tmpl = (stdfs::path(tmp != nullptr && *tmp == '/' ? tmp : "/tmp") / "leo-installer-cache.XXXXXX")
-                               .string();
-        if (::mkdtemp(tmpl.data()) == nullptr)
-            throw system_error("cannot create a temporary directory for the repository metadata", errno);
-        m_path = tmpl;
-    }
-    ~PrivateTempDir() {
-        try {
-            (void)fs::SystemRoot("/").remove_all(m_path);  // follows no link
-        } catch (const std::exception&) {
-        }
-    }
-    PrivateTempDir(const PrivateTempDir&) = delete;
-    PrivateTempDir& operator=(const PrivateTempDir&) = delete;
-    [[nodiscard]] const stdfs::path& path() const { return m_path; }
-
-private:
-    stdfs::path m_path;
-};
-
 std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
     std::vector<Candidate> out;
     // The root's metadata cache belongs to root. Another user (check-update reads only,
     // for every user) can neither write it nor may change it: the metadata goes to a
     // private temporary cache instead, removed afterwards (nothing under the root changes).
-    std::optional<PrivateTempDir> private_cache;
-    if (::geteuid() != 0) private_cache.emplace();
+    std::optional<fs::PrivateTempDir> private_cache;
+    if (::geteuid() != 0) {
+        const char* tmp = std::getenv("TMPDIR");
+        private_cache.emplace(tmp != nullptr && *tmp == '/' ? tmp : "/tmp", "leo-installer-cache.");
+    }
     const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
     const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
     for (const auto& r : select_repos(root, sel)) {

@@ -144,8 +144,7 @@ void precheck_restore_point(const stdfs::path& root, const std::function<void(co
     for (const auto& p : k_config_paths) config_size += tree_size(sr, p);
     // The snapshots directory may not exist yet: its nearest existing parent is on the
     // same filesystem.
-    stdfs::path base = sr.host(fs::SystemRoot::k_snapshots);
-    while (!base.empty() && base != base.root_path() && !stdfs::exists(base)) base = base.parent_path();
+    const stdfs::path base = fs::nearest_existing_ancestor(sr.host(fs::SystemRoot::k_snapshots));
     SpaceCheck space;
     space.need(db.data_dir(), live->size_bytes, "the database copy");
     space.need(base, static_cast<std::uintmax_t>(kept_st->st_size) + config_size, "the package and the configuration");

@@ -162,21 +162,9 @@ public:
 
     void copy_from_postgres(const std::string& source_conninfo, const Endpoint& t, const stdfs::path& workdir) override {
         // The dump holds the broker's data: a private (0700) directory, removed afterwards.
-        std::string tmpl = (workdir / "switch-copy.XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr)
-            throw system_error("cannot create a temporary directory in " + workdir.string(), errno);
-        // Removed without following any link (SystemRoot of "/": the work directory is a
-        // host path, ROOT/var/lib/leo-installer, given without its root).
-        struct Remove {
-            stdfs::path dir;
-            ~Remove() {
-                try {
-                    (void)fs::SystemRoot("/").remove_all(stdfs::absolute(dir).lexically_normal());
-                } catch (const std::exception&) {
-                }
-            }
-        } remove{tmpl};
-        const auto file = stdfs::path(tmpl) / "copy.dump";
+        // (the work directory is a host path, ROOT/var/lib/leo-installer, root-only)
+        const fs::PrivateTempDir dir(workdir, "switch-copy.");
+        const auto file = dir.path() / "copy.dump";
         dump_database(source_conninfo, file);
         restore_dump(file, conninfo(t));
     }

@@ -63,6 +63,22 @@ private:
     mode_t m_previous;
 };
 
+/// A private (0700) directory made with mkdtemp(3) as `parent`/`prefix`XXXXXX, removed
+/// with everything in it at the end of its scope, without following any link (a dump of
+/// the broker's data, another user's metadata cache). Throws leo::SystemError when it
+/// cannot be made.
+class PrivateTempDir {
+public:
+    PrivateTempDir(const std::filesystem::path& parent, const std::string& prefix);
+    ~PrivateTempDir();
+    PrivateTempDir(const PrivateTempDir&) = delete;
+    PrivateTempDir& operator=(const PrivateTempDir&) = delete;
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return m_path; }
+
+private:
+    std::filesystem::path m_path;
+};
+
 /// A uid and gid to give a file.
 struct Owner {
     uid_t uid = 0;
