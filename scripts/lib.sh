@@ -8,6 +8,7 @@ LEO_PACKAGES=(
   libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   postgresql libnss-wrapper passwd createrepo-c pgbouncer
   clang libclang-rt-14-dev
+  python3
 )
 
 leo_install_deps() {

@@ -5,6 +5,7 @@
 #include "leo/common/system_root.hpp"
 
 #include "ini_errors.hpp"
+#include "leo/installer/gates.hpp"
 
 #include <fmt/format.h>
 #include <ini.h>
@@ -65,6 +66,28 @@ int handler(void* user, const char* section, const char* name, const char* value
             return refuse(fmt::format("[services] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.services_timeout = std::chrono::seconds(number);
+    } else if (s == "services" && n == "ready_timeout") {
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[services] ready_timeout = {}: expected seconds from 1 to {}", v, k_max_number));
+        }
+        st->config.services_ready_timeout = std::chrono::seconds(number);
+    } else if (s == "spot_check" && n == "timeout") {
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[spot_check] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
+        }
+        st->config.spot_check_timeout = std::chrono::seconds(number);
+    } else if (s == "maintenance_window" && n == "time_zone") {
+        if (v.empty() || v.size() > 64 || v.find_first_of(" \t'\"\\") != std::string::npos)
+            return refuse(fmt::format("[maintenance_window] time_zone = {}: expected a time zone name such as "
+                                      "Europe/Berlin or UTC", v));
+        st->config.maintenance_time_zone = v;
+    } else if (s == "maintenance_window" && n == "windows") {
+        try {
+            (void)parse_windows(v);
+        } catch (const UsageError& e) {
+            return refuse(fmt::format("[maintenance_window] windows = {}: {}", v, e.what()));
+        }
+        st->config.maintenance_windows = v;
     } else {
         return refuse(fmt::format("unknown setting [{}] {}", s, n));
     }

@@ -1,5 +1,6 @@
 // rollback and recover: back to a restore point; finish or undo an interrupted run.
 #include "leo/installer/recover.hpp"
+#include "leo/installer/services.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -189,7 +190,7 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
 RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
                         const std::function<void(const std::string&)>& on_step,
                         const std::function<bool(const RestorePoint&)>& confirm, std::chrono::seconds rpmdb_wait,
-                        bool force) {
+                        bool force, bool components_stopped) {
     const stdfs::path root = checked_root(root_in);
     auto lock = RunLock::acquire(root, "rollback");
     Journal journal(root);
@@ -230,10 +231,31 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
             "others)",
             rp.id)));
     }
+    try {
+        require_stoppable(root, components_stopped);
+    } catch (const Error&) {
+        leave_database_as_found(root, before, on_step);
+        throw;
+    }
     const auto installed = rpm::query_installed(root, k_broker_package);
     const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
     journal.step_done(run, "target", {{"id", rp.id}});  // which restore point, for recover
     signals::say("the rollback is in progress and will finish; please wait");
+    // The components stop first (the rename needs the database without clients); what was
+    // stopped is recorded, so a recover after a crash starts it again.
+    StoppedComponents stopped;
+    try {
+        stopped = stop_for_change(root, components_stopped, on_step);
+    } catch (const Error&) {
+        try {
+            start_after_change(root, stopped, on_step);
+        } catch (const std::exception&) {
+        }
+        journal.end(run, "abandoned");
+        leave_database_as_found(root, before, on_step);
+        std::throw_with_nested(InstallError(
+            fmt::format("cannot stop the broker components before rolling back to {}; nothing was changed", rp.id)));
+    }
     journal.step_start(run, "restore");
     RollbackResult result;
     result.restore_point = rp;
@@ -249,6 +271,14 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
             rp.nevra, rp.id, root.string())));
     }
     journal.step_done(run, "restore", {{"id", rp.id}});
+    try {
+        start_after_change(root, stopped, on_step);
+    } catch (const std::exception& e) {
+        if (on_step)
+            on_step(fmt::format("the rollback is complete, but starting the broker components again failed: {}; "
+                                "start them with `leo-installer service start --root {}`",
+                                describe(e), root.string()));
+    }
     journal.end(run, "ok");
     // Off the critical path: the dump of the state left, then retention.
     try {
@@ -307,7 +337,19 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
         if (confirm && !confirm(plan)) throw RefusedError("recover cancelled: nothing was changed");
         // Recovering is itself the undo: a signal waits until it is done.
         signals::Deferred deferred("recover is finishing or undoing the interrupted run and will finish; please wait");
-        return recover_locked(root, lock, *run, on_step);
+        out = recover_locked(root, lock, *run, on_step);
+        // The components an interrupted upgrade or rollback stopped (its record in
+        // /run/leostream) run again, on whichever version recover left.
+        if (run->command == "upgrade" || run->command == "rollback") {
+            try {
+                start_after_change(root, {}, on_step);
+            } catch (const std::exception& e) {
+                out.message += fmt::format("; starting the broker components again failed: {}: start them with "
+                                           "`leo-installer service start --root {}`",
+                                           describe(e), root.string());
+            }
+        }
+        return out;
     } catch (const nlohmann::json::exception& e) {
         // A journal record whose step data lacks what its step writes (edited, or damaged
         // on disk): nothing is guessed, nothing more is changed.

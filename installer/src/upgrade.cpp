@@ -8,7 +8,10 @@
 #include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/signals.hpp"
+#include "leo/installer/gates.hpp"
 #include "leo/installer/lock.hpp"
+#include "leo/installer/services.hpp"
+#include "leo/installer/spot_check.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/installer/status.hpp"
 #include "leo/migrations/connection.hpp"
@@ -129,11 +132,28 @@ std::set<std::string> rpmnew_files(const stdfs::path& root) {
     return out;
 }
 
+/// Durations of the run's steps, for the report: lap(NAME) records the time since the
+/// previous lap (or the start) under NAME.
+class StepTimer {
+public:
+    explicit StepTimer(UpgradeOutcome& out) : m_out(out), m_last(std::chrono::steady_clock::now()) {}
+    void lap(const std::string& name) {
+        const auto now = std::chrono::steady_clock::now();
+        m_out.step_seconds.emplace_back(name, std::chrono::duration<double>(now - m_last).count());
+        m_last = now;
+    }
+
+private:
+    UpgradeOutcome& m_out;
+    std::chrono::steady_clock::time_point m_last;
+};
+
 /// The steps after the restore point: transaction, migrations, spot-check, each
 /// announced in the journal before it starts and recorded when it ends.
 void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
            const std::vector<stdfs::path>& keys, bool require_signature, std::chrono::seconds rpmdb_wait,
-           const UpgradeCallbacks& cb, UpgradeOutcome& outcome, Journal& journal, const std::string& run) {
+           const UpgradeCallbacks& cb, UpgradeOutcome& outcome, Journal& journal, const std::string& run,
+           const StoppedComponents& stopped, std::chrono::seconds spot_check_timeout, StepTimer& timer) {
     journal.step_start(run, "transaction");
     fault::point("upgrade.before_transaction");
     rpm::TransactionOptions opts;
@@ -159,6 +179,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
         sr.copy_from_host(file, stdfs::path(k_packages_dir) / (target.nevra() + ".rpm"), 0600);
     }
     journal.step_done(run, "transaction");
+    timer.lap("transaction");
     fault::point("upgrade.after_transaction");
     signals::check();
 
@@ -179,19 +200,24 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     fault::point("upgrade.after_migrate");
     signals::check();
 
+    journal.step_start(run, "start");
+    timer.lap("migrate");
+    start_after_change(root, stopped, [&cb](const std::string& s) { step(cb, s); });
+    timer.lap("start");
+    journal.step_done(run, "start");
+    fault::point("upgrade.after_start");
+    signals::check();
+
     journal.step_start(run, "spot_check");
     step(cb, "spot-checking the result");
-    const auto now = rpm::query_installed(root, k_broker_package);
-    if (now.size() != 1 || now.front().nevra() != target.nevra()) {
-        std::string all;
-        for (const auto& p : now) all += (all.empty() ? "" : ", ") + p.nevra();
-        throw InstallError(fmt::format("spot-check: the rpmdb holds [{}], not exactly {}", all, target.nevra()));
-    }
-    const auto expected = shipped_schema_version(root);
-    const auto state = migrations::read_schema_state(conn);
-    if (expected && state.schema_version != expected)
-        throw InstallError(fmt::format("spot-check: the schema version is {}, but {} ships {}",
-                                       state.schema_version.value_or("none"), target.nevra(), *expected));
+    SpotCheckInputs probes;
+    probes.root = root;
+    probes.target = target;
+    probes.expected_schema = shipped_schema_version(root);
+    probes.started = stopped;
+    probes.timeout = spot_check_timeout;
+    spot_check(conn, probes, [&cb](const std::string& s) { step(cb, s); });
+    timer.lap("spot_check");
     journal.step_done(run, "spot_check");
     fault::point("upgrade.after_spot_check");
     signals::check();
@@ -363,6 +389,21 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         throw RefusedError(fmt::format("preflight refused the upgrade: {}; nothing was changed",
                                        preflight::inhibitor_summary(report)));
 
+    // The gates of the documented procedure, on the broker database (the server's clock).
+    const InstallerConfig config = load_config(root);
+    step(cb, "checking the upgrade's gates");
+    {
+        migrations::InternalDatabase db(root);
+        if (db.status().state != migrations::DbState::running)
+            db.start([&cb](const std::string& notice) { step(cb, notice); });
+        auto conn = migrations::Connection::open(db.conninfo());
+        GateInputs gates{config, current, target, req.override_reason};
+        outcome.gates = evaluate_gates(conn, gates);
+    }
+    if (cb.on_gates) cb.on_gates(outcome.gates);
+    enforce_gates(outcome.gates);
+    require_stoppable(root, req.components_stopped);
+
     rpm::TransactionOptions topts;
     topts.kind = rpm::TransactionKind::upgrade;
     topts.require_signature = gpgcheck == GpgCheck::yes;
@@ -386,7 +427,6 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                               root.string())))
         throw RefusedError("upgrade cancelled: nothing was changed");
 
-    const InstallerConfig config = load_config(root);
     // Another rpm/yum/dnf transaction on this root (an administrator's `rpm -i`): wait for
     // it, bounded, before the restore point; refuse with nothing changed when it goes on.
     try {
@@ -427,20 +467,52 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
     fault::point("upgrade.begin");
+    StepTimer timer(outcome);
+    // The broker's components stop before the restore point (its copy needs the database
+    // without clients) and start again after the migrations: the downtime runs from here.
+    journal.step_start(run, "stop");
+    StoppedComponents stopped;
+    const auto down_since = std::chrono::steady_clock::now();
+    const auto start_again = [&](const char* when) {
+        try {
+            start_after_change(root, stopped, [&cb](const std::string& s) { step(cb, s); });
+        } catch (const std::exception& e) {
+            if (cb.on_warning)
+                cb.on_warning(fmt::format("{}, starting the broker components again failed: {}; start them with "
+                                          "`leo-installer service start --root {}`",
+                                          when, describe(e), root.string()));
+        }
+    };
+    try {
+        stopped = stop_for_change(root, req.components_stopped, [&cb](const std::string& s) { step(cb, s); });
+    } catch (const Error&) {
+        start_again("after the failed stop");
+        journal.end(run, "abandoned");
+        std::throw_with_nested(InstallError(fmt::format(
+            "cannot stop the broker components before upgrading {}; nothing was changed", current.nevra())));
+    }
+    journal.step_done(run, "stop");
+    timer.lap("stop");
+    outcome.service_manager = stopped.manager;
+    outcome.components_stopped = stopped.were_running;
+    fault::point("upgrade.after_stop");
     step(cb, "taking a restore point");
     RestorePoint rp;
     journal.step_start(run, "restore_point");
     try {
         rp = create_restore_point(root, "before upgrade to " + target.nevra(), config, cb.on_warning);
     } catch (const Error&) {
+        start_again("after the failed restore point");
         journal.end(run, "abandoned");
         std::throw_with_nested(InstallError(fmt::format(
             "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
     }
     journal.step_done(run, "restore_point", {{"id", rp.id}});
+    timer.lap("restore_point");
     fault::point("upgrade.after_restore_point");
     outcome.restore_point = rp.id;
     if (const int sig = signals::pending()) {
+        start_again("after the interruption");
         journal.end(run, "abandoned");
         throw InterruptedError(fmt::format("upgrade {} -> {} interrupted by {} before the package changed: {} is "
                                            "installed, nothing was changed (restore point {} is kept)",
@@ -449,7 +521,8 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                sig);
     }
     try {
-        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, req.rpmdb_wait, cb, outcome, journal, run);
+        apply(root, file, target, keys, gpgcheck == GpgCheck::yes, req.rpmdb_wait, cb, outcome, journal, run,
+              stopped, config.spot_check_timeout, timer);
     } catch (const std::exception& failure) {
         const std::string cause = describe(failure);
         const int sig = signals::pending();
@@ -469,6 +542,15 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                 current.nevra(), target.nevra(), cause, describe(rollback_failure), root.string()));
         }
         journal.step_done(run, "rollback");
+        // The old version runs again: start what the upgrade stopped (a component the
+        // failed start left running is stopped first, so it runs the old program).
+        for (auto c : stopped.were_running) {
+            try {
+                (void)service_manager(root)->stop(c);
+            } catch (const std::exception&) {
+            }
+        }
+        start_again("after the rollback");
         journal.end(run, "rolled-back");
         if (sig != 0)
             throw InterruptedError(fmt::format("upgrade {} -> {} interrupted by {}: rolled back to {} (restore point "
@@ -482,6 +564,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                        current.nevra(), target.nevra(), cause, current.nevra(), rp.id,
                                        undone.left_restore_point));
     }
+    if (!stopped.were_running.empty())
+        outcome.downtime_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - down_since).count();
     fault::point("upgrade.before_end");
     // From the journal's end, a signal is recorded until the process exits (the dump of
     // the restore point and retention are not interrupted half-way either).

@@ -53,6 +53,17 @@ PackageInfo info_from_header(Header h) {
     p.source = headerIsSource(h) != 0;
     p.arch = p.source ? "src" : get_string(h, RPMTAG_ARCH);
     if (headerIsEntry(h, RPMTAG_EPOCH)) p.epoch = static_cast<std::uint32_t>(headerGetNumber(h, RPMTAG_EPOCH));
+    struct rpmtd_s names {}, versions {};
+    if (headerGet(h, RPMTAG_PROVIDENAME, &names, HEADERGET_MINMEM) != 0) {
+        const bool have_versions = headerGet(h, RPMTAG_PROVIDEVERSION, &versions, HEADERGET_MINMEM) != 0;
+        const char* name = nullptr;
+        while ((name = rpmtdNextString(&names)) != nullptr) {
+            const char* version = have_versions ? rpmtdNextString(&versions) : nullptr;
+            p.provides.emplace_back(name, version != nullptr ? version : "");
+        }
+        rpmtdFreeData(&names);
+        if (have_versions) rpmtdFreeData(&versions);
+    }
     return p;
 }
 

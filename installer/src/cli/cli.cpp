@@ -131,6 +131,8 @@ int main(int argc, char** argv) {
     entries.push_back({"snapshot", "Restore points: list | create | delete ID", make_snapshot_command()});
     entries.push_back({"migrate", "Schema migrations alone (--dry-run, --validate, --baseline)",
                        make_migrate_command()});
+    entries.push_back({"service", "The broker's components: start | stop | restart | status [httpd|db|queue]",
+                       make_service_command()});
     entries.push_back({"status", "Installed version, schema version, database state", make_status_command()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
                        make_db_command()});

@@ -94,6 +94,7 @@ std::unique_ptr<Command> make_verify_command();
 std::unique_ptr<Command> make_install_command();
 std::unique_ptr<Command> make_status_command();
 std::unique_ptr<Command> make_db_command();
+std::unique_ptr<Command> make_service_command();
 std::unique_ptr<Command> make_check_update_command();
 std::unique_ptr<Command> make_upgrade_command();
 std::unique_ptr<Command> make_rollback_command();

@@ -52,6 +52,8 @@ public:
         sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
         sub.add_flag("--vm-snapshot", m_vm, "Revert the whole VM to the snapshot taken with the restore point "
                                             "(runs [vm_snapshot] restore_command)");
+        sub.add_flag("--components-stopped", m_components_stopped,
+                     "The broker's components are stopped already: do not stop or start them");
     }
     int run() override {
         const auto r = root();
@@ -76,7 +78,7 @@ public:
                                            "as a new restore point, so this rollback can itself be rolled back",
                                            r.string(), found.id, found.nevra, found.reason, age_of(found.created)));
             },
-            std::chrono::seconds(m_rpmdb_wait), m_force);
+            std::chrono::seconds(m_rpmdb_wait), m_force, m_components_stopped);
         const auto& rp = result.restore_point;
         std::cout << fmt::format("rolled back to restore point {}: {}, schema {}{}\n", rp.id, rp.nevra,
                                  rp.schema_version.value_or("none"),
@@ -92,6 +94,7 @@ public:
     }
 
 private:
+    bool m_components_stopped = false;
     std::string m_id;
     bool m_vm = false;
     int m_rpmdb_wait = 60;

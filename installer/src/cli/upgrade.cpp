@@ -6,6 +6,7 @@
 #include "leo/installer/upgrade.hpp"
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -20,6 +21,7 @@ public:
         add_root(sub);
         add_wait(sub);
         add_assumeyes(sub);
+        add_json(sub);
         m_repos.add(sub);
         auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Upgrade to this local package file")->option_text("FILE");
         m_version_opt = sub.add_option("--version", m_version, "Upgrade to this version from the repositories")
@@ -34,6 +36,13 @@ public:
                        "Wait up to SECONDS for another rpm/yum/dnf transaction on the root (default 60)")
             ->option_text("SECONDS")
             ->check(CLI::Range(0, 86400));
+        sub.add_flag("--components-stopped", m_components_stopped,
+                     "The broker's components are stopped already: do not stop, start or probe them");
+        auto* now = sub.add_flag("--now", m_now, "Upgrade outside the maintenance window (needs --reason)");
+        auto* reason = sub.add_option("--reason", m_reason, "Why the maintenance window is overridden (logged)")
+                           ->option_text("TEXT");
+        now->needs(reason);
+        reason->needs(now);
     }
     int run() override {
         if (m_allow_remote)
@@ -48,14 +57,29 @@ public:
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.dry_run = m_dry_run;
         req.rpmdb_wait = std::chrono::seconds(m_rpmdb_wait);
+        req.components_stopped = m_components_stopped;
+        if (m_now) {
+            if (m_reason.empty()) throw UsageError("--reason: empty; say why the maintenance window is overridden");
+            req.override_reason = m_reason;
+        }
         open_log(req.root);
         installer::UpgradeCallbacks cb;
-        cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
+        // With --json, stdout carries the report alone; the steps go to stderr.
+        std::ostream& steps = json() ? std::cerr : std::cout;
+        cb.on_step = [&steps](const std::string& s) { steps << "==> " << s << "\n" << std::flush; };
+        cb.on_gates = [&steps](const std::vector<installer::GateVerdict>& gates) {
+            for (const auto& g : gates)
+                steps << fmt::format("    gate {:<19} {:<10} {}\n", g.id, installer::to_string(g.state), g.detail);
+        };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
         cb.on_preflight = print_problems;
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
         cb.on_download = progress_bar("download");
         const auto out = installer::upgrade(req, cb);
+        if (json()) {
+            print_json(report_json(out));
+            return 0;
+        }
         switch (out.kind) {
         case installer::UpgradeOutcome::Kind::nothing_to_do:
             std::cout << out.from
@@ -70,9 +94,46 @@ public:
                                      "rollback {}` returns to {})\n",
                                      out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
                                      out.restore_point, out.from);
+            print_report(out);
             break;
         }
         return 0;
+    }
+
+    static nlohmann::json report_json(const installer::UpgradeOutcome& out) {
+        nlohmann::json j;
+        j["outcome"] = out.kind == installer::UpgradeOutcome::Kind::upgraded  ? "upgraded"
+                       : out.kind == installer::UpgradeOutcome::Kind::dry_run ? "dry-run"
+                                                                               : "nothing-to-do";
+        j["from"] = out.from;
+        j["to"] = out.to;
+        j["restore_point"] = out.restore_point.empty() ? nlohmann::json(nullptr) : nlohmann::json(out.restore_point);
+        j["schema_version"] = out.schema_version ? nlohmann::json(*out.schema_version) : nlohmann::json(nullptr);
+        j["migrations_applied"] = out.migrations_applied;
+        j["gates"] = nlohmann::json::array();
+        for (const auto& g : out.gates)
+            j["gates"].push_back({{"id", g.id}, {"state", installer::to_string(g.state)}, {"detail", g.detail}});
+        j["service_manager"] = out.service_manager;
+        j["components_stopped"] = nlohmann::json::array();
+        for (auto c : out.components_stopped) j["components_stopped"].push_back(std::string(installer::to_string(c)));
+        j["downtime_seconds"] = out.downtime_seconds ? nlohmann::json(*out.downtime_seconds) : nlohmann::json(nullptr);
+        j["steps"] = nlohmann::json::array();
+        for (const auto& [name, seconds] : out.step_seconds) j["steps"].push_back({{"step", name}, {"seconds", seconds}});
+        return j;
+    }
+
+    static void print_report(const installer::UpgradeOutcome& out) {
+        std::cout << "report:\n";
+        for (const auto& [name, seconds] : out.step_seconds)
+            std::cout << fmt::format("  {:<14} {:8.2f} s\n", name, seconds);
+        if (out.downtime_seconds) {
+            std::string which;
+            for (auto c : out.components_stopped) which += (which.empty() ? "" : ", ") + std::string(installer::to_string(c));
+            std::cout << fmt::format("  downtime       {:8.2f} s ({} stopped to healthy, {})\n", *out.downtime_seconds,
+                                     which, out.service_manager);
+        } else {
+            std::cout << "  downtime       none (no broker component was running)\n";
+        }
     }
 
 private:
@@ -85,6 +146,9 @@ private:
     bool m_dry_run = false;
     bool m_allow_remote = false;
     int m_rpmdb_wait = 60;
+    bool m_components_stopped = false;
+    bool m_now = false;
+    std::string m_reason;
 };
 
 } // namespace

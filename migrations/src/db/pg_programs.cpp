@@ -236,4 +236,12 @@ std::string output_of(const subprocess::Result& r) {
 }
 
 } // namespace detail
+
+subprocess::Options leo_program_options(const stdfs::path& root) {
+    auto options = detail::make_runner(root).options;
+    options.env.erase("PGPORT");
+    options.cwd = fs::SystemRoot(root).host("/home/leo");
+    return options;
+}
+
 } // namespace leo::migrations

@@ -13,7 +13,17 @@
 ///   [services]
 ///   stop_command = systemctl stop leostream-broker.service    ; optional (see services.hpp)
 ///   start_command = systemctl start leostream-broker.service  ; optional
-///   timeout = 300               ; seconds, for each
+///   timeout = 300               ; seconds, for each (also a supervised stop's SIGTERM grace)
+///   ready_timeout = 60          ; seconds a started component has to become ready
+///
+///   [maintenance_window]        ; optional: upgrades only inside these weekly ranges
+///   time_zone = Europe/Berlin   ; an IANA zone name (PostgreSQL's tz database); default UTC
+///   windows = Sat 22:00-Sun 04:00, Wed 02:00-03:00
+///                               ; DAY HH:MM-[DAY ]HH:MM, comma-separated; an end before the
+///                               ; start (or a later DAY) runs into the next day(s)
+///
+///   [spot_check]
+///   timeout = 30                ; seconds each probe after an upgrade may take
 ///
 /// The hooks get LEO_ROOT, LEO_RESTORE_POINT_ID and LEO_RESTORE_POINT_DIR in their
 /// environment (the restore hook also LEO_VM_SNAPSHOT_ID); the last line the create hook
@@ -36,6 +46,11 @@ struct InstallerConfig {
     std::string services_stop_command;
     std::string services_start_command;
     std::chrono::seconds services_timeout{300};
+    std::chrono::seconds services_ready_timeout{60};
+    std::string maintenance_time_zone = "UTC";
+    std::string maintenance_windows;  ///< as written; parsed by gates.hpp parse_windows()
+    int maintenance_windows_line = 0; ///< its line in installer.conf, for errors
+    std::chrono::seconds spot_check_timeout{30};
 };
 
 /// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws

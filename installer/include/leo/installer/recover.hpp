@@ -31,10 +31,16 @@ struct RollbackResult {
 /// run is recorded), or it failed its verification and `force` is not set (all with
 /// nothing changed); leo::InstallError when the restore stops
 /// part way (the message says to run `recover`).
+///
+/// The broker's running components are stopped before the restore and started again after
+/// it (services.hpp stop_for_change); `components_stopped` says the administrator stopped
+/// them (`--components-stopped`). Where nothing can stop them, leo::RefusedError unless it
+/// is set.
 RollbackResult rollback(const std::filesystem::path& root, const std::string& id,
                         const std::function<void(const std::string&)>& on_step = nullptr,
                         const std::function<bool(const RestorePoint&)>& confirm = nullptr,
-                        std::chrono::seconds rpmdb_wait = std::chrono::seconds(60), bool force = false);
+                        std::chrono::seconds rpmdb_wait = std::chrono::seconds(60), bool force = false,
+                        bool components_stopped = false);
 
 /// What `recover` would do, and why (`recover --dry-run` prints it).
 struct RecoverPlan {

@@ -1,36 +1,147 @@
 #pragma once
-/// Stopping and starting the broker's components around a change of its database
-/// (switch_database.pl: "after a switch the broker components restart").
+/// The broker's components, stopped and started around a change (DESIGN.md "Components and
+/// the cluster"): `service start|stop|restart|status [httpd|db|queue]`, the upgrade, the
+/// rollback and switch_database.pl ("after a switch the broker components restart").
 ///
-/// Which command: installer.conf `[services] stop_command` / `start_command` (run with
-/// /bin/sh -c, LEO_ROOT in the environment, `[services] timeout` each) when set;
-/// otherwise, on the real system (root "/") booted with systemd (/run/systemd/system)
-/// that has a leostream-broker.service unit, `systemctl stop|start
-/// leostream-broker.service`; otherwise there is nothing this tool can run (a sandbox
-/// root, a system without the unit) and the outcome says so.
+/// One interface, ServiceManager, with the implementations service_manager() chooses:
+/// - **commands**: installer.conf `[services] stop_command` / `start_command` (run with
+///   /bin/sh -c, LEO_ROOT in the environment, `[services] timeout` each). They act on the
+///   whole broker; one component alone is "not supported" with them.
+/// - **systemd**: on the real system (root "/") booted with systemd (/run/systemd/system)
+///   where the broker package's units are installed (k_httpd_unit, k_queue_unit):
+///   `systemctl start|stop UNIT`, `systemctl is-active UNIT`.
+/// - **supervisor**: every other root (a sandbox root, a host without systemd): the
+///   package's program `/home/leo/bin/leostream-broker httpd|queue` started as the root's
+///   `leo` user in a new session, its pid and start time in ROOT/run/leostream/NAME.pid
+///   (root's, 0644), its output appended to ROOT/home/leo/logs/NAME.log (opened as leo),
+///   stopped with SIGTERM then SIGKILL after `[services] timeout`; "ready" when the health
+///   endpoint answers (httpd) or the worker's heartbeat file is written (queue).
+/// - **none**: root "/" booted with systemd but without the broker's units: nothing here
+///   can stop the components; `upgrade` refuses unless `--components-stopped`.
+/// In every implementation the database component is the internal PostgreSQL instance
+/// (leo::migrations::InternalDatabase), and "not managed here" with an external database.
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace leo::installer {
 
-inline constexpr const char* k_broker_unit = "leostream-broker.service";
+inline constexpr const char* k_httpd_unit = "leostream-httpd.service";
+inline constexpr const char* k_queue_unit = "leostream-queue.service";
+/// The supervisor's pid files, root's (inside the root).
+inline constexpr const char* k_supervisor_run_dir = "/run/leostream";
+/// The broker program of the example package, and the directories it writes (leo's).
+inline constexpr const char* k_broker_program = "/home/leo/bin/leostream-broker";
+inline constexpr const char* k_broker_logs_dir = "/home/leo/logs";
+inline constexpr const char* k_broker_run_dir = "/home/leo/run";
 
-struct ServiceOutcome {
-    bool ran = false;        ///< a command ran (and succeeded)
-    std::string command;     ///< the command, or "" when none applies
-    std::string message;     ///< what happened, one line, for the terminal (the caller logs it)
+/// The broker's components, in the order they start (the database first).
+enum class Component { db, httpd, queue };
+inline constexpr Component k_all_components[] = {Component::db, Component::httpd, Component::queue};
+/// The components that are clients of the database: what an upgrade stops.
+inline constexpr Component k_broker_components[] = {Component::httpd, Component::queue};
+
+/// "db", "httpd", "queue".
+[[nodiscard]] std::string_view to_string(Component c);
+/// "the database", "the web server", "the work-queue worker".
+[[nodiscard]] std::string_view component_title(Component c);
+/// The component named `name` (to_string's words; also "web" and "worker"), or nullopt.
+[[nodiscard]] std::optional<Component> parse_component(std::string_view name);
+
+struct ComponentStatus {
+    Component component = Component::db;
+    enum class State { running, stopped, not_managed } state = State::stopped;
+    std::string detail;  ///< "pid 123 since 2026-12-01T06:00:00Z", "external database db.example.com", ...
+};
+[[nodiscard]] std::string_view to_string(ComponentStatus::State s);
+
+/// How the components of one root are stopped and started. Every method throws
+/// leo::SystemError naming the command or process and why when an action fails or does
+/// not finish within its timeout; leo::Error ("not supported") for an action this
+/// implementation cannot do.
+class ServiceManager {
+public:
+    virtual ~ServiceManager() = default;
+    /// "systemd", "supervisor", "[services] commands" or "none".
+    [[nodiscard]] virtual std::string name() const = 0;
+    /// Whether this implementation can stop and start the broker (false only for "none").
+    [[nodiscard]] virtual bool can_act() const { return true; }
+    /// Start `c` and wait until it is ready; false when it was running already.
+    virtual bool start(Component c) = 0;
+    /// Stop `c` and wait until it has ended; false when it was not running.
+    virtual bool stop(Component c) = 0;
+    [[nodiscard]] virtual ComponentStatus status(Component c) = 0;
 };
 
-/// What stop/start will do, as a sentence for a confirmation question: "the broker
-/// components are stopped before and started after (`CMD`)", or that they cannot be from
-/// here and must be stopped by hand. Throws leo::UsageError for a bad installer.conf.
+/// The implementation for `root` (see the file comment). Throws leo::UsageError for a bad
+/// installer.conf, leo::RefusedError for one another user can change.
+[[nodiscard]] std::unique_ptr<ServiceManager> service_manager(const std::filesystem::path& root);
+
+/// The broker's health endpoint: http://127.0.0.1:PORT/health with PORT the `health_port`
+/// of `[broker]` in ROOT/home/leo/etc/broker.conf (8080 when absent). Throws
+/// leo::UsageError when the file holds a port that is not 1 to 65535.
+[[nodiscard]] std::string health_url(const std::filesystem::path& root);
+
+/// What the health endpoint answered (the example broker's JSON: version, database,
+/// schema_version).
+struct HealthReport {
+    std::string version;
+    std::string database;
+    std::optional<std::string> schema_version;
+};
+/// GET the health endpoint once, within `timeout`. Throws leo::SystemError naming the URL
+/// and the reason (cannot connect, HTTP status, a body that is not the expected JSON).
+[[nodiscard]] HealthReport probe_health(const std::filesystem::path& root, std::chrono::milliseconds timeout);
+
+/// The worker's heartbeat file (ROOT/home/leo/run/queue.heartbeat): its age in seconds, or
+/// nullopt when it does not exist.
+[[nodiscard]] std::optional<double> queue_heartbeat_age(const std::filesystem::path& root);
+
+/// What an upgrade or a rollback did to the components: which were running (those are
+/// started again, as rpm's try-restart does; a stopped one stays stopped).
+struct StoppedComponents {
+    std::string manager;                  ///< ServiceManager::name()
+    std::vector<Component> were_running;  ///< stopped by us, to start again
+    bool stopped_by_administrator = false;///< --components-stopped: nothing was stopped here
+};
+
+/// Refuse (leo::RefusedError, exit 3, naming `--components-stopped`) when nothing here can
+/// stop the broker's components ("none", or "[services] commands" without stop_command)
+/// and the administrator did not say they are stopped. Changes nothing.
+void require_stoppable(const std::filesystem::path& root, bool administrator_stopped);
+
+/// Stop the broker's components (k_broker_components) that run, for a change of the
+/// package or the database. `on_step` gets one line per component. With no way to stop
+/// them ("none", or "[services] commands" whose stop is not configured): leo::RefusedError
+/// saying so and naming `--components-stopped`, unless `administrator_stopped`.
+/// Throws leo::SystemError when a stop fails.
+StoppedComponents stop_for_change(const std::filesystem::path& root, bool administrator_stopped,
+                                  const std::function<void(const std::string&)>& on_step);
+
+/// Start again what stop_for_change() stopped (waiting for each to be ready), and what an
+/// interrupted run recorded as stopped (ROOT/run/leostream/stopped-for-change, written
+/// before each stop and cleared after each start, so recover starts them too). Throws
+/// leo::SystemError when a start fails.
+void start_after_change(const std::filesystem::path& root, const StoppedComponents& stopped,
+                        const std::function<void(const std::string&)>& on_step);
+
+/// What stop/start will do, one sentence for a confirmation question.
 [[nodiscard]] std::string services_plan(const std::filesystem::path& root);
 
-/// Stop the broker components. Throws leo::SystemError naming the command and its last
-/// line of output when it fails or times out.
+/// For switch_database.pl: stop or start the whole broker. `ran` is false (and `message`
+/// says why) when nothing here can.
+struct ServiceOutcome {
+    bool ran = false;
+    std::string command;
+    std::string message;
+};
 ServiceOutcome stop_broker(const std::filesystem::path& root);
-/// Start them. Throws like stop_broker.
 ServiceOutcome start_broker(const std::filesystem::path& root);
 
 } // namespace leo::installer

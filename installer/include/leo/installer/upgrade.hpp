@@ -4,7 +4,9 @@
 /// restore point -> rpm upgrade transaction -> migrations -> spot-check; on any failure
 /// after the restore point, an automatic rollback to it.
 
+#include "leo/installer/gates.hpp"
 #include "leo/installer/install.hpp"
+#include "leo/installer/services.hpp"
 #include "leo/installer/recover.hpp"
 #include "leo/installer/restore_point.hpp"
 #include "leo/repo/config.hpp"
@@ -59,6 +61,11 @@ struct UpgradeRequest {
     /// the restore point, and at each of our own transactions (the automatic rollback's
     /// too), before refusing (`--rpmdb-wait SECONDS`).
     std::chrono::seconds rpmdb_wait{60};
+    /// `--components-stopped`: the administrator stopped the broker's components; nothing
+    /// here stops or starts them, and the spot-check does not probe them.
+    bool components_stopped = false;
+    /// `--now --reason TEXT`: upgrade outside the maintenance window (logged).
+    std::optional<std::string> override_reason;
 };
 
 struct UpgradeCallbacks {
@@ -67,6 +74,7 @@ struct UpgradeCallbacks {
     std::function<void(const preflight::Report&)> on_preflight;
     std::function<bool(const std::string&)> confirm;
     std::function<void(std::uint64_t, std::uint64_t)> on_download; ///< bytes done/total
+    std::function<void(const std::vector<GateVerdict>&)> on_gates;  ///< every verdict, before any refusal
 };
 
 struct UpgradeOutcome {
@@ -77,6 +85,11 @@ struct UpgradeOutcome {
     bool already_that_version = false;  ///< nothing to do because --version names the installed one
     std::vector<std::string> migrations_applied;
     std::optional<std::string> schema_version;
+    std::vector<GateVerdict> gates;
+    std::string service_manager;                  ///< how the components were stopped
+    std::vector<Component> components_stopped;    ///< stopped before, started again after
+    std::optional<double> downtime_seconds;       ///< stopped to healthy; none when nothing was stopped
+    std::vector<std::pair<std::string, double>> step_seconds;  ///< each step after the plan, in order
 };
 
 /// Run the upgrade. Errors before the restore point change nothing but the download

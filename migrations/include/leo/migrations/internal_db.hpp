@@ -29,6 +29,8 @@
 #include <string>
 #include <string_view>
 
+#include "leo/common/subprocess.hpp"
+
 namespace leo::migrations {
 
 /// The first character of `path` that a POSIX shell would interpret inside or outside
@@ -138,5 +140,12 @@ public:
 private:
     std::filesystem::path m_root;
 };
+
+/// How to run a program of the broker as the root's `leo` user, as the internal server
+/// runs: leo's uid and gid, HOME, LANG=C, and nss_wrapper over ROOT/etc/passwd in a
+/// sandbox root (so that a program looking up its uid, psql among them, finds leo), the
+/// working directory ROOT/home/leo. Throws leo::DatabaseError when leo is missing or the
+/// root needs nss_wrapper and it is not installed.
+[[nodiscard]] subprocess::Options leo_program_options(const std::filesystem::path& root);
 
 } // namespace leo::migrations

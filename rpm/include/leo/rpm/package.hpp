@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace leo::rpm {
@@ -18,6 +19,8 @@ struct PackageInfo {
     std::string release;
     std::string arch;  ///< "x86_64", "noarch", ...; for a source package "src"
     bool source = false;
+    /// The package's Provides as (name, version) pairs; version "" when unversioned.
+    std::vector<std::pair<std::string, std::string>> provides;
 
     /// "name-[epoch:]version-release.arch" (epoch shown only when present and non-zero).
     [[nodiscard]] std::string nevra() const;
