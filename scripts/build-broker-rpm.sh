@@ -7,6 +7,8 @@
 #   env EXTRA_MIGRATIONS=DIR          also ship the V*.sql files of DIR (tests: a failing migration)
 #   env CONF_LINE=TEXT                append TEXT to the shipped broker.conf (tests: a changed
 #                                     %config(noreplace) file, for rpm's .rpmnew)
+#   env HEALTH_VERSION=V              a broken build whose health endpoint reports version V
+#                                     (tests: a spot-check that fails and rolls back)
 # Prints the path of the built RPM on stdout (the only line it prints there).
 set -euo pipefail
 version=${1:?usage: build-broker-rpm.sh VERSION OUTDIR [RELEASE]}
@@ -28,6 +30,7 @@ rpmbuild -bb --quiet \
   --define "_build_id_links none" \
   ${EPOCH:+--define "broker_epoch $EPOCH"} \
   ${CONF_LINE:+--define "broker_conf_line $CONF_LINE"} \
+  ${HEALTH_VERSION:+--define "broker_health_version $HEALTH_VERSION"} \
   "$here"/rpm/specs/leostream-broker.spec >&2
 
 rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)
