@@ -8,6 +8,8 @@
 #include "leo/common/system_root.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/signals.hpp"
+#include "leo/installer/cluster.hpp"
+#include "leo/installer/database_config.hpp"
 #include "leo/installer/gates.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
@@ -132,6 +134,50 @@ std::set<std::string> rpmnew_files(const stdfs::path& root) {
     return out;
 }
 
+/// The broker database of this run: the internal instance (started when needed) or the
+/// external database a cluster shares.
+struct BrokerDatabase {
+    bool external = false;
+    std::string conninfo;  ///< may hold a password: never printed
+    std::string endpoint;  ///< for messages
+    std::optional<int> site_id;
+    /// This run migrates the schema (always for the internal database; for a shared one,
+    /// only the broker that finds it older than the package's, with --allow-remote-upgrade).
+    bool migrates = true;
+    UpgradeLease* lease = nullptr;  ///< the cluster's upgrade lease, held for the run (external)
+};
+
+BrokerDatabase broker_database(const stdfs::path& root, const UpgradeCallbacks& cb) {
+    BrokerDatabase out;
+    const auto config = load_database_config(root);
+    out.site_id = config.site_id;
+    if (config.mode == DatabaseMode::external) {
+        out.external = true;
+        out.conninfo = external_conninfo(config);
+        out.endpoint = config.external.display();
+        return out;
+    }
+    migrations::InternalDatabase db(root);
+    if (db.status().state != migrations::DbState::running)
+        db.start([&cb](const std::string& notice) { step(cb, notice); });
+    out.conninfo = db.conninfo();
+    out.endpoint = "the internal database";
+    return out;
+}
+
+/// The newest schema version the package file ships (its /home/leo/share/migrations), or
+/// nullopt when it ships none.
+std::optional<std::string> package_schema_version(const stdfs::path& file) {
+    std::optional<std::string> newest;
+    const std::string dir = std::string(k_migrations_dir) + "/";
+    for (const auto& path : rpm::list_package_files(file)) {
+        if (path.rfind(dir, 0) != 0) continue;
+        const auto m = migrations::parse_migration_name(path.substr(dir.size()), k_migrations_dir);
+        if (m && (!newest || migrations::compare_versions(m->version, *newest) > 0)) newest = m->version;
+    }
+    return newest;
+}
+
 /// Durations of the run's steps, for the report: lap(NAME) records the time since the
 /// previous lap (or the start) under NAME.
 class StepTimer {
@@ -153,7 +199,9 @@ private:
 void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageInfo& target,
            const std::vector<stdfs::path>& keys, bool require_signature, std::chrono::seconds rpmdb_wait,
            const UpgradeCallbacks& cb, UpgradeOutcome& outcome, Journal& journal, const std::string& run,
-           const StoppedComponents& stopped, std::chrono::seconds spot_check_timeout, StepTimer& timer) {
+           const StoppedComponents& stopped, std::chrono::seconds spot_check_timeout, StepTimer& timer,
+           const BrokerDatabase& database) {
+    if (database.lease) database.lease->renew();
     journal.step_start(run, "transaction");
     fault::point("upgrade.before_transaction");
     rpm::TransactionOptions opts;
@@ -184,18 +232,30 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     signals::check();
 
     journal.step_start(run, "migrate");
-    step(cb, "applying database migrations");
-    migrations::InternalDatabase db(root);
-    if (db.status().state != migrations::DbState::running)
-        db.start([&cb](const std::string& notice) { step(cb, notice); });
-    auto conn = migrations::Connection::open(db.conninfo());
-    const auto migrate_start = std::chrono::steady_clock::now();
-    auto result = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
-                                      target.version);
-    log::info("applied {} database migrations in {:.2f} s", result.applied.size(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - migrate_start).count());
-    outcome.migrations_applied = result.applied;
-    outcome.schema_version = result.schema_after;
+    if (database.lease) database.lease->renew();
+    auto conn = migrations::Connection::open(database.external ? database.conninfo
+                                                               : broker_database(root, cb).conninfo);
+    if (database.migrates) {
+        step(cb, database.external ? fmt::format("migrating the shared database {} (--allow-remote-upgrade)",
+                                                 database.endpoint)
+                                   : std::string("applying database migrations"));
+        const auto migrate_start = std::chrono::steady_clock::now();
+        migrations::MigrateOptions mopts;
+        mopts.kind = database.external ? migrations::DatabaseKind::external : migrations::DatabaseKind::internal;
+        mopts.allow_remote_upgrade = migrations::AllowRemoteUpgrade::yes;  // checked by the plan (exit 3 before)
+        mopts.site_id = database.site_id;
+        auto result = migrations::migrate(
+            conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)), target.version,
+            mopts);
+        log::info("applied {} database migrations in {:.2f} s", result.applied.size(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - migrate_start).count());
+        outcome.migrations_applied = result.applied;
+        outcome.schema_version = result.schema_after;
+    } else {
+        outcome.schema_version = migrations::read_schema_state(conn).schema_version;
+        step(cb, fmt::format("the shared schema is already at {}: not migrating (another broker of the cluster did)",
+                             outcome.schema_version.value_or("none")));
+    }
     journal.step_done(run, "migrate");
     fault::point("upgrade.after_migrate");
     signals::check();
@@ -209,6 +269,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     signals::check();
 
     journal.step_start(run, "spot_check");
+    if (database.lease) database.lease->renew();
     step(cb, "spot-checking the result");
     SpotCheckInputs probes;
     probes.root = root;
@@ -298,7 +359,6 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
 namespace {
 UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
                               const RunLock& lock, bool& changed) {
-    require_internal_database(root, "upgrade");
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
     outcome.from = current.nevra();
@@ -392,17 +452,37 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // The gates of the documented procedure, on the broker database (the server's clock).
     const InstallerConfig config = load_config(root);
     step(cb, "checking the upgrade's gates");
+    BrokerDatabase database = broker_database(root, cb);
+    const auto package_schema = package_schema_version(file);
+    const auto decide_migration = [&](migrations::Connection& conn) {
+        const auto schema = migrations::read_schema_state(conn).schema_version;
+        database.migrates = !database.external ||
+                            (package_schema && (!schema || migrations::compare_versions(*package_schema, *schema) > 0));
+        return schema;
+    };
+    std::optional<std::string> shared_schema;
     {
-        migrations::InternalDatabase db(root);
-        if (db.status().state != migrations::DbState::running)
-            db.start([&cb](const std::string& notice) { step(cb, notice); });
-        auto conn = migrations::Connection::open(db.conninfo());
+        auto conn = migrations::Connection::open(database.conninfo);
         GateInputs gates{config, current, target, req.override_reason};
         outcome.gates = evaluate_gates(conn, gates);
+        if (database.external) shared_schema = decide_migration(conn);
     }
     if (cb.on_gates) cb.on_gates(outcome.gates);
     enforce_gates(outcome.gates);
     require_stoppable(root, req.components_stopped);
+    if (database.external) {
+        if (database.migrates && !req.allow_remote_upgrade)
+            throw RefusedError(fmt::format(
+                "the shared database {} is at schema {}, and {} ships {}: migrating an external database needs "
+                "--allow-remote-upgrade; give it on one broker of the cluster (the first), the others then only "
+                "replace their package; nothing was changed",
+                database.endpoint, shared_schema.value_or("none"), target.nevra(), package_schema.value_or("none")));
+        step(cb, database.migrates
+                     ? fmt::format("this broker migrates the shared database {} from schema {} to {}",
+                                   database.endpoint, shared_schema.value_or("none"), package_schema.value_or("none"))
+                     : fmt::format("the shared database {} is at schema {} already: only the package is replaced",
+                                   database.endpoint, shared_schema.value_or("none")));
+    }
 
     rpm::TransactionOptions topts;
     topts.kind = rpm::TransactionKind::upgrade;
@@ -452,10 +532,46 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                 "changed: run the upgrade again to see what it will do",
                 current.nevra(), now.empty() ? std::string("none") : now_text));
     }
+    // A cluster: this broker registers, then waits for the one-at-a-time upgrade lease
+    // (expiring on the database server's clock; an expired holder's sessions are ended).
+    std::optional<UpgradeLease> lease;
+    const std::string member = member_id(root);
+    if (database.external) {
+        {
+            auto conn = migrations::Connection::open(database.conninfo);
+            ensure_cluster_schema(conn);
+            register_member(conn, member, database.site_id, current.version, "waiting");
+        }
+        UpgradeLease::Options lopts;
+        lopts.ttl = req.lease_ttl;
+        lopts.wait = req.lease_wait;
+        lopts.purpose = fmt::format("upgrade {} -> {}", current.version, target.version);
+        lopts.on_wait = [&cb](const LeaseHolder& h, bool expired) {
+            step(cb, expired ? fmt::format("the upgrade lease of {} (pid {}) expired at {}: taking it over", h.member,
+                                           h.pid, h.expires_at)
+                             : fmt::format("waiting for the cluster's upgrade lease: {} (pid {}) holds it since {} "
+                                           "({}; until {})",
+                                           h.member, h.pid, h.acquired_at, h.purpose, h.expires_at));
+        };
+        lopts.on_takeover = [&cb](const std::string& line) { step(cb, line); };
+        step(cb, "taking the cluster's upgrade lease");
+        lease.emplace(UpgradeLease::acquire(database.conninfo, member, lopts));
+        database.lease = &*lease;
+        outcome.lease_token = lease->token();
+        auto conn = migrations::Connection::open(database.conninfo);
+        register_member(conn, member, database.site_id, current.version, "upgrading");
+        // Another broker may have migrated while this one waited.
+        shared_schema = decide_migration(conn);
+        if (database.migrates && !req.allow_remote_upgrade)
+            throw RefusedError(fmt::format(
+                "the shared database {} is at schema {}, and {} ships {}: migrating an external database needs "
+                "--allow-remote-upgrade; nothing was changed",
+                database.endpoint, shared_schema.value_or("none"), target.nevra(), package_schema.value_or("none")));
+    }
     // The restore point's own checks (sessions on the broker database, free space) before
     // the journal records a run: a refusal here changes nothing.
     try {
-        precheck_restore_point(root, cb.on_warning);
+        if (!database.external) precheck_restore_point(root, cb.on_warning);
     } catch (const RefusedError&) {
         std::throw_with_nested(RefusedError(fmt::format(
             "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
@@ -500,7 +616,17 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     RestorePoint rp;
     journal.step_start(run, "restore_point");
     try {
-        rp = create_restore_point(root, "before upgrade to " + target.nevra(), config, cb.on_warning);
+        if (database.external) {
+            ExternalDatabasePart part;
+            part.conninfo = database.conninfo;
+            part.endpoint = database.endpoint;
+            part.dump = database.migrates;
+            rp = create_external_restore_point(root, "before upgrade to " + target.nevra(), config,
+                                               RestorePointKind::before_upgrade, part,
+                                               [&cb](const std::string& s) { step(cb, s); }, cb.on_warning);
+        } else {
+            rp = create_restore_point(root, "before upgrade to " + target.nevra(), config, cb.on_warning);
+        }
     } catch (const Error&) {
         start_again("after the failed restore point");
         journal.end(run, "abandoned");
@@ -522,7 +648,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     }
     try {
         apply(root, file, target, keys, gpgcheck == GpgCheck::yes, req.rpmdb_wait, cb, outcome, journal, run,
-              stopped, config.spot_check_timeout, timer);
+              stopped, config.spot_check_timeout, timer, database);
     } catch (const std::exception& failure) {
         const std::string cause = describe(failure);
         const int sig = signals::pending();
@@ -534,7 +660,15 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         journal.step_start(run, "rollback");
         RestoreOutcome undone;
         try {
-            undone = restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
+            // A shared database this run migrated goes back too (the lease is still ours).
+            undone = database.external
+                         ? restore_external(root, rp, cb.on_step, run, req.rpmdb_wait,
+                                            database.migrates ? &database.conninfo : nullptr)
+                         : restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
+            if (database.external) {
+                auto conn = migrations::Connection::open(database.conninfo);
+                register_member(conn, member, database.site_id, current.version, "running");
+            }
         } catch (const std::exception& rollback_failure) {
             throw InstallError(fmt::format(
                 "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run `leo-installer recover "
@@ -572,6 +706,27 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // the restore point and retention are not interrupted half-way either).
     journal.end(run, "ok");
     fault::point("upgrade.after_end");
+    if (database.external) {
+        // The cluster's record, then, once every member runs the new version, the pending
+        // jobs of sites that left the cluster go to its members (fenced by the lease).
+        try {
+            auto conn = migrations::Connection::open(database.conninfo);
+            register_member(conn, member, database.site_id, target.version, "running");
+            outcome.cluster = cluster_members(conn);
+            const bool all_new = std::all_of(outcome.cluster.begin(), outcome.cluster.end(),
+                                             [&](const ClusterMember& m) { return m.broker_version == target.version; });
+            if (all_new) {
+                outcome.cluster_upgraded = true;
+                outcome.jobs_moved = reassign_orphaned_jobs(conn, *lease);
+                for (const auto& m : outcome.jobs_moved)
+                    step(cb, fmt::format("moved pending job {} from site {} (no longer in the cluster) to site {}",
+                                         m.job_id, m.from_site, m.to_site));
+            }
+        } catch (const std::exception& e) {
+            if (cb.on_warning) cb.on_warning(fmt::format("updating the cluster's record failed: {}", describe(e)));
+        }
+        lease->release();
+    }
     // Off the critical path (the broker runs the new version already): the checksums and
     // the off-instance dump of the restore point's frozen copy.
     if (const auto problem = finish_restore_point(root, rp, cb.on_step); !problem.empty() && cb.on_warning)

@@ -170,8 +170,11 @@ Connection Connection::open(const std::string& conninfo) {
     // expand_dbname: the "dbname" value is the whole conninfo (or URI); the fallback
     // application name applies only when neither the conninfo nor PGAPPNAME sets one.
     const std::string fallback = application_name();
-    const std::array<const char*, 3> keywords{"dbname", "fallback_application_name", nullptr};
-    const std::array<const char*, 3> values{conninfo.c_str(), fallback.c_str(), nullptr};
+    // TCP keepalives on our side (a server that vanished is noticed in about a minute);
+    // placed before "dbname", so a conninfo that sets them wins.
+    const std::array<const char*, 7> keywords{"keepalives", "keepalives_idle", "keepalives_interval",
+                                              "keepalives_count", "dbname", "fallback_application_name", nullptr};
+    const std::array<const char*, 7> values{"1", "30", "10", "3", conninfo.c_str(), fallback.c_str(), nullptr};
     pg_conn* raw = PQconnectdbParams(keywords.data(), values.data(), 1);
     if (raw == nullptr)
         throw DatabaseError(
@@ -187,6 +190,16 @@ Connection Connection::open(const std::string& conninfo) {
     }
     PQsetNoticeProcessor(raw, &no_notices, nullptr);
     conn.exec("SET client_min_messages = warning");
+    // A session of ours that dies (a broker that lost its network, was killed, or stopped)
+    // must not hold locks for hours: the server ends it when it sits idle in a transaction,
+    // probes its TCP peer, and our statements give up waiting for a lock.
+    const int version = conn.server_version_num();
+    std::string settings = "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; "
+                           "SET tcp_keepalives_count = 3";
+    if (version >= 90300) settings += fmt::format("; SET lock_timeout = '{}s'", k_session_lock_timeout_s);
+    if (version >= 90600)
+        settings += fmt::format("; SET idle_in_transaction_session_timeout = '{}s'", k_session_idle_in_transaction_s);
+    conn.exec(settings);
     return conn;
 }
 

@@ -169,10 +169,11 @@ TEST_F(SwitchDatabase, NewCopiesVerifiedThenBackToInternal) {
     EXPECT_THAT(status.out, HasSubstr("database in use:  postgres broker@127.0.0.1"));
     auto validate = run_installer({"migrate", "--root", root.string(), "--validate"});
     EXPECT_EQ(validate.exit_code, 0) << validate.err;
-    // upgrade does not yet handle an external database: it says so and changes nothing.
+    // upgrade plans against the external database now (a cluster's upgrade): with no
+    // repository it says so, and nothing changes.
     auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
     EXPECT_EQ(up.exit_code, 1);
-    EXPECT_THAT(up.err, HasSubstr("not supported yet"));
+    EXPECT_THAT(up.err, HasSubstr("no enabled repository"));
     // Nor does rollback: its restore points hold the internal database and /etc/leostream.
     auto snap = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
     EXPECT_EQ(snap.exit_code, 1);

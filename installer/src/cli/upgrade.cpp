@@ -36,6 +36,10 @@ public:
                        "Wait up to SECONDS for another rpm/yum/dnf transaction on the root (default 60)")
             ->option_text("SECONDS")
             ->check(CLI::Range(0, 86400));
+        sub.add_option("--lease-wait", m_lease_wait,
+                       "In a cluster, wait up to SECONDS for another broker's upgrade lease (default 900)")
+            ->option_text("SECONDS")
+            ->check(CLI::Range(0, 86400));
         sub.add_flag("--components-stopped", m_components_stopped,
                      "The broker's components are stopped already: do not stop, start or probe them");
         auto* now = sub.add_flag("--now", m_now, "Upgrade outside the maintenance window (needs --reason)");
@@ -45,9 +49,6 @@ public:
         reason->needs(now);
     }
     int run() override {
-        if (m_allow_remote)
-            throw Error("upgrade --allow-remote-upgrade: external databases are not supported yet; this version "
-                        "upgrades the internal database only");
         installer::UpgradeRequest req;
         req.root = root();
         if (!m_rpm.empty()) req.package_file = m_rpm;
@@ -58,6 +59,8 @@ public:
         req.dry_run = m_dry_run;
         req.rpmdb_wait = std::chrono::seconds(m_rpmdb_wait);
         req.components_stopped = m_components_stopped;
+        req.allow_remote_upgrade = m_allow_remote;
+        req.lease_wait = std::chrono::seconds(m_lease_wait);
         if (m_now) {
             if (m_reason.empty()) throw UsageError("--reason: empty; say why the maintenance window is overridden");
             req.override_reason = m_reason;
@@ -119,6 +122,23 @@ public:
         j["downtime_seconds"] = out.downtime_seconds ? nlohmann::json(*out.downtime_seconds) : nlohmann::json(nullptr);
         j["steps"] = nlohmann::json::array();
         for (const auto& [name, seconds] : out.step_seconds) j["steps"].push_back({{"step", name}, {"seconds", seconds}});
+        if (out.lease_token != 0) {
+            nlohmann::json cluster = {{"lease_token", out.lease_token},
+                                      {"all_upgraded", out.cluster_upgraded},
+                                      {"members", nlohmann::json::array()},
+                                      {"jobs_moved", nlohmann::json::array()}};
+            for (const auto& m : out.cluster)
+                cluster["members"].push_back({{"member", m.member},
+                                              {"site_id", m.site_id ? nlohmann::json(*m.site_id) : nlohmann::json(nullptr)},
+                                              {"broker_version", m.broker_version},
+                                              {"state", m.state},
+                                              {"heartbeat", m.heartbeat}});
+            for (const auto& mv : out.jobs_moved)
+                cluster["jobs_moved"].push_back({{"job_id", mv.job_id}, {"from_site", mv.from_site}, {"to_site", mv.to_site}});
+            j["cluster"] = cluster;
+        } else {
+            j["cluster"] = nullptr;
+        }
         return j;
     }
 
@@ -134,6 +154,19 @@ public:
         } else {
             std::cout << "  downtime       none (no broker component was running)\n";
         }
+        if (out.lease_token != 0) {
+            std::cout << fmt::format("cluster (upgrade lease token {}):\n", out.lease_token);
+            for (const auto& m : out.cluster)
+                std::cout << fmt::format("  {:<40} site {:<4} {:<10} {}\n", m.member,
+                                         m.site_id ? std::to_string(*m.site_id) : std::string("-"), m.broker_version,
+                                         m.state);
+            std::cout << (out.cluster_upgraded ? "  every member runs the new version"
+                                               : "  members still to upgrade remain (upgrade them one by one)")
+                      << "\n";
+            if (out.cluster_upgraded)
+                std::cout << fmt::format("  pending jobs moved from sites that left the cluster: {}\n",
+                                         out.jobs_moved.size());
+        }
     }
 
 private:
@@ -147,6 +180,7 @@ private:
     bool m_allow_remote = false;
     int m_rpmdb_wait = 60;
     bool m_components_stopped = false;
+    int m_lease_wait = 900;
     bool m_now = false;
     std::string m_reason;
 };

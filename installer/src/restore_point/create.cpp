@@ -112,6 +112,23 @@ private:
 
 } // namespace
 
+namespace rp_detail {
+void save_package_and_config(const stdfs::path& root, RestorePoint& rp, const stdfs::path& base,
+                             const stdfs::path& partial_inside, const InstallerConfig& config,
+                             const std::function<void(const std::string&)>& on_warning) {
+    const fs::SystemRoot sr(root);
+    const stdfs::path partial = sr.host(partial_inside);
+    run_vm_snapshot_hook(root, rp, base, config, on_warning);
+    sr.copy(stdfs::path(k_packages_dir) / (rp.nevra + ".rpm"), partial_inside / "package.rpm", 0600);
+    fault::point("restore_point.package");
+    rp.package_sha256 = crypto::file_digest_hex("sha256", partial / "package.rpm");
+
+    rp.config_entries = archive::create_tar_gz(root, k_config_paths, partial / "config.tar.gz");
+    (void)archive::list_entries(partial / "config.tar.gz");
+    rp.config_sha256 = crypto::file_digest_hex("sha256", partial / "config.tar.gz");
+}
+} // namespace rp_detail
+
 void precheck_restore_point(const stdfs::path& root, const std::function<void(const std::string&)>& on_warning) {
     require_internal_database(root, "a restore point");
     // A link out of the saved directories could not be put back: refused before anything is written.
@@ -175,14 +192,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
     sr.make_dirs(partial_inside, 0700, fs::Owner{0, 0});
     bool copied = false;
     try {
-        run_vm_snapshot_hook(root, rp, base, config, on_warning);
-        sr.copy(stdfs::path(k_packages_dir) / (rp.nevra + ".rpm"), partial_inside / "package.rpm", 0600);
-        fault::point("restore_point.package");
-        rp.package_sha256 = crypto::file_digest_hex("sha256", partial / "package.rpm");
-
-        rp.config_entries = archive::create_tar_gz(root, k_config_paths, partial / "config.tar.gz");
-        (void)archive::list_entries(partial / "config.tar.gz");
-        rp.config_sha256 = crypto::file_digest_hex("sha256", partial / "config.tar.gz");
+        save_package_and_config(root, rp, base, partial_inside, config, on_warning);
 
         {
             auto conn = migrations::Connection::open(db.conninfo());

@@ -6,6 +6,7 @@
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/internal_db.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -42,6 +43,25 @@ migrations::InternalDatabase running_database(const std::filesystem::path& root,
 /// Waits (at most 60 s) for a server that is restarting or has just stopped, and starts
 /// it again when it is down. Throws leo::DatabaseError after that.
 migrations::Connection admin_connection(migrations::InternalDatabase& db);
+
+/// What a rollback checks of a restore point's files before anything changes: not failed
+/// its verification (unless `force`), package and configuration digests, package NEVRA,
+/// configuration restorable. Throws leo::RefusedError / leo::InstallError.
+void check_files(const std::filesystem::path& root, const RestorePoint& rp, bool force);
+/// The rpm transaction that puts the restore point's package back (a downgrade or a
+/// reinstall), and the package kept in /var/lib/leo-installer/packages again. Throws
+/// leo::InstallError naming the NEVRA.
+void reinstall_package(const std::filesystem::path& root, const RestorePoint& rp,
+                       const std::function<void(const std::string&)>& step, std::chrono::seconds rpmdb_wait);
+/// The configuration back from config.tar.gz; returns the host paths of files kept as
+/// .rpmsave because they had been edited since (restore.cpp).
+std::vector<std::string> restore_config(const std::filesystem::path& root, const RestorePoint& rp,
+                                        const std::function<void(const std::string&)>& step);
+/// Run the VM-snapshot hook when configured, then keep the installed package and archive
+/// the configuration into `partial_inside` (create.cpp), filling rp's package and config fields.
+void save_package_and_config(const std::filesystem::path& root, RestorePoint& rp, const std::filesystem::path& base,
+                             const std::filesystem::path& partial_inside, const InstallerConfig& config,
+                             const std::function<void(const std::string&)>& on_warning);
 
 /// Write rp's manifest.json (0600, atomically) into `dir_inside` (its directory, inside the root).
 void write_manifest(const std::filesystem::path& root, const RestorePoint& rp, const std::filesystem::path& dir_inside);

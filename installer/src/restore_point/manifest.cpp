@@ -211,6 +211,14 @@ RestorePoint from_json(const nlohmann::json& j, const stdfs::path& dir) {
             else if (method == "row-digest-sum") rp.checksum_method = migrations::ChecksumMethod::row_digest_sum;
             else throw InstallError(fmt::format("{}: unknown checksum method \"{}\"", (dir / "manifest.json").string(), method));
             if (!db.at("state").is_null()) rp.database_state = state_from_json(db.at("state"));
+            if (db.contains("location")) {
+                rp.database_location = db.at("location").get<std::string>();
+                if (rp.database_location != "internal" && rp.database_location != "external")
+                    throw InstallError(fmt::format("{}: unknown database location \"{}\"",
+                                                   (dir / "manifest.json").string(), rp.database_location));
+                rp.external_endpoint = db.value("endpoint", "");
+                rp.external_dump = db.value("directory_dump", false);
+            }
         }
         if (j.contains("vm_snapshot") && j["vm_snapshot"].is_object())
             rp.vm_snapshot_id = j["vm_snapshot"].value("id", "");
@@ -257,7 +265,10 @@ nlohmann::json to_json(const RestorePoint& rp) {
               {"checksum_method",
                rp.checksum_method == migrations::ChecksumMethod::sorted_rows ? "sorted-rows" : "row-digest-sum"},
               {"verification", rp.verification},
-              {"state", rp.database_state ? state_to_json(*rp.database_state) : nlohmann::json(nullptr)}}},
+              {"state", rp.database_state ? state_to_json(*rp.database_state) : nlohmann::json(nullptr)},
+              {"location", rp.database_location},
+              {"endpoint", rp.external_endpoint},
+              {"directory_dump", rp.external_dump}}},
             {"vm_snapshot", rp.vm_snapshot_id.empty() ? nlohmann::json(nullptr)
                                                       : nlohmann::json{{"id", rp.vm_snapshot_id}}}};
 }

@@ -104,27 +104,6 @@ RestorePoint keep_state_being_left(const stdfs::path& root, const RestorePoint& 
     return left;
 }
 
-/// Put the configuration archive back; a file that differs from the archived one is kept
-/// beside it as FILE.rpmsave first (rpm's convention). Returns the host paths kept.
-std::vector<std::string> restore_config(const stdfs::path& root, const RestorePoint& rp,
-                                        const std::function<void(const std::string&)>& step) {
-    const fs::SystemRoot sr(root);
-    std::vector<std::string> saved;
-    for (const auto& [name, content] : archive::regular_file_contents(rp.dir / "config.tar.gz", 64u << 20)) {
-        const stdfs::path inside = stdfs::path("/") / name;
-        const auto st = sr.lstat(inside);
-        if (!st || !S_ISREG(st->st_mode)) continue;
-        if (sr.read(inside) == content) continue;
-        const auto save = stdfs::path(inside.string() + ".rpmsave");
-        sr.remove(save);
-        sr.rename(inside, save);
-        saved.push_back(sr.host(inside).string());
-        step(fmt::format("{} had changed since the restore point: kept as {}", sr.host(inside).string(),
-                         sr.host(save).string()));
-    }
-    archive::extract(rp.dir / "config.tar.gz", root);
-    return saved;
-}
 
 /// The live database renamed to `left_name` (frozen: it is a restore point's copy now),
 /// when there is a live database.
@@ -179,7 +158,30 @@ void switch_to_dump(const migrations::InternalDatabase& db, migrations::Connecti
 
 } // namespace
 
-bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force, bool continuing, bool sessions) {
+namespace rp_detail {
+/// Put the configuration archive back; a file that differs from the archived one is kept
+/// beside it as FILE.rpmsave first (rpm's convention). Returns the host paths kept.
+std::vector<std::string> restore_config(const stdfs::path& root, const RestorePoint& rp,
+                                        const std::function<void(const std::string&)>& step) {
+    const fs::SystemRoot sr(root);
+    std::vector<std::string> saved;
+    for (const auto& [name, content] : archive::regular_file_contents(rp.dir / "config.tar.gz", 64u << 20)) {
+        const stdfs::path inside = stdfs::path("/") / name;
+        const auto st = sr.lstat(inside);
+        if (!st || !S_ISREG(st->st_mode)) continue;
+        if (sr.read(inside) == content) continue;
+        const auto save = stdfs::path(inside.string() + ".rpmsave");
+        sr.remove(save);
+        sr.rename(inside, save);
+        saved.push_back(sr.host(inside).string());
+        step(fmt::format("{} had changed since the restore point: kept as {}", sr.host(inside).string(),
+                         sr.host(save).string()));
+    }
+    archive::extract(rp.dir / "config.tar.gz", root);
+    return saved;
+}
+
+void check_files(const stdfs::path& root, const RestorePoint& rp, bool force) {
     if (rp.verification.rfind("failed", 0) == 0 && !force)
         throw RefusedError(fmt::format("restore point {} failed its verification ({}); nothing was changed: "
                                        "`leo-installer snapshot verify {}` checks it again, and --force rolls back to "
@@ -203,6 +205,41 @@ bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force,
     } catch (const RefusedError& e) {
         throw InstallError(fmt::format("restore point {} cannot be used: {}", rp.id, e.what()));
     }
+}
+
+void reinstall_package(const stdfs::path& root, const RestorePoint& rp,
+                       const std::function<void(const std::string&)>& step, std::chrono::seconds rpmdb_wait) {
+    step(fmt::format("reinstalling {} from the restore point", rp.nevra));
+    fault::point("restore.rpm");
+    rpm::TransactionOptions opts;
+    opts.kind = rpm::TransactionKind::downgrade;
+    opts.replace = true;
+    opts.require_signature = false;  // the file is the one verified when it was installed (sha256 above)
+    opts.lock_wait_limit = rpmdb_wait;
+    opts.on_lock_wait = [&](const rpm::LockHolder& h) {  // the wait is bounded (lock_wait_limit)
+        step(fmt::format("waiting up to {} s for another rpm transaction to finish (pid {}{})",
+                         opts.lock_wait_limit.count(), h.pid, h.command.empty() ? "" : ": " + h.command));
+    };
+    try {
+        rpm::run_transaction(root, rp.dir / "package.rpm", opts);
+    } catch (const RpmError&) {
+        std::throw_with_nested(InstallError(fmt::format("putting back {} failed", rp.nevra)));
+    }
+    {
+        const fs::SystemRoot sr(root);
+        const auto kept = stdfs::path(k_packages_dir) / (rp.nevra + ".rpm");
+        if (!sr.exists(kept)) {
+            sr.make_dirs(k_packages_dir, 0700, fs::Owner{0, 0});
+            sr.copy(snapshot_inside(rp.dir.filename().string()) / "package.rpm", kept, 0600);
+        }
+    }
+
+}
+} // namespace rp_detail
+
+bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force, bool continuing, bool sessions) {
+    check_files(root, rp, force);
+    if (rp.database_location == "external") return false;  // no copy: the shared database is the cluster's
     // Asked only whether it is unusable for good (recover's plan, also a dry run): a
     // stopped server is not started; the manifest says whether the copy is there.
     migrations::InternalDatabase stopped(root);
@@ -242,6 +279,7 @@ RestoreOutcome restore(const stdfs::path& root, const RestorePoint& rp_in,
         log::info("restore {}: {}", rp.id, s);
         if (on_step) on_step(s);
     };
+    if (rp.database_location == "external") return restore_external(root, rp, on_step, run, rpmdb_wait, nullptr);
     RestoreOutcome out;
     // 1. Everything that can be checked is checked before anything changes.
     step("verifying restore point " + rp.id);
@@ -260,30 +298,7 @@ RestoreOutcome restore(const stdfs::path& root, const RestorePoint& rp_in,
 
     // 3. The package: always one transaction with the kept package, also when its NEVRA
     // is installed (after an interrupted upgrade the files on disk may be the new version's).
-    step(fmt::format("reinstalling {} from the restore point", rp.nevra));
-    fault::point("restore.rpm");
-    rpm::TransactionOptions opts;
-    opts.kind = rpm::TransactionKind::downgrade;
-    opts.replace = true;
-    opts.require_signature = false;  // the file is the one verified when it was installed (sha256 above)
-    opts.lock_wait_limit = rpmdb_wait;
-    opts.on_lock_wait = [&](const rpm::LockHolder& h) {  // the wait is bounded (lock_wait_limit)
-        step(fmt::format("waiting up to {} s for another rpm transaction to finish (pid {}{})",
-                         opts.lock_wait_limit.count(), h.pid, h.command.empty() ? "" : ": " + h.command));
-    };
-    try {
-        rpm::run_transaction(root, rp.dir / "package.rpm", opts);
-    } catch (const RpmError&) {
-        std::throw_with_nested(InstallError(fmt::format("putting back {} failed", rp.nevra)));
-    }
-    {
-        const fs::SystemRoot sr(root);
-        const auto kept = stdfs::path(k_packages_dir) / (rp.nevra + ".rpm");
-        if (!sr.exists(kept)) {
-            sr.make_dirs(k_packages_dir, 0700, fs::Owner{0, 0});
-            sr.copy(snapshot_inside(rp.dir.filename().string()) / "package.rpm", kept, 0600);
-        }
-    }
+    reinstall_package(root, rp, step, rpmdb_wait);
 
     // 4. The configuration.
     step("restoring the configuration");

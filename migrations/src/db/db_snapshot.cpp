@@ -152,6 +152,43 @@ void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
                                         pg_tool_error(r)));
 }
 
+void dump_database_directory(const std::string& conninfo, const stdfs::path& dir, int jobs) {
+    const stdfs::path part = absolute_host_path(dir.string() + ".part");
+    (void)host_files().remove_all(part);
+    auto r = run_pg_tool("pg_dump", {"--format=directory", fmt::format("--jobs={}", std::max(1, jobs)),
+                                     "--file=" + part.string()},
+                         conninfo);
+    if (!r.ok()) {
+        (void)host_files().remove_all(part);
+        throw DatabaseError(fmt::format("pg_dump --format=directory to {} failed: {}", dir.string(), pg_tool_error(r)));
+    }
+    host_files().set_owner_mode(part, std::nullopt, 0700);
+    auto list = run_pg_tool("pg_restore", {"--list", part.string()});
+    if (!list.ok()) {
+        (void)host_files().remove_all(part);
+        throw DatabaseError(fmt::format("the database dump {} is not readable: {}", part.string(), pg_tool_error(list)));
+    }
+    host_files().rename(part, absolute_host_path(dir));
+}
+
+void check_dump_readable_directory(const stdfs::path& dir) {
+    const auto st = host_files().lstat(absolute_host_path(dir));
+    if (!st || !S_ISDIR(st->st_mode)) throw DatabaseError(fmt::format("database dump {} is missing", dir.string()));
+    auto r = run_pg_tool("pg_restore", {"--list", dir.string()});
+    if (!r.ok())
+        throw DatabaseError(fmt::format("the database dump {} is not readable: {}", dir.string(), pg_tool_error(r)));
+}
+
+void restore_database_directory(const stdfs::path& dir, const std::string& conninfo) {
+    auto r = run_pg_tool("pg_restore", {"--clean", "--if-exists", "--exit-on-error", "--single-transaction",
+                                        "--no-owner", "--no-privileges", dir.string()},
+                         conninfo);
+    if (!r.ok())
+        throw DatabaseError(fmt::format("pg_restore --clean of {} failed (its single transaction left the database "
+                                        "as it was): {}",
+                                        dir.string(), pg_tool_error(r)));
+}
+
 SequenceValues sequence_values(Connection& conn) {
     SequenceValues out;
     for (const auto& seq : user_relations(conn, "S")) {

@@ -112,8 +112,10 @@ void apply_no_transaction(Connection& conn, const Migration& m, const std::strin
     auto line = [&](size_t i) { return line_at_offset(sql, statements[i].first); };
     auto reset = [&] {
         try {
-            conn.exec(conn.server_version_num() >= 90300 ? "RESET lock_timeout; RESET statement_timeout"
-                                                         : "RESET statement_timeout");
+            // Back to the session's own lock_timeout (Connection::open), not the server's default.
+            conn.exec(conn.server_version_num() >= 90300
+                          ? fmt::format("SET lock_timeout = '{}s'; RESET statement_timeout", k_session_lock_timeout_s)
+                          : std::string("RESET statement_timeout"));
         } catch (const std::exception&) {
         }
     };

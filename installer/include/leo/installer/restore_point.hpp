@@ -74,12 +74,19 @@ struct RestorePoint {
     std::string verification = "verified";
     std::optional<migrations::DatabaseState> database_state;  ///< nullopt: not recorded (format 1)
     std::string vm_snapshot_id;     ///< printed by the VM-snapshot hook ("" when none ran)
+    /// Where the broker database was: "internal" (the copy and database.dump above) or
+    /// "external" (a database shared by a cluster: no copy; database.dir, a directory-format
+    /// pg_dump, when `external_dump`: taken by the broker that migrated the shared schema).
+    std::string database_location = "internal";
+    std::string external_endpoint;  ///< "host:port/name" of the external database (never a password)
+    bool external_dump = false;
     std::filesystem::path dir;      ///< where it is (not serialised)
 
     /// The copy is there to rename into place.
     [[nodiscard]] bool has_copy() const { return copy && copy->oid != 0 && !copy->consumed; }
     /// A rollback to it can work: its package is kept, and the copy or a complete dump.
     [[nodiscard]] bool usable() const {
+        if (database_location == "external") return !package_sha256.empty();
         return !package_sha256.empty() && (has_copy() || dump_state == "complete");
     }
     /// One word for `snapshot list`: "verified", "pending", "consumed", "failed", "unusable".
@@ -203,6 +210,39 @@ struct RestoreOutcome {
 /// running it again after a crash (recover) continues where it stopped. A restore point
 /// whose verification failed is refused unless `force`. `on_step` reports progress.
 /// Throws with the failing part named.
+/// The external database's part of a restore point (a broker of a cluster).
+struct ExternalDatabasePart {
+    std::string conninfo;  ///< the shared database (may hold a password: never printed)
+    std::string endpoint;  ///< "host:port/name", for the manifest and messages
+    /// Take database.dir (`pg_dump --format=directory --jobs`): the broker that migrates
+    /// the shared schema does; the others keep only their package and configuration.
+    bool dump = false;
+    int jobs = 2;
+};
+
+/// A restore point of a broker on an external database: the package and configuration as
+/// create_restore_point keeps them, the schema version, and, when `db.dump`, a
+/// directory-format pg_dump of the shared database (taken while the other brokers keep
+/// running: pg_dump's snapshot is consistent; rows they write afterwards are not in it).
+/// No template copy: the shared database has the other brokers' sessions, and the
+/// installer does not own that server. Throws like create_restore_point (nothing is left
+/// half-written).
+RestorePoint create_external_restore_point(const std::filesystem::path& root, const std::string& reason,
+                                           const InstallerConfig& config, RestorePointKind kind,
+                                           const ExternalDatabasePart& db,
+                                           const std::function<void(const std::string&)>& on_step,
+                                           const std::function<void(const std::string&)>& on_warning);
+
+/// Roll a broker on an external database back to `rp`: the state being left is kept as a
+/// before-rollback restore point (package and configuration), the package and the
+/// configuration are put back, and when `database_conninfo` is given and `rp` holds a dump,
+/// the shared database too (`pg_restore --clean --single-transaction`: every broker of the
+/// cluster then sees the old schema and data). Throws leo::InstallError (the journal says
+/// how far it got).
+RestoreOutcome restore_external(const std::filesystem::path& root, const RestorePoint& rp,
+                                const std::function<void(const std::string&)>& on_step, const std::string& run,
+                                std::chrono::seconds rpmdb_wait, const std::string* database_conninfo);
+
 RestoreOutcome restore(const std::filesystem::path& root, const RestorePoint& rp,
                        const std::function<void(const std::string&)>& on_step, const std::string& run,
                        bool force = false, std::chrono::seconds rpmdb_wait = std::chrono::seconds(60));

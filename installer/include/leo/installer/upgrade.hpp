@@ -4,6 +4,7 @@
 /// restore point -> rpm upgrade transaction -> migrations -> spot-check; on any failure
 /// after the restore point, an automatic rollback to it.
 
+#include "leo/installer/cluster.hpp"
 #include "leo/installer/gates.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/services.hpp"
@@ -66,6 +67,12 @@ struct UpgradeRequest {
     bool components_stopped = false;
     /// `--now --reason TEXT`: upgrade outside the maintenance window (logged).
     std::optional<std::string> override_reason;
+    /// `--allow-remote-upgrade`: this broker may migrate an external (shared) database.
+    bool allow_remote_upgrade = false;
+    /// A cluster's upgrade lease: how long to wait for another broker's (`--lease-wait`),
+    /// and how long ours lasts without renewal (renewed at every step).
+    std::chrono::seconds lease_wait{900};
+    std::chrono::seconds lease_ttl{600};
 };
 
 struct UpgradeCallbacks {
@@ -90,6 +97,11 @@ struct UpgradeOutcome {
     std::vector<Component> components_stopped;    ///< stopped before, started again after
     std::optional<double> downtime_seconds;       ///< stopped to healthy; none when nothing was stopped
     std::vector<std::pair<std::string, double>> step_seconds;  ///< each step after the plan, in order
+    // A cluster (external database):
+    std::int64_t lease_token = 0;           ///< the upgrade lease's fencing token (0: no cluster)
+    std::vector<ClusterMember> cluster;     ///< the registry after this upgrade
+    bool cluster_upgraded = false;          ///< every member reports the new version
+    std::vector<JobMove> jobs_moved;        ///< pending jobs moved from sites that left
 };
 
 /// Run the upgrade. Errors before the restore point change nothing but the download

@@ -45,11 +45,23 @@ struct Rows {
     [[nodiscard]] const std::string& at(size_t r, size_t c) const;
 };
 
+/// lock_timeout of every session this product opens, in seconds (a statement waiting
+/// longer for a lock fails with SQLSTATE 55P03 instead of queueing behind a dead session).
+inline constexpr int k_session_lock_timeout_s = 60;
+/// idle_in_transaction_session_timeout of every session, in seconds: the server ends a
+/// session of ours that stopped in the middle of a transaction (a killed or frozen broker),
+/// releasing its locks.
+inline constexpr int k_session_idle_in_transaction_s = 60;
+
 class Connection {
 public:
     /// Connect with a libpq conninfo string ("host=/path/to/socketdir dbname=leo user=leo")
     /// or URI. Unless the conninfo (or PGAPPNAME) names one, the session's application_name
     /// is "leo-installer <host> pid <pid>" (what pg_stat_activity shows other brokers).
+    /// Every session sets what keeps a dead client from freezing a shared database
+    /// (DESIGN.md "Components and the cluster"): TCP keepalives on both ends (idle 30 s,
+    /// interval 10 s, 3 probes), lock_timeout k_session_lock_timeout_s (9.3+) and
+    /// idle_in_transaction_session_timeout k_session_idle_in_transaction_s (9.6+).
     /// Throws leo::DatabaseError with the server's message (password= values are never
     /// echoed).
     static Connection open(const std::string& conninfo);

@@ -42,6 +42,21 @@ enum class ChecksumMethod { row_digest_sum, sorted_rows };
 /// Throws leo::DatabaseError with pg_dump's last line.
 void dump_database(const std::string& conninfo, const std::filesystem::path& file);
 
+/// `pg_dump --format=directory --jobs=JOBS` of the database `conninfo` names into `dir`
+/// (written as DIR.part, checked with `pg_restore --list`, then renamed; 0700): the dump of
+/// an external database, where the installer does not own the server. The password goes
+/// in the environment. Throws leo::DatabaseError with pg_dump's last line (nothing is left).
+void dump_database_directory(const std::string& conninfo, const std::filesystem::path& dir, int jobs);
+
+/// Throw leo::DatabaseError unless `dir` is a directory-format dump pg_restore can list.
+void check_dump_readable_directory(const std::filesystem::path& dir);
+
+/// Put the dump_database_directory() `dir` back into the database `conninfo` names, over
+/// what it holds: `pg_restore --clean --if-exists --single-transaction --exit-on-error`
+/// (one transaction: a failure leaves the database as it was; objects owned by the
+/// connecting user). Throws leo::DatabaseError with pg_restore's last line.
+void restore_database_directory(const std::filesystem::path& dir, const std::string& conninfo);
+
 /// Restore `file` (a dump_database() archive) into the database `target_conninfo` names,
 /// which must hold no objects: one transaction (`--single-transaction --exit-on-error`),
 /// objects owned by the connecting user (`--no-owner --no-privileges`). The password of

@@ -1,0 +1,133 @@
+#pragma once
+/// Brokers sharing one external database (DESIGN.md "Components and the cluster"). The
+/// coordination is PostgreSQL itself: tables in the schema `leo_installer` of the shared
+/// database (kept apart from the broker's own schema), the database server's clock, and
+/// row locks. Nothing here is a service of our own.
+///
+///   leo_installer.cluster_members  one row per broker: member (host name, and the root for
+///                                  a sandbox root), host, site_id, broker_version, state,
+///                                  heartbeat (server time), registered_at
+///   leo_installer.upgrade_lease    one row (id = 1): the broker allowed to upgrade now,
+///                                  its fencing token (incremented at every acquisition),
+///                                  acquired_at, renewed_at, expires_at (server time)
+///
+/// SQL is PostgreSQL 9.1+ (no ON CONFLICT, no IF NOT EXISTS on schemas): creation runs
+/// under a transaction-level advisory lock and checks the catalogue first.
+
+#include "leo/migrations/connection.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leo::installer {
+
+inline constexpr const char* k_cluster_schema = "leo_installer";
+
+/// This broker's name in the registry: the host name, followed by " ROOT" for a root
+/// other than "/" (sandbox roots on one machine are distinct members).
+[[nodiscard]] std::string member_id(const std::filesystem::path& root);
+
+/// Create the schema and its tables when missing (idempotent, safe when brokers race).
+/// Throws leo::DatabaseError (the role may not create them: the message says so).
+void ensure_cluster_schema(migrations::Connection& conn);
+
+struct ClusterMember {
+    std::string member;
+    std::string host;
+    std::optional<int> site_id;
+    std::string broker_version;
+    std::string state;          ///< running, upgrading, failed, ...
+    std::string heartbeat;      ///< server time, ISO 8601 UTC
+    double heartbeat_age_s = 0; ///< seconds between the heartbeat and the server's now()
+};
+
+/// Insert or update this broker's row (heartbeat = the server's now()).
+void register_member(migrations::Connection& conn, const std::string& member, std::optional<int> site_id,
+                     const std::string& broker_version, const std::string& state);
+
+/// Every registered broker, by member name.
+[[nodiscard]] std::vector<ClusterMember> cluster_members(migrations::Connection& conn);
+
+/// The lease's holder as the row says.
+struct LeaseHolder {
+    std::string member;
+    std::string application;  ///< its host name, as its sessions' application_name has it
+    int pid = 0;
+    std::int64_t token = 0;
+    std::string acquired_at;  ///< server time, ISO 8601 UTC
+    std::string expires_at;
+    double seconds_left = 0;  ///< negative when expired
+    std::string purpose;
+};
+
+/// The one-at-a-time upgrade lease. Held by a session of its own; every method uses the
+/// database server's clock. Movable, not copyable; released (best effort) when destroyed.
+class UpgradeLease {
+public:
+    struct Options {
+        std::chrono::seconds ttl{600};   ///< [cluster] lease_ttl: how long a silent holder keeps it
+        std::chrono::seconds wait{900};  ///< --lease-wait: how long to wait for another holder
+        std::string purpose;             ///< "upgrade 9.0.7 -> 9.1.2"
+        /// Called while waiting (about every 5 s) with the holder; `expired` when it is
+        /// about to be taken over.
+        std::function<void(const LeaseHolder&, bool expired)> on_wait;
+        /// Called once per backend of an expired holder that is terminated.
+        std::function<void(const std::string&)> on_takeover;
+    };
+
+    /// Take the lease for `member` on the database of `conninfo`, waiting while another
+    /// member holds an unexpired one. An expired holder's sessions (application_name
+    /// "leo-... HOST pid PID" with its host and pid, on this database, and only those) are ended with
+    /// pg_terminate_backend, then the lease is taken with a new token. Throws
+    /// leo::RefusedError naming the holder (member, pid, since when, expiry) after
+    /// `options.wait`; leo::DatabaseError when the database cannot be used.
+    static UpgradeLease acquire(const std::string& conninfo, const std::string& member, const Options& options);
+
+    UpgradeLease(UpgradeLease&&) noexcept = default;
+    UpgradeLease& operator=(UpgradeLease&&) noexcept = default;
+    UpgradeLease(const UpgradeLease&) = delete;
+    UpgradeLease& operator=(const UpgradeLease&) = delete;
+    ~UpgradeLease();
+
+    [[nodiscard]] std::int64_t token() const noexcept { return m_token; }
+    /// Extend the lease by the ttl from the server's now(); fenced. Throws leo::InstallError
+    /// "the upgrade lease was lost ..." when the row no longer holds our token.
+    void renew();
+    /// The fencing check inside the caller's open transaction on `conn`: locks the lease row
+    /// (FOR SHARE) and throws leo::InstallError when its token is no longer ours or it has
+    /// expired. Call it in the transaction of every write the lease protects.
+    void fence(migrations::Connection& conn) const;
+    /// Give the lease back (holder cleared, token kept) when it is still ours.
+    void release() noexcept;
+
+private:
+    UpgradeLease(migrations::Connection conn, std::string member, std::int64_t token, std::chrono::seconds ttl)
+        : m_conn(std::move(conn)), m_member(std::move(member)), m_token(token), m_ttl(ttl) {}
+    std::optional<migrations::Connection> m_conn;
+    std::string m_member;
+    std::int64_t m_token = 0;
+    std::chrono::seconds m_ttl{600};
+    bool m_released = false;
+};
+
+/// The current holder of the lease, or nullopt when none (or no lease table yet).
+[[nodiscard]] std::optional<LeaseHolder> lease_holder(migrations::Connection& conn);
+
+/// A pending work-queue job moved from a site that is no longer a member to one that is.
+struct JobMove {
+    std::int64_t job_id = 0;
+    int from_site = 0;
+    int to_site = 0;
+};
+
+/// Move every pending work-queue job whose site_id is no current member's site to a
+/// member's site (the members' sites in turn, in job order), in one transaction fenced by
+/// `lease`. Nothing (empty) when no member has a site id. Throws leo::DatabaseError.
+std::vector<JobMove> reassign_orphaned_jobs(migrations::Connection& conn, const UpgradeLease& lease);
+
+} // namespace leo::installer
