@@ -2,6 +2,9 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/database_config.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/rpm/transaction.hpp"
 
 #include <fmt/format.h>
 
@@ -139,6 +142,21 @@ void register_member(Connection& conn, const std::string& member, std::optional<
         } catch (const QueryError& e) {
             if (e.sqlstate() != "23505") throw;  // another session inserted it: update it
         }
+    }
+}
+
+std::string register_this_broker(const stdfs::path& root, const std::string& state) {
+    try {
+        const auto config = load_database_config(root);
+        if (config.mode != DatabaseMode::external) return "";
+        const auto installed = rpm::query_installed(root, k_broker_package);
+        if (installed.size() != 1) return "";
+        auto conn = Connection::open(external_conninfo(config));
+        ensure_cluster_schema(conn);
+        register_member(conn, member_id(root), config.site_id, installed.front().version, state);
+        return "";
+    } catch (const std::exception& e) {
+        return fmt::format("this broker could not register in the shared database: {}", describe(e));
     }
 }
 

@@ -197,10 +197,23 @@ std::string to_text(const Status& s) {
     if (!s.journal_error.empty())
         out += fmt::format("{:<18}the journal cannot be used, so whether a run is unfinished is unknown: {}\n",
                            "warning:", s.journal_error);
-    if (s.schema_version && s.packaged_schema_version && *s.schema_version != *s.packaged_schema_version)
-        out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run `leo-installer recover` after an "
-                           "interrupted run, or `leo-installer migrate --validate` to see why\n",
-                           "warning:", *s.schema_version, *s.packaged_schema_version);
+    if (s.schema_version && s.packaged_schema_version && *s.schema_version != *s.packaged_schema_version) {
+        int order = 0;
+        try {
+            order = migrations::compare_versions(*s.schema_version, *s.packaged_schema_version);
+        } catch (const Error&) {
+        }
+        if (s.external && order > 0 && s.unfinished_run.empty())
+            // A broker of a cluster left behind: another broker migrated the shared schema.
+            out += fmt::format("{:<18}this broker's package ({}, schema {}) is older than the shared database's "
+                               "schema {}: another broker of the cluster has upgraded it; upgrade this broker too "
+                               "(`leo-installer upgrade`: it replaces the package and does not migrate)\n",
+                               "warning:", s.installed.empty() ? std::string("?") : s.installed.front().nevra(), *s.packaged_schema_version, *s.schema_version);
+        else
+            out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run `leo-installer recover` after an "
+                               "interrupted run, or `leo-installer migrate --validate` to see why\n",
+                               "warning:", *s.schema_version, *s.packaged_schema_version);
+    }
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include "leo/common/signals.hpp"
 #include "leo/installer/cluster.hpp"
 #include "leo/installer/database_config.hpp"
+#include "leo/installer/dry_run.hpp"
 #include "leo/installer/gates.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
@@ -500,6 +501,28 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     }
     if (req.dry_run) {
         outcome.kind = UpgradeOutcome::Kind::dry_run;
+        // The plan, and the migrations run for real in a throw-away copy (dropped).
+        const auto manager = service_manager(root);
+        for (auto c : k_broker_components)
+            if (manager->status(c).state == ComponentStatus::State::running) outcome.components_stopped.push_back(c);
+        outcome.service_manager = manager->name();
+        {
+            auto conn = migrations::Connection::open(database.conninfo);
+            outcome.database_bytes = std::stoull(conn.query("SELECT pg_database_size(current_database())::text").at(0, 0));
+            if (database.external) {
+                try {
+                    outcome.cluster = cluster_members(conn);
+                } catch (const migrations::QueryError&) {  // no registry yet
+                }
+            }
+        }
+        std::error_code ec;
+        outcome.package_bytes = stdfs::file_size(file, ec);
+        step(cb, "running the migrations in a throw-away copy of the broker database");
+        outcome.trial = try_migrations_on_copy(root, file, target.version);
+        outcome.migrations_applied = outcome.trial->applied;
+        outcome.schema_version = outcome.trial->schema_after;
+        outcome.migrates = database.migrates;
         return outcome;
     }
     lock.describe("upgrade to " + target.nevra());  // what a second run is told while we ask

@@ -4,6 +4,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/system_root.hpp"
+#include "leo/installer/cluster.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
 
@@ -88,6 +89,10 @@ public:
                           << "\n";
             }
         }
+        // A broker of a cluster says in the shared database what it runs now.
+        if (const auto problem = installer::register_this_broker(r, m_action == "stop" ? "stopped" : "running");
+            !problem.empty())
+            std::cerr << k_prog << ": warning: " << problem << "\n";
         return 0;
     }
 

@@ -90,6 +90,7 @@ public:
                                                    : " is already the newest: nothing to do\n");
             break;
         case installer::UpgradeOutcome::Kind::dry_run:
+            print_plan(out);
             std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
             break;
         case installer::UpgradeOutcome::Kind::upgraded:
@@ -120,9 +121,18 @@ public:
         j["components_stopped"] = nlohmann::json::array();
         for (auto c : out.components_stopped) j["components_stopped"].push_back(std::string(installer::to_string(c)));
         j["downtime_seconds"] = out.downtime_seconds ? nlohmann::json(*out.downtime_seconds) : nlohmann::json(nullptr);
+        if (out.trial) {
+            j["migration_trial"] = {{"ran", out.trial->ran},
+                                    {"why_not", out.trial->why_not},
+                                    {"applied", out.trial->applied},
+                                    {"schema_after", out.trial->schema_after ? nlohmann::json(*out.trial->schema_after)
+                                                                             : nlohmann::json(nullptr)}};
+            j["database_bytes"] = out.database_bytes;
+            j["package_bytes"] = out.package_bytes;
+        }
         j["steps"] = nlohmann::json::array();
         for (const auto& [name, seconds] : out.step_seconds) j["steps"].push_back({{"step", name}, {"seconds", seconds}});
-        if (out.lease_token != 0) {
+        if (out.lease_token != 0 || !out.cluster.empty()) {
             nlohmann::json cluster = {{"lease_token", out.lease_token},
                                       {"all_upgraded", out.cluster_upgraded},
                                       {"members", nlohmann::json::array()},
@@ -140,6 +150,35 @@ public:
             j["cluster"] = nullptr;
         }
         return j;
+    }
+
+    static void print_plan(const installer::UpgradeOutcome& out) {
+        std::cout << fmt::format("plan: {} -> {}\n", out.from, out.to);
+        std::string which;
+        for (auto c : out.components_stopped) which += (which.empty() ? "" : ", ") + std::string(installer::to_string(c));
+        std::cout << fmt::format("  components to stop and start again: {} ({})\n", which.empty() ? "none running" : which,
+                                 out.service_manager);
+        if (out.trial && out.trial->ran) {
+            std::cout << fmt::format("  migrations to apply: {} (run in the throw-away copy {}: schema {} afterwards; "
+                                     "dropped)\n",
+                                     out.trial->applied.size(), out.trial->copy_name,
+                                     out.trial->schema_after.value_or("none"));
+            for (const auto& m : out.trial->applied) std::cout << "    " << m << "\n";
+        } else if (out.trial) {
+            std::cout << "  migrations: not tried: " << out.trial->why_not << "\n";
+        }
+        if (!out.migrates) std::cout << "  the shared schema is at the target already: this broker would not migrate\n";
+        std::cout << fmt::format("  restore point: the package ({:.1f} MiB), the configuration, and the database "
+                                 "({:.1f} MiB: a template copy in the instance, or a dump of a shared database)\n",
+                                 static_cast<double>(out.package_bytes) / 1048576.0,
+                                 static_cast<double>(out.database_bytes) / 1048576.0);
+        if (!out.cluster.empty()) {
+            std::cout << "  cluster:\n";
+            for (const auto& m : out.cluster)
+                std::cout << fmt::format("    {:<40} site {:<4} {:<10} {}\n", m.member,
+                                         m.site_id ? std::to_string(*m.site_id) : std::string("-"), m.broker_version,
+                                         m.state);
+        }
     }
 
     static void print_report(const installer::UpgradeOutcome& out) {

@@ -50,6 +50,11 @@ struct ClusterMember {
 void register_member(migrations::Connection& conn, const std::string& member, std::optional<int> site_id,
                      const std::string& broker_version, const std::string& state);
 
+/// When `root`'s broker uses an external database: register it (member_id, its site id,
+/// its installed version) with `state`. Returns "" when done or not external, else why it
+/// could not (the caller warns: the registry is advisory outside an upgrade).
+std::string register_this_broker(const std::filesystem::path& root, const std::string& state);
+
 /// Every registered broker, by member name.
 [[nodiscard]] std::vector<ClusterMember> cluster_members(migrations::Connection& conn);
 

@@ -5,6 +5,7 @@
 /// after the restore point, an automatic rollback to it.
 
 #include "leo/installer/cluster.hpp"
+#include "leo/installer/dry_run.hpp"
 #include "leo/installer/gates.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/services.hpp"
@@ -102,6 +103,11 @@ struct UpgradeOutcome {
     std::vector<ClusterMember> cluster;     ///< the registry after this upgrade
     bool cluster_upgraded = false;          ///< every member reports the new version
     std::vector<JobMove> jobs_moved;        ///< pending jobs moved from sites that left
+    // A dry run's plan (components_stopped: those that would be stopped):
+    std::uint64_t database_bytes = 0;       ///< the broker database's size (pg_database_size)
+    std::uint64_t package_bytes = 0;        ///< the target package file
+    bool migrates = true;                   ///< this broker would migrate the schema
+    std::optional<MigrationTrial> trial;    ///< the migrations run in a throw-away copy
 };
 
 /// Run the upgrade. Errors before the restore point change nothing but the download
