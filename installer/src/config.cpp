@@ -71,6 +71,11 @@ int handler(void* user, const char* section, const char* name, const char* value
             return refuse(fmt::format("[services] ready_timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.services_ready_timeout = std::chrono::seconds(number);
+    } else if (s == "cluster" && n == "lease_ttl") {
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[cluster] lease_ttl = {}: expected seconds from 1 to {}", v, k_max_number));
+        }
+        st->config.cluster_lease_ttl = std::chrono::seconds(number);
     } else if (s == "spot_check" && n == "timeout") {
         if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
             return refuse(fmt::format("[spot_check] timeout = {}: expected seconds from 1 to {}", v, k_max_number));

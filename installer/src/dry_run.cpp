@@ -64,15 +64,17 @@ MigrationTrial try_migrations_on_copy(const stdfs::path& root, const stdfs::path
     const char* tmp = std::getenv("TMPDIR");
     const fs::PrivateTempDir work(tmp != nullptr && *tmp == '/' ? tmp : "/tmp", "leo-dry-run.");
     // The package's migrations, from its payload (cpio entries "./home/leo/share/migrations/V*.sql").
-    const stdfs::path sql_dir = work.path() / "migrations";
-    stdfs::create_directory(sql_dir);
+    const fs::SystemRoot scratch(work.path());  // a private 0700 directory of ours
+    scratch.make_dirs("/migrations", 0700);
+    const stdfs::path sql_dir = scratch.host("/migrations");
     const std::string prefix = std::string(".") + k_migrations_dir + "/";
     for (const auto& [name, content] : archive::regular_file_contents(package_file, 256u << 20)) {
         std::string n = name.rfind("./", 0) == 0 ? name : "./" + (name.rfind('/', 0) == 0 ? name.substr(1) : name);
         if (n.rfind(prefix, 0) != 0) continue;
         const std::string file = n.substr(prefix.size());
         if (file.empty() || file.find('/') != std::string::npos) continue;
-        fs::write_file_atomic(sql_dir / file, content, 0600);
+        if (file == "." || file == "..") continue;
+        scratch.write_atomic(stdfs::path("/migrations") / file, content, 0600);
     }
     const auto migrations = migrations::load_migrations(sql_dir);
     const Server server = server_for(root, trial.copy_name);

@@ -566,7 +566,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             register_member(conn, member, database.site_id, current.version, "waiting");
         }
         UpgradeLease::Options lopts;
-        lopts.ttl = req.lease_ttl;
+        lopts.ttl = config.cluster_lease_ttl;
         lopts.wait = req.lease_wait;
         lopts.purpose = fmt::format("upgrade {} -> {}", current.version, target.version);
         lopts.on_wait = [&cb](const LeaseHolder& h, bool expired) {

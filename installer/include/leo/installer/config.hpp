@@ -22,6 +22,10 @@
 ///                               ; DAY HH:MM-[DAY ]HH:MM, comma-separated; an end before the
 ///                               ; start (or a later DAY) runs into the next day(s)
 ///
+///   [cluster]
+///   lease_ttl = 600             ; seconds the upgrade lease lasts without renewal (renewed at
+///                               ; every step; a dead holder's lease is taken over after it)
+///
 ///   [spot_check]
 ///   timeout = 30                ; seconds each probe after an upgrade may take
 ///
@@ -51,6 +55,7 @@ struct InstallerConfig {
     std::string maintenance_windows;  ///< as written; parsed by gates.hpp parse_windows()
     int maintenance_windows_line = 0; ///< its line in installer.conf, for errors
     std::chrono::seconds spot_check_timeout{30};
+    std::chrono::seconds cluster_lease_ttl{600};
 };
 
 /// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws

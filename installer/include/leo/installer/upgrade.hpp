@@ -70,10 +70,9 @@ struct UpgradeRequest {
     std::optional<std::string> override_reason;
     /// `--allow-remote-upgrade`: this broker may migrate an external (shared) database.
     bool allow_remote_upgrade = false;
-    /// A cluster's upgrade lease: how long to wait for another broker's (`--lease-wait`),
-    /// and how long ours lasts without renewal (renewed at every step).
+    /// A cluster's upgrade lease: how long to wait for another broker's (`--lease-wait`;
+    /// how long ours lasts is installer.conf [cluster] lease_ttl).
     std::chrono::seconds lease_wait{900};
-    std::chrono::seconds lease_ttl{600};
 };
 
 struct UpgradeCallbacks {

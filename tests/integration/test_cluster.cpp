@@ -1,0 +1,247 @@
+// A cluster of brokers sharing one external PostgreSQL (TCP on 127.0.0.1, scram-sha-256):
+// three roots upgraded by three concurrent processes (one at a time under the lease, the
+// shared schema migrated exactly once, no pending job lost); a broker frozen in the middle
+// of the migration (SIGSTOP, then SIGKILL) does not freeze the cluster; a broker left behind
+// says so and catches up without migrating; the gate on --allow-remote-upgrade.
+#include "broker_runs.hpp"
+#include "db_support.hpp"
+#include "test_support.hpp"
+
+#include "leo/common/fs.hpp"
+#include "leo/common/process_info.hpp"
+#include "leo/migrations/connection.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace stdfs = std::filesystem;
+using ::testing::HasSubstr;
+using leo::test::run_installer;
+
+constexpr const char* k_password = "cluster-secret";
+constexpr const char* k_old = "leostream-broker-9.0.7-1.x86_64";
+constexpr const char* k_new = "leostream-broker-9.1.2-1.x86_64";
+
+class Cluster : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ext = std::make_unique<leo::test::ExternalPostgres>();
+        ext->create_role("broker", k_password, true);
+        std::ofstream(password_file) << k_password << "\n";
+    }
+    void TearDown() override {
+        for (const auto& r : roots) (void)run_installer({"db", "stop", "--root", r.string()});
+    }
+
+    /// A broker root on 9.0.7 that joined the shared database leo_cluster with `site`.
+    stdfs::path add_broker(int site, const std::string& installer_conf = "") {
+        const auto root = tmp.path() / ("b" + std::to_string(site));
+        roots.push_back(root);
+        leo::test::make_sandbox_root(root);
+        const auto pkgs = leo::test::test_packages_dir();
+        auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (std::string(k_old) + ".rpm")).string(), "--root",
+                                root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        if (!installer_conf.empty()) {
+            stdfs::create_directories(root / "etc/leo-installer");
+            std::ofstream(root / "etc/leo-installer/installer.conf") << installer_conf;
+        }
+        const std::vector<std::string> argv{(root / "usr/bin/switch_database.pl").string(),
+                                            "--root",
+                                            root.string(),
+                                            "--to_external",
+                                            roots.size() == 1 ? "new" : "existing",
+                                            "--db_vendor",
+                                            "postgres",
+                                            "--db_host",
+                                            "127.0.0.1",
+                                            "--port",
+                                            std::to_string(ext->port()),
+                                            "--db_name",
+                                            "leo_cluster",
+                                            "--username",
+                                            "broker",
+                                            "--password_file",
+                                            password_file.string(),
+                                            "--site_id",
+                                            std::to_string(site),
+                                            "--skip_confirmation"};
+        auto s = leo::subprocess::run(argv);
+        EXPECT_EQ(s.exit_code, 0) << s.out << s.err;
+        (void)run_installer({"db", "stop", "--root", root.string()});
+        return root;
+    }
+    leo::migrations::Connection shared() const {
+        return leo::migrations::Connection::open(ext->conninfo("leo_cluster", "broker", k_password));
+    }
+    std::vector<std::string> upgrade_args(const stdfs::path& root, bool allow_remote) const {
+        const auto pkgs = leo::test::test_packages_dir();
+        std::vector<std::string> a{"upgrade", "--root", root.string(), "--rpm",
+                                   (pkgs / "repo" / (std::string(k_new) + ".rpm")).string(), "--gpgkey",
+                                   (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y", "--lease-wait", "120"};
+        if (allow_remote) a.push_back("--allow-remote-upgrade");
+        return a;
+    }
+    static std::string installed(const stdfs::path& root) {
+        auto r = leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-q",
+                                       "leostream-broker"});
+        return leo::subprocess::last_line(r.out);
+    }
+
+    leo::test::TempDir tmp;
+    std::unique_ptr<leo::test::ExternalPostgres> ext;
+    stdfs::path password_file = tmp.path() / "password";
+    std::vector<stdfs::path> roots;
+};
+
+TEST_F(Cluster, ThreeConcurrentUpgradesOneAtATimeSchemaMigratedOnceNoJobLost) {
+    for (int site = 1; site <= 3; ++site) add_broker(site);
+    {
+        auto c = shared();
+        // Site 9 left the cluster; its pending jobs must go to members, none lost.
+        c.exec("INSERT INTO sites (site_id, name) VALUES (2, 's2'), (3, 's3'), (9, 'gone')");
+        c.exec("INSERT INTO work_queue (site_id, job_type, status) SELECT 9, 'sync', 'pending' FROM "
+               "generate_series(1, 7)");
+        c.exec("INSERT INTO work_queue (site_id, job_type, status) SELECT 2, 'sync', 'pending' FROM "
+               "generate_series(1, 5)");
+    }
+    std::vector<leo::subprocess::Result> results(3);
+    std::vector<std::thread> runs;
+    for (size_t i = 0; i < 3; ++i)
+        runs.emplace_back([&, i] { results[i] = run_installer(upgrade_args(roots[i], true)); });
+    for (auto& t : runs) t.join();
+    int migrated = 0;
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(results[i].exit_code, 0) << results[i].out << results[i].err;
+        EXPECT_EQ(installed(roots[i]), k_new);
+        if (results[i].out.find("migrating the shared database") != std::string::npos) ++migrated;
+    }
+    EXPECT_EQ(migrated, 1) << "exactly one broker migrates the shared schema";
+    auto c = shared();
+    // Each migration recorded once.
+    EXPECT_EQ(c.query("SELECT count(*)::text FROM leo_schema_history WHERE version = '9.1.0.1'").at(0, 0), "1");
+    EXPECT_EQ(c.query("SELECT count(*)::text FROM leo_schema_history WHERE version = '9.1.0.2'").at(0, 0), "1");
+    // One at a time: three acquisitions, three tokens; every member on the new version.
+    EXPECT_EQ(c.query("SELECT token::text FROM leo_installer.upgrade_lease").at(0, 0), "3");
+    EXPECT_EQ(c.query("SELECT count(*)::text FROM leo_installer.cluster_members WHERE broker_version = '9.1.2' "
+                      "AND state = 'running'")
+                  .at(0, 0),
+              "3");
+    // No job lost; none left on the site that left.
+    EXPECT_EQ(c.query("SELECT count(*)::text FROM work_queue WHERE status = 'pending'").at(0, 0), "12");
+    EXPECT_EQ(c.query("SELECT count(*)::text FROM work_queue WHERE site_id = 9").at(0, 0), "0");
+    // The last one to finish reports the moves.
+    int reported = 0;
+    for (const auto& r : results)
+        if (r.out.find("pending jobs moved from sites that left the cluster: 7") != std::string::npos) ++reported;
+    EXPECT_EQ(reported, 1);
+}
+
+TEST_F(Cluster, NextBrokersNeedNoFlagAndTheFirstNeedsIt) {
+    add_broker(1);
+    add_broker(2);
+    const auto before = shared().query("SELECT count(*)::text FROM leo_schema_history").at(0, 0);
+    auto refused = run_installer(upgrade_args(roots[1], false));
+    EXPECT_EQ(refused.exit_code, 3) << refused.err;
+    EXPECT_THAT(refused.err, HasSubstr("--allow-remote-upgrade"));
+    EXPECT_THAT(refused.err, HasSubstr("nothing was changed"));
+    EXPECT_EQ(installed(roots[1]), k_old);
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_schema_history").at(0, 0), before);
+
+    auto first = run_installer(upgrade_args(roots[0], true));
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    // Left behind: status says exactly that, not "run recover".
+    auto st = run_installer({"status", "--root", roots[1].string()});
+    EXPECT_THAT(st.out, HasSubstr("is older than the shared database's schema 9.1.0.2"));
+    EXPECT_THAT(st.out, ::testing::Not(HasSubstr("leo-installer recover")));
+    auto next = run_installer(upgrade_args(roots[1], false));
+    EXPECT_EQ(next.exit_code, 0) << next.err;
+    EXPECT_THAT(next.out, HasSubstr("only the package is replaced"));
+    EXPECT_EQ(installed(roots[1]), k_new);
+}
+
+TEST_F(Cluster, ABrokerFrozenMidMigrationDoesNotFreezeTheCluster) {
+    // A short lease, so the frozen holder's expires within the test.
+    add_broker(1, "[cluster]\nlease_ttl = 4\n");
+    add_broker(2, "[cluster]\nlease_ttl = 4\n");
+    // Broker 1 stops itself inside its migration's transaction (it holds the table lock
+    // and the migration lock, idle in transaction), as a broker that lost its network.
+    ::setenv("LEO_FAULT_INJECT", "migrate.inside", 1);
+    ::setenv("LEO_FAULT_SIGNAL", "19", 1);  // SIGSTOP
+    auto frozen = leo::test::start_background(upgrade_args(roots[0], true), tmp.path());
+    ::unsetenv("LEO_FAULT_INJECT");
+    ::unsetenv("LEO_FAULT_SIGNAL");
+    bool stopped = false;
+    for (int i = 0; i < 600 && !stopped; ++i) {
+        const auto p = leo::proc::read_process(frozen.pid);
+        stopped = p && p->state == 'T';
+        if (!stopped) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(stopped) << leo::fs::read_file(frozen.err);
+    // Its sessions are on the server: one idle in a transaction.
+    EXPECT_EQ(ext->admin("leo_cluster")
+                  .query("SELECT count(*)::text FROM pg_stat_activity WHERE state = 'idle in transaction' AND "
+                         "application_name LIKE 'leo-migrate %pid " +
+                         std::to_string(frozen.pid) + "'")
+                  .at(0, 0),
+              "1");
+    // Broker 2 waits for the lease, names its holder, takes it over when it expires (ending
+    // only the frozen broker's sessions) and upgrades.
+    const auto t0 = std::chrono::steady_clock::now();
+    auto second = run_installer(upgrade_args(roots[1], true));
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
+    EXPECT_THAT(second.out, HasSubstr("expired"));
+    EXPECT_THAT(second.out, HasSubstr("ended session pid"));
+    EXPECT_LT(took, 60.0) << "the takeover must not wait for TCP or idle timeouts";
+    EXPECT_EQ(installed(roots[1]), k_new);
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_schema_history WHERE version = '9.1.0.2' AND success")
+                  .at(0, 0),
+              "1");
+    // The frozen broker is killed; its root is recovered to its old version, which then
+    // says it is behind and catches up without migrating.
+    ::kill(frozen.pid, SIGKILL);
+    EXPECT_EQ(frozen.wait_exit(), 128 + SIGKILL);
+    auto rec = run_installer({"recover", "--root", roots[0].string(), "-y"});
+    EXPECT_EQ(rec.exit_code, 0) << rec.err;
+    EXPECT_EQ(installed(roots[0]), k_old);
+    auto catchup = run_installer(upgrade_args(roots[0], false));
+    EXPECT_EQ(catchup.exit_code, 0) << catchup.out << catchup.err;
+    EXPECT_THAT(catchup.out, HasSubstr("only the package is replaced"));
+    EXPECT_EQ(installed(roots[0]), k_new);
+}
+
+TEST_F(Cluster, DryRunFindsAFailingMigrationAndChangesNothing) {
+    add_broker(1);
+    const auto pkgs = leo::test::test_packages_dir();
+    const auto before = shared().query("SELECT count(*)::text FROM leo_schema_history").at(0, 0);
+    auto dry = run_installer({"upgrade", "--root", roots[0].string(), "--rpm",
+                              (pkgs / "bad/leostream-broker-9.3.0-1.x86_64.rpm").string(), "--gpgkey",
+                              (pkgs / "RPM-GPG-KEY-leo-test").string(), "--dry-run", "--allow-remote-upgrade"});
+    EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+    EXPECT_THAT(dry.err, HasSubstr("fail on a throw-away copy"));
+    EXPECT_THAT(dry.err, HasSubstr("V9.3.0.1__broken.sql"));
+    EXPECT_EQ(installed(roots[0]), k_old);
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_schema_history").at(0, 0), before);
+    EXPECT_FALSE(ext->database_exists("leo_dryrun_" + std::to_string(0)));
+    EXPECT_EQ(ext->admin().query("SELECT count(*)::text FROM pg_database WHERE datname LIKE 'leo_dryrun_%'").at(0, 0),
+              "0");
+    // The good package's dry run prints the plan with the cluster.
+    auto good = run_installer({"upgrade", "--root", roots[0].string(), "--rpm",
+                               (pkgs / "repo" / (std::string(k_new) + ".rpm")).string(), "--gpgkey",
+                               (pkgs / "RPM-GPG-KEY-leo-test").string(), "--dry-run", "--allow-remote-upgrade"});
+    EXPECT_EQ(good.exit_code, 0) << good.err;
+    EXPECT_THAT(good.out, HasSubstr("migrations to apply: 2"));
+    EXPECT_THAT(good.out, HasSubstr("V9.1.0.1__jobs_attempts.sql"));
+    EXPECT_EQ(installed(roots[0]), k_old);
+}
+
+} // namespace
