@@ -393,12 +393,26 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     const InstallerConfig config = load_config(root);
     step(cb, "checking the upgrade's gates");
     {
+        // Read as found: a database the gates had to start is stopped again, so a refusal
+        // (or a dry run, or a cancelled question) leaves it as it was.
         migrations::InternalDatabase db(root);
-        if (db.status().state != migrations::DbState::running)
-            db.start([&cb](const std::string& notice) { step(cb, notice); });
-        auto conn = migrations::Connection::open(db.conninfo());
-        GateInputs gates{config, current, target, req.override_reason};
-        outcome.gates = evaluate_gates(conn, gates);
+        const bool was_running = db.status().state == migrations::DbState::running;
+        if (!was_running) db.start([&cb](const std::string& notice) { step(cb, notice); });
+        try {
+            auto conn = migrations::Connection::open(db.conninfo());
+            GateInputs gates{config, current, target, req.override_reason};
+            outcome.gates = evaluate_gates(conn, gates);
+        } catch (...) {
+            if (!was_running) {
+                try {
+                    (void)db.stop();
+                } catch (const std::exception& e) {
+                    log::warning("could not stop the internal database again after reading the gates: {}", e.what());
+                }
+            }
+            throw;
+        }
+        if (!was_running) (void)db.stop();
     }
     if (cb.on_gates) cb.on_gates(outcome.gates);
     enforce_gates(outcome.gates);
