@@ -9,6 +9,9 @@
 #                                     %config(noreplace) file, for rpm's .rpmnew)
 #   env HEALTH_VERSION=V              a broken build whose health endpoint reports version V
 #                                     (tests: a spot-check that fails and rolls back)
+#   env UPGRADE_REQUIRES=V            declare `Provides: leostream-broker(upgrade-requires) = V`:
+#                                     the package can only be installed over V or later
+#                                     (tests: the upgrade_path gate refuses an older broker)
 # Prints the path of the built RPM on stdout (the only line it prints there).
 set -euo pipefail
 version=${1:?usage: build-broker-rpm.sh VERSION OUTDIR [RELEASE]}
@@ -31,6 +34,7 @@ rpmbuild -bb --quiet \
   ${EPOCH:+--define "broker_epoch $EPOCH"} \
   ${CONF_LINE:+--define "broker_conf_line $CONF_LINE"} \
   ${HEALTH_VERSION:+--define "broker_health_version $HEALTH_VERSION"} \
+  ${UPGRADE_REQUIRES:+--define "broker_upgrade_requires $UPGRADE_REQUIRES"} \
   "$here"/rpm/specs/leostream-broker.spec >&2
 
 rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)

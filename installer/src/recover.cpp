@@ -453,6 +453,14 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
             rpm::remove_rpmdb_entry(root, p.nevra());
         }
     }
+    // Components the interrupted run had started again run the version being undone: stop
+    // them before the restore (recorded, so they start again after it on the old version,
+    // as rollback does). Where nothing can stop them, the restore goes on as before.
+    try {
+        (void)stop_for_change(root, false, say);
+    } catch (const RefusedError& e) {
+        say(fmt::format("the broker components are not stopped before the restore: {}", e.what()));
+    }
     say(fmt::format("returning to {} (restore point {})", rp.nevra, rp.id));
     journal.step_start(run->id, "recover");
     restore(root, rp, on_step, run->id);

@@ -453,6 +453,24 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // The gates of the documented procedure, on the broker database (the server's clock).
     const InstallerConfig config = load_config(root);
     step(cb, "checking the upgrade's gates");
+    // Read as found: an internal database the plan had to start is stopped again when the
+    // run ends before its first change (a refusal, a dry run, a cancelled question).
+    const bool db_was_running =
+        load_database_config(root).mode == DatabaseMode::external ||
+        migrations::InternalDatabase(root).status().state == migrations::DbState::running;
+    struct StopIfStarted {
+        const stdfs::path& root;
+        bool started;
+        const bool& changed;
+        ~StopIfStarted() {
+            if (!started || changed) return;
+            try {
+                (void)migrations::InternalDatabase(root).stop();
+            } catch (const std::exception& e) {
+                log::warning("could not stop the internal database again after the plan: {}", e.what());
+            }
+        }
+    } stop_if_started{root, !db_was_running, changed};
     BrokerDatabase database = broker_database(root, cb);
     const auto package_schema = package_schema_version(file);
     const auto decide_migration = [&](migrations::Connection& conn) {
@@ -594,7 +612,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // The restore point's own checks (sessions on the broker database, free space) before
     // the journal records a run: a refusal here changes nothing.
     try {
-        if (!database.external) precheck_restore_point(root, cb.on_warning);
+        if (!database.external) precheck_restore_point(root, cb.on_warning, /*check_sessions=*/false);
     } catch (const RefusedError&) {
         std::throw_with_nested(RefusedError(fmt::format(
             "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));

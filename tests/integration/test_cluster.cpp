@@ -176,7 +176,7 @@ TEST_F(Cluster, ABrokerFrozenMidMigrationDoesNotFreezeTheCluster) {
     // and the migration lock, idle in transaction), as a broker that lost its network.
     ::setenv("LEO_FAULT_INJECT", "migrate.inside", 1);
     ::setenv("LEO_FAULT_SIGNAL", "19", 1);  // SIGSTOP
-    auto frozen = leo::test::start_background(upgrade_args(roots[0], true), tmp.path());
+    auto frozen = leo::test::runs::start_background(upgrade_args(roots[0], true), tmp.path());
     ::unsetenv("LEO_FAULT_INJECT");
     ::unsetenv("LEO_FAULT_SIGNAL");
     bool stopped = false;

@@ -90,7 +90,8 @@ std::string snapshot_tree(const stdfs::path& dir, const std::vector<std::string>
          it.increment(ec)) {
         struct stat st{};
         if (::lstat(it->path().c_str(), &st) != 0) continue;
-        const std::string rel = stdfs::relative(it->path(), dir).string();
+        // (lexically: relative() would resolve a symbolic link to where it points)
+        const std::string rel = it->path().lexically_relative(dir).string();
         if (std::any_of(exclude.begin(), exclude.end(), [&](const std::string& e) { return rel.rfind(e, 0) == 0; }))
             continue;
         if (S_ISDIR(st.st_mode)) {

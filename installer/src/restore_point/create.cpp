@@ -129,7 +129,8 @@ void save_package_and_config(const stdfs::path& root, RestorePoint& rp, const st
 }
 } // namespace rp_detail
 
-void precheck_restore_point(const stdfs::path& root, const std::function<void(const std::string&)>& on_warning) {
+void precheck_restore_point(const stdfs::path& root, const std::function<void(const std::string&)>& on_warning,
+                            bool check_sessions) {
     require_internal_database(root, "a restore point");
     // A link out of the saved directories could not be put back: refused before anything is written.
     archive::check_links(root, k_config_paths);
@@ -149,7 +150,7 @@ void precheck_restore_point(const stdfs::path& root, const std::function<void(co
     auto db = running_database(root, on_warning);
     auto admin = admin_connection(db);
     // A copy needs the broker database to itself: name who else uses it, end nobody.
-    if (const auto clients = migrations::database_clients(admin, "leo"); !clients.empty())
+    if (const auto clients = migrations::database_clients(admin, "leo"); check_sessions && !clients.empty())
         throw RefusedError(fmt::format("cannot take a restore point: other sessions are connected to the broker "
                                        "database: {}; stop the broker's components (or those clients) and run again; "
                                        "nothing was changed",

@@ -104,8 +104,10 @@ struct RestorePoint {
 /// before its journal records a run): exactly one broker installed and its RPM kept, no
 /// other session on the broker database (leo::RefusedError naming them), and the free
 /// space. Changes nothing (but starts the internal database when it is stopped).
+/// `check_sessions` false leaves the sessions out: an upgrade asks before it stops the
+/// broker's components, whose sessions end then (create_restore_point checks them after).
 void precheck_restore_point(const std::filesystem::path& root,
-                            const std::function<void(const std::string&)>& on_warning = nullptr);
+                            const std::function<void(const std::string&)>& on_warning = nullptr, bool check_sessions = true);
 
 /// Take a restore point of the broker installed in `root` (the database is started when
 /// it is stopped). Before anything is written, the free space is checked per filesystem:
