@@ -197,29 +197,23 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
     const auto deadline = std::chrono::steady_clock::now() + options.wait;
     auto last_said = std::chrono::steady_clock::now() - std::chrono::hours(1);
     for (;;) {
-        // One statement on the server's clock: free, expired, or already ours.
-        const auto taken = conn.query(
-            fmt::format("UPDATE {}.upgrade_lease SET token = token + 1, holder = $1, holder_application = $2, "
-                        "holder_pid = $3::integer, purpose = $4, acquired_at = now(), renewed_at = now(), "
-                        "expires_at = now() + $5::integer * interval '1 second' "
-                        "WHERE id = 1 AND (holder IS NULL OR expires_at < now() OR "
-                        "(holder = $1 AND holder_application = $2)) RETURNING token::text",
-                        k_cluster_schema),
-            {member, suffix, std::to_string(::getpid()), options.purpose, std::to_string(options.ttl.count())});
-        // The row before this attempt: whose it was (for the takeover) is read in the
-        // same transaction as the take, below, when it had expired.
-        if (!taken.empty()) {
-            const auto token = std::stoll(taken.at(0, 0));
-            log::info("upgrade lease taken by {} (token {}, ttl {} s)", member, token, options.ttl.count());
-            return UpgradeLease(std::move(conn), member, token, options.ttl);
-        }
-        const auto holder = lease_holder(conn);
-        if (holder && holder->seconds_left < 0) {
+        // One statement on the server's clock: free, or already ours.
+        const std::vector<std::optional<std::string>> params{member, suffix, std::to_string(::getpid()),
+                                                             options.purpose, std::to_string(options.ttl.count())};
+        const std::string take = fmt::format(
+            "UPDATE {}.upgrade_lease SET token = token + 1, holder = $1, holder_application = $2, "
+            "holder_pid = $3::integer, purpose = $4, acquired_at = now(), renewed_at = now(), "
+            "expires_at = now() + $5::integer * interval '1 second' WHERE id = 1 AND ",
+            k_cluster_schema);
+        auto taken = conn.query(take + "(holder IS NULL OR (holder = $1 AND holder_application = $2 AND holder_pid = "
+                                       "$3::integer)) RETURNING token::text",
+                                params);
+        const auto holder = taken.empty() ? lease_holder(conn) : std::nullopt;
+        if (taken.empty() && holder && holder->seconds_left < 0) {
             // Expired: its holder is dead or cut off. End its sessions on this database
-            // (only those: the application_name suffix names its host and pid), then take it.
+            // (only those: their application_name names its host and pid), then take the
+            // lease from exactly that holder (its token: no third broker slips in between).
             if (options.on_wait) options.on_wait(*holder, true);
-            // holder_application is the holder's host name: its sessions are named
-            // "leo-<what> HOST pid PID" (HOST possibly cut to fit 63 bytes).
             const std::string pid_tail = fmt::format(" pid {}", holder->pid);
             const auto ended = conn.query(
                 "SELECT pid::text, application_name, pg_terminate_backend(pid)::text FROM pg_catalog.pg_stat_activity "
@@ -233,7 +227,14 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
                 log::warning("{}", line);
                 if (options.on_takeover) options.on_takeover(line);
             }
-            continue;  // the UPDATE above takes it now (expires_at < now())
+            auto with_token = params;
+            with_token.push_back(std::to_string(holder->token));
+            taken = conn.query(take + "token = $6::bigint AND expires_at < now() RETURNING token::text", with_token);
+        }
+        if (!taken.empty()) {
+            const auto token = std::stoll(taken.at(0, 0));
+            log::info("upgrade lease taken by {} (token {}, ttl {} s)", member, token, options.ttl.count());
+            return UpgradeLease(std::move(conn), member, token, options.ttl);
         }
         if (std::chrono::steady_clock::now() >= deadline)
             throw RefusedError(fmt::format(

@@ -34,6 +34,10 @@ void verify_restore_point(const RestorePoint& rp) {
     if (!rp.package_sha256.empty()) check_digest(rp.dir / "package.rpm", rp.package_sha256);
     check_digest(rp.dir / "config.tar.gz", rp.config_sha256);
     (void)archive::list_entries(rp.dir / "config.tar.gz");
+    if (rp.database_location == "external") {
+        if (rp.external_dump) migrations::check_dump_readable_directory(rp.dir / "database.dir");
+        return;
+    }
     if (rp.dump_state == "complete") check_digest(rp.dir / "database.dump", rp.database_sha256);
 }
 
