@@ -1,5 +1,4 @@
 #include "leo/installer/switch_database.hpp"
-#include "leo/installer/cluster.hpp"
 
 #include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
@@ -584,8 +583,6 @@ private:
         journal.step_done(run, "start");
         journal.end(run, "ok");
         fault::point("switch.after_end");
-        // Joining a cluster's shared database: this broker registers in it.
-        if (const auto problem = register_this_broker(m_root, "running"); !problem.empty()) warn(problem);
     }
 
     [[nodiscard]] nlohmann::json previous_conf_json() const {

@@ -612,7 +612,16 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // The restore point's own checks (sessions on the broker database, free space) before
     // the journal records a run: a refusal here changes nothing.
     try {
-        if (!database.external) precheck_restore_point(root, cb.on_warning, /*check_sessions=*/false);
+        // Other sessions on the broker database are refused here, with nothing changed,
+        // unless broker components run: theirs end when they stop, so the restore point
+        // checks the sessions again after the stop.
+        bool components_running = false;
+        if (!req.components_stopped) {
+            const auto manager = service_manager(root);
+            for (auto c : k_broker_components)
+                if (manager->status(c).state == ComponentStatus::State::running) components_running = true;
+        }
+        if (!database.external) precheck_restore_point(root, cb.on_warning, !components_running);
     } catch (const RefusedError&) {
         std::throw_with_nested(RefusedError(fmt::format(
             "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
