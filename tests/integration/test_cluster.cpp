@@ -10,6 +10,7 @@
 #include "leo/common/fs.hpp"
 #include "leo/common/process_info.hpp"
 #include "leo/migrations/connection.hpp"
+#include "leo/migrations/db_snapshot.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace {
 namespace stdfs = std::filesystem;
@@ -242,6 +248,67 @@ TEST_F(Cluster, DryRunFindsAFailingMigrationAndChangesNothing) {
     EXPECT_THAT(good.out, HasSubstr("migrations to apply: 2"));
     EXPECT_THAT(good.out, HasSubstr("V9.1.0.1__jobs_attempts.sql"));
     EXPECT_EQ(installed(roots[0]), k_old);
+}
+
+/// A TCP port nothing listens on now (the kernel's choice for port 0).
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        throw std::runtime_error("cannot find a free port");
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST_F(Cluster, AFailedSpotCheckRollsTheSharedDatabaseBackFromItsDump) {
+    const auto root = add_broker(1, "[spot_check]\ntimeout = 3\n");
+    {
+        auto conf = leo::fs::read_file(root / "home/leo/etc/broker.conf");
+        const std::string line = "health_port = 8080";
+        conf.replace(conf.find(line), line.size(), "health_port = " + std::to_string(free_port()));
+        std::ofstream(root / "home/leo/etc/broker.conf") << conf;
+        shared().exec("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'sync', 'failed', "
+                      "'attempts=4')");
+    }
+    // The broker's tables (the cluster's own, in leo_installer, record the run itself).
+    const auto broker_tables = [&] {
+        auto c = shared();
+        auto all = leo::migrations::table_checksums(c);
+        for (auto it = all.begin(); it != all.end();)
+            it = it->first.rfind("\"leo_installer\".", 0) == 0 ? all.erase(it) : std::next(it);
+        return all;
+    };
+    const auto before = broker_tables();
+    auto started = run_installer({"service", "start", "--root", root.string()});
+    ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
+    // A broken 9.1.2 whose web server still says 9.1.1: the spot-check fails after the
+    // shared schema was migrated (9.1 moves attempts=N into a column).
+    leo::subprocess::Options o;
+    o.env["HEALTH_VERSION"] = "9.1.1";
+    auto built = leo::subprocess::run(
+        {(leo::test::source_dir() / "scripts/build-broker-rpm.sh").string(), "9.1.2", (tmp.path() / "broken").string()},
+        o);
+    ASSERT_EQ(built.exit_code, 0) << built.err;
+    auto up = run_installer({"upgrade", "--root", root.string(), "--rpm", leo::subprocess::last_line(built.out),
+                             "--nogpgcheck", "-y", "--allow-remote-upgrade"});
+    EXPECT_EQ(up.exit_code, 1) << up.out << up.err;
+    EXPECT_THAT(up.err, HasSubstr("spot-check"));
+    EXPECT_THAT(up.err, HasSubstr("rolled back"));
+    EXPECT_THAT(up.out, HasSubstr("restoring the shared database"));
+    EXPECT_EQ(installed(root), k_old);
+    // The shared database holds exactly what it held: schema, rows, the payload column.
+    EXPECT_EQ(broker_tables(), before);
+    EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.0.0.2");
+    // The old version runs again; the lease is free.
+    auto status = run_installer({"service", "status", "--root", root.string()});
+    EXPECT_EQ(status.exit_code, 0) << status.out;
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "0");
+    (void)run_installer({"service", "stop", "--root", root.string()});
 }
 
 } // namespace
