@@ -4,7 +4,9 @@
 # yum repository made by createrepo_c, install 9.0.7 into a sandbox root that looks like
 # CentOS 7 (preflight, leo user, librpm transaction, internal PostgreSQL, migrations),
 # then serve the repository on loopback: check-update, upgrade, rollback; then
-# switch_database.pl to an external PostgreSQL on 127.0.0.1 (copy verified) and back.
+# switch_database.pl to an external PostgreSQL on 127.0.0.1 (copy verified) and back; then
+# a two-broker cluster on that server upgraded in one maintenance window (gates, lease,
+# components stopped and started, spot-check, report, jobs of a retired site moved).
 # Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +147,49 @@ run "$switch_db" --root "$root" --to_external new --db_host 127.0.0.1 --port "$e
 say "switch_database.pl --to_internal: back to the internal database (nothing is copied back)"
 run "$switch_db" --root "$root" --to_internal --skip_confirmation
 run "$switch_db" --root "$root" --show_current
+
+say "A two-broker cluster on one external database, upgraded in one maintenance window"
+# Two brokers on 9.0.7 share the database leo_shared (sites 1 and 2); each runs its web
+# server (health endpoint) and work-queue worker under the sandbox supervisor.
+for i in 1 2; do
+  c=$work/cluster-$i
+  scripts/make-sandbox-root.sh "$c" --os centos7 >/dev/null
+  "$bin" install --rpm "$rpm_file" --root "$c" --gpgkey "$pub" -y >/dev/null
+  hp=18080; while (: </dev/tcp/127.0.0.1/$hp) 2>/dev/null; do hp=$((hp + 1)); done
+  sed -i "s/^health_port = .*/health_port = $hp/" "$c/home/leo/etc/broker.conf"
+  mode=existing; [[ $i == 1 ]] && mode=new
+  "$c/usr/bin/switch_database.pl" --root "$c" --to_external $mode --db_vendor postgres --db_host 127.0.0.1 \
+    --port "$ext_port" --db_name leo_shared --username broker --password_file "$work/db-password" --site_id $i \
+    --skip_confirmation >/dev/null
+  "$bin" db stop --root "$c" >/dev/null
+  mkdir -p "$c/etc/leo-installer"
+  # The window: every day 00:00-24:00 in UTC here, so the demo runs at any hour.
+  printf '[maintenance_window]\ntime_zone = UTC\nwindows = Mon-Sun 00:00-24:00\n' > "$c/etc/leo-installer/installer.conf"
+  run "$bin" service start --root "$c"
+done
+cleanup_cluster() { for i in 1 2; do "$bin" service stop --root "$work/cluster-$i" >/dev/null 2>&1 || true; done; }
+trap 'cleanup_cluster; cleanup' EXIT
+psql -q -h "$ext/home/leo/pgsql" -p "$ext_port" -U leo -d leo_shared \
+  -c "INSERT INTO sites (site_id, name) VALUES (2, 'east'), (7, 'retired')" \
+  -c "INSERT INTO work_queue (site_id, job_type, status) SELECT 7, 'sync', 'pending' FROM generate_series(1, 3)"
+new_rpm=$work/packages/repo/leostream-broker-9.1.2-1.x86_64.rpm
+echo "The second broker cannot migrate the shared schema without the flag (exit 3, nothing changed):"
+run "$bin" upgrade --root "$work/cluster-2" --rpm "$new_rpm" --gpgkey "$pub" -y && exit 1 || echo "(refused, exit $?)"
+echo "The dry run of the first: gates, components, migrations tried in a throw-away copy, the cluster:"
+run "$bin" upgrade --root "$work/cluster-1" --rpm "$new_rpm" --gpgkey "$pub" --allow-remote-upgrade --dry-run
+echo "Both brokers upgrade at once; the lease admits one at a time, the first migrates the shared schema:"
+"$bin" upgrade --root "$work/cluster-1" --rpm "$new_rpm" --gpgkey "$pub" --allow-remote-upgrade -y \
+  > "$work/cluster-1.out" 2>&1 & first=$!
+sleep 0.3
+"$bin" upgrade --root "$work/cluster-2" --rpm "$new_rpm" --gpgkey "$pub" -y > "$work/cluster-2.out" 2>&1 & second=$!
+wait $first; wait $second
+for i in 1 2; do echo "--- broker $i"; grep -v '    gate ' "$work/cluster-$i.out"; done
+run "$bin" service status --root "$work/cluster-2"
+psql -q -h "$ext/home/leo/pgsql" -p "$ext_port" -U leo -d leo_shared \
+  -c 'SELECT member, site_id, broker_version, state FROM leo_installer.cluster_members ORDER BY member' \
+  -c 'SELECT token, holder FROM leo_installer.upgrade_lease' \
+  -c 'SELECT site_id, count(*) AS pending_jobs FROM work_queue WHERE status = $$pending$$ GROUP BY site_id ORDER BY 1'
+cleanup_cluster
 "$bin" db stop --root "$ext" >/dev/null
 
 say "A package built outside this project (unsigned), into another root, with --nogpgcheck"

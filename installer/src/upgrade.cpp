@@ -480,23 +480,35 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         return schema;
     };
     std::optional<std::string> shared_schema;
+    std::optional<LeaseHolder> busy_lease;  ///< another broker upgrading now
     {
         auto conn = migrations::Connection::open(database.conninfo);
         GateInputs gates{config, current, target, req.override_reason};
         outcome.gates = evaluate_gates(conn, gates);
-        if (database.external) shared_schema = decide_migration(conn);
+        if (database.external) {
+            shared_schema = decide_migration(conn);
+            if (const auto h = lease_holder(conn); h && h->seconds_left > 0) busy_lease = h;
+        }
     }
     if (cb.on_gates) cb.on_gates(outcome.gates);
     enforce_gates(outcome.gates);
     require_stoppable(root, req.components_stopped);
     if (database.external) {
-        if (database.migrates && !req.allow_remote_upgrade)
+        // Another broker is upgrading now: it may be the one that migrates the shared
+        // schema. Wait for the lease, then decide again (refused then if still older).
+        if (database.migrates && !req.allow_remote_upgrade && busy_lease)
+            step(cb, fmt::format("{} is upgrading the cluster now ({}): this broker waits for it, then only replaces "
+                                 "its package if the shared schema is at {} by then",
+                                 busy_lease->member, busy_lease->purpose, package_schema.value_or("none")));
+        else if (database.migrates && !req.allow_remote_upgrade)
             throw RefusedError(fmt::format(
                 "the shared database {} is at schema {}, and {} ships {}: migrating an external database needs "
                 "--allow-remote-upgrade; give it on one broker of the cluster (the first), the others then only "
                 "replace their package; nothing was changed",
                 database.endpoint, shared_schema.value_or("none"), target.nevra(), package_schema.value_or("none")));
-        step(cb, database.migrates
+        const bool waits_for_migrator = database.migrates && !req.allow_remote_upgrade;
+        if (!waits_for_migrator)
+            step(cb, database.migrates
                      ? fmt::format("this broker migrates the shared database {} from schema {} to {}",
                                    database.endpoint, shared_schema.value_or("none"), package_schema.value_or("none"))
                      : fmt::format("the shared database {} is at schema {} already: only the package is replaced",
