@@ -6,6 +6,7 @@
 #include "leo/common/process_info.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/common/system_root.hpp"
+#include "leo/installer/cluster.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/trust.hpp"
@@ -335,6 +336,7 @@ private:
             conninfo = migrations::InternalDatabase(m_root).conninfo();
         }
         env["LEO_DB_CONNINFO"] = conninfo;
+        if (config.mode == DatabaseMode::external) env["LEO_CLUSTER_MEMBER"] = member_id(m_root);
     }
 
     void wait_ready(Component c, pid_t pid, std::chrono::system_clock::time_point started,

@@ -245,6 +245,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
         mopts.kind = database.external ? migrations::DatabaseKind::external : migrations::DatabaseKind::internal;
         mopts.allow_remote_upgrade = migrations::AllowRemoteUpgrade::yes;  // checked by the plan (exit 3 before)
         mopts.site_id = database.site_id;
+        if (database.lease) mopts.fence = [lease = database.lease](migrations::Connection& c) { lease->fence(c); };
         auto result = migrations::migrate(
             conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)), target.version,
             mopts);
@@ -548,6 +549,12 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         }
         std::error_code ec;
         outcome.package_bytes = stdfs::file_size(file, ec);
+        // The space a restore point needs (the package, and the database's copy or dump),
+        // against what the snapshots' filesystem has free.
+        const auto where = fs::nearest_existing_ancestor(fs::SystemRoot(root).host(fs::SystemRoot::k_snapshots));
+        if (const auto space = stdfs::space(where, ec); !ec) outcome.space_free_bytes = space.available;
+        outcome.space_needed_bytes = outcome.package_bytes + (database.migrates ? outcome.database_bytes : 0) +
+                                     (database.external ? 0 : outcome.database_bytes);
         step(cb, "running the migrations in a throw-away copy of the broker database");
         outcome.trial = try_migrations_on_copy(root, file, target.version);
         outcome.migrations_applied = outcome.trial->applied;

@@ -129,6 +129,8 @@ public:
                                                                              : nlohmann::json(nullptr)}};
             j["database_bytes"] = out.database_bytes;
             j["package_bytes"] = out.package_bytes;
+            j["space_needed_bytes"] = out.space_needed_bytes;
+            j["space_free_bytes"] = out.space_free_bytes;
         }
         j["steps"] = nlohmann::json::array();
         for (const auto& [name, seconds] : out.step_seconds) j["steps"].push_back({{"step", name}, {"seconds", seconds}});
@@ -172,6 +174,10 @@ public:
                                  "({:.1f} MiB: a template copy in the instance, or a dump of a shared database)\n",
                                  static_cast<double>(out.package_bytes) / 1048576.0,
                                  static_cast<double>(out.database_bytes) / 1048576.0);
+        std::cout << fmt::format("  space: the restore point needs about {:.1f} MiB; {:.1f} MiB are free where restore "
+                                 "points are kept\n",
+                                 static_cast<double>(out.space_needed_bytes) / 1048576.0,
+                                 static_cast<double>(out.space_free_bytes) / 1048576.0);
         if (!out.cluster.empty()) {
             std::cout << "  cluster:\n";
             for (const auto& m : out.cluster)

@@ -93,6 +93,19 @@ void apply_transactional(Connection& conn, const Migration& m, const std::string
         insert_history(conn, m.version, m.description, m.script, m.checksum, k_checksum_algorithm, "SQL", ms, true,
                        ctx);
         fault::point("migrate.inside"); // the migration ran, its transaction is not committed
+        if (ctx.fence) {  // inside the transaction: the commit is the guarded write
+            try {
+                ctx.fence(conn);
+            } catch (const DatabaseError&) {
+                throw;  // rolled back below
+            } catch (...) {
+                try {
+                    conn.exec("ROLLBACK");
+                } catch (const std::exception&) {
+                }
+                throw;
+            }
+        }
         conn.exec("COMMIT");
         fault::point("migrate.between"); // committed; the next one has not started
     } catch (const DatabaseError& e) {

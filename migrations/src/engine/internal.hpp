@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,7 @@ struct RowContext {
     std::string broker_version;
     std::string host;
     std::optional<int> site_id;
+    std::function<void(Connection&)> fence;  ///< MigrateOptions::fence
 };
 
 /// Create the history table (format 2), or add the columns format 2 added to a format-1

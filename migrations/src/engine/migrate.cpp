@@ -128,7 +128,8 @@ MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations
         return result;
 
     ensure_history(conn, state);
-    const RowContext ctx{broker_version, options.host.empty() ? host_name() : options.host, options.site_id};
+    const RowContext ctx{broker_version, options.host.empty() ? host_name() : options.host, options.site_id,
+                         options.fence};
     if (options.baseline) {
         try {
             insert_history(conn, *options.baseline, fmt::format("baseline: database adopted at {}", *options.baseline),
@@ -140,6 +141,7 @@ MigrateResult migrate(Connection& conn, const std::vector<Migration>& migrations
     for (const Migration* pending : p.validation.pending) {
         const Migration& m = *pending;
         lock.verify();
+        if (options.fence) options.fence(conn);
         const std::string sql = read_migration(m);
         if (m.transactional)
             apply_transactional(conn, m, sql, options.timeouts, ctx);

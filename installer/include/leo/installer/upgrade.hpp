@@ -105,6 +105,8 @@ struct UpgradeOutcome {
     // A dry run's plan (components_stopped: those that would be stopped):
     std::uint64_t database_bytes = 0;       ///< the broker database's size (pg_database_size)
     std::uint64_t package_bytes = 0;        ///< the target package file
+    std::uint64_t space_needed_bytes = 0;   ///< what the restore point needs (package, database copy and dump)
+    std::uint64_t space_free_bytes = 0;     ///< free on the snapshots' filesystem
     bool migrates = true;                   ///< this broker would migrate the schema
     std::optional<MigrationTrial> trial;    ///< the migrations run in a throw-away copy
 };

@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -264,6 +265,11 @@ struct MigrateOptions {
     std::optional<int> site_id;      ///< recorded as installed_site_id
     Timeouts timeouts;
     LockOptions lock;
+    /// A check of the caller's right to write (a cluster's upgrade lease: its fencing
+    /// token), run before each migration and, for one in a transaction, inside it just
+    /// before COMMIT (so the commit happens only while the check holds). It throws to
+    /// refuse; the migration then fails and its transaction is rolled back.
+    std::function<void(Connection&)> fence;
 };
 
 /// A migration in the plan (what a dry run prints).
