@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,10 +74,14 @@ struct Background {
     }
 };
 
-inline Background start_background(const std::vector<std::string>& argv, const stdfs::path& dir) {
+/// Run leo-installer with `argv` in the background (a new session, output in DIR/NAME.out
+/// and DIR/NAME.err), with `env` added to its environment.
+inline Background start_background(const std::vector<std::string>& argv, const stdfs::path& dir,
+                                   const std::map<std::string, std::string>& env = {},
+                                   const std::string& name = "bg") {
     Background b;
-    b.out = dir / "bg.out";
-    b.err = dir / "bg.err";
+    b.out = dir / (name + ".out");
+    b.err = dir / (name + ".err");
     std::vector<std::string> full{LEO_INSTALLER_BIN};
     full.insert(full.end(), argv.begin(), argv.end());
     std::vector<char*> p;
@@ -85,6 +90,7 @@ inline Background start_background(const std::vector<std::string>& argv, const s
     b.pid = ::fork();
     if (b.pid == 0) {
         ::setsid();
+        for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
         const int o = ::open(b.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         const int e = ::open(b.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         const int n = ::open("/dev/null", O_RDONLY);

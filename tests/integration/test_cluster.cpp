@@ -250,19 +250,7 @@ TEST_F(Cluster, DryRunFindsAFailingMigrationAndChangesNothing) {
     EXPECT_EQ(installed(roots[0]), k_old);
 }
 
-/// A TCP port nothing listens on now (the kernel's choice for port 0).
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        throw std::runtime_error("cannot find a free port");
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+using leo::test::free_port;
 
 TEST_F(Cluster, AFailedSpotCheckRollsTheSharedDatabaseBackFromItsDump) {
     const auto root = add_broker(1, "[spot_check]\ntimeout = 3\n");

@@ -45,20 +45,7 @@ using namespace leo::test::runs;
 
 // ---- processes, ports, the health endpoint ------------------------------------------
 
-/// A TCP port nothing listens on now (the kernel's choice for port 0).
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        throw std::runtime_error("cannot find a free port");
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+using leo::test::free_port;
 
 /// What GET /health on 127.0.0.1:PORT gave: the connect's errno (ECONNREFUSED: nothing
 /// listens), or the HTTP status and body.
@@ -204,29 +191,11 @@ struct Child {
 
 Child start_child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                   const stdfs::path& dir, const std::string& name) {
+    const auto bg = leo::test::runs::start_background(argv, dir, env, name);
     Child c;
-    c.out = dir / (name + ".out");
-    c.err = dir / (name + ".err");
-    std::vector<std::string> full{LEO_INSTALLER_BIN};
-    full.insert(full.end(), argv.begin(), argv.end());
-    std::vector<char*> p;
-    for (auto& a : full)
-        p.push_back(a.data());
-    p.push_back(nullptr);
-    c.pid = ::fork();
-    if (c.pid == 0) {
-        ::setsid();
-        for (const auto& [k, v] : env)
-            ::setenv(k.c_str(), v.c_str(), 1);
-        const int o = ::open(c.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        const int e = ::open(c.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        const int n = ::open("/dev/null", O_RDONLY);
-        ::dup2(n, 0);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        ::execv(p[0], p.data());
-        ::_exit(127);
-    }
+    c.pid = bg.pid;
+    c.out = bg.out;
+    c.err = bg.err;
     return c;
 }
 

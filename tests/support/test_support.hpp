@@ -100,4 +100,8 @@ void write_file_repo(const std::filesystem::path& root);
 /// must be running): "table=rows:md5" lines, to compare before and after.
 std::string table_checksums(const std::filesystem::path& root);
 
+/// A TCP port of 127.0.0.1 nothing listens on now (the kernel's choice for port 0).
+/// Throws std::runtime_error when none can be found.
+int free_port();
+
 } // namespace leo::test

@@ -105,10 +105,7 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp,
         out.left_restore_point = left.id;
     }
     fault::point("restore.left");
-    reinstall_package(root, rp, step, rpmdb_wait);
-    step("restoring the configuration");
-    fault::point("restore.config");
-    out.saved_config = restore_config(root, rp, step);
+    out.saved_config = restore_package_and_config(root, rp, step, rpmdb_wait);
     fault::point("restore.database");
     if (restore_database) {
         step(fmt::format("restoring the shared database {} from the restore point's dump (one transaction)",

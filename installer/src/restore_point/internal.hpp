@@ -57,6 +57,10 @@ void reinstall_package(const std::filesystem::path& root, const RestorePoint& rp
 /// .rpmsave because they had been edited since (restore.cpp).
 std::vector<std::string> restore_config(const std::filesystem::path& root, const RestorePoint& rp,
                                         const std::function<void(const std::string&)>& step);
+/// reinstall_package(), then restore_config(): what every rollback puts back first.
+std::vector<std::string> restore_package_and_config(const std::filesystem::path& root, const RestorePoint& rp,
+                                                    const std::function<void(const std::string&)>& step,
+                                                    std::chrono::seconds rpmdb_wait);
 /// Run the VM-snapshot hook when configured, then keep the installed package and archive
 /// the configuration into `partial_inside` (create.cpp), filling rp's package and config fields.
 void save_package_and_config(const std::filesystem::path& root, RestorePoint& rp, const std::filesystem::path& base,

@@ -239,6 +239,15 @@ void reinstall_package(const stdfs::path& root, const RestorePoint& rp,
     }
 
 }
+
+std::vector<std::string> restore_package_and_config(const stdfs::path& root, const RestorePoint& rp,
+                                                    const std::function<void(const std::string&)>& step,
+                                                    std::chrono::seconds rpmdb_wait) {
+    reinstall_package(root, rp, step, rpmdb_wait);
+    step("restoring the configuration");
+    fault::point("restore.config");
+    return restore_config(root, rp, step);
+}
 } // namespace rp_detail
 
 bool check_rollback(const stdfs::path& root, const RestorePoint& rp, bool force, bool continuing, bool sessions) {
@@ -302,12 +311,8 @@ RestoreOutcome restore(const stdfs::path& root, const RestorePoint& rp_in,
 
     // 3. The package: always one transaction with the kept package, also when its NEVRA
     // is installed (after an interrupted upgrade the files on disk may be the new version's).
-    reinstall_package(root, rp, step, rpmdb_wait);
-
     // 4. The configuration.
-    step("restoring the configuration");
-    fault::point("restore.config");
-    out.saved_config = restore_config(root, rp, step);
+    out.saved_config = restore_package_and_config(root, rp, step, rpmdb_wait);
 
     // 5. The database.
     fault::point("restore.database");
