@@ -2,6 +2,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/rpm/evr.hpp"
 
@@ -187,15 +188,27 @@ GateVerdict upgrades_enabled(Connection& conn) {
         v.detail = "no \"disable broker upgrade\" setting is recorded";
         return v;
     }
-    const std::string value = lower(trim(*rows->rows[0][0]));
-    if (value == "false" || value == "0" || value == "no" || value == "off") {
-        v.state = GateState::refused;
-        v.detail = "broker upgrades are disabled by the administration setting \"disable broker upgrade\" "
-                   "(settings.upgrades_enabled = false): enable them (Administration Menu > Advanced > Upgrade "
-                   "enable) and run again";
-    } else {
-        v.detail = "broker upgrades are enabled";
-    }
+    // PostgreSQL's spellings of a boolean (and on/off): anything else is refused, since a
+    // setting that says neither cannot be read as permission.
+    const std::string raw = *rows->rows[0][0];
+    const std::string value = lower(trim(raw));
+    for (const char* yes : {"true", "t", "yes", "y", "on", "1"})
+        if (value == yes) {
+            v.detail = "broker upgrades are enabled";
+            return v;
+        }
+    v.state = GateState::refused;
+    bool disabled = false;
+    for (const char* no : {"false", "f", "no", "n", "off", "0"})
+        if (value == no) disabled = true;
+    v.detail = disabled ? fmt::format("broker upgrades are disabled by the administration setting \"disable broker "
+                                      "upgrade\" (settings.upgrades_enabled = '{}'): enable them (Administration Menu "
+                                      "> Advanced > Upgrade enable) and run again",
+                                      printable(raw))
+                        : fmt::format("the administration setting settings.upgrades_enabled holds '{}', which is "
+                                      "neither true nor false: set it to true to allow upgrades (or false) and run "
+                                      "again",
+                                      printable(raw));
     return v;
 }
 

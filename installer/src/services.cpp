@@ -498,6 +498,14 @@ HealthReport probe_health(const stdfs::path& root, std::chrono::milliseconds tim
         throw SystemError(fmt::format("the health endpoint {} answered without a version", url));
     HealthReport h;
     h.version = j["version"].get<std::string>();
+    if (j.contains("home") && j["home"].is_string()) h.home = j["home"].get<std::string>();
+    // Another broker on the same port (two roots given one health_port) must not pass for
+    // this one: the answer names its home directory.
+    const std::string ours = fs::SystemRoot(root).host("/home/leo").string();
+    if (h.home != ours)
+        throw SystemError(fmt::format("the health endpoint {} is answered by another broker (home {}, not {}): is "
+                                      "[broker] health_port shared with another broker?",
+                                      url, h.home.empty() ? std::string("not given") : printable(h.home), ours));
     if (j.contains("database") && j["database"].is_string()) h.database = j["database"].get<std::string>();
     if (j.contains("schema_version") && j["schema_version"].is_string())
         h.schema_version = j["schema_version"].get<std::string>();

@@ -1,4 +1,5 @@
 #include "leo/installer/switch_database.hpp"
+#include "leo/installer/cluster.hpp"
 
 #include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
@@ -583,6 +584,9 @@ private:
         journal.step_done(run, "start");
         journal.end(run, "ok");
         fault::point("switch.after_end");
+        // Joining a cluster's shared database: this broker registers in it (the cluster then
+        // counts it as a member, and never moves its site's jobs away).
+        if (const auto problem = register_this_broker(m_root, "joined"); !problem.empty()) warn(problem);
     }
 
     [[nodiscard]] nlohmann::json previous_conf_json() const {

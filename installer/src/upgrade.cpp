@@ -615,7 +615,17 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         };
         lopts.on_takeover = [&cb](const std::string& line) { step(cb, line); };
         step(cb, "taking the cluster's upgrade lease");
-        lease.emplace(UpgradeLease::acquire(database.conninfo, member, lopts));
+        try {
+            lease.emplace(UpgradeLease::acquire(database.conninfo, member, lopts));
+        } catch (...) {
+            // Not waiting any more: the registry must not keep saying so.
+            try {
+                auto conn = migrations::Connection::open(database.conninfo);
+                register_member(conn, member, database.site_id, current.version, "running");
+            } catch (const std::exception&) {
+            }
+            throw;
+        }
         database.lease = &*lease;
         outcome.lease_token = lease->token();
         auto conn = migrations::Connection::open(database.conninfo);
@@ -648,6 +658,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         std::throw_with_nested(InstallError(fmt::format(
             "cannot take a restore point before upgrading {}; nothing was changed", current.nevra())));
     }
+    outcome.migrates = database.migrates;
     Journal journal(root);
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());

@@ -568,7 +568,7 @@ TEST_F(Gates, EachGateRefusesAndNothingChanges) {
     // upgrades disabled by the administration setting
     exec("UPDATE settings SET value = 'false' WHERE name = 'upgrades_enabled'");
     auto err = expect_refused(upgrade, "upgrades_enabled: broker upgrades are disabled by the administration "
-                                       "setting \"disable broker upgrade\" (settings.upgrades_enabled = false)");
+                                       "setting \"disable broker upgrade\" (settings.upgrades_enabled = 'false')");
     expect_only(err, "upgrades_enabled: ");
     exec("UPDATE settings SET value = 'true' WHERE name = 'upgrades_enabled'");
 

@@ -5,6 +5,7 @@
 #include "leo/common/log.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/installer/cluster.hpp"
+#include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
 
@@ -72,6 +73,9 @@ public:
         std::optional<installer::RunLock> lock;
         if (fs::SystemRoot(r).exists(fs::SystemRoot::k_state_dir))
             lock.emplace(installer::RunLock::acquire(r, "service " + m_action));
+        // Starting the broker over an interrupted upgrade would run a package on a schema
+        // that does not match it: `recover` first (stopping is always allowed).
+        if (m_action != "stop") installer::Journal(r).refuse_if_unfinished();
         open_log(r);
         log::info("service {} {} --root {} ({})", m_action, m_component, r.string(), manager->name());
         if (m_action == "stop" || m_action == "restart") {

@@ -94,10 +94,17 @@ public:
             std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
             break;
         case installer::UpgradeOutcome::Kind::upgraded:
-            std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} (`leo-installer "
-                                     "rollback {}` returns to {})\n",
-                                     out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
-                                     out.restore_point, out.from);
+            if (out.lease_token != 0)  // a cluster: no manual rollback of a shared database yet
+                std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} keeps {} and its "
+                                         "configuration{} (a manual rollback of a broker on a shared database is not "
+                                         "supported yet)\n",
+                                         out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
+                                         out.from, out.migrates ? ", and a dump of the shared database" : "");
+            else
+                std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} (`leo-installer "
+                                         "rollback {}` returns to {})\n",
+                                         out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
+                                         out.restore_point, out.from);
             print_report(out);
             break;
         }

@@ -108,8 +108,9 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp,
     out.saved_config = restore_package_and_config(root, rp, step, rpmdb_wait);
     fault::point("restore.database");
     if (restore_database) {
-        step(fmt::format("restoring the shared database {} from the restore point's dump (one transaction)",
-                         rp.external_endpoint));
+        step(fmt::format("restoring the shared database {} from the restore point's dump (one transaction): what "
+                         "every broker of the cluster wrote since {} leaves it, and is kept in restore point {}",
+                         rp.external_endpoint, rp.created, out.left_restore_point));
         const auto started = std::chrono::steady_clock::now();
         migrations::restore_database_directory(rp.dir / "database.dir", *database_conninfo);
         out.used_dump = true;

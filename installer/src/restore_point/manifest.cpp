@@ -301,7 +301,11 @@ RestorePoint find_restore_point(const stdfs::path& root, const std::string& id) 
     auto all = list_restore_points(root);
     if (all.empty()) throw InstallError(fmt::format("there is no restore point in {}", root.string()));
     if (id.empty()) {
-        // The newest one a rollback can use (a before-rollback one can be, too).
+        // The newest one a rollback can use, taken before an upgrade or by hand: "roll back"
+        // goes back, never forward again to the state a rollback (or a failed upgrade's
+        // automatic one) left; such a before-rollback restore point is used when named.
+        for (auto it = all.rbegin(); it != all.rend(); ++it)
+            if (it->usable() && it->kind != RestorePointKind::before_rollback) return *it;
         for (auto it = all.rbegin(); it != all.rend(); ++it)
             if (it->usable()) return *it;
         return all.back();

@@ -92,6 +92,7 @@ public:
 /// schema_version).
 struct HealthReport {
     std::string version;
+    std::string home;  ///< the answering broker's home directory (host path): which broker answered
     std::string database;
     std::optional<std::string> schema_version;
 };
