@@ -68,7 +68,7 @@ constexpr const char* k_holder_columns =
     "holder, holder_application, holder_pid, token::text, "
     "to_char(acquired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-    "extract(epoch FROM expires_at - now())::text, coalesce(purpose, '')";
+    "extract(epoch FROM expires_at - pg_catalog.now())::text, coalesce(purpose, '')";
 
 std::string describe_holder(const LeaseHolder& h) {
     return fmt::format("{} (pid {}, {}since {}, {} {})", h.member, h.pid,
@@ -97,8 +97,8 @@ void ensure_cluster_schema(Connection& conn) {
                                       " site_id integer,"
                                       " broker_version varchar(64) NOT NULL,"
                                       " state varchar(32) NOT NULL,"
-                                      " heartbeat timestamp with time zone NOT NULL DEFAULT now(),"
-                                      " registered_at timestamp with time zone NOT NULL DEFAULT now())",
+                                      " heartbeat timestamp with time zone NOT NULL DEFAULT pg_catalog.now(),"
+                                      " registered_at timestamp with time zone NOT NULL DEFAULT pg_catalog.now())",
                                       k_cluster_schema));
             if (!table_exists(conn, "upgrade_lease")) {
                 conn.exec(fmt::format("CREATE TABLE {}.upgrade_lease ("
@@ -127,7 +127,7 @@ void register_member(Connection& conn, const std::string& member, std::optional<
                      const std::string& broker_version, const std::string& state) {
     const std::optional<std::string> site = site_id ? std::optional<std::string>(std::to_string(*site_id)) : std::nullopt;
     const std::string update = fmt::format("UPDATE {}.cluster_members SET host = $2, site_id = $3::integer, "
-                                           "broker_version = $4, state = $5, heartbeat = now() WHERE member = $1",
+                                           "broker_version = $4, state = $5, heartbeat = pg_catalog.now() WHERE member = $1",
                                            k_cluster_schema);
     const std::vector<std::optional<std::string>> params{member, migrations::host_name(), site, broker_version, state};
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -165,7 +165,7 @@ std::vector<ClusterMember> cluster_members(Connection& conn) {
     const auto rows = conn.query(fmt::format(
         "SELECT member, host, site_id::text, broker_version, state, "
         "to_char(heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "extract(epoch FROM now() - heartbeat)::text FROM {}.cluster_members ORDER BY member",
+        "extract(epoch FROM pg_catalog.now() - heartbeat)::text FROM {}.cluster_members ORDER BY member",
         k_cluster_schema));
     for (size_t r = 0; r < rows.rows.size(); ++r) {
         ClusterMember m;
@@ -202,8 +202,8 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
                                                              options.purpose, std::to_string(options.ttl.count())};
         const std::string take = fmt::format(
             "UPDATE {}.upgrade_lease SET token = token + 1, holder = $1, holder_application = $2, "
-            "holder_pid = $3::integer, purpose = $4, acquired_at = now(), renewed_at = now(), "
-            "expires_at = now() + $5::integer * interval '1 second' WHERE id = 1 AND ",
+            "holder_pid = $3::integer, purpose = $4, acquired_at = pg_catalog.now(), renewed_at = pg_catalog.now(), "
+            "expires_at = pg_catalog.now() + $5::integer * interval '1 second' WHERE id = 1 AND ",
             k_cluster_schema);
         auto taken = conn.query(take + "(holder IS NULL OR (holder = $1 AND holder_application = $2 AND holder_pid = "
                                        "$3::integer)) RETURNING token::text",
@@ -218,7 +218,9 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
             const auto ended = conn.query(
                 "SELECT pid::text, application_name, pg_terminate_backend(pid)::text FROM pg_catalog.pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'leo-%' "
-                "AND right(application_name, length($1)) = $1 AND strpos(application_name, ' ' || left($2, 16)) > 0",
+                "AND right(application_name, length($1)) = $1 AND length($2) > 0 AND "
+                "(application_name LIKE '% ' || $2 || ' pid %' OR (length(application_name) = 63 AND "
+                "strpos(application_name, ' ' || left($2, 24)) > 0))",
                 {pid_tail, holder->application});
             for (size_t r = 0; r < ended.rows.size(); ++r) {
                 const std::string line =
@@ -229,7 +231,7 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
             }
             auto with_token = params;
             with_token.push_back(std::to_string(holder->token));
-            taken = conn.query(take + "token = $6::bigint AND expires_at < now() RETURNING token::text", with_token);
+            taken = conn.query(take + "token = $6::bigint AND expires_at < pg_catalog.now() RETURNING token::text", with_token);
         }
         if (!taken.empty()) {
             const auto token = std::stoll(taken.at(0, 0));
@@ -253,7 +255,7 @@ UpgradeLease::~UpgradeLease() { release(); }
 
 void UpgradeLease::renew() {
     const auto rows = m_conn->query(
-        fmt::format("UPDATE {}.upgrade_lease SET renewed_at = now(), expires_at = now() + $3::integer * interval "
+        fmt::format("UPDATE {}.upgrade_lease SET renewed_at = pg_catalog.now(), expires_at = pg_catalog.now() + $3::integer * interval "
                     "'1 second' WHERE id = 1 AND token = $1::bigint AND holder = $2 RETURNING 1",
                     k_cluster_schema),
         {std::to_string(m_token), m_member, std::to_string(m_ttl.count())});
@@ -266,7 +268,7 @@ void UpgradeLease::renew() {
 }
 
 void UpgradeLease::fence(Connection& conn) const {
-    const auto rows = conn.query(fmt::format("SELECT token::text, holder, (expires_at < now())::text FROM "
+    const auto rows = conn.query(fmt::format("SELECT token::text, holder, (expires_at < pg_catalog.now())::text FROM "
                                              "{}.upgrade_lease WHERE id = 1 FOR SHARE",
                                              k_cluster_schema));
     if (rows.empty() || rows.at(0, 0) != std::to_string(m_token) || rows.rows[0][1] != m_member ||
@@ -283,7 +285,7 @@ void UpgradeLease::release() noexcept {
     m_released = true;
     try {
         m_conn->query(fmt::format("UPDATE {}.upgrade_lease SET holder = NULL, holder_application = NULL, "
-                                  "holder_pid = NULL, purpose = NULL, expires_at = now() "
+                                  "holder_pid = NULL, purpose = NULL, expires_at = pg_catalog.now() "
                                   "WHERE id = 1 AND token = $1::bigint AND holder = $2",
                                   k_cluster_schema),
                       {std::to_string(m_token), m_member});

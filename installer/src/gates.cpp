@@ -242,10 +242,10 @@ GateVerdict maintenance_window(Connection& conn, const GateInputs& in) {
     const auto ranges = parse_windows(in.config.maintenance_windows);
     migrations::Rows rows;
     try {
-        rows = conn.query("SELECT extract(isodow FROM now() AT TIME ZONE $1)::int, "
-                          "extract(hour FROM now() AT TIME ZONE $1)::int, "
-                          "extract(minute FROM now() AT TIME ZONE $1)::int, "
-                          "to_char(now() AT TIME ZONE $1, 'Dy YYYY-MM-DD HH24:MI')",
+        rows = conn.query("SELECT extract(isodow FROM pg_catalog.now() AT TIME ZONE $1)::int, "
+                          "extract(hour FROM pg_catalog.now() AT TIME ZONE $1)::int, "
+                          "extract(minute FROM pg_catalog.now() AT TIME ZONE $1)::int, "
+                          "to_char(pg_catalog.now() AT TIME ZONE $1, 'Dy YYYY-MM-DD HH24:MI')",
                           {in.config.maintenance_time_zone});
     } catch (const QueryError& e) {
         if (e.sqlstate() == "22023")

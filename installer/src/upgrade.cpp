@@ -740,10 +740,21 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         journal.step_start(run, "rollback");
         RestoreOutcome undone;
         try {
-            // A shared database this run migrated goes back too (the lease is still ours).
+            // A shared database this run migrated goes back too, but only while the lease
+            // is still ours: a broker that lost it (another took over after it expired, and
+            // may have upgraded the cluster since) must not put its old dump over that.
+            bool restore_shared = database.external && database.migrates;
+            if (restore_shared) {
+                try {
+                    lease->renew();
+                } catch (const std::exception& lost) {
+                    restore_shared = false;
+                    step(cb, fmt::format("the shared database is left as it is: {}", describe(lost)));
+                }
+            }
             undone = database.external
                          ? restore_external(root, rp, cb.on_step, run, req.rpmdb_wait,
-                                            database.migrates ? &database.conninfo : nullptr)
+                                            restore_shared ? &database.conninfo : nullptr)
                          : restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
             if (database.external) {
                 auto conn = migrations::Connection::open(database.conninfo);

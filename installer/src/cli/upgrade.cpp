@@ -3,6 +3,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/redact.hpp"
 #include "leo/installer/upgrade.hpp"
 
 #include <iostream>
@@ -69,10 +70,13 @@ public:
         installer::UpgradeCallbacks cb;
         // With --json, stdout carries the report alone; the steps go to stderr.
         std::ostream& steps = json() ? std::cerr : std::cout;
-        cb.on_step = [&steps](const std::string& s) { steps << "==> " << s << "\n" << std::flush; };
+        // Lines may quote the database (member names, publications): control characters are
+        // escaped, so another party's text never drives this terminal.
+        cb.on_step = [&steps](const std::string& s) { steps << "==> " << printable(s) << "\n" << std::flush; };
         cb.on_gates = [&steps](const std::vector<installer::GateVerdict>& gates) {
             for (const auto& g : gates)
-                steps << fmt::format("    gate {:<19} {:<10} {}\n", g.id, installer::to_string(g.state), g.detail);
+                steps << fmt::format("    gate {:<19} {:<10} {}\n", g.id, installer::to_string(g.state),
+                                     printable(g.detail));
         };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
         cb.on_preflight = print_problems;
@@ -188,7 +192,7 @@ public:
         if (!out.cluster.empty()) {
             std::cout << "  cluster:\n";
             for (const auto& m : out.cluster)
-                std::cout << fmt::format("    {:<40} site {:<4} {:<10} {}\n", m.member,
+                std::cout << fmt::format("    {:<40} site {:<4} {:<10} {}\n", printable(m.member),
                                          m.site_id ? std::to_string(*m.site_id) : std::string("-"), m.broker_version,
                                          m.state);
         }
@@ -209,7 +213,7 @@ public:
         if (out.lease_token != 0) {
             std::cout << fmt::format("cluster (upgrade lease token {}):\n", out.lease_token);
             for (const auto& m : out.cluster)
-                std::cout << fmt::format("  {:<40} site {:<4} {:<10} {}\n", m.member,
+                std::cout << fmt::format("  {:<40} site {:<4} {:<10} {}\n", printable(m.member),
                                          m.site_id ? std::to_string(*m.site_id) : std::string("-"), m.broker_version,
                                          m.state);
             std::cout << (out.cluster_upgraded ? "  every member runs the new version"

@@ -6,6 +6,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/cluster.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/db_snapshot.hpp"
 #include "leo/migrations/engine.hpp"
@@ -59,7 +60,10 @@ RestorePoint create_external_restore_point(const stdfs::path& root, const std::s
                                     "it, and this installer does not own that server)",
                                     db.jobs, db.endpoint));
             const auto started = std::chrono::steady_clock::now();
-            migrations::dump_database_directory(db.conninfo, sr.host(partial_inside) / "database.dir", db.jobs);
+            // Without the cluster's lease and registry: a restore puts the broker's data back,
+            // never an older lease token.
+            migrations::dump_database_directory(db.conninfo, sr.host(partial_inside) / "database.dir", db.jobs,
+                                                {k_cluster_schema});
             rp.external_dump = true;
             rp.dump_state = "complete";
             log::info("restore point {}: directory dump of {} in {:.2f} s", rp.id, db.endpoint,

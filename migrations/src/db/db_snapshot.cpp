@@ -152,12 +152,14 @@ void restore_dump(const stdfs::path& file, const std::string& target_conninfo) {
                                         pg_tool_error(r)));
 }
 
-void dump_database_directory(const std::string& conninfo, const stdfs::path& dir, int jobs) {
+void dump_database_directory(const std::string& conninfo, const stdfs::path& dir, int jobs,
+                             const std::vector<std::string>& exclude_schemas) {
     const stdfs::path part = absolute_host_path(dir.string() + ".part");
     (void)host_files().remove_all(part);
-    auto r = run_pg_tool("pg_dump", {"--format=directory", fmt::format("--jobs={}", std::max(1, jobs)),
-                                     "--file=" + part.string()},
-                         conninfo);
+    std::vector<std::string> args{"--format=directory", fmt::format("--jobs={}", std::max(1, jobs)),
+                                  "--file=" + part.string()};
+    for (const auto& schema : exclude_schemas) args.push_back("--exclude-schema=" + schema);
+    auto r = run_pg_tool("pg_dump", args, conninfo);
     if (!r.ok()) {
         (void)host_files().remove_all(part);
         throw DatabaseError(fmt::format("pg_dump --format=directory to {} failed: {}", dir.string(), pg_tool_error(r)));

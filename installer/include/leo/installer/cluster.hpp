@@ -93,8 +93,12 @@ public:
     /// `options.wait`; leo::DatabaseError when the database cannot be used.
     static UpgradeLease acquire(const std::string& conninfo, const std::string& member, const Options& options);
 
-    UpgradeLease(UpgradeLease&&) noexcept = default;
-    UpgradeLease& operator=(UpgradeLease&&) noexcept = default;
+    UpgradeLease(UpgradeLease&& other) noexcept
+        : m_conn(std::move(other.m_conn)), m_member(std::move(other.m_member)), m_token(other.m_token),
+          m_ttl(other.m_ttl), m_released(other.m_released) {
+        other.m_released = true;  // the moved-from object releases nothing
+    }
+    UpgradeLease& operator=(UpgradeLease&&) = delete;
     UpgradeLease(const UpgradeLease&) = delete;
     UpgradeLease& operator=(const UpgradeLease&) = delete;
     ~UpgradeLease();

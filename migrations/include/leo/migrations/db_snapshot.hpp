@@ -46,7 +46,10 @@ void dump_database(const std::string& conninfo, const std::filesystem::path& fil
 /// (written as DIR.part, checked with `pg_restore --list`, then renamed; 0700): the dump of
 /// an external database, where the installer does not own the server. The password goes
 /// in the environment. Throws leo::DatabaseError with pg_dump's last line (nothing is left).
-void dump_database_directory(const std::string& conninfo, const std::filesystem::path& dir, int jobs);
+/// `exclude_schemas` are left out (`--exclude-schema`): the cluster's own coordination tables,
+/// which a restore must never turn back.
+void dump_database_directory(const std::string& conninfo, const std::filesystem::path& dir, int jobs,
+                             const std::vector<std::string>& exclude_schemas = {});
 
 /// Throw leo::DatabaseError unless `dir` is a directory-format dump pg_restore can list.
 void check_dump_readable_directory(const std::filesystem::path& dir);
