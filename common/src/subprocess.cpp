@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -268,9 +269,17 @@ pid_t spawn_detached(const std::vector<std::string>& argv, const Options& option
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         if (!take_identity(options.uid, options.gid)) fail(1);
-        const int out = ::open(out_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
-                               0600);
-        if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) fail(2);
+        // O_NONBLOCK: a FIFO planted at the log's path (its directory is the account's own)
+        // must not block the start forever: a FIFO or a socket is refused.
+        const int out = ::open(out_path.c_str(),
+                               O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0600);
+        struct stat out_st {};
+        if (out < 0 || ::fstat(out, &out_st) != 0 || S_ISFIFO(out_st.st_mode) || S_ISSOCK(out_st.st_mode)) {
+            if (out >= 0) errno = EINVAL;
+            fail(2);
+        }
+        ::fcntl(out, F_SETFL, ::fcntl(out, F_GETFL) & ~O_NONBLOCK);
+        if (::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) fail(2);
         if (out > 2) ::close(out);
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) fail(3);
         ::execve(argp[0], argp.data(), envp.data());

@@ -183,6 +183,24 @@ TEST(SpawnDetached, RunsInItsOwnSessionAsTheUidWithOutputAppended) {
     std::filesystem::remove_all(dir_template);
 }
 
+// A FIFO planted at the output's path (the log directory is another account's) is
+// refused at once instead of blocking the start forever.
+TEST(SpawnDetached, RefusesAFifoAsOutputWithoutBlocking) {
+    char dir_template[] = "/tmp/leo-detach-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string log = std::string(dir_template) + "/out.log";
+    ASSERT_EQ(::mkfifo(log.c_str(), 0600), 0);
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        (void)leo::subprocess::spawn_detached({"/bin/true"}, {}, log);
+        FAIL() << "no exception";
+    } catch (const leo::SystemError& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot open its output file " + log), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    std::filesystem::remove_all(dir_template);
+}
+
 TEST(SpawnDetached, RefusesALinkAsOutputAndNamesIt) {
     char dir_template[] = "/tmp/leo-detach-XXXXXX";
     ASSERT_NE(::mkdtemp(dir_template), nullptr);

@@ -45,7 +45,8 @@ struct Result {
 
 /// Start `argv` as a daemon and return its pid without waiting: a new session (setsid),
 /// stdin /dev/null, stdout and stderr appended to `output` (opened by the child *after*
-/// it switched to `options.uid`/`gid`, with O_NOFOLLOW, created 0600 when missing), no
+/// it switched to `options.uid`/`gid`, with O_NOFOLLOW and O_NONBLOCK, created 0600 when
+/// missing; a FIFO or socket there is refused instead of blocking the start), no
 /// other descriptor of ours, default signal dispositions and an empty signal mask;
 /// `options.env` and `options.cwd` as for run() (`timeout` is ignored). The daemon is our
 /// child until we exit (reap it with waitpid when it ends while we run) and is not
