@@ -274,12 +274,20 @@ public:
         }
         ::kill(rec->pid, SIGTERM);
         const auto deadline = std::chrono::steady_clock::now() + m_config.services_timeout;
-        while (alive(rec->pid)) {
+        // Still the process the pid file means (same start time)? Once it has ended, a new
+        // process may take its pid: never signal that one.
+        const auto ours = [&] {
+            if (!alive(rec->pid)) return false;
+            const auto info = proc::read_process(rec->pid);
+            return info && info->running() &&
+                   (rec->start_time == 0 || (info->start_time && *info->start_time == rec->start_time));
+        };
+        while (ours()) {
             if (std::chrono::steady_clock::now() > deadline) {
                 log::warning("supervisor: {} (pid {}) did not end within {} s of SIGTERM: SIGKILL", to_string(c),
-                          rec->pid, m_config.services_timeout.count());
-                ::kill(rec->pid, SIGKILL);
-                while (alive(rec->pid)) std::this_thread::sleep_for(20ms);
+                             rec->pid, m_config.services_timeout.count());
+                if (ours()) ::kill(rec->pid, SIGKILL);
+                while (ours()) std::this_thread::sleep_for(20ms);
                 break;
             }
             std::this_thread::sleep_for(20ms);
