@@ -1,6 +1,7 @@
 #include "leo/common/archive.hpp"
 
 #include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -171,7 +172,15 @@ void add_path(struct archive* out, struct archive* disk, const stdfs::path& root
     if (archive_read_disk_entry_from_file(disk, entry.get(), -1, nullptr) != ARCHIVE_OK)
         fail(disk, "cannot read " + abs.string());
     archive_entry_copy_pathname(entry.get(), name.c_str());
-    if (archive_entry_filetype(entry.get()) == AE_IFLNK) {
+    const auto type = archive_entry_filetype(entry.get());
+    if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
+        // A FIFO, socket or device (the leo account can make one in /home/leo/etc): no
+        // configuration, and nothing a restore would create. Left out, so that it can
+        // neither block the archive nor make the restore point unusable later.
+        log::warning("not archived: {} is not a file, a directory or a link", abs.string());
+        return;
+    }
+    if (type == AE_IFLNK) {
         // Stored as the link it is, its target text unchanged; checked again here (it may
         // have changed since check_links), and a link's size is no data to write.
         const char* target = archive_entry_symlink(entry.get());
@@ -187,6 +196,14 @@ void add_path(struct archive* out, struct archive* disk, const stdfs::path& root
         // refuse it rather than archive what it points to.
         const int fd = ::open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) throw system_error("cannot read " + abs.string(), errno);
+        struct stat opened {};
+        if (::fstat(fd, &opened) != 0 || !S_ISREG(opened.st_mode) ||
+            opened.st_size != archive_entry_size(entry.get())) {
+            ::close(fd);
+            throw RefusedError(fmt::format("{} changed while it was archived (another user is writing to it); run "
+                                           "again",
+                                           abs.string()));
+        }
         std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(::fdopen(fd, "rb"), &std::fclose);
         if (!f) {
             ::close(fd);

@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <csignal>
+
 #include <thread>
 
 #include <unistd.h>
@@ -209,10 +212,18 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
                                        "$3::integer)) RETURNING token::text",
                                 params);
         const auto holder = taken.empty() ? lease_holder(conn) : std::nullopt;
-        if (taken.empty() && holder && holder->seconds_left < 0) {
+        // A lease this very broker (member and host) holds from a run whose process is gone
+        // (killed: `recover` runs next) is as good as expired: nobody else can renew it.
+        const bool dead_self = holder && holder->member == member && holder->application == suffix &&
+                               holder->pid != ::getpid() && holder->pid > 0 && ::kill(holder->pid, 0) != 0 &&
+                               errno == ESRCH;
+        if (taken.empty() && holder && (holder->seconds_left < 0 || dead_self)) {
             // Expired: its holder is dead or cut off. End its sessions on this database
             // (only those: their application_name names its host and pid), then take the
             // lease from exactly that holder (its token: no third broker slips in between).
+            if (dead_self)
+                log::warning("the upgrade lease is held by this broker's run pid {}, which is gone: taking it over",
+                             holder->pid);
             if (options.on_wait) options.on_wait(*holder, true);
             const std::string pid_tail = fmt::format(" pid {}", holder->pid);
             const auto ended = conn.query(
@@ -231,7 +242,10 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
             }
             auto with_token = params;
             with_token.push_back(std::to_string(holder->token));
-            taken = conn.query(take + "token = $6::bigint AND expires_at < pg_catalog.now() RETURNING token::text", with_token);
+            with_token.push_back(dead_self ? "true" : "false");
+            taken = conn.query(take + "token = $6::bigint AND (expires_at < pg_catalog.now() OR $7::boolean) RETURNING "
+                                      "token::text",
+                               with_token);
         }
         if (!taken.empty()) {
             const auto token = std::stoll(taken.at(0, 0));
@@ -253,14 +267,36 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
 
 UpgradeLease::~UpgradeLease() { release(); }
 
+migrations::Connection& UpgradeLease::session() {
+    if (!m_conn) m_conn.emplace(Connection::open(m_conninfo));
+    return *m_conn;
+}
+
+void UpgradeLease::disconnect() noexcept { m_conn.reset(); }
+
+void UpgradeLease::restate() {
+    const auto rows = session().query(
+        fmt::format("UPDATE {}.upgrade_lease SET token = $1::bigint, holder = $2, holder_application = $3, "
+                    "holder_pid = $4::integer, acquired_at = pg_catalog.now(), renewed_at = pg_catalog.now(), "
+                    "expires_at = pg_catalog.now() + $5::integer * interval '1 second' WHERE id = 1 AND token <= "
+                    "$1::bigint RETURNING 1",
+                    k_cluster_schema),
+        {std::to_string(m_token), m_member, migrations::host_name(), std::to_string(::getpid()),
+         std::to_string(m_ttl.count())});
+    if (rows.empty())
+        throw InstallError(fmt::format("the restored shared database records a newer upgrade lease than this run's "
+                                       "(token {}); this run stops",
+                                       m_token));
+}
+
 void UpgradeLease::renew() {
-    const auto rows = m_conn->query(
+    const auto rows = session().query(
         fmt::format("UPDATE {}.upgrade_lease SET renewed_at = pg_catalog.now(), expires_at = pg_catalog.now() + $3::integer * interval "
                     "'1 second' WHERE id = 1 AND token = $1::bigint AND holder = $2 RETURNING 1",
                     k_cluster_schema),
         {std::to_string(m_token), m_member, std::to_string(m_ttl.count())});
     if (rows.empty()) {
-        const auto holder = lease_holder(*m_conn);
+        const auto holder = lease_holder(session());
         throw InstallError(fmt::format("the upgrade lease was lost (our token {}; now {}): another broker took it "
                                        "over after it expired; this run stops",
                                        m_token, holder ? describe_holder(*holder) : std::string("nobody holds it")));
@@ -281,10 +317,10 @@ void UpgradeLease::fence(Connection& conn) const {
 }
 
 void UpgradeLease::release() noexcept {
-    if (m_released || !m_conn) return;
+    if (m_released || m_conninfo.empty()) return;
     m_released = true;
     try {
-        m_conn->query(fmt::format("UPDATE {}.upgrade_lease SET holder = NULL, holder_application = NULL, "
+        session().query(fmt::format("UPDATE {}.upgrade_lease SET holder = NULL, holder_application = NULL, "
                                   "holder_pid = NULL, purpose = NULL, expires_at = pg_catalog.now() "
                                   "WHERE id = 1 AND token = $1::bigint AND holder = $2",
                                   k_cluster_schema),

@@ -1,6 +1,7 @@
 // rollback and recover: back to a restore point; finish or undo an interrupted run.
 #include "leo/installer/recover.hpp"
 #include "leo/installer/services.hpp"
+#include "external_rollback.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -190,14 +191,21 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
 RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
                         const std::function<void(const std::string&)>& on_step,
                         const std::function<bool(const RestorePoint&)>& confirm, std::chrono::seconds rpmdb_wait,
-                        bool force, bool components_stopped) {
+                        bool force, bool components_stopped, bool allow_remote_upgrade,
+                        std::chrono::seconds lease_wait) {
     const stdfs::path root = checked_root(root_in);
     auto lock = RunLock::acquire(root, "rollback");
     Journal journal(root);
     journal.refuse_if_unfinished();
-    require_internal_database(root, "rollback");
     auto rp = find_restore_point(root, id);
     lock.describe("rollback to " + rp.id);  // what a second run is told while we ask
+    // A broker on an external database: what happens to the shared database is decided
+    // (and refused when the old version could not run on it) before the question.
+    std::optional<ExternalRollback> external;
+    if (load_database_config(root).mode == DatabaseMode::external) {
+        external.emplace(plan_external_rollback(root, rp, allow_remote_upgrade));
+        if (on_step) on_step(external->note);
+    }
     if (confirm && !confirm(rp)) throw RefusedError("rollback cancelled: nothing was changed");
     // Another rpm/yum/dnf transaction on this root: wait for it (bounded) before anything
     // changes, as upgrade does, rather than stop half way with the database restored.
@@ -237,9 +245,21 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
         leave_database_as_found(root, before, on_step);
         throw;
     }
+    if (external) {
+        try {
+            take_rollback_lease(*external, "rollback to " + rp.nevra, lease_wait, on_step);
+        } catch (const Error&) {
+            leave_database_as_found(root, before, on_step);
+            throw;
+        }
+    }
     const auto installed = rpm::query_installed(root, k_broker_package);
     const std::string run = journal.begin("rollback", installed.empty() ? "" : installed.front().nevra(), rp.nevra);
-    journal.step_done(run, "target", {{"id", rp.id}});  // which restore point, for recover
+    // Which restore point, for recover (and whether the shared database goes back too).
+    journal.step_done(run, "target",
+                      {{"id", rp.id},
+                       {"shared_database", external && external->restore_shared},
+                       {"lease_token", external && external->lease ? external->lease->token() : 0}});
     signals::say("the rollback is in progress and will finish; please wait");
     // The components stop first (the rename needs the database without clients); what was
     // stopped is recorded, so a recover after a crash starts it again.
@@ -260,7 +280,8 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
     RollbackResult result;
     result.restore_point = rp;
     try {
-        result.outcome = restore(root, rp, on_step, run, force, rpmdb_wait);
+        result.outcome = external ? run_external_rollback(root, rp, *external, on_step, run, rpmdb_wait)
+                                  : restore(root, rp, on_step, run, force, rpmdb_wait);
         leave_database_as_found(root, before, on_step);
     } catch (const std::exception&) {
         // Part of the restore point may be back already: the journal says so, and recover
@@ -341,6 +362,9 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
         // The components an interrupted upgrade or rollback stopped (its record in
         // /run/leostream) run again, on whichever version recover left.
         if (run->command == "upgrade" || run->command == "rollback") {
+            if (const auto line = release_lease_of_interrupted_run(root); !line.empty()) {
+                if (on_step) on_step(line);
+            }
             try {
                 start_after_change(root, {}, on_step);
             } catch (const std::exception& e) {
@@ -463,7 +487,16 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
     }
     say(fmt::format("returning to {} (restore point {})", rp.nevra, rp.id));
     journal.step_start(run->id, "recover");
-    restore(root, rp, on_step, run->id);
+    if (rp.database_location == "external") {
+        // The shared database goes back only if the run had changed it (migrated, or was
+        // putting it back) and no other broker took the cluster's lease since.
+        const char* step = run->command == "upgrade" ? "lease" : "target";
+        const auto data = run->is_done(step) ? run->done.at(step) : nlohmann::json::object();
+        recover_external(root, rp, data.value("shared_database", false), data.value("lease_token", std::int64_t{0}),
+                         on_step, run->id);
+    } else {
+        restore(root, rp, on_step, run->id);
+    }
     journal.step_done(run->id, "recover", {{"id", rp.id}});
     journal.end(run->id, "recovered-back");
     out.kind = RecoverOutcome::Kind::undone;

@@ -662,6 +662,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     Journal journal(root);
     changed = true;
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
+    // For recover: the lease this run holds, and whether it changes the shared database.
+    if (lease)
+        journal.step_done(run, "lease", {{"lease_token", lease->token()}, {"shared_database", database.migrates}});
     fault::point("upgrade.begin");
     StepTimer timer(outcome);
     // The broker's components stop before the restore point (its copy needs the database
@@ -701,6 +704,12 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             part.conninfo = database.conninfo;
             part.endpoint = database.endpoint;
             part.dump = database.migrates;
+            // The broker that migrates may own the server for the moment: a template copy
+            // there when every broker is stopped (checked), a directory dump otherwise.
+            part.allow_copy = database.migrates && req.allow_remote_upgrade;
+            part.before_copy = [&lease] {
+                if (lease) lease->disconnect();
+            };
             rp = create_external_restore_point(root, "before upgrade to " + target.nevra(), config,
                                                RestorePointKind::before_upgrade, part,
                                                [&cb](const std::string& s) { step(cb, s); }, cb.on_warning);
@@ -737,6 +746,14 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         step(cb, fmt::format("the upgrade {}; rolling back to restore point {}",
                              sig != 0 ? "was interrupted by " + signals::name(sig) : std::string("failed"), rp.id));
         signals::say("undoing the upgrade: returning to the restore point; please wait");
+        // A component the failed start left running (the new program, with its sessions on
+        // the database) is stopped before the restore, which needs the database to itself.
+        for (auto c : stopped.were_running) {
+            try {
+                (void)service_manager(root)->stop(c);
+            } catch (const std::exception&) {
+            }
+        }
         journal.step_start(run, "rollback");
         RestoreOutcome undone;
         try {
@@ -752,9 +769,16 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                     step(cb, fmt::format("the shared database is left as it is: {}", describe(lost)));
                 }
             }
+            ExternalRestore shared{database.conninfo, "",
+                                   [&lease] {
+                                       if (lease) lease->disconnect();
+                                   },
+                                   [&lease] {
+                                       if (lease) lease->restate();
+                                   }};
             undone = database.external
                          ? restore_external(root, rp, cb.on_step, run, req.rpmdb_wait,
-                                            restore_shared ? &database.conninfo : nullptr)
+                                            restore_shared ? &shared : nullptr)
                          : restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
             if (database.external) {
                 auto conn = migrations::Connection::open(database.conninfo);
@@ -767,14 +791,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                 current.nevra(), target.nevra(), cause, describe(rollback_failure), root.string()));
         }
         journal.step_done(run, "rollback");
-        // The old version runs again: start what the upgrade stopped (a component the
-        // failed start left running is stopped first, so it runs the old program).
-        for (auto c : stopped.were_running) {
-            try {
-                (void)service_manager(root)->stop(c);
-            } catch (const std::exception&) {
-            }
-        }
+        // The old version runs again: start what the upgrade stopped.
         start_again("after the rollback");
         journal.end(run, "rolled-back");
         if (sig != 0)

@@ -300,6 +300,24 @@ SplitConninfo split_password(const std::string& conninfo) {
     return out;
 }
 
+std::string with_dbname(const std::string& conninfo, const std::string& dbname) {
+    const auto split = split_password(conninfo);
+    std::string out;
+    char* err = nullptr;
+    std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(PQconninfoParse(split.without_password.c_str(), &err));
+    if (!opts) {
+        if (err != nullptr) PQfreemem(err);
+        throw DatabaseError("cannot parse the connection string");
+    }
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+        if (o->val == nullptr || std::string_view(o->keyword) == "dbname") continue;
+        out += std::string(o->keyword) + "=" + conninfo_value(o->val) + " ";
+    }
+    out += "dbname=" + conninfo_value(dbname);
+    if (split.password) out += " password=" + conninfo_value(*split.password);
+    return out;
+}
+
 void ignore_ambient_credentials() {
     for (const char* var : {"PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "LEO_DB_PASSWORD"})
         ::unsetenv(var);

@@ -48,7 +48,7 @@ protected:
     }
 
     /// A broker root on 9.0.7 that joined the shared database leo_cluster with `site`.
-    stdfs::path add_broker(int site, const std::string& installer_conf = "") {
+    stdfs::path add_broker(int site, const std::string& installer_conf = "", bool snapshot_before_joining = false) {
         const auto root = tmp.path() / ("b" + std::to_string(site));
         roots.push_back(root);
         leo::test::make_sandbox_root(root);
@@ -56,6 +56,10 @@ protected:
         auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (std::string(k_old) + ".rpm")).string(), "--root",
                                 root.string(), "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "-y"});
         EXPECT_EQ(r.exit_code, 0) << r.err;
+        if (snapshot_before_joining) {
+            auto snap = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+            EXPECT_EQ(snap.exit_code, 0) << snap.err;
+        }
         if (!installer_conf.empty()) {
             stdfs::create_directories(root / "etc/leo-installer");
             std::ofstream(root / "etc/leo-installer/installer.conf") << installer_conf;
@@ -252,13 +256,40 @@ TEST_F(Cluster, DryRunFindsAFailingMigrationAndChangesNothing) {
 
 using leo::test::free_port;
 
-TEST_F(Cluster, AFailedSpotCheckRollsTheSharedDatabaseBackFromItsDump) {
+/// A broken 9.1.2 (its web server still says 9.1.1: the spot-check fails after the
+/// shared schema was migrated), built into `dir`.
+std::string build_broken_package(const stdfs::path& dir) {
+    leo::subprocess::Options o;
+    o.env["HEALTH_VERSION"] = "9.1.1";
+    auto built =
+        leo::subprocess::run({(leo::test::source_dir() / "scripts/build-broker-rpm.sh").string(), "9.1.2", dir.string()}, o);
+    EXPECT_EQ(built.exit_code, 0) << built.err;
+    return leo::subprocess::last_line(built.out);
+}
+
+/// The broker of `root` answers its health endpoint on a free port (not 8080).
+void use_free_health_port(const stdfs::path& root) {
+    auto conf = leo::fs::read_file(root / "home/leo/etc/broker.conf");
+    const std::string line = "health_port = 8080";
+    conf.replace(conf.find(line), line.size(), "health_port = " + std::to_string(leo::test::free_port()));
+    std::ofstream(root / "home/leo/etc/broker.conf") << conf;
+}
+
+/// pg_database names matching `pattern` on the external server, comma-separated.
+std::string databases_like(const leo::test::ExternalPostgres& ext, const std::string& pattern) {
+    return ext.admin()
+        .query("SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database WHERE datname LIKE $1",
+               {pattern})
+        .at(0, 0);
+}
+
+TEST_F(Cluster, AFailedSpotCheckRollsTheSharedDatabaseBackByRenames) {
     const auto root = add_broker(1, "[spot_check]\ntimeout = 3\n");
+    use_free_health_port(root);
+    // Database-level state a copy does not carry by itself: put back by the rollback.
+    shared().exec("COMMENT ON DATABASE leo_cluster IS 'the cluster''s database'");
+    shared().exec("ALTER DATABASE leo_cluster SET work_mem = '5MB'");
     {
-        auto conf = leo::fs::read_file(root / "home/leo/etc/broker.conf");
-        const std::string line = "health_port = 8080";
-        conf.replace(conf.find(line), line.size(), "health_port = " + std::to_string(free_port()));
-        std::ofstream(root / "home/leo/etc/broker.conf") << conf;
         shared().exec("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'sync', 'failed', "
                       "'attempts=4')");
     }
@@ -273,21 +304,30 @@ TEST_F(Cluster, AFailedSpotCheckRollsTheSharedDatabaseBackFromItsDump) {
     const auto before = broker_tables();
     auto started = run_installer({"service", "start", "--root", root.string()});
     ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
-    // A broken 9.1.2 whose web server still says 9.1.1: the spot-check fails after the
-    // shared schema was migrated (9.1 moves attempts=N into a column).
-    leo::subprocess::Options o;
-    o.env["HEALTH_VERSION"] = "9.1.1";
-    auto built = leo::subprocess::run(
-        {(leo::test::source_dir() / "scripts/build-broker-rpm.sh").string(), "9.1.2", (tmp.path() / "broken").string()},
-        o);
-    ASSERT_EQ(built.exit_code, 0) << built.err;
-    auto up = run_installer({"upgrade", "--root", root.string(), "--rpm", leo::subprocess::last_line(built.out),
+    const auto state_before = ext->admin().query(
+        "SELECT shobj_description(d.oid, 'pg_database'), array_to_string(s.setconfig, ',') FROM pg_database d LEFT "
+        "JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0 WHERE d.datname = 'leo_cluster'");
+    // Every broker is stopped (the upgrade stops this one's components), the role owns the
+    // database and may create databases: the restore point is a template copy on the
+    // server, and the rollback two renames.
+    auto up = run_installer({"upgrade", "--root", root.string(), "--rpm", build_broken_package(tmp.path() / "broken"),
                              "--nogpgcheck", "-y", "--allow-remote-upgrade"});
     EXPECT_EQ(up.exit_code, 1) << up.out << up.err;
     EXPECT_THAT(up.err, HasSubstr("spot-check"));
     EXPECT_THAT(up.err, HasSubstr("rolled back"));
-    EXPECT_THAT(up.out, HasSubstr("restoring the shared database"));
+    EXPECT_THAT(up.out, HasSubstr("a template copy leo_rp_"));
+    EXPECT_THAT(up.out, HasSubstr("switching the shared database"));
     EXPECT_EQ(installed(root), k_old);
+    // The copy is the live database now; the migrated one is kept, frozen, for inspection.
+    EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "");
+    EXPECT_THAT(databases_like(*ext, "leo_before_rollback_%"), ::testing::StartsWith("leo_before_rollback_"));
+    const auto state_after = ext->admin().query(
+        "SELECT shobj_description(d.oid, 'pg_database'), array_to_string(s.setconfig, ','), d.datallowconn::text "
+        "FROM pg_database d LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0 WHERE "
+        "d.datname = 'leo_cluster'");
+    EXPECT_EQ(state_after.at(0, 0), state_before.at(0, 0));
+    EXPECT_EQ(state_after.at(0, 1), state_before.at(0, 1));
+    EXPECT_EQ(state_after.at(0, 2), "true");
     // The shared database holds exactly what it held: schema, rows, the payload column.
     EXPECT_EQ(broker_tables(), before);
     EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.0.0.2");
@@ -297,6 +337,166 @@ TEST_F(Cluster, AFailedSpotCheckRollsTheSharedDatabaseBackFromItsDump) {
     EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
               "0");
     (void)run_installer({"service", "stop", "--root", root.string()});
+}
+
+TEST_F(Cluster, WithoutCreatedbTheRestorePointIsADirectoryDumpAndTheRollbackRestoresIt) {
+    const auto root = add_broker(1, "[spot_check]\ntimeout = 3\n");
+    use_free_health_port(root);
+    ext->admin().exec("ALTER ROLE broker NOCREATEDB");
+    auto started = run_installer({"service", "start", "--root", root.string()});
+    ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
+    shared().exec("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES (1, 'sync', 'failed', "
+                  "'attempts=2')");
+    const auto before = [&] {
+        auto c = shared();
+        return leo::migrations::table_checksums(c);
+    }();
+    auto up = run_installer({"upgrade", "--root", root.string(), "--rpm", build_broken_package(tmp.path() / "broken"),
+                             "--nogpgcheck", "-y", "--allow-remote-upgrade"});
+    EXPECT_EQ(up.exit_code, 1) << up.out << up.err;
+    EXPECT_THAT(up.out, HasSubstr("not a template copy: the role broker may not create databases"));
+    EXPECT_THAT(up.out, HasSubstr("restoring the shared database"));
+    EXPECT_EQ(installed(root), k_old);
+    EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "");
+    auto c = shared();
+    auto after = leo::migrations::table_checksums(c);
+    for (auto it = after.begin(); it != after.end();)
+        it = it->first.rfind("\"leo_installer\".", 0) == 0 ? after.erase(it) : std::next(it);
+    (void)run_installer({"service", "stop", "--root", root.string()});
+    auto want = before;
+    for (auto it = want.begin(); it != want.end();)
+        it = it->first.rfind("\"leo_installer\".", 0) == 0 ? want.erase(it) : std::next(it);
+    EXPECT_EQ(after, want);
+}
+
+TEST_F(Cluster, ManualRollbackOfTheSharedDatabaseNeedsTheFlagAndCanItselfBeRolledBack) {
+    const auto root = add_broker(1);
+    auto up = run_installer(upgrade_args(root, true));
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_THAT(up.out, HasSubstr("a template copy leo_rp_"));
+    EXPECT_THAT(up.out, HasSubstr("--allow-remote-upgrade` returns to it"));
+    // Off the critical path: the copy's directory dump is taken after the upgrade.
+    auto list = run_installer({"snapshot", "list", "--root", root.string(), "--json"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    const auto points = nlohmann::json::parse(list.out);
+    ASSERT_EQ(points.size(), 1U) << list.out;
+    EXPECT_EQ(points[0]["database"]["dump"]["state"], "complete") << list.out;
+    EXPECT_EQ(points[0]["database"]["dump"]["file"], "database.dir") << list.out;
+    shared().exec("INSERT INTO sites (site_id, name) VALUES (42, 'written after the upgrade')");
+    const auto history = [&] { return shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0); };
+    ASSERT_EQ(history(), "9.1.0.2");
+
+    // Without the flag: the old version cannot run on the new schema; refused, nothing changed.
+    auto refused = run_installer({"rollback", "--root", root.string(), "-y"});
+    EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+    EXPECT_THAT(refused.err, HasSubstr("needs --allow-remote-upgrade"));
+    EXPECT_THAT(refused.err, HasSubstr("nothing was changed"));
+    EXPECT_EQ(installed(root), k_new);
+    EXPECT_EQ(history(), "9.1.0.2");
+    EXPECT_EQ(databases_like(*ext, "leo_before_rollback_%"), "");
+
+    auto rb = run_installer({"rollback", "--root", root.string(), "-y", "--allow-remote-upgrade"});
+    ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+    EXPECT_THAT(rb.out, HasSubstr("for every broker of the cluster"));
+    EXPECT_THAT(rb.out, HasSubstr("switching the shared database"));
+    EXPECT_EQ(installed(root), k_old);
+    EXPECT_EQ(history(), "9.0.0.2");
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM sites WHERE site_id = 42").at(0, 0), "0");
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "0");
+    const auto marker = std::string("the state before this rollback is restore point ");
+    const auto at = rb.out.find(marker);
+    ASSERT_NE(at, std::string::npos) << rb.out;
+    const auto left = rb.out.substr(at + marker.size(), rb.out.find(' ', at + marker.size()) - at - marker.size());
+
+    // The rollback rolled back: the upgraded schema and the row written after it return.
+    auto again = run_installer({"rollback", left, "--root", root.string(), "-y", "--allow-remote-upgrade"});
+    ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+    EXPECT_EQ(installed(root), k_new);
+    EXPECT_EQ(history(), "9.1.0.2");
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM sites WHERE site_id = 42").at(0, 0), "1");
+}
+
+TEST_F(Cluster, SnapshotCreateOfAnExternalBrokerIsADirectoryDump) {
+    const auto root = add_broker(1);
+    auto snap = run_installer({"snapshot", "create", "--root", root.string(), "-y"});
+    ASSERT_EQ(snap.exit_code, 0) << snap.out << snap.err;
+    EXPECT_THAT(snap.out, HasSubstr("directory dump of the shared database"));
+    EXPECT_THAT(snap.err, HasSubstr("not a template copy: a restore point taken by hand"));
+    EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "");
+    auto list = run_installer({"snapshot", "list", "--root", root.string(), "--json"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    const auto points = nlohmann::json::parse(list.out);
+    ASSERT_EQ(points.size(), 1U);
+    EXPECT_EQ(points[0]["kind"], "manual");
+    // Rolled back to (same schema, no flag): package and configuration only, the shared
+    // database left as it is, and said so.
+    shared().exec("INSERT INTO sites (site_id, name) VALUES (43, 'kept')");
+    auto rb = run_installer({"rollback", points[0]["id"].get<std::string>(), "--root", root.string(), "-y"});
+    ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+    EXPECT_THAT(rb.out, HasSubstr("is left as it is"));
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM sites WHERE site_id = 43").at(0, 0), "1");
+}
+
+TEST_F(Cluster, ARestorePointOfTheInternalDatabaseIsRefusedOnceTheBrokerIsExternal) {
+    const auto root = add_broker(1, "", true);
+    const std::string conf_before = leo::fs::read_file(root / "etc/leostream/database.conf");
+    auto list = run_installer({"snapshot", "list", "--root", root.string(), "--json"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    const auto points = nlohmann::json::parse(list.out);
+    ASSERT_EQ(points.size(), 1U) << list.out;
+    ASSERT_EQ(points[0]["database"]["location"], "internal");
+    auto rb = run_installer({"rollback", points[0]["id"].get<std::string>(), "--root", root.string(), "-y"});
+    EXPECT_EQ(rb.exit_code, 3) << rb.out << rb.err;
+    EXPECT_THAT(rb.err, HasSubstr("holds the internal database"));
+    EXPECT_THAT(rb.err, HasSubstr("nothing was changed"));
+    EXPECT_EQ(leo::fs::read_file(root / "etc/leostream/database.conf"), conf_before);
+    EXPECT_EQ(installed(root), k_old);
+    auto again = run_installer({"snapshot", "list", "--root", root.string(), "--json"});
+    EXPECT_EQ(nlohmann::json::parse(again.out).size(), 1U) << "no restore point of a state left was taken";
+}
+
+TEST_F(Cluster, KilledBetweenTheRenamesThenRecoverLeavesExactlyOneSharedDatabase) {
+    const auto root = add_broker(1);
+    auto up = run_installer(upgrade_args(root, true));
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "restore.switch";
+    auto killed = run_installer({"rollback", "--root", root.string(), "-y", "--allow-remote-upgrade"}, o);
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    // Between the renames: no database of the broker's name on the server.
+    EXPECT_FALSE(ext->database_exists("leo_cluster"));
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_TRUE(ext->database_exists("leo_cluster"));
+    EXPECT_EQ(installed(root), k_old);
+    EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.0.0.2");
+    EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "");
+    // The lease the killed run held is free at once, not after its ttl; the broker is running.
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "0");
+    EXPECT_EQ(shared().query("SELECT state FROM leo_installer.cluster_members").at(0, 0), "running");
+}
+
+TEST_F(Cluster, KilledInTheMigrationThenRecoverPutsTheSharedDatabaseBackAndFreesTheLease) {
+    const auto root = add_broker(1);
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "migrate.inside";
+    auto killed = run_installer(upgrade_args(root, true), o);
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "1");
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_THAT(rec.out, HasSubstr("switching the shared database"));
+    EXPECT_EQ(installed(root), k_old);
+    EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.0.0.2");
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "0");
+    // And the cluster can be upgraded again at once.
+    auto up = run_installer(upgrade_args(root, true));
+    EXPECT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_EQ(installed(root), k_new);
 }
 
 } // namespace

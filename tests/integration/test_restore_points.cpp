@@ -14,6 +14,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
@@ -168,6 +173,30 @@ TEST_F(RestorePoints, RelativeLinksSurviveUpgradeAndRollbackAsTheSameLinks) {
     EXPECT_EQ(leo::fs::read_file(etc / "current.conf"), conf) << "current.conf does not lead to broker.conf";
     EXPECT_EQ(leo::fs::read_file(etc / "conf.d/main.conf"), conf);
     EXPECT_EQ(leo::fs::read_file(etc / "broker.conf"), conf);
+}
+
+TEST_F(RestorePoints, AFifoOrSocketInTheConfigurationNeitherBlocksNorSpoilsTheRestorePoint) {
+    // The leo account owns /home/leo/etc: a FIFO there (nobody writes to it) must not hang
+    // the archive, nor be archived and then refused at rollback (making the restore point,
+    // and recover, unusable). Special files are left out, with a warning in the log.
+    const auto etc = root / "home/leo/etc";
+    ASSERT_EQ(::mkfifo((etc / "trap.fifo").c_str(), 0644), 0);
+    const int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_GE(sock, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const auto sock_path = (etc / "trap.sock").string();
+    ASSERT_LT(sock_path.size(), sizeof addr.sun_path);
+    std::copy(sock_path.begin(), sock_path.end(), addr.sun_path);
+    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    auto up = run_installer(args({"upgrade", "-y"}));
+    ::close(sock);
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    auto rb = run_installer(args({"rollback", "-y"}));
+    ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+    EXPECT_THAT(installed(), HasSubstr("9.0.7"));
+    EXPECT_THAT(leo::fs::read_file(root / "var/log/leo-installer/installer.log"),
+                HasSubstr("trap.fifo is not a file, a directory or a link"));
 }
 
 TEST_F(RestorePoints, LinksLeadingOutOfTheSavedDirectoriesRefuseSnapshotAndUpgradeChangingNothing) {

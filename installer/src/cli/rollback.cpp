@@ -49,6 +49,12 @@ public:
             ->option_text("SECONDS")
             ->check(CLI::Range(0, 86400));
         sub.add_flag("--force", m_force, "Use a restore point whose verification failed");
+        sub.add_flag("--allow-remote-upgrade", m_allow_remote,
+                     "On an external database: put the shared database back too, for every broker of the cluster");
+        sub.add_option("--lease-wait", m_lease_wait,
+                       "On an external database, wait up to SECONDS for another broker's upgrade lease (default 900)")
+            ->option_text("SECONDS")
+            ->check(CLI::Range(0, 86400));
         sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
         sub.add_flag("--vm-snapshot", m_vm, "Revert the whole VM to the snapshot taken with the restore point "
                                             "(runs [vm_snapshot] restore_command)");
@@ -78,7 +84,8 @@ public:
                                            "as a new restore point, so this rollback can itself be rolled back",
                                            r.string(), found.id, found.nevra, found.reason, age_of(found.created)));
             },
-            std::chrono::seconds(m_rpmdb_wait), m_force, m_components_stopped);
+            std::chrono::seconds(m_rpmdb_wait), m_force, m_components_stopped, m_allow_remote,
+            std::chrono::seconds(m_lease_wait));
         const auto& rp = result.restore_point;
         std::cout << fmt::format("rolled back to restore point {}: {}, schema {}{}\n", rp.id, rp.nevra,
                                  rp.schema_version.value_or("none"),
@@ -99,6 +106,8 @@ private:
     bool m_vm = false;
     int m_rpmdb_wait = 60;
     bool m_force = false;
+    bool m_allow_remote = false;
+    int m_lease_wait = 900;
 };
 
 } // namespace

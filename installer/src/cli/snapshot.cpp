@@ -43,15 +43,31 @@ public:
             // The lock first, held through the question (a second run cannot slip in).
             auto lock = installer::RunLock::acquire(r, "snapshot create");
             installer::Journal(r).refuse_if_unfinished();
-            installer::require_internal_database(r, "a restore point");  // before the question
+            const auto database = installer::load_database_config(r);
+            const bool external = database.mode == installer::DatabaseMode::external;
             if (!confirm(m_assumeyes, "Take a restore point of " + r.string() + "?"))
                 throw RefusedError("cancelled: nothing was changed");
             // Deferred: a signal lets the restore point finish (a partial one is never listed).
             const signals::Deferred deferred("finishing the restore point; please wait");
             const auto config = installer::load_config(r);
             const auto warn = [](const std::string& w) { std::cerr << k_prog << ": warning: " << w << "\n"; };
-            auto rp = installer::create_restore_point(r, "taken by snapshot create", config, warn,
-                                                      installer::RestorePointKind::manual);
+            installer::RestorePoint rp;
+            if (external) {
+                // A broker of a cluster: the shared database as a directory dump (the other
+                // brokers keep running on it; pg_dump's snapshot is consistent).
+                installer::ExternalDatabasePart part;
+                part.conninfo = installer::external_conninfo(database);
+                part.endpoint = database.external.display();
+                part.dump = true;
+                part.no_copy_reason = "a restore point taken by hand, while the other brokers of the cluster keep "
+                                      "using the shared database";
+                rp = installer::create_external_restore_point(
+                    r, "taken by snapshot create", config, installer::RestorePointKind::manual, part,
+                    [](const std::string& s) { std::cerr << "==> " << s << "\n"; }, warn);
+            } else {
+                rp = installer::create_restore_point(r, "taken by snapshot create", config, warn,
+                                                     installer::RestorePointKind::manual);
+            }
             const auto problem = installer::finish_restore_point(r, rp, nullptr);
             if (!problem.empty()) warn("its dump could not be taken (the database copy is there): " + problem);
             const auto pruned = installer::prune_restore_points(r, config.keep_restore_points);
@@ -59,9 +75,13 @@ public:
                 print_json({{"created", installer::to_json(rp)}, {"deleted", pruned}});
                 return 0;
             }
-            std::cout << "restore point " << rp.id << " taken (" << rp.nevra << ", database copy " << rp.copy->name
+            std::cout << "restore point " << rp.id << " taken (" << rp.nevra << ", "
+                      << (rp.copy ? "database copy " + rp.copy->name
+                                  : "directory dump of the shared database " + rp.external_endpoint)
                       << ")" << (rp.vm_snapshot_id.empty() ? "" : ", VM snapshot " + rp.vm_snapshot_id) << "\n";
-            if (problem.empty()) std::cout << "its dump is complete and its checksums recorded\n";
+            if (problem.empty())
+                std::cout << (rp.copy ? "its dump is complete and its checksums recorded\n"
+                                      : "its directory dump is complete\n");
             for (const auto& id : pruned)
                 std::cout << "deleted restore point " << id << " (keeping the newest " << config.keep_restore_points
                           << ")\n";

@@ -98,12 +98,12 @@ public:
             std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
             break;
         case installer::UpgradeOutcome::Kind::upgraded:
-            if (out.lease_token != 0)  // a cluster: no manual rollback of a shared database yet
+            if (out.lease_token != 0)  // a cluster: the shared database goes back only when asked
                 std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} keeps {} and its "
-                                         "configuration{} (a manual rollback of a broker on a shared database is not "
-                                         "supported yet)\n",
+                                         "configuration{} (`leo-installer rollback {}{}` returns to it)\n",
                                          out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
-                                         out.from, out.migrates ? ", and a dump of the shared database" : "");
+                                         out.from, out.migrates ? ", and the shared database" : "", out.restore_point,
+                                         out.migrates ? " --allow-remote-upgrade" : "");
             else
                 std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} (`leo-installer "
                                          "rollback {}` returns to {})\n",

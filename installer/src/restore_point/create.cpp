@@ -232,6 +232,7 @@ RestorePoint create_restore_point(const stdfs::path& root, const std::string& re
 
 std::string finish_restore_point(const stdfs::path& root, RestorePoint& rp,
                                  const std::function<void(const std::string&)>& on_step) {
+    if (rp.database_location == "external") return finish_external_restore_point(root, rp, on_step);
     if (!rp.has_copy()) return "";  // format 1, or consumed: nothing left to take from the copy
     if (rp.dump_state == "complete" && rp.verification != "pending") return "";
     const fs::ScopedUmask private_files(077);
@@ -281,7 +282,19 @@ std::string check_restore_point(const stdfs::path& root, RestorePoint& rp,
     } catch (const Error& e) {
         failures.push_back(describe(e));
     }
-    try {
+    if (rp.database_location == "external") {
+        // The shared database's part: the copy on its server (by OID) and its directory dump.
+        if (rp.has_copy()) {
+            try {
+                auto server = open_external_server(external_conninfo_for(root, rp));
+                if (!migrations::find_database(*server.admin, rp.copy->oid))
+                    failures.push_back(fmt::format("its database copy {} (oid {}) is gone from the server",
+                                                   rp.copy->name, rp.copy->oid));
+            } catch (const Error& e) {
+                failures.push_back(describe(e));
+            }
+        }
+    } else try {
         auto db = running_database(root, on_step);
         auto admin = admin_connection(db);
         if (rp.has_copy()) {

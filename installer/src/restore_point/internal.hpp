@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,33 @@ migrations::InternalDatabase running_database(const std::filesystem::path& root,
 /// Waits (at most 60 s) for a server that is restarting or has just stopped, and starts
 /// it again when it is down. Throws leo::DatabaseError after that.
 migrations::Connection admin_connection(migrations::InternalDatabase& db);
+
+/// The server of an external broker database: a session on its maintenance database
+/// (`postgres`, else `template1`) for CREATE/ALTER/DROP DATABASE, and the broker
+/// database's name (`dbname`, or asked of the server when empty: it must exist then). Throws leo::DatabaseError naming both attempts.
+struct ExternalServer {
+    std::optional<migrations::Connection> admin;
+    std::string admin_db;
+    std::string dbname;
+};
+ExternalServer open_external_server(const std::string& conninfo, const std::string& dbname = "");
+/// "" when a template copy of the external database of `conninfo` can be made now (server
+/// opened into `server`), else why not (a standby, no CREATEDB, not the owner, no
+/// maintenance database, other sessions named).
+std::string why_no_external_copy(const std::string& conninfo, std::optional<ExternalServer>& server);
+
+/// The conninfo of the external database `rp`'s copy lives on (the broker's database.conf
+/// must still name its endpoint). Throws leo::InstallError otherwise.
+std::string external_conninfo_for(const std::filesystem::path& root, const RestorePoint& rp);
+/// finish_restore_point for a restore point whose copy is on the external server: its
+/// checksums and its directory dump (without the cluster's schema), taken from the copy.
+std::string finish_external_restore_point(const std::filesystem::path& root, RestorePoint& rp,
+                                          const std::function<void(const std::string&)>& on_step);
+
+/// The id of the restore point a rollback keeps of the state it leaves, from the
+/// journal's run id ("2026-12-01T03:09:33Z-1234" -> "20261201T030933Z-1234-left"): the
+/// same when the rollback runs again after a crash.
+std::string left_id_for(const std::string& run);
 
 /// What a rollback checks of a restore point's files before anything changes: not failed
 /// its verification (unless `force`), package and configuration digests, package NEVRA,

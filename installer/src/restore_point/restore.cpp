@@ -43,16 +43,6 @@ void verify_restore_point(const RestorePoint& rp) {
 
 namespace {
 
-/// The id of the restore point a rollback keeps of the state it leaves, from the
-/// journal's run id ("2026-12-01T03:09:33Z-1234" -> "20261201T030933Z-1234-left"): the
-/// same when the rollback runs again after a crash.
-std::string left_id_for(const std::string& run) {
-    std::string id;
-    for (char c : run)
-        if (c != ':' && !(c == '-' && id.find('T') == std::string::npos)) id += c;
-    return id + "-left";
-}
-
 /// The state the rollback leaves, as a restore point: package (when kept), configuration,
 /// and, once the rollback renames it, the live database. Taken before anything changes;
 /// found again when the rollback runs a second time.
@@ -163,6 +153,13 @@ void switch_to_dump(const migrations::InternalDatabase& db, migrations::Connecti
 } // namespace
 
 namespace rp_detail {
+std::string left_id_for(const std::string& run) {
+    std::string id;
+    for (char c : run)
+        if (c != ':' && !(c == '-' && id.find('T') == std::string::npos)) id += c;
+    return id + "-left";
+}
+
 /// Put the configuration archive back; a file that differs from the archived one is kept
 /// beside it as FILE.rpmsave first (rpm's convention). Returns the host paths kept.
 std::vector<std::string> restore_config(const stdfs::path& root, const RestorePoint& rp,

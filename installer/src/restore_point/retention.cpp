@@ -18,23 +18,25 @@ using namespace rp_detail;
 
 namespace {
 
-/// Drop the copy of `rp` when it is still a copy (never the live database: a copy a
-/// rollback renamed into place has the name leo, whatever the manifest says).
-void drop_copy(migrations::Connection& admin, const RestorePoint& rp) {
+/// Drop the copy of `rp` when it is still a copy (never the live database `live`: a copy
+/// a rollback renamed into place has its name, whatever the manifest says).
+void drop_copy(migrations::Connection& admin, const RestorePoint& rp, const std::string& live) {
     if (!rp.copy || rp.copy->oid == 0) {
-        if (rp.copy && !rp.copy->name.empty() && rp.copy->name != "leo") migrations::drop_database(admin, rp.copy->name);
+        if (rp.copy && !rp.copy->name.empty() && rp.copy->name != live) migrations::drop_database(admin, rp.copy->name);
         return;
     }
     const auto found = migrations::find_database(admin, rp.copy->oid);
-    if (!found || found->name == "leo") return;
+    if (!found || found->name == live) return;
     migrations::drop_database(admin, found->name);
     log::info("dropped the database copy {} of restore point {}", found->name, rp.id);
 }
 
-/// A session to drop copies with, when the instance runs or can be started; nullopt when
-/// the restore points have no copies to drop.
+/// A session to drop internal copies with, when the instance runs or can be started;
+/// nullopt when the restore points have no internal copies to drop.
 std::optional<migrations::Connection> admin_for(const stdfs::path& root, const std::vector<RestorePoint>& points) {
-    const bool any = std::any_of(points.begin(), points.end(), [](const RestorePoint& rp) { return rp.copy.has_value(); });
+    const bool any = std::any_of(points.begin(), points.end(), [](const RestorePoint& rp) {
+        return rp.copy.has_value() && rp.database_location != "external";
+    });
     if (!any) return std::nullopt;
     auto db = running_database(root, nullptr);
     return admin_connection(db);
@@ -42,7 +44,16 @@ std::optional<migrations::Connection> admin_for(const stdfs::path& root, const s
 
 void remove_restore_point(const stdfs::path& root, std::optional<migrations::Connection>& admin,
                           const RestorePoint& rp) {
-    if (admin) drop_copy(*admin, rp);
+    if (rp.database_location == "external") {
+        // Its copy is on the external server (of the database the broker still uses:
+        // otherwise the restore point is kept, since its copy cannot be dropped).
+        if (rp.copy && rp.copy->oid != 0) {
+            auto server = open_external_server(external_conninfo_for(root, rp));
+            drop_copy(*server.admin, rp, server.dbname);
+        }
+    } else if (admin) {
+        drop_copy(*admin, rp, "leo");
+    }
     fs::SystemRoot(root).remove_all(snapshot_inside(rp.dir.filename().string()));
 }
 

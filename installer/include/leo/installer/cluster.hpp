@@ -94,7 +94,8 @@ public:
     static UpgradeLease acquire(const std::string& conninfo, const std::string& member, const Options& options);
 
     UpgradeLease(UpgradeLease&& other) noexcept
-        : m_conn(std::move(other.m_conn)), m_member(std::move(other.m_member)), m_token(other.m_token),
+        : m_conn(std::move(other.m_conn)), m_conninfo(std::move(other.m_conninfo)),
+          m_member(std::move(other.m_member)), m_token(other.m_token),
           m_ttl(other.m_ttl), m_released(other.m_released) {
         other.m_released = true;  // the moved-from object releases nothing
     }
@@ -113,11 +114,23 @@ public:
     void fence(migrations::Connection& conn) const;
     /// Give the lease back (holder cleared, token kept) when it is still ours.
     void release() noexcept;
+    /// Close the lease's own session on the shared database (CREATE DATABASE ... TEMPLATE
+    /// and ALTER DATABASE ... RENAME need it without sessions). The lease stays held; the
+    /// next renew() or release() opens a new session.
+    void disconnect() noexcept;
+    /// Write this lease back into the shared database after it was replaced by a restore
+    /// point's copy (whose lease row is as it was when the copy was taken): token, holder
+    /// and a fresh expiry. Throws leo::InstallError when the row holds a newer token.
+    void restate();
 
 private:
     UpgradeLease(migrations::Connection conn, std::string member, std::int64_t token, std::chrono::seconds ttl)
-        : m_conn(std::move(conn)), m_member(std::move(member)), m_token(token), m_ttl(ttl) {}
+        : m_conn(std::move(conn)), m_conninfo(m_conn->conninfo()), m_member(std::move(member)), m_token(token),
+          m_ttl(ttl) {}
+    /// The lease's session, opened again after disconnect().
+    migrations::Connection& session();
     std::optional<migrations::Connection> m_conn;
+    std::string m_conninfo;
     std::string m_member;
     std::int64_t m_token = 0;
     std::chrono::seconds m_ttl{600};

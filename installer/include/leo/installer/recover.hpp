@@ -32,6 +32,12 @@ struct RollbackResult {
 /// nothing changed); leo::InstallError when the restore stops
 /// part way (the message says to run `recover`).
 ///
+/// A broker on an external database (a cluster): the package and the configuration go
+/// back; the shared database too only with `allow_remote_upgrade` and a restore point
+/// that holds it (the one taken by the broker that migrated it), under the cluster's
+/// upgrade lease (waited for up to `lease_wait`). leo::RefusedError, nothing changed, when
+/// the old version could not run on the shared schema (external_rollback.hpp).
+///
 /// The broker's running components are stopped before the restore and started again after
 /// it (services.hpp stop_for_change); `components_stopped` says the administrator stopped
 /// them (`--components-stopped`). Where nothing can stop them, leo::RefusedError unless it
@@ -40,7 +46,8 @@ RollbackResult rollback(const std::filesystem::path& root, const std::string& id
                         const std::function<void(const std::string&)>& on_step = nullptr,
                         const std::function<bool(const RestorePoint&)>& confirm = nullptr,
                         std::chrono::seconds rpmdb_wait = std::chrono::seconds(60), bool force = false,
-                        bool components_stopped = false);
+                        bool components_stopped = false, bool allow_remote_upgrade = false,
+                        std::chrono::seconds lease_wait = std::chrono::seconds(900));
 
 /// What `recover` would do, and why (`recover --dry-run` prints it).
 struct RecoverPlan {

@@ -216,34 +216,61 @@ struct RestoreOutcome {
 struct ExternalDatabasePart {
     std::string conninfo;  ///< the shared database (may hold a password: never printed)
     std::string endpoint;  ///< "host:port/name", for the manifest and messages
-    /// Take database.dir (`pg_dump --format=directory --jobs`): the broker that migrates
-    /// the shared schema does; the others keep only their package and configuration.
+    /// Keep the shared database: the broker that migrates the shared schema does; the
+    /// others keep only their package and configuration.
     bool dump = false;
     int jobs = 2;
+    /// A template copy on the external server may be tried (an --allow-remote-upgrade
+    /// upgrade, every broker stopped); it is made when the role may create databases, owns
+    /// the broker database, and no other session uses it. Otherwise, or when false (with
+    /// `no_copy_reason` printed), a directory dump.
+    bool allow_copy = false;
+    std::string no_copy_reason = "a restore point taken while the other brokers of the cluster may run";
+    /// Called just before the copy: ends this process's own sessions on the shared
+    /// database (the lease's), which CREATE DATABASE ... TEMPLATE would wait for.
+    std::function<void()> before_copy;
+    /// The restore point's id ("" : from the clock, as every restore point's).
+    std::string id;
 };
 
 /// A restore point of a broker on an external database: the package and configuration as
-/// create_restore_point keeps them, the schema version, and, when `db.dump`, a
-/// directory-format pg_dump of the shared database (taken while the other brokers keep
-/// running: pg_dump's snapshot is consistent; rows they write afterwards are not in it).
-/// No template copy: the shared database has the other brokers' sessions, and the
-/// installer does not own that server. Throws like create_restore_point (nothing is left
-/// half-written).
+/// create_restore_point keeps them, the schema version, and, when `db.dump`, the shared
+/// database: a frozen template copy on its server (see ExternalDatabasePart::allow_copy;
+/// its directory dump is taken later, off the critical path, by finish_restore_point) or
+/// a directory-format pg_dump (`--jobs`, a consistent snapshot; rows the other brokers
+/// write afterwards are not in it). The choice and its reason go to `on_step`. Throws like
+/// create_restore_point (nothing is left half-written; a copy made is dropped again).
 RestorePoint create_external_restore_point(const std::filesystem::path& root, const std::string& reason,
                                            const InstallerConfig& config, RestorePointKind kind,
                                            const ExternalDatabasePart& db,
                                            const std::function<void(const std::string&)>& on_step,
                                            const std::function<void(const std::string&)>& on_warning);
 
+/// What restore_external may do to the shared database.
+struct ExternalRestore {
+    std::string conninfo;  ///< the shared database (may hold a password: never printed)
+    /// Its name on the server ("": asked of the server, so it must exist); given by
+    /// recover, which may find it renamed away by the run it finishes.
+    std::string dbname;
+    /// Called before the renames: ends this process's own sessions on the shared database.
+    std::function<void()> before_rename;
+    /// Called once the copy is in place: the cluster's lease written back into it (the copy
+    /// holds the lease row as it was when it was taken).
+    std::function<void()> after_rename;
+};
+
 /// Roll a broker on an external database back to `rp`: the state being left is kept as a
-/// before-rollback restore point (package and configuration), the package and the
-/// configuration are put back, and when `database_conninfo` is given and `rp` holds a dump,
-/// the shared database too (`pg_restore --clean --single-transaction`: every broker of the
-/// cluster then sees the old schema and data). Throws leo::InstallError (the journal says
-/// how far it got).
+/// before-rollback restore point, the package and the configuration are put back, and
+/// when `database` is given and `rp` holds the shared database, that too: by renames when
+/// its copy is on the server and no other session uses the database (the live one is
+/// kept, frozen, as the left restore point's copy), else from its directory dump
+/// (`pg_restore --clean --single-transaction`). Every broker of the cluster then sees the
+/// old schema and data. Throws leo::RefusedError before any change when the database
+/// cannot be put back (sessions and no dump), leo::InstallError (the journal says how far
+/// it got).
 RestoreOutcome restore_external(const std::filesystem::path& root, const RestorePoint& rp,
                                 const std::function<void(const std::string&)>& on_step, const std::string& run,
-                                std::chrono::seconds rpmdb_wait, const std::string* database_conninfo);
+                                std::chrono::seconds rpmdb_wait, const ExternalRestore* database);
 
 RestoreOutcome restore(const std::filesystem::path& root, const RestorePoint& rp,
                        const std::function<void(const std::string&)>& on_step, const std::string& run,

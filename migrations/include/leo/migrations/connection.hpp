@@ -124,6 +124,12 @@ struct SplitConninfo {
 /// parse (its message, which never contains the password).
 [[nodiscard]] SplitConninfo split_password(const std::string& conninfo);
 
+/// The same conninfo (keyword or URI form) with its database replaced by `dbname`, in
+/// keyword form: a session on another database of the same server (the `postgres`
+/// maintenance database for CREATE/ALTER/DROP DATABASE, a restore point's copy).
+/// Throws leo::DatabaseError for a conninfo libpq cannot parse.
+[[nodiscard]] std::string with_dbname(const std::string& conninfo, const std::string& dbname);
+
 /// "leo-installer <host> pid <pid>" (at most 63 bytes, PostgreSQL's NAMEDATALEN limit)
 /// with `prefix` in place of "leo-installer".
 [[nodiscard]] std::string application_name(const std::string& prefix = "leo-installer");
