@@ -213,7 +213,13 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     opts.on_lock_wait = rpm_lock_message(cb, rpmdb_wait);
     step(cb, fmt::format("upgrading the package to {}", target.nevra()));
     const auto rpmnew_before = rpmnew_files(root);
-    rpm::run_transaction(root, file, opts);
+    {
+        // librpm wants no other thread during its transaction (it chroots the process):
+        // the lease's background renewal pauses, after one renewal, until it has ended.
+        std::optional<UpgradeLease::RenewalPause> pause;
+        if (database.lease) pause.emplace(*database.lease);
+        rpm::run_transaction(root, file, opts);
+    }
     // A %config(noreplace) file the administrator had edited is kept; rpm writes the new
     // version beside it. Said on the terminal, not only in the log.
     for (const auto& f : rpmnew_files(root))
