@@ -93,14 +93,18 @@ RestoreOutcome run_external_rollback(const stdfs::path& root, const RestorePoint
             if (on_step) on_step(fmt::format("the shared database is left as it is: {}", describe(lost)));
         }
     }
-    ExternalRestore database{plan.conninfo, plan.dbname,
-                             [&plan] {
-                                 if (plan.lease) plan.lease->disconnect();
-                             },
-                             [&plan] {
-                                 if (plan.lease) plan.lease->restate();
-                             }};
-    auto out = restore_external(root, rp, on_step, run, rpmdb_wait, shared ? &database : nullptr);
+    ExternalRestore database;
+    database.restore_database = shared;
+    database.conninfo = plan.conninfo;
+    database.dbname = plan.dbname;
+    database.before_rename = [&plan] {
+        if (plan.lease) plan.lease->disconnect();
+    };
+    database.after_rename = [&plan] {
+        if (plan.lease) plan.lease->restate();
+    };
+    database.pause_renewal = [&plan]() -> std::shared_ptr<void> { return pause_lease_renewal(plan.lease); };
+    auto out = restore_external(root, rp, on_step, run, rpmdb_wait, database);
     try {
         auto conn = migrations::Connection::open(plan.conninfo);
         const auto installed = rpm::query_installed(root, k_broker_package);

@@ -284,20 +284,38 @@ GateVerdict replication(Connection& conn) {
     std::vector<std::string> found;
     if (conn.query("SELECT pg_is_in_recovery()::text").at(0, 0) == "true")
         found.push_back("the database server is a standby in recovery");
-    const auto standbys = conn.query("SELECT count(*)::text FROM pg_stat_replication").at(0, 0);
-    if (standbys != "0") found.push_back(fmt::format("{} connected standby(s) in pg_stat_replication", standbys));
+    // Each standby (or logical subscriber) connected to this server, by its
+    // application_name and address. The details of another role's walsender are NULL
+    // without superuser or pg_read_all_stats (state then NULL): said so, with its pid.
+    const auto standbys = conn.query("SELECT pid::text, application_name, host(client_addr), state "
+                                     "FROM pg_stat_replication ORDER BY application_name, pid");
+    for (size_t r = 0; r < standbys.rows.size(); ++r) {
+        const auto& row = standbys.rows[r];
+        const std::string name = row[1] && !row[1]->empty() ? "\"" + printable(*row[1]) + "\"" : "(no application_name)";
+        if (!row[3])
+            found.push_back(fmt::format("connected standby {} (walsender pid {}; its address needs superuser or "
+                                        "pg_read_all_stats to be shown)",
+                                        name, row[0].value_or("?")));
+        else
+            found.push_back(fmt::format("connected standby {} from {} ({})", name,
+                                        row[2] ? printable(*row[2]) : std::string("the local socket"),
+                                        printable(*row[3])));
+    }
     if (version >= 90400) {
         const auto slots = conn.query("SELECT slot_name, slot_type FROM pg_replication_slots "
                                       "WHERE database IS NULL OR database = current_database() ORDER BY slot_name");
         for (size_t r = 0; r < slots.rows.size(); ++r)
-            found.push_back(fmt::format("replication slot {} ({})", slots.at(r, 0), slots.at(r, 1)));
+            found.push_back(fmt::format("replication slot {} ({})", printable(slots.at(r, 0)), slots.at(r, 1)));
     }
     if (version >= 100000) {
         const auto pubs = conn.query("SELECT pubname FROM pg_publication ORDER BY pubname");
-        for (size_t r = 0; r < pubs.rows.size(); ++r) found.push_back("publication " + pubs.at(r, 0));
-        const auto subs = conn.query("SELECT subname FROM pg_subscription WHERE subdbid = "
-                                     "(SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY subname");
-        for (size_t r = 0; r < subs.rows.size(); ++r) found.push_back("subscription " + subs.at(r, 0));
+        for (size_t r = 0; r < pubs.rows.size(); ++r) found.push_back("publication " + printable(pubs.at(r, 0)));
+        const auto subs = conn.query("SELECT subname, array_to_string(subpublications, ', ') FROM pg_subscription "
+                                     "WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                                     "ORDER BY subname");
+        for (size_t r = 0; r < subs.rows.size(); ++r)
+            found.push_back(fmt::format("subscription {} (to publication {})", printable(subs.at(r, 0)),
+                                        printable(subs.rows[r][1].value_or("?"))));
     }
     if (found.empty()) {
         v.detail = "the broker database is not replicated";

@@ -9,6 +9,7 @@
 #include "leo/common/system_root.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
+#include "leo/installer/dry_run.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
@@ -49,6 +50,10 @@ std::vector<std::string> describe_leftovers(const stdfs::path& root) {
         out.push_back(fmt::format("the restore-point copy {} accepts connections (a run was killed while it took the "
                                   "dump): refuse them again",
                                   name));
+    // A dry run killed with its throw-away copy (and dump) left behind; the next dry run
+    // removes them, and so does recover.
+    for (auto& line : stale_dry_run_leftovers(root, StaleAction::list))
+        if (line.rfind("stale: ", 0) == 0) out.push_back(std::move(line));  // not "could not look": no leftover
     return out;
 }
 
@@ -350,6 +355,10 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
             if (confirm && !confirm(plan)) throw RefusedError("recover cancelled: nothing was changed");
             const signals::Deferred deferred("recover is removing what interrupted runs left; please wait");
             for (const auto& line : remove_leftovers(root)) {
+                if (on_step) on_step(line);
+                out.message += "; " + line;
+            }
+            for (const auto& line : stale_dry_run_leftovers(root, StaleAction::remove)) {
                 if (on_step) on_step(line);
                 out.message += "; " + line;
             }

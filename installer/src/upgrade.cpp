@@ -213,7 +213,13 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     opts.on_lock_wait = rpm_lock_message(cb, rpmdb_wait);
     step(cb, fmt::format("upgrading the package to {}", target.nevra()));
     const auto rpmnew_before = rpmnew_files(root);
-    rpm::run_transaction(root, file, opts);
+    {
+        // librpm wants no other thread during its transaction (it chroots the process):
+        // the lease's background renewal pauses, after one renewal, until it has ended.
+        std::optional<UpgradeLease::RenewalPause> pause;
+        if (database.lease) pause.emplace(*database.lease);
+        rpm::run_transaction(root, file, opts);
+    }
     // A %config(noreplace) file the administrator had edited is kept; rpm writes the new
     // version beside it. Said on the terminal, not only in the log.
     for (const auto& f : rpmnew_files(root))
@@ -769,17 +775,18 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                     step(cb, fmt::format("the shared database is left as it is: {}", describe(lost)));
                 }
             }
-            ExternalRestore shared{database.conninfo, "",
-                                   [&lease] {
-                                       if (lease) lease->disconnect();
-                                   },
-                                   [&lease] {
-                                       if (lease) lease->restate();
-                                   }};
-            undone = database.external
-                         ? restore_external(root, rp, cb.on_step, run, req.rpmdb_wait,
-                                            restore_shared ? &shared : nullptr)
-                         : restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
+            ExternalRestore shared;
+            shared.restore_database = restore_shared;
+            shared.conninfo = database.conninfo;
+            shared.before_rename = [&lease] {
+                if (lease) lease->disconnect();
+            };
+            shared.after_rename = [&lease] {
+                if (lease) lease->restate();
+            };
+            shared.pause_renewal = [&lease]() -> std::shared_ptr<void> { return pause_lease_renewal(lease); };
+            undone = database.external ? restore_external(root, rp, cb.on_step, run, req.rpmdb_wait, shared)
+                                       : restore(root, rp, cb.on_step, run, false, req.rpmdb_wait);
             if (database.external) {
                 auto conn = migrations::Connection::open(database.conninfo);
                 register_member(conn, member, database.site_id, current.version, "running");

@@ -5,11 +5,15 @@
 
 #include <fmt/format.h>
 
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 namespace leo::migrations {
 namespace {
@@ -236,6 +240,32 @@ Rows Connection::query(const std::string& sql, const std::vector<std::optional<s
         }
     }
     return rows;
+}
+
+std::optional<Connection::Notification> Connection::wait_for_notification(std::chrono::milliseconds timeout) {
+    const auto take = [this]() -> std::optional<Notification> {
+        PGnotify* n = PQnotifies(m_conn.get());
+        if (n == nullptr) return std::nullopt;
+        Notification out{n->relname != nullptr ? n->relname : "", n->extra != nullptr ? n->extra : "", n->be_pid};
+        PQfreemem(n);
+        return out;
+    };
+    if (auto queued = take()) return queued;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return std::nullopt;
+        const int fd = PQsocket(m_conn.get());
+        if (fd < 0) throw DatabaseError("waiting for a notification: the connection to PostgreSQL is closed");
+        pollfd p{fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
+        if (ready < 0 && errno != EINTR)
+            throw DatabaseError(fmt::format("waiting for a notification: poll: {}", std::strerror(errno)));
+        if (ready > 0 && PQconsumeInput(m_conn.get()) == 0)
+            throw DatabaseError(
+                fmt::format("waiting for a notification: {}", one_line(PQerrorMessage(m_conn.get()))));
+        if (auto n = take()) return n;
+    }
 }
 
 int Connection::server_version_num() const { return PQserverVersion(m_conn.get()); }

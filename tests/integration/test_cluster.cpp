@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -252,6 +253,150 @@ TEST_F(Cluster, DryRunFindsAFailingMigrationAndChangesNothing) {
     EXPECT_THAT(good.out, HasSubstr("migrations to apply: 2"));
     EXPECT_THAT(good.out, HasSubstr("V9.1.0.1__jobs_attempts.sql"));
     EXPECT_EQ(installed(roots[0]), k_old);
+}
+
+/// The dry-run copies on the shared server: "name|comment" lines.
+std::string dry_run_copies(const leo::test::ExternalPostgres& ext) {
+    std::string out;
+    const auto rows = ext.admin().query("SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '') "
+                                        "FROM pg_database WHERE datname LIKE 'leo_dryrun_%' ORDER BY 1");
+    for (size_t r = 0; r < rows.rows.size(); ++r) out += rows.at(r, 0) + "|" + rows.rows[r][1].value_or("") + "\n";
+    return out;
+}
+
+/// The dry-run dump directories in `dir`.
+std::vector<std::string> dump_dirs(const stdfs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : stdfs::directory_iterator(dir))
+        if (e.path().filename().string().rfind("leo-dry-run.", 0) == 0) out.push_back(e.path().filename().string());
+    return out;
+}
+
+TEST_F(Cluster, AKilledDryRunsCopyAndDumpAreCleanedByTheNextOneOnlyThem) {
+    add_broker(1);
+    add_broker(2);
+    const auto pkgs = leo::test::test_packages_dir();
+    const stdfs::path tmpdir = tmp.path() / "t";
+    stdfs::create_directories(tmpdir);
+    const auto dry_args = [&](const stdfs::path& root) {
+        return std::vector<std::string>{"upgrade", "--root", root.string(), "--rpm",
+                                        (pkgs / "repo" / (std::string(k_new) + ".rpm")).string(), "--gpgkey",
+                                        (pkgs / "RPM-GPG-KEY-leo-test").string(), "--dry-run",
+                                        "--allow-remote-upgrade"};
+    };
+    // Another host's copy (its process is not ours to judge) and a database of the
+    // administrator's: both must survive.
+    ext->admin().exec("CREATE DATABASE leo_dryrun_0badc0de_1 OWNER broker");
+    ext->admin().exec("COMMENT ON DATABASE leo_dryrun_0badc0de_1 IS 'leo-installer upgrade --dry-run copy; "
+                      "host=another-host; pid=1; start=1; member=another-host; time=2026-01-01T00:00:00Z'");
+    ext->admin().exec("CREATE DATABASE leo_dryrun_notes OWNER broker");
+    // Broker 1's dry run is killed (SIGKILL) once its copy is made.
+    auto killed = leo::test::runs::start_background(
+        dry_args(roots[0]), tmp.path(), {{"LEO_FAULT_INJECT", "dry_run.after_copy"}, {"TMPDIR", tmpdir.string()}},
+        "killed");
+    EXPECT_EQ(killed.wait_exit(), 128 + SIGKILL) << leo::fs::read_file(killed.err);
+    const auto left = dry_run_copies(*ext);
+    const std::string name = "leo_dryrun_";
+    // Named after the member (8 hex digits of its hash) and the pid; its COMMENT says whose.
+    EXPECT_TRUE(std::regex_search(left, std::regex("leo_dryrun_[0-9a-f]{8}_" + std::to_string(killed.pid) +
+                                                   "\\|leo-installer upgrade --dry-run copy; host=[^;]+; pid=" +
+                                                   std::to_string(killed.pid) + "; start=[0-9]+; member=[^;]+ " +
+                                                   roots[0].string() + "; time=")))
+        << left;
+    ASSERT_EQ(dump_dirs(tmpdir).size(), 1u);
+    EXPECT_THAT(dump_dirs(tmpdir)[0], HasSubstr("leo-dry-run." + std::to_string(killed.pid) + "."));
+    // Another member's dry run on the same host cleans the dead one's leftovers up, and
+    // nothing else.
+    leo::subprocess::Options o;
+    o.env["TMPDIR"] = tmpdir.string();
+    auto next = run_installer(dry_args(roots[1]), o);
+    EXPECT_EQ(next.exit_code, 0) << next.out << next.err;
+    EXPECT_THAT(next.out, HasSubstr("cleaned up first: dropped the throw-away copy leo_dryrun_"));
+    EXPECT_THAT(next.out, HasSubstr("of a dry run (pid " + std::to_string(killed.pid) + " on "));
+    EXPECT_THAT(next.out, HasSubstr("cleaned up first: removed the dump directory " + (tmpdir / "leo-dry-run.").string() +
+                                    std::to_string(killed.pid) + "."));
+    EXPECT_EQ(dry_run_copies(*ext),
+              "leo_dryrun_0badc0de_1|leo-installer upgrade --dry-run copy; host=another-host; pid=1; start=1; "
+              "member=another-host; time=2026-01-01T00:00:00Z\nleo_dryrun_notes|\n");
+    EXPECT_TRUE(dump_dirs(tmpdir).empty());
+    EXPECT_EQ(installed(roots[0]), k_old);
+    EXPECT_EQ(installed(roots[1]), k_old);
+}
+
+TEST_F(Cluster, AnInterruptedDryRunDropsItsCopyAndDump) {
+    add_broker(1);
+    const auto pkgs = leo::test::test_packages_dir();
+    const stdfs::path tmpdir = tmp.path() / "t";
+    stdfs::create_directories(tmpdir);
+    for (int sig : {SIGINT, SIGTERM}) {
+        auto run = leo::test::runs::start_background(
+            {"upgrade", "--root", roots[0].string(), "--rpm", (pkgs / "repo" / (std::string(k_new) + ".rpm")).string(),
+             "--gpgkey", (pkgs / "RPM-GPG-KEY-leo-test").string(), "--dry-run", "--allow-remote-upgrade"},
+            tmp.path(),
+            {{"LEO_FAULT_INJECT", "dry_run.after_copy"},
+             {"LEO_FAULT_SIGNAL", std::to_string(sig)},
+             {"TMPDIR", tmpdir.string()}},
+            "sig");
+        EXPECT_EQ(run.wait_exit(), 128 + sig) << leo::fs::read_file(run.err);
+        EXPECT_THAT(leo::fs::read_file(run.err), HasSubstr("dry run interrupted by "));
+        EXPECT_THAT(leo::fs::read_file(run.err), HasSubstr("is dropped and its dump removed; nothing was changed"));
+        EXPECT_EQ(dry_run_copies(*ext), "");
+        EXPECT_TRUE(dump_dirs(tmpdir).empty());
+    }
+    EXPECT_EQ(installed(roots[0]), k_old);
+}
+
+TEST_F(Cluster, ADryRunThatCannotMakeItsCopyFails) {
+    add_broker(1);
+    ext->admin().exec("ALTER ROLE broker NOCREATEDB");
+    const auto pkgs = leo::test::test_packages_dir();
+    auto c = shared();
+    const auto before = leo::migrations::table_checksums(c);
+    auto dry = run_installer({"upgrade", "--root", roots[0].string(), "--rpm",
+                              (pkgs / "repo" / (std::string(k_new) + ".rpm")).string(), "--gpgkey",
+                              (pkgs / "RPM-GPG-KEY-leo-test").string(), "--dry-run", "--allow-remote-upgrade"});
+    EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+    EXPECT_THAT(dry.err, HasSubstr("dry run: no throw-away copy of the broker database could be made (creating "
+                                   "leo_dryrun_"));
+    EXPECT_THAT(dry.err, HasSubstr("needs CREATEDB"));
+    EXPECT_THAT(dry.err, HasSubstr("permission denied to create database"));
+    EXPECT_THAT(dry.out, ::testing::Not(HasSubstr("is possible")));
+    EXPECT_EQ(dry_run_copies(*ext), "");
+    auto after = shared();
+    EXPECT_EQ(leo::migrations::table_checksums(after), before);
+    EXPECT_EQ(installed(roots[0]), k_old);
+}
+
+TEST_F(Cluster, ASlowStepKeepsTheLeaseAndNoOtherBrokerTakesItOver) {
+    add_broker(1, "[cluster]\nlease_ttl = 3\n");
+    add_broker(2, "[cluster]\nlease_ttl = 3\n");
+    // Broker 1 sleeps 10 s (three ttls) after its restore point, holding the lease.
+    auto slow = leo::test::runs::start_background(
+        upgrade_args(roots[0], true), tmp.path(),
+        {{"LEO_FAULT_INJECT", "upgrade.after_restore_point"}, {"LEO_FAULT_SLEEP", "10"}}, "slow");
+    bool held = false;
+    for (int i = 0; i < 600 && !held; ++i) {
+        try {
+            held = !shared()
+                        .query("SELECT 1 FROM leo_installer.upgrade_lease WHERE holder_pid = $1::integer",
+                               {std::to_string(slow.pid)})
+                        .empty();
+        } catch (const std::exception&) {
+        }
+        if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(held) << leo::fs::read_file(slow.err);
+    auto second = run_installer(upgrade_args(roots[1], true));
+    EXPECT_EQ(slow.wait_exit(), 0) << leo::fs::read_file(slow.out) << leo::fs::read_file(slow.err);
+    EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
+    EXPECT_THAT(second.out, HasSubstr("waiting for the cluster's upgrade lease"));
+    EXPECT_THAT(second.out, ::testing::Not(HasSubstr("expired")));
+    EXPECT_THAT(second.out, ::testing::Not(HasSubstr("ended session")));
+    EXPECT_THAT(leo::fs::read_file(slow.err), ::testing::Not(HasSubstr("lost")));
+    EXPECT_EQ(installed(roots[0]), k_new);
+    EXPECT_EQ(installed(roots[1]), k_new);
+    // Two acquisitions, one after the other: no takeover.
+    EXPECT_EQ(shared().query("SELECT token::text FROM leo_installer.upgrade_lease").at(0, 0), "2");
 }
 
 using leo::test::free_port;

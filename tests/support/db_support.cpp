@@ -79,7 +79,7 @@ int free_loopback_port() {
     return ntohs(a.sin_port);
 }
 
-ExternalPostgres::ExternalPostgres() {
+ExternalPostgres::ExternalPostgres(const std::string& extra_conf, const std::string& extra_hba) {
     m_root = m_tmp.path() / "x";
     make_sandbox_root(m_root);
     create_leo_user(m_root);
@@ -91,7 +91,9 @@ ExternalPostgres::ExternalPostgres() {
         std::ofstream conf(m_db->data_dir() / "postgresql.conf", std::ios::app);
         conf << "listen_addresses = '127.0.0.1'\nport = " << m_port << "\npassword_encryption = 'scram-sha-256'\n";
         std::ofstream hba(m_db->data_dir() / "pg_hba.conf", std::ios::app);
-        hba << "host all all 127.0.0.1/32 scram-sha-256\n";
+        conf << extra_conf;
+        // Earlier lines win in pg_hba.conf: the extra ones go first among the host lines.
+        hba << extra_hba << "host all all 127.0.0.1/32 scram-sha-256\n";
     }
     m_db->start();
 }

@@ -50,12 +50,17 @@ protected:
 /// session, stays trusted). stop() runs on destruction.
 class ExternalPostgres {
 public:
-    ExternalPostgres();
+    /// `extra_conf` is appended to postgresql.conf ("wal_level = logical\n") and
+    /// `extra_hba` to pg_hba.conf ("host replication leo 127.0.0.1/32 trust\n") before
+    /// the server starts.
+    explicit ExternalPostgres(const std::string& extra_conf = "", const std::string& extra_hba = "");
     ~ExternalPostgres();
     ExternalPostgres(const ExternalPostgres&) = delete;
     ExternalPostgres& operator=(const ExternalPostgres&) = delete;
 
     [[nodiscard]] int port() const { return m_port; }
+    /// The server's data directory (owned by its sandbox root's leo user).
+    [[nodiscard]] std::filesystem::path data_dir() const { return m_db->data_dir(); }
     /// A superuser session on `dbname` over the unix socket.
     [[nodiscard]] migrations::Connection admin(const std::string& dbname = "postgres") const;
     /// CREATE ROLE name LOGIN PASSWORD password [CREATEDB].

@@ -135,6 +135,7 @@ public:
         if (out.trial) {
             j["migration_trial"] = {{"ran", out.trial->ran},
                                     {"why_not", out.trial->why_not},
+                                    {"cleaned_up", out.trial->cleaned_up},
                                     {"applied", out.trial->applied},
                                     {"schema_after", out.trial->schema_after ? nlohmann::json(*out.trial->schema_after)
                                                                              : nlohmann::json(nullptr)}};
@@ -171,6 +172,8 @@ public:
         for (auto c : out.components_stopped) which += (which.empty() ? "" : ", ") + std::string(installer::to_string(c));
         std::cout << fmt::format("  components to stop and start again: {} ({})\n", which.empty() ? "none running" : which,
                                  out.service_manager);
+        if (out.trial)
+            for (const auto& line : out.trial->cleaned_up) std::cout << "  cleaned up first: " << line << "\n";
         if (out.trial && out.trial->ran) {
             std::cout << fmt::format("  migrations to apply: {} (run in the throw-away copy {}: schema {} afterwards; "
                                      "dropped)\n",

@@ -257,7 +257,8 @@ std::string finish_external_restore_point(const stdfs::path& root, RestorePoint&
 
 RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_in,
                                 const std::function<void(const std::string&)>& on_step, const std::string& run,
-                                std::chrono::seconds rpmdb_wait, const ExternalRestore* database) {
+                                std::chrono::seconds rpmdb_wait, const ExternalRestore& ext) {
+    const ExternalRestore* database = ext.restore_database ? &ext : nullptr;
     RestorePoint rp = rp_in;
     auto step = [&](const std::string& s) {
         log::info("restore {}: {}", rp.id, s);
@@ -317,13 +318,13 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_
 
     step("keeping the current state as a restore point (the rollback can be rolled back)");
     ExternalDatabasePart left_db;
-    left_db.conninfo = database != nullptr ? database->conninfo : std::string();
+    left_db.conninfo = ext.conninfo;
     left_db.endpoint = rp.external_endpoint;
     left_db.dump = method == Method::dump;  // a rename keeps the live database itself
     left_db.no_copy_reason = "the state a rollback leaves";
     left_db.id = left_id_for(run);  // found again when this rollback runs a second time (recover)
     std::optional<RestorePoint> left;
-    if (database != nullptr) {
+    if (!ext.conninfo.empty()) {
         const fs::SystemRoot sr(root);
         if (sr.exists(snapshot_inside(left_db.id)))
             left = parse_manifest(sr.read(snapshot_inside(left_db.id) / "manifest.json"),
@@ -334,7 +335,11 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_
         out.left_restore_point = left->id;
     }
     fault::point("restore.left");
-    out.saved_config = restore_package_and_config(root, rp, step, rpmdb_wait);
+    {
+        // librpm wants no other thread during its transaction (the lease's renewal waits).
+        const auto paused = ext.pause_renewal ? ext.pause_renewal() : nullptr;
+        out.saved_config = restore_package_and_config(root, rp, step, rpmdb_wait);
+    }
     fault::point("restore.database");
     const auto started = std::chrono::steady_clock::now();
     if (method == Method::rename) {

@@ -289,7 +289,7 @@ RestoreOutcome restore(const stdfs::path& root, const RestorePoint& rp_in,
         log::info("restore {}: {}", rp.id, s);
         if (on_step) on_step(s);
     };
-    if (rp.database_location == "external") return restore_external(root, rp, on_step, run, rpmdb_wait, nullptr);
+    if (rp.database_location == "external") return restore_external(root, rp, on_step, run, rpmdb_wait, {});
     RestoreOutcome out;
     // 1. Everything that can be checked is checked before anything changes.
     step("verifying restore point " + rp.id);

@@ -211,7 +211,8 @@ void check_dump_readable(const stdfs::path& file) {
 }
 
 void restore_into_staging(const std::string& admin_conninfo, const std::string& staging_conninfo,
-                          const std::string& staging, const std::string& owner, const stdfs::path& file) {
+                          const std::string& staging, const std::string& owner, const stdfs::path& file,
+                          const std::string& comment) {
     auto admin = Connection::open(admin_conninfo);
     const std::string db = admin.quote_ident(staging);
     admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
@@ -220,6 +221,7 @@ void restore_into_staging(const std::string& admin_conninfo, const std::string& 
     admin.exec("DROP DATABASE IF EXISTS " + db);
     admin.exec(fmt::format("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0", db,
                            admin.quote_ident(owner)));
+    if (!comment.empty()) admin.exec(fmt::format("COMMENT ON DATABASE {} IS {}", db, admin.quote_literal(comment)));
     auto r = run_pg_tool("pg_restore", {"--exit-on-error", "--single-transaction", "--no-owner", "--role=" + owner,
                                         file.string()},
                          staging_conninfo);

@@ -12,8 +12,12 @@ namespace leo::fault {
 inline constexpr const char* k_env = "LEO_FAULT_INJECT";
 /// The signal number to send instead of SIGKILL (tests of deferred signals).
 inline constexpr const char* k_signal_env = "LEO_FAULT_SIGNAL";
+/// Seconds to sleep at the point instead of signalling (a step made slow: the lease's
+/// background renewal must outlive it).
+inline constexpr const char* k_sleep_env = "LEO_FAULT_SLEEP";
 
-/// Signal this process (SIGKILL, or $LEO_FAULT_SIGNAL) when $LEO_FAULT_INJECT equals `point`.
+/// Signal this process (SIGKILL, or $LEO_FAULT_SIGNAL) when $LEO_FAULT_INJECT equals
+/// `point`; or, when $LEO_FAULT_SLEEP is set, sleep that many seconds there instead.
 void point(std::string_view point);
 
 } // namespace leo::fault

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,19 +66,39 @@ struct LeaseHolder {
     int pid = 0;
     std::int64_t token = 0;
     std::string acquired_at;  ///< server time, ISO 8601 UTC
-    std::string expires_at;
-    double seconds_left = 0;  ///< negative when expired
+    std::string expires_at;   ///< ISO 8601 UTC, "infinity" or "" (NULL) for a row edited by hand
+    /// Seconds until expiry, negative when expired; +infinity when the row has no finite
+    /// expiry (expires_at NULL or 'infinity': `expiry_valid` is false).
+    double seconds_left = 0;
+    bool expiry_valid = true;  ///< false: expires_at is NULL or +/-infinity (never written by us)
     std::string purpose;
 };
 
+/// The NOTIFY channel of the lease: a release and a takeover notify it, so that a waiting
+/// broker looks at the row at once instead of at its next poll.
+inline constexpr const char* k_lease_channel = "leo_installer_lease";
+
 /// The one-at-a-time upgrade lease. Held by a session of its own; every method uses the
-/// database server's clock. Movable, not copyable; released (best effort) when destroyed.
+/// database server's clock. While held, a background thread renews it every ttl/3 on a
+/// session of its own (a step longer than the ttl, a pg_dump of a large database or a long
+/// migration, does not lose it); a renewal that finds the lease gone marks it lost, and
+/// the next fence() or renew() then throws. Movable, not copyable; released (best effort,
+/// background renewal stopped first) when destroyed.
+///
+/// Bad rows (edited or deleted by hand, the table altered) give one clear error naming
+/// leo_installer.upgrade_lease and the SQL that repairs it, never a raw server message.
 class UpgradeLease {
 public:
     struct Options {
         std::chrono::seconds ttl{600};   ///< [cluster] lease_ttl: how long a silent holder keeps it
         std::chrono::seconds wait{900};  ///< --lease-wait: how long to wait for another holder
         std::string purpose;             ///< "upgrade 9.0.7 -> 9.1.2"
+        /// A waiter looks at the row when k_lease_channel is notified, and at least this
+        /// often without a notification (the bounded fallback for a pooler that does not
+        /// deliver them), and when the holder's expiry passes.
+        std::chrono::milliseconds poll{2000};
+        /// Renew from a background thread every ttl/3 while held (off only in tests).
+        bool renew_in_background = true;
         /// Called while waiting (about every 5 s) with the holder; `expired` when it is
         /// about to be taken over.
         std::function<void(const LeaseHolder&, bool expired)> on_wait;
@@ -86,19 +107,19 @@ public:
     };
 
     /// Take the lease for `member` on the database of `conninfo`, waiting while another
-    /// member holds an unexpired one. An expired holder's sessions (application_name
-    /// "leo-... HOST pid PID" with its host and pid, on this database, and only those) are ended with
-    /// pg_terminate_backend, then the lease is taken with a new token. Throws
-    /// leo::RefusedError naming the holder (member, pid, since when, expiry) after
-    /// `options.wait`; leo::DatabaseError when the database cannot be used.
+    /// member holds an unexpired one (woken by NOTIFY on k_lease_channel, or every
+    /// `options.poll`). An expired holder's sessions (application_name "leo-... HOST pid
+    /// PID" with its host and pid, on this database, and only those) are ended with
+    /// pg_terminate_backend, then the lease is taken with a new token (and the channel
+    /// notified). Throws leo::RefusedError naming the holder (member, pid, since when,
+    /// expiry) after `options.wait`, and at once for a held row without a finite expiry
+    /// (expires_at NULL or 'infinity', with the UPDATE that clears it);
+    /// leo::DatabaseError when the lease row is missing (with the INSERT that restores it),
+    /// when the table's columns are not what this installer made (naming them, with the
+    /// DROP TABLE that lets it be made anew), or when the database cannot be used.
     static UpgradeLease acquire(const std::string& conninfo, const std::string& member, const Options& options);
 
-    UpgradeLease(UpgradeLease&& other) noexcept
-        : m_conn(std::move(other.m_conn)), m_conninfo(std::move(other.m_conninfo)),
-          m_member(std::move(other.m_member)), m_token(other.m_token),
-          m_ttl(other.m_ttl), m_released(other.m_released) {
-        other.m_released = true;  // the moved-from object releases nothing
-    }
+    UpgradeLease(UpgradeLease&& other) noexcept;
     UpgradeLease& operator=(UpgradeLease&&) = delete;
     UpgradeLease(const UpgradeLease&) = delete;
     UpgradeLease& operator=(const UpgradeLease&) = delete;
@@ -106,27 +127,53 @@ public:
 
     [[nodiscard]] std::int64_t token() const noexcept { return m_token; }
     /// Extend the lease by the ttl from the server's now(); fenced. Throws leo::InstallError
-    /// "the upgrade lease was lost ..." when the row no longer holds our token.
+    /// "the upgrade lease was lost ..." when the row no longer holds our token (taken over,
+    /// cleared, its row deleted or its table dropped: the message says which) or the
+    /// background renewal found it lost.
     void renew();
     /// The fencing check inside the caller's open transaction on `conn`: locks the lease row
-    /// (FOR SHARE) and throws leo::InstallError when its token is no longer ours or it has
-    /// expired. Call it in the transaction of every write the lease protects.
+    /// (FOR SHARE) and throws leo::InstallError when the background renewal found the lease
+    /// lost, when the row is gone, or when its token is no longer ours or it has expired.
+    /// Call it in the transaction of every write the lease protects.
     void fence(migrations::Connection& conn) const;
-    /// Give the lease back (holder cleared, token kept) when it is still ours.
+    /// Whether the background renewal found the lease lost (fence() and renew() throw then).
+    [[nodiscard]] bool lost() const noexcept;
+    /// Give the lease back (holder cleared, token kept) when it is still ours, and notify
+    /// k_lease_channel. Stops the background renewal first.
     void release() noexcept;
-    /// Close the lease's own session on the shared database (CREATE DATABASE ... TEMPLATE
-    /// and ALTER DATABASE ... RENAME need it without sessions). The lease stays held; the
-    /// next renew() or release() opens a new session.
+    /// Close the lease's own sessions on the shared database, the background renewal's too
+    /// (CREATE DATABASE ... TEMPLATE and ALTER DATABASE ... RENAME need it without
+    /// sessions). The lease stays held; the next renew() or restate() opens a new session
+    /// and starts the background renewal again.
     void disconnect() noexcept;
     /// Write this lease back into the shared database after it was replaced by a restore
     /// point's copy (whose lease row is as it was when the copy was taken): token, holder
     /// and a fresh expiry. Throws leo::InstallError when the row holds a newer token.
     void restate();
 
+    /// While one exists the background renewal is stopped (its thread joined), after one
+    /// renewal in the foreground: for an rpm transaction, during which librpm wants no
+    /// other thread in the process (it chroots the whole process). Restarted on
+    /// destruction unless the lease was released or lost meanwhile.
+    class RenewalPause {
+    public:
+        explicit RenewalPause(UpgradeLease& lease);
+        ~RenewalPause();
+        RenewalPause(const RenewalPause&) = delete;
+        RenewalPause& operator=(const RenewalPause&) = delete;
+
+    private:
+        UpgradeLease& m_lease;
+    };
+
+    struct Renewer;  ///< the background renewal's shared state (cluster.cpp)
+
 private:
-    UpgradeLease(migrations::Connection conn, std::string member, std::int64_t token, std::chrono::seconds ttl)
-        : m_conn(std::move(conn)), m_conninfo(m_conn->conninfo()), m_member(std::move(member)), m_token(token),
-          m_ttl(ttl) {}
+    UpgradeLease(migrations::Connection conn, std::string member, std::int64_t token, std::chrono::seconds ttl);
+    void start_renewal();
+    void stop_renewal() noexcept;
+    /// Start the background renewal again after disconnect() stopped it.
+    void resume_renewal();
     /// The lease's session, opened again after disconnect().
     migrations::Connection& session();
     std::optional<migrations::Connection> m_conn;
@@ -135,9 +182,16 @@ private:
     std::int64_t m_token = 0;
     std::chrono::seconds m_ttl{600};
     bool m_released = false;
+    bool m_restart_renewal = false;  ///< disconnect() stopped the background renewal
+    std::shared_ptr<Renewer> m_renewer;  ///< null when not renewing in the background
 };
 
-/// The current holder of the lease, or nullopt when none (or no lease table yet).
+/// An UpgradeLease::RenewalPause of `lease` when it is held and renewing (nullptr
+/// otherwise, or when the lease is lost: there is nothing to pause then).
+[[nodiscard]] std::shared_ptr<void> pause_lease_renewal(std::optional<UpgradeLease>& lease);
+
+/// The current holder of the lease, or nullopt when none (or no lease table yet). Throws
+/// leo::DatabaseError naming the table and the repair when its columns were altered.
 [[nodiscard]] std::optional<LeaseHolder> lease_holder(migrations::Connection& conn);
 
 /// A pending work-queue job moved from a site that is no longer a member to one that is.

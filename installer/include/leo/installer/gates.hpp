@@ -10,8 +10,10 @@
 ///   ranges in `time_zone`, the time read from the database server's clock) refuses;
 ///   `--now --reason TEXT` overrides it, and the override is logged with its reason;
 /// - `replication`: "never proceed while the database is replicated": the server in
-///   recovery (a standby), connected standbys (pg_stat_replication), replication slots of
-///   this database or physical ones (9.4+), publications or subscriptions (10+) refuse;
+///   recovery (a standby), connected standbys (pg_stat_replication: each named by its
+///   application_name and address, and its state), replication slots of this database or
+///   physical ones (9.4+), publications or subscriptions (10+, a subscription with the
+///   publications it subscribes to) refuse, each named;
 /// - `upgrade_path`: a package that declares `Provides: leostream-broker(upgrade-requires) = V`
 ///   refuses an installed version older than V ("upgrade to V first").
 

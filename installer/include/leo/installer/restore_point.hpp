@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -248,7 +249,11 @@ RestorePoint create_external_restore_point(const std::filesystem::path& root, co
 
 /// What restore_external may do to the shared database.
 struct ExternalRestore {
-    std::string conninfo;  ///< the shared database (may hold a password: never printed)
+    /// Put the shared database back too (else only the package and the configuration).
+    bool restore_database = false;
+    /// The shared database (may hold a password: never printed); "" when unreachable (no
+    /// restore point of the state left is taken then).
+    std::string conninfo;
     /// Its name on the server ("": asked of the server, so it must exist); given by
     /// recover, which may find it renamed away by the run it finishes.
     std::string dbname;
@@ -257,11 +262,14 @@ struct ExternalRestore {
     /// Called once the copy is in place: the cluster's lease written back into it (the copy
     /// holds the lease row as it was when it was taken).
     std::function<void()> after_rename;
+    /// Called around the rpm transaction: holds the lease's background renewal while it
+    /// runs (librpm chroots the whole process); the returned object resumes it.
+    std::function<std::shared_ptr<void>()> pause_renewal;
 };
 
 /// Roll a broker on an external database back to `rp`: the state being left is kept as a
 /// before-rollback restore point, the package and the configuration are put back, and
-/// when `database` is given and `rp` holds the shared database, that too: by renames when
+/// when `database.restore_database` is set and `rp` holds the shared database, that too: by renames when
 /// its copy is on the server and no other session uses the database (the live one is
 /// kept, frozen, as the left restore point's copy), else from its directory dump
 /// (`pg_restore --clean --single-transaction`). Every broker of the cluster then sees the
@@ -270,7 +278,7 @@ struct ExternalRestore {
 /// it got).
 RestoreOutcome restore_external(const std::filesystem::path& root, const RestorePoint& rp,
                                 const std::function<void(const std::string&)>& on_step, const std::string& run,
-                                std::chrono::seconds rpmdb_wait, const ExternalRestore* database);
+                                std::chrono::seconds rpmdb_wait, const ExternalRestore& database);
 
 RestoreOutcome restore(const std::filesystem::path& root, const RestorePoint& rp,
                        const std::function<void(const std::string&)>& on_step, const std::string& run,

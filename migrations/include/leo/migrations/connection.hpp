@@ -4,6 +4,7 @@
 
 #include "leo/common/error.hpp"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,6 +94,18 @@ public:
     /// The conninfo this connection was opened with (to open another session to the same
     /// database); it may hold a password: never print it.
     [[nodiscard]] const std::string& conninfo() const noexcept { return m_conninfo; }
+
+    /// One NOTIFY this session received (after `LISTEN channel`).
+    struct Notification {
+        std::string channel;
+        std::string payload;  ///< "" when the NOTIFY carried none
+        int sender_pid = 0;   ///< the notifying backend's pid
+    };
+    /// Wait up to `timeout` for a notification on a channel this session LISTENs to, and
+    /// return the first one (one already received with an earlier statement first), or
+    /// nullopt when none came in time. Only between statements (never inside an open
+    /// query). Throws leo::DatabaseError when the connection is lost.
+    [[nodiscard]] std::optional<Notification> wait_for_notification(std::chrono::milliseconds timeout);
 
 private:
     struct ConnDeleter {

@@ -79,9 +79,12 @@ void check_dump_readable(const std::filesystem::path& file);
 
 /// Restore `file` into a new database `staging` (dropped first when it exists, owned by
 /// `owner`) over `admin_conninfo`/`staging_conninfo`, leaving the live database alone.
+/// A non-empty `comment` becomes `staging`'s COMMENT right after it is created (before
+/// the restore: a process killed during the restore leaves a copy that says whose it is).
 /// Throws leo::DatabaseError; a failed restore drops `staging` again.
 void restore_into_staging(const std::string& admin_conninfo, const std::string& staging_conninfo,
-                          const std::string& staging, const std::string& owner, const std::filesystem::path& file);
+                          const std::string& staging, const std::string& owner, const std::filesystem::path& file,
+                          const std::string& comment = "");
 
 /// Swap `staging` in for `dbname`: end `dbname`'s other sessions, rename it aside,
 /// rename `staging` to `dbname`, drop the old one. Each statement is atomic in
