@@ -48,6 +48,7 @@ public:
         else
             components.push_back(*installer::parse_component(m_component));
         const auto manager = installer::service_manager(r);
+        warn_about_maintenance_window(r);
         if (m_action == "status") {
             bool all_running = true;
             nlohmann::json out = {{"manager", manager->name()}, {"components", nlohmann::json::array()}};
