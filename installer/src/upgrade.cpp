@@ -492,8 +492,19 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         }
     }
     if (cb.on_gates) cb.on_gates(outcome.gates);
-    enforce_gates(outcome.gates);
-    require_stoppable(root, req.components_stopped);
+    if (req.dry_run) {
+        // A dry run shows the whole plan, then what would refuse a real run (the CLI exits 3).
+        for (const auto& g : outcome.gates)
+            if (g.state == GateState::refused) outcome.would_refuse.push_back(g.id + ": " + g.detail);
+        try {
+            require_stoppable(root, req.components_stopped);
+        } catch (const RefusedError& e) {
+            outcome.would_refuse.push_back(std::string("components: ") + e.what());
+        }
+    } else {
+        enforce_gates(outcome.gates);
+        require_stoppable(root, req.components_stopped);
+    }
     if (database.external) {
         // Another broker is upgrading now: it may be the one that migrates the shared
         // schema. Wait for the lease, then decide again (refused then if still older).
