@@ -780,11 +780,10 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         journal.step_done(run, "rollback");
         // The old version runs again: start what the upgrade stopped (a component the
         // failed start left running is stopped first, so it runs the old program).
-        for (auto c : stopped.were_running) {
-            try {
-                (void)service_manager(root)->stop(c);
-            } catch (const std::exception&) {
-            }
+        try {
+            const auto manager = service_manager(root);
+            (void)stop_components(root, *manager, stopped.were_running, RecordStop::no, {});
+        } catch (const std::exception&) {
         }
         start_again("after the rollback");
         journal.end(run, "rolled-back");
