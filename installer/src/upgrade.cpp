@@ -447,7 +447,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     step(cb, "running preflight checks (upgrade profile)");
     const auto report = preflight::run_checks(preflight::gather_facts(root), preflight::Profile::upgrade);
     if (cb.on_preflight) cb.on_preflight(report);
-    if (report.inhibited())
+    if (report.inhibited() && req.dry_run)  // a gate too: the dry run goes on to the whole plan
+        outcome.would_refuse.push_back("preflight: " + preflight::inhibitor_summary(report));
+    else if (report.inhibited())
         throw RefusedError(fmt::format("preflight refused the upgrade: {}; nothing was changed",
                                        preflight::inhibitor_summary(report)));
 

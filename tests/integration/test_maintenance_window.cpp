@@ -1128,6 +1128,25 @@ TEST_F(Gates, ADryRunOutsideTheWindowPrintsThePlanThenTheRefusal) {
     EXPECT_EQ(installed(), k_old + "\n");
     auto help = run_installer({"upgrade", "--help"});
     EXPECT_TRUE(contains(help.out, "exit 3 when one would")) << help.out;
+
+    // The preflight is a gate too: its inhibitor is listed after the plan; a real run
+    // refuses on it as before.
+    const auto os = root / "etc/os-release";
+    const std::string os_before = slurp(os);
+    ASSERT_FALSE(os_before.empty());
+    std::ofstream(os, std::ios::trunc) << "ID=debian\nVERSION_ID=12\n";
+    const std::string files_debian = leo::test::snapshot_tree(root, k_unchanged_ignore);
+    auto pre = run_installer(args({"upgrade", "--dry-run", "-y"}));
+    EXPECT_EQ(pre.exit_code, 3) << pre.out << pre.err;
+    EXPECT_TRUE(contains(pre.out, "plan: " + k_old + " -> " + k_new)) << pre.out;
+    EXPECT_TRUE(contains(pre.out, "\n  preflight: os (")) << pre.out;
+    EXPECT_TRUE(contains(pre.out, "\n  maintenance_window: ")) << pre.out;
+    auto real = run_installer(args({"upgrade", "-y"}));
+    EXPECT_EQ(real.exit_code, 3) << real.out << real.err;
+    EXPECT_TRUE(contains(real.err, "preflight refused the upgrade: os (")) << real.err;
+    EXPECT_EQ(leo::test::snapshot_tree(root, k_unchanged_ignore), files_debian) << "the root changed";
+    EXPECT_EQ(installed(), k_old + "\n");
+    std::ofstream(os, std::ios::trunc) << os_before;
 }
 
 } // namespace
