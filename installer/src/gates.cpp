@@ -235,6 +235,14 @@ GateVerdict support_licence(Connection& conn) {
 
 GateVerdict maintenance_window(Connection& conn, const GateInputs& in) {
     GateVerdict v{"maintenance_window", GateState::passed, ""};
+    // An installer.conf whose window cannot be read: no one can say whether now is inside
+    // it, so no upgrade (not even with --now) until it is fixed.
+    if (!in.config.maintenance_window_error.empty()) {
+        v.state = GateState::refused;
+        v.detail = fmt::format("the maintenance window cannot be read: {}; fix installer.conf and run again",
+                               in.config.maintenance_window_error);
+        return v;
+    }
     if (in.config.maintenance_windows.empty()) {
         v.detail = "no maintenance window is configured ([maintenance_window] windows in installer.conf)";
         return v;

@@ -453,7 +453,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     step(cb, "running preflight checks (upgrade profile)");
     const auto report = preflight::run_checks(preflight::gather_facts(root), preflight::Profile::upgrade);
     if (cb.on_preflight) cb.on_preflight(report);
-    if (report.inhibited())
+    if (report.inhibited() && req.dry_run)  // a gate too: the dry run goes on to the whole plan
+        outcome.would_refuse.push_back("preflight: " + preflight::inhibitor_summary(report));
+    else if (report.inhibited())
         throw RefusedError(fmt::format("preflight refused the upgrade: {}; nothing was changed",
                                        preflight::inhibitor_summary(report)));
 
@@ -498,8 +500,19 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         }
     }
     if (cb.on_gates) cb.on_gates(outcome.gates);
-    enforce_gates(outcome.gates);
-    require_stoppable(root, req.components_stopped);
+    if (req.dry_run) {
+        // A dry run shows the whole plan, then what would refuse a real run (the CLI exits 3).
+        for (const auto& g : outcome.gates)
+            if (g.state == GateState::refused) outcome.would_refuse.push_back(g.id + ": " + g.detail);
+        try {
+            require_stoppable(root, req.components_stopped);
+        } catch (const RefusedError& e) {
+            outcome.would_refuse.push_back(std::string("components: ") + e.what());
+        }
+    } else {
+        enforce_gates(outcome.gates);
+        require_stoppable(root, req.components_stopped);
+    }
     if (database.external) {
         // Another broker is upgrading now: it may be the one that migrates the shared
         // schema. Wait for the lease, then decide again (refused then if still older).
@@ -754,11 +767,10 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         signals::say("undoing the upgrade: returning to the restore point; please wait");
         // A component the failed start left running (the new program, with its sessions on
         // the database) is stopped before the restore, which needs the database to itself.
-        for (auto c : stopped.were_running) {
-            try {
-                (void)service_manager(root)->stop(c);
-            } catch (const std::exception&) {
-            }
+        try {
+            const auto manager = service_manager(root);
+            (void)stop_components(root, *manager, stopped.were_running, RecordStop::no, {});
+        } catch (const std::exception&) {
         }
         journal.step_start(run, "rollback");
         RestoreOutcome undone;

@@ -515,18 +515,20 @@ class Gates : public Maintenance {
     /// Run `argv`: exit 3, `message` (and "nothing was changed") on stderr, and nothing
     /// changed: files, tables, the installed package, restore points, the running
     /// components. Returns stderr.
-    std::string expect_refused(const std::vector<std::string>& argv, const std::string& message) {
-        // Left out: the log, the database's own files, and what the running components
-        // write (the worker's heartbeat every second, their logs).
-        // And what every run touches without changing anything: the repository metadata
-        // cache, the run lock's file, the shared-memory index of rpm's SQLite database.
-        const std::vector<std::string> ignore{"var/log",
-                                              "var/cache",
-                                              "home/leo/pgsql",
-                                              "home/leo/run",
-                                              "home/leo/logs",
-                                              "var/lib/leo-installer/lock",
-                                              "var/lib/rpm/rpmdb.sqlite-shm"};
+    // Left out: the log, the database's own files, and what the running components
+    // write (the worker's heartbeat every second, their logs).
+    // And what every run touches without changing anything: the repository metadata
+    // cache, the run lock's file, the shared-memory index of rpm's SQLite database.
+    inline static const std::vector<std::string> k_unchanged_ignore{"var/log",
+                                                                    "var/cache",
+                                                                    "home/leo/pgsql",
+                                                                    "home/leo/run",
+                                                                    "home/leo/logs",
+                                                                    "var/lib/leo-installer/lock",
+                                                                    "var/lib/rpm/rpmdb.sqlite-shm"};
+    std::string expect_refused(const std::vector<std::string>& argv, const std::string& message,
+                               const std::string& installed_nevra = k_old) {
+        const auto& ignore = k_unchanged_ignore;
         const std::string files = leo::test::snapshot_tree(root, ignore);
         const std::string tables = leo::test::table_checksums(root);
         const pid_t httpd = pid_of("httpd");
@@ -538,17 +540,19 @@ class Gates : public Maintenance {
         EXPECT_TRUE(contains(r.err, "; nothing was changed")) << r.err;
         EXPECT_EQ(leo::test::snapshot_tree(root, ignore), files) << "the root changed";
         EXPECT_EQ(leo::test::table_checksums(root), tables) << "the database changed";
-        EXPECT_EQ(installed(), k_old + "\n");
-        EXPECT_FALSE(stdfs::exists(root / "var/lib/leo-installer/snapshots") &&
-                     !stdfs::is_empty(root / "var/lib/leo-installer/snapshots"))
-            << "a restore point was left behind";
-        const auto list = run_installer(args({"snapshot", "list", "--json"}));
-        EXPECT_EQ(nlohmann::json::parse(list.out, nullptr, false), nlohmann::json::array()) << list.out << list.err;
+        EXPECT_EQ(installed(), installed_nevra + "\n");
+        if (installed_nevra == k_old) {  // (after an upgrade, its restore point is there)
+            EXPECT_FALSE(stdfs::exists(root / "var/lib/leo-installer/snapshots") &&
+                         !stdfs::is_empty(root / "var/lib/leo-installer/snapshots"))
+                << "a restore point was left behind";
+            const auto list = run_installer(args({"snapshot", "list", "--json"}));
+            EXPECT_EQ(nlohmann::json::parse(list.out, nullptr, false), nlohmann::json::array()) << list.out << list.err;
+        }
         // The components were not stopped for a refused upgrade.
         EXPECT_EQ(pid_of("httpd"), httpd);
         EXPECT_EQ(pid_of("queue"), queue);
         EXPECT_TRUE(running(httpd) && running(queue));
-        EXPECT_EQ(health().version(), "9.0.7") << health();
+        EXPECT_EQ(health().version(), installed_nevra == k_old ? "9.0.7" : "9.2.0") << health();
         EXPECT_FALSE(stdfs::exists(marker()));
         return r.err;
     }
@@ -866,5 +870,283 @@ INSTANTIATE_TEST_SUITE_P(AtSteps, KilledThenRecovered,
                              std::string n = i.param.point.substr(i.param.point.find('.') + 1);
                              return n;
                          });
+
+
+// ---- 7. service with [services] commands, the stopped-for-change record, a start that
+// times out, the pid file's identity, a broken [maintenance_window], a refused dry run ----
+
+/// A process of the test (sleep 300) running with real and effective uid `uid` (and gid);
+/// reaped by kill_child().
+pid_t spawn_sleeper(uid_t uid) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        if (::setgid(uid) != 0 || ::setuid(uid) != 0)
+            ::_exit(127);
+        ::execl("/bin/sleep", "sleep", "300", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    // Until it has exec'd, its start time is already final; wait for the uid change.
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (uid_of(pid) != static_cast<long>(uid) && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(10ms);
+    return pid;
+}
+void kill_child(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+}
+
+TEST_F(Maintenance, ServiceStartStopRunTheConfiguredCommands) {
+    // The supervisor's processes run first; with [services] commands configured, `service`
+    // runs those commands and leaves the supervisor's processes alone.
+    start_components();
+    const pid_t httpd = pid_of("httpd");
+    const pid_t queue = pid_of("queue");
+    const std::string httpd_file = slurp(pid_file("httpd"));
+    const auto evidence = tmp.path() / "evidence";
+    write_installer_conf("[services]\nstop_command = echo \"stop $LEO_ROOT\" >> " + evidence.string() +
+                         "\nstart_command = echo \"start $LEO_ROOT\" >> " + evidence.string() + "\ntimeout = 30\n");
+
+    auto status = run_installer(args({"service", "status"}));
+    EXPECT_TRUE(contains(status.out, "httpd  not managed here")) << status.out;
+    EXPECT_TRUE(contains(status.out, "([services] commands)")) << status.out;
+    EXPECT_FALSE(stdfs::exists(evidence)) << "status ran a command";
+
+    auto stop = run_installer(args({"service", "stop"}));
+    ASSERT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+    EXPECT_TRUE(contains(stop.out, "stopped the broker components (`echo \"stop $LEO_ROOT\" >> " +
+                                       evidence.string() + "`)"))
+        << stop.out;
+    EXPECT_TRUE(contains(stop.out, "stopped the database")) << stop.out;
+    EXPECT_EQ(slurp(evidence), "stop " + root.string() + "\n");
+    // Nothing else: the supervisor's processes and their pid files are as they were, and
+    // no stopped-for-change record is written for an administrator's stop.
+    EXPECT_TRUE(running(httpd) && running(queue));
+    EXPECT_EQ(slurp(pid_file("httpd")), httpd_file);
+    EXPECT_FALSE(stdfs::exists(marker()));
+
+    auto start = run_installer(args({"service", "start"}));
+    ASSERT_EQ(start.exit_code, 0) << start.out << start.err;
+    EXPECT_TRUE(contains(start.out, "started the database")) << start.out;
+    EXPECT_TRUE(contains(start.out, "started the broker components (`echo \"start $LEO_ROOT\" >> " +
+                                        evidence.string() + "`)"))
+        << start.out;
+    EXPECT_EQ(slurp(evidence), "stop " + root.string() + "\nstart " + root.string() + "\n");
+
+    auto restart = run_installer(args({"service", "restart"}));
+    ASSERT_EQ(restart.exit_code, 0) << restart.out << restart.err;
+    EXPECT_EQ(slurp(evidence), "stop " + root.string() + "\nstart " + root.string() + "\nstop " + root.string() +
+                                   "\nstart " + root.string() + "\n");
+
+    // One component alone: refused, nothing run.
+    auto one = run_installer(args({"service", "stop", "httpd"}));
+    EXPECT_EQ(one.exit_code, 1) << one.out << one.err;
+    EXPECT_TRUE(contains(one.err, "stop httpd alone is not supported with installer.conf [services] commands"))
+        << one.err;
+    const std::string ran = slurp(evidence);
+    EXPECT_EQ(std::count(ran.begin(), ran.end(), '\n'), 4) << ran;
+
+    // A failing command: its exit and last line in the error, exit 1.
+    write_installer_conf("[services]\nstop_command = echo no way >&2; exit 7\nstart_command = true\n");
+    auto failing = run_installer(args({"service", "stop"}));
+    EXPECT_EQ(failing.exit_code, 1) << failing.out << failing.err;
+    EXPECT_TRUE(contains(failing.err, "`echo no way >&2; exit 7` failed (exit 7): no way")) << failing.err;
+
+    write_installer_conf("");  // the supervisor again, for TearDown's stop
+    EXPECT_EQ(pid_of("httpd"), httpd);
+    EXPECT_TRUE(running(httpd) && running(queue));
+}
+
+TEST_F(Maintenance, AManualStartClearsTheStoppedForChangeRecord) {
+    // What a change that could not start the components again leaves (its start failed).
+    stdfs::create_directories(root / "run/leostream");
+    std::ofstream(marker()) << "httpd\nqueue\n";
+    ASSERT_EQ(run_installer(args({"service", "start", "db"})).exit_code, 0);
+    EXPECT_EQ(slurp(marker()), "httpd\nqueue\n") << "the database is not in the record";
+    auto one = run_installer(args({"service", "start", "httpd"}));
+    ASSERT_EQ(one.exit_code, 0) << one.out << one.err;
+    EXPECT_EQ(slurp(marker()), "queue\n") << "the web server runs: only the worker is left to start";
+    auto all = run_installer(args({"service", "restart"}));
+    ASSERT_EQ(all.exit_code, 0) << all.out << all.err;
+    EXPECT_FALSE(stdfs::exists(marker())) << slurp(marker());
+
+    // The administrator stops them; an upgrade killed after its stop step stopped nothing,
+    // and recover must not start what the stale record named.
+    auto stop = run_installer(args({"service", "stop"}));
+    ASSERT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+    leo::subprocess::Options killed;
+    killed.env["LEO_FAULT_INJECT"] = "upgrade.after_stop";
+    auto up = run_installer(args({"upgrade", "-y"}), killed);
+    ASSERT_EQ(up.signal, SIGKILL) << "the fault point was not reached: " << up.out << up.err;
+    EXPECT_FALSE(stdfs::exists(marker())) << slurp(marker());
+    auto rec = run_installer(args({"recover", "-y"}));
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_FALSE(contains(rec.out, "started the web server")) << rec.out;
+    EXPECT_FALSE(contains(rec.out, "started the work-queue worker")) << rec.out;
+    expect_components_stopped({});
+    EXPECT_EQ(installed(), k_old + "\n");
+}
+
+TEST_F(Maintenance, AStartThatIsNeverReadyStopsWhatItStarted) {
+    // The web server answers 503 while its database is down: never ready.
+    write_installer_conf("[services]\nready_timeout = 5\ntimeout = 10\n");
+    ASSERT_EQ(run_installer(args({"service", "stop"})).exit_code, 0);
+    ASSERT_FALSE(stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"));
+    auto start = run_installer(args({"service", "start", "httpd"}));
+    EXPECT_EQ(start.exit_code, 1) << start.out << start.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(start.err, m,
+                                  std::regex("the web server \\(pid ([0-9]+)\\) was not ready within 5 s "
+                                             "\\(\\[services\\] ready_timeout\\): the health endpoint .*HTTP 503.*; "
+                                             "stopped it \\(SIGTERM\\)")))
+        << start.err;
+    const pid_t spawned = static_cast<pid_t>(std::stol(m[1]));
+    EXPECT_TRUE(ended_within(spawned, 10s)) << "the half-started web server still runs: " << cmdline_of(spawned);
+    // Nothing else changed: no pid file, nothing listens, the database and the worker stay
+    // stopped, no stopped-for-change record.
+    expect_components_stopped({spawned});
+    EXPECT_FALSE(stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"));
+    EXPECT_FALSE(stdfs::exists(marker()));
+    EXPECT_TRUE(contains(slurp(root / "home/leo/logs/httpd.log"), "listening on")) << "it did start";
+}
+
+TEST_F(Maintenance, APidFileNamingAnotherProcessIsNeverSignalled) {
+    stdfs::create_directories(root / "run/leostream");
+    const auto plant = [&](pid_t pid, const std::string& start, long uid) {
+        std::ofstream(pid_file("httpd"), std::ios::trunc) << pid << " " << start << " " << uid << "\n";
+    };
+    // A process of another user (nobody), with its true start time: even a file that
+    // claims leo's uid for it does not make it the web server.
+    const uid_t nobody = 65534;
+    const pid_t other = spawn_sleeper(nobody);
+    ASSERT_EQ(uid_of(other), static_cast<long>(nobody));
+    for (long claimed : {leo_uid, static_cast<long>(nobody)}) {
+        plant(other, start_time_of(other), claimed);
+        auto status = run_installer(args({"service", "status", "httpd"}));
+        EXPECT_EQ(status.exit_code, 3) << status.out;
+        EXPECT_TRUE(contains(status.out, "httpd  stopped")) << status.out;
+        auto stop = run_installer(args({"service", "stop", "httpd"}));
+        EXPECT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+        EXPECT_TRUE(contains(stop.out, "not running: the web server")) << stop.out;
+        EXPECT_TRUE(running(other)) << "a process of uid " << nobody << " was signalled (file claimed " << claimed << ")";
+        EXPECT_FALSE(stdfs::exists(pid_file("httpd"))) << "the stale file stays";
+    }
+    kill_child(other);
+
+    // leo's process, but not started when the file says: another process on that pid.
+    const pid_t leos = spawn_sleeper(static_cast<uid_t>(leo_uid));
+    plant(leos, std::to_string(std::stoll(start_time_of(leos)) - 100), leo_uid);
+    auto stale = run_installer(args({"service", "stop", "httpd"}));
+    EXPECT_EQ(stale.exit_code, 0) << stale.out << stale.err;
+    EXPECT_TRUE(contains(stale.out, "not running: the web server")) << stale.out;
+    EXPECT_TRUE(running(leos)) << "a process with another start time was signalled";
+    // A file without its start time proves nothing either.
+    plant(leos, "0", leo_uid);
+    EXPECT_TRUE(contains(run_installer(args({"service", "stop", "httpd"})).out, "not running: the web server"));
+    EXPECT_TRUE(running(leos));
+
+    // The control: the same process with its true start time and uid is the one the file
+    // means, and is stopped (SIGTERM through its pidfd).
+    plant(leos, start_time_of(leos), leo_uid);
+    auto status = run_installer(args({"service", "status", "httpd"}));
+    EXPECT_TRUE(contains(status.out, "httpd  running (pid " + std::to_string(leos))) << status.out;
+    auto stop = run_installer(args({"service", "stop", "httpd"}));
+    EXPECT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+    EXPECT_TRUE(contains(stop.out, "stopped the web server")) << stop.out;
+    int wstatus = 0;
+    EXPECT_EQ(::waitpid(leos, &wstatus, 0), leos);
+    EXPECT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGTERM) << wstatus;
+}
+
+TEST_F(Gates, ABrokenMaintenanceWindowRefusesOnlyTheUpgrade) {
+    start_components();
+    const std::string file = (root / "etc/leo-installer/installer.conf").string();
+    for (const std::string& conf :
+         {std::string("[maintenance_window]\ntime_zone = UTC+3\nwindows = Sat 22:00-Sun 04:00\n"),
+          std::string("[maintenance_window]\ntime_zone = EST5EDT,M3.2.0,M11.1.0\n"),
+          std::string("[restore_points]\nkeep = 4\n[maintenance_window]\nwindows Sat\n")}) {
+        write_installer_conf(conf);
+        auto status = run_installer(args({"service", "status"}));
+        EXPECT_EQ(status.exit_code, 0) << conf << status.out << status.err;
+        EXPECT_TRUE(contains(status.out, "httpd  running")) << status.out;
+        EXPECT_TRUE(contains(status.err, "warning: " + file + ":")) << status.err;
+        EXPECT_TRUE(contains(status.err, "an upgrade refuses until it is fixed")) << status.err;
+    }
+    EXPECT_EQ(run_installer(args({"service", "restart", "queue"})).exit_code, 0) << "service acts with it too";
+
+    // The upgrade's gate refuses, naming the key and the line; nothing changes.
+    write_installer_conf("[maintenance_window]\ntime_zone = UTC+3\nwindows = Sat 22:00-Sun 04:00\n");
+    const std::string why = file + ":2: [maintenance_window] time_zone = UTC+3: not a zone of the zoneinfo database";
+    auto err = expect_refused(args({"upgrade", "-y"}), "maintenance_window: the maintenance window cannot be read: " + why);
+    expect_only(err, "maintenance_window: ");
+    auto dry = run_installer(args({"upgrade", "--dry-run", "-y"}));
+    EXPECT_EQ(dry.exit_code, 3) << dry.out << dry.err;
+    EXPECT_TRUE(contains(dry.out, "plan: " + k_old + " -> " + k_new)) << dry.out;
+    EXPECT_TRUE(contains(dry.out, "  maintenance_window: the maintenance window cannot be read: " + why)) << dry.out;
+
+    // An upgrade with a readable window, then rollback with the window broken again: it
+    // does not use the window, and goes on (warning).
+    write_installer_conf("");
+    auto up = run_installer(args({"upgrade", "-y"}));
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    write_installer_conf("[maintenance_window]\nwindows = Sat 22:00-Sun 04:00\ntime_zone = ../../etc/passwd\n");
+    auto rb = run_installer(args({"rollback", "-y"}));
+    ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+    EXPECT_TRUE(contains(rb.err, file + ":3: [maintenance_window] time_zone = ../../etc/passwd: expected an IANA "
+                                        "time zone name"))
+        << rb.err;
+    EXPECT_EQ(installed(), k_old + "\n");
+    EXPECT_EQ(health().version(), "9.0.7") << health();
+}
+
+TEST_F(Gates, ADryRunOutsideTheWindowPrintsThePlanThenTheRefusal) {
+    start_components();
+    const std::string windows = window_twelve_hours_from_now();
+    write_installer_conf("[maintenance_window]\ntime_zone = UTC\nwindows = " + windows + "\n");
+    const std::string files = leo::test::snapshot_tree(root, k_unchanged_ignore);
+    auto dry = run_installer(args({"upgrade", "--dry-run", "-y"}));
+    EXPECT_EQ(dry.exit_code, 3) << dry.out << dry.err;
+    EXPECT_TRUE(contains(dry.out, "plan: " + k_old + " -> " + k_new)) << dry.out;
+    EXPECT_TRUE(contains(dry.out, "  components to stop and start again: httpd, queue (supervisor)")) << dry.out;
+    EXPECT_TRUE(contains(dry.out, "  migrations")) << dry.out;
+    EXPECT_TRUE(contains(dry.out, "  restore point: ")) << dry.out;
+    EXPECT_TRUE(contains(dry.out, "dry run: a real run of " + k_old + " -> " + k_new + " would be refused:\n"
+                                  "  maintenance_window: "))
+        << dry.out;
+    EXPECT_TRUE(contains(dry.out, "is outside the maintenance window (" + windows + ")")) << dry.out;
+    EXPECT_TRUE(contains(dry.out, "\nnothing was changed\n")) << dry.out;
+    EXPECT_FALSE(contains(dry.out, "is possible")) << dry.out;
+    auto js = run_installer(args({"upgrade", "--dry-run", "-y", "--json"}));
+    EXPECT_EQ(js.exit_code, 3) << js.out << js.err;
+    const auto j = nlohmann::json::parse(js.out);
+    EXPECT_EQ(j["outcome"], "dry-run");
+    ASSERT_EQ(j["would_refuse"].size(), 1u) << j.dump(2);
+    EXPECT_TRUE(contains(j["would_refuse"][0].get<std::string>(), "maintenance_window: ")) << j.dump(2);
+    EXPECT_EQ(leo::test::snapshot_tree(root, k_unchanged_ignore), files) << "the root changed";
+    EXPECT_EQ(installed(), k_old + "\n");
+    auto help = run_installer({"upgrade", "--help"});
+    EXPECT_TRUE(contains(help.out, "exit 3 when one would")) << help.out;
+
+    // The preflight is a gate too: its inhibitor is listed after the plan; a real run
+    // refuses on it as before.
+    const auto os = root / "etc/os-release";
+    const std::string os_before = slurp(os);
+    ASSERT_FALSE(os_before.empty());
+    std::ofstream(os, std::ios::trunc) << "ID=debian\nVERSION_ID=12\n";
+    const std::string files_debian = leo::test::snapshot_tree(root, k_unchanged_ignore);
+    auto pre = run_installer(args({"upgrade", "--dry-run", "-y"}));
+    EXPECT_EQ(pre.exit_code, 3) << pre.out << pre.err;
+    EXPECT_TRUE(contains(pre.out, "plan: " + k_old + " -> " + k_new)) << pre.out;
+    EXPECT_TRUE(contains(pre.out, "\n  preflight: os (")) << pre.out;
+    EXPECT_TRUE(contains(pre.out, "\n  maintenance_window: ")) << pre.out;
+    auto real = run_installer(args({"upgrade", "-y"}));
+    EXPECT_EQ(real.exit_code, 3) << real.out << real.err;
+    EXPECT_TRUE(contains(real.err, "preflight refused the upgrade: os (")) << real.err;
+    EXPECT_EQ(leo::test::snapshot_tree(root, k_unchanged_ignore), files_debian) << "the root changed";
+    EXPECT_EQ(installed(), k_old + "\n");
+    std::ofstream(os, std::ios::trunc) << os_before;
+}
 
 } // namespace

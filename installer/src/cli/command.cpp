@@ -1,6 +1,8 @@
 // The helpers more than one command uses (declared in command.hpp).
 #include "command.hpp"
 
+#include "leo/installer/config.hpp"
+
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/redact.hpp"
@@ -105,6 +107,17 @@ void open_log(const std::filesystem::path& root) {
     if (!log::open_log(root))
         std::cerr << k_prog << ": warning: the log cannot be written (" << printable(log::last_open_error())
                   << "); going on without it\n";
+}
+
+void warn_about_maintenance_window(const std::filesystem::path& root) {
+    try {
+        const auto config = installer::load_config(root);
+        if (!config.maintenance_window_error.empty())
+            std::cerr << k_prog << ": warning: " << printable(config.maintenance_window_error)
+                      << " (this command does not use the maintenance window; an upgrade refuses until it is "
+                         "fixed)\n";
+    } catch (const Error&) {  // said by the command itself when it reads the file
+    }
 }
 
 } // namespace leo::cli

@@ -63,6 +63,12 @@ void print_json(const nlohmann::json& j);
 /// link planted there): the run goes on, but never silently without its log.
 void open_log(const std::filesystem::path& root);
 
+/// A warning on stderr when installer.conf's [maintenance_window] cannot be read
+/// (InstallerConfig::maintenance_window_error): a command that does not use the window goes
+/// on, and says that an upgrade refuses until it is fixed. Nothing else: the command reports
+/// any other problem of installer.conf itself when it reads it.
+void warn_about_maintenance_window(const std::filesystem::path& root);
+
 /// Columns of the terminal on stdout (100 when it is not a terminal).
 std::size_t terminal_width();
 

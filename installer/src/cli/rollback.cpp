@@ -63,6 +63,7 @@ public:
     }
     int run() override {
         const auto r = root();
+        warn_about_maintenance_window(r);
         if (m_vm) {
             auto lock = installer::RunLock::acquire(r, "rollback --vm-snapshot");
             const auto rp = installer::find_restore_point(r, m_id);

@@ -9,6 +9,7 @@
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -48,6 +49,7 @@ public:
         else
             components.push_back(*installer::parse_component(m_component));
         const auto manager = installer::service_manager(r);
+        warn_about_maintenance_window(r);
         if (m_action == "status") {
             bool all_running = true;
             nlohmann::json out = {{"manager", manager->name()}, {"components", nlohmann::json::array()}};
@@ -78,20 +80,27 @@ public:
         if (m_action != "stop") installer::Journal(r).refuse_if_unfinished();
         open_log(r);
         log::info("service {} {} --root {} ({})", m_action, m_component, r.string(), manager->name());
+        // The broker's own components go through start_components() / stop_components(), as
+        // every other command's do: with installer.conf [services] commands those run.
+        const auto print = [](const std::string& line) { std::cout << line << "\n"; };
+        const bool db = std::find(components.begin(), components.end(), installer::Component::db) != components.end();
+        const auto act_on_db = [&](bool start) {
+            if (!db || manager->status(installer::Component::db).state ==
+                           installer::ComponentStatus::State::not_managed)
+                return;
+            const bool acted = start ? manager->start(installer::Component::db) : manager->stop(installer::Component::db);
+            std::cout << (acted ? (start ? "started " : "stopped ") : (start ? "already running: " : "not running: "))
+                      << installer::component_title(installer::Component::db) << "\n";
+        };
         if (m_action == "stop" || m_action == "restart") {
-            // Stop in the reverse of the start order: the database last.
-            for (auto it = components.rbegin(); it != components.rend(); ++it) {
-                if (manager->status(*it).state == installer::ComponentStatus::State::not_managed) continue;
-                std::cout << (manager->stop(*it) ? "stopped " : "not running: ") << installer::component_title(*it)
-                          << "\n";
-            }
+            // In the reverse of the start order: the database last.
+            (void)installer::stop_components(r, *manager, components, installer::RecordStop::no, print, print);
+            act_on_db(false);
         }
         if (m_action == "start" || m_action == "restart") {
-            for (auto c : components) {
-                if (manager->status(c).state == installer::ComponentStatus::State::not_managed) continue;
-                std::cout << (manager->start(c) ? "started " : "already running: ") << installer::component_title(c)
-                          << "\n";
-            }
+            act_on_db(true);
+            // The administrator starts them: a stopped-for-change record of them is done with.
+            (void)installer::start_components(r, *manager, components, print, print);
         }
         // A broker of a cluster says in the shared database what it runs now.
         if (const auto problem = installer::register_this_broker(r, m_action == "stop" ? "stopped" : "running");

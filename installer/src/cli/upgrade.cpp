@@ -31,7 +31,9 @@ public:
         rpm_opt->excludes(sub.get_option("--repo"))->excludes(sub.get_option("--repofrompath"));
         sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
-        sub.add_flag("--dry-run", m_dry_run, "Plan, download and verify only; change nothing");
+        sub.add_flag("--dry-run", m_dry_run,
+                     "Plan, download and verify only; change nothing. Prints the whole plan, then the gates that "
+                     "would refuse a real run: exit 3 when one would, 0 when none");
         sub.add_flag("--allow-remote-upgrade", m_allow_remote, "Allow migrating an external database");
         sub.add_option("--rpmdb-wait", m_rpmdb_wait,
                        "Wait up to SECONDS for another rpm/yum/dnf transaction on the root (default 60)")
@@ -83,9 +85,14 @@ public:
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
         cb.on_download = progress_bar("download");
         const auto out = installer::upgrade(req, cb);
+        // A dry run that a gate would refuse: the plan is shown all the same, and exit 3
+        // says a real run would be refused (DESIGN.md's "preflight or gate refused").
+        const int code = out.kind == installer::UpgradeOutcome::Kind::dry_run && !out.would_refuse.empty()
+                             ? static_cast<int>(ExitCode::refused)
+                             : 0;
         if (json()) {
             print_json(report_json(out));
-            return 0;
+            return code;
         }
         switch (out.kind) {
         case installer::UpgradeOutcome::Kind::nothing_to_do:
@@ -95,7 +102,13 @@ public:
             break;
         case installer::UpgradeOutcome::Kind::dry_run:
             print_plan(out);
-            std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
+            if (out.would_refuse.empty()) {
+                std::cout << fmt::format("dry run: {} -> {} is possible; nothing was changed\n", out.from, out.to);
+            } else {
+                std::cout << fmt::format("dry run: a real run of {} -> {} would be refused:\n", out.from, out.to);
+                for (const auto& r : out.would_refuse) std::cout << "  " << printable(r) << "\n";
+                std::cout << "nothing was changed\n";
+            }
             break;
         case installer::UpgradeOutcome::Kind::upgraded:
             if (out.lease_token != 0)  // a cluster: the shared database goes back only when asked
@@ -112,7 +125,7 @@ public:
             print_report(out);
             break;
         }
-        return 0;
+        return code;
     }
 
     static nlohmann::json report_json(const installer::UpgradeOutcome& out) {
@@ -144,6 +157,7 @@ public:
             j["space_needed_bytes"] = out.space_needed_bytes;
             j["space_free_bytes"] = out.space_free_bytes;
         }
+        if (out.kind == installer::UpgradeOutcome::Kind::dry_run) j["would_refuse"] = out.would_refuse;
         j["steps"] = nlohmann::json::array();
         for (const auto& [name, seconds] : out.step_seconds) j["steps"].push_back({{"step", name}, {"seconds", seconds}});
         if (out.lease_token != 0 || !out.cluster.empty()) {

@@ -4,6 +4,7 @@
 #include "leo/common/accounts.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
+#include "leo/common/process_handle.hpp"
 #include "leo/common/process_info.hpp"
 #include "leo/common/redact.hpp"
 #include "leo/common/subprocess.hpp"
@@ -27,10 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,44 +214,6 @@ bool accepts_connections(const fs::SystemRoot& sys, const stdfs::path& data_in, 
     return ::PQping(info.c_str()) == PQPING_OK;
 }
 
-/// A pidfd of `pid` (Linux 5.3+), or an empty descriptor where the kernel has none (EL7's
-/// 3.10) or the process is gone: then the caller signals by pid.
-fs::UniqueFd open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-    if (fd >= 0)
-        return fs::UniqueFd(static_cast<int>(fd));
-#else
-    (void)pid;
-#endif
-    return {};
-}
-
-/// Send `sig` through the pidfd when there is one, else by pid: 0 or -1 with errno.
-int send_signal(const fs::UniqueFd& pidfd, pid_t pid, int sig) {
-#ifdef SYS_pidfd_send_signal
-    if (pidfd)
-        return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0));
-#else
-    (void)pidfd;
-#endif
-    return ::kill(pid, sig);
-}
-
-/// Has the process ended? Through the pidfd (readable once it has exited) when there is
-/// one; else by pid. Reaps it when it is our child.
-bool ended(const fs::UniqueFd& pidfd, pid_t pid) {
-    int status = 0;
-    (void)::waitpid(pid, &status, WNOHANG);
-    if (pidfd) {
-        struct pollfd p {
-            pidfd.get(), POLLIN, 0
-        };
-        return ::poll(&p, 1, 0) > 0;
-    }
-    return !still_running(pid);
-}
-
 } // namespace
 
 LockFileVerdict examine_lock_file(const fs::SystemRoot& sys, const stdfs::path& file_in, const stdfs::path& data_in,
@@ -383,20 +344,29 @@ pid_t start_server(const Runner& runner, const fs::SystemRoot& sys, const stdfs:
 /// and wait for it to end. The postmaster removes postmaster.pid before it exits.
 bool stop_server(const fs::SystemRoot& sys, const stdfs::path& data_in, pid_t pid, const accounts::User& leo) {
     const auto data = sys.host(data_in).string();
-    // The pidfd first, then the check: a pid reused after the check is another process,
-    // which the pidfd does not name (the signal then fails with ESRCH).
-    const auto pidfd = open_pidfd(pid);
+    // The handle (a pidfd) first, then the check: a pid reused after the check is another
+    // process, which the pidfd does not name (the signal then fails with ESRCH). Without
+    // pidfd_open (ENOSYS, EL7) the check is right before kill().
+    const auto handle = proc::ProcessHandle::open(pid);
+    if (!handle)
+        return false;
     const auto verdict = examine_lock_file(sys, data_in / "postmaster.pid", data_in, leo);
     if (verdict.kind != LockFileVerdict::Kind::ours || verdict.pid != pid)
         return false;
-    if (send_signal(pidfd, pid, SIGINT) != 0) {
-        if (errno == ESRCH)
+    try {
+        if (!handle->signal(SIGINT))
             return false;
-        throw system_error(fmt::format("stopping PostgreSQL in {}: cannot signal its postmaster (pid {})", data, pid),
-                           errno);
+    } catch (const SystemError&) {
+        std::throw_with_nested(DatabaseError(
+            fmt::format("stopping PostgreSQL in {}: cannot signal its postmaster (pid {})", data, pid)));
     }
+    const auto ended = [&] {
+        int status = 0;
+        (void)::waitpid(pid, &status, WNOHANG);  // reaped when it is our child
+        return handle->ended();
+    };
     const auto deadline = std::chrono::steady_clock::now() + k_server_wait;
-    while (!ended(pidfd, pid)) {
+    while (!ended()) {
         if (std::chrono::steady_clock::now() >= deadline)
             throw DatabaseError(fmt::format(
                 "stopping PostgreSQL in {} failed: its postmaster (pid {}) did not end within {} s of a fast "

@@ -85,4 +85,84 @@ TEST(InstallerConfig, HugeNumbersRefused) {
     EXPECT_EQ(c.services_timeout.count(), 2147483647);
 }
 
+
+// [maintenance_window] only matters to an upgrade: its errors are kept (for the gate),
+// never thrown at the commands that read installer.conf for something else.
+TEST(InstallerConfig, MaintenanceWindowErrorsAreKeptNotThrown) {
+    const auto window_error = [](const std::string& text) {
+        return parse_config(text, k_file).maintenance_window_error;
+    };
+    const std::string f(k_file);
+    auto c = parse_config("[services]\ntimeout = 5\n[maintenance_window]\nwindows = Sat 22:00\n[restore_points]\n"
+                          "keep = 7\n",
+                          k_file);
+    EXPECT_EQ(c.services_timeout.count(), 5);
+    EXPECT_EQ(c.keep_restore_points, 7) << "a section after [maintenance_window] is read";
+    EXPECT_EQ(c.maintenance_window_error.rfind(f + ":4: [maintenance_window] windows = Sat 22:00: ", 0), 0u)
+        << c.maintenance_window_error;
+    EXPECT_TRUE(c.maintenance_windows.empty());
+    EXPECT_EQ(window_error("[maintenance_window]\nwindows Sat\n"),
+              f + ":2: syntax error in 'windows Sat' (expected [section] or name = value)");
+    EXPECT_EQ(window_error("; comment\n\n[maintenance_window]\ncolour = blue\n"),
+              f + ":4: unknown setting [maintenance_window] colour");
+    // An error elsewhere is still thrown, also with one in the window.
+    EXPECT_EQ(error_for("[maintenance_window]\nwindows Sat\n[services]\ncolour = blue\n"),
+              f + ":4: unknown setting [services] colour");
+    // A good window is read as before.
+    c = parse_config("[maintenance_window]\ntime_zone = UTC\nwindows = Sat 22:00-Sun 04:00\n", k_file);
+    EXPECT_EQ(c.maintenance_window_error, "");
+    EXPECT_EQ(c.maintenance_time_zone, "UTC");
+    EXPECT_EQ(c.maintenance_windows, "Sat 22:00-Sun 04:00");
+}
+
+/// A zoneinfo directory of two zones and the helper files tzdata also ships.
+struct FakeZoneinfo {
+    FakeZoneinfo() {
+        std::filesystem::create_directories(tmp.path() / "Europe");
+        leo::fs::write_file_atomic(tmp.path() / "Europe/Berlin", std::string("TZif2\0\0\0", 8));
+        leo::fs::write_file_atomic(tmp.path() / "UTC", std::string("TZif2\0\0\0", 8));
+        leo::fs::write_file_atomic(tmp.path() / "leapseconds", "# leap seconds\n");
+        std::filesystem::create_directories(tmp.path() / "posix/Europe");
+        leo::fs::write_file_atomic(tmp.path() / "posix/Europe/Berlin", std::string("TZif2\0\0\0", 8));
+    }
+    leo::test::TempDir tmp;
+};
+
+TEST(InstallerConfig, TimeZoneIsAnIanaNameOfTheZoneinfoDatabase) {
+    FakeZoneinfo z;
+    const auto problem = [&](const std::string& name) {
+        return leo::installer::time_zone_problem(name, z.tmp.path()).value_or("");
+    };
+    EXPECT_EQ(problem("Europe/Berlin"), "");
+    EXPECT_EQ(problem("UTC"), "");
+    EXPECT_TRUE(problem("EST5EDT,M3.2.0,M11.1.0").rfind("a POSIX TZ rule, which is not accepted: expected an IANA", 0) == 0)
+        << problem("EST5EDT,M3.2.0,M11.1.0");
+    EXPECT_TRUE(problem("<+03>-3").rfind("a POSIX TZ rule", 0) == 0) << problem("<+03>-3");
+    EXPECT_TRUE(problem("UTC+3").rfind("not a zone of the zoneinfo database (a POSIX TZ string such as UTC+3 is not "
+                                       "accepted: use Etc/GMT-3 for UTC+3)",
+                                       0) == 0)
+        << problem("UTC+3");
+    EXPECT_TRUE(problem("Mars/Olympus").rfind("not a zone of the zoneinfo database: expected", 0) == 0);
+    EXPECT_TRUE(problem("leapseconds").find("is not a TZif file") != std::string::npos) << problem("leapseconds");
+    for (const char* bad : {"", "../etc/passwd", "/etc/localtime", "Europe//Berlin", "Europe/", "posix/Europe/Berlin",
+                            "Europe/Ber lin", "Europe/Berlin'", "localtime", "posixrules"})
+        EXPECT_TRUE(problem(bad).rfind("expected an IANA time zone name of the zoneinfo database (", 0) == 0)
+            << bad << ": " << problem(bad);
+}
+
+TEST(InstallerConfig, TimeZoneErrorNamesTheKeyAndTheLine) {
+    if (!std::filesystem::exists(std::filesystem::path(leo::installer::k_zoneinfo_dir) / "Europe/Berlin"))
+        GTEST_SKIP() << "no tzdata on this host";
+    EXPECT_EQ(parse_config("[maintenance_window]\ntime_zone = Europe/Berlin\n", k_file).maintenance_window_error, "");
+    EXPECT_EQ(parse_config("[maintenance_window]\ntime_zone = Etc/GMT-3\n", k_file).maintenance_window_error, "");
+    const auto c = parse_config("[restore_points]\nkeep = 2\n\n[maintenance_window]\ntime_zone = UTC+3\n", k_file);
+    EXPECT_EQ(c.maintenance_window_error.rfind(std::string(k_file) + ":5: [maintenance_window] time_zone = UTC+3: not a "
+                                                                     "zone of the zoneinfo database",
+                                               0),
+              0u)
+        << c.maintenance_window_error;
+    EXPECT_EQ(c.maintenance_time_zone, "UTC") << "the default stays";
+    EXPECT_EQ(c.keep_restore_points, 2);
+}
+
 } // namespace

@@ -35,6 +35,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "leo/common/system_root.hpp"
@@ -54,12 +55,18 @@ struct InstallerConfig {
     std::string maintenance_time_zone = "UTC";
     std::string maintenance_windows;  ///< as written; parsed by gates.hpp parse_windows()
     int maintenance_windows_line = 0; ///< its line in installer.conf, for errors
+    /// Why [maintenance_window] cannot be used ("FILE:LINE: message": a syntax error, an
+    /// unknown key, bad windows, a time zone that is not a zoneinfo name); "" when it can.
+    /// Only the upgrade's maintenance_window gate refuses on it; other commands go on.
+    std::string maintenance_window_error;
     std::chrono::seconds spot_check_timeout{30};
     std::chrono::seconds cluster_lease_ttl{600};
 };
 
 /// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws
-/// leo::UsageError naming file and line for a syntax error, an unknown key or a bad value,
+/// leo::UsageError naming file and line for a syntax error, an unknown key or a bad value
+/// (except in [maintenance_window]: see InstallerConfig::maintenance_window_error, also
+/// written to the log as a warning),
 /// and leo::RefusedError (exit 3) when the file or its directory can be changed by a user
 /// other than root (its commands run as root): see check_trusted_config().
 [[nodiscard]] InstallerConfig load_config(const std::filesystem::path& root);
@@ -70,7 +77,20 @@ struct InstallerConfig {
 void check_trusted_config(const fs::SystemRoot& root, const std::filesystem::path& inside);
 
 /// Parse installer.conf text (what load_config runs on the file's content); `file` names
-/// it in errors. Throws leo::UsageError as load_config does.
+/// it in errors. Throws leo::UsageError as load_config does; an error in the
+/// [maintenance_window] sections (syntax, key or value) is kept in maintenance_window_error
+/// instead, with their settings left at the defaults.
 [[nodiscard]] InstallerConfig parse_config(const std::string& text, const std::string& file);
+
+/// The tz database the host's PostgreSQL reads (Debian's and RHEL's tzdata).
+inline constexpr const char* k_zoneinfo_dir = "/usr/share/zoneinfo";
+
+/// Why `name` is not a time zone `[maintenance_window] time_zone` accepts, or nullopt when
+/// it is: an IANA name (Europe/Berlin, UTC, Etc/GMT-3) that is a TZif file of `zoneinfo`
+/// (PostgreSQL's pg_timezone_names, which evaluates the window at gate time, lists the
+/// same database). Refused: POSIX TZ strings ("EST5EDT,M3.2.0,M11.1.0", "UTC+3",
+/// "<+03>-3"), paths ("../x", "/etc/localtime"), the posix/ and right/ copies.
+[[nodiscard]] std::optional<std::string> time_zone_problem(const std::string& name,
+                                                           const std::filesystem::path& zoneinfo = k_zoneinfo_dir);
 
 } // namespace leo::installer

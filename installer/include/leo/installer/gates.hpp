@@ -8,7 +8,10 @@
 ///   current_date refuses (the refusal gives the date); no licence recorded passes, said;
 /// - `maintenance_window`: outside installer.conf's `[maintenance_window] windows` (weekly
 ///   ranges in `time_zone`, the time read from the database server's clock) refuses;
-///   `--now --reason TEXT` overrides it, and the override is logged with its reason;
+///   `--now --reason TEXT` overrides it, and the override is logged with its reason; a
+///   `[maintenance_window]` section that cannot be read (InstallerConfig::
+///   maintenance_window_error: syntax, key, windows, a time zone not in the zoneinfo
+///   database) refuses, also with `--now` (the other commands only warn about it);
 /// - `replication`: "never proceed while the database is replicated": the server in
 ///   recovery (a standby), connected standbys (pg_stat_replication: each named by its
 ///   application_name and address, and its state), replication slots of this database or

@@ -108,6 +108,10 @@ struct UpgradeOutcome {
     std::uint64_t space_needed_bytes = 0;   ///< what the restore point needs (package, database copy and dump)
     std::uint64_t space_free_bytes = 0;     ///< free on the snapshots' filesystem
     bool migrates = true;                   ///< this broker would migrate the schema
+    /// A dry run: what would refuse a real run, one "ID: detail" each (a refused gate,
+    /// "preflight: ..." for the preflight's inhibitors, or "components: ..." when nothing
+    /// here could stop them); empty when nothing would.
+    std::vector<std::string> would_refuse;
     std::optional<MigrationTrial> trial;    ///< the migrations run in a throw-away copy
 };
 
