@@ -313,6 +313,19 @@ std::vector<ClusterMember> cluster_members(Connection& conn) {
     return out;
 }
 
+void replace_cluster_members(Connection& conn, const std::vector<ClusterMember>& members) {
+    in_transaction(conn, [&] {
+        conn.exec(fmt::format("DELETE FROM {}.cluster_members", k_cluster_schema));
+        for (const auto& m : members)
+            conn.query(fmt::format("INSERT INTO {}.cluster_members (member, host, site_id, broker_version, state, "
+                                   "heartbeat) VALUES ($1, $2, $3::integer, $4, $5, $6::timestamptz)",
+                                   k_cluster_schema),
+                       {m.member, m.host, m.site_id ? std::optional<std::string>(std::to_string(*m.site_id)) : std::nullopt,
+                        m.broker_version, m.state, m.heartbeat});
+        return 0;
+    });
+}
+
 std::optional<LeaseHolder> lease_holder(Connection& conn) {
     if (!table_exists(conn, "upgrade_lease")) return std::nullopt;
     try {
@@ -550,11 +563,20 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
             return lease;
         }
         const auto now = std::chrono::steady_clock::now();
-        if (now >= deadline)
+        if (now >= deadline) {
+            // A holder on this host whose process is gone was killed: its broker's `recover`
+            // gives the lease back (or the lease expires by itself).
+            const bool gone_here = holder && holder->application == suffix && holder->pid > 0 &&
+                                   ::kill(holder->pid, 0) != 0 && errno == ESRCH;
             throw RefusedError(fmt::format(
                 "another broker holds the cluster's upgrade lease: {}; waited {} s (--lease-wait); nothing was "
-                "changed: run again when it has finished",
-                holder ? describe_holder(*holder) : std::string("(released meanwhile)"), options.wait.count()));
+                "changed: {}",
+                holder ? describe_holder(*holder) : std::string("(released meanwhile)"), options.wait.count(),
+                gone_here ? fmt::format("its process (pid {} on this host) is gone: run `leo-installer recover` for "
+                                        "that broker ({}), which gives the lease back, or wait until it expires at {}",
+                                        holder->pid, holder->member, holder->expires_at)
+                          : std::string("run again when it has finished")));
+        }
         if (holder && options.on_wait && now - last_said >= std::chrono::seconds(5)) {
             options.on_wait(*holder, false);
             last_said = now;

@@ -154,6 +154,9 @@ void stale_copies(const stdfs::path& root, StaleAction action, std::vector<std::
         pid_t pid = 0;
         std::optional<std::int64_t> start;
         std::smatch m;
+        // Only this broker's own copies (its member hash in the name): another broker on a
+        // host of the same name (a container, a cloned VM) has processes ours cannot see.
+        if (name.rfind(ours, 0) != 0) continue;
         if (comment.rfind(k_dry_run_comment_prefix, 0) == 0 && std::regex_search(comment, m, k_comment)) {
             if (m[1].str() != host) continue;  // another host's: its processes are not ours to judge
             pid = static_cast<pid_t>(std::stol(m[2].str()));

@@ -1,11 +1,13 @@
 // Rollback and recover of a broker on an external database a cluster shares.
 #include "external_rollback.hpp"
+#include "update_check.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/engine.hpp"
+#include "leo/rpm/package.hpp"
 #include "leo/rpm/transaction.hpp"
 
 #include <fmt/format.h>
@@ -39,14 +41,39 @@ ExternalRollback plan_external_rollback(const stdfs::path& root, const RestorePo
     const bool holds_database = rp.copy.has_value() || rp.external_dump;
     const std::string here = shared_schema.value_or("none");
     const std::string there = rp.schema_version.value_or("none");
+    // The schema the restore point's package itself ships: a broker whose restore point was
+    // taken after another broker migrated (so it records the newer schema) can still go
+    // back once the shared database went back to its package's schema.
+    std::optional<std::string> shipped;
+    try {
+        shipped = update_detail::package_schema_version(rp.dir / "package.rpm");
+    } catch (const Error&) {
+    }
     if (holds_database && allow_remote_upgrade) {
         plan.restore_shared = true;
         plan.note = fmt::format("the shared database {} goes back to restore point {} (schema {}; now {}) for every "
                                 "broker of the cluster (--allow-remote-upgrade)",
                                 plan.endpoint, rp.id, there, here);
+        // The other brokers then run on the old schema: name those on another version, so
+        // that they are rolled back (or stopped) too.
+        try {
+            auto conn = migrations::Connection::open(plan.conninfo);
+            std::string others;
+            const auto version = rpm::read_package_info(rp.dir / "package.rpm").version;
+            for (const auto& m : cluster_members(conn))
+                if (m.member != plan.member && m.broker_version != version)
+                    others += fmt::format("{}{} ({}, {})", others.empty() ? "" : ", ", m.member, m.broker_version,
+                                          m.state);
+            if (!others.empty())
+                plan.note += fmt::format("; other brokers run another version on it: {}: roll each back too "
+                                         "(`leo-installer rollback` on it: its package and configuration) or stop "
+                                         "it",
+                                         others);
+        } catch (const std::exception&) {
+        }
         return plan;
     }
-    if (shared_schema != rp.schema_version) {
+    if (shared_schema != rp.schema_version && shared_schema != shipped) {
         if (holds_database)
             throw RefusedError(fmt::format(
                 "the shared database {} is at schema {} and restore point {} at schema {}: {} would run on a schema "
@@ -155,7 +182,8 @@ std::int64_t lease_token_now(const std::string& conninfo) {
 } // namespace
 
 RestoreOutcome recover_external(const stdfs::path& root, const RestorePoint& rp, bool shared, std::int64_t token,
-                                const std::function<void(const std::string&)>& on_step, const std::string& run) {
+                                const std::function<void(const std::string&)>& on_step, const std::string& run,
+                                const std::function<void(std::int64_t)>& on_lease_taken) {
     auto plan = plan_from_config(root);
     if (shared) {
         std::string why_not;
@@ -172,8 +200,10 @@ RestoreOutcome recover_external(const stdfs::path& root, const RestorePoint& rp,
                 why_not = fmt::format("another broker took the cluster's upgrade lease since (token {}, the run held "
                                       "{}), and may have upgraded the cluster",
                                       now, token);
-            else
+            else {
                 take_rollback_lease(plan, "recover " + run, std::chrono::seconds(60), on_step);
+                if (on_lease_taken) on_lease_taken(plan.lease->token());
+            }
         } catch (const Error& e) {
             why_not = describe(e);
         }

@@ -58,9 +58,12 @@ RestoreOutcome run_external_rollback(const std::filesystem::path& root, const Re
 /// goes back only when no other broker took the lease since (the token is still the
 /// run's) and the lease can be taken now (the dead run's is taken over at once); otherwise
 /// it is left as it is and `on_step` says why. Throws like restore_external.
+/// `on_lease_taken` gets the token recover takes the lease with, before anything changes
+/// (recover records it in the journal: a recover that dies after taking the lease must not
+/// make the next one believe another broker took it).
 RestoreOutcome recover_external(const std::filesystem::path& root, const RestorePoint& rp, bool shared,
                                 std::int64_t token, const std::function<void(const std::string&)>& on_step,
-                                const std::string& run);
+                                const std::string& run, const std::function<void(std::int64_t)>& on_lease_taken);
 
 /// After `recover`: a lease `root`'s broker still holds from the interrupted run (its
 /// process is gone) is given back, and the broker is registered "running" again, so the

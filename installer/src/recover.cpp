@@ -44,6 +44,10 @@ std::vector<std::string> describe_leftovers(const stdfs::path& root) {
     for (const auto& d : found.databases)
         out.push_back(fmt::format("the database {} ({} bytes), a restore-point copy no restore point names: drop it",
                                   d.name, d.size_bytes));
+    for (const auto& d : found.external_databases)
+        out.push_back(fmt::format("the database {} ({} bytes) on the external server, a restore-point copy of this "
+                                  "broker no restore point names: drop it",
+                                  d.name, d.size_bytes));
     for (const auto& p : found.partial_dirs)
         out.push_back(fmt::format("the unfinished restore point directory {}: remove it", p));
     for (const auto& name : found.thawed)
@@ -246,6 +250,16 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
     }
     try {
         require_stoppable(root, components_stopped);
+        // The state being left is kept as a restore point: what would stop that part way
+        // (a link the leo account planted in its configuration) refuses here, before the run
+        // is recorded, with nothing changed.
+        try {
+            check_configuration_saveable(root);
+        } catch (const RefusedError& e) {
+            throw RefusedError(fmt::format("cannot roll back to restore point {}: the state being left cannot be "
+                                           "kept as a restore point: {}; nothing was changed",
+                                           rp.id, e.what()));
+        }
     } catch (const Error&) {
         leave_database_as_found(root, before, on_step);
         throw;
@@ -499,10 +513,16 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
     if (rp.database_location == "external") {
         // The shared database goes back only if the run had changed it (migrated, or was
         // putting it back) and no other broker took the cluster's lease since.
-        const char* step = run->command == "upgrade" ? "lease" : "target";
+        // "lease": written by the upgrade, and by every recover that took the lease (the
+        // newest wins); a rollback records its own in "target".
+        const char* step = run->is_done("lease") ? "lease" : "target";
         const auto data = run->is_done(step) ? run->done.at(step) : nlohmann::json::object();
-        recover_external(root, rp, data.value("shared_database", false), data.value("lease_token", std::int64_t{0}),
-                         on_step, run->id);
+        const bool shared = data.value("shared_database", false);
+        recover_external(root, rp, shared, data.value("lease_token", std::int64_t{0}), on_step, run->id,
+                         [&](std::int64_t token) {
+                             journal.step_done(run->id, "lease",
+                                               {{"lease_token", token}, {"shared_database", shared}});
+                         });
     } else {
         restore(root, rp, on_step, run->id);
     }

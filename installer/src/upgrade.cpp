@@ -1,4 +1,5 @@
 #include "leo/installer/upgrade.hpp"
+#include "update_check.hpp"
 #include "leo/installer/switch_database.hpp"
 
 #include "leo/common/error.hpp"
@@ -38,78 +39,9 @@
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
+using namespace update_detail;
 
 namespace {
-
-rpm::Evr evr_of(const repo::PackageEntry& e) { return rpm::Evr{e.epoch, e.version, e.release}; }
-rpm::Evr evr_of(const rpm::PackageInfo& p) { return rpm::Evr{p.epoch.value_or(0), p.version, p.release}; }
-
-rpm::PackageInfo installed_broker(const stdfs::path& root) {
-    const auto installed = rpm::query_installed(root, k_broker_package);
-    if (installed.empty())
-        throw InstallError(fmt::format("no broker is installed in {} ({} is not in its rpmdb); install it first "
-                                       "with `leo-installer install --rpm FILE`",
-                                       root.string(), k_broker_package));
-    if (installed.size() > 1) {
-        std::string all;
-        for (const auto& p : installed) all += (all.empty() ? "" : ", ") + p.nevra();
-        throw InstallError(fmt::format("{} versions of the broker are in the rpmdb of {} ({}); an interrupted "
-                                       "transaction must be repaired first",
-                                       installed.size(), root.string(), all));
-    }
-    return installed.front();
-}
-
-std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
-    std::vector<Candidate> out;
-    // The root's metadata cache belongs to root. Another user (check-update reads only,
-    // for every user) can neither write it nor may change it: the metadata goes to a
-    // private temporary cache instead, removed afterwards (nothing under the root changes).
-    std::optional<fs::PrivateTempDir> private_cache;
-    if (::geteuid() != 0) {
-        const char* tmp = std::getenv("TMPDIR");
-        private_cache.emplace(tmp != nullptr && *tmp == '/' ? tmp : "/tmp", "leo-installer-cache.");
-    }
-    const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
-    const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
-    for (const auto& r : select_repos(root, sel)) {
-        auto md = repo::load_metadata(r, sys, cache_dir,
-                                      [](const std::string& name) { return name == k_broker_package; });
-        for (auto& e : md.packages)
-            if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
-    }
-    std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
-        return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;
-    });
-    return out;
-}
-
-bool version_matches(const repo::PackageEntry& e, const std::string& v) {
-    if (e.version == v) return true;
-    if (e.version + "-" + e.release == v) return true;
-    return std::to_string(e.epoch) + ":" + e.version + "-" + e.release == v;
-}
-
-/// The repository's gpgkey URLs as local files (fetched into the cache when remote).
-std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {
-    std::vector<stdfs::path> out;
-    const fs::SystemRoot sys(root);
-    const stdfs::path dir = "/var/cache/leo-installer/keys";
-    int n = 0;
-    for (const auto& url : r.gpgkeys) {
-        if (url.rfind("file://", 0) == 0) {
-            out.emplace_back(url.substr(7));
-        } else if (!url.empty() && url[0] == '/') {
-            out.emplace_back(url);
-        } else {
-            repo::ensure_cache_dir(sys, dir);
-            const auto file = dir / fmt::format("{}-{}.asc", r.id, n++);
-            sys.write_atomic(file, repo::fetch_url(r, url), 0644);
-            out.push_back(sys.host(file));
-        }
-    }
-    return out;
-}
 
 void step(const UpgradeCallbacks& cb, const std::string& s) {
     log::info("{}", s);
@@ -164,19 +96,6 @@ BrokerDatabase broker_database(const stdfs::path& root, const UpgradeCallbacks& 
     out.conninfo = db.conninfo();
     out.endpoint = "the internal database";
     return out;
-}
-
-/// The newest schema version the package file ships (its /home/leo/share/migrations), or
-/// nullopt when it ships none.
-std::optional<std::string> package_schema_version(const stdfs::path& file) {
-    std::optional<std::string> newest;
-    const std::string dir = std::string(k_migrations_dir) + "/";
-    for (const auto& path : rpm::list_package_files(file)) {
-        if (path.rfind(dir, 0) != 0) continue;
-        const auto m = migrations::parse_migration_name(path.substr(dir.size()), k_migrations_dir);
-        if (m && (!newest || migrations::compare_versions(m->version, *newest) > 0)) newest = m->version;
-    }
-    return newest;
 }
 
 /// Durations of the run's steps, for the report: lap(NAME) records the time since the
@@ -293,54 +212,6 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
 }
 
 } // namespace
-
-std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSelection& sel) {
-    auto all = repo::load_repo_configs(fs::SystemRoot(root));
-    for (const auto& extra : sel.extra) {
-        if (std::any_of(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == extra.id; }))
-            throw UsageError(fmt::format("--repofrompath {}: a repository with id '{}' already exists ({}); choose "
-                                         "another id",
-                                         extra.id, extra.id,
-                                         std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) {
-                                             return r.id == extra.id;
-                                         })->source));
-        all.push_back(extra);
-    }
-    std::vector<repo::RepoConfig> out;
-    if (sel.ids.empty()) {
-        for (auto& r : all)
-            if (r.enabled) out.push_back(r);
-    } else {
-        for (const auto& id : sel.ids) {
-            auto it = std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == id; });
-            if (it == all.end()) {
-                std::string known;
-                for (const auto& r : all) known += (known.empty() ? "" : ", ") + r.id;
-                throw UsageError(fmt::format("--repo {}: no such repository in {} or --repofrompath (known: {})", id,
-                                             fs::SystemRoot(root).host("/etc/yum.repos.d").string(),
-                                             known.empty() ? "none" : known));
-            }
-            if (std::none_of(out.begin(), out.end(), [&](const repo::RepoConfig& r) { return r.id == id; })) {
-                out.push_back(*it);
-                out.back().enabled = true;
-            }
-        }
-    }
-    if (out.empty())
-        throw RepoError(fmt::format("no enabled repository in {}; add a .repo file or pass --repofrompath ID,URL",
-                                    fs::SystemRoot(root).host("/etc/yum.repos.d").string()));
-    return out;
-}
-
-UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
-    UpdateInfo info;
-    info.installed = installed_broker(root);
-    info.available = available(root, sel);
-    if (!info.available.empty() &&
-        rpm::compare_evr(evr_of(info.available.front().entry), evr_of(info.installed)) > 0)
-        info.update = info.available.front();
-    return info;
-}
 
 namespace {
 UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
@@ -728,6 +599,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             part.allow_copy = database.migrates && req.allow_remote_upgrade;
             part.before_copy = [&lease] {
                 if (lease) lease->disconnect();
+            };
+            part.after_copy = [&lease] {
+                if (lease) lease->renew();  // a new session, and the background renewal again
             };
             rp = create_external_restore_point(root, "before upgrade to " + target.nevra(), config,
                                                RestorePointKind::before_upgrade, part,

@@ -31,6 +31,7 @@
 namespace {
 namespace stdfs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using leo::test::run_installer;
 
 constexpr const char* k_password = "cluster-secret";
@@ -305,16 +306,21 @@ TEST_F(Cluster, AKilledDryRunsCopyAndDumpAreCleanedByTheNextOneOnlyThem) {
         << left;
     ASSERT_EQ(dump_dirs(tmpdir).size(), 1u);
     EXPECT_THAT(dump_dirs(tmpdir)[0], HasSubstr("leo-dry-run." + std::to_string(killed.pid) + "."));
-    // Another member's dry run on the same host cleans the dead one's leftovers up, and
-    // nothing else.
+    // Another member's dry run never drops broker 1's copy (a broker in a container, or on
+    // a cloned VM, can bear the same host name: its processes are not ours to judge).
     leo::subprocess::Options o;
     o.env["TMPDIR"] = tmpdir.string();
-    auto next = run_installer(dry_args(roots[1]), o);
+    auto other = run_installer(dry_args(roots[1]), o);
+    EXPECT_EQ(other.exit_code, 0) << other.out << other.err;
+    EXPECT_THAT(other.out, Not(HasSubstr("dropped the throw-away copy")));
+    EXPECT_THAT(dry_run_copies(*ext), HasSubstr("_" + std::to_string(killed.pid) + "|"));
+    // Broker 1's next dry run cleans its own dead run's leftovers up, and nothing else.
+    auto next = run_installer(dry_args(roots[0]), o);
     EXPECT_EQ(next.exit_code, 0) << next.out << next.err;
     EXPECT_THAT(next.out, HasSubstr("cleaned up first: dropped the throw-away copy leo_dryrun_"));
     EXPECT_THAT(next.out, HasSubstr("of a dry run (pid " + std::to_string(killed.pid) + " on "));
-    EXPECT_THAT(next.out, HasSubstr("cleaned up first: removed the dump directory " + (tmpdir / "leo-dry-run.").string() +
-                                    std::to_string(killed.pid) + "."));
+    EXPECT_THAT(other.out, HasSubstr("cleaned up first: removed the dump directory " +
+                                     (tmpdir / "leo-dry-run.").string() + std::to_string(killed.pid) + "."));
     EXPECT_EQ(dry_run_copies(*ext),
               "leo_dryrun_0badc0de_1|leo-installer upgrade --dry-run copy; host=another-host; pid=1; start=1; "
               "member=another-host; time=2026-01-01T00:00:00Z\nleo_dryrun_notes|\n");
@@ -621,6 +627,97 @@ TEST_F(Cluster, KilledBetweenTheRenamesThenRecoverLeavesExactlyOneSharedDatabase
     EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
               "0");
     EXPECT_EQ(shared().query("SELECT state FROM leo_installer.cluster_members").at(0, 0), "running");
+}
+
+TEST_F(Cluster, ACopyLeftOnTheExternalServerByAKillIsListedAndDroppedAndNoOtherIsTouched) {
+    const auto root = add_broker(1);
+    // Another user's database named like a copy (its comment names no broker of ours).
+    ext->admin().exec("CREATE DATABASE leo_rp_not_ours");
+    ext->admin().exec("COMMENT ON DATABASE leo_rp_not_ours IS 'leo-installer restore point x of someone else (y)'");
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "restore_point.external_copied";
+    auto killed = run_installer(upgrade_args(root, true), o);
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    const auto copies = databases_like(*ext, "leo_rp_%");
+    ASSERT_THAT(copies, HasSubstr(",leo_rp_not_ours")) << "the killed run left its copy";
+    auto list = run_installer({"snapshot", "list", "--root", root.string()});
+    EXPECT_THAT(list.out, HasSubstr("on the external server is a copy of this broker no restore point names"));
+    EXPECT_THAT(list.out, Not(HasSubstr("leo_rp_not_ours")));
+    auto rec = run_installer({"recover", "--root", root.string(), "-y"});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "leo_rp_not_ours");
+    EXPECT_EQ(installed(root), k_old);
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "0");
+}
+
+TEST_F(Cluster, ARecoverThatDiesAfterTakingTheLeaseDoesNotMakeTheNextOneSkipTheSharedDatabase) {
+    const auto root = add_broker(1);
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "upgrade.after_migrate";
+    auto killed = run_installer(upgrade_args(root, true), o);
+    ASSERT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    o.env["LEO_FAULT_INJECT"] = "restore.left";
+    auto first = run_installer({"recover", "--root", root.string(), "-y"}, o);
+    ASSERT_EQ(first.signal, SIGKILL) << first.out << first.err;
+    auto second = run_installer({"recover", "--root", root.string(), "-y"});
+    ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+    EXPECT_THAT(second.out, Not(HasSubstr("another broker took the cluster's upgrade lease")));
+    EXPECT_EQ(installed(root), k_old);
+    EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.0.0.2");
+    EXPECT_EQ(shared().query("SELECT count(*)::text FROM leo_installer.upgrade_lease WHERE holder IS NOT NULL").at(0, 0),
+              "0");
+}
+
+TEST_F(Cluster, AfterTheSharedDatabaseWentBackTheOtherBrokersAreNamedAndCanGoBackToo) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    ASSERT_EQ(run_installer(upgrade_args(b1, true)).exit_code, 0);
+    ASSERT_EQ(run_installer(upgrade_args(b2, false)).exit_code, 0);
+    auto rb = run_installer({"rollback", "--root", b1.string(), "-y", "--allow-remote-upgrade"});
+    ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+    EXPECT_THAT(rb.out, HasSubstr("other brokers run another version on it"));
+    EXPECT_THAT(rb.out, HasSubstr(b2.string() + " (9.1.2"));
+    // The registry is the cluster's present, not the copy's: b2 still says 9.1.2.
+    EXPECT_EQ(shared()
+                  .query("SELECT broker_version FROM leo_installer.cluster_members WHERE member LIKE '%' || $1",
+                         {b2.string()})
+                  .at(0, 0),
+              "9.1.2");
+    // b2's restore point recorded the migrated schema, but its package ships the one the
+    // shared database is at again: it goes back (package and configuration only).
+    auto rb2 = run_installer({"rollback", "--root", b2.string(), "-y"});
+    ASSERT_EQ(rb2.exit_code, 0) << rb2.out << rb2.err;
+    EXPECT_EQ(installed(b2), k_old);
+    auto st = run_installer({"status", "--root", b2.string()});
+    EXPECT_EQ(st.exit_code, 0) << st.out;
+}
+
+TEST_F(Cluster, AnEmptyRestorePointIdIsAUsageErrorNotTheNewest) {
+    const auto root = add_broker(1);
+    ASSERT_EQ(run_installer(upgrade_args(root, true)).exit_code, 0);
+    auto rb = run_installer({"rollback", "", "--root", root.string(), "-y", "--allow-remote-upgrade"});
+    EXPECT_EQ(rb.exit_code, 2) << rb.out << rb.err;
+    EXPECT_EQ(installed(root), k_new);
+    EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.1.0.2");
+}
+
+TEST_F(Cluster, ALinkOutOfTheConfigurationRefusesTheRollbackBeforeItIsRecorded) {
+    const auto root = add_broker(1);
+    ASSERT_EQ(run_installer(upgrade_args(root, true)).exit_code, 0);
+    const auto etc = root / "home/leo/etc";
+    stdfs::rename(etc, root / "home/leo/etc.moved");
+    stdfs::create_symlink(tmp.path(), etc);
+    auto rb = run_installer({"rollback", "--root", root.string(), "-y", "--allow-remote-upgrade"});
+    EXPECT_EQ(rb.exit_code, 3) << rb.out << rb.err;
+    EXPECT_THAT(rb.err, HasSubstr("nothing was changed"));
+    EXPECT_EQ(installed(root), k_new);
+    EXPECT_EQ(shared().query("SELECT max(version) FROM leo_schema_history").at(0, 0), "9.1.0.2");
+    // No unfinished run: nothing for recover, and the other commands are not blocked.
+    stdfs::remove(etc);
+    stdfs::rename(root / "home/leo/etc.moved", etc);
+    auto st = run_installer({"status", "--root", root.string()});
+    EXPECT_NE(st.exit_code, 5) << st.out;
 }
 
 TEST_F(Cluster, KilledInTheMigrationThenRecoverPutsTheSharedDatabaseBackAndFreesTheLease) {

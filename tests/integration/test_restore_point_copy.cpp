@@ -7,17 +7,21 @@
 #include "broker_runs.hpp"
 #include "test_support.hpp"
 
+#include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/migrations/db_copy.hpp"
 
 #include <fstream>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace {
 namespace stdfs = std::filesystem;
 using leo::test::run_installer;
+using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace leo::test::runs;
 
 class CopyTest : public Broker {
@@ -98,6 +102,52 @@ TEST_F(CopyTest, RollbackIsARenameAndTheStateItLeavesIsARestorePoint) {
     EXPECT_EQ(installed(), k_old + "\n");
     EXPECT_EQ(leo::test::table_checksums(root), before);
     EXPECT_EQ(sql("SELECT count(*) FROM pg_database WHERE datname = 'leo'", "postgres").at(0, 0), "1");
+}
+
+TEST_F(CopyTest, DeletingAConsumedRestorePointNeverDropsAnotherOnesCopy) {
+    // Renames keep OIDs: after a rollback, then a rollback of that rollback, the OID the
+    // first left restore point recorded belongs to the second one's copy. Deleting the
+    // first must not drop it.
+    ASSERT_EQ(run_installer(args({"upgrade", "-y"})).exit_code, 0);
+    auto rb = run_installer(args({"rollback", "-y"}));
+    ASSERT_EQ(rb.exit_code, 0) << rb.err;
+    auto left_of = [](const std::string& out) {
+        const std::string marker = "the state before this rollback is restore point ";
+        const auto at = out.find(marker);
+        return at == std::string::npos ? std::string()
+                                       : out.substr(at + marker.size(), out.find(' ', at + marker.size()) - at -
+                                                                            marker.size());
+    };
+    const auto left1 = left_of(rb.out);
+    ASSERT_FALSE(left1.empty()) << rb.out;
+    auto rb2 = run_installer(args({"rollback", left1, "-y"}));
+    ASSERT_EQ(rb2.exit_code, 0) << rb2.err;
+    const auto left2 = left_of(rb2.out);
+    auto rb3 = run_installer(args({"rollback", left2, "-y"}));
+    ASSERT_EQ(rb3.exit_code, 0) << rb3.err;
+    const auto left3 = left_of(rb3.out);
+    const auto before = copies();
+    auto del = run_installer(args({"snapshot", "delete", left1, "-y"}));
+    ASSERT_EQ(del.exit_code, 0) << del.err;
+    EXPECT_EQ(copies(), before) << "the consumed restore point " << left1 << " owns no database copy any more";
+    // The newest left restore point still rolls back by renames.
+    auto back = run_installer(args({"rollback", left3, "-y"}));
+    ASSERT_EQ(back.exit_code, 0) << back.err;
+    EXPECT_THAT(back.out, Not(HasSubstr("from its dump")));
+}
+
+TEST_F(CopyTest, ACopyNameThatExistsIsRefusedAndThatDatabaseIsNeverDropped) {
+    leo::migrations::InternalDatabase db(root);
+    auto admin = leo::migrations::Connection::open(db.conninfo("postgres"));
+    admin.exec("CREATE DATABASE leo_rp_planted");
+    try {
+        (void)leo::migrations::copy_database(admin, "leo", "leo_rp_planted", "x");
+        ADD_FAILURE() << "a copy over an existing name was not refused";
+    } catch (const leo::RefusedError& e) {
+        EXPECT_THAT(std::string(e.what()), HasSubstr("a database of that name exists"));
+    }
+    EXPECT_TRUE(leo::migrations::find_database(admin, "leo_rp_planted").has_value());
+    admin.exec("DROP DATABASE leo_rp_planted");
 }
 
 TEST_F(CopyTest, TheQuestionSaysHowOldTheRestorePointIsAndWhatIsDiscarded) {

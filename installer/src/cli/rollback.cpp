@@ -55,7 +55,12 @@ public:
                        "On an external database, wait up to SECONDS for another broker's upgrade lease (default 900)")
             ->option_text("SECONDS")
             ->check(CLI::Range(0, 86400));
-        sub.add_option("id", m_id, "Restore point (default: the newest)")->option_text("SNAPSHOT");
+        sub.add_option("id", m_id, "Restore point (default: the newest)")
+            ->option_text("SNAPSHOT")
+            // An empty id (a script's unset variable) is a mistake, never "the newest".
+            ->check(CLI::Validator(
+                [](std::string& v) { return v.empty() ? std::string("an empty restore point id") : std::string(); },
+                "NONEMPTY"));
         sub.add_flag("--vm-snapshot", m_vm, "Revert the whole VM to the snapshot taken with the restore point "
                                             "(runs [vm_snapshot] restore_command)");
         sub.add_flag("--components-stopped", m_components_stopped,

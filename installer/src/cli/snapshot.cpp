@@ -145,6 +145,10 @@ private:
             std::cout << fmt::format("leftover: the database {} ({}) is a copy no restore point names; `leo-installer "
                                      "recover` removes it\n",
                                      d.name, mib(d.size_bytes));
+        for (const auto& d : leftovers.external_databases)
+            std::cout << fmt::format("leftover: the database {} ({}) on the external server is a copy of this broker "
+                                     "no restore point names; `leo-installer recover` removes it\n",
+                                     d.name, mib(d.size_bytes));
         for (const auto& name : leftovers.thawed)
             std::cout << fmt::format("leftover: the database copy {} accepts connections; `leo-installer recover` "
                                      "freezes it again\n",

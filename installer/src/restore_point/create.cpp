@@ -129,6 +129,8 @@ void save_package_and_config(const stdfs::path& root, RestorePoint& rp, const st
 }
 } // namespace rp_detail
 
+void check_configuration_saveable(const stdfs::path& root) { archive::check_links(root, k_config_paths); }
+
 void precheck_restore_point(const stdfs::path& root, const std::function<void(const std::string&)>& on_warning,
                             bool check_sessions) {
     require_internal_database(root, "a restore point");

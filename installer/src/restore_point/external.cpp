@@ -3,6 +3,7 @@
 #include "internal.hpp"
 
 #include "leo/common/clock.hpp"
+#include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
 #include "leo/common/log.hpp"
@@ -15,6 +16,8 @@
 #include "leo/rpm/transaction.hpp"
 
 #include <fmt/format.h>
+
+#include <set>
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
@@ -118,20 +121,30 @@ RestorePoint create_external_restore_point(const stdfs::path& root, const std::s
         if (db.dump && db.allow_copy) why_dump = why_no_external_copy(db.conninfo, server);
         if (db.dump && why_dump.empty()) {
             rp.database_state = migrations::read_database_state(*server->admin, server->dbname);
-            rp.copy = DatabaseCopy{database_name_for(rp.id, kind)};
+            // With this broker's hash: brokers (or clusters) sharing one server never collide.
+            rp.copy = DatabaseCopy{database_name_for(rp.id, kind) + "_" +
+                                   crypto::digest_hex("sha256", member_id(root)).substr(0, 8)};
             if (on_step)
                 on_step(fmt::format("database part: a template copy {} of the shared database {} on its server "
-                                    "(every broker is stopped and the role {} may create databases)",
+                                    "(no other session uses it, and its owner {} may create databases)",
                                     rp.copy->name, db.endpoint, rp.database_state->owner));
             if (db.before_copy) db.before_copy();  // our own sessions on it end (the lease's)
             const auto started = std::chrono::steady_clock::now();
             fault::point("restore_point.external_copy");
-            const auto info = migrations::copy_database(
-                *server->admin, server->dbname, rp.copy->name,
-                fmt::format("leo-installer restore point {} of {} ({}): frozen, do not use", rp.id, member_id(root),
-                            reason));
+            migrations::DatabaseInfo info;
+            try {
+                info = migrations::copy_database(
+                    *server->admin, server->dbname, rp.copy->name,
+                    fmt::format("leo-installer restore point {} of {} ({}): frozen, do not use", rp.id,
+                                member_id(root), reason));
+            } catch (...) {
+                if (db.after_copy) db.after_copy();
+                throw;
+            }
+            if (db.after_copy) db.after_copy();
             rp.copy->oid = info.oid;
             rp.copy->size_bytes = info.size_bytes;
+            fault::point("restore_point.external_copied");
             rp.dump_state = "pending";
             rp.verification = "pending";
             log::info("restore point {}: template copy {} of {} ({}) in {:.2f} s", rp.id, rp.copy->name, db.endpoint,
@@ -253,6 +266,37 @@ std::string finish_external_restore_point(const stdfs::path& root, RestorePoint&
     return problem;
 }
 
+std::vector<migrations::DatabaseInfo> external_leftover_copies(const stdfs::path& root) {
+    std::vector<migrations::DatabaseInfo> out;
+    try {
+        const auto config = load_database_config(root);
+        if (config.mode != DatabaseMode::external) return out;
+        auto server = open_external_server(external_conninfo(config), config.external.dbname);
+        std::set<std::uint32_t> oids;
+        std::set<std::string> names;
+        for (const auto& rp : list_restore_points(root)) {
+            if (!rp.copy || rp.database_location != "external") continue;
+            if (rp.copy->oid != 0) oids.insert(rp.copy->oid);
+            names.insert(rp.copy->name);
+        }
+        // The comment create_external_restore_point gives its copies.
+        const std::string maker = fmt::format(" of {} (", member_id(root));
+        for (const auto& d : migrations::databases_with_prefix(*server.admin, k_copy_prefix)) {
+            if (oids.count(d.oid) != 0 || names.count(d.name) != 0 || d.name == server.dbname) continue;
+            const auto mine = server.admin->query(
+                "SELECT 1 FROM pg_catalog.pg_database WHERE oid = $1::oid AND "
+                "pg_catalog.shobj_description(oid, 'pg_database') LIKE 'leo-installer restore point %' AND "
+                "pg_catalog.strpos(pg_catalog.shobj_description(oid, 'pg_database'), $2) > 0",
+                {std::to_string(d.oid), maker});
+            if (!mine.empty()) out.push_back(d);
+        }
+    } catch (const std::exception& e) {
+        log::warning("the external server could not be searched for restore-point copies left by a crash: {}",
+                     describe(e));
+    }
+    return out;
+}
+
 } // namespace rp_detail
 
 RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_in,
@@ -348,6 +392,16 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_
                          "as {}): what every broker of the cluster wrote since {} leaves it, and is kept in restore "
                          "point {}",
                          rp.external_endpoint, rp.copy->name, left_name, rp.created, left->id));
+        // The registry stays the cluster's present: read here, written into the copy after.
+        std::optional<std::vector<ClusterMember>> members;
+        if (copy->name != server->dbname) {
+            try {
+                auto conn = migrations::Connection::open(database->conninfo);
+                members = cluster_members(conn);
+            } catch (const std::exception& e) {
+                log::warning("the cluster's registry could not be read before the renames: {}", describe(e));
+            }
+        }
         if (database->before_rename) database->before_rename();
         auto& admin = *server->admin;
         if (copy->name != server->dbname) {
@@ -370,6 +424,14 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_
             migrations::set_allow_connections(admin, server->dbname, true);
         }
         if (database->after_rename) database->after_rename();
+        if (members) {
+            try {
+                auto conn = migrations::Connection::open(database->conninfo);
+                replace_cluster_members(conn, *members);
+            } catch (const std::exception& e) {
+                log::warning("the cluster's registry could not be written back after the renames: {}", describe(e));
+            }
+        }
         rp.copy->consumed = true;
         write_manifest(root, rp, snapshot_inside(rp.dir.filename().string()));
         out.used_dump = false;

@@ -72,6 +72,10 @@ std::string finish_external_restore_point(const std::filesystem::path& root, Res
 /// same when the rollback runs again after a crash.
 std::string left_id_for(const std::string& run);
 
+/// Leftovers::external_databases of `root` (empty when the broker is not on an external
+/// database, or its server cannot be asked: logged).
+std::vector<migrations::DatabaseInfo> external_leftover_copies(const std::filesystem::path& root);
+
 /// What a rollback checks of a restore point's files before anything changes: not failed
 /// its verification (unless `force`), package and configuration digests, package NEVRA,
 /// configuration restorable. Throws leo::RefusedError / leo::InstallError.

@@ -2,6 +2,8 @@
 // runs left behind.
 #include "internal.hpp"
 
+#include "leo/installer/database_config.hpp"
+
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 
@@ -18,15 +20,20 @@ using namespace rp_detail;
 
 namespace {
 
-/// Drop the copy of `rp` when it is still a copy (never the live database `live`: a copy
-/// a rollback renamed into place has its name, whatever the manifest says).
+/// Drop the copy of `rp` when it is still its copy: not consumed (a copy a rollback renamed
+/// into place is the live database `live` now), and the database of its OID still bears the
+/// copy's name (renames keep OIDs: the OID of a consumed copy can later belong to another
+/// restore point's copy, the live database renamed away by a second rollback).
 void drop_copy(migrations::Connection& admin, const RestorePoint& rp, const std::string& live) {
-    if (!rp.copy || rp.copy->oid == 0) {
-        if (rp.copy && !rp.copy->name.empty() && rp.copy->name != live) migrations::drop_database(admin, rp.copy->name);
+    if (!rp.copy || rp.copy->consumed || rp.copy->name.empty() || rp.copy->name == live) return;
+    if (rp.copy->oid == 0) {
+        // Recorded before the copy was made (a crash in between): only a database of that
+        // name, which no other restore point can bear (names carry the restore point's id).
+        migrations::drop_database(admin, rp.copy->name);
         return;
     }
     const auto found = migrations::find_database(admin, rp.copy->oid);
-    if (!found || found->name == live) return;
+    if (!found || found->name != rp.copy->name) return;
     migrations::drop_database(admin, found->name);
     log::info("dropped the database copy {} of restore point {}", found->name, rp.id);
 }
@@ -113,6 +120,7 @@ Leftovers find_leftovers(const stdfs::path& root) {
     if (sr.exists(fs::SystemRoot::k_snapshots))
         for (const auto& name : sr.list(fs::SystemRoot::k_snapshots))
             if (name.rfind(".", 0) == 0) out.partial_dirs.push_back(name);
+    out.external_databases = external_leftover_copies(root);
     migrations::InternalDatabase db(root);
     if (db.status().state != migrations::DbState::running) return out;
     auto admin = admin_connection(db);
@@ -160,6 +168,15 @@ std::vector<std::string> remove_leftovers(const stdfs::path& root) {
             migrations::drop_database(admin, d.name);
             done.push_back(fmt::format("dropped the database {} ({}), a copy no restore point names", d.name,
                                        mib(d.size_bytes)));
+        }
+    }
+    if (!found.external_databases.empty()) {
+        auto server = open_external_server(external_conninfo(load_database_config(root)));
+        for (const auto& d : found.external_databases) {
+            migrations::drop_database(*server.admin, d.name);
+            done.push_back(fmt::format("dropped the database {} ({}) on the external server, a copy of this broker "
+                                       "no restore point names",
+                                       d.name, mib(d.size_bytes)));
         }
     }
     for (const auto& line : done) log::info("{}", line);

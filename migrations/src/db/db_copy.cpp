@@ -223,16 +223,18 @@ DatabaseInfo copy_database(Connection& admin, const std::string& source, const s
                                        "the broker's components (or those clients) and run again; nothing was "
                                        "changed",
                                        source, describe_clients(clients)));
+    // A database of that name is never ours to replace (nor, after a failure, to drop).
+    if (find_database(admin, copy))
+        throw RefusedError(fmt::format("cannot copy the database {} into {}: a database of that name exists (not "
+                                       "made by this run; it is left as it is); nothing was changed",
+                                       source, copy));
     const std::string strategy = admin.server_version_num() >= 150000 ? " STRATEGY FILE_COPY" : "";
     try {
         admin.exec(fmt::format("CREATE DATABASE {} TEMPLATE {}{}", admin.quote_ident(copy),
                                admin.quote_ident(source), strategy));
     } catch (const DatabaseError& e) {
-        // CREATE DATABASE is not transactional, but a failed one removes what it wrote.
-        try {
-            drop_database(admin, copy);
-        } catch (const DatabaseError&) {
-        }
+        // A failed CREATE DATABASE removes what it wrote itself (disk full included); a
+        // database of that name made meanwhile by someone else is not ours to drop.
         std::throw_with_nested(DatabaseError(fmt::format(
             "the copy of the database {} into {} failed; {} is untouched", source, copy, source)));
     }

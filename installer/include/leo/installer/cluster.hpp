@@ -59,6 +59,12 @@ std::string register_this_broker(const std::filesystem::path& root, const std::s
 /// Every registered broker, by member name.
 [[nodiscard]] std::vector<ClusterMember> cluster_members(migrations::Connection& conn);
 
+/// Make the registry exactly `members` (rows as cluster_members() read them, heartbeats
+/// kept), in one transaction: after the shared database was replaced by a restore point's
+/// copy, the registry is the cluster's present, not the copy's past. Throws
+/// leo::DatabaseError.
+void replace_cluster_members(migrations::Connection& conn, const std::vector<ClusterMember>& members);
+
 /// The lease's holder as the row says.
 struct LeaseHolder {
     std::string member;

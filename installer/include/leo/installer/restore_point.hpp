@@ -160,6 +160,10 @@ struct Leftovers {
     /// Copies of listed restore points left accepting connections (a run killed while it
     /// took the dump): recover freezes them again.
     std::vector<std::string> thawed;
+    /// Copies on the external server of a broker on a shared database whose COMMENT names
+    /// this broker as their maker and that no manifest names (a run killed between the
+    /// CREATE DATABASE and the manifest). Never another broker's.
+    std::vector<migrations::DatabaseInfo> external_databases;
 };
 [[nodiscard]] Leftovers find_leftovers(const std::filesystem::path& root);
 /// Remove what find_leftovers() finds (recover does, under the run lock); returns what it did.
@@ -230,9 +234,16 @@ struct ExternalDatabasePart {
     /// Called just before the copy: ends this process's own sessions on the shared
     /// database (the lease's), which CREATE DATABASE ... TEMPLATE would wait for.
     std::function<void()> before_copy;
+    /// Called once the copy is made (or failed): the lease's renewal resumes at once.
+    std::function<void()> after_copy;
     /// The restore point's id ("" : from the clock, as every restore point's).
     std::string id;
 };
+
+/// What a restore point of the state being left needs of the configuration, checked before
+/// a rollback records its run: no link in the saved directories leading out of them (the
+/// leo account owns /home/leo/etc). Throws leo::RefusedError naming the link and its target.
+void check_configuration_saveable(const std::filesystem::path& root);
 
 /// A restore point of a broker on an external database: the package and configuration as
 /// create_restore_point keeps them, the schema version, and, when `db.dump`, the shared

@@ -1,0 +1,156 @@
+// check-update, and the candidates and keys `upgrade` plans with.
+#include "update_check.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
+#include "leo/common/system_root.hpp"
+#include "leo/installer/paths.hpp"
+#include "leo/migrations/engine.hpp"
+#include "leo/repo/config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace update_detail {
+
+rpm::Evr evr_of(const repo::PackageEntry& e) { return rpm::Evr{e.epoch, e.version, e.release}; }
+rpm::Evr evr_of(const rpm::PackageInfo& p) { return rpm::Evr{p.epoch.value_or(0), p.version, p.release}; }
+
+rpm::PackageInfo installed_broker(const stdfs::path& root) {
+    const auto installed = rpm::query_installed(root, k_broker_package);
+    if (installed.empty())
+        throw InstallError(fmt::format("no broker is installed in {} ({} is not in its rpmdb); install it first "
+                                       "with `leo-installer install --rpm FILE`",
+                                       root.string(), k_broker_package));
+    if (installed.size() > 1) {
+        std::string all;
+        for (const auto& p : installed) all += (all.empty() ? "" : ", ") + p.nevra();
+        throw InstallError(fmt::format("{} versions of the broker are in the rpmdb of {} ({}); an interrupted "
+                                       "transaction must be repaired first",
+                                       installed.size(), root.string(), all));
+    }
+    return installed.front();
+}
+
+std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
+    std::vector<Candidate> out;
+    // The root's metadata cache belongs to root. Another user (check-update reads only,
+    // for every user) can neither write it nor may change it: the metadata goes to a
+    // private temporary cache instead, removed afterwards (nothing under the root changes).
+    std::optional<fs::PrivateTempDir> private_cache;
+    if (::geteuid() != 0) {
+        const char* tmp = std::getenv("TMPDIR");
+        private_cache.emplace(tmp != nullptr && *tmp == '/' ? tmp : "/tmp", "leo-installer-cache.");
+    }
+    const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
+    const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
+    for (const auto& r : select_repos(root, sel)) {
+        auto md = repo::load_metadata(r, sys, cache_dir,
+                                      [](const std::string& name) { return name == k_broker_package; });
+        for (auto& e : md.packages)
+            if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+        return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;
+    });
+    return out;
+}
+
+bool version_matches(const repo::PackageEntry& e, const std::string& v) {
+    if (e.version == v) return true;
+    if (e.version + "-" + e.release == v) return true;
+    return std::to_string(e.epoch) + ":" + e.version + "-" + e.release == v;
+}
+
+std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {
+    std::vector<stdfs::path> out;
+    const fs::SystemRoot sys(root);
+    const stdfs::path dir = "/var/cache/leo-installer/keys";
+    int n = 0;
+    for (const auto& url : r.gpgkeys) {
+        if (url.rfind("file://", 0) == 0) {
+            out.emplace_back(url.substr(7));
+        } else if (!url.empty() && url[0] == '/') {
+            out.emplace_back(url);
+        } else {
+            repo::ensure_cache_dir(sys, dir);
+            const auto file = dir / fmt::format("{}-{}.asc", r.id, n++);
+            sys.write_atomic(file, repo::fetch_url(r, url), 0644);
+            out.push_back(sys.host(file));
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> package_schema_version(const stdfs::path& file) {
+    std::optional<std::string> newest;
+    const std::string dir = std::string(k_migrations_dir) + "/";
+    for (const auto& path : rpm::list_package_files(file)) {
+        if (path.rfind(dir, 0) != 0) continue;
+        const auto m = migrations::parse_migration_name(path.substr(dir.size()), k_migrations_dir);
+        if (m && (!newest || migrations::compare_versions(m->version, *newest) > 0)) newest = m->version;
+    }
+    return newest;
+}
+
+} // namespace update_detail
+
+using namespace update_detail;
+
+std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSelection& sel) {
+    auto all = repo::load_repo_configs(fs::SystemRoot(root));
+    for (const auto& extra : sel.extra) {
+        if (std::any_of(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == extra.id; }))
+            throw UsageError(fmt::format("--repofrompath {}: a repository with id '{}' already exists ({}); choose "
+                                         "another id",
+                                         extra.id, extra.id,
+                                         std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) {
+                                             return r.id == extra.id;
+                                         })->source));
+        all.push_back(extra);
+    }
+    std::vector<repo::RepoConfig> out;
+    if (sel.ids.empty()) {
+        for (auto& r : all)
+            if (r.enabled) out.push_back(r);
+    } else {
+        for (const auto& id : sel.ids) {
+            auto it = std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == id; });
+            if (it == all.end()) {
+                std::string known;
+                for (const auto& r : all) known += (known.empty() ? "" : ", ") + r.id;
+                throw UsageError(fmt::format("--repo {}: no such repository in {} or --repofrompath (known: {})", id,
+                                             fs::SystemRoot(root).host("/etc/yum.repos.d").string(),
+                                             known.empty() ? "none" : known));
+            }
+            if (std::none_of(out.begin(), out.end(), [&](const repo::RepoConfig& r) { return r.id == id; })) {
+                out.push_back(*it);
+                out.back().enabled = true;
+            }
+        }
+    }
+    if (out.empty())
+        throw RepoError(fmt::format("no enabled repository in {}; add a .repo file or pass --repofrompath ID,URL",
+                                    fs::SystemRoot(root).host("/etc/yum.repos.d").string()));
+    return out;
+}
+
+UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
+    UpdateInfo info;
+    info.installed = installed_broker(root);
+    info.available = available(root, sel);
+    if (!info.available.empty() &&
+        rpm::compare_evr(evr_of(info.available.front().entry), evr_of(info.installed)) > 0)
+        info.update = info.available.front();
+    return info;
+}
+
+} // namespace leo::installer

@@ -1,0 +1,38 @@
+#pragma once
+// What `upgrade` and `check-update` share: the installed broker and the candidates of the
+// enabled repositories, newest first (update_check.cpp).
+#include "leo/installer/upgrade.hpp"
+#include "leo/repo/metadata.hpp"
+#include "leo/rpm/evr.hpp"
+#include "leo/rpm/transaction.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leo::installer::update_detail {
+
+rpm::Evr evr_of(const repo::PackageEntry& e);
+rpm::Evr evr_of(const rpm::PackageInfo& p);
+
+/// The one installed broker package of `root`. Throws leo::InstallError when none is
+/// installed or when the rpmdb holds several (an interrupted transaction).
+rpm::PackageInfo installed_broker(const std::filesystem::path& root);
+
+/// The broker packages (x86_64 or noarch) of the selected repositories, newest EVR first
+/// (rpm's order). Another user than root reads the metadata into a private temporary
+/// cache. Throws leo::RepoError / leo::UsageError (select_repos).
+std::vector<Candidate> available(const std::filesystem::path& root, const RepoSelection& sel);
+
+/// `v` names entry `e`: "V", "V-R" or "E:V-R".
+bool version_matches(const repo::PackageEntry& e, const std::string& v);
+
+/// The repository's gpgkey URLs as local files (fetched into the root's cache when remote).
+std::vector<std::filesystem::path> repo_keys(const std::filesystem::path& root, const repo::RepoConfig& r);
+
+/// The newest schema version the package file ships (its /home/leo/share/migrations), or
+/// nullopt when it ships none. Throws leo::RpmError for a file rpm cannot read.
+std::optional<std::string> package_schema_version(const std::filesystem::path& file);
+
+} // namespace leo::installer::update_detail
