@@ -189,6 +189,11 @@ psql -q -h "$ext/home/leo/pgsql" -p "$ext_port" -U leo -d leo_shared \
   -c 'SELECT member, site_id, broker_version, state FROM leo_installer.cluster_members ORDER BY member' \
   -c 'SELECT token, holder FROM leo_installer.upgrade_lease' \
   -c 'SELECT site_id, count(*) AS pending_jobs FROM work_queue WHERE status = $$pending$$ GROUP BY site_id ORDER BY 1'
+echo "The cluster goes back: the first broker's restore point holds the shared database (put back only with"
+echo "--allow-remote-upgrade; the other broker is named), then the second goes back to its own package:"
+run "$bin" rollback --root "$work/cluster-1" -y --allow-remote-upgrade
+run "$bin" rollback --root "$work/cluster-2" -y
+run "$bin" status --root "$work/cluster-2"
 cleanup_cluster
 "$bin" db stop --root "$ext" >/dev/null
 
