@@ -89,30 +89,21 @@ void run_vm_snapshot_hook(const stdfs::path& root, RestorePoint& rp, const stdfs
     if (on_warning) on_warning(msg + " (optional: going on without a VM snapshot)");
 }
 
-/// Connections to a frozen copy are allowed only while `Thaw` exists (under the run lock).
-class Thaw {
-public:
-    Thaw(migrations::Connection& admin, std::string name) : m_admin(admin), m_name(std::move(name)) {
-        migrations::set_allow_connections(m_admin, m_name, true);
-    }
-    ~Thaw() {
-        try {
-            migrations::set_allow_connections(m_admin, m_name, false);
-        } catch (const std::exception& e) {
-            log::warning("could not refuse connections to {} again: {}", m_name, e.what());
-        }
-    }
-    Thaw(const Thaw&) = delete;
-    Thaw& operator=(const Thaw&) = delete;
-
-private:
-    migrations::Connection& m_admin;
-    std::string m_name;
-};
-
 } // namespace
 
 namespace rp_detail {
+Thaw::Thaw(migrations::Connection& admin, std::string name) : m_admin(admin), m_name(std::move(name)) {
+    migrations::set_allow_connections(m_admin, m_name, true);
+}
+
+Thaw::~Thaw() {
+    try {
+        migrations::set_allow_connections(m_admin, m_name, false);
+    } catch (const std::exception& e) {
+        log::warning("could not refuse connections to {} again: {}", m_name, e.what());
+    }
+}
+
 void save_package_and_config(const stdfs::path& root, RestorePoint& rp, const stdfs::path& base,
                              const stdfs::path& partial_inside, const InstallerConfig& config,
                              const std::function<void(const std::string&)>& on_warning) {

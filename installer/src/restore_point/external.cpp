@@ -196,27 +196,6 @@ RestorePoint create_external_restore_point(const stdfs::path& root, const std::s
 
 namespace rp_detail {
 
-/// Connections to a frozen copy on the external server, allowed only while this exists.
-class ExternalThaw {
-public:
-    ExternalThaw(migrations::Connection& admin, std::string name) : m_admin(admin), m_name(std::move(name)) {
-        migrations::set_allow_connections(m_admin, m_name, true);
-    }
-    ~ExternalThaw() {
-        try {
-            migrations::set_allow_connections(m_admin, m_name, false);
-        } catch (const std::exception& e) {
-            log::warning("could not refuse connections to {} again: {}", m_name, e.what());
-        }
-    }
-    ExternalThaw(const ExternalThaw&) = delete;
-    ExternalThaw& operator=(const ExternalThaw&) = delete;
-
-private:
-    migrations::Connection& m_admin;
-    std::string m_name;
-};
-
 std::string external_conninfo_for(const stdfs::path& root, const RestorePoint& rp) {
     const auto config = load_database_config(root);
     if (config.mode != DatabaseMode::external || config.external.display() != rp.external_endpoint)
@@ -237,7 +216,7 @@ std::string finish_external_restore_point(const stdfs::path& root, RestorePoint&
         auto server = open_external_server(conninfo);
         const auto found = migrations::find_database(*server.admin, rp.copy->oid);
         if (!found) throw InstallError(fmt::format("its copy {} is gone from the server", rp.copy->name));
-        const ExternalThaw thaw(*server.admin, found->name);
+        const Thaw thaw(*server.admin, found->name);
         const auto copy_conninfo = migrations::with_dbname(conninfo, found->name);
         if (rp.verification == "pending") {
             auto conn = migrations::Connection::open(copy_conninfo);

@@ -45,6 +45,21 @@ migrations::InternalDatabase running_database(const std::filesystem::path& root,
 /// it again when it is down. Throws leo::DatabaseError after that.
 migrations::Connection admin_connection(migrations::InternalDatabase& db);
 
+/// Connections to a frozen copy (on the internal instance or an external server) are
+/// allowed only while a Thaw exists (under the run lock); refused again when it ends (a
+/// failure to is logged: `recover` freezes such a copy again).
+class Thaw {
+public:
+    Thaw(migrations::Connection& admin, std::string name);
+    ~Thaw();
+    Thaw(const Thaw&) = delete;
+    Thaw& operator=(const Thaw&) = delete;
+
+private:
+    migrations::Connection& m_admin;
+    std::string m_name;
+};
+
 /// The server of an external broker database: a session on its maintenance database
 /// (`postgres`, else `template1`) for CREATE/ALTER/DROP DATABASE, and the broker
 /// database's name (`dbname`, or asked of the server when empty: it must exist then). Throws leo::DatabaseError naming both attempts.
