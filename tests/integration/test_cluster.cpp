@@ -559,6 +559,7 @@ TEST_F(Cluster, ManualRollbackOfTheSharedDatabaseNeedsTheFlagAndCanItselfBeRolle
     const auto at = rb.out.find(marker);
     ASSERT_NE(at, std::string::npos) << rb.out;
     const auto left = rb.out.substr(at + marker.size(), rb.out.find(' ', at + marker.size()) - at - marker.size());
+    EXPECT_THAT(rb.out, HasSubstr("`leo-installer rollback " + left + " --allow-remote-upgrade` returns to it"));
 
     // The rollback rolled back: the upgraded schema and the row written after it return.
     auto again = run_installer({"rollback", left, "--root", root.string(), "-y", "--allow-remote-upgrade"});

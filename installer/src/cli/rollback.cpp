@@ -99,9 +99,10 @@ public:
         for (const auto& f : result.outcome.saved_config)
             std::cout << fmt::format("kept your changed {} as {}.rpmsave\n", f, f);
         if (!result.outcome.left_restore_point.empty())
-            std::cout << fmt::format("the state before this rollback is restore point {} (`leo-installer rollback {}` "
+            std::cout << fmt::format("the state before this rollback is restore point {} (`leo-installer rollback {}{}` "
                                      "returns to it)\n",
-                                     result.outcome.left_restore_point, result.outcome.left_restore_point);
+                                     result.outcome.left_restore_point, result.outcome.left_restore_point,
+                                     result.outcome.shared_database ? " --allow-remote-upgrade" : "");
         for (const auto& id : result.pruned) std::cout << "deleted restore point " << id << " (retention)\n";
         return 0;
     }

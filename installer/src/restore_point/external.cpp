@@ -425,6 +425,7 @@ RestoreOutcome restore_external(const stdfs::path& root, const RestorePoint& rp_
                          database == nullptr ? "this rollback does not put it back"
                                              : "this restore point holds no copy of it"));
     }
+    out.shared_database = method != Method::none;
     if (method != Method::none)
         log::info("restore {}: shared database restored ({}) in {:.2f} s", rp.id,
                   method == Method::rename ? "renames" : "the directory dump",

@@ -203,6 +203,9 @@ struct RestoreOutcome {
     /// restored one as FILE.rpmsave (rpm's convention). Host paths.
     std::vector<std::string> saved_config;
     bool used_dump = false;  ///< the dump was restored (no copy left)
+    /// A shared (external) database was put back: returning to the left restore point
+    /// needs --allow-remote-upgrade too.
+    bool shared_database = false;
 };
 
 /// Put `root` back to `rp`. First everything is checked (files, digests, that no other
