@@ -171,10 +171,11 @@ std::filesystem::path build_test_package(const std::filesystem::path& dir, const
             out << "%pre -p <lua>\nposix.sleep(" << p.pre_sleep_s << ")\n\n";
         out << "%files\n";
     }
-    run_ok({"rpmbuild", "-bb", "--quiet", "--define", "_topdir " + top.string(), "--define",
+    run_ok({"rpmbuild", p.source ? "-bs" : "-bb", "--quiet", "--define", "_topdir " + top.string(), "--define",
                   "_dbpath /var/lib/rpm", "--define", "_build_id_links none", spec.string()});
-    const std::string file = p.name + "-" + p.version + "-" + p.release + "." + p.arch + ".rpm";
-    const auto rpm = top / "RPMS" / p.arch / file;
+    const std::string file =
+        p.name + "-" + p.version + "-" + p.release + "." + (p.source ? std::string("src") : p.arch) + ".rpm";
+    const auto rpm = p.source ? top / "SRPMS" / file : top / "RPMS" / p.arch / file;
     if (!std::filesystem::exists(rpm))
         throw std::runtime_error("rpmbuild made no " + rpm.string());
     const auto out = dir / file;

@@ -60,9 +60,10 @@ struct TestPackage {
     std::string release = "1";
     std::string arch = "noarch";
     int pre_sleep_s = 0;  ///< its %pre (Lua) sleeps that long; none when 0
+    bool source = false;  ///< the source package (rpmbuild -bs: NAME-VERSION-RELEASE.src.rpm)
 };
 /// Build `p` with rpmbuild from a .spec written here, into `dir`; returns the RPM's path
-/// (NAME-VERSION-RELEASE.ARCH.rpm).
+/// (NAME-VERSION-RELEASE.ARCH.rpm, or .src.rpm for a source package).
 std::filesystem::path build_test_package(const std::filesystem::path& dir, const TestPackage& p);
 
 /// Build a noarch package `name`-1-1 with no files whose %pre (Lua: no shell needed in the
