@@ -104,6 +104,20 @@ Thaw::~Thaw() {
     }
 }
 
+std::string record_finishing(const stdfs::path& root, RestorePoint& rp, const std::function<void()>& work) {
+    std::string problem;
+    try {
+        work();
+        rp.verification = "verified";
+    } catch (const std::exception& e) {
+        problem = describe(e);
+        if (rp.dump_state != "complete") rp.dump_state = "failed: " + problem;
+        log::warning("restore point {}: {}", rp.id, problem);
+    }
+    write_manifest(root, rp, snapshot_inside(rp.dir.filename().string()));
+    return problem;
+}
+
 void save_package_and_config(const stdfs::path& root, RestorePoint& rp, const stdfs::path& base,
                              const stdfs::path& partial_inside, const InstallerConfig& config,
                              const std::function<void(const std::string&)>& on_warning) {
@@ -229,8 +243,7 @@ std::string finish_restore_point(const stdfs::path& root, RestorePoint& rp,
     if (!rp.has_copy()) return "";  // format 1, or consumed: nothing left to take from the copy
     if (rp.dump_state == "complete" && rp.verification != "pending") return "";
     const fs::ScopedUmask private_files(077);
-    std::string problem;
-    try {
+    return record_finishing(root, rp, [&] {
         auto db = running_database(root, on_step);
         auto admin = admin_connection(db);
         const Thaw thaw(admin, rp.copy->name);
@@ -251,14 +264,7 @@ std::string finish_restore_point(const stdfs::path& root, RestorePoint& rp,
             rp.database_sha256 = crypto::file_digest_hex("sha256", rp.dir / "database.dump");
             rp.dump_state = "complete";
         }
-        rp.verification = "verified";
-    } catch (const std::exception& e) {
-        problem = describe(e);
-        if (rp.dump_state != "complete") rp.dump_state = "failed: " + problem;
-        log::warning("restore point {}: {}", rp.id, problem);
-    }
-    write_manifest(root, rp, snapshot_inside(rp.dir.filename().string()));
-    return problem;
+    });
 }
 
 std::string check_restore_point(const stdfs::path& root, RestorePoint& rp,

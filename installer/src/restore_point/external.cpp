@@ -210,8 +210,7 @@ std::string finish_external_restore_point(const stdfs::path& root, RestorePoint&
     if (!rp.has_copy()) return "";
     if (rp.dump_state == "complete" && rp.verification != "pending") return "";
     const fs::ScopedUmask private_files(077);
-    std::string problem;
-    try {
+    return record_finishing(root, rp, [&] {
         const auto conninfo = external_conninfo_for(root, rp);
         auto server = open_external_server(conninfo);
         const auto found = migrations::find_database(*server.admin, rp.copy->oid);
@@ -235,14 +234,7 @@ std::string finish_external_restore_point(const stdfs::path& root, RestorePoint&
             log::info("restore point {}: directory dump of its copy {} in {:.2f} s", rp.id, found->name,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         }
-        rp.verification = "verified";
-    } catch (const std::exception& e) {
-        problem = describe(e);
-        if (rp.dump_state != "complete") rp.dump_state = "failed: " + problem;
-        log::warning("restore point {}: {}", rp.id, problem);
-    }
-    write_manifest(root, rp, snapshot_inside(rp.dir.filename().string()));
-    return problem;
+    });
 }
 
 std::vector<migrations::DatabaseInfo> external_leftover_copies(const stdfs::path& root) {

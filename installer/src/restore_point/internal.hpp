@@ -91,6 +91,11 @@ std::string left_id_for(const std::string& run);
 /// database, or its server cannot be asked: logged).
 std::vector<migrations::DatabaseInfo> external_leftover_copies(const std::filesystem::path& root);
 
+/// What finishing a restore point shares: run `work` (its checksums and dump), then mark it
+/// verified, or record why not (dump_state "failed: ..." unless complete; logged), and write
+/// its manifest either way. Returns "" or the problem.
+std::string record_finishing(const std::filesystem::path& root, RestorePoint& rp, const std::function<void()>& work);
+
 /// What a rollback checks of a restore point's files before anything changes: not failed
 /// its verification (unless `force`), package and configuration digests, package NEVRA,
 /// configuration restorable. Throws leo::RefusedError / leo::InstallError.
