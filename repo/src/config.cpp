@@ -234,6 +234,130 @@ int handler(void* user, const char* section_name, const char* raw_name, const ch
     return 1;
 }
 
+/// The options make_config reads.
+const std::set<std::string, std::less<>> k_handled = {
+    "name", "baseurl", "mirrorlist", "metalink", "enabled", "gpgcheck", "repo_gpgcheck", "gpgkey",
+    "allow_http_gpgkey", "exclude", "excludepkgs", "includepkgs", "priority", "cost", "skip_if_unavailable",
+    "metadata_expire", "timeout", "retries", "minrate", "sslverify", "sslcacert", "sslclientcert",
+    "sslclientkey", "proxy", "proxy_username", "proxy_password", "username", "password"};
+
+/// Options yum knows that change nothing in what we fetch or trust (accepted without a
+/// warning): descriptive ones, and ones about other packages or yum's own behaviour.
+/// failovermethod: we always try the URLs in order (yum's "priority"), which only differs
+/// from "roundrobin" in which healthy mirror serves first.
+const std::set<std::string, std::less<>> k_without_effect = {
+    "type", "failovermethod", "mirrorlist_expire", "enablegroups", "keepalive", "http_caching",
+    "metadata_expire_filter", "bugtracker_url", "gpgcakey", "deltarpm_percentage", "deltarpm_metadata_percentage",
+    "module_hotfixes", "countme", "ui_repoid_vars", "async", "fastestmirror_enabled", "max_parallel_downloads",
+    "mediaid", "enabled_metadata"};
+
+template <class T>
+struct Parsed {
+    std::optional<T> value;
+    std::string why;
+    explicit operator bool() const { return value.has_value(); }
+    const T& operator*() const { return *value; }
+    [[nodiscard]] const std::string& error() const { return why; }
+};
+
+template <class T>
+Parsed<T> fail_parse(std::string why) {
+    return Parsed<T>{std::nullopt, std::move(why)};
+}
+
+/// A whole decimal number in [lo, hi], or nullopt.
+std::optional<std::int64_t> whole(std::string_view text, std::int64_t lo, std::int64_t hi) {
+    if (text.empty() || text.size() > 18) {
+        return std::nullopt;
+    }
+    std::int64_t value = 0;
+    bool negative = false;
+    std::size_t i = 0;
+    if (text[0] == '-') {
+        negative = true;
+        i = 1;
+    }
+    if (i == text.size()) {
+        return std::nullopt;
+    }
+    for (; i < text.size(); ++i) {
+        if (text[i] < '0' || text[i] > '9') {
+            return std::nullopt;
+        }
+        value = value * 10 + (text[i] - '0');
+    }
+    if (negative) {
+        value = -value;
+    }
+    if (value < lo || value > hi) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+Parsed<int> parse_priority(const std::string& text) {
+    if (auto v = whole(text, 1, 99)) return Parsed<int>{static_cast<int>(*v), {}};
+    return fail_parse<int>("not a priority (a whole number from 1, the highest, to 99)");
+}
+
+Parsed<int> parse_cost(const std::string& text) {
+    if (auto v = whole(text, 0, 1000000)) return Parsed<int>{static_cast<int>(*v), {}};
+    return fail_parse<int>("not a cost (a whole number from 0 to 1000000)");
+}
+
+/// yum's time values: seconds, or a number with a d/h/m/s suffix; "never" or -1 for never.
+Parsed<std::int64_t> parse_expire(const std::string& text) {
+    if (text == "never" || text == "-1") return Parsed<std::int64_t>{-1, {}};
+    std::int64_t unit = 1;
+    std::string_view digits = text;
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 's': unit = 1; digits.remove_suffix(1); break;
+        case 'm': unit = 60; digits.remove_suffix(1); break;
+        case 'h': unit = 3600; digits.remove_suffix(1); break;
+        case 'd': unit = 86400; digits.remove_suffix(1); break;
+        default: break;
+        }
+    }
+    if (auto v = whole(digits, 0, std::int64_t{100} * 365 * 86400)) return Parsed<std::int64_t>{*v * unit, {}};
+    return fail_parse<std::int64_t>("not a time (seconds, or a number with d, h, m or s; never or -1 for never)");
+}
+
+/// Seconds, whole or with a fraction (yum takes a float); rounded up, 1 to 3600.
+Parsed<long> parse_timeout(const std::string& text) {
+    const auto dot = text.find('.');
+    const std::string_view whole_part = std::string_view(text).substr(0, dot);
+    const std::string_view fraction = dot == std::string::npos ? std::string_view{} : std::string_view(text).substr(dot + 1);
+    const bool fraction_ok = std::all_of(fraction.begin(), fraction.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (auto v = whole(whole_part.empty() ? "0" : whole_part, 0, 3600); v && fraction_ok) {
+        const bool round_up = fraction.find_first_not_of('0') != std::string_view::npos;
+        const long seconds = static_cast<long>(*v) + (round_up ? 1 : 0);
+        if (seconds >= 1 && seconds <= 3600) return Parsed<long>{seconds, {}};
+    }
+    return fail_parse<long>("not a timeout (seconds, from 1 to 3600)");
+}
+
+Parsed<unsigned> parse_retries(const std::string& text) {
+    if (auto v = whole(text, 0, 1000)) return Parsed<unsigned>{static_cast<unsigned>(*v), {}};
+    return fail_parse<unsigned>("not a number of retries (0 to 1000)");
+}
+
+/// Bytes per second, with an optional k, M or G suffix (1024-based, as yum).
+Parsed<std::uint64_t> parse_rate(const std::string& text) {
+    std::uint64_t unit = 1;
+    std::string_view digits = text;
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 'k': unit = 1024; digits.remove_suffix(1); break;
+        case 'm': unit = 1024 * 1024; digits.remove_suffix(1); break;
+        case 'g': unit = std::uint64_t{1024} * 1024 * 1024; digits.remove_suffix(1); break;
+        default: break;
+        }
+    }
+    if (auto v = whole(digits, 0, std::int64_t{1} << 40)) return Parsed<std::uint64_t>{static_cast<std::uint64_t>(*v) * unit, {}};
+    return fail_parse<std::uint64_t>("not a rate (bytes per second, with k, M or G)");
+}
+
 RepoConfig make_config(const Section& section, const std::string& file) {
     RepoConfig config;
     config.id = section.id;
@@ -293,15 +417,62 @@ RepoConfig make_config(const Section& section, const std::string& file) {
             config.baseurls.push_back(std::move(url));
         }
     }
-    if (config.baseurls.empty() && config.enabled) {
-        std::string why = "has no baseurl";
-        for (const char* key : {"mirrorlist", "metalink"}) {
-            if (get(key) != nullptr) {
-                why = fmt::format("uses {}, which is not supported yet: set baseurl", key);
-                break;
+    for (const auto& [key, field] : {std::pair<const char*, std::string*>{"mirrorlist", &config.mirrorlist},
+                                     {"metalink", &config.metalink}}) {
+        if (const Value* v = get(key)) {
+            *field = substitute(trim(v->text));
+            if (!field->empty() && !has_supported_scheme(*field)) {
+                throw RepoError(fmt::format("{}: [{}] {} {}: unsupported URL (use http://, https:// or file://)",
+                                            where(v->line), section.id, key, redact_url(*field)));
             }
         }
-        throw RepoError(fmt::format("{}: [{}] {}", where(section.line), section.id, why));
+    }
+    config.allow_http_gpgkey = boolean("allow_http_gpgkey", false);
+    for (const char* key : {"exclude", "excludepkgs"}) {
+        if (const Value* v = get(key)) {
+            for (auto& glob : split_list(substitute(v->text))) config.excludes.push_back(std::move(glob));
+        }
+    }
+    if (const Value* v = get("includepkgs")) {
+        for (auto& glob : split_list(substitute(v->text))) config.includepkgs.push_back(std::move(glob));
+    }
+    const auto number = [&](const std::string& key, auto fallback, auto parse) -> decltype(fallback) {
+        const Value* value = get(key);
+        if (value == nullptr) {
+            return fallback;
+        }
+        const auto parsed = parse(lower(trim(value->text)));
+        if (!parsed) {
+            throw RepoError(fmt::format("{}: [{}] {}={}: {}", where(value->line), section.id, key, trim(value->text),
+                                        parsed.error()));
+        }
+        return *parsed;
+    };
+    config.priority = number("priority", config.priority, parse_priority);
+    config.cost = number("cost", config.cost, parse_cost);
+    config.metadata_expire = number("metadata_expire", config.metadata_expire, parse_expire);
+    config.timeout = number("timeout", config.timeout, parse_timeout);
+    config.retries = number("retries", config.retries, parse_retries);
+    config.minrate = number("minrate", config.minrate, parse_rate);
+    if (get("skip_if_unavailable") != nullptr) {
+        config.skip_if_unavailable = boolean("skip_if_unavailable", false);
+    }
+    for (const auto& [key, field] : {std::pair<const char*, std::string*>{"sslclientcert", &config.sslclientcert},
+                                     {"sslclientkey", &config.sslclientkey}}) {
+        if (const Value* v = get(key)) {
+            *field = substitute(trim(v->text));
+        }
+    }
+    for (const auto& [key, value] : section.values) {
+        if (k_handled.contains(key) || k_without_effect.contains(key)) {
+            continue;
+        }
+        config.warnings.push_back(fmt::format("{}: [{}] option '{}' is not supported; ignored", where(value.line),
+                                              section.id, key));
+    }
+    if (config.baseurls.empty() && config.mirrorlist.empty() && config.metalink.empty() && config.enabled) {
+        throw RepoError(fmt::format("{}: [{}] has no baseurl, mirrorlist or metalink", where(section.line),
+                                    section.id));
     }
     return config;
 }

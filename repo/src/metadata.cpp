@@ -181,6 +181,10 @@ Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
     if (auto why = unsafe_file_name(repo.id); !why.empty()) {
         throw RepoError(fmt::format("repository \"{}\": not a usable repository id ({})", repo.id, why));
     }
+    if (repo.baseurls.empty() && (!repo.mirrorlist.empty() || !repo.metalink.empty())) {
+        throw RepoError(fmt::format("repository {}: uses {}, which is not supported yet; set baseurl in {}", repo.id,
+                                    repo.mirrorlist.empty() ? "metalink" : "mirrorlist", where_defined(repo)));
+    }
     if (repo.baseurls.empty()) {
         throw RepoError(fmt::format("repository {}: no baseurl (set one in {})", repo.id, where_defined(repo)));
     }

@@ -215,23 +215,61 @@ TEST_F(RepoConfigTest, SectionWithoutBaseurl) {
     const auto file = write("n.repo", "# header\n[n]\nname=No URL\n");
     const std::string message = error();
     EXPECT_TRUE(Contains(message, file.string() + ":2:"));
-    EXPECT_TRUE(Contains(message, "[n] has no baseurl"));
+    EXPECT_TRUE(Contains(message, "[n] has no baseurl, mirrorlist or metalink"));
 }
 
 TEST_F(RepoConfigTest, EmptySectionWithoutKeysIsStillSeen) {
     const auto file = write("e.repo", "[ok]\nbaseurl=http://h/\n[empty]\n");
-    EXPECT_TRUE(Contains(error(), file.string() + ":3: [empty] has no baseurl"));
+    EXPECT_TRUE(Contains(error(), file.string() + ":3: [empty] has no baseurl, mirrorlist or metalink"));
 }
 
-TEST_F(RepoConfigTest, MirrorlistAndMetalinkAreNotSupportedYet) {
-    const auto file =
-        write("centos.repo", "[base]\nname=CentOS-$releasever - Base\n"
-                             "mirrorlist=http://mirrorlist.centos.org/?release=$releasever&arch=$basearch\n");
+TEST_F(RepoConfigTest, MirrorlistAndMetalinkAreRead) {
+    write("centos.repo", "[base]\nname=CentOS-$releasever - Base\n"
+                         "mirrorlist=http://mirrorlist.centos.org/?release=$releasever&arch=$basearch\n"
+                         "[epel]\nmetalink=https://mirrors.example.com/metalink?repo=epel-$releasever\n");
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
+    ASSERT_EQ(configs.size(), 2u);
+    EXPECT_EQ(configs[0].mirrorlist, "http://mirrorlist.centos.org/?release=7&arch=x86_64");
+    EXPECT_TRUE(configs[0].baseurls.empty());
+    EXPECT_EQ(configs[1].metalink, "https://mirrors.example.com/metalink?repo=epel-7");
+}
+
+TEST_F(RepoConfigTest, NumbersAndListsOfTheTransferAndSelectionOptions) {
+    write("t.repo", "[t]\nbaseurl=http://h/\nexclude=a* b\nexcludepkgs=c\nincludepkgs=leostream-*\npriority=5\n"
+                    "cost=500\nmetadata_expire=90m\ntimeout=2.5\nretries=3\nminrate=1k\nskip_if_unavailable=1\n"
+                    "sslclientcert=/c.pem\nsslclientkey=/k.pem\n");
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
+    ASSERT_EQ(configs.size(), 1u);
+    const auto& c = configs[0];
+    EXPECT_EQ(c.excludes, (Strings{"a*", "b", "c"}));
+    EXPECT_EQ(c.includepkgs, (Strings{"leostream-*"}));
+    EXPECT_EQ(c.priority, 5);
+    EXPECT_EQ(c.cost, 500);
+    EXPECT_EQ(c.metadata_expire, 5400);
+    EXPECT_EQ(c.timeout, 3);
+    EXPECT_EQ(c.retries, 3u);
+    EXPECT_EQ(c.minrate, 1024u);
+    ASSERT_TRUE(c.skip_if_unavailable.has_value());
+    EXPECT_TRUE(*c.skip_if_unavailable);
+    EXPECT_EQ(c.sslclientcert, "/c.pem");
+    EXPECT_EQ(c.sslclientkey, "/k.pem");
+    EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST_F(RepoConfigTest, ABadNumberNamesTheOptionAndTheRule) {
+    const auto file = write("p.repo", "[p]\nbaseurl=http://h/\npriority=0\n");
     std::string message = error();
-    EXPECT_TRUE(Contains(message, file.string() + ":1:"));
-    EXPECT_TRUE(Contains(message, "mirrorlist, which is not supported yet"));
-    write("centos.repo", "[base]\nmetalink=https://mirrors.example.com/metalink?repo=x\n");
-    EXPECT_TRUE(Contains(error(), "metalink, which is not supported yet"));
+    EXPECT_TRUE(Contains(message, file.string() + ":3: [p] priority=0: not a priority"));
+    write("p.repo", "[p]\nbaseurl=http://h/\nmetadata_expire=soon\n");
+    EXPECT_TRUE(Contains(error(), "metadata_expire=soon: not a time"));
+}
+
+TEST_F(RepoConfigTest, AnOptionNotImplementedIsNamedInAWarning) {
+    const auto file = write("w.repo", "[w]\nbaseurl=http://h/\nthrottle=50%\nfailovermethod=priority\n");
+    const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
+    ASSERT_EQ(configs.size(), 1u);
+    ASSERT_EQ(configs[0].warnings.size(), 1u);
+    EXPECT_EQ(configs[0].warnings[0], file.string() + ":3: [w] option 'throttle' is not supported; ignored");
 }
 
 TEST_F(RepoConfigTest, DisabledSectionWithoutBaseurlIsKept) {
