@@ -1,5 +1,6 @@
 // Rollback and recover of a broker on an external database a cluster shares.
 #include "external_rollback.hpp"
+#include "leo/installer/hint.hpp"
 #include "update_check.hpp"
 
 #include "leo/common/error.hpp"

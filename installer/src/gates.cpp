@@ -1,4 +1,5 @@
 #include "leo/installer/gates.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -353,8 +354,9 @@ GateVerdict upgrade_path(const GateInputs& in) {
                              rpm::Evr{r.epoch, r.version, ""}) < 0) {
             v.state = GateState::refused;
             v.detail = fmt::format("{} can only be installed over version {} or later, and {} is installed: upgrade "
-                                   "to {} first (`leo-installer upgrade --version {}`), then to {}",
-                                   in.target.nevra(), req, in.installed.version, req, req, in.target.version);
+                                   "to {} first ({}), then to {}",
+                                   in.target.nevra(), req, in.installed.version, req,
+                                   command_hint("upgrade --version " + req), in.target.version);
             return v;
         }
     }

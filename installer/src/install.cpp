@@ -1,4 +1,7 @@
 #include "leo/installer/install.hpp"
+#include "leo/installer/hint.hpp"
+#include "staging.hpp"
+#include "update_check.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
@@ -196,8 +199,9 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
     for (const auto& i : rpm::query_installed(root, pkg.name)) {
         if (i.nevra() != pkg.nevra())
             throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it: "
-                                           "upgrade or downgrade it with `leo-installer upgrade --rpm FILE`",
-                                           i.nevra(), root.string()));
+                                           "upgrade it with {}, or go back with {}; nothing was changed",
+                                           i.nevra(), root.string(), command_hint("upgrade --rpm FILE"),
+                                           command_hint("rollback ID")));
         complete_only = true;
     }
     if (complete_only) {
@@ -337,23 +341,72 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
 
 } // namespace
 
-InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
+namespace {
+
+/// Verify `file` and check that it is the broker package (with `expected_nevra`, what the
+/// repository metadata said it is, when it came from one).
+rpm::VerifyResult verify_broker(const stdfs::path& root, const stdfs::path& file, const std::vector<stdfs::path>& keys,
+                                GpgCheck gpgcheck, const std::string& expected_nevra, const InstallCallbacks& cb) {
+    step(cb, fmt::format("verifying {}", file.string()));
+    auto v = verify_for_install(root, file, keys, gpgcheck);
+    const rpm::PackageInfo& pkg = v.package;
+    if (!expected_nevra.empty() && pkg.nevra() != expected_nevra)
+        throw InstallError(fmt::format("{} is {}, but the repository metadata says {}: the repository is "
+                                       "inconsistent; nothing was changed",
+                                       file.string(), pkg.nevra(), expected_nevra));
+    if (pkg.name != k_broker_package)
+        throw InstallError(fmt::format("{} is {}, not the broker package {}; nothing was changed", file.string(),
+                                       pkg.nevra(), k_broker_package));
+    if (gpgcheck == GpgCheck::no && v.signature != rpm::SignatureState::ok)
+        warn(cb, fmt::format("signature check disabled{}: {} is {}; it is accepted without knowing who built it",
+                             expected_nevra.empty() ? " (--nogpgcheck)" : "", pkg.nevra(),
+                             v.signature == rpm::SignatureState::unsigned_
+                                 ? "not signed"
+                                 : "signed with key " + v.key_id + " (" + std::string(rpm::to_string(v.signature)) +
+                                       ")"));
+    return v;
+}
+
+/// Repository mode: the broker package `req` names, chosen, downloaded and verified.
+/// `req` gets the downloaded file and the repository's keys.
+void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
+                             InstallOutcome& outcome) {
+    step(cb, "reading repository metadata");
+    const Candidate chosen = staging::choose(update_detail::available(root, req.repos), req.version);
+    for (const auto& i : rpm::query_installed(root, k_broker_package)) {
+        if (i.nevra() != chosen.entry.nevra())
+            throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it: "
+                                           "upgrade it with {}, or go back with {}; nothing was changed",
+                                           i.nevra(), root.string(), command_hint("upgrade"),
+                                           command_hint("rollback ID")));
+    }
+    step(cb, fmt::format("downloading {} from {}", chosen.entry.nevra(), chosen.repo.id));
+    auto staged = staging::stage(root, chosen, cb.on_download);
+    if (staged.repo_gpgcheck_off && req.gpgcheck == GpgCheck::yes) {
+        warn(cb, fmt::format("repository {} sets gpgcheck=0 ({}): the package signature is not required",
+                             chosen.repo.id, chosen.repo.source));
+        req.gpgcheck = GpgCheck::no;
+    }
+    req.package_file = staged.file;
+    req.gpgkeys.insert(req.gpgkeys.end(), staged.keys.begin(), staged.keys.end());
+    outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, staged.expected_nevra, cb);
+}
+
+} // namespace
+
+InstallOutcome install(const InstallRequest& request, const InstallCallbacks& cb) {
+    InstallRequest req = request;
     const stdfs::path root = checked_root(req.root);
     InstallOutcome outcome;
+    const bool from_repositories = req.package_file.empty();
 
-    // 1. Verify the package before anything changes.
-    step(cb, fmt::format("verifying {}", req.package_file.string()));
-    outcome.verification = verify_for_install(root, req.package_file, req.gpgkeys, req.gpgcheck);
-    const rpm::PackageInfo& pkg = outcome.verification.package;
-    if (req.gpgcheck == GpgCheck::no && outcome.verification.signature != rpm::SignatureState::ok)
-        warn(cb, fmt::format("signature check disabled (--nogpgcheck): {} is {}; it is accepted without knowing "
-                             "who built it",
-                             pkg.nevra(), outcome.verification.signature == rpm::SignatureState::unsigned_
-                                              ? "not signed"
-                                              : "signed with key " + outcome.verification.key_id + " (" +
-                                                    std::string(rpm::to_string(outcome.verification.signature)) + ")"));
-    const auto files = rpm::list_package_files(req.package_file);
-    const bool with_database = ships_migrations(files);
+    // 1. Verify the package before anything changes (a repository's package: under the
+    // lock, below, as its download writes the package cache).
+    bool with_database = false;
+    if (!from_repositories) {
+        outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, "", cb);
+        with_database = ships_migrations(rpm::list_package_files(req.package_file));
+    }
     check_root_layout(root, with_database);
 
     // Until the first real change, a refusal removes what the run created on its way (the
@@ -363,9 +416,15 @@ InstallOutcome install(const InstallRequest& req, const InstallCallbacks& cb) {
     std::optional<RunLock> lock;
     std::optional<CreatedDirsGuard> created;
     bool changed = false;
-    lock.emplace(RunLock::acquire(root, "install --rpm " + req.package_file.string()));
+    lock.emplace(RunLock::acquire(root, from_repositories ? std::string("install (from the repositories)")
+                                                          : "install --rpm " + req.package_file.string()));
     try {
         created.emplace(root, std::vector<stdfs::path>{stdfs::path(fs::SystemRoot::k_rpmdb)});
+        if (from_repositories) {
+            stage_from_repositories(req, root, cb, outcome);
+            with_database = ships_migrations(rpm::list_package_files(req.package_file));
+            check_root_layout(root, with_database);
+        }
         Journal(root).refuse_if_unfinished();
         fault::point("install.begin");
         install_locked(req, root, cb, outcome, with_database, changed);

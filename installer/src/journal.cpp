@@ -1,4 +1,5 @@
 #include "leo/installer/journal.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
@@ -58,9 +59,9 @@ std::optional<RunRecord> Journal::last_run() const {
         // What to do, for every command that reads it (status, recover, the refusals).
         throw InstallError(fmt::format(
             "{}; leo-installer cannot tell from it whether a run was interrupted: check the system by hand "
-            "(`leo-installer status`, `rpm -q leostream-broker`; a newer leo-installer's `recover` reads a newer "
-            "format), then move the journal aside (`mv {} {}.damaged`) so that the next run starts a new one",
-            e.what(), m_file.string(), m_file.string()));
+            "({}, `rpm{} -q leostream-broker`; a newer leo-installer's `recover` reads a newer format), then move "
+            "the journal aside (`mv {} {}.damaged`) so that the next run starts a new one",
+            e.what(), command_hint("status"), root_option(), m_file.string(), m_file.string()));
     }
 }
 

@@ -2,6 +2,7 @@
 // "none" here, the supervisor in supervisor.cpp; the database component, the same in each;
 // and service_manager(), the one choice between them.
 #include "leo/installer/services.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -117,8 +118,8 @@ private:
     bool act(Component c, const char* verb) {
         if (c == Component::db) return std::string_view(verb) == "stop" ? db_stop(m_root) : db_start(m_root);
         throw Error(fmt::format("{} {} alone is not supported with installer.conf [services] commands, which act "
-                                "on the whole broker: run `leo-installer service {}` without a component",
-                                verb, to_string(c), verb));
+                                "on the whole broker: run {} without a component",
+                                verb, to_string(c), command_hint(std::string("service ") + verb)));
     }
     stdfs::path m_root;
     InstallerConfig m_config;

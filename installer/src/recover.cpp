@@ -1,5 +1,6 @@
 // rollback and recover: back to a restore point; finish or undo an interrupted run.
 #include "leo/installer/recover.hpp"
+#include "leo/installer/hint.hpp"
 #include "leo/installer/services.hpp"
 #include "external_rollback.hpp"
 
@@ -244,9 +245,8 @@ RollbackResult rollback(const stdfs::path& root_in, const std::string& id,
     } catch (const Error&) {
         leave_database_as_found(root, before, on_step);
         std::throw_with_nested(RefusedError(fmt::format(
-            "cannot roll back to restore point {}; nothing was changed (`leo-installer snapshot list` shows the "
-            "others)",
-            rp.id)));
+            "cannot roll back to restore point {}; nothing was changed ({} shows the others)",
+            rp.id, command_hint("snapshot list"))));
     }
     try {
         require_stoppable(root, components_stopped);
@@ -484,10 +484,10 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
         throw InstallError(fmt::format(
             "recover gave up on the interrupted `{}` {} -> {} (run {}): restore point {} cannot be used ({}); the run "
             "is ended and nothing was changed, so the broker is as that run left it (installed: {}): check it with "
-            "`leo-installer status`, then roll back to another restore point (`leo-installer snapshot list`, "
-            "`leo-installer rollback ID`) or install the version you want again",
+            "{}, then roll back to another restore point ({}, {}) or install the version you want again",
             run->command, run->from, run->to, run->id, rp_id.empty() ? "-" : rp_id, *why,
-            now.empty() ? "none" : now));
+            now.empty() ? "none" : now, command_hint("status"), command_hint("snapshot list"),
+            command_hint("rollback ID")));
     }
     const auto rp = find_restore_point(root, rp_id);
 

@@ -3,6 +3,7 @@
 // (upgrade, rollback, recover, switch_database.pl) stops and starts again. The
 // implementations are in managers.cpp and supervisor.cpp, the health probe in health.cpp.
 #include "leo/installer/services.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/system_root.hpp"
@@ -100,8 +101,8 @@ std::vector<Component> broker_part(const ServiceManager& manager, const std::vec
     if (manager.whole_broker_command(ServiceManager::Whole::start) && !out.empty() &&
         out.size() != std::size(k_broker_components))
         throw Error(fmt::format("{} {} alone is not supported with installer.conf [services] commands, which act "
-                                "on the whole broker: run `leo-installer service {}` without a component",
-                                verb, to_string(out.front()), verb));
+                                "on the whole broker: run {} without a component",
+                                verb, to_string(out.front()), command_hint(std::string("service ") + verb)));
     return out;
 }
 

@@ -1,4 +1,5 @@
 #include "leo/installer/status.hpp"
+#include "leo/installer/hint.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
@@ -190,10 +191,11 @@ std::string to_text(const Status& s) {
     if (!s.database_error.empty()) out += fmt::format("{:<18}{}\n", "database error:", s.database_error);
     for (const auto& u : s.unreadable) out += fmt::format("{:<18}{}\n", "unreadable:", u);
     if (!s.unreadable.empty())
-        out += fmt::format("{:<18}the state above is incomplete: run `leo-installer status` as root\n", "warning:");
+        out += fmt::format("{:<18}the state above is incomplete: run {} as root\n", "warning:",
+                           command_hint("status"));
     if (!s.in_progress.empty()) out += fmt::format("{:<18}in progress ({})\n", "run:", s.in_progress);
     if (!s.unfinished_run.empty())
-        out += fmt::format("{:<18}{} is unfinished: run `leo-installer recover`\n", "warning:", s.unfinished_run);
+        out += fmt::format("{:<18}{} is unfinished: run {}\n", "warning:", s.unfinished_run, command_hint("recover"));
     if (!s.journal_error.empty())
         out += fmt::format("{:<18}the journal cannot be used, so whether a run is unfinished is unknown: {}\n",
                            "warning:", s.journal_error);
@@ -207,12 +209,14 @@ std::string to_text(const Status& s) {
             // A broker of a cluster left behind: another broker migrated the shared schema.
             out += fmt::format("{:<18}this broker's package ({}, schema {}) is older than the shared database's "
                                "schema {}: another broker of the cluster has upgraded it; upgrade this broker too "
-                               "(`leo-installer upgrade`: it replaces the package and does not migrate)\n",
-                               "warning:", s.installed.empty() ? std::string("?") : s.installed.front().nevra(), *s.packaged_schema_version, *s.schema_version);
+                               "({}: it replaces the package and does not migrate)\n",
+                               "warning:", s.installed.empty() ? std::string("?") : s.installed.front().nevra(),
+                               *s.packaged_schema_version, *s.schema_version, command_hint("upgrade"));
         else
-            out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run `leo-installer recover` after an "
-                               "interrupted run, or `leo-installer migrate --validate` to see why\n",
-                               "warning:", *s.schema_version, *s.packaged_schema_version);
+            out += fmt::format("{:<18}the schema ({}) is not the package's ({}): run {} after an interrupted run, "
+                               "or {} to see why\n",
+                               "warning:", *s.schema_version, *s.packaged_schema_version, command_hint("recover"),
+                               command_hint("migrate --validate"));
     }
     return out;
 }

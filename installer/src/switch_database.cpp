@@ -1,4 +1,5 @@
 #include "leo/installer/switch_database.hpp"
+#include "leo/installer/hint.hpp"
 #include "leo/installer/cluster.hpp"
 
 #include "leo/common/accounts.hpp"
@@ -180,8 +181,9 @@ std::string current_conninfo(const stdfs::path& root, const DatabaseConfig& c) {
     if (c.mode == DatabaseMode::external) return external_conninfo(c);
     mig::InternalDatabase db(root);
     if (db.status().state != mig::DbState::running)
-        throw RefusedError("the internal database is not running, so there is nothing to copy from: start it with "
-                           "`leo-installer db start` and run this again");
+        throw RefusedError(fmt::format("the internal database is not running, so there is nothing to copy from: "
+                                       "start it with {} and run this again",
+                                       command_hint("db start")));
     return db.conninfo();
 }
 
@@ -320,10 +322,11 @@ private:
             if (d.refused()) throw RefusedError(d.message);
             if (d.action != mig::UpgradeDecision::Action::none)
                 throw RefusedError(fmt::format("the current database ({}) has schema {} but broker {} runs schema {}: "
-                                               "bring it up to date first (`leo-installer migrate`), then switch",
+                                               "bring it up to date first ({}), then switch",
                                                describe_current(m_current), state.schema_version.value_or("none"),
                                                m_code.version,
-                                               m_code.files.empty() ? "none" : m_code.files.back().version));
+                                               m_code.files.empty() ? "none" : m_code.files.back().version,
+                                               command_hint("migrate")));
             const auto v = mig::validate(state, m_code.files, m_code.version);
             if (!v.ok()) throw RefusedError("the current database does not match this broker's migrations: " + v.message());
         }
@@ -466,8 +469,9 @@ private:
                 const std::string started_again = stopped ? "; " + start_again() : std::string();
                 std::throw_with_nested(InstallError(fmt::format(
                     "switch to {} failed: {}; could NOT undo the copy ({}){}; the broker still uses {}: run "
-                    "`leo-installer recover` when {} answers again",
-                    where, describe(e), describe(undo_error), started_again, describe_current(m_current), where)));
+                    "{} when {} answers again",
+                    where, describe(e), describe(undo_error), started_again, describe_current(m_current),
+                    command_hint("recover"), where)));
             }
             if (stopped) undone.push_back(start_again());
             journal.end(run, "rolled-back");

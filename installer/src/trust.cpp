@@ -1,4 +1,5 @@
 #include "leo/installer/trust.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -62,8 +63,8 @@ std::optional<std::string> untrusted_invocation(const std::string& argv0) {
     if (s.ends_with(documented))
         safe = s.substr(0, s.size() - documented.size()) + "/usr/bin/" + invoked->filename().string();
     return fmt::format("refusing to run as root through {}: {}; another user could replace what runs. Run {} "
-                       "(or `leo-installer switch-database`) instead",
-                       s, *reason, safe);
+                       "(or {}) instead",
+                       s, *reason, safe, command_hint("switch-database"));
 }
 
 subprocess::Result run_hook(const Hook& hook) {

@@ -1,5 +1,6 @@
 // check-update, and the candidates and keys `upgrade` plans with.
 #include "update_check.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
@@ -28,8 +29,8 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.empty())
         throw InstallError(fmt::format("no broker is installed in {} ({} is not in its rpmdb); install it first "
-                                       "with `leo-installer install --rpm FILE`",
-                                       root.string(), k_broker_package));
+                                       "with {}",
+                                       root.string(), k_broker_package, command_hint("install")));
     if (installed.size() > 1) {
         std::string all;
         for (const auto& p : installed) all += (all.empty() ? "" : ", ") + p.nevra();
@@ -62,12 +63,6 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
         return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;
     });
     return out;
-}
-
-bool version_matches(const repo::PackageEntry& e, const std::string& v) {
-    if (e.version == v) return true;
-    if (e.version + "-" + e.release == v) return true;
-    return std::to_string(e.epoch) + ":" + e.version + "-" + e.release == v;
 }
 
 std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {

@@ -25,9 +25,6 @@ rpm::PackageInfo installed_broker(const std::filesystem::path& root);
 /// cache. Throws leo::RepoError / leo::UsageError (select_repos).
 std::vector<Candidate> available(const std::filesystem::path& root, const RepoSelection& sel);
 
-/// `v` names entry `e`: "V", "V-R" or "E:V-R".
-bool version_matches(const repo::PackageEntry& e, const std::string& v);
-
 /// The repository's gpgkey URLs as local files (fetched into the root's cache when remote).
 std::vector<std::filesystem::path> repo_keys(const std::filesystem::path& root, const repo::RepoConfig& r);
 

@@ -1,4 +1,6 @@
 #include "leo/installer/upgrade.hpp"
+#include "leo/installer/hint.hpp"
+#include "staging.hpp"
 #include "update_check.hpp"
 #include "leo/installer/switch_database.hpp"
 
@@ -130,6 +132,9 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
     opts.keys.files = keys;
     opts.lock_wait_limit = rpmdb_wait;
     opts.on_lock_wait = rpm_lock_message(cb, rpmdb_wait);
+    opts.on_progress = [&cb](const std::string&, std::uint64_t done, std::uint64_t total) {
+        if (cb.on_progress) cb.on_progress(done, total);
+    };
     step(cb, fmt::format("upgrading the package to {}", target.nevra()));
     const auto rpmnew_before = rpmnew_files(root);
     {
@@ -251,23 +256,8 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         file = *req.package_file;
     } else {
         step(cb, "reading repository metadata");
-        auto candidates = available(root, req.repos);
-        std::optional<Candidate> chosen;
-        for (auto& c : candidates) {
-            if (!req.version || version_matches(c.entry, *req.version)) {
-                chosen = c;
-                break;
-            }
-        }
-        if (!chosen) {
-            std::string versions;
-            for (const auto& c : candidates) versions += (versions.empty() ? "" : ", ") + c.entry.nevra();
-            throw InstallError(req.version ? fmt::format("version {} of {} is not in the repositories (available: {})",
-                                                         *req.version, k_broker_package,
-                                                         versions.empty() ? "none" : versions)
-                                           : fmt::format("the repositories offer no {} package", k_broker_package));
-        }
-        const auto& e = chosen->entry;
+        const Candidate chosen = staging::choose(available(root, req.repos), req.version);
+        const auto& e = chosen.entry;
         const int cmp = rpm::compare_evr(evr_of(e), evr_of(current));
         if (cmp == 0 && req.version) {
             outcome.kind = UpgradeOutcome::Kind::nothing_to_do;
@@ -282,19 +272,15 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         }
         if (cmp < 0)
             throw InstallError(fmt::format("{} is older than the installed {}; `upgrade` does not downgrade: use "
-                                           "`leo-installer rollback` to return to a restore point",
-                                           e.nevra(), current.nevra()));
+                                           "{} to return to a restore point",
+                                           e.nevra(), current.nevra(), command_hint("rollback ID")));
         // 2. stage: download and verify before anything changes.
-        step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen->repo.id));
-        file = repo::download_package(chosen->repo, e, fs::SystemRoot(root), "/var/cache/leo-installer/packages",
-                                      [&cb](std::uint64_t done, std::uint64_t total) {
-                                          if (done > 0) fault::point("download");
-                                          if (cb.on_download) cb.on_download(done, total);
-                                      });
-        if (!chosen->repo.gpgcheck) gpgcheck = GpgCheck::no;
-        expected_nevra = e.nevra();
-        auto rk = repo_keys(root, chosen->repo);
-        keys.insert(keys.end(), rk.begin(), rk.end());
+        step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen.repo.id));
+        auto staged = staging::stage(root, chosen, cb.on_download);
+        file = staged.file;
+        if (staged.repo_gpgcheck_off) gpgcheck = GpgCheck::no;
+        expected_nevra = staged.expected_nevra;
+        keys.insert(keys.end(), staged.keys.begin(), staged.keys.end());
     }
     step(cb, fmt::format("verifying {}", file.string()));
     const auto verification = verify_for_install(root, file, keys, gpgcheck);
@@ -317,8 +303,8 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     }
     if (cmp < 0)
         throw InstallError(fmt::format("{} is older than the installed {}; `upgrade` does not downgrade: use "
-                                       "`leo-installer rollback` to return to a restore point",
-                                       target.nevra(), current.nevra()));
+                                       "{} to return to a restore point",
+                                       target.nevra(), current.nevra(), command_hint("rollback ID")));
 
     // Gates of this first form: preflight, upgrade profile.
     step(cb, "running preflight checks (upgrade profile)");
@@ -679,9 +665,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             }
         } catch (const std::exception& rollback_failure) {
             throw InstallError(fmt::format(
-                "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run `leo-installer recover "
-                "--root {}` once the cause is fixed",
-                current.nevra(), target.nevra(), cause, describe(rollback_failure), root.string()));
+                "upgrade {} -> {} failed: {}; the automatic rollback failed too: {}; run {} once the cause "
+                "is fixed",
+                current.nevra(), target.nevra(), cause, describe(rollback_failure), command_hint("recover")));
         }
         journal.step_done(run, "rollback");
         // The old version runs again: start what the upgrade stopped.
@@ -732,8 +718,8 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     // the off-instance dump of the restore point's frozen copy.
     if (const auto problem = finish_restore_point(root, rp, cb.on_step); !problem.empty() && cb.on_warning)
         cb.on_warning(fmt::format("restore point {} is kept without its dump (its database copy is there): {}; "
-                                  "`leo-installer snapshot verify {}` tries again",
-                                  rp.id, problem, rp.id));
+                                  "{} tries again",
+                                  rp.id, problem, command_hint("snapshot verify " + rp.id)));
     for (const auto& id : prune_restore_points(root, config.keep_restore_points))
         step(cb, fmt::format("deleted restore point {} (retention: the newest {} automatic ones are kept)", id,
                              config.keep_restore_points));

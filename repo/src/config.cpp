@@ -587,12 +587,24 @@ RepoConfig repo_from_path(const std::string& spec) {
     if (config.id.empty() || url.empty()) {
         throw UsageError(fmt::format("--repofrompath {}: expected ID,URL", redact_url(spec)));
     }
-    if (!has_supported_scheme(url)) {
-        throw UsageError(fmt::format("--repofrompath {}: URL must start with http://, https:// or file://",
+    std::string baseurl = url;
+    if (url_scheme(url).empty()) {
+        // a plain directory, as dnf takes it: made absolute, and it must be one
+        std::error_code ec;
+        const auto dir = std::filesystem::absolute(url, ec);
+        if (ec || !std::filesystem::is_directory(dir, ec)) {
+            throw UsageError(fmt::format("--repofrompath {}: {} is not a directory (give a directory holding "
+                                         "repodata/, or an http://, https:// or file:// URL)",
+                                         spec, dir.string()));
+        }
+        baseurl = "file://" + dir.lexically_normal().string();
+    } else if (!has_supported_scheme(url)) {
+        throw UsageError(fmt::format("--repofrompath {}: URL must start with http://, https:// or file://, or be a "
+                                     "directory",
                                      redact_url(spec)));
     }
     config.name = config.id;
-    config.baseurls.push_back(url);
+    config.baseurls.push_back(baseurl);
     config.source = "--repofrompath";
     return config;
 }

@@ -7,12 +7,16 @@
 #include "leo/common/log.hpp"
 #include "leo/common/redact.hpp"
 #include "leo/common/signals.hpp"
+#include "leo/installer/hint.hpp"
 #include "leo/installer/install.hpp"
+#include "leo/installer/progress.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/repo/config.hpp"
 
+#include <chrono>
 #include <iostream>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -38,7 +42,11 @@ void Command::add_json(CLI::App& sub) { sub.add_flag("--json", m_json, "Machine-
 void Command::add_assumeyes(CLI::App& sub) {
     sub.add_flag("-y,--assumeyes", m_assumeyes, "Answer yes: change without asking");
 }
-std::filesystem::path Command::root() const { return installer::checked_root(m_root); }
+std::filesystem::path Command::root() const {
+    auto root = installer::checked_root(m_root);
+    installer::set_hint_root(root);  // every hint printed from here on names this root
+    return root;
+}
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
@@ -50,12 +58,29 @@ std::size_t terminal_width() {
 
 std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label) {
     if (::isatty(STDERR_FILENO) == 0) return nullptr;  // nothing on a pipe
-    return [label](std::uint64_t done, std::uint64_t total) {
-        if (total == 0) return;
-        const int pct = static_cast<int>(done * 100 / total);
-        std::cerr << fmt::format("\r  {} [{:<25}] {:3}% {}/{} KiB", label,
-                                 std::string(static_cast<size_t>(pct / 4), '#'), pct, done / 1024, total / 1024)
-                  << (done >= total ? "\n" : "") << std::flush;
+    struct State {
+        std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+        std::chrono::steady_clock::time_point drawn{};
+        std::uint64_t last = 0;
+        bool finished = false;
+    };
+    auto state = std::make_shared<State>();
+    return [label, state](std::uint64_t done, std::uint64_t total) {
+        const auto now = std::chrono::steady_clock::now();
+        if (done < state->last || (state->finished && done != state->last)) {
+            // a new transfer (another mirror, the next package): start over
+            state->start = now;
+            state->finished = false;
+        }
+        state->last = done;
+        const bool finished = total != 0 && done >= total;
+        if (state->finished) return;
+        if (!finished && now - state->drawn < std::chrono::milliseconds(100)) return;
+        state->drawn = now;
+        const double elapsed = std::chrono::duration<double>(now - state->start).count();
+        std::cerr << "\r" << installer::progress_line(label, done, total, elapsed, terminal_width()) << "\x1b[K"
+                  << (finished ? "\n" : "") << std::flush;
+        state->finished = finished;
     };
 }
 

@@ -1,5 +1,6 @@
 // leo-installer db: init, start, stop, restart or report the internal PostgreSQL instance.
 #include "command.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 
@@ -70,9 +71,8 @@ public:
                 if (::geteuid() == 0) throw;
                 // Said, not guessed: another user cannot see leo's data directory.
                 std::throw_with_nested(NeedsRootError(fmt::format(
-                    "the state of the internal database in {} cannot be read as this user: run `leo-installer db "
-                    "status` as root",
-                    r.string())));
+                    "the state of the internal database in {} cannot be read as this user: run {} as root",
+                    r.string(), installer::command_hint("db status"))));
             }
             std::cout << status_line(st, r) << "\n";
             return st.state == migrations::DbState::running ? k_status_running : k_status_not_running;

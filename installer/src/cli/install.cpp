@@ -1,4 +1,5 @@
-// leo-installer install: install the broker from a local RPM (--rpm FILE; --repo is not supported yet).
+// leo-installer install: install the broker from a local RPM (--rpm FILE) or from the repositories
+// (the newest, or --version V), downloaded and verified as `upgrade` stages it.
 #include "command.hpp"
 
 #include "leo/common/error.hpp"
@@ -22,30 +23,36 @@ public:
         add_root(sub);
         add_wait(sub);
         add_assumeyes(sub);
+        m_repos.add(sub);
         auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Install this local package file")->option_text("FILE");
-        sub.add_option("--repo", m_repo, "Install from this yum repository (not supported yet)")
-            ->option_text("ID")
-            ->excludes(rpm_opt);
+        m_version_opt = sub.add_option("--version", m_version,
+                                       "Install this version from the repositories (V, V-R, E:V-R or a NEVRA; "
+                                       "default: the newest)")
+                            ->option_text("V")
+                            ->excludes(rpm_opt);
+        rpm_opt->excludes(sub.get_option("--repo"))->excludes(sub.get_option("--repofrompath"));
         sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
         sub.add_option("--skip", m_skips, "Skip preflight check ID (needs --reason)")->option_text("ID");
         sub.add_option("--reason", m_reasons, "Why the preceding --skip is safe")->option_text("TEXT");
     }
     int run() override {
-        if (!m_repo.empty())
-            throw Error("install --repo: installing from a yum repository is not supported yet; download the "
-                        "package and install it with --rpm FILE");
-        if (m_rpm.empty()) throw UsageError("install needs --rpm FILE (the broker package to install)");
         installer::InstallRequest req;
         req.root = root();
         req.package_file = m_rpm;
+        if (m_version_opt->count() > 0) req.version = m_version;
+        req.repos = m_repos.selection();
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.skips = skip_map(m_skips, m_reasons);
         std::error_code ec;
         req.switch_database_program = stdfs::read_symlink("/proc/self/exe", ec);  // this program
         open_log(req.root);
-        log::info("install --rpm {} --root {}", m_rpm, req.root.string());
+        if (m_rpm.empty())
+            log::info("install from the repositories{} --root {}", m_version.empty() ? "" : " --version " + m_version,
+                      req.root.string());
+        else
+            log::info("install --rpm {} --root {}", m_rpm, req.root.string());
 
         installer::InstallCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
@@ -53,6 +60,7 @@ public:
         cb.on_preflight = print_problems;
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
         cb.on_progress = progress_bar("install");
+        cb.on_download = progress_bar("download");
         const auto outcome = installer::install(req, cb);
         const auto nevra = outcome.verification.package.nevra();
         switch (outcome.kind) {
@@ -70,6 +78,7 @@ public:
                                          outcome.migrations_applied.size(),
                                          outcome.migrations_applied.size() == 1 ? "" : "s");
             std::cout << "\n";
+            for (const auto& m : outcome.migrations_applied) std::cout << "  applied " << m << "\n";
             break;
         }
         log::info("install finished: {}", nevra);
@@ -78,7 +87,9 @@ public:
 
 private:
     std::string m_rpm;
-    std::string m_repo;
+    RepoOptions m_repos;
+    std::string m_version;
+    CLI::Option* m_version_opt = nullptr;
     std::vector<std::string> m_keys;
     std::vector<std::string> m_skips;
     std::vector<std::string> m_reasons;

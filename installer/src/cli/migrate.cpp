@@ -1,5 +1,6 @@
 // leo-installer migrate: the schema migrations alone (--dry-run, --validate, --baseline, --repair).
 #include "command.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -49,9 +50,8 @@ std::string restore_point_advice(const stdfs::path& root, bool external, const m
         if (!first_failure.empty() && rp.created < first_failure) before = &rp;  // the same second: unknown
     if (before == nullptr) return "";
     return fmt::format("; or put the whole broker back to restore point {} ({}: {}), taken before the migration "
-                       "failed: `leo-installer rollback {}` (package, configuration and database; changes made since "
-                       "are lost)",
-                       before->id, before->created, before->reason, before->id);
+                       "failed: {} (package, configuration and database; changes made since are lost)",
+                       before->id, before->created, before->reason, installer::command_hint("rollback " + before->id));
 }
 
 /// "V9.1.0.3__x.sql (version 9.1.0.3, installed_rank 7, failed at ... by broker ... on host):
@@ -204,7 +204,7 @@ private:
             std::cout << "no longer a failed entry (another run removed or completed it): " << describe_failed(f)
                       << "\n";
         if (!res.removed.empty())
-            std::cout << "`leo-installer migrate` now applies " << (res.removed.size() == 1 ? "it" : "them")
+            std::cout << installer::command_hint("migrate") << " now applies " << (res.removed.size() == 1 ? "it" : "them")
                       << " again\n";
         return 0;
     }

@@ -1,5 +1,6 @@
 // leo-installer rollback: return to a restore point (or revert the VM to its snapshot with --vm-snapshot).
 #include "command.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -99,10 +100,11 @@ public:
         for (const auto& f : result.outcome.saved_config)
             std::cout << fmt::format("kept your changed {} as {}.rpmsave\n", f, f);
         if (!result.outcome.left_restore_point.empty())
-            std::cout << fmt::format("the state before this rollback is restore point {} (`leo-installer rollback {}{}` "
-                                     "returns to it)\n",
-                                     result.outcome.left_restore_point, result.outcome.left_restore_point,
-                                     result.outcome.shared_database ? " --allow-remote-upgrade" : "");
+            std::cout << fmt::format("the state before this rollback is restore point {} ({} returns to it)\n",
+                                     result.outcome.left_restore_point,
+                                     installer::command_hint("rollback " + result.outcome.left_restore_point +
+                                                             (result.outcome.shared_database ? " --allow-remote-upgrade"
+                                                                                             : "")));
         for (const auto& id : result.pruned) std::cout << "deleted restore point " << id << " (retention)\n";
         return 0;
     }

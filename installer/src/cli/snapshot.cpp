@@ -1,5 +1,6 @@
 // leo-installer snapshot: list, create or delete restore points.
 #include "command.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -147,16 +148,14 @@ private:
                                      d.name, mib(d.size_bytes));
         for (const auto& d : leftovers.external_databases)
             std::cout << fmt::format("leftover: the database {} ({}) on the external server is a copy of this broker "
-                                     "no restore point names; `leo-installer recover` removes it\n",
-                                     d.name, mib(d.size_bytes));
+                                     "no restore point names; {} removes it\n",
+                                     d.name, mib(d.size_bytes), installer::command_hint("recover"));
         for (const auto& name : leftovers.thawed)
-            std::cout << fmt::format("leftover: the database copy {} accepts connections; `leo-installer recover` "
-                                     "freezes it again\n",
-                                     name);
+            std::cout << fmt::format("leftover: the database copy {} accepts connections; {} freezes it again\n",
+                                     name, installer::command_hint("recover"));
         for (const auto& p : leftovers.partial_dirs)
-            std::cout << fmt::format("leftover: the unfinished restore point directory {}; `leo-installer recover` "
-                                     "removes it\n",
-                                     p);
+            std::cout << fmt::format("leftover: the unfinished restore point directory {}; {} removes it\n", p,
+                                     installer::command_hint("recover"));
         return 0;
     }
 

@@ -1,5 +1,6 @@
 // leo-installer upgrade: upgrade the broker from the repositories or a local RPM, restore point first.
 #include "command.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
@@ -84,6 +85,7 @@ public:
         cb.on_preflight = print_problems;
         cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
         cb.on_download = progress_bar("download");
+        cb.on_progress = progress_bar("upgrade");
         const auto out = installer::upgrade(req, cb);
         // A dry run that a gate would refuse: the plan is shown all the same, and exit 3
         // says a real run would be refused (DESIGN.md's "preflight or gate refused").
@@ -113,15 +115,17 @@ public:
         case installer::UpgradeOutcome::Kind::upgraded:
             if (out.lease_token != 0)  // a cluster: the shared database goes back only when asked
                 std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} keeps {} and its "
-                                         "configuration{} (`leo-installer rollback {}{}` returns to it)\n",
+                                         "configuration{} ({} returns to it)\n",
                                          out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
-                                         out.from, out.migrates ? ", and the shared database" : "", out.restore_point,
-                                         out.migrates ? " --allow-remote-upgrade" : "");
+                                         out.from, out.migrates ? ", and the shared database" : "",
+                                         installer::command_hint("rollback " + out.restore_point +
+                                                                 (out.migrates ? " --allow-remote-upgrade" : "")));
             else
-                std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} (`leo-installer "
-                                         "rollback {}` returns to {})\n",
+                std::cout << fmt::format("upgraded {} -> {}; schema version {}; restore point {} ({} returns to "
+                                         "{})\n",
                                          out.from, out.to, out.schema_version.value_or("none"), out.restore_point,
-                                         out.restore_point, out.from);
+                                         installer::command_hint("rollback " + out.restore_point), out.from);
+            print_migrations(out.migrations_applied);
             print_report(out);
             break;
         }
@@ -213,6 +217,16 @@ public:
                                          m.site_id ? std::to_string(*m.site_id) : std::string("-"), m.broker_version,
                                          m.state);
         }
+    }
+
+    /// The migrations a run applied, one per line (none: says so).
+    static void print_migrations(const std::vector<std::string>& applied) {
+        if (applied.empty()) {
+            std::cout << "migrations: none to apply\n";
+            return;
+        }
+        std::cout << fmt::format("migrations applied ({}):\n", applied.size());
+        for (const auto& m : applied) std::cout << "  " << m << "\n";
     }
 
     static void print_report(const installer::UpgradeOutcome& out) {

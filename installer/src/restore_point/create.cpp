@@ -1,6 +1,7 @@
 // Taking a restore point (a frozen template copy of the database), finishing it off the
 // critical path (checksums and the dump of the copy), and checking it again on demand.
 #include "internal.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/archive.hpp"
 #include "leo/common/clock.hpp"
@@ -49,9 +50,9 @@ public:
             if (space.available < need)
                 throw InstallError(fmt::format(
                     "not enough free space for a restore point on the filesystem of {}: it needs about {} ({}, +10% "
-                    "and 64 MiB), {} is available; free some space (old restore points: `leo-installer snapshot "
-                    "delete ID`); nothing was changed",
-                    e.where.string(), mib(need), e.what, mib(space.available)));
+                    "and 64 MiB), {} is available; free some space (old restore points: {}); nothing was "
+                    "changed",
+                    e.where.string(), mib(need), e.what, mib(space.available), command_hint("snapshot delete ID")));
         }
     }
 

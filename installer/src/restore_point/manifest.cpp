@@ -1,6 +1,7 @@
 // manifest.json of a restore point (formats 1 and 2), listing and finding restore points,
 // and the helpers the other parts share (internal.hpp).
 #include "internal.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
@@ -314,8 +315,8 @@ RestorePoint find_restore_point(const stdfs::path& root, const std::string& id) 
     }
     for (auto& rp : all)
         if (rp.id == id) return rp;
-    throw InstallError(fmt::format("there is no restore point {} in {}; `leo-installer snapshot list` shows them", id,
-                                   root.string()));
+    throw InstallError(fmt::format("there is no restore point {} in {}; {} shows them", id, root.string(),
+                                   command_hint("snapshot list")));
 }
 
 } // namespace leo::installer

@@ -3,6 +3,7 @@
 // renames (or from the dump when the copy is gone). Every step can run again after a
 // crash and continues where it stopped.
 #include "internal.hpp"
+#include "leo/installer/hint.hpp"
 
 #include "leo/common/archive.hpp"
 #include "leo/common/clock.hpp"
@@ -185,10 +186,9 @@ std::vector<std::string> restore_config(const stdfs::path& root, const RestorePo
 void check_files(const stdfs::path& root, const RestorePoint& rp, bool force) {
     if (rp.verification.rfind("failed", 0) == 0 && !force)
         throw RefusedError(fmt::format("restore point {} failed its verification ({}); nothing was changed: "
-                                       "`leo-installer snapshot verify {}` checks it again, and --force rolls back to "
-                                       "it anyway",
+                                       "{} checks it again, and --force rolls back to it anyway",
                                        rp.id, rp.verification.substr(std::min<size_t>(8, rp.verification.size())),
-                                       rp.id));
+                                       command_hint("snapshot verify " + rp.id)));
     if (rp.package_sha256.empty())
         throw InstallError(fmt::format("restore point {} cannot be rolled back to: the package {} was not kept; its "
                                        "database is kept for inspection only; nothing was changed",

@@ -361,8 +361,21 @@ TEST(RepoFromPath, IdAndUrl) {
     EXPECT_EQ(leo::repo::repo_from_path("w,http://h/").id, "w");
 }
 
+TEST(RepoFromPath, APlainDirectoryBecomesAFileUrl) {
+    leo::test::TempDir tmp;
+    stdfs::create_directories(tmp.path() / "repo");
+    const RepoConfig r = leo::repo::repo_from_path("local," + (tmp.path() / "repo/../repo").string());
+    EXPECT_EQ(r.baseurls, (Strings{"file://" + (tmp.path() / "repo").string()}));
+    try {
+        (void)leo::repo::repo_from_path("local," + (tmp.path() / "missing").string());
+        ADD_FAILURE() << "a missing directory was accepted";
+    } catch (const leo::UsageError& e) {
+        EXPECT_TRUE(Contains(e.what(), (tmp.path() / "missing").string() + " is not a directory"));
+    }
+}
+
 TEST(RepoFromPath, RejectsBadSpecs) {
-    for (const std::string spec : {"", "noseparator", ",http://h/", "id,", "id,ftp://h/", "id,/srv/repo"}) {
+    for (const std::string spec : {"", "noseparator", ",http://h/", "id,", "id,ftp://h/", "id,/nonexistent/repo"}) {
         EXPECT_THROW((void)leo::repo::repo_from_path(spec), leo::UsageError) << spec;
     }
     try {

@@ -7,6 +7,7 @@
 /// internal database init/start -> migrations. Every refusal before the confirmation
 /// leaves the root exactly as it was.
 
+#include "leo/repo/config.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/rpm/package.hpp"
 
@@ -22,9 +23,23 @@ namespace leo::installer {
 
 enum class GpgCheck { yes, no };
 
+/// Which repositories to ask: all enabled ones in ROOT/etc/yum.repos.d, or only `ids`
+/// (`--repo ID`, which also enables a disabled one, as dnf does), plus `extra`
+/// (`--repofrompath`).
+struct RepoSelection {
+    std::vector<std::string> ids;
+    std::vector<repo::RepoConfig> extra;
+};
+
+
 struct InstallRequest {
     std::filesystem::path root = "/";
+    /// The package file (--rpm FILE, or FILE.rpm); empty: the broker package is taken from
+    /// the repositories (`repos`), the newest or the one `version` names, downloaded and
+    /// verified through the same staging as `upgrade`.
     std::filesystem::path package_file;
+    std::optional<std::string> version;           ///< --version: V, V-R, E:V-R or a NEVRA
+    RepoSelection repos;                          ///< --repo ID, --repofrompath ID,URL|DIR
     std::vector<std::filesystem::path> gpgkeys;   ///< --gpgkey files (armored)
     GpgCheck gpgcheck = GpgCheck::yes;            ///< --nogpgcheck turns it off
     std::map<std::string, std::string> skips;     ///< preflight --skip ID --reason TEXT
@@ -42,6 +57,7 @@ struct InstallCallbacks {
     /// Ask before the first change; false stops with nothing changed.
     std::function<bool(const std::string&)> confirm;
     std::function<void(std::uint64_t, std::uint64_t)> on_progress; ///< rpm payload bytes done/total
+    std::function<void(std::uint64_t, std::uint64_t)> on_download; ///< package download bytes done/total
 };
 
 struct InstallOutcome {

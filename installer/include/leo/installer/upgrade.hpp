@@ -22,13 +22,6 @@
 
 namespace leo::installer {
 
-/// Which repositories to ask: all enabled ones in ROOT/etc/yum.repos.d, or only `ids`
-/// (`--repo ID`, which also enables a disabled one, as dnf does), plus `extra`
-/// (`--repofrompath`).
-struct RepoSelection {
-    std::vector<std::string> ids;
-    std::vector<repo::RepoConfig> extra;
-};
 
 /// A broker package available in a repository.
 struct Candidate {
@@ -81,6 +74,7 @@ struct UpgradeCallbacks {
     std::function<void(const preflight::Report&)> on_preflight;
     std::function<bool(const std::string&)> confirm;
     std::function<void(std::uint64_t, std::uint64_t)> on_download; ///< bytes done/total
+    std::function<void(std::uint64_t, std::uint64_t)> on_progress; ///< rpm payload bytes done/total (the transaction)
     std::function<void(const std::vector<GateVerdict>&)> on_gates;  ///< every verdict, before any refusal
 };
 

@@ -61,8 +61,10 @@ struct RepoConfig {
 /// Same rules and errors as load_repo_configs (what load_repo_configs runs on each file).
 [[nodiscard]] std::vector<RepoConfig> parse_repo_config(const std::string& text, const std::string& file);
 
-/// `--repofrompath ID,URL` as dnf takes it (enabled, gpgcheck on). Throws leo::UsageError
-/// when it is not "ID,URL" or the URL scheme is not http, https or file.
+/// `--repofrompath ID,URL` as dnf takes it (enabled, gpgcheck on): URL is http://, https://,
+/// file://, or a plain directory (relative to the working directory, made a file:// URL).
+/// Throws leo::UsageError when it is not "ID,URL", the scheme is another, or the directory
+/// does not exist.
 [[nodiscard]] RepoConfig repo_from_path(const std::string& spec);
 
 } // namespace leo::repo

@@ -1,0 +1,52 @@
+// Choosing and staging the broker package of a repository, for `install` and `upgrade`.
+#include "staging.hpp"
+
+#include "update_check.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/fault.hpp"
+#include "leo/common/system_root.hpp"
+#include "leo/installer/paths.hpp"
+
+#include <fmt/format.h>
+
+namespace leo::installer::staging {
+namespace stdfs = std::filesystem;
+
+bool version_matches(const repo::PackageEntry& e, const std::string& spec) {
+    const std::string vr = e.version + "-" + e.release;
+    const std::string epoch = std::to_string(e.epoch) + ":";
+    // N-V-R, N-E:V-R and E:N-V-R (yum's NEVRA and ENVRA), each with and without .A
+    const std::string named[] = {e.name + "-" + vr, e.name + "-" + epoch + vr, epoch + e.name + "-" + vr};
+    if (spec == e.version || spec == vr || spec == epoch + vr) return true;
+    for (const auto& n : named)
+        if (spec == n || spec == n + "." + e.arch) return true;
+    return false;
+}
+
+Candidate choose(const std::vector<Candidate>& candidates, const std::optional<std::string>& version) {
+    for (const auto& c : candidates)
+        if (!version || version_matches(c.entry, *version)) return c;
+    std::string versions;
+    for (const auto& c : candidates) versions += (versions.empty() ? "" : ", ") + c.entry.nevra();
+    if (version)
+        throw InstallError(fmt::format("version {} of {} is not in the repositories (available: {})", *version,
+                                       k_broker_package, versions.empty() ? "none" : versions));
+    throw InstallError(fmt::format("the repositories offer no {} package", k_broker_package));
+}
+
+Staged stage(const stdfs::path& root, const Candidate& c,
+             const std::function<void(std::uint64_t, std::uint64_t)>& on_download) {
+    Staged out;
+    out.file = repo::download_package(c.repo, c.entry, fs::SystemRoot(root), "/var/cache/leo-installer/packages",
+                                      [&on_download](std::uint64_t done, std::uint64_t total) {
+                                          if (done > 0) fault::point("download");
+                                          if (on_download) on_download(done, total);
+                                      });
+    out.expected_nevra = c.entry.nevra();
+    out.repo_gpgcheck_off = !c.repo.gpgcheck;
+    out.keys = update_detail::repo_keys(root, c.repo);
+    return out;
+}
+
+} // namespace leo::installer::staging
