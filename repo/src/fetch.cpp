@@ -234,12 +234,23 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
                                     repo.id, what, shown, redact_url(location)));
     }
     if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
-        std::string message =
-            status == 407
-                ? fmt::format("repository {}: {}: HTTP 407 for {}: the proxy requires other credentials (check "
-                              "proxy, proxy_username and proxy_password in {})",
-                              repo.id, what, shown, repo.source.empty() ? "the repository configuration" : repo.source)
-                : fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint));
+        const std::string where = repo.source.empty() ? "the repository configuration" : repo.source;
+        std::string message;
+        if (status == 407) {
+            message = fmt::format("repository {}: {}: HTTP 407 for {}: the proxy requires other credentials (check "
+                                  "proxy, proxy_username and proxy_password in {})",
+                                  repo.id, what, shown, where);
+        } else if (status == 401) {
+            // a proxy may answer 401 too (tinyproxy does, for wrong credentials)
+            message = fmt::format("repository {}: {}: HTTP 401 for {}: credentials refused (check username and "
+                                  "password{} in {})",
+                                  repo.id, what, shown,
+                                  repo.proxy.empty() ? "" : ", and proxy_username and proxy_password for the proxy",
+                                  where);
+        } else {
+            message =
+                fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint));
+        }
         if (status >= 500 || status == 408 || status == 429) {
             throw TransientError(message);
         }

@@ -257,7 +257,7 @@ std::string metalink_mismatch(const Metalink& metalink, std::string_view repomd_
 RetryPolicy retry_policy(unsigned retries, long timeout_s) {
     RetryPolicy policy;
     policy.attempts = retries == 0 ? 10 : retries;
-    const long window_s = timeout_s <= 0 ? 5 : std::min(timeout_s, 5L);
+    const long window_s = timeout_s <= 0 ? 3 : std::min(timeout_s, 3L);
     policy.window = std::chrono::milliseconds(window_s * 1000);
     return policy;
 }

@@ -94,6 +94,18 @@ TEST(RepoMirrors, StallingMirrorIsLeftAfterTimeout) {
     EXPECT_EQ(md.packages.at(0).base_url, good.url());
     EXPECT_EQ(md.mirrors, (std::vector<std::string>{good.url(), stalled.url()}));
     EXPECT_EQ(stalled.request_count("repomd.xml"), 1u) << "a stall of `timeout` is not retried";
+    // alone, the stalled mirror's error says what happened and which settings decide it
+    TempDir cache2;
+    auto alone = make_repo("stall", {stalled.url()});
+    alone.timeout = 1;
+    alone.minrate = 100;
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(alone, SystemRoot(cache2.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository stall: repodata/repomd.xml: cannot fetch " + stalled.url() +
+                                      "/repodata/repomd.xml: "));
+    EXPECT_TRUE(Contains(message, "(stalled: less than 100 bytes/s for 1 s; see timeout and minrate in "
+                                  "/etc/yum.repos.d/test.repo)"));
+    EXPECT_TRUE(leo::test::snapshot_tree(cache2.path()).empty());
 }
 
 TEST(RepoMirrors, PackageStallingAfterHeaders) {

@@ -157,7 +157,7 @@ TEST(Metalink, BadDocumentsAreRefusedByName) {
 TEST(RetryPolicy, YumRetriesWithinAWindow) {
     const auto d = leo::repo::retry_policy(10, 30);
     EXPECT_EQ(d.attempts, 10u);
-    EXPECT_EQ(d.window, std::chrono::milliseconds(5000));
+    EXPECT_EQ(d.window, std::chrono::milliseconds(3000));
     const auto forever = leo::repo::retry_policy(0, 1);
     EXPECT_EQ(forever.attempts, 10u) << "0 (yum: forever) is capped";
     EXPECT_EQ(forever.window, std::chrono::milliseconds(1000)) << "a stall of `timeout` is not retried";

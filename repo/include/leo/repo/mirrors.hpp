@@ -68,11 +68,11 @@ struct Metalink {
 /// the next mirror at once.
 struct RetryPolicy {
     unsigned attempts = 10;
-    std::chrono::milliseconds window{5000};
+    std::chrono::milliseconds window{3000};
 };
 
 /// The policy for `retries` (yum: attempts per URL, 0 meaning forever: here 10) and
-/// `timeout` seconds: window = min(timeout, 5 s).
+/// `timeout` seconds: window = min(timeout, 3 s).
 [[nodiscard]] RetryPolicy retry_policy(unsigned retries, long timeout_s);
 
 /// The backoff before attempt `attempt` (2, 3, ...): 250 ms, 500 ms, then 1 s.
