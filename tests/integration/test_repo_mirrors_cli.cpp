@@ -77,7 +77,10 @@ TEST_F(MirrorsCli, EveryMirrorFailsForThePackage) {
     a.fail(k_newest + ".rpm", 404);
     b.fail(k_newest + ".rpm", 404);
     write_repo("baseurl=" + a.url() + "/repo " + b.url() + "/repo\n");
-    const std::vector<std::string> moving = {"var/log", "var/cache", "var/lib/leo-installer", "home/leo/pgsql"};
+    // what a run touches without changing anything: its log, the metadata cache, the journal
+    // and lock, the running database, and sqlite's shared-memory index of the rpmdb (reads)
+    const std::vector<std::string> moving = {"var/log", "var/cache", "var/lib/leo-installer", "home/leo/pgsql",
+                                             "var/lib/rpm/rpmdb.sqlite-shm"};
     const std::string before = leo::test::snapshot_tree(root, moving);
     auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
     EXPECT_EQ(up.exit_code, 1) << up.out << up.err;
@@ -153,7 +156,7 @@ TEST_F(MirrorsCli, CheckUpdateThroughAnAuthenticatingProxy) {
     leo::test::HttpServer server(pkgs);
     write_repo("baseurl=" + server.url() + "/repo\nproxy=" + proxy.url() +
                "\nproxy_username=leoproxy\nproxy_password=" + password + "-wrong\n");
-    const std::vector<std::string> moving = {"var/log", "home/leo/pgsql"};
+    const std::vector<std::string> moving = {"var/log", "home/leo/pgsql", "var/lib/rpm/rpmdb.sqlite-shm"};
     const std::string before = leo::test::snapshot_tree(root, moving);
     auto refused = run_installer({"check-update", "--root", root.string()});
     EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
