@@ -231,6 +231,21 @@ TEST(RepoMirrorlist, FileEntryInARemoteMirrorlistIsRefused) {
     EXPECT_TRUE(Contains(md.warnings[0], "entry refused: file://" + planted.string()));
 }
 
+TEST(RepoMirrorlist, RedirectToAFileIsRefused) {
+    TempDir lists;
+    HttpServer list_server(lists.path());
+    list_server.redirect("/mirrorlist", "file:///etc/passwd");
+    TempDir cache;
+    auto repo = make_repo("redir", {});
+    repo.mirrorlist = list_server.url() + "/mirrorlist";
+    const std::string message =
+        repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
+    EXPECT_TRUE(Contains(message, "repository redir: mirrorlist: refusing the redirect from " + list_server.url() +
+                                      "/mirrorlist to file:///etc/passwd: a repository may redirect only to http:// "
+                                      "or https://"));
+    EXPECT_TRUE(leo::test::snapshot_tree(cache.path()).empty());
+}
+
 TEST(RepoMirrorlist, LocalMirrorlistMayNameLocalMirrors) {
     TempDir local;
     const auto mirror = copy_repo_02(local.path() / "mirror");
