@@ -53,8 +53,8 @@ ResolvedMirrors resolve_mirrors(const RepoConfig& repo) {
     try {
         const std::string body = with_retries(repo, [&] {
             return fetch_to_string(repo, list_url, Limit{k_mirrorlist_limit, "of the cap for a mirror list"}, true,
-                                   option, fmt::format("check {} in {}, the network and the proxy", option,
-                                                       where_set(repo)),
+                                   option,
+                                   fmt::format("check {} in {}, the network and the proxy", option, where_set(repo)),
                                    fmt::format("check {} in {}", option, where_set(repo)));
         });
         const std::string context = fmt::format("repository {}: {} {} ", repo.id, option, shown);
@@ -67,9 +67,9 @@ ResolvedMirrors resolve_mirrors(const RepoConfig& repo) {
             mirrors = parse_mirrorlist(body, file_urls, k_yum_vars);
         }
         if (mirrors.urls.empty()) {
-            throw RepoError(context + "lists no usable mirror" +
-                            (mirrors.refused.empty() ? std::string()
-                                                     : fmt::format(" ({})", fmt::join(mirrors.refused, "; "))));
+            throw RepoError(
+                context + "lists no usable mirror" +
+                (mirrors.refused.empty() ? std::string() : fmt::format(" ({})", fmt::join(mirrors.refused, "; "))));
         }
     } catch (const RepoError& e) {
         if (repo.baseurls.empty()) {

@@ -18,11 +18,11 @@ namespace leo::repo::detail {
 
 /// The base URLs of a repository, in the order to try.
 struct ResolvedMirrors {
-    std::vector<std::string> urls;            ///< every baseurl, then the mirrors of the mirrorlist or metalink
-    std::optional<Metalink> metalink;         ///< when a metalink was read: repomd.xml must match it
-    std::vector<std::string> failures;        ///< why the list could not be read, or entries refused
-    std::vector<std::string> warnings;        ///< for Metadata::warnings
-    bool only_baseurls = true;                ///< no mirrorlist nor metalink: messages say "baseurl"
+    std::vector<std::string> urls;     ///< every baseurl, then the mirrors of the mirrorlist or metalink
+    std::optional<Metalink> metalink;  ///< when a metalink was read: repomd.xml must match it
+    std::vector<std::string> failures; ///< why the list could not be read, or entries refused
+    std::vector<std::string> warnings; ///< for Metadata::warnings
+    bool only_baseurls = true;         ///< no mirrorlist nor metalink: messages say "baseurl"
 };
 
 /// Fetch and parse the repository's metalink (when set; it wins over mirrorlist, as in dnf)

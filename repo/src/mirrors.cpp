@@ -66,7 +66,8 @@ std::string unusable_mirror(const std::string& url, FileUrls file_urls, bool& sk
                    ? std::string()
                    : "a file:// mirror from a remote list is refused: a server may not make root read local files";
     }
-    return scheme.empty() ? "not a URL" : fmt::format("the scheme \"{}\" is not used (http:// or https:// only)", scheme);
+    return scheme.empty() ? "not a URL"
+                          : fmt::format("the scheme \"{}\" is not used (http:// or https:// only)", scheme);
 }
 
 std::string lowercase(std::string s) {
@@ -94,7 +95,7 @@ MirrorList parse_mirrorlist(std::string_view text, FileUrls file_urls,
     auto with_arch = vars;
     for (const auto& [name, value] : vars) {
         if (name == "basearch") {
-            with_arch.emplace_back("ARCH", value);  // yum: $ARCH is $basearch in a mirrorlist
+            with_arch.emplace_back("ARCH", value); // yum: $ARCH is $basearch in a mirrorlist
         }
     }
     std::size_t start = 0;
@@ -139,8 +140,8 @@ Metalink parse_metalink(std::string_view xml, FileUrls file_urls, const std::str
         long preference = 0;
     };
     std::vector<Url> urls;
-    std::vector<std::string> stack;  // local names of the open elements
-    bool in_repomd = false;          // inside <file name="repomd.xml">
+    std::vector<std::string> stack; // local names of the open elements
+    bool in_repomd = false;         // inside <file name="repomd.xml">
     bool found = false;
     int rc = 0;
     while ((rc = xmlTextReaderRead(reader.get())) == 1) {
@@ -248,8 +249,8 @@ std::string metalink_mismatch(const Metalink& metalink, std::string_view repomd_
         }
     }
     if (metalink.repomd.size() > 1) {
-        first_why += fmt::format(" (nor does it match the {} older versions the metalink accepts)",
-                                 metalink.repomd.size() - 1);
+        first_why +=
+            fmt::format(" (nor does it match the {} older versions the metalink accepts)", metalink.repomd.size() - 1);
     }
     return first_why.empty() ? "the metalink lists no hash to check it against" : first_why;
 }

@@ -38,7 +38,7 @@ inline repo::RepoConfig make_repo(const std::string& id, std::vector<std::string
     r.name = id;
     r.baseurls = std::move(baseurls);
     r.source = "/etc/yum.repos.d/test.repo";
-    r.retries = 2;  // transient failures: one retry, keeps the tests short
+    r.retries = 2; // transient failures: one retry, keeps the tests short
     r.timeout = 5;
     return r;
 }

@@ -73,7 +73,8 @@ TEST(RepoMirrors, EveryMirrorFailedForAPackage) {
     const std::string message = repo_error(
         [&] { (void)leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository nopkg: every baseurl failed (2 tried): package fake_bash-1.1.1-1.x86_64: "
-                                  "HTTP 404 for " + a.url() + "/" + k_fake_bash));
+                                  "HTTP 404 for " +
+                                      a.url() + "/" + k_fake_bash));
     EXPECT_TRUE(Contains(message, "; package fake_bash-1.1.1-1.x86_64 from " + b.url() + "/" + k_fake_bash +
                                       ": checksum mismatch"));
     EXPECT_EQ(leo::test::snapshot_tree(dest.path()), before) << "nothing left behind";
@@ -169,9 +170,9 @@ TEST(RepoMirrorlist, MirrorsFromAMirrorlistServer) {
     HttpServer a(repo_02());
     HttpServer b(repo_02());
     TempDir lists;
-    a.fail("repomd.xml", 404);  // the first mirror is not in sync
-    leo::fs::write_file_atomic(lists.path() / "mirrorlist", "# mirrors of the test repository\n\n" + a.url() +
-                                                                "/\n   " + b.url() + "/  \n");
+    a.fail("repomd.xml", 404); // the first mirror is not in sync
+    leo::fs::write_file_atomic(lists.path() / "mirrorlist",
+                               "# mirrors of the test repository\n\n" + a.url() + "/\n   " + b.url() + "/  \n");
     HttpServer list_server(lists.path());
     TempDir cache;
     auto repo = make_repo("ml", {});
@@ -222,9 +223,8 @@ TEST(RepoMirrorlist, FileEntryInARemoteMirrorlistIsRefused) {
     EXPECT_EQ(leo::test::snapshot_tree(cache.path()), before);
     // beside a usable mirror, the file entry is skipped with a warning, never read
     HttpServer good(repo_02());
-    leo::fs::write_file_atomic(lists.path() / "mirrorlist",
-                               "file://" + planted.string() + "/\n" + good.url() + "/\n");
-    stdfs::remove(planted / "repodata/repomd.xml");  // were it read, the load would fail
+    leo::fs::write_file_atomic(lists.path() / "mirrorlist", "file://" + planted.string() + "/\n" + good.url() + "/\n");
+    stdfs::remove(planted / "repodata/repomd.xml"); // were it read, the load would fail
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.mirrors, (std::vector<std::string>{good.url() + "/"}));
     ASSERT_EQ(md.warnings.size(), 1u);
@@ -279,7 +279,8 @@ std::string metalink(const std::string& repomd, const std::vector<std::pair<std:
                 "\">" + m.first + "/repodata/repomd.xml</url>\n";
     }
     return "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<metalink version=\"3.0\" xmlns=\"http://www.metalinker.org/\" "
-           "xmlns:mm0=\"http://fedorahosted.org/mirrormanager\" type=\"dynamic\">\n<files>\n<file name=\"repomd.xml\">\n"
+           "xmlns:mm0=\"http://fedorahosted.org/mirrormanager\" type=\"dynamic\">\n<files>\n<file "
+           "name=\"repomd.xml\">\n"
            "<mm0:timestamp>1334670929</mm0:timestamp>\n<size>" +
            std::to_string(repomd.size()) + "</size>\n<verification>\n<hash type=\"md5\">" +
            leo::crypto::digest_hex("md5", repomd) + "</hash>\n<hash type=\"sha256\">" +
@@ -297,8 +298,7 @@ TEST(RepoMetalink, RepomdMustMatchTheMetalink) {
     HttpServer good(repo_02());
     TempDir lists;
     const std::string repomd = leo::fs::read_file(repo_02() / "repodata/repomd.xml");
-    leo::fs::write_file_atomic(lists.path() / "metalink",
-                               metalink(repomd, {{good.url(), 50}, {stale.url(), 100}}));
+    leo::fs::write_file_atomic(lists.path() / "metalink", metalink(repomd, {{good.url(), 50}, {stale.url(), 100}}));
     HttpServer list_server(lists.path());
     TempDir cache;
     auto repo = make_repo("meta", {});
@@ -309,16 +309,16 @@ TEST(RepoMetalink, RepomdMustMatchTheMetalink) {
     EXPECT_EQ(md.mirrors, (std::vector<std::string>{good.url() + "/", stale.url() + "/"}));
 
     // every mirror serves a wrong repomd.xml: one message, each mirror and why
-    leo::fs::write_file_atomic(lists.path() / "metalink", metalink(repomd + " ", {{stale.url(), 100}, {good.url(), 1}}));
+    leo::fs::write_file_atomic(lists.path() / "metalink",
+                               metalink(repomd + " ", {{stale.url(), 100}, {good.url(), 1}}));
     TempDir cache2;
     const std::string message =
         repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache2.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository meta: every mirror failed (2 tried): repodata/repomd.xml from " +
                                       stale.url() + "/repodata/repomd.xml does not match the metalink: it is "));
-    EXPECT_TRUE(Contains(message, "repodata/repomd.xml from " + good.url() +
-                                      "/repodata/repomd.xml does not match the metalink: it is " +
-                                      std::to_string(repomd.size()) + " bytes, the metalink says " +
-                                      std::to_string(repomd.size() + 1)));
+    EXPECT_TRUE(Contains(
+        message, "repodata/repomd.xml from " + good.url() + "/repodata/repomd.xml does not match the metalink: it is " +
+                     std::to_string(repomd.size()) + " bytes, the metalink says " + std::to_string(repomd.size() + 1)));
     EXPECT_TRUE(list_dir(cache2.path()).empty() || list_dir(cache2.path()) == std::vector<std::string>{"meta"})
         << "no metadata kept from a mirror that failed";
 }
@@ -328,7 +328,7 @@ TEST(RepoMetalink, WrongHashIsRefused) {
     TempDir lists;
     std::string repomd = leo::fs::read_file(repo_02() / "repodata/repomd.xml");
     std::string other = repomd;
-    other[other.size() / 2] ^= 1;  // same size, another hash
+    other[other.size() / 2] ^= 1; // same size, another hash
     leo::fs::write_file_atomic(lists.path() / "metalink", metalink(other, {{good.url(), 100}}));
     HttpServer list_server(lists.path());
     TempDir cache;
@@ -365,7 +365,8 @@ TEST(RepoTransport, XmlBaseOfFileIsRefused) {
     TempDir tmp;
     const auto dir = copy_repo_02(tmp.path() / "repo");
     // a primary whose packages point at the local file system through xml:base
-    const auto primary_gz = dir / "repodata/bcde64b04916a2a72fdc257d61bc922c70b3d58e953499180585f7a360ce86cf-primary.xml.gz";
+    const auto primary_gz =
+        dir / "repodata/bcde64b04916a2a72fdc257d61bc922c70b3d58e953499180585f7a360ce86cf-primary.xml.gz";
     const std::string xml = leo::test::run_ok({"zcat", primary_gz.string()});
     std::string evil = xml;
     for (std::size_t at = 0; (at = evil.find("<location href=", at)) != std::string::npos; at += 20) {
@@ -400,8 +401,9 @@ TEST(RepoTransport, ClientCertificateThatCannotBeRead) {
     repo.sslclientcert = (cache.path() / "missing.pem").string();
     const std::string message =
         repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
-    EXPECT_EQ(message, "repository cert: sslclientcert " + repo.sslclientcert +
-                           " cannot be read (No such file or directory); fix sslclientcert in /etc/yum.repos.d/test.repo");
+    EXPECT_EQ(message,
+              "repository cert: sslclientcert " + repo.sslclientcert +
+                  " cannot be read (No such file or directory); fix sslclientcert in /etc/yum.repos.d/test.repo");
     EXPECT_EQ(server.request_count(), 0u);
     repo.sslclientcert.clear();
     repo.sslclientkey = cache.path().string();

@@ -29,7 +29,7 @@ using leo::test::run_installer;
 const std::string k_newest = "leostream-broker-9.2.0-1.x86_64";
 
 class MirrorsCli : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         pkgs = leo::test::test_packages_dir();
         root = tmp.path() / "root";
@@ -47,9 +47,9 @@ protected:
     }
     void write_repo(const std::string& body) {
         stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo")
-            << "[leo]\nname=Broker\nenabled=1\ngpgcheck=1\ngpgkey=file://"
-            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n" << body;
+        std::ofstream(root / "etc/yum.repos.d/leo.repo") << "[leo]\nname=Broker\nenabled=1\ngpgcheck=1\ngpgkey=file://"
+                                                         << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n"
+                                                         << body;
     }
     std::string installed() { return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out); }
 
@@ -99,16 +99,19 @@ TEST_F(MirrorsCli, EveryMirrorFailsForThePackage) {
 
 /// tinyproxy -d with BasicAuth, stopped at destruction.
 class Proxy {
-public:
+  public:
     Proxy(const stdfs::path& dir, const std::string& user, const std::string& password) : m_log(dir / "proxy.log") {
         m_port = leo::test::free_port();
         leo::fs::write_file_atomic(dir / "proxy.conf", "Port " + std::to_string(m_port) +
                                                            "\nListen 127.0.0.1\nTimeout 30\nLogFile \"" +
-                                                           m_log.string() + "\"\nLogLevel Info\nAllow 127.0.0.1\n"
-                                                           "BasicAuth " + user + " " + password + "\n");
+                                                           m_log.string() +
+                                                           "\"\nLogLevel Info\nAllow 127.0.0.1\n"
+                                                           "BasicAuth " +
+                                                           user + " " + password + "\n");
         std::vector<std::string> args{"tinyproxy", "-d", "-c", (dir / "proxy.conf").string()};
         std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
+        for (auto& a : args)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
@@ -132,7 +135,7 @@ public:
     [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
     [[nodiscard]] std::string log() const { return leo::test::slurp(m_log); }
 
-private:
+  private:
     stdfs::path m_log;
     int m_port = 0;
     pid_t m_pid = -1;
@@ -172,8 +175,7 @@ TEST_F(MirrorsCli, CheckUpdateThroughAnAuthenticatingProxy) {
     auto r = run_installer({"check-update", "--root", root.string(), "--json"});
     EXPECT_EQ(r.exit_code, 100) << r.out << r.err;
     EXPECT_EQ(nlohmann::json::parse(r.out)["update"], k_newest);
-    EXPECT_NE(proxy.log().find("GET " + server.url() + "/repo/repodata/repomd.xml"), std::string::npos)
-        << proxy.log();
+    EXPECT_NE(proxy.log().find("GET " + server.url() + "/repo/repodata/repomd.xml"), std::string::npos) << proxy.log();
     EXPECT_EQ((r.out + r.err).find(password), std::string::npos);
     EXPECT_EQ(files_holding(root, password), std::vector<std::string>{}) << "no secret in the root's files and logs";
 }

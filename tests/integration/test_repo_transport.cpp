@@ -34,12 +34,18 @@ using leo::test::TlsOptions;
 struct Pki {
     explicit Pki(const stdfs::path& where) : dir(where) {
         const auto key = [&](const std::string& name) {
-            return std::vector<std::string>{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                            "-keyout", (dir / (name + ".key")).string()};
+            return std::vector<std::string>{"-newkey",
+                                            "ec",
+                                            "-pkeyopt",
+                                            "ec_paramgen_curve:prime256v1",
+                                            "-nodes",
+                                            "-keyout",
+                                            (dir / (name + ".key")).string()};
         };
         const auto ca = [&](const std::string& name) {
             auto argv = std::vector<std::string>{"openssl", "req", "-x509", "-days", "2", "-subj", "/CN=" + name};
-            for (auto& a : key(name)) argv.push_back(a);
+            for (auto& a : key(name))
+                argv.push_back(a);
             argv.push_back("-out");
             argv.push_back((dir / (name + ".pem")).string());
             run_ok(argv);
@@ -47,9 +53,10 @@ struct Pki {
         ca("ca");
         ca("other-ca");
         const auto leaf = [&](const std::string& name, const std::string& extension) {
-            auto argv = std::vector<std::string>{"openssl", "req", "-subj", "/CN=" + name, "-out",
-                                                 (dir / (name + ".csr")).string()};
-            for (auto& a : key(name)) argv.push_back(a);
+            auto argv = std::vector<std::string>{"openssl",     "req",  "-subj",
+                                                 "/CN=" + name, "-out", (dir / (name + ".csr")).string()};
+            for (auto& a : key(name))
+                argv.push_back(a);
             run_ok(argv);
             leo::fs::write_file_atomic(dir / (name + ".ext"), extension + "\n");
             run_ok({"openssl", "x509", "-req", "-days", "2", "-in", (dir / (name + ".csr")).string(), "-CA",
@@ -64,7 +71,7 @@ struct Pki {
 };
 
 class RepoTls : public ::testing::Test {
-protected:
+  protected:
     TempDir tmp;
     Pki pki{tmp.path()};
     TempDir cache;
@@ -83,12 +90,12 @@ TEST_F(RepoTls, AnotherCaIsRefused) {
     HttpServer server(repo_02(), TlsOptions{pki.dir / "server.pem", pki.dir / "server.key", {}});
     auto repo = make_repo("badca", {server.url()});
     const auto before = leo::test::snapshot_tree(cache.path());
-    for (const std::string& ca : {pki.file("other-ca.pem"), std::string()}) {  // another CA; the system's CAs
+    for (const std::string& ca : {pki.file("other-ca.pem"), std::string()}) { // another CA; the system's CAs
         repo.sslcacert = ca;
         const std::string message =
             repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
         EXPECT_TRUE(Contains(message, "repository badca: repodata/repomd.xml: cannot fetch " + server.url() +
-                                      "/repodata/repomd.xml: "));
+                                          "/repodata/repomd.xml: "));
         EXPECT_TRUE(Contains(message, "certificate")) << message;
         EXPECT_EQ(server.request_count(), 0u);
     }
@@ -127,9 +134,11 @@ TEST_F(RepoTls, RedirectFromHttpsToHttpIsRefused) {
     repo.sslcacert = pki.file("ca.pem");
     const std::string message =
         repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
-    EXPECT_TRUE(Contains(message, "repository down: repodata/repomd.xml: refusing the redirect from " + server.url() +
-                                      "/repodata/repomd.xml to " + plain.url() + "/repodata/repomd.xml: a repository "
-                                      "may redirect only to http:// or https://, and an https:// one only to https://"));
+    EXPECT_TRUE(
+        Contains(message, "repository down: repodata/repomd.xml: refusing the redirect from " + server.url() +
+                              "/repodata/repomd.xml to " + plain.url() +
+                              "/repodata/repomd.xml: a repository "
+                              "may redirect only to http:// or https://, and an https:// one only to https://"));
     EXPECT_EQ(plain.request_count(), 0u) << "the plain http server was never asked";
     EXPECT_TRUE(list_dir(cache.path()).empty());
 }
@@ -138,7 +147,7 @@ TEST_F(RepoTls, RedirectFromHttpsToHttpIsRefused) {
 
 /// tinyproxy in the foreground (-d) with a generated configuration, stopped at destruction.
 class Tinyproxy {
-public:
+  public:
     Tinyproxy(const stdfs::path& dir, const std::string& basic_auth) : m_log(dir / "tinyproxy.log") {
         m_port = leo::test::free_port();
         const auto conf = dir / "tinyproxy.conf";
@@ -148,7 +157,8 @@ public:
                                              (basic_auth.empty() ? "" : "BasicAuth " + basic_auth + "\n"));
         std::vector<std::string> args{"tinyproxy", "-d", "-c", conf.string()};
         std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
+        for (auto& a : args)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
@@ -173,7 +183,7 @@ public:
     [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
     [[nodiscard]] std::string log() const { return leo::test::slurp(m_log); }
 
-private:
+  private:
     stdfs::path m_log;
     int m_port = 0;
     pid_t m_pid = -1;
@@ -211,9 +221,10 @@ TEST(RepoProxy, BasicAuthAndThePasswordNeverShown) {
     repo.proxy_password = password + "-wrong";
     message = repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
     // tinyproxy 1.11 answers wrong credentials with 401
-    EXPECT_TRUE(Contains(message, "HTTP 401 for " + server.url() + "/repodata/repomd.xml: credentials refused (check "
-                                  "username and password, and proxy_username and proxy_password for the proxy in "
-                                  "/etc/yum.repos.d/test.repo)"));
+    EXPECT_TRUE(Contains(message, "HTTP 401 for " + server.url() +
+                                      "/repodata/repomd.xml: credentials refused (check "
+                                      "username and password, and proxy_username and proxy_password for the proxy in "
+                                      "/etc/yum.repos.d/test.repo)"));
     EXPECT_FALSE(Contains(message, password));
     // credentials in the proxy URL are redacted too
     repo.proxy_username.clear();

@@ -36,7 +36,7 @@ TEST(Mirrorlist, LinesCommentsBlanksAndVariables) {
                                        "https://mirror.two/centos/$releasever/os/$basearch/\n"
                                        "http://mirror.three/centos/${releasever}/os/$ARCH/\n"
                                        "   # indented comment\n"
-                                       "http://mirror.one/centos/7/os/x86_64/\n",  // a duplicate
+                                       "http://mirror.one/centos/7/os/x86_64/\n", // a duplicate
                                        FileUrls::refused, k_vars);
     EXPECT_EQ(list.urls, (std::vector<std::string>{"http://mirror.one/centos/7/os/x86_64/",
                                                    "https://mirror.two/centos/7/os/x86_64/",
@@ -48,7 +48,7 @@ TEST(Mirrorlist, FileEntriesOnlyFromALocalList) {
     const std::string text = "file:///etc/shadow-repo/\nhttp://ok/\nftp://old/\nrsync://r/\nnot a url\n";
     const auto remote = parse_mirrorlist(text, FileUrls::refused, k_vars);
     EXPECT_EQ(remote.urls, (std::vector<std::string>{"http://ok/"}));
-    ASSERT_EQ(remote.refused.size(), 2u);  // ftp and rsync are skipped quietly
+    ASSERT_EQ(remote.refused.size(), 2u); // ftp and rsync are skipped quietly
     EXPECT_EQ(remote.refused[0], "file:///etc/shadow-repo/: a file:// mirror from a remote list is refused: a server "
                                  "may not make root read local files");
     EXPECT_EQ(remote.refused[1], "not a url: not a URL");
@@ -73,14 +73,25 @@ std::string metalink_for(const std::string& repomd, const std::string& urls, con
            "<resources><url protocol=\"http\">http://wrong/repodata/repomd.xml</url></resources></file>\n"
            "  <file name=\"repomd.xml\">\n"
            "   <mm0:timestamp>1700000000</mm0:timestamp>\n"
-           "   <size>" + std::to_string(repomd.size()) + "</size>\n"
+           "   <size>" +
+           std::to_string(repomd.size()) +
+           "</size>\n"
            "   <verification>\n"
-           "    <hash type=\"md5\">" + leo::crypto::digest_hex("md5", repomd) + "</hash>\n"
-           "    <hash type=\"sha1\">" + leo::crypto::digest_hex("sha1", repomd) + "</hash>\n"
-           "    <hash type=\"sha256\">" + leo::crypto::digest_hex("sha256", repomd) + "</hash>\n"
-           "    <hash type=\"sha512\">" + leo::crypto::digest_hex("sha512", repomd) + "</hash>\n"
-           "   </verification>\n" + alternates +
-           "   <resources maxconnections=\"1\">\n" + urls + "   </resources>\n"
+           "    <hash type=\"md5\">" +
+           leo::crypto::digest_hex("md5", repomd) +
+           "</hash>\n"
+           "    <hash type=\"sha1\">" +
+           leo::crypto::digest_hex("sha1", repomd) +
+           "</hash>\n"
+           "    <hash type=\"sha256\">" +
+           leo::crypto::digest_hex("sha256", repomd) +
+           "</hash>\n"
+           "    <hash type=\"sha512\">" +
+           leo::crypto::digest_hex("sha512", repomd) +
+           "</hash>\n"
+           "   </verification>\n" +
+           alternates + "   <resources maxconnections=\"1\">\n" + urls +
+           "   </resources>\n"
            "  </file>\n"
            " </files>\n"
            "</metalink>\n";
@@ -89,8 +100,10 @@ std::string metalink_for(const std::string& repomd, const std::string& urls, con
 TEST(Metalink, MirrorsByPreferenceAndHashes) {
     const std::string xml = metalink_for(
         k_repomd,
-        "<url protocol=\"http\" type=\"http\" location=\"US\" preference=\"90\">http://b/epel/7/x86_64/repodata/repomd.xml</url>\n"
-        "<url protocol=\"https\" type=\"https\" location=\"DE\" preference=\"100\">https://a/epel/7/x86_64/repodata/repomd.xml</url>\n"
+        "<url protocol=\"http\" type=\"http\" location=\"US\" "
+        "preference=\"90\">http://b/epel/7/x86_64/repodata/repomd.xml</url>\n"
+        "<url protocol=\"https\" type=\"https\" location=\"DE\" "
+        "preference=\"100\">https://a/epel/7/x86_64/repodata/repomd.xml</url>\n"
         "<url protocol=\"rsync\" type=\"rsync\" preference=\"100\">rsync://r/epel/7/x86_64/repodata/repomd.xml</url>\n"
         "<url protocol=\"http\" preference=\"95\">http://c/epel/7/x86_64/repodata/</url>\n"
         "<url protocol=\"file\" preference=\"99\">file:///etc/repodata/repomd.xml</url>\n");
@@ -109,17 +122,18 @@ TEST(Metalink, MirrorsByPreferenceAndHashes) {
 }
 
 TEST(Metalink, WrongHashOrSizeIsAMismatch) {
-    const Metalink m = parse_metalink(metalink_for(k_repomd, "<url>http://a/repodata/repomd.xml</url>"),
-                                      FileUrls::refused, "ctx: ");
+    const Metalink m =
+        parse_metalink(metalink_for(k_repomd, "<url>http://a/repodata/repomd.xml</url>"), FileUrls::refused, "ctx: ");
     std::string other = k_repomd;
-    other[1] = 'R';  // same size, other bytes
+    other[1] = 'R'; // same size, other bytes
     const std::string why = metalink_mismatch(m, other);
     EXPECT_NE(why.find("its sha512 is " + leo::crypto::digest_hex("sha512", other) + ", the metalink says " +
                        leo::crypto::digest_hex("sha512", k_repomd)),
               std::string::npos)
         << why;
-    EXPECT_NE(metalink_mismatch(m, k_repomd + " ").find("it is " + std::to_string(k_repomd.size() + 1) +
-                                                        " bytes, the metalink says " + std::to_string(k_repomd.size())),
+    EXPECT_NE(metalink_mismatch(m, k_repomd + " ")
+                  .find("it is " + std::to_string(k_repomd.size() + 1) + " bytes, the metalink says " +
+                        std::to_string(k_repomd.size())),
               std::string::npos);
 }
 

@@ -19,8 +19,8 @@ enum class FileUrls { refused, allowed };
 
 /// Base URLs from a mirrorlist or a metalink, in the order to try.
 struct MirrorList {
-    std::vector<std::string> urls;     ///< base URLs (the directory holding repodata/)
-    std::vector<std::string> refused;  ///< one line per entry not used: "ENTRY: why" (URLs redacted)
+    std::vector<std::string> urls;    ///< base URLs (the directory holding repodata/)
+    std::vector<std::string> refused; ///< one line per entry not used: "ENTRY: why" (URLs redacted)
 };
 
 /// Parse a mirrorlist as yum does: one URL per line, blank lines and lines starting with
@@ -35,7 +35,7 @@ struct MirrorList {
 /// One version of repomd.xml a metalink accepts: its size (0: not declared) and hashes.
 struct MetalinkRepomd {
     std::uint64_t size = 0;
-    std::vector<std::pair<std::string, std::string>> hashes;  ///< (type, lowercase hex): "sha256", ...
+    std::vector<std::pair<std::string, std::string>> hashes; ///< (type, lowercase hex): "sha256", ...
 };
 
 /// A metalink 3.0 document as MirrorManager serves it (Fedora, EPEL):
@@ -43,8 +43,8 @@ struct MetalinkRepomd {
 /// <mm0:alternates><mm0:alternate> (older repomd.xml versions a lagging mirror may still
 /// serve, accepted as yum accepts them) and <resources><url protocol preference>.
 struct Metalink {
-    std::vector<MetalinkRepomd> repomd;  ///< [0] the current version, then the alternates
-    MirrorList mirrors;                  ///< the URLs with "repodata/repomd.xml" cut off, by preference (highest first)
+    std::vector<MetalinkRepomd> repomd; ///< [0] the current version, then the alternates
+    MirrorList mirrors;                 ///< the URLs with "repodata/repomd.xml" cut off, by preference (highest first)
 };
 
 /// Parse a metalink with libxml2. URLs not ending in "repodata/repomd.xml" and protocols
