@@ -11,9 +11,11 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace leo::repo::detail {
@@ -90,6 +92,27 @@ int on_progress_old(void* user, double total, double now, double, double) {
 
 } // namespace
 
+void check_transfer_settings(const RepoConfig& repo) {
+    const std::string where = repo.source.empty() ? "the repository configuration" : repo.source;
+    for (const auto& [option, path] : {std::pair<const char*, const std::string*>{"sslclientcert", &repo.sslclientcert},
+                                       {"sslclientkey", &repo.sslclientkey},
+                                       {"sslcacert", &repo.sslcacert}}) {
+        if (path->empty()) {
+            continue;
+        }
+        // host paths the administrator wrote (as yum reads them), only checked here: libcurl reads them
+        struct stat st {};
+        if (::stat(path->c_str(), &st) != 0 || ::access(path->c_str(), R_OK) != 0) {
+            throw RepoError(fmt::format("repository {}: {} {} cannot be read ({}); fix {} in {}", repo.id, option,
+                                        *path, std::strerror(errno), option, where));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            throw RepoError(fmt::format("repository {}: {} {} is not a file; fix {} in {}", repo.id, option, *path,
+                                        option, where));
+        }
+    }
+}
+
 Limit limit_of(std::uint64_t declared, const std::string& declarer, std::uint64_t cap, const std::string& cap_name,
                const std::string& context) {
     if (declared == 0) {
@@ -120,9 +143,13 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    // yum's timeout and minrate: a transfer that moves less than max(minrate, 1) bytes/s for
+    // `timeout` seconds (a stalled mirror), or connects in no less, fails.
+    const long timeout = repo.timeout > 0 ? repo.timeout : 30L;
+    const long min_rate = static_cast<long>(std::clamp<std::uint64_t>(repo.minrate, 1, 1U << 30));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, min_rate);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "leo-installer/" LEO_VERSION);
     // Only the protocols this URL may use; redirects to http(s) only, and from https to https only.
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, protocols.redirect_protocols.empty() ? 0L : 1L);
@@ -158,6 +185,14 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
     }
     if (!repo.sslcacert.empty()) {
         curl_easy_setopt(c, CURLOPT_CAINFO, repo.sslcacert.c_str());
+    }
+    if (!repo.sslclientcert.empty()) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, repo.sslclientcert.c_str());
+        curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (!repo.sslclientkey.empty()) {
+        curl_easy_setopt(c, CURLOPT_SSLKEY, repo.sslclientkey.c_str());
+        curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
     }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
@@ -199,12 +234,45 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
                                     repo.id, what, shown, redact_url(location)));
     }
     if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
-        throw RepoError(
-            fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint)));
+        const std::string where = repo.source.empty() ? "the repository configuration" : repo.source;
+        std::string message;
+        if (status == 407) {
+            message = fmt::format("repository {}: {}: HTTP 407 for {}: the proxy requires other credentials (check "
+                                  "proxy, proxy_username and proxy_password in {})",
+                                  repo.id, what, shown, where);
+        } else if (status == 401) {
+            // a proxy may answer 401 too (tinyproxy does, for wrong credentials)
+            message = fmt::format("repository {}: {}: HTTP 401 for {}: credentials refused (check username and "
+                                  "password{} in {})",
+                                  repo.id, what, shown,
+                                  repo.proxy.empty() ? "" : ", and proxy_username and proxy_password for the proxy",
+                                  where);
+        } else {
+            message =
+                fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint));
+        }
+        if (status >= 500 || status == 408 || status == 429) {
+            throw TransientError(message);
+        }
+        throw RepoError(message);
     }
-    const std::string detail = redact_url(error[0] != '\0' ? trim(error.data()) : curl_easy_strerror(rc));
-    throw RepoError(
-        fmt::format("repository {}: {}: cannot fetch {}: {}{}", repo.id, what, shown, detail, suffix(hint)));
+    std::string detail = redact_url(error[0] != '\0' ? trim(error.data()) : curl_easy_strerror(rc));
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        detail += fmt::format(" (stalled: less than {} bytes/s for {} s; see timeout and minrate in {})", min_rate,
+                              timeout, repo.source.empty() ? "the repository configuration" : repo.source);
+    }
+    std::string message =
+        fmt::format("repository {}: {}: cannot fetch {}: {}{}", repo.id, what, shown, detail, suffix(hint));
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        throw TransientError(message);
+    default:
+        throw RepoError(message);
+    }
 }
 
 std::string fetch_to_string(const RepoConfig& repo, const std::string& url, const Limit& limit, bool allow_file,

@@ -3,19 +3,58 @@
 
 #include "detail.hpp"
 
+#include "leo/common/error.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/repo/config.hpp"
 #include "leo/repo/metadata.hpp"
+#include "leo/repo/mirrors.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace leo::repo::detail {
+
+/// A transfer failure worth another attempt on the same URL (RetryPolicy): a stall or
+/// timeout, a connection reset, an empty or cut reply, HTTP 408, 429 or 5xx.
+class TransientError : public RepoError {
+public:
+    using RepoError::RepoError;
+};
+
+/// The transfer settings of `repo` that name files (sslclientcert, sslclientkey,
+/// sslcacert) must be readable files: otherwise leo::RepoError naming the option, the path
+/// and where it is set. Run once before the first transfer of a repository.
+void check_transfer_settings(const RepoConfig& repo);
+
+/// `attempt()` under the repository's RetryPolicy (retry_policy(repo.retries,
+/// repo.timeout)): a TransientError is retried after retry_backoff(); the last one is
+/// thrown with "(N attempts)" added when there was more than one. Other errors pass through.
+template <class F>
+auto with_retries(const RepoConfig& repo, F&& attempt) -> decltype(attempt()) {
+    const RetryPolicy policy = retry_policy(repo.retries, repo.timeout);
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned n = 1;; ++n) {
+        try {
+            return attempt();
+        } catch (const TransientError& e) {
+            const auto next = std::chrono::steady_clock::now() + retry_backoff(n + 1);
+            if (n >= policy.attempts || next - start >= policy.window) {
+                if (n == 1) {
+                    throw;
+                }
+                throw TransientError(std::string(e.what()) + " (" + std::to_string(n) + " attempts)");
+            }
+            std::this_thread::sleep_until(next);
+        }
+    }
+}
 
 /// The declared size when there is one (refused when it is above the cap), else the cap.
 Limit limit_of(std::uint64_t declared, const std::string& declarer, std::uint64_t cap, const std::string& cap_name,

@@ -2,10 +2,12 @@
 #include "leo/repo/metadata.hpp"
 
 #include "detail.hpp"
+#include "failover.hpp"
 #include "fetch.hpp"
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
+#include "leo/repo/mirrors.hpp"
 #include "leo/repo/url.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <memory>
 #include <sys/stat.h>
 
 namespace leo::repo {
@@ -27,7 +30,9 @@ using detail::fetch_to_string;
 using detail::Limit;
 using detail::limit_of;
 using detail::parse_primary_fd;
+using detail::resolve_mirrors;
 using detail::Transfer;
+using detail::try_each;
 using detail::unsafe_location;
 
 namespace {
@@ -74,13 +79,20 @@ void verify_checksum(int fd, const std::string& type, const std::string& expecte
 }
 
 Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo::fs::SystemRoot& root,
-                   const std::filesystem::path& cache, const PackageFilter& filter) {
+                   const std::filesystem::path& cache, const PackageFilter& filter, const Metalink* metalink) {
     const std::string repomd_url = join_url(baseurl, "repodata/repomd.xml");
     const std::string shown_repomd = redact_url(repomd_url);
     const std::string repomd_xml = fetch_to_string(
         repo, repomd_url, Limit{k_repomd_limit, "of the cap for repomd.xml"}, true, "repodata/repomd.xml",
         fmt::format("check baseurl in {}, the network and the proxy", where_defined(repo)),
         fmt::format("check baseurl in {}: it must be the directory that holds repodata/", where_defined(repo)));
+    if (metalink != nullptr) {  // a mirror's repomd.xml must be a version the metalink lists
+        if (auto why = metalink_mismatch(*metalink, repomd_xml); !why.empty()) {
+            throw RepoError(fmt::format("repository {}: repodata/repomd.xml from {} does not match the metalink: {} "
+                                        "(a mirror not in sync, or altered on the way)",
+                                        repo.id, shown_repomd, why));
+        }
+    }
     const Repomd repomd = parse_repomd(
         repomd_xml, fmt::format("repository {}: repodata/repomd.xml from {} is not valid repomd XML: ", repo.id,
                                 shown_repomd));
@@ -136,6 +148,44 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
     return metadata;
 }
 
+/// Download `entry` from its base_url (one mirror): download_package's work for one URL.
+std::filesystem::path download_from(const RepoConfig& repo, const PackageEntry& entry, const leo::fs::SystemRoot& root,
+                                    const std::filesystem::path& dest_dir, const Progress& progress) {
+    const std::string url = entry.url();
+    const std::string shown = redact_url(url);
+    if (auto why = unsafe_location(entry); !why.empty()) {
+        throw RepoError(fmt::format("repository {}: package {}: {}", repo.id, entry.nevra(), why));
+    }
+    const std::string file_name = basename_of(entry.location_href);
+    const std::string context = fmt::format("repository {}: package {} from {}: ", repo.id, entry.nevra(), shown);
+    const Limit limit = limit_of(entry.size, "primary's <size package>", k_package_limit, "a package", context);
+    ensure_cache_dir(root, dest_dir);
+    const std::string what = fmt::format("package {}", entry.nevra());
+    Transfer transfer{repo, url, limit};
+    transfer.allow_file = url_scheme(entry.base_url) == "file";
+    transfer.progress = progress;
+    transfer.expected_total = entry.size;
+    Downloaded file = fetch_to_cache(transfer, root, dest_dir, file_name, what, "try again",
+                                     "the repository metadata may be stale; try again");
+    try {
+        struct stat st {};
+        if (::fstat(file.fd.get(), &st) != 0) {
+            throw system_error("cannot stat " + root.host(file.part).string(), errno);
+        }
+        const auto size = static_cast<std::uint64_t>(st.st_size);
+        if (entry.size != 0 && size != entry.size) {
+            throw RepoError(context + fmt::format("size mismatch: expected {} bytes, got {}", entry.size, size));
+        }
+        verify_checksum(file.fd.get(), entry.checksum_type, entry.checksum, context,
+                        "the file on the server differs from its metadata; try again later");
+        root.rename(file.part, dest_dir / file_name);
+    } catch (...) {
+        discard(root, file.part);
+        throw;
+    }
+    return root.host(dest_dir / file_name);
+}
+
 /// Every secret of `repo` out of `message`: URL passwords (redact_url), and the
 /// password and proxy_password values should libcurl ever echo them.
 std::string scrub(std::string message, const RepoConfig& repo) {
@@ -181,32 +231,43 @@ Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
     if (auto why = unsafe_file_name(repo.id); !why.empty()) {
         throw RepoError(fmt::format("repository \"{}\": not a usable repository id ({})", repo.id, why));
     }
-    if (repo.baseurls.empty() && (!repo.mirrorlist.empty() || !repo.metalink.empty())) {
-        throw RepoError(fmt::format("repository {}: uses {}, which is not supported yet; set baseurl in {}", repo.id,
-                                    repo.mirrorlist.empty() ? "metalink" : "mirrorlist", where_defined(repo)));
-    }
-    if (repo.baseurls.empty()) {
-        throw RepoError(fmt::format("repository {}: no baseurl (set one in {})", repo.id, where_defined(repo)));
+    if (repo.baseurls.empty() && repo.mirrorlist.empty() && repo.metalink.empty()) {
+        throw RepoError(fmt::format("repository {}: no baseurl, mirrorlist or metalink (set one in {})", repo.id,
+                                    where_defined(repo)));
     }
     xmlInitParser();
     const auto cache = cache_dir / repo.id;
     return scrubbed(repo, [&] {
-        std::vector<std::string> failures;
-        for (const auto& baseurl : repo.baseurls) {
-            try {
-                return load_from(repo, baseurl, root, cache, filter);
-            } catch (const RepoError& e) {
-                if (repo.baseurls.size() == 1) {
-                    throw;
-                }
-                // each message starts "repository ID: ": say it once
-                const std::string prefix = fmt::format("repository {}: ", repo.id);
-                std::string message = e.what();
-                failures.push_back(message.starts_with(prefix) ? message.substr(prefix.size()) : message);
+        detail::check_transfer_settings(repo);
+        const detail::ResolvedMirrors mirrors = resolve_mirrors(repo);
+        const Metalink* metalink = mirrors.metalink ? &*mirrors.metalink : nullptr;
+        std::string served;
+        Metadata metadata = try_each(repo, mirrors.urls, mirrors.only_baseurls, mirrors.failures,
+                                     [&](const std::string& baseurl) {
+                                         Metadata md = load_from(repo, baseurl, root, cache, filter, metalink);
+                                         served = baseurl;
+                                         return md;
+                                     });
+        metadata.mirrors.push_back(served);
+        for (const auto& url : mirrors.urls) {
+            if (url != served) {
+                metadata.mirrors.push_back(url);
             }
         }
-        throw RepoError(
-            fmt::format("repository {}: every baseurl failed: {}", repo.id, fmt::join(failures, "; ")));
+        const auto shared = std::make_shared<const std::vector<std::string>>(metadata.mirrors);
+        for (auto& package : metadata.packages) {
+            package.mirrors = shared;
+        }
+        for (const auto& warning : mirrors.warnings) {
+            metadata.warnings.push_back(scrub(warning, repo));
+        }
+        if (!repo.sslverify) {
+            metadata.warnings.push_back(fmt::format("repository {}: sslverify=0 in {}: the servers' certificates are "
+                                                    "not checked, anyone on the network path can serve this "
+                                                    "repository",
+                                                    repo.id, where_defined(repo)));
+        }
+        return metadata;
     });
 }
 
@@ -214,46 +275,31 @@ std::filesystem::path download_package(const RepoConfig& repo, const PackageEntr
                                        const leo::fs::SystemRoot& root, const std::filesystem::path& dest_dir,
                                        const Progress& progress) {
     return scrubbed(repo, [&] {
-        const std::string url = entry.url();
-        const std::string shown = redact_url(url);
-        if (auto why = unsafe_location(entry); !why.empty()) {
-            throw RepoError(fmt::format("repository {}: package {}: {}", repo.id, entry.nevra(), why));
-        }
-        const std::string file_name = basename_of(entry.location_href);
-        const std::string context = fmt::format("repository {}: package {} from {}: ", repo.id, entry.nevra(), shown);
-        const Limit limit = limit_of(entry.size, "primary's <size package>", k_package_limit, "a package", context);
-        ensure_cache_dir(root, dest_dir);
-        const std::string what = fmt::format("package {}", entry.nevra());
-        Transfer transfer{repo, url, limit};
-        transfer.allow_file = url_scheme(entry.base_url) == "file";
-        transfer.progress = progress;
-        transfer.expected_total = entry.size;
-        Downloaded file = fetch_to_cache(transfer, root, dest_dir, file_name, what, "try again",
-                                         "the repository metadata may be stale; try again");
-        try {
-            struct stat st {};
-            if (::fstat(file.fd.get(), &st) != 0) {
-                throw system_error("cannot stat " + root.host(file.part).string(), errno);
+        detail::check_transfer_settings(repo);
+        std::vector<std::string> urls{entry.base_url};
+        if (entry.mirrors && entry.location_base.empty()) {  // an xml:base names one place
+            for (const auto& url : *entry.mirrors) {
+                if (url != entry.base_url) {
+                    urls.push_back(url);
+                }
             }
-            const auto size = static_cast<std::uint64_t>(st.st_size);
-            if (entry.size != 0 && size != entry.size) {
-                throw RepoError(context + fmt::format("size mismatch: expected {} bytes, got {}", entry.size, size));
-            }
-            verify_checksum(file.fd.get(), entry.checksum_type, entry.checksum, context,
-                            "the file on the server differs from its metadata; try again later");
-            root.rename(file.part, dest_dir / file_name);
-        } catch (...) {
-            discard(root, file.part);
-            throw;
         }
-        return root.host(dest_dir / file_name);
+        return try_each(repo, urls, repo.mirrorlist.empty() && repo.metalink.empty(), {},
+                        [&](const std::string& base) {
+                            PackageEntry from = entry;
+                            from.base_url = base;
+                            return download_from(repo, from, root, dest_dir, progress);
+                        });
     });
 }
 
 std::string fetch_url(const RepoConfig& repo, const std::string& url) {
     return scrubbed(repo, [&] {
+        detail::check_transfer_settings(repo);
         const std::string hint = fmt::format("check gpgkey in {}", where_defined(repo));
-        return fetch_to_string(repo, url, Limit{k_key_limit, "of the cap for a key"}, true, "key", hint, hint);
+        return detail::with_retries(repo, [&] {
+            return fetch_to_string(repo, url, Limit{k_key_limit, "of the cap for a key"}, true, "key", hint, hint);
+        });
     });
 }
 

@@ -1,6 +1,9 @@
 // A small HTTP/1.1 test server on loopback (plain POSIX sockets, one thread).
 #include "http_server.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <arpa/inet.h>
 #include <algorithm>
 #include <cctype>
@@ -26,9 +29,34 @@ constexpr std::size_t k_max_request = 64 * 1024;
     throw std::runtime_error("HttpServer: " + what + ": " + std::strerror(errno));
 }
 
-void send_all(int fd, const char* data, std::size_t size) {
+} // namespace
+
+/// One accepted connection, plain or TLS.
+struct HttpServer::Connection {
+    int fd = -1;
+    SSL* ssl = nullptr;
+
+    ssize_t recv(char* buffer, std::size_t size) const {
+        if (ssl != nullptr) {
+            const int n = SSL_read(ssl, buffer, static_cast<int>(size));
+            return n > 0 ? n : (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ? 0 : -1);
+        }
+        return ::recv(fd, buffer, size, 0);
+    }
+    ssize_t send(const char* data, std::size_t size) const {
+        if (ssl != nullptr) {
+            const int n = SSL_write(ssl, data, static_cast<int>(size));
+            return n > 0 ? n : -1;
+        }
+        return ::send(fd, data, size, MSG_NOSIGNAL);
+    }
+};
+
+namespace {
+
+void send_all(const HttpServer::Connection& conn, const char* data, std::size_t size) {
     while (size > 0) {
-        const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+        const ssize_t n = conn.send(data, size);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -74,7 +102,43 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 } // namespace
 
-HttpServer::HttpServer(std::filesystem::path docroot) : m_docroot(std::move(docroot)) {
+HttpServer::HttpServer(std::filesystem::path docroot) : m_docroot(std::move(docroot)) { start(); }
+
+HttpServer::HttpServer(std::filesystem::path docroot, const TlsOptions& tls) : m_docroot(std::move(docroot)) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == nullptr) {
+        throw std::runtime_error("HttpServer: SSL_CTX_new failed");
+    }
+    m_tls = ctx;
+    const auto fail_tls = [&](const std::string& what) {
+        SSL_CTX_free(ctx);
+        m_tls = nullptr;
+        char buffer[256];
+        ERR_error_string_n(ERR_get_error(), buffer, sizeof buffer);
+        throw std::runtime_error("HttpServer: " + what + ": " + buffer);
+    };
+    if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert.c_str()) != 1) {
+        fail_tls("cannot use the certificate " + tls.cert.string());
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        fail_tls("cannot use the key " + tls.key.string());
+    }
+    if (!tls.client_ca.empty()) {
+        if (SSL_CTX_load_verify_locations(ctx, tls.client_ca.c_str(), nullptr) != 1) {
+            fail_tls("cannot load the client CA " + tls.client_ca.string());
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+    try {
+        start();
+    } catch (...) {
+        SSL_CTX_free(ctx);
+        m_tls = nullptr;
+        throw;
+    }
+}
+
+void HttpServer::start() {
     m_listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (m_listen_fd < 0) {
         fail_errno("socket");
@@ -113,28 +177,57 @@ HttpServer::~HttpServer() {
     ::close(m_listen_fd);
     ::close(m_wake_pipe[0]);
     ::close(m_wake_pipe[1]);
+    if (m_tls != nullptr) {
+        SSL_CTX_free(static_cast<SSL_CTX*>(m_tls));
+    }
 }
 
-std::string HttpServer::url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+std::string HttpServer::url() const {
+    return (m_tls != nullptr ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(m_port);
+}
+
+void HttpServer::stall(std::string path_suffix, bool after_headers) {
+    std::lock_guard lock(m_mutex);
+    Fault fault;
+    fault.stall = after_headers ? 2 : 1;
+    m_faults[std::move(path_suffix)] = fault;
+}
+
+void HttpServer::wait_for_close(int client) const {
+    char buffer[512];
+    while (!m_stop) {
+        pollfd fds[2] = {{client, POLLIN, 0}, {m_wake_pipe[0], POLLIN, 0}};
+        if (::poll(fds, 2, 200) < 0 && errno != EINTR) {
+            return;
+        }
+        if ((fds[1].revents & POLLIN) != 0) {
+            return;
+        }
+        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+            ::recv(client, buffer, sizeof buffer, MSG_DONTWAIT) <= 0) {
+            return;  // the client gave up
+        }
+    }
+}
 
 void HttpServer::fail(std::string path_suffix, int status) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{status, std::nullopt, std::nullopt, {}};
+    m_faults[std::move(path_suffix)] = Fault{status, std::nullopt, std::nullopt, {}, 0};
 }
 
 void HttpServer::truncate(std::string path_suffix, std::size_t bytes) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{std::nullopt, bytes, std::nullopt, {}};
+    m_faults[std::move(path_suffix)] = Fault{std::nullopt, bytes, std::nullopt, {}, 0};
 }
 
 void HttpServer::corrupt(std::string path_suffix, std::size_t offset) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{std::nullopt, std::nullopt, offset, {}};
+    m_faults[std::move(path_suffix)] = Fault{std::nullopt, std::nullopt, offset, {}, 0};
 }
 
 void HttpServer::redirect(std::string path_suffix, std::string location) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{302, std::nullopt, std::nullopt, std::move(location)};
+    m_faults[std::move(path_suffix)] = Fault{302, std::nullopt, std::nullopt, std::move(location), 0};
 }
 
 void HttpServer::clear_faults() {
@@ -183,21 +276,38 @@ void HttpServer::run() {
         timeval timeout{5, 0};  // a client that sends nothing cannot hold the server
         ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
         ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+        Connection conn{client, nullptr};
+        if (m_tls != nullptr) {
+            conn.ssl = SSL_new(static_cast<SSL_CTX*>(m_tls));
+            SSL_set_fd(conn.ssl, client);
+            if (SSL_accept(conn.ssl) != 1) {
+                ++m_failed_handshakes;
+                ERR_clear_error();
+                SSL_free(conn.ssl);
+                ::shutdown(client, SHUT_RDWR);
+                ::close(client);
+                continue;
+            }
+        }
         try {
-            serve(client);
+            serve(conn);
         } catch (...) {
             // a test server: a bad request or an unreadable file only ends this connection
+        }
+        if (conn.ssl != nullptr) {
+            SSL_shutdown(conn.ssl);
+            SSL_free(conn.ssl);
         }
         ::shutdown(client, SHUT_RDWR);
         ::close(client);
     }
 }
 
-void HttpServer::serve(int client) {
+void HttpServer::serve(Connection& client) {
     std::string request;
     char buffer[4096];
     while (request.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
+        const ssize_t n = client.recv(buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -261,6 +371,13 @@ void HttpServer::serve(int client) {
     }
     const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
                              "\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+    if (fault && fault->stall != 0) {
+        if (fault->stall == 2) {
+            send_all(client, head.data(), head.size());
+        }
+        wait_for_close(client.fd);
+        return;
+    }
     send_all(client, head.data(), head.size());
     if (head_only) {
         return;

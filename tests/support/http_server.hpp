@@ -5,7 +5,10 @@
 /// request per connection (`Connection: close`), on an ephemeral loopback port. Faults
 /// are chosen per path suffix ("repomd.xml", "-primary.xml.gz", ...): answer with a
 /// status code, send only the first N bytes of the body (with the full Content-Length)
-/// and close, corrupt one byte of the body, or redirect. The thread stops at destruction.
+/// and close, corrupt one byte of the body, redirect, or stall (accept the request and send
+/// nothing, or only the headers, until the client gives up). With TlsOptions it speaks
+/// HTTPS (OpenSSL), and can require a client certificate signed by a given CA. The thread
+/// stops at destruction.
 
 #include <atomic>
 #include <cstddef>
@@ -19,10 +22,20 @@
 
 namespace leo::test {
 
+/// HTTPS: the server's certificate chain and key (PEM files); with `client_ca`, a client
+/// certificate signed by that CA is required (the handshake fails without one).
+struct TlsOptions {
+    std::filesystem::path cert;
+    std::filesystem::path key;
+    std::filesystem::path client_ca;
+};
+
 class HttpServer {
 public:
     /// Listens on 127.0.0.1 (an ephemeral port) and serves `docroot`. Throws std::runtime_error.
     explicit HttpServer(std::filesystem::path docroot);
+    /// The same over TLS ("https://127.0.0.1:PORT"). Throws std::runtime_error.
+    HttpServer(std::filesystem::path docroot, const TlsOptions& tls);
     ~HttpServer();
     HttpServer(const HttpServer&) = delete;
     HttpServer& operator=(const HttpServer&) = delete;
@@ -41,11 +54,19 @@ public:
     void corrupt(std::string path_suffix, std::size_t offset = 0);
     /// Requests whose path ends with `path_suffix` get "302 Found" to `location`.
     void redirect(std::string path_suffix, std::string location);
+    /// Requests whose path ends with `path_suffix` get nothing at all (`after_headers`:
+    /// the status line and headers with the full Content-Length, then nothing): the
+    /// connection stays open until the client closes it or the server stops.
+    void stall(std::string path_suffix, bool after_headers = false);
     /// Remove every fault.
     void clear_faults();
 
     /// Requests so far whose path ends with `path_suffix` ("" counts all).
     [[nodiscard]] std::size_t request_count(std::string path_suffix = {}) const;
+    struct Connection;  ///< one accepted connection (http_server.cpp)
+
+    /// TLS handshakes that failed so far (no or a wrong client certificate, an untrusted server).
+    [[nodiscard]] std::size_t failed_handshakes() const { return m_failed_handshakes; }
 
 private:
     struct Fault {
@@ -53,10 +74,13 @@ private:
         std::optional<std::size_t> truncate_at;
         std::optional<std::size_t> corrupt_at;
         std::string location;
+        int stall = 0;  ///< 1: nothing, 2: headers then nothing
     };
 
+    void start();
     void run();
-    void serve(int client);
+    void serve(Connection& client);
+    void wait_for_close(int client) const;
     [[nodiscard]] std::optional<Fault> fault_for(const std::string& path) const;
 
     std::filesystem::path m_docroot;
@@ -68,6 +92,8 @@ private:
     std::map<std::string, Fault> m_faults;   ///< by path suffix
     std::vector<std::string> m_requests;     ///< paths requested, in order
     std::thread m_thread;
+    void* m_tls = nullptr;  ///< SSL_CTX*, when serving HTTPS
+    std::atomic<std::size_t> m_failed_handshakes{0};
 };
 
 } // namespace leo::test

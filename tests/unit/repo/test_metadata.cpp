@@ -217,7 +217,7 @@ TEST(LoadMetadata, NoBaseurlOrBadId) {
         (void)leo::repo::load_metadata(repo, leo::fs::SystemRoot(tmp.path()), "/cache");
         FAIL();
     } catch (const leo::RepoError& e) {
-        EXPECT_STREQ(e.what(), "repository empty: no baseurl (set one in /etc/yum.repos.d/e.repo)");
+        EXPECT_STREQ(e.what(), "repository empty: no baseurl, mirrorlist or metalink (set one in /etc/yum.repos.d/e.repo)");
     }
     repo.id = "../escape";
     repo.baseurls = {"file:///nonexistent"};

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ struct PackageEntry {
     std::string location_href;   ///< relative to the base URL
     std::string location_base;   ///< xml:base of <location>, "" when absent
     std::string base_url;        ///< the repository URL the metadata came from
+    /// The repository's base URLs in the order download_package tries them (base_url
+    /// first, then the other baseurls and mirrors: Metadata::mirrors); null: base_url only.
+    std::shared_ptr<const std::vector<std::string>> mirrors;
     /// The absolute URL of the package: location_base (when set) or base_url, joined with href.
     [[nodiscard]] std::string url() const;
     /// "name-[epoch:]version-release.arch"
@@ -37,6 +41,12 @@ struct Metadata {
     std::string repo_id;
     std::string revision;                 ///< <revision> of repomd.xml ("" when absent)
     std::vector<PackageEntry> packages;   ///< only those accepted by the filter
+    /// The base URLs to fetch packages from, in order: the one that served this metadata,
+    /// then the other baseurls, then the mirrorlist's or metalink's mirrors.
+    std::vector<std::string> mirrors;
+    /// What the caller should show (one line each): a mirror list that could not be read
+    /// while a baseurl could, mirror entries refused, sslverify=0.
+    std::vector<std::string> warnings;
 };
 
 // Bounds of what a server can make root download or decompress when the metadata declares
@@ -44,6 +54,7 @@ struct Metadata {
 // the partial file is removed, and the error names the URL and both sizes.
 inline constexpr std::uint64_t k_repomd_limit = std::uint64_t{10} << 20;         ///< repomd.xml: 10 MiB
 inline constexpr std::uint64_t k_key_limit = std::uint64_t{1} << 20;             ///< a gpgkey: 1 MiB
+inline constexpr std::uint64_t k_mirrorlist_limit = std::uint64_t{4} << 20;      ///< a mirrorlist or metalink: 4 MiB
 inline constexpr std::uint64_t k_metadata_limit = std::uint64_t{512} << 20;      ///< primary as downloaded: 512 MiB
 inline constexpr std::uint64_t k_metadata_open_limit = std::uint64_t{2} << 30;   ///< primary decompressed: 2 GiB
 inline constexpr std::uint64_t k_package_limit = std::uint64_t{4} << 30;         ///< a package: 4 GiB
@@ -84,7 +95,24 @@ struct Repomd {
 /// into `cache_dir/<repo id>/` (a directory inside `root`, such as
 /// "/var/cache/leo-installer/metadata"), verify its <checksum> (sha1/"sha", sha224, sha256,
 /// sha384, sha512), decompress (.gz, .xz, .bz2, .zst or none, with libarchive) and parse it
-/// with libxml2's streaming reader. Tries each baseurl in turn.
+/// with libxml2's streaming reader.
+///
+/// Mirrors and failover (yum's rules; mirrors.hpp): the URLs tried are every baseurl, then
+/// the mirrors of the metalink (which wins when both are set, as in dnf) or mirrorlist,
+/// fetched first with the same transfer settings (a mirrorlist holding a metalink document
+/// is read as one). A failure on one URL (unreachable, HTTP error, a stall: less than
+/// max(minrate, 1) bytes/s for `timeout` seconds, a size or checksum mismatch, a repomd.xml
+/// that matches none of the metalink's versions) moves to the next; transient failures are
+/// first retried on the same URL (RetryPolicy). When every URL failed, one leo::RepoError
+/// lists each and why ("every baseurl failed (N tried): ..." / "every mirror failed"); a
+/// single URL's error is thrown as is. A mirror list that cannot be read is an error only
+/// when there is no baseurl (else a warning). The result records the URLs to fetch packages
+/// from (Metadata::mirrors, also in each PackageEntry::mirrors) and warnings to show.
+///
+/// Transfer settings: timeout (connect and stall, seconds), minrate, retries, sslverify
+/// (0: warned in Metadata::warnings), sslcacert, sslclientcert/sslclientkey (PEM; a file
+/// that cannot be read is a leo::RepoError naming the option and path, before any
+/// transfer), proxy, proxy_username, proxy_password (never in a message: scrubbed).
 ///
 /// Trust: repomd.xml is bounded by k_repomd_limit, primary by repomd's <size> and its
 /// decompression by <open-size> (else k_metadata_limit, k_metadata_open_limit); redirects
@@ -107,8 +135,11 @@ using Progress = std::function<void(std::uint64_t, std::uint64_t)>;
 /// Download `entry` to `dest_dir/<file name>` inside `root` (a temporary name first,
 /// created as load_metadata creates its files, renamed when verified), bounded by the size
 /// primary declares, then verify its size and checksum. Returns the host path of the file.
-/// Throws leo::RepoError (unsafe location, unreachable, HTTP status, too big, size or
-/// checksum mismatch: the partial or wrong file is removed).
+/// Failover: entry.base_url first, then the other URLs of entry.mirrors (set by
+/// load_metadata), each under the retry rules of load_metadata; a package with an xml:base
+/// is fetched from there only. Throws leo::RepoError (unsafe location, unreachable, HTTP
+/// status, too big, size or checksum mismatch: the partial or wrong file is removed; with
+/// several URLs, one message listing each and why it failed).
 std::filesystem::path download_package(const RepoConfig& repo, const PackageEntry& entry,
                                        const leo::fs::SystemRoot& root, const std::filesystem::path& dest_dir,
                                        const Progress& progress = nullptr);
