@@ -41,6 +41,9 @@ std::size_t on_write(char* data, std::size_t size, std::size_t count, void* user
     }
     self.received += n;
     try {
+        if (self.tap) {
+            self.tap(data, n);
+        }
         return self.sink(data, n) ? n : 0;
     } catch (...) {
         self.callback_error = std::current_exception();

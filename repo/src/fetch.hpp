@@ -32,6 +32,8 @@ struct Transfer {
     bool allow_file = false;   ///< file:// only for URLs the administrator wrote
     bool to_file = false;      ///< for the message: a partial file is removed
     std::function<bool(const char*, std::size_t)> sink;
+    /// Sees each block before the sink (hashing a download as it arrives); may be empty.
+    std::function<void(const char*, std::size_t)> tap;
     Progress progress;
     std::uint64_t expected_total = 0;
 

@@ -507,8 +507,9 @@ TEST_F(CacheSafetyTest, PlantedLinksAndFilesInAnotherUsersCacheAreNeverWrittenTh
     EXPECT_EQ(mode_of(cache() / "packages" / rpm), 0644u);
     EXPECT_FALSE(stdfs::exists(cache() / "packages" / (rpm + ".part")));
     EXPECT_FALSE(stdfs::is_symlink(cache() / "metadata/leo/repomd.xml"));
-    EXPECT_EQ(leo::fs::read_file(cache() / "metadata/leo" / primary),
-              leo::fs::read_file(pkgs / "repo/repodata" / primary));
+    // primary is scanned as it arrives, never kept; what was planted in its place is removed
+    EXPECT_FALSE(stdfs::exists(cache() / "metadata/leo" / primary));
+    EXPECT_TRUE(stdfs::is_regular_file(cache() / "metadata/leo/entries.json"));
     EXPECT_FALSE(stdfs::exists(primary_part));
     EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64") << "--dry-run changes nothing";
 }

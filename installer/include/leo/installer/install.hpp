@@ -29,6 +29,9 @@ enum class GpgCheck { yes, no };
 struct RepoSelection {
     std::vector<std::string> ids;
     std::vector<repo::RepoConfig> extra;
+    /// --refresh / -C (--cacheonly), as dnf: for the metadata (load_metadata) and, with
+    /// cache_only, the package too (download_package).
+    repo::CachePolicy cache = repo::CachePolicy::normal;
 };
 
 
