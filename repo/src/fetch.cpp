@@ -257,7 +257,7 @@ Downloaded fetch_to_cache(Transfer& transfer, const leo::fs::SystemRoot& root, c
     };
     try {
         transfer.run(what, hint, http_hint);
-        if (write_errno == 0 && ::fsync(fd) != 0) {
+        if (write_errno == 0 && transfer.durable && ::fsync(fd) != 0) {
             write_errno = errno;
         }
         if (write_errno != 0) {

@@ -329,7 +329,8 @@ std::filesystem::path download_package(const RepoConfig& repo, const PackageEntr
         transfer.allow_file = url_scheme(entry.base_url) == "file";
         transfer.progress = progress;
         transfer.expected_total = entry.size;
-        std::optional<crypto::Digest> digest;
+        transfer.durable = false;  // never reused without its checksum: a torn file after a crash is refetched
+        std::optional<detail::BackgroundDigest> digest;  // hashed on the second core while libcurl writes
         if (!digest_name(entry.checksum_type).empty()) {
             digest.emplace(digest_name(entry.checksum_type));
             transfer.tap = [&digest](const char* data, std::size_t n) { digest->update(data, n); };
