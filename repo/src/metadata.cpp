@@ -330,7 +330,7 @@ std::filesystem::path download_package(const RepoConfig& repo, const PackageEntr
         transfer.progress = progress;
         transfer.expected_total = entry.size;
         transfer.durable = false;  // never reused without its checksum: a torn file after a crash is refetched
-        std::optional<detail::BackgroundDigest> digest;  // hashed on the second core while libcurl writes
+        std::optional<crypto::Digest> digest;  // hashed as it arrives: the file is not read again
         if (!digest_name(entry.checksum_type).empty()) {
             digest.emplace(digest_name(entry.checksum_type));
             transfer.tap = [&digest](const char* data, std::size_t n) { digest->update(data, n); };

@@ -109,22 +109,4 @@ PrimaryScan stream_primary(Transfer& transfer, const std::string& checksum_type,
                            const Limit& open_limit, const std::string& base_url, const PackageFilter& filter,
                            const std::string& what, const std::string& context, const std::string& hint);
 
-/// A digest computed on a second thread from copies of the blocks given (a download
-/// hashed while libcurl writes it). update() waits while 8 MiB are queued. Throws
-/// leo::Error for an unknown algorithm.
-class BackgroundDigest {
-public:
-    explicit BackgroundDigest(const std::string& algorithm);
-    ~BackgroundDigest();
-    BackgroundDigest(const BackgroundDigest&) = delete;
-    BackgroundDigest& operator=(const BackgroundDigest&) = delete;
-    void update(const char* data, std::size_t n);
-    /// Lowercase hex digest of every block; waits for the thread.
-    [[nodiscard]] std::string hex();
-
-private:
-    struct State;
-    std::unique_ptr<State> m_state;
-};
-
 } // namespace leo::repo::detail

@@ -154,47 +154,4 @@ PrimaryScan stream_primary(Transfer& transfer, const std::string& checksum_type,
     return result;
 }
 
-struct BackgroundDigest::State {
-    explicit State(const std::string& algorithm) : digest(algorithm) {}
-    crypto::Digest digest;
-    BlockQueue queue;
-    std::thread thread;
-    std::exception_ptr error;
-    bool finished = false;
-};
-
-BackgroundDigest::BackgroundDigest(const std::string& algorithm) : m_state(std::make_unique<State>(algorithm)) {
-    State& state = *m_state;
-    state.thread = std::thread([&state] {
-        try {
-            bool failed = false;
-            while (auto block = state.queue.pop(failed)) {
-                state.digest.update(block->data(), block->size());
-            }
-        } catch (...) {
-            state.error = std::current_exception();
-        }
-        state.queue.consumer_done();
-    });
-}
-
-BackgroundDigest::~BackgroundDigest() {
-    if (!m_state->finished) {
-        m_state->queue.close(true);
-        m_state->thread.join();
-    }
-}
-
-void BackgroundDigest::update(const char* data, std::size_t n) { m_state->queue.push(data, n); }
-
-std::string BackgroundDigest::hex() {
-    m_state->queue.close(false);
-    m_state->thread.join();
-    m_state->finished = true;
-    if (m_state->error) {
-        std::rethrow_exception(m_state->error);
-    }
-    return m_state->digest.hex();
-}
-
 } // namespace leo::repo::detail
