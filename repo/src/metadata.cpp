@@ -155,8 +155,10 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
     // repomd.xml unchanged since the entries were cached: they are the answer (dnf: "metadata not changed").
     const std::string repomd_sha256 = crypto::digest_hex("sha256", repomd_xml);
     if (cached.record && cached.record->repomd_sha256 == repomd_sha256) {
-        cached.record->fetched = cached.now;
-        detail::write_cache(root, cache, *cached.record);
+        if (repo.metadata_expire > 0) {  // the expiry starts again (0: always expired; -1: never)
+            cached.record->fetched = cached.now;
+            detail::write_cache(root, cache, *cached.record);
+        }
         return detail::metadata_of(repo, *cached.record, MetadataSource::revalidated);
     }
     const PrimaryRef& primary = *repomd.primary;

@@ -8,6 +8,7 @@
 /// leaves the root exactly as it was.
 
 #include "leo/repo/config.hpp"
+#include "leo/repo/metadata.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/rpm/package.hpp"
 
