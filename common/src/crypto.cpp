@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <utility>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -48,6 +49,26 @@ std::string finish(EVP_MD_CTX* ctx) {
 std::string digest_hex(std::string_view algorithm, std::string_view data) {
     auto ctx = start(algorithm);
     EVP_DigestUpdate(ctx.get(), data.data(), data.size());
+    return finish(ctx.get());
+}
+
+Digest::Digest(std::string_view algorithm) : m_ctx(start(algorithm).release()) {}
+Digest::~Digest() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(m_ctx)); }
+Digest::Digest(Digest&& other) noexcept : m_ctx(std::exchange(other.m_ctx, nullptr)) {}
+Digest& Digest::operator=(Digest&& other) noexcept {
+    if (this != &other) {
+        EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(m_ctx));
+        m_ctx = std::exchange(other.m_ctx, nullptr);
+    }
+    return *this;
+}
+void Digest::update(const void* data, std::size_t size) {
+    if (m_ctx == nullptr || EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(m_ctx), data, size) != 1)
+        throw Error("digest update failed");
+}
+std::string Digest::hex() {
+    if (m_ctx == nullptr) throw Error("digest already finished");
+    CtxPtr ctx(static_cast<EVP_MD_CTX*>(std::exchange(m_ctx, nullptr)));
     return finish(ctx.get());
 }
 

@@ -381,7 +381,7 @@ void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const
                                            command_hint("rollback ID")));
     }
     step(cb, fmt::format("downloading {} from {}", chosen.entry.nevra(), chosen.repo.id));
-    auto staged = staging::stage(root, chosen, cb.on_download);
+    auto staged = staging::stage(root, chosen, cb.on_download, req.repos.cache);
     if (staged.repo_gpgcheck_off && req.gpgcheck == GpgCheck::yes) {
         warn(cb, fmt::format("repository {} sets gpgcheck=0 ({}): the package signature is not required",
                              chosen.repo.id, chosen.repo.source));

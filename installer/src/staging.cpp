@@ -36,13 +36,14 @@ Candidate choose(const std::vector<Candidate>& candidates, const std::optional<s
 }
 
 Staged stage(const stdfs::path& root, const Candidate& c,
-             const std::function<void(std::uint64_t, std::uint64_t)>& on_download) {
+             const std::function<void(std::uint64_t, std::uint64_t)>& on_download, repo::CachePolicy policy) {
     Staged out;
     out.file = repo::download_package(c.repo, c.entry, fs::SystemRoot(root), "/var/cache/leo-installer/packages",
                                       [&on_download](std::uint64_t done, std::uint64_t total) {
                                           if (done > 0) fault::point("download");
                                           if (on_download) on_download(done, total);
-                                      });
+                                      },
+                                      policy);
     out.expected_nevra = c.entry.nevra();
     out.repo_gpgcheck_off = !c.repo.gpgcheck;
     out.keys = update_detail::repo_keys(root, c.repo);

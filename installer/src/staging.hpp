@@ -33,9 +33,11 @@ struct Staged {
 };
 
 /// Download `c` into the root's package cache (verified against primary's size and
-/// checksum) and resolve its repository's keys. `on_download(done, total)` reports bytes.
-/// Throws leo::RepoError (download, key fetch), leo::SystemError (cache).
+/// checksum; a verified file already there is reused) and resolve its repository's keys.
+/// `on_download(done, total)` reports bytes; `policy` cache_only (-C) downloads nothing.
+/// Throws leo::RepoError (download, key fetch, not cached with -C), leo::SystemError (cache).
 [[nodiscard]] Staged stage(const std::filesystem::path& root, const Candidate& c,
-                           const std::function<void(std::uint64_t, std::uint64_t)>& on_download);
+                           const std::function<void(std::uint64_t, std::uint64_t)>& on_download,
+                           repo::CachePolicy policy = repo::CachePolicy::normal);
 
 } // namespace leo::installer::staging

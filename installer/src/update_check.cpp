@@ -54,8 +54,11 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
     const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
     for (const auto& r : select_repos(root, sel)) {
-        auto md = repo::load_metadata(r, sys, cache_dir,
-                                      [](const std::string& name) { return name == k_broker_package; });
+        repo::LoadOptions options;
+        options.filter = [](const std::string& name) { return name == k_broker_package; };
+        options.filter_key = fmt::format("name={}", k_broker_package);
+        options.policy = sel.cache;
+        auto md = repo::load_metadata(r, sys, cache_dir, options);
         for (auto& e : md.packages)
             if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
     }

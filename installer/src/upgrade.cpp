@@ -276,7 +276,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                            e.nevra(), current.nevra(), command_hint("rollback ID")));
         // 2. stage: download and verify before anything changes.
         step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen.repo.id));
-        auto staged = staging::stage(root, chosen, cb.on_download);
+        auto staged = staging::stage(root, chosen, cb.on_download, req.repos.cache);
         file = staged.file;
         if (staged.repo_gpgcheck_off) gpgcheck = GpgCheck::no;
         expected_nevra = staged.expected_nevra;

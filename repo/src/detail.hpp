@@ -33,9 +33,4 @@ struct Limit {
     std::string source;
 };
 
-/// Stream-parse the (compressed) primary file open at `fd`, decompressing at most
-/// `open_limit` bytes. `context` prefixes every error. (primary.cpp)
-std::vector<PackageEntry> parse_primary_fd(int fd, const Limit& open_limit, const std::string& base_url,
-                                           const PackageFilter& filter, const std::string& context);
-
 } // namespace leo::repo::detail

@@ -70,7 +70,11 @@ struct Transfer {
     Limit limit;
     bool allow_file = false;   ///< file:// only for URLs the administrator wrote
     bool to_file = false;      ///< for the message: a partial file is removed
+    /// fetch_to_cache fsyncs the file (a package is checksummed before any reuse instead).
+    bool durable = true;
     std::function<bool(const char*, std::size_t)> sink;
+    /// Sees each block before the sink (hashing a download as it arrives); may be empty.
+    std::function<void(const char*, std::size_t)> tap;
     Progress progress;
     std::uint64_t expected_total = 0;
 

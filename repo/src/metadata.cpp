@@ -1,9 +1,11 @@
 // Repository metadata tied together: load_metadata (repomd.xml, then primary), download_package, fetch_url.
 #include "leo/repo/metadata.hpp"
 
+#include "cache.hpp"
 #include "detail.hpp"
 #include "failover.hpp"
 #include "fetch.hpp"
+#include "scan.hpp"
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
@@ -16,8 +18,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <ctime>
 #include <memory>
+#include <optional>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace leo::repo {
 
@@ -29,7 +34,6 @@ using detail::fetch_to_cache;
 using detail::fetch_to_string;
 using detail::Limit;
 using detail::limit_of;
-using detail::parse_primary_fd;
 using detail::resolve_mirrors;
 using detail::Transfer;
 using detail::try_each;
@@ -63,13 +67,15 @@ std::string where_defined(const RepoConfig& repo) {
 /// Verify the file open at `fd` against `type`:`expected`; throw RepoError(`context` + ...)
 /// on mismatch (the caller removes the file).
 void verify_checksum(int fd, const std::string& type, const std::string& expected, const std::string& context,
-                     const std::string& hint) {
+                     const std::string& hint, std::string actual = {}) {
     const std::string algorithm = digest_name(type);
     if (algorithm.empty()) {
         throw RepoError(context + fmt::format("unsupported checksum type \"{}\"", type));
     }
-    // the very file written (its descriptor), not whatever a name points to now
-    const std::string actual = crypto::file_digest_hex(algorithm, fmt::format("/proc/self/fd/{}", fd));
+    if (actual.empty()) {
+        // the very file written (its descriptor), not whatever a name points to now
+        actual = crypto::file_digest_hex(algorithm, fmt::format("/proc/self/fd/{}", fd));
+    }
     std::string want = expected;
     std::transform(want.begin(), want.end(), want.begin(), [](unsigned char c) { return std::tolower(c); });
     if (actual != want) {
@@ -78,8 +84,66 @@ void verify_checksum(int fd, const std::string& type, const std::string& expecte
     }
 }
 
+/// A complete download of `entry` at `inside`: a regular file (not a link) of ours whose
+/// size and checksum match primary.
+bool reusable(const leo::fs::SystemRoot& root, const std::filesystem::path& inside, const PackageEntry& entry) {
+    const auto st = root.lstat(inside);
+    if (!st || !S_ISREG(st->st_mode) || st->st_uid != ::geteuid() ||
+        (entry.size != 0 && static_cast<std::uint64_t>(st->st_size) != entry.size)) {
+        return false;
+    }
+    const std::string algorithm = digest_name(entry.checksum_type);
+    if (algorithm.empty() || entry.checksum.empty()) {
+        return false;
+    }
+    const leo::fs::UniqueFd fd = root.open_read(inside);
+    std::string want = entry.checksum;
+    std::transform(want.begin(), want.end(), want.begin(), [](unsigned char c) { return std::tolower(c); });
+    return crypto::file_digest_hex(algorithm, fmt::format("/proc/self/fd/{}", fd.get())) == want;
+}
+
+/// The cache of the entries kept, as load_metadata uses it.
+struct CacheUse {
+    std::optional<detail::CacheRecord> record;  ///< usable for this repository and filter
+    std::string why_not;                        ///< why there is none
+    std::int64_t now = 0;
+};
+
+/// The answer of the cache when it may give one without the network (-C; within
+/// metadata_expire); otherwise `cached` holds the usable record for load_from, if any.
+std::optional<Metadata> answer_from_cache(const RepoConfig& repo, const leo::fs::SystemRoot& root,
+                                          const std::filesystem::path& cache, const LoadOptions& options,
+                                          CacheUse& cached) {
+    cached.now = options.now != 0 ? options.now : static_cast<std::int64_t>(std::time(nullptr));
+    if (options.filter_key.empty()) {
+        cached.why_not = "the caller caches no entries";
+    } else if ((cached.record = detail::read_cache(root, cache, cached.why_not))) {
+        if (cached.record->urls != detail::url_settings(repo)) {
+            cached.why_not = "it was fetched with other baseurl/mirrorlist/metalink settings";
+            cached.record.reset();
+        } else if (cached.record->filter != options.filter_key) {
+            cached.why_not = "it holds other packages";
+            cached.record.reset();
+        }
+    }
+    if (options.policy == CachePolicy::cache_only) {
+        if (!cached.record) {
+            throw RepoError(fmt::format("repository {}: nothing usable is cached for --cacheonly (-C) in {}: {}; run "
+                                        "once without -C to fetch the metadata",
+                                        repo.id, root.host(cache).string(), cached.why_not));
+        }
+        return detail::metadata_of(repo, *cached.record, MetadataSource::cache);
+    }
+    if (options.policy == CachePolicy::normal && cached.record &&
+        detail::fresh(*cached.record, repo.metadata_expire, cached.now)) {
+        return detail::metadata_of(repo, *cached.record, MetadataSource::cache);
+    }
+    return std::nullopt;
+}
+
 Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo::fs::SystemRoot& root,
-                   const std::filesystem::path& cache, const PackageFilter& filter, const Metalink* metalink) {
+                   const std::filesystem::path& cache, const LoadOptions& options, CacheUse& cached,
+                   const Metalink* metalink) {
     const std::string repomd_url = join_url(baseurl, "repodata/repomd.xml");
     const std::string shown_repomd = redact_url(repomd_url);
     const std::string repomd_xml = fetch_to_string(
@@ -100,6 +164,15 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
         throw RepoError(fmt::format("repository {}: repodata/repomd.xml from {} lists no primary metadata "
                                     "(<data type=\"primary\"> with a <location href=...>)",
                                     repo.id, shown_repomd));
+    }
+    // repomd.xml unchanged since the entries were cached: they are the answer (dnf: "metadata not changed").
+    const std::string repomd_sha256 = crypto::digest_hex("sha256", repomd_xml);
+    if (cached.record && cached.record->repomd_sha256 == repomd_sha256) {
+        if (repo.metadata_expire > 0) {  // the expiry starts again (0: always expired; -1: never)
+            cached.record->fetched = cached.now;
+            detail::write_cache(root, cache, *cached.record);
+        }
+        return detail::metadata_of(repo, *cached.record, MetadataSource::revalidated);
     }
     const PrimaryRef& primary = *repomd.primary;
     const std::string in_repomd = fmt::format("repository {}: repodata/repomd.xml from {}: ", repo.id, shown_repomd);
@@ -130,21 +203,33 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
     root.write_atomic(cache / "repomd.xml", repomd_xml, 0644);
     Transfer transfer{repo, primary_url, download_limit};
     transfer.allow_file = allow_file;
-    Downloaded file = fetch_to_cache(transfer, root, cache, file_name, what, "try again",
-                                     "the repository may be changing under us; try again");
-    try {
-        verify_checksum(file.fd.get(), primary.checksum_type, primary.checksum, context,
-                        "the repository may be changing under us or a proxy altered it; try again");
-        root.rename(file.part, cache / file_name);
-    } catch (...) {
-        discard(root, file.part);
-        throw;
-    }
-
+    auto scan = detail::stream_primary(transfer, primary.checksum_type, primary.checksum, open_limit, baseurl,
+                                       options.filter, what, context,
+                                       "the repository may be changing under us or a proxy altered it; try again");
     Metadata metadata;
     metadata.repo_id = repo.id;
     metadata.revision = repomd.revision;
-    metadata.packages = parse_primary_fd(file.fd.get(), open_limit, baseurl, filter, context);
+    metadata.packages = std::move(scan.packages);
+    metadata.skipped = scan.skipped;
+    metadata.first_skipped = std::move(scan.first_skipped);
+    if (!options.filter_key.empty()) {
+        detail::CacheRecord record;
+        record.repomd_sha256 = repomd_sha256;
+        record.revision = metadata.revision;
+        record.fetched = cached.now;
+        record.urls = detail::url_settings(repo);
+        record.filter = options.filter_key;
+        record.skipped = metadata.skipped;
+        record.first_skipped = metadata.first_skipped;
+        record.packages = metadata.packages;
+        detail::write_cache(root, cache, record);
+    }
+    // Primary is not kept: whatever an older version kept (or anyone left) of it goes.
+    for (const auto& name : root.list(cache)) {
+        if (name.ends_with(".part") || name.find("primary.xml") != std::string::npos) {
+            discard(root, cache / name);
+        }
+    }
     return metadata;
 }
 
@@ -165,6 +250,12 @@ std::filesystem::path download_from(const RepoConfig& repo, const PackageEntry& 
     transfer.allow_file = url_scheme(entry.base_url) == "file";
     transfer.progress = progress;
     transfer.expected_total = entry.size;
+    transfer.durable = false;  // never reused without its checksum: a torn file after a crash is refetched
+    std::optional<crypto::Digest> digest;  // hashed as it arrives: the file is not read again
+    if (!digest_name(entry.checksum_type).empty()) {
+        digest.emplace(digest_name(entry.checksum_type));
+        transfer.tap = [&digest](const char* data, std::size_t n) { digest->update(data, n); };
+    }
     Downloaded file = fetch_to_cache(transfer, root, dest_dir, file_name, what, "try again",
                                      "the repository metadata may be stale; try again");
     try {
@@ -177,7 +268,8 @@ std::filesystem::path download_from(const RepoConfig& repo, const PackageEntry& 
             throw RepoError(context + fmt::format("size mismatch: expected {} bytes, got {}", entry.size, size));
         }
         verify_checksum(file.fd.get(), entry.checksum_type, entry.checksum, context,
-                        "the file on the server differs from its metadata; try again later");
+                        "the file on the server differs from its metadata; try again later",
+                        digest ? digest->hex() : std::string());
         root.rename(file.part, dest_dir / file_name);
     } catch (...) {
         discard(root, file.part);
@@ -228,15 +320,36 @@ std::string PackageEntry::nevra() const {
 
 Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
                        const std::filesystem::path& cache_dir, const PackageFilter& filter) {
+    LoadOptions options;
+    options.filter = filter;
+    return load_metadata(repo, root, cache_dir, options);
+}
+
+Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
+                       const std::filesystem::path& cache_dir, const LoadOptions& options) {
     if (auto why = unsafe_file_name(repo.id); !why.empty()) {
         throw RepoError(fmt::format("repository \"{}\": not a usable repository id ({})", repo.id, why));
+    }
+    const auto cache = cache_dir / repo.id;
+    CacheUse cached;
+    if (auto answer = answer_from_cache(repo, root, cache, options, cached)) {
+        // No network, so no mirror list: packages come from the mirror that served the
+        // metadata, then the baseurls.
+        std::vector<std::string> urls;
+        if (!answer->packages.empty()) urls.push_back(answer->packages.front().base_url);
+        for (const auto& url : repo.baseurls) {
+            if (std::find(urls.begin(), urls.end(), url) == urls.end()) urls.push_back(url);
+        }
+        answer->mirrors = urls;
+        const auto shared = std::make_shared<const std::vector<std::string>>(urls);
+        for (auto& package : answer->packages) package.mirrors = shared;
+        return *answer;
     }
     if (repo.baseurls.empty() && repo.mirrorlist.empty() && repo.metalink.empty()) {
         throw RepoError(fmt::format("repository {}: no baseurl, mirrorlist or metalink (set one in {})", repo.id,
                                     where_defined(repo)));
     }
     xmlInitParser();
-    const auto cache = cache_dir / repo.id;
     return scrubbed(repo, [&] {
         detail::check_transfer_settings(repo);
         const detail::ResolvedMirrors mirrors = resolve_mirrors(repo);
@@ -244,7 +357,7 @@ Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
         std::string served;
         Metadata metadata = try_each(repo, mirrors.urls, mirrors.only_baseurls, mirrors.failures,
                                      [&](const std::string& baseurl) {
-                                         Metadata md = load_from(repo, baseurl, root, cache, filter, metalink);
+                                         Metadata md = load_from(repo, baseurl, root, cache, options, cached, metalink);
                                          served = baseurl;
                                          return md;
                                      });
@@ -273,9 +386,21 @@ Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
 
 std::filesystem::path download_package(const RepoConfig& repo, const PackageEntry& entry,
                                        const leo::fs::SystemRoot& root, const std::filesystem::path& dest_dir,
-                                       const Progress& progress) {
+                                       const Progress& progress, CachePolicy policy) {
     return scrubbed(repo, [&] {
         detail::check_transfer_settings(repo);
+        if (auto why = unsafe_location(entry); !why.empty()) {
+            throw RepoError(fmt::format("repository {}: package {}: {}", repo.id, entry.nevra(), why));
+        }
+        const std::string file_name = basename_of(entry.location_href);
+        if (reusable(root, dest_dir / file_name, entry)) {
+            return root.host(dest_dir / file_name);  // already downloaded and complete: no network
+        }
+        if (policy == CachePolicy::cache_only) {
+            throw RepoError(fmt::format("repository {}: package {} is not in the cache ({}) and --cacheonly (-C) "
+                                        "downloads nothing; run without -C",
+                                        repo.id, entry.nevra(), root.host(dest_dir / file_name).string()));
+        }
         std::vector<std::string> urls{entry.base_url};
         if (entry.mirrors && entry.location_base.empty()) {  // an xml:base names one place
             for (const auto& url : *entry.mirrors) {

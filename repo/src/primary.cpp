@@ -1,7 +1,8 @@
-// Primary metadata: libarchive decompression into libxml2's streaming reader (parse_primary, parse_primary_fd).
+// Primary metadata: libarchive decompression, the scan, libxml2's streaming reader for the packages kept.
 #include "leo/repo/metadata.hpp"
 
 #include "detail.hpp"
+#include "scan.hpp"
 #include "xml.hpp"
 
 #include "leo/common/error.hpp"
@@ -10,22 +11,17 @@
 #include <fmt/format.h>
 #include <libxml/xmlreader.h>
 
-#include <cerrno>
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-#include <unistd.h>
 
 namespace leo::repo::detail {
 namespace {
-
-struct ArchiveDeleter {
-    void operator()(struct archive* a) const noexcept { archive_read_free(a); }
-};
-using ArchivePtr = std::unique_ptr<struct archive, ArchiveDeleter>;
 
 /// libxml2 input callbacks that pull decompressed bytes out of libarchive.
 struct ArchiveInput {
@@ -57,8 +53,239 @@ struct ArchiveInput {
     static int close(void*) { return 0; }
 };
 
-/// A libarchive reader for primary: every compression filter, the raw (single stream) and
-/// empty formats, not opened yet.
+/// One package being read by the streaming reader, and the first thing wrong with it.
+struct PackageInProgress {
+    PackageEntry entry;
+    std::string problem;
+};
+
+/// The packages of a reader positioned before the document: bad entries of packages the
+/// filter does not want are skipped and counted in `into`; a bad wanted one throws.
+/// Returns whether a <metadata> root was seen; `rc` is the reader's last return code.
+bool read_packages(xmlTextReaderPtr reader, const std::string& base_url, const PackageFilter& filter,
+                   const std::string& context, std::size_t index_base, PrimaryScan& into, int& rc) {
+    std::optional<PackageInProgress> current;
+    std::size_t package_index = index_base;
+    bool seen_root = false;
+    const auto problem = [&](const std::string& what) {
+        if (current->problem.empty()) {
+            current->problem = what;
+        }
+    };
+    const auto finish_package = [&] {
+        PackageEntry& e = current->entry;
+        if (e.name.empty()) {
+            problem("no <name>");
+        }
+        if (e.version.empty()) {
+            problem("no <version ver=...>");
+        }
+        if (e.location_href.empty()) {
+            problem("no <location href=...>");
+        }
+        if (e.checksum.empty() || digest_name(e.checksum_type).empty()) {
+            problem(fmt::format("no usable <checksum> (type \"{}\")", e.checksum_type));
+        }
+        const bool wanted = !filter || (!e.name.empty() && filter(e.name));
+        const std::string who = e.name.empty() ? fmt::format("#{}", package_index)
+                                               : fmt::format("{} (#{})", e.name, package_index);
+        if (!wanted) {
+            if (!current->problem.empty()) {
+                ++into.skipped;  // one bad entry about another package does not reject the repository
+                if (into.first_skipped.empty()) {
+                    into.first_skipped = fmt::format("package {}: {}", who, current->problem);
+                }
+            }
+            current.reset();
+            return;
+        }
+        if (current->problem.empty()) {
+            if (auto why = unsafe_location(e); !why.empty()) {
+                problem(why);
+            }
+        }
+        if (!current->problem.empty()) {
+            throw RepoError(context + fmt::format("package {}: {}", who, current->problem));
+        }
+        into.packages.push_back(std::move(e));
+        current.reset();
+    };
+    // `skipped`: xmlTextReaderNext already moved past a subtree to the node to look at next.
+    bool skipped = false;
+    while (true) {
+        rc = skipped ? 1 : xmlTextReaderRead(reader);
+        skipped = false;
+        if (rc != 1) {
+            break;
+        }
+        const int type = xmlTextReaderNodeType(reader);
+        const int depth = xmlTextReaderDepth(reader);
+        if (type == XML_READER_TYPE_ELEMENT) {
+            const auto name = local_name(reader);
+            if (depth == 0) {
+                if (name != "metadata") {
+                    throw RepoError(context + fmt::format("is not primary metadata: the root element is <{}>", name));
+                }
+                seen_root = true;
+            } else if (depth == 1 && name == "package") {
+                ++package_index;
+                if (attribute(reader, "type") == "rpm") {
+                    current.emplace();
+                    current->entry.base_url = base_url;
+                    if (xmlTextReaderIsEmptyElement(reader) == 1) {
+                        finish_package();  // <package type="rpm"/>: it has no name
+                    }
+                } else {
+                    current.reset();
+                    rc = xmlTextReaderNext(reader);  // not an rpm: skip it whole
+                    skipped = true;
+                }
+            } else if (depth == 2 && current) {
+                PackageEntry& e = current->entry;
+                if (name == "name") {
+                    e.name = trim(take_xml_string(xmlTextReaderReadString(reader)));
+                } else if (name == "arch") {
+                    e.arch = trim(take_xml_string(xmlTextReaderReadString(reader)));
+                } else if (name == "version") {
+                    const std::string epoch = attribute(reader, "epoch");
+                    if (!epoch.empty()) {
+                        bool ok = false;
+                        const auto value = to_u64(epoch, ok);
+                        if (!ok || value > 0xffffffffULL) {
+                            problem(fmt::format("bad epoch \"{}\"", epoch));
+                        }
+                        e.epoch = static_cast<std::uint32_t>(value);
+                    }
+                    e.version = attribute(reader, "ver");
+                    e.release = attribute(reader, "rel");
+                } else if (name == "checksum") {
+                    e.checksum_type = attribute(reader, "type");
+                    e.checksum = trim(take_xml_string(xmlTextReaderReadString(reader)));
+                } else if (name == "size") {
+                    const std::string size = attribute(reader, "package");
+                    bool ok = false;
+                    e.size = to_u64(size, ok);
+                    if (!ok) {
+                        problem(fmt::format("bad <size package=\"{}\">", size));
+                    }
+                } else if (name == "location") {
+                    e.location_href = attribute(reader, "href");
+                    e.location_base = xml_base(reader);
+                } else if (name == "format") {
+                    rc = xmlTextReaderNext(reader);  // dependencies and files: not needed here
+                    skipped = true;
+                }
+            }
+        } else if (type == XML_READER_TYPE_END_ELEMENT && depth == 1 && current) {
+            finish_package();
+        }
+        if (skipped && rc != 1) {
+            break;
+        }
+    }
+    return seen_root;
+}
+
+/// libxml2 input callbacks over a libarchive reader, after the bytes the scan already saw.
+struct ReplayInput {
+    ArchiveInput* input = nullptr;
+    std::string prefix;
+    std::size_t offset = 0;
+
+    static int read(void* context, char* buffer, int len) {
+        auto& self = *static_cast<ReplayInput*>(context);
+        if (self.offset < self.prefix.size()) {
+            const std::size_t n = std::min(self.prefix.size() - self.offset, static_cast<std::size_t>(len));
+            std::memcpy(buffer, self.prefix.data() + self.offset, n);
+            self.offset += n;
+            return static_cast<int>(n);
+        }
+        return ArchiveInput::read(self.input, buffer, len);
+    }
+    static int close(void*) { return 0; }
+};
+
+/// Decompress the opened archive and scan it (the fallback: libxml2 over the whole of it).
+PrimaryScan scan_opened_primary(struct archive* archive, const Limit& open_limit, const std::string& base_url,
+                                const PackageFilter& filter, const std::string& context) {
+    struct archive_entry* entry = nullptr;
+    const int header = archive_read_next_header(archive, &entry);
+    if (header == ARCHIVE_EOF) {
+        throw RepoError(context + "is empty");
+    }
+    if (header != ARCHIVE_OK && header != ARCHIVE_WARN) {
+        throw RepoError(context + "is truncated or corrupt: " + archive_error_of(archive));
+    }
+    ArchiveInput input{archive, {}, open_limit};
+    const auto check_input = [&] {
+        if (input.over_limit) {
+            throw RepoError(context + fmt::format("decompresses to more than the {} bytes {}; stopped (a "
+                                                  "decompression bomb, or metadata that does not match repomd.xml)",
+                                                  input.limit.bytes, input.limit.source));
+        }
+        if (!input.error.empty()) {
+            throw RepoError(context + "is truncated or corrupt: " + input.error);
+        }
+    };
+    PrimaryScanner scanner(base_url, filter, context);
+    std::vector<char> buffer(256 * 1024);
+    while (true) {
+        const int n = ArchiveInput::read(&input, buffer.data(), static_cast<int>(buffer.size()));
+        check_input();
+        if (n <= 0) {
+            return scanner.finish();
+        }
+        if (!scanner.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) {
+            break;  // a document type declaration: libxml2 reads the whole document
+        }
+    }
+    ReplayInput replay{&input, scanner.prefix(), 0};
+    ReaderPtr reader(xmlReaderForIO(&ReplayInput::read, &ReplayInput::close, &replay, nullptr, nullptr,
+                                    k_xml_options));
+    if (!reader) {
+        throw RepoError(context + "cannot create an XML reader");
+    }
+    XmlErrors errors;
+    errors.attach(reader.get());
+    PrimaryScan result;
+    int rc = 0;
+    const bool seen_root = read_packages(reader.get(), base_url, filter, context, 0, result, rc);
+    check_input();
+    if (rc != 0 || !errors.first.empty()) {
+        throw RepoError(context + "is truncated or not valid XML: " +
+                        (errors.first.empty() ? std::string("XML parse error") : errors.first));
+    }
+    if (!seen_root) {
+        throw RepoError(context + "is empty");
+    }
+    return result;
+}
+
+} // namespace
+
+void parse_primary_xml(std::string_view xml, const std::string& base_url, const PackageFilter& filter,
+                       const std::string& context, std::size_t index_base, PrimaryScan& into) {
+    ReaderPtr reader(xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, k_xml_options));
+    if (!reader) {
+        throw RepoError(context + "cannot create an XML reader");
+    }
+    XmlErrors errors;
+    errors.attach(reader.get());
+    int rc = 0;
+    (void)read_packages(reader.get(), base_url, filter, context, index_base, into, rc);
+    if (rc != 0 || !errors.first.empty()) {
+        throw RepoError(context + fmt::format("package #{}: not valid XML: {}", index_base + 1,
+                                              errors.first.empty() ? std::string("XML parse error") : errors.first));
+    }
+}
+
+PrimaryScan scan_primary_archive(struct archive* archive, const Limit& open_limit, const std::string& base_url,
+                                 const PackageFilter& filter, const std::string& context) {
+    return scan_opened_primary(archive, open_limit, base_url, filter, context);
+}
+
+void ArchiveDeleter::operator()(struct archive* a) const noexcept { archive_read_free(a); }
+
 ArchivePtr primary_reader(const std::string& context) {
     ArchivePtr archive(archive_read_new());
     if (!archive) {
@@ -75,170 +302,6 @@ std::string archive_error_of(struct archive* archive) {
     return std::string(message != nullptr ? message : "unknown libarchive error");
 }
 
-/// The parse proper, on a reader opened on the primary data.
-std::vector<PackageEntry> parse_opened_primary(ArchivePtr archive, const Limit& open_limit,
-                                               const std::string& base_url, const PackageFilter& filter,
-                                               const std::string& context) {
-    const auto archive_error = [&] { return archive_error_of(archive.get()); };
-    struct archive_entry* entry = nullptr;
-    const int header = archive_read_next_header(archive.get(), &entry);
-    if (header == ARCHIVE_EOF) {
-        throw RepoError(context + "is empty");
-    }
-    if (header != ARCHIVE_OK && header != ARCHIVE_WARN) {
-        throw RepoError(context + "is truncated or corrupt: " + archive_error());
-    }
-
-    ArchiveInput input{archive.get(), {}, open_limit};
-    const auto check_bomb = [&] {
-        if (input.over_limit) {
-            throw RepoError(context + fmt::format("decompresses to more than the {} bytes {}; stopped (a "
-                                                  "decompression bomb, or metadata that does not match repomd.xml)",
-                                                  input.limit.bytes, input.limit.source));
-        }
-    };
-    ReaderPtr reader(xmlReaderForIO(&ArchiveInput::read, &ArchiveInput::close, &input, nullptr, nullptr,
-                                    k_xml_options));
-    check_bomb();
-    if (!reader) {
-        throw RepoError(context + (input.error.empty() ? "cannot create an XML reader"
-                                                       : "is truncated or corrupt: " + input.error));
-    }
-    XmlErrors errors;
-    errors.attach(reader.get());
-
-    std::vector<PackageEntry> packages;
-    std::optional<PackageEntry> current;
-    std::size_t package_index = 0;
-    bool seen_root = false;
-    int rc = 0;
-    const auto fail_package = [&](const std::string& what) {
-        const std::string who = current && !current->name.empty() ? current->name
-                                                                  : fmt::format("#{}", package_index);
-        const int line = xmlTextReaderGetParserLineNumber(reader.get());
-        throw RepoError(context + fmt::format("package {} (line {}): {}", who, line, what));
-    };
-    const auto finish_package = [&] {
-        if (current->name.empty()) {
-            fail_package("no <name>");
-        }
-        if (current->version.empty()) {
-            fail_package("no <version ver=...>");
-        }
-        if (current->location_href.empty()) {
-            fail_package("no <location href=...>");
-        }
-        if (current->checksum.empty() || digest_name(current->checksum_type).empty()) {
-            fail_package(fmt::format("no usable <checksum> (type \"{}\")", current->checksum_type));
-        }
-        if (!filter || filter(current->name)) {
-            if (auto why = unsafe_location(*current); !why.empty()) {
-                fail_package(why);
-            }
-            packages.push_back(std::move(*current));
-        }
-        current.reset();
-    };
-    // `skipped`: xmlTextReaderNext already moved past a subtree to the node to look at next.
-    bool skipped = false;
-    while (true) {
-        rc = skipped ? 1 : xmlTextReaderRead(reader.get());
-        skipped = false;
-        if (rc != 1) {
-            break;
-        }
-        const int type = xmlTextReaderNodeType(reader.get());
-        const int depth = xmlTextReaderDepth(reader.get());
-        if (type == XML_READER_TYPE_ELEMENT) {
-            const auto name = local_name(reader.get());
-            if (depth == 0) {
-                if (name != "metadata") {
-                    throw RepoError(context + fmt::format("is not primary metadata: the root element is <{}>", name));
-                }
-                seen_root = true;
-            } else if (depth == 1 && name == "package") {
-                ++package_index;
-                if (attribute(reader.get(), "type") == "rpm") {
-                    current.emplace();
-                    current->base_url = base_url;
-                    if (xmlTextReaderIsEmptyElement(reader.get()) == 1) {
-                        finish_package();  // <package type="rpm"/>: fails, it has no name
-                    }
-                } else {
-                    current.reset();
-                    rc = xmlTextReaderNext(reader.get());  // not an rpm: skip it whole
-                    skipped = true;
-                }
-            } else if (depth == 2 && current) {
-                if (name == "name") {
-                    current->name = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
-                } else if (name == "arch") {
-                    current->arch = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
-                } else if (name == "version") {
-                    const std::string epoch = attribute(reader.get(), "epoch");
-                    if (!epoch.empty()) {
-                        bool ok = false;
-                        const auto value = to_u64(epoch, ok);
-                        if (!ok || value > 0xffffffffULL) {
-                            fail_package(fmt::format("bad epoch \"{}\"", epoch));
-                        }
-                        current->epoch = static_cast<std::uint32_t>(value);
-                    }
-                    current->version = attribute(reader.get(), "ver");
-                    current->release = attribute(reader.get(), "rel");
-                } else if (name == "checksum") {
-                    current->checksum_type = attribute(reader.get(), "type");
-                    current->checksum = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
-                } else if (name == "size") {
-                    const std::string size = attribute(reader.get(), "package");
-                    bool ok = false;
-                    current->size = to_u64(size, ok);
-                    if (!ok) {
-                        fail_package(fmt::format("bad <size package=\"{}\">", size));
-                    }
-                } else if (name == "location") {
-                    current->location_href = attribute(reader.get(), "href");
-                    current->location_base = xml_base(reader.get());
-                } else if (name == "format") {
-                    rc = xmlTextReaderNext(reader.get());  // dependencies and files: not needed here
-                    skipped = true;
-                }
-            }
-        } else if (type == XML_READER_TYPE_END_ELEMENT && depth == 1 && current) {
-            finish_package();
-        }
-        if (skipped && rc != 1) {
-            break;
-        }
-    }
-    check_bomb();
-    if (!input.error.empty()) {
-        throw RepoError(context + "is truncated or corrupt: " + input.error);
-    }
-    if (rc != 0 || !errors.first.empty()) {
-        throw RepoError(context + "is truncated or not valid XML: " +
-                        (errors.first.empty() ? std::string("XML parse error") : errors.first));
-    }
-    if (!seen_root) {
-        throw RepoError(context + "is empty");
-    }
-    return packages;
-}
-
-} // namespace
-
-std::vector<PackageEntry> parse_primary_fd(int fd, const Limit& open_limit, const std::string& base_url,
-                                           const PackageFilter& filter, const std::string& context) {
-    ArchivePtr archive = primary_reader(context);
-    if (::lseek(fd, 0, SEEK_SET) != 0) {
-        throw system_error(context + "cannot read it back", errno);
-    }
-    if (archive_read_open_fd(archive.get(), fd, 64 * 1024) != ARCHIVE_OK) {
-        throw RepoError(context + "is truncated or corrupt: " + archive_error_of(archive.get()));
-    }
-    return parse_opened_primary(std::move(archive), open_limit, base_url, filter, context);
-}
-
 } // namespace leo::repo::detail
 
 namespace leo::repo {
@@ -246,17 +309,22 @@ namespace leo::repo {
 using detail::archive_error_of;
 using detail::ArchivePtr;
 using detail::Limit;
-using detail::parse_opened_primary;
 using detail::primary_reader;
 
-std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
-                                        const PackageFilter& filter, const std::string& context) {
+PrimaryResult parse_primary_counted(std::string_view data, const std::string& base_url, const PackageFilter& filter,
+                                    const std::string& context) {
     ArchivePtr archive = primary_reader(context);
     if (archive_read_open_memory(archive.get(), data.data(), data.size()) != ARCHIVE_OK) {
         throw RepoError(context + "is truncated or corrupt: " + archive_error_of(archive.get()));
     }
-    return parse_opened_primary(std::move(archive), Limit{k_metadata_open_limit, "of the cap for primary"},
-                                base_url, filter, context);
+    auto scan = detail::scan_primary_archive(archive.get(), Limit{k_metadata_open_limit, "of the cap for primary"},
+                                             base_url, filter, context);
+    return PrimaryResult{std::move(scan.packages), scan.skipped, std::move(scan.first_skipped)};
+}
+
+std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
+                                        const PackageFilter& filter, const std::string& context) {
+    return parse_primary_counted(data, base_url, filter, context).packages;
 }
 
 } // namespace leo::repo

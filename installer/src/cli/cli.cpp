@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
                        make_check_update_command()});
     entries.push_back({"upgrade", "Upgrade the broker (restore point first; rolls back on failure)",
                        make_upgrade_command()});
+    entries.push_back({"clean", "Remove cached metadata, packages or all (dnf clean)", make_clean_command()});
     entries.push_back({"rollback", "Return to a restore point", make_rollback_command()});
     entries.push_back({"recover", "Finish or undo a run that was interrupted (crash, kill, power loss)",
                        make_recover_command()});

@@ -119,11 +119,17 @@ std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
 void RepoOptions::add(CLI::App& sub) {
     sub.add_option("--repo", ids, "Use only this repository (repeatable; enables it)")->option_text("ID");
     sub.add_option("--repofrompath", from_path, "Add a repository for this command")->option_text("ID,URL");
+    auto* refresh_flag =
+        sub.add_flag("--refresh", refresh, "Ask the repositories for repomd.xml even within metadata_expire");
+    sub.add_flag("-C,--cacheonly", cache_only, "Use only the cached metadata and packages (no network)")
+        ->excludes(refresh_flag);
 }
 
 installer::RepoSelection RepoOptions::selection() const {
     installer::RepoSelection sel;
     sel.ids = ids;
+    sel.cache = cache_only ? repo::CachePolicy::cache_only
+                           : (refresh ? repo::CachePolicy::refresh : repo::CachePolicy::normal);
     for (const auto& spec : from_path) sel.extra.push_back(repo::repo_from_path(spec));
     return sel;
 }

@@ -89,6 +89,8 @@ std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
 struct RepoOptions {
     std::vector<std::string> ids;
     std::vector<std::string> from_path;
+    bool refresh = false;     ///< --refresh: metadata expired now (dnf)
+    bool cache_only = false;  ///< -C, --cacheonly: no network at all (dnf)
     void add(CLI::App& sub);
     [[nodiscard]] installer::RepoSelection selection() const;
 };
@@ -108,5 +110,6 @@ std::unique_ptr<Command> make_migrate_command();
 std::unique_ptr<Command> make_recover_command();
 std::unique_ptr<Command> make_snapshot_command();
 std::unique_ptr<Command> make_switch_database_command();
+std::unique_ptr<Command> make_clean_command();
 
 } // namespace leo::cli

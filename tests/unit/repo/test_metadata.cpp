@@ -99,7 +99,8 @@ TEST_F(HandWrittenRepo, EpochXmlBaseAndShaChecksum) {
     EXPECT_EQ(p.location_base, "https://cdn.example.com/pool/");
     EXPECT_EQ(p.url(), "https://cdn.example.com/pool/l/leostream-broker.rpm");
     EXPECT_EQ(p.nevra(), "leostream-broker-3:9.2.0~rc1-1.el7.x86_64");
-    EXPECT_TRUE(stdfs::exists(m_tmp.path() / "cache/hand/primary.xml"));
+    EXPECT_TRUE(stdfs::exists(m_tmp.path() / "cache/hand/repomd.xml"));
+    EXPECT_FALSE(stdfs::exists(m_tmp.path() / "cache/hand/primary.xml")) << "primary is scanned, not kept";
 }
 
 TEST_F(HandWrittenRepo, SkipsNonRpmPackagesAndEmptyFormat) {
@@ -122,7 +123,7 @@ TEST_F(HandWrittenRepo, EmptyPrimary) {
 TEST_F(HandWrittenRepo, BadEpochAndSize) {
     std::string bad = k_package;
     bad.replace(bad.find("epoch=\"3\""), 9, "epoch=\"x\"");
-    EXPECT_NE(error(write(bad)).find("package leostream-broker (line "), std::string::npos);
+    EXPECT_NE(error(write(bad)).find("package leostream-broker (#"), std::string::npos);
     EXPECT_NE(error(write(bad)).find("bad epoch \"x\""), std::string::npos);
     bad = k_package;
     bad.replace(bad.find("package=\"12345\""), 15, "package=\"-1\"");
@@ -157,7 +158,7 @@ TEST_F(HandWrittenRepo, LocationOutsideTheRepositoryIsRefusedNamingThePackage) {
         std::string bad = k_package;
         bad.replace(bad.find(good), good.size(), "href=\"" + href + "\"");
         const std::string message = error(write(bad));
-        EXPECT_NE(message.find("package leostream-broker (line "), std::string::npos) << message;
+        EXPECT_NE(message.find("package leostream-broker (#"), std::string::npos) << message;
         EXPECT_NE(message.find("location href \"" + href + "\" is refused"), std::string::npos) << message;
     }
     // a package the filter leaves out is not judged
@@ -192,8 +193,10 @@ TEST_F(HandWrittenRepo, DecompressedSizeIsBoundedByOpenSize) {
 
 TEST_F(HandWrittenRepo, CacheFilesAre0644AndDirectories0755UnderUmaskZero) {
     const mode_t old = ::umask(0);
+    leo::repo::LoadOptions options;
+    options.filter_key = "all";
     const Metadata md = leo::repo::load_metadata(write(k_package), leo::fs::SystemRoot(m_tmp.path()),
-                                                 "/var/cache/leo-installer/metadata");
+                                                 "/var/cache/leo-installer/metadata", options);
     ::umask(old);
     const auto mode = [](const stdfs::path& p) {
         struct stat st {};
@@ -205,7 +208,7 @@ TEST_F(HandWrittenRepo, CacheFilesAre0644AndDirectories0755UnderUmaskZero) {
     EXPECT_EQ(mode(cache / "metadata"), 0755u);
     EXPECT_EQ(mode(cache / "metadata/hand"), 0755u);
     EXPECT_EQ(mode(cache / "metadata/hand/repomd.xml"), 0644u);
-    EXPECT_EQ(mode(cache / "metadata/hand/primary.xml"), 0644u);
+    EXPECT_EQ(mode(cache / "metadata/hand/entries.json"), 0644u);
 }
 
 TEST(LoadMetadata, NoBaseurlOrBadId) {

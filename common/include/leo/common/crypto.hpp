@@ -17,6 +17,24 @@ namespace leo::crypto {
 /// Throws leo::SystemError when it cannot be read, leo::Error for an unknown algorithm.
 [[nodiscard]] std::string file_digest_hex(std::string_view algorithm, const std::filesystem::path& path);
 
+/// A digest computed piece by piece (hashing a download as it arrives, instead of reading
+/// the file again). Move-only. Throws leo::Error for an unknown algorithm.
+class Digest {
+public:
+    explicit Digest(std::string_view algorithm);
+    ~Digest();
+    Digest(Digest&& other) noexcept;
+    Digest& operator=(Digest&& other) noexcept;
+    Digest(const Digest&) = delete;
+    Digest& operator=(const Digest&) = delete;
+    void update(const void* data, std::size_t size);
+    /// Lowercase hex digest of everything given to update(); the object is spent.
+    [[nodiscard]] std::string hex();
+
+private:
+    void* m_ctx = nullptr;  // EVP_MD_CTX
+};
+
 /// `n` bytes from OpenSSL's CSPRNG (RAND_bytes). Throws leo::Error when it fails.
 [[nodiscard]] std::string random_bytes(std::size_t n);
 

@@ -8,6 +8,7 @@
 /// leaves the root exactly as it was.
 
 #include "leo/repo/config.hpp"
+#include "leo/repo/metadata.hpp"
 #include "leo/preflight/checks.hpp"
 #include "leo/rpm/package.hpp"
 
@@ -29,6 +30,9 @@ enum class GpgCheck { yes, no };
 struct RepoSelection {
     std::vector<std::string> ids;
     std::vector<repo::RepoConfig> extra;
+    /// --refresh / -C (--cacheonly), as dnf: for the metadata (load_metadata) and, with
+    /// cache_only, the package too (download_package).
+    repo::CachePolicy cache = repo::CachePolicy::normal;
 };
 
 

@@ -4,6 +4,7 @@
 #include "leo/common/system_root.hpp"
 #include "leo/repo/config.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -37,6 +38,13 @@ struct PackageEntry {
     [[nodiscard]] std::string nevra() const;
 };
 
+/// Where load_metadata's answer came from.
+enum class MetadataSource {
+    fetched,      ///< repomd.xml and primary fetched (no usable cache, or repomd.xml changed)
+    cache,        ///< the cache alone, no network (within metadata_expire, or --cacheonly)
+    revalidated,  ///< repomd.xml fetched and unchanged: the cached entries, primary not read
+};
+
 struct Metadata {
     std::string repo_id;
     std::string revision;                 ///< <revision> of repomd.xml ("" when absent)
@@ -47,6 +55,31 @@ struct Metadata {
     /// What the caller should show (one line each): a mirror list that could not be read
     /// while a baseurl could, mirror entries refused, sslverify=0.
     std::vector<std::string> warnings;
+    /// Bad entries about packages the filter does not want (no version, a bad epoch...),
+    /// skipped rather than fatal: one bad entry about another package does not reject the
+    /// repository (dnf/libsolv skip what they cannot read). A bad wanted entry is an error.
+    std::size_t skipped = 0;
+    std::string first_skipped;            ///< why the first was skipped ("" when none)
+    MetadataSource source = MetadataSource::fetched;
+};
+
+/// How metadata and packages may come from the cache (dnf's --refresh and --cacheonly).
+enum class CachePolicy {
+    normal,      ///< within metadata_expire: the cache alone; after it: repomd.xml, primary only when it changed
+    refresh,     ///< --refresh: metadata expired now (repomd.xml always fetched; primary only when it changed)
+    cache_only,  ///< -C/--cacheonly: the cache alone however old; an error naming the repository otherwise
+};
+
+/// What load_metadata keeps and how it may use the cache.
+struct LoadOptions {
+    /// Name filter: keep a package when it returns true (nullptr keeps all).
+    std::function<bool(const std::string& name)> filter;
+    /// Names what `filter` keeps ("name=leostream-broker"): the entries kept are cached under
+    /// this key and reused only for the same key. "" caches nothing (every call reads primary).
+    std::string filter_key;
+    CachePolicy policy = CachePolicy::normal;
+    /// The time, seconds since the epoch (0: the clock); for metadata_expire.
+    std::int64_t now = 0;
 };
 
 // Bounds of what a server can make root download or decompress when the metadata declares
@@ -82,20 +115,39 @@ struct Repomd {
 /// well-formed XML or not <repomd>. A missing primary is not an error here (`primary` empty).
 [[nodiscard]] Repomd parse_repomd(const std::string& xml, const std::string& context);
 
+/// parse_primary's packages, and the bad entries about other packages it skipped.
+struct PrimaryResult {
+    std::vector<PackageEntry> packages;
+    std::size_t skipped = 0;
+    std::string first_skipped;
+};
+
+/// parse_primary, with the count of bad entries skipped (Metadata::skipped).
+[[nodiscard]] PrimaryResult parse_primary_counted(std::string_view data, const std::string& base_url,
+                                                  const PackageFilter& filter, const std::string& context);
+
 /// Stream-parse primary metadata held in memory, compressed (.gz, .xz, .bz2, .zst, with
 /// libarchive) or not (what load_metadata runs on the verified primary file), at most
 /// k_metadata_open_limit bytes decompressed. Packages
-/// get `base_url`; only those `filter` accepts are kept. Throws leo::RepoError(`context`
-/// + cause): empty, truncated or corrupt, not valid XML, not <metadata>, a package
-/// without name, version, location or a usable checksum, a bad epoch or size.
+/// get `base_url`; only those `filter` accepts are kept. A byte scan finds each <package>
+/// and its <name>; only the packages the filter wants are parsed by libxml2 (the whole
+/// document is, when it has a DOCTYPE). Bad entries of other packages are skipped
+/// (parse_primary_counted counts them). Throws leo::RepoError(`context` + cause): empty,
+/// truncated or corrupt, not valid XML, not <metadata>, a wanted package without name,
+/// version, location or a usable checksum, a bad epoch or size ("package NAME (#N): ...").
 [[nodiscard]] std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
                                                       const PackageFilter& filter, const std::string& context);
 
 /// Fetch `baseurl/repodata/repomd.xml` (libcurl; file:// too), locate primary, download it
-/// into `cache_dir/<repo id>/` (a directory inside `root`, such as
-/// "/var/cache/leo-installer/metadata"), verify its <checksum> (sha1/"sha", sha224, sha256,
-/// sha384, sha512), decompress (.gz, .xz, .bz2, .zst or none, with libarchive) and parse it
-/// with libxml2's streaming reader.
+/// while verifying its <checksum> (sha1/"sha", sha224, sha256, sha384, sha512),
+/// decompressing (.gz, .xz, .bz2, .zst or none, with libarchive) and scanning it
+/// (parse_primary) on a second thread; primary itself is not kept on disk. `cache_dir/<repo id>/` (inside `root`, such as
+/// "/var/cache/leo-installer/metadata") keeps repomd.xml and, when options.filter_key is
+/// set, the entries kept (cache.hpp); the cache is used as yum/dnf use theirs: within the
+/// repository's metadata_expire no network at all, after it only repomd.xml is fetched and,
+/// when it is unchanged (same sha256), the cached entries are the answer (dnf's "metadata
+/// not changed"). A cache whose URL settings, filter key or checksum do not match is not
+/// used. CachePolicy::refresh and cache_only as dnf's --refresh and -C.
 ///
 /// Mirrors and failover (yum's rules; mirrors.hpp): the URLs tried are every baseurl, then
 /// the mirrors of the metalink (which wins when both are set, as in dnf) or mirrorlist,
@@ -125,7 +177,12 @@ struct Repomd {
 /// Throws leo::RepoError naming the repository, the URL (password redacted: redact_url)
 /// and the cause: unreachable, HTTP status, refused redirect, too big, malformed
 /// repomd.xml, no primary, checksum mismatch (both values), truncated or malformed
-/// primary, an unsafe location. leo::SystemError for the cache (an unsafe link, I/O).
+/// primary, an unsafe location; with cache_only, no usable cache ("repository ID: nothing
+/// usable is cached for --cacheonly (-C) in DIR: why; run once without -C").
+/// leo::SystemError for the cache (an unsafe link, I/O).
+[[nodiscard]] Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
+                                     const std::filesystem::path& cache_dir, const LoadOptions& options);
+/// load_metadata with `filter` and no cache of entries (filter_key "").
 [[nodiscard]] Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
                                      const std::filesystem::path& cache_dir, const PackageFilter& filter = nullptr);
 
@@ -134,15 +191,19 @@ using Progress = std::function<void(std::uint64_t, std::uint64_t)>;
 
 /// Download `entry` to `dest_dir/<file name>` inside `root` (a temporary name first,
 /// created as load_metadata creates its files, renamed when verified), bounded by the size
-/// primary declares, then verify its size and checksum. Returns the host path of the file.
+/// primary declares, hashed as it arrives, then verify its size and checksum. A regular
+/// file already there whose size and checksum match primary is reused without any network
+/// (yum's keepcache/dnf's "already downloaded"); with CachePolicy::cache_only nothing else
+/// is allowed. Returns the host path of the file. Throws leo::RepoError (unsafe location,
+/// unreachable, HTTP status, too big, size or checksum mismatch: the partial or wrong file
+/// is removed; cache_only and no matching file: "package NEVRA is not in the cache").
 /// Failover: entry.base_url first, then the other URLs of entry.mirrors (set by
 /// load_metadata), each under the retry rules of load_metadata; a package with an xml:base
-/// is fetched from there only. Throws leo::RepoError (unsafe location, unreachable, HTTP
-/// status, too big, size or checksum mismatch: the partial or wrong file is removed; with
-/// several URLs, one message listing each and why it failed).
+/// is fetched from there only; with several URLs, one message lists each and why it failed.
 std::filesystem::path download_package(const RepoConfig& repo, const PackageEntry& entry,
                                        const leo::fs::SystemRoot& root, const std::filesystem::path& dest_dir,
-                                       const Progress& progress = nullptr);
+                                       const Progress& progress = nullptr,
+                                       CachePolicy policy = CachePolicy::normal);
 
 /// Make `dir` (inside `root`) a cache directory: every directory from
 /// /var/cache/leo-installer down to it (or `dir` alone, elsewhere) is made, or brought back

@@ -1,0 +1,111 @@
+#!/bin/bash
+# Repository metadata and downloads against peers, side by side in one run (issue 14):
+#   cold check-update   vs  curl URL | zcat > /dev/null of the same primary (the floor)
+#                       vs  dnf --installroot R repoquery --upgrades of the same question
+#   warm check-update   vs  dnf's warm answer (metadata cached and unchanged, after
+#                           metadata_expire: both fetch repomd.xml and nothing else)
+#   peak memory of each (/usr/bin/time -v's maximum resident set size)
+#   a 200 MB package    vs  curl -o (throughput ratio)
+# on a generated repository (bench/make_repo.py: N synthetic CentOS-shaped entries + the 5
+# broker packages of the test build) served on loopback by Python's http.server (one
+# server for everyone). Each figure is the median of RUNS runs. Timings are printed, never
+# asserted: this is a benchmark, not a test (scripts/test.sh does not run it).
+#
+# usage: bench/repo.sh [N=60000] [RUNS=3]      (as root, after a build in build/)
+set -euo pipefail
+count=${1:-60000}
+runs=${2:-3}
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(dirname "$here")
+build=${LEO_BUILD_DIR:-$src/build}
+[ "$(id -u)" = 0 ] || { echo "bench/repo.sh: run as root" >&2; exit 4; }
+command -v dnf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q dnf >/dev/null
+cmake --build "$build" --target leo-installer leo-bench-repo -j2 >/dev/null
+bin=$build/installer/leo-installer
+[ -x "$bin" ] || bin=$(find "$build" -name leo-installer -type f -perm -u+x | head -n1)
+bench_bin=$build/repo/leo-bench-repo
+
+work=$(mktemp -d /tmp/leo-bench-repo.XXXXXX); chmod 755 "$work"
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+pkgs=${LEO_TEST_PACKAGES:-$build/test-packages}
+[ -f "$pkgs/repo/repodata/repomd.xml" ] || "$src"/scripts/build-test-packages.sh "$pkgs" >/dev/null
+echo "== generating the repository ($count synthetic packages + the broker's)"
+python3 "$here"/make_repo.py "$pkgs/repo" "$work/www/bench" "$count"
+primary=$(cd "$work/www/bench" && ls repodata/*-primary.xml.gz)
+head -c 200M /dev/urandom > "$work/www/big.rpm"
+big_sum=$(sha256sum "$work/www/big.rpm" | cut -d' ' -f1)
+big_size=$(stat -c %s "$work/www/big.rpm")
+
+python3 -c '
+import functools, http.server, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+handler = functools.partial(Quiet, directory=sys.argv[1])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()' "$work/www" > "$work/port" &
+server_pid=$!
+for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+url="http://127.0.0.1:$(cat "$work/port")"
+
+# Two roots with broker 9.0.7 in their rpmdb (no files: check-update reads the rpmdb only).
+# Ours at /var/lib/rpm; dnf's where dnf looks (the host's macro, PITFALLS.md).
+broker=$pkgs/repo/leostream-broker-9.0.7-1.x86_64.rpm
+for r in ours dnf; do
+    mkdir -p "$work/$r/etc/yum.repos.d"
+    printf '[bench]\nname=bench\nbaseurl=%s/bench\nenabled=1\ngpgcheck=0\nmetadata_expire=0\n' "$url" \
+        > "$work/$r/etc/yum.repos.d/bench.repo"
+done
+rpm --root "$work/ours" --dbpath /var/lib/rpm -i --justdb --nodeps --noscripts --nosignature "$broker"
+rpm --root "$work/dnf" -i --justdb --nodeps --noscripts --nosignature "$broker"
+
+# measure NAME PREPARE COMMAND...: RUNS runs of COMMAND (after PREPARE each time), median
+# seconds and peak RSS (MB) into $NAME_s and $NAME_mb.
+measure() {
+    local name=$1 prepare=$2; shift 2
+    local times=() mems=() t
+    for _ in $(seq "$runs"); do
+        eval "$prepare"
+        local start end m
+        start=$(date +%s%N)
+        /usr/bin/time -f '%M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
+        end=$(date +%s%N)
+        m=$(tail -n1 "$work/time")
+        t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+        times+=("$t"); mems+=("$m")
+    done
+    local mid=$(( (runs + 1) / 2 ))
+    printf -v "${name}_s" '%s' "$(printf '%s\n' "${times[@]}" | sort -g | sed -n "${mid}p")"
+    printf -v "${name}_mb" '%s' "$(printf '%s\n' "${mems[@]}" | sort -g | sed -n "${mid}p" | awk '{printf "%.0f", $1/1024}')"
+    echo "$name: ${times[*]} s, ${mems[*]} KB ($(head -c 200 "$work/out" | tr '\n' ' '))"
+}
+
+ours=(env "$bin" check-update --root "$work/ours")
+dnf_q=(dnf --installroot "$work/dnf" --setopt=reposdir="$work/dnf/etc/yum.repos.d" --releasever 7
+       --disableplugin='*' -q repoquery --upgrades leostream-broker)
+echo "== measuring (median of $runs)"
+measure start ":" "$bin" --version
+measure floor ":" bash -c "curl -s $url/bench/$primary | zcat > /dev/null"
+measure cold "rm -rf $work/ours/var/cache/leo-installer" "${ours[@]}"
+"${ours[@]}" >/dev/null || true
+measure warm ":" "${ours[@]}"
+measure dnf_cold "rm -rf $work/dnf/var/cache/dnf" "${dnf_q[@]}"
+"${dnf_q[@]}" >/dev/null 2>&1 || true
+measure dnf_warm ":" "${dnf_q[@]}"
+measure curl_big "rm -f $work/big.curl" curl -s -o "$work/big.curl" "$url/big.rpm"
+measure ours_big "rm -rf $work/dl; mkdir -p $work/dl" "$bench_bin" download "$url" big.rpm "$big_sum" "$big_size" "$work/dl"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
+echo
+echo "| measure | leo-installer | peer | ratio | target |"
+echo "|---|---|---|---|---|"
+echo "| cold check-update vs curl \| zcat (floor) | ${cold_s} s | ${floor_s} s | $(ratio "$cold_s" "$floor_s")× | ≤ 1.3× |"
+echo "| cold check-update vs dnf repoquery | ${cold_s} s | ${dnf_cold_s} s | $(ratio "$dnf_cold_s" "$cold_s")× faster | ≥ 8× |"
+echo "| warm check-update vs dnf (warm) | ${warm_s} s | ${dnf_warm_s} s | $(ratio "$dnf_warm_s" "$warm_s")× faster | ≤ 0.030 s, ≥ 10× |"
+echo "| process start alone (leo-installer --version), the floor of any answer | ${start_s} s | | | |"
+echo "| peak memory cold / warm | ${cold_mb} / ${warm_mb} MB | dnf ${dnf_cold_mb} / ${dnf_warm_mb} MB | | < 64 MB |"
+echo "| 200 MB package vs curl -o | ${ours_big_s} s (${ours_big_mb} MB) | ${curl_big_s} s | throughput $(ratio "$curl_big_s" "$ours_big_s") | ≥ 0.9 |"
+echo "primary: $(stat -c %s "$work/www/bench/$primary") bytes compressed, $(zcat "$work/www/bench/$primary" | wc -c) decompressed"

@@ -1,0 +1,244 @@
+// The metadata and package cache through the binary: metadata_expire (no request at all
+// within it, only repomd.xml after it), a changed repomd.xml, --refresh, -C/--cacheonly,
+// a tampered cache file, a package reused by a second dry run, and `clean`. What was (not)
+// fetched is asserted with the loopback server's request counts.
+#include "http_server.hpp"
+#include "test_support.hpp"
+
+#include "leo/common/fs.hpp"
+
+#include <fstream>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::test::run_installer;
+
+const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// A root whose rpmdb holds broker 9.0.7 (recorded with rpm --justdb: check-update reads
+/// only the rpmdb), and a copy of the test repository served on loopback.
+class RepoCache : public ::testing::Test {
+protected:
+    void SetUp() override {
+        pkgs = leo::test::test_packages_dir();
+        root = tmp.path() / "root";
+        leo::test::make_sandbox_root(root);
+        docroot = tmp.path() / "www";
+        stdfs::create_directories(docroot);
+        stdfs::copy(pkgs / "repo", docroot / "repo", stdfs::copy_options::recursive);
+        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-i", "--justdb", "--nodeps",
+                           "--noscripts", "--nosignature",
+                           (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string()});
+        server = std::make_unique<leo::test::HttpServer>(docroot);
+    }
+    void write_repo(const std::string& expire, const std::string& url = {}) {
+        stdfs::create_directories(root / "etc/yum.repos.d");
+        std::ofstream(root / "etc/yum.repos.d/leo.repo")
+            << "[leo]\nname=Broker\nbaseurl=" << (url.empty() ? server->url() + "/repo" : url)
+            << "\nenabled=1\ngpgcheck=0\nmetadata_expire=" << expire << "\n";
+    }
+    leo::subprocess::Result check(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"check-update", "--root", root.string(), "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_installer(args);
+    }
+    std::string update_of(const leo::subprocess::Result& r) {
+        EXPECT_EQ(r.exit_code, 100) << r.out << r.err;
+        return nlohmann::json::parse(r.out).value("update", std::string());
+    }
+    std::size_t repomd_gets() const { return server->request_count("/repodata/repomd.xml"); }
+    std::size_t primary_gets() const { return server->request_count("-primary.xml.gz"); }
+    stdfs::path entries() const { return root / "var/cache/leo-installer/metadata/leo/entries.json"; }
+
+    leo::test::TempDir tmp;
+    stdfs::path pkgs;
+    stdfs::path root;
+    stdfs::path docroot;
+    std::unique_ptr<leo::test::HttpServer> server;
+};
+
+TEST_F(RepoCache, WithinMetadataExpireNoRequestAtAll) {
+    write_repo("1h");
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(repomd_gets(), 1u);
+    EXPECT_EQ(primary_gets(), 1u);
+    const std::size_t before = server->request_count();
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(server->request_count(), before) << "within metadata_expire nothing is asked";
+    EXPECT_TRUE(stdfs::is_regular_file(entries()));
+}
+
+TEST_F(RepoCache, AfterExpiryOnlyRepomdIsFetched) {
+    write_repo("0");
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(repomd_gets(), 3u);
+    EXPECT_EQ(primary_gets(), 1u) << "repomd.xml unchanged: primary is not read again";
+    EXPECT_EQ(server->request_count(), 4u);
+}
+
+TEST_F(RepoCache, AChangedRepomdFetchesPrimaryAgain) {
+    write_repo("0");
+    EXPECT_EQ(update_of(check()), k_new);
+    // The repository drops 9.2.0 and is regenerated: a new repomd.xml and primary.
+    stdfs::remove(docroot / "repo" / (k_new + ".rpm"));
+    leo::test::run_ok({"createrepo_c", "--quiet", "--no-database", (docroot / "repo").string()});
+    EXPECT_EQ(update_of(check()), "leostream-broker-9.2.0~rc1-1.x86_64");
+    EXPECT_EQ(repomd_gets(), 2u);
+    EXPECT_EQ(primary_gets(), 2u);
+}
+
+TEST_F(RepoCache, AChangedBaseurlInvalidatesTheCache) {
+    write_repo("-1");  // never expires: only the changed setting can make it fetch again
+    EXPECT_EQ(update_of(check()), k_new);
+    write_repo("-1", server->url() + "/repo/");
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(primary_gets(), 2u);
+}
+
+TEST_F(RepoCache, RefreshIgnoresTheExpiry) {
+    write_repo("1h");
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(update_of(check({"--refresh"})), k_new);
+    EXPECT_EQ(repomd_gets(), 2u);
+    EXPECT_EQ(primary_gets(), 1u);
+}
+
+TEST_F(RepoCache, CacheOnlyWithoutCacheIsAnErrorAndChangesNothing) {
+    write_repo("0");
+    // (sqlite's shared-memory file of the rpmdb changes on any read of it)
+    const std::vector<std::string> ignore{"var/log", "var/lib/rpm/rpmdb.sqlite-shm"};
+    const std::string before = leo::test::snapshot_tree(root, ignore);
+    const auto r = check({"-C"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "repository leo: nothing usable is cached for --cacheonly (-C) in " +
+                                    (root / "var/cache/leo-installer/metadata/leo").string() +
+                                    ": nothing is cached; run once without -C"))
+        << r.err;
+    EXPECT_EQ(server->request_count(), 0u);
+    EXPECT_EQ(leo::test::snapshot_tree(root, ignore), before);
+    // Once cached, -C answers without the network, however old the metadata.
+    EXPECT_EQ(update_of(check()), k_new);
+    const std::size_t asked = server->request_count();
+    EXPECT_EQ(update_of(check({"--cacheonly"})), k_new);
+    EXPECT_EQ(server->request_count(), asked);
+    // -C and --refresh contradict each other.
+    EXPECT_EQ(check({"-C", "--refresh"}).exit_code, 2);
+}
+
+TEST_F(RepoCache, ATamperedOrHalfWrittenCacheFileIsFetchedAgain) {
+    write_repo("1h");
+    EXPECT_EQ(update_of(check()), k_new);
+    const std::string good = leo::fs::read_file(entries());
+    std::string altered = good;
+    altered.replace(altered.find("\"9.2.0\""), 7, "\"9.9.9\"");  // checksum line left as it was
+    leo::fs::write_file_atomic(entries(), altered);
+    EXPECT_EQ(update_of(check()), k_new) << "the altered entries are not trusted";
+    EXPECT_EQ(primary_gets(), 2u);
+    leo::fs::write_file_atomic(entries(), good.substr(0, good.size() / 2));
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(primary_gets(), 3u);
+    EXPECT_EQ(leo::fs::read_file(entries()).size(), good.size()) << "written whole again";
+    // -C says why it cannot use a bad file.
+    leo::fs::write_file_atomic(entries(), altered);
+    const auto r = check({"-C"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_TRUE(contains(r.err, "does not match its checksum (half-written or altered)")) << r.err;
+}
+
+TEST_F(RepoCache, CleanRemovesOnlyOurCacheNeverFollowingLinks) {
+    write_repo("1h");
+    EXPECT_EQ(update_of(check()), k_new);
+    const auto cache = root / "var/cache/leo-installer";
+    stdfs::create_directories(cache / "packages");
+    leo::fs::write_file_atomic(cache / "packages/x.rpm", "rpm bytes");
+    auto r = run_installer({"clean", "metadata", "--root", root.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_FALSE(stdfs::exists(cache / "metadata"));
+    EXPECT_TRUE(stdfs::exists(cache / "packages/x.rpm"));
+    EXPECT_EQ(primary_gets(), 1u);
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(primary_gets(), 2u) << "after clean metadata the next run fetches again";
+
+    r = run_installer({"clean", "packages", "--root", root.string(), "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["files"], 1);
+    EXPECT_FALSE(stdfs::exists(cache / "packages"));
+    EXPECT_TRUE(stdfs::exists(cache / "metadata/leo/entries.json"));
+
+    // A link planted where packages/ goes: removed, what it points to is left alone.
+    const auto outside = tmp.path() / "outside";
+    stdfs::create_directories(outside);
+    leo::fs::write_file_atomic(outside / "keep", "keep");
+    stdfs::create_directory_symlink(outside, cache / "packages");
+    r = run_installer({"clean", "all", "--root", root.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_FALSE(stdfs::exists(cache / "metadata"));
+    EXPECT_FALSE(stdfs::is_symlink(cache / "packages"));
+    EXPECT_EQ(leo::fs::read_file(outside / "keep"), "keep");
+    EXPECT_TRUE(stdfs::exists(root / "etc/yum.repos.d/leo.repo")) << "only the cache is touched";
+
+    r = run_installer({"clean", "all", "--root", root.string()});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_TRUE(contains(r.out, "nothing to clean")) << r.out;
+    EXPECT_EQ(run_installer({"clean", "everything", "--root", root.string()}).exit_code, 2);
+}
+
+/// A broker installed for real (the database too): upgrade --dry-run stages the package.
+class PackageCache : public RepoCache {
+protected:
+    void SetUp() override {
+        RepoCache::SetUp();
+        // The justdb record is replaced by a real install.
+        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-e", "--justdb", "--nodeps",
+                           "--noscripts", "leostream-broker"});
+        leo::test::install_test_broker(root, "leostream-broker-9.0.7-1.x86_64");
+        stdfs::create_directories(root / "etc/yum.repos.d");
+        std::ofstream(root / "etc/yum.repos.d/leo.repo")
+            << "[leo]\nname=Broker\nbaseurl=" << server->url() << "/repo\nenabled=1\ngpgcheck=1\ngpgkey=file://"
+            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\nmetadata_expire=1h\n";
+    }
+    void TearDown() override {
+        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
+            (void)run_installer({"db", "stop", "--root", root.string()});
+    }
+};
+
+TEST_F(PackageCache, ASecondDryRunReusesThePackageAndCacheOnlyNeedsIt) {
+    // -C with the metadata cached but not the package: an error naming the package.
+    EXPECT_EQ(update_of(check()), k_new);
+    auto r = run_installer({"upgrade", "--dry-run", "-C", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "repository leo: package " + k_new + " is not in the cache")) << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 0u);
+
+    r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 1u);
+    r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 1u) << "the verified file in the cache is reused";
+    r = run_installer({"upgrade", "--dry-run", "-C", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+    // A cached file that no longer matches primary is fetched again, never trusted.
+    const auto cached = root / "var/cache/leo-installer/packages" / (k_new + ".rpm");
+    std::string bytes = leo::fs::read_file(cached);
+    bytes[bytes.size() / 2] ^= 1;
+    leo::fs::write_file_atomic(cached, bytes);
+    r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 2u);
+    EXPECT_EQ(leo::fs::read_file(cached), leo::fs::read_file(pkgs / "repo" / (k_new + ".rpm")));
+}
+
+} // namespace
