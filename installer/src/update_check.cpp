@@ -41,7 +41,7 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     return installed.front();
 }
 
-std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
+std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel, RepoKeyring& keys) {
     std::vector<Candidate> out;
     // The root's metadata cache belongs to root. Another user (check-update reads only,
     // for every user) can neither write it nor may change it: the metadata goes to a
@@ -54,8 +54,9 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
     const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
     for (const auto& r : select_repos(root, sel)) {
-        auto md = repo::load_metadata(r, sys, cache_dir,
-                                      [](const std::string& name) { return name == k_broker_package; });
+        auto md = repo::load_metadata(
+            r, sys, cache_dir, [](const std::string& name) { return name == k_broker_package; },
+            r.repo_gpgcheck ? keys.signing_keys(r) : std::vector<repo::SigningKey>{});
         for (auto& e : md.packages)
             if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
     }
@@ -65,24 +66,6 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     return out;
 }
 
-std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {
-    std::vector<stdfs::path> out;
-    const fs::SystemRoot sys(root);
-    const stdfs::path dir = "/var/cache/leo-installer/keys";
-    int n = 0;
-    for (const auto& url : r.gpgkeys) {
-        if (url.rfind("file://", 0) == 0) {
-            out.emplace_back(url.substr(7));
-        } else if (!url.empty() && url[0] == '/') {
-            out.emplace_back(url);
-        } else {
-            repo::ensure_cache_dir(sys, dir);
-            const auto file = dir / fmt::format("{}-{}.asc", r.id, n++);
-            sys.write_atomic(file, repo::fetch_url(r, url), 0644);
-            out.push_back(sys.host(file));
-        }
-    }
-    return out;
 }
 
 std::optional<std::string> package_schema_version(const stdfs::path& file) {
@@ -141,7 +124,10 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
 UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
     UpdateInfo info;
     info.installed = installed_broker(root);
-    info.available = available(root, sel);
+    // Read-only: a key not imported yet is used for this check only, and said.
+    RepoKeyring keys(root, KeyImport::preview,
+                     KeyCallbacks{nullptr, [&info](const std::string& w) { info.warnings.push_back(w); }, nullptr});
+    info.available = available(root, sel, keys);
     if (!info.available.empty() &&
         rpm::compare_evr(evr_of(info.available.front().entry), evr_of(info.installed)) > 0)
         info.update = info.available.front();

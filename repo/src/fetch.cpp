@@ -198,11 +198,19 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
                                     "redirect only to http:// or https://, and an https:// one only to https://",
                                     repo.id, what, shown, redact_url(location)));
     }
+    if (rc == CURLE_HTTP_RETURNED_ERROR && (status == 404 || status == 410)) {
+        throw NotFoundError(
+            fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint)));
+    }
     if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
         throw RepoError(
             fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint)));
     }
     const std::string detail = redact_url(error[0] != '\0' ? trim(error.data()) : curl_easy_strerror(rc));
+    if (rc == CURLE_FILE_COULDNT_READ_FILE) {
+        throw NotFoundError(
+            fmt::format("repository {}: {}: cannot fetch {}: {}{}", repo.id, what, shown, detail, suffix(hint)));
+    }
     throw RepoError(
         fmt::format("repository {}: {}: cannot fetch {}: {}{}", repo.id, what, shown, detail, suffix(hint)));
 }

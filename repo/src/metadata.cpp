@@ -6,6 +6,7 @@
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
+#include "leo/repo/signature.hpp"
 #include "leo/repo/url.hpp"
 
 #include <fmt/format.h>
@@ -74,13 +75,17 @@ void verify_checksum(int fd, const std::string& type, const std::string& expecte
 }
 
 Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo::fs::SystemRoot& root,
-                   const std::filesystem::path& cache, const PackageFilter& filter) {
+                   const std::filesystem::path& cache, const PackageFilter& filter,
+                   const std::vector<SigningKey>& keys) {
     const std::string repomd_url = join_url(baseurl, "repodata/repomd.xml");
     const std::string shown_repomd = redact_url(repomd_url);
     const std::string repomd_xml = fetch_to_string(
         repo, repomd_url, Limit{k_repomd_limit, "of the cap for repomd.xml"}, true, "repodata/repomd.xml",
         fmt::format("check baseurl in {}, the network and the proxy", where_defined(repo)),
         fmt::format("check baseurl in {}: it must be the directory that holds repodata/", where_defined(repo)));
+    if (repo.repo_gpgcheck) {
+        verify_repomd_signature(repo, baseurl, repomd_xml, keys);  // before any of it is used
+    }
     const Repomd repomd = parse_repomd(
         repomd_xml, fmt::format("repository {}: repodata/repomd.xml from {} is not valid repomd XML: ", repo.id,
                                 shown_repomd));
@@ -177,7 +182,8 @@ std::string PackageEntry::nevra() const {
 }
 
 Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
-                       const std::filesystem::path& cache_dir, const PackageFilter& filter) {
+                       const std::filesystem::path& cache_dir, const PackageFilter& filter,
+                       const std::vector<SigningKey>& keys) {
     if (auto why = unsafe_file_name(repo.id); !why.empty()) {
         throw RepoError(fmt::format("repository \"{}\": not a usable repository id ({})", repo.id, why));
     }
@@ -194,7 +200,7 @@ Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
         std::vector<std::string> failures;
         for (const auto& baseurl : repo.baseurls) {
             try {
-                return load_from(repo, baseurl, root, cache, filter);
+                return load_from(repo, baseurl, root, cache, filter, keys);
             } catch (const RepoError& e) {
                 if (repo.baseurls.size() == 1) {
                     throw;

@@ -146,6 +146,25 @@ TsPtr make_ts_with_keys(const stdfs::path& root, const Keys& keys) {
     }
     KeyringPtr owned(keyring);
     add_key_files(keyring, keys.files);
+    for (const auto& text : keys.armored) {
+        std::uint8_t* pkt = nullptr;
+        std::size_t len = 0;
+        if (pgpParsePkts(text.c_str(), &pkt, &len) != PGPARMOR_PUBKEY || pkt == nullptr) {
+            free(pkt);
+            throw RpmError("a repository key is not an armored OpenPGP public key");
+        }
+        PubkeyPtr key(rpmPubkeyNew(pkt, len));
+        free(pkt);
+        if (!key) throw RpmError("librpm cannot read a repository key");
+        rpmKeyringAddKey(keyring, key.get());
+        int count = 0;
+        rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
+        for (int i = 0; i < count; ++i) {
+            rpmKeyringAddKey(keyring, subkeys[i]);
+            rpmPubkeyFree(subkeys[i]);
+        }
+        free(subkeys);
+    }
     return ts;
 }
 

@@ -3,6 +3,7 @@
 
 #include "leo/common/system_root.hpp"
 #include "leo/repo/config.hpp"
+#include "leo/repo/signature.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -86,6 +87,10 @@ struct Repomd {
 /// sha384, sha512), decompress (.gz, .xz, .bz2, .zst or none, with libarchive) and parse it
 /// with libxml2's streaming reader. Tries each baseurl in turn.
 ///
+/// repo_gpgcheck=1: repomd.xml is verified against repodata/repomd.xml.asc with `keys` (the
+/// repository's keys the caller trusts) before any of it is used, primary not fetched when
+/// it fails (verify_repomd_signature: missing, bad, or made by an unknown key).
+///
 /// Trust: repomd.xml is bounded by k_repomd_limit, primary by repomd's <size> and its
 /// decompression by <open-size> (else k_metadata_limit, k_metadata_open_limit); redirects
 /// go to http(s) only, from https to https only; a <location> (of primary, or of a kept
@@ -99,7 +104,8 @@ struct Repomd {
 /// repomd.xml, no primary, checksum mismatch (both values), truncated or malformed
 /// primary, an unsafe location. leo::SystemError for the cache (an unsafe link, I/O).
 [[nodiscard]] Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
-                                     const std::filesystem::path& cache_dir, const PackageFilter& filter = nullptr);
+                                     const std::filesystem::path& cache_dir, const PackageFilter& filter = nullptr,
+                                     const std::vector<SigningKey>& keys = {});
 
 /// Download progress: (bytes done, bytes total; total 0 when unknown).
 using Progress = std::function<void(std::uint64_t, std::uint64_t)>;
