@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include <fcntl.h>
 
+#include <rpm/rpmbase64.h>
 #include <rpm/rpmlib.h>
 #include <rpm/rpmpgp.h>
 #include <rpm/rpmtag.h>
@@ -41,19 +43,88 @@ std::string hex(const std::uint8_t* bytes, std::size_t n, bool upper) {
     return out;
 }
 
-/// The binary packets of an armored block of kind `want`; empty when it is not one.
+/// Binary OpenPGP packets.
 struct Packets {
     Bytes data;
     std::size_t size = 0;
 };
-Packets dearmor(std::string_view armored, pgpArmor want) {
-    const std::string text(armored);  // librpm wants a NUL-terminated string
-    std::uint8_t* pkt = nullptr;
+
+/// The packets of an armored block "-----BEGIN PGP <kind>-----" (armor headers skipped,
+/// the "=" CRC-24 line checked when present), decoded with librpm's own base64 and CRC
+/// (rpmbase64.h: what its pgpParsePkts does for public keys; rpm 4.18's pgpParsePkts
+/// decodes public key blocks only). Empty when the text is not such a block.
+Packets dearmor_block(std::string_view text, std::string_view kind) {
+    const std::string begin = fmt::format("-----BEGIN PGP {}-----", kind);
+    const std::string end = fmt::format("-----END PGP {}-----", kind);
+    auto pos = text.find(begin);
+    if (pos == std::string_view::npos) return {};
+    pos = text.find('\n', pos);
+    if (pos == std::string_view::npos) return {};
+    ++pos;
+    // armor headers ("Version: ...") up to the first empty line
+    while (pos < text.size()) {
+        const auto eol = text.find('\n', pos);
+        if (eol == std::string_view::npos) return {};
+        std::string_view line = text.substr(pos, eol - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!line.empty() && line.find(':') == std::string_view::npos) break;  // no empty line: body starts here
+        pos = eol + 1;
+        if (line.empty()) break;
+    }
+    std::string body;
+    std::string crc;
+    bool ended = false;
+    while (pos < text.size()) {
+        auto eol = text.find('\n', pos);
+        std::string_view line = text.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        pos = eol == std::string_view::npos ? text.size() : eol + 1;
+        if (line == end) {
+            ended = true;
+            break;
+        }
+        if (line.starts_with('=')) crc = std::string(line.substr(1));
+        else body += line;
+    }
+    if (!ended || body.empty()) return {};
+    void* out = nullptr;
     std::size_t len = 0;
-    const pgpArmor kind = pgpParsePkts(text.c_str(), &pkt, &len);
-    Packets out{Bytes(pkt), len};
-    if (kind != want || pkt == nullptr || len == 0) return {};
-    return out;
+    if (rpmBase64Decode(body.c_str(), &out, &len) != 0 || out == nullptr || len == 0) {
+        std::free(out);
+        return {};
+    }
+    Packets p{Bytes(static_cast<std::uint8_t*>(out)), len};
+    if (!crc.empty()) {
+        char* computed = rpmBase64CRC(p.data.get(), p.size);
+        const bool same = computed != nullptr && crc == computed;
+        std::free(computed);
+        if (!same) return {};
+    }
+    return p;
+}
+
+/// A public key's packets: an armored block, or the binary key itself (a .key file as
+/// `gpg --export` writes it without --armor). Empty when neither.
+Packets key_packets(std::string_view text) {
+    if (text.find("-----BEGIN PGP PUBLIC KEY BLOCK-----") != std::string_view::npos) {
+        const std::string copy(text);  // librpm wants a NUL-terminated string
+        std::uint8_t* pkt = nullptr;
+        std::size_t len = 0;
+        const pgpArmor kind = pgpParsePkts(copy.c_str(), &pkt, &len);
+        Packets out{Bytes(pkt), len};
+        if (kind != PGPARMOR_PUBKEY || pkt == nullptr || len == 0) return {};
+        return out;
+    }
+    // binary: an old- or new-format public key packet (tag 6) first
+    if (text.size() < 2) return {};
+    const auto first = static_cast<unsigned char>(text[0]);
+    const bool old_format_key = (first & 0xC0) == 0x80 && ((first >> 2) & 0x0F) == 6;
+    const bool new_format_key = first == 0xC6;
+    if (!old_format_key && !new_format_key) return {};
+    auto* copy = static_cast<std::uint8_t*>(std::malloc(text.size()));
+    if (copy == nullptr) return {};
+    std::memcpy(copy, text.data(), text.size());
+    return Packets{Bytes(copy), text.size()};
 }
 
 std::string lower(std::string s) {
@@ -65,7 +136,7 @@ std::string lower(std::string s) {
 KeyringPtr keyring_of(const std::vector<PublicKey>& keys) {
     KeyringPtr keyring(rpmKeyringNew());
     for (const auto& k : keys) {
-        const Packets p = dearmor(k.armored, PGPARMOR_PUBKEY);
+        const Packets p = key_packets(k.armored);
         if (!p.data) continue;
         PubkeyPtr key(rpmPubkeyNew(p.data.get(), p.size));
         if (!key) continue;
@@ -82,6 +153,13 @@ KeyringPtr keyring_of(const std::vector<PublicKey>& keys) {
 }
 
 } // namespace
+
+/// For package.cpp: the packets of an armored or binary public key (empty: not one).
+std::vector<std::uint8_t> public_key_packets(std::string_view text) {
+    const Packets p = key_packets(text);
+    if (!p.data) return {};
+    return {p.data.get(), p.data.get() + p.size};
+}
 
 std::string PublicKey::short_id() const {
     std::string id = key_id.size() >= 8 ? key_id.substr(key_id.size() - 8) : key_id;
@@ -110,8 +188,8 @@ PublicKey parse_public_key(std::string_view armored, const std::string& source) 
                                     "KEYID)",
                                     source, why));
     };
-    const Packets p = dearmor(armored, PGPARMOR_PUBKEY);
-    if (!p.data) throw refuse("not an armored OpenPGP public key block");
+    const Packets p = key_packets(armored);
+    if (!p.data) throw refuse("not an OpenPGP public key (armored or binary)");
     pgpDigParams raw = nullptr;
     if (pgpPrtParams(p.data.get(), p.size, PGPTAG_PUBLIC_KEY, &raw) != 0 || raw == nullptr)
         throw refuse("librpm cannot parse the key");
@@ -165,8 +243,8 @@ std::vector<PublicKey> imported_keys(const stdfs::path& root) {
 void import_key(const stdfs::path& root, const PublicKey& key) {
     const std::string r = stdfs::absolute(root).string();
     TsPtr ts = make_ts(r.c_str());
-    const Packets p = dearmor(key.armored, PGPARMOR_PUBKEY);
-    if (!p.data) throw RpmError(fmt::format("key {}: not an armored OpenPGP public key", key.short_id()));
+    const Packets p = key_packets(key.armored);
+    if (!p.data) throw RpmError(fmt::format("key {}: not an OpenPGP public key", key.short_id()));
     LogCapture capture;
     if (rpmtsImportPubkey(ts.get(), p.data.get(), p.size) != RPMRC_OK)
         throw RpmError(fmt::format("cannot import key {} ({}) into the rpmdb of {}{}", key.short_id(),
@@ -178,7 +256,7 @@ DetachedResult verify_detached(std::string_view data, std::string_view armored_s
                                const std::vector<PublicKey>& keys) {
     initialize();
     DetachedResult result;
-    const Packets p = dearmor(armored_signature, PGPARMOR_SIGNATURE);
+    const Packets p = dearmor_block(armored_signature, "SIGNATURE");
     if (!p.data) {
         result.detail = "not an armored OpenPGP signature";
         return result;

@@ -17,7 +17,7 @@ struct PublicKey {
     std::string fingerprint;  ///< the primary key's fingerprint: hex, upper case (40 digits for v4)
     std::string user_id;      ///< the first user id ("Name <mail>"; "" when none)
     std::vector<std::string> subkey_ids;  ///< ids of its subkeys, 16 hex digits each
-    std::string armored;      ///< the key as given ("-----BEGIN PGP PUBLIC KEY BLOCK-----...")
+    std::string armored;      ///< the key as given: armored ("-----BEGIN PGP PUBLIC KEY BLOCK-----...") or binary
 
     /// "0x" and the last 8 hex digits, upper case, as yum shows a key ("0x6441EDF5").
     [[nodiscard]] std::string short_id() const;
@@ -27,7 +27,8 @@ struct PublicKey {
     [[nodiscard]] bool has_id(std::string_view id) const;
 };
 
-/// Parse an armored public key block (the first key of it). `source` names it in errors
+/// Parse a public key, armored or binary (as `gpg --export` writes it; the first key of it).
+/// `source` names it in errors
 /// (a file or URL). Throws leo::RpmError "SOURCE: not an armored OpenPGP public key ..."
 /// when the text is not one, or librpm cannot parse the key (an algorithm it lacks).
 [[nodiscard]] PublicKey parse_public_key(std::string_view armored, const std::string& source);

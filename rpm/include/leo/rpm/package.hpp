@@ -44,7 +44,7 @@ struct Keys {
     std::filesystem::path root;
     /// Armored public key files (`--gpgkey FILE`).
     std::vector<std::filesystem::path> files;
-    /// Armored public keys held in memory (a repository's gpgkey used before it is
+    /// Public keys (armored, or binary) held in memory (a repository's gpgkey used before it is
     /// imported, as in a dry run).
     std::vector<std::string> armored;
 };
