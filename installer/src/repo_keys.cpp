@@ -181,8 +181,10 @@ const std::vector<RepoKey>& RepoKeyring::keys_of(const repo::RepoConfig& r) {
         out.push_back({url, std::move(key)});
     }
     if (m_mode == KeyImport::ask && pins != pins_before) {
-        if (imported_now)
+        if (imported_now) {
             write_pins(sys, r.id, pins);  // with the import the administrator agreed to
+            m_pinned = true;
+        }
         else
             m_pending[r.id] = pins;       // a key already in the rpmdb: pinned when the run changes something
     }
@@ -191,7 +193,10 @@ const std::vector<RepoKey>& RepoKeyring::keys_of(const repo::RepoConfig& r) {
 
 void RepoKeyring::commit_pins() {
     const fs::SystemRoot sys(m_root);
-    for (const auto& [id, pins] : m_pending) write_pins(sys, id, pins);
+    for (const auto& [id, pins] : m_pending) {
+        write_pins(sys, id, pins);
+        m_pinned = true;
+    }
     m_pending.clear();
 }
 

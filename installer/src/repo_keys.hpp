@@ -59,8 +59,12 @@ public:
     /// change. A key imported with consent is pinned at once, with the import.
     void commit_pins();
 
+    /// Has this run written a pin file (with a key imported, or by commit_pins)?
+    [[nodiscard]] bool pinned_any() const { return m_pinned; }
+
 private:
     std::map<std::string, std::map<std::string, std::string>> m_pending;  ///< repo id -> url -> fingerprint
+    bool m_pinned = false;
     std::filesystem::path m_root;
     KeyImport m_mode;
     KeyCallbacks m_cb;

@@ -221,7 +221,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
 
 namespace {
 UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
-                              const RunLock& lock, bool& changed);
+                              const RunLock& lock, bool& changed, RepoKeyring& keyring);
 } // namespace
 
 UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
@@ -232,18 +232,23 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     // removes the state directory the lock created on a root that never had one.
     auto lock = RunLock::acquire(root, "upgrade");
     bool changed = false;
+    // A repository's keys: shown and imported with consent on first use; a dry run
+    // changes nothing and uses them in memory (repo_keys.hpp).
+    RepoKeyring keyring(root, req.dry_run ? KeyImport::preview : KeyImport::ask,
+                        KeyCallbacks{cb.on_step, cb.on_warning, cb.confirm});
     try {
         Journal(root).refuse_if_unfinished();
-        return upgrade_locked(req, cb, root, lock, changed);
+        return upgrade_locked(req, cb, root, lock, changed, keyring);
     } catch (...) {
-        if (!changed) lock.remove_state_dir_if_created();
+        // (a key imported with consent stays, and so does its pin under the state directory)
+        if (!changed && !keyring.pinned_any()) lock.remove_state_dir_if_created();
         throw;
     }
 }
 
 namespace {
 UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
-                              const RunLock& lock, bool& changed) {
+                              const RunLock& lock, bool& changed, RepoKeyring& keyring) {
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
     outcome.from = current.nevra();
@@ -254,10 +259,6 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     std::vector<stdfs::path> keys = req.gpgkeys;
     GpgCheck gpgcheck = req.gpgcheck;
     RepoKeySources repo_keys;
-    // A repository's keys: shown and imported with consent on first use; a dry run
-    // changes nothing and uses them in memory (repo_keys.hpp).
-    RepoKeyring keyring(root, req.dry_run ? KeyImport::preview : KeyImport::ask,
-                        KeyCallbacks{cb.on_step, cb.on_warning, cb.confirm});
     if (req.package_file) {
         file = *req.package_file;
     } else {

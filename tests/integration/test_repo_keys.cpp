@@ -110,6 +110,7 @@ protected:
                                        "--addsign", rpm.string()},
                                       o);
         ASSERT_TRUE(s.ok()) << s.err;
+        (void)leo::subprocess::run({"gpgconf", "--kill", "gpg-agent"}, o);
         leo::test::run_ok({"createrepo_c", "--quiet", (www / dir).string()});
     }
 
@@ -254,6 +255,7 @@ protected:
         auto r = leo::subprocess::run({"gpg", "--batch", "--yes", "--local-user", name, "--detach-sign", "--armor",
                                        (www / "repo/repodata/repomd.xml").string()},
                                       o);
+        (void)leo::subprocess::run({"gpgconf", "--kill", "gpg-agent"}, o);
         ASSERT_TRUE(r.ok()) << r.err;
     }
     bool primary_fetched() { return server->request_count("-primary.xml.gz") > 0; }
