@@ -66,8 +66,6 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     return out;
 }
 
-}
-
 std::optional<std::string> package_schema_version(const stdfs::path& file) {
     std::optional<std::string> newest;
     const std::string dir = std::string(k_migrations_dir) + "/";
