@@ -22,6 +22,8 @@
 #include "leo/rpm/transaction.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -129,9 +131,75 @@ stdfs::path checked_root(const stdfs::path& root) {
     return stdfs::canonical(root);
 }
 
+namespace {
+
+/// An administrator's key file (a host path, like the package file), parsed.
+std::optional<rpm::PublicKey> read_key_file(const stdfs::path& f) {
+    std::ifstream in(f, std::ios::binary);  // not-under-root: a --gpgkey FILE the administrator gave
+    if (!in) return std::nullopt;
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    try {
+        return rpm::parse_public_key(text, f.string());
+    } catch (const RpmError&) {
+        return std::nullopt;
+    }
+}
+
+/// The NOKEY message: the signer, every key source tried, what to do.
+std::string nokey_message(const stdfs::path& root, const stdfs::path& file, const std::string& key_id,
+                          const std::vector<stdfs::path>& gpgkeys, const RepoKeySources& repo) {
+    std::string signer = key_id;
+    std::transform(signer.begin(), signer.end(), signer.begin(), [](unsigned char c) { return std::toupper(c); });
+    std::vector<std::string> tried;
+    std::vector<std::string> in_db;
+    try {
+        for (const auto& k : rpm::imported_keys(root)) in_db.push_back(k.short_id());
+    } catch (const RpmError& e) {
+        in_db.push_back(std::string("unreadable: ") + e.what());
+    }
+    tried.push_back(fmt::format("the rpmdb of {} ({})", root.string(),
+                                in_db.empty() ? std::string("no key imported")
+                                              : fmt::format("imported: {}", fmt::join(in_db, ", "))));
+    for (const auto& f : gpgkeys) {
+        const auto k = read_key_file(f);
+        tried.push_back(fmt::format("--gpgkey {} ({})", f.string(), k ? k->short_id() : std::string("unreadable")));
+    }
+    for (const auto& [url, id] : repo.urls)
+        tried.push_back(fmt::format("gpgkey {} of repository {} ({})", url, repo.repo_id, id));
+    std::string hint;
+    if (!repo.repo_id.empty())
+        hint = fmt::format("check gpgkey= of repository {} in {}: it must name the key the repository's packages "
+                           "are signed with; or pass the signer's public key with --gpgkey FILE",
+                           repo.repo_id, repo.repo_file.empty() ? std::string("its .repo file") : repo.repo_file);
+    else
+        hint = fmt::format("pass the signer's public key with --gpgkey FILE, or import it (rpm --root {} --dbpath "
+                           "/var/lib/rpm --import FILE)",
+                           root.string());
+    return fmt::format("{}: NOKEY: signed with key {}, which is in none of the keys tried: {}; {}", file.string(),
+                       signer, fmt::join(tried, "; "), hint);
+}
+
+} // namespace
+
+std::optional<rpm::PublicKey> import_verifying_key(const stdfs::path& root, const std::vector<stdfs::path>& gpgkeys,
+                                                   const std::string& signer_key_id) {
+    if (signer_key_id.empty()) return std::nullopt;
+    for (const auto& k : rpm::imported_keys(root))
+        if (k.has_id(signer_key_id)) return std::nullopt;
+    for (const auto& f : gpgkeys) {
+        const auto k = read_key_file(f);
+        if (!k || !k->has_id(signer_key_id)) continue;
+        rpm::import_key(root, *k);
+        return k;
+    }
+    return std::nullopt;
+}
+
 rpm::VerifyResult verify_for_install(const stdfs::path& root, const stdfs::path& file,
-                                     const std::vector<stdfs::path>& gpgkeys, GpgCheck gpgcheck) {
-    rpm::VerifyResult v = rpm::verify_package(file, rpm::Keys{root, gpgkeys});
+                                     const std::vector<stdfs::path>& gpgkeys, GpgCheck gpgcheck,
+                                     const RepoKeySources& repo) {
+    rpm::Keys keys{root, gpgkeys, repo.armored};
+    rpm::VerifyResult v = rpm::verify_package(file, keys);
     const std::string f = file.string();
     if (!v.digests_ok || v.signature == rpm::SignatureState::bad)
         throw InstallError(fmt::format("{} does not verify: {}; download it again", f, v.detail));
@@ -142,12 +210,7 @@ rpm::VerifyResult verify_for_install(const stdfs::path& root, const stdfs::path&
             throw InstallError(fmt::format("{} is not signed and signatures are required; install a signed "
                                            "package, or pass --nogpgcheck to install it unverified",
                                            f));
-        case rpm::SignatureState::nokey:
-            throw InstallError(fmt::format(
-                "{}: NOKEY: signed with key {}, which is neither in a --gpgkey file nor imported in the rpmdb of "
-                "{}; pass the signer's public key with --gpgkey FILE, or import it (rpm --root {} --dbpath "
-                "/var/lib/rpm --import FILE)",
-                f, v.key_id, root.string(), root.string()));
+        case rpm::SignatureState::nokey: throw InstallError(nokey_message(root, file, v.key_id, gpgkeys, repo));
         case rpm::SignatureState::nottrusted:
             throw InstallError(fmt::format("{}: signed with key {}, which is not trusted", f, v.key_id));
         case rpm::SignatureState::bad: break;  // handled above
@@ -291,6 +354,17 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         sr.make_dirs(k_packages_dir, 0700, fs::Owner{0, 0});
         sr.copy_from_host(req.package_file, stdfs::path(k_packages_dir) / (pkg.nevra() + ".rpm"), 0600);
         log::info("kept a copy of {} in {}", pkg.nevra(), sr.host(k_packages_dir).string());
+        // The key the package verified with goes into the rpmdb, so that the next upgrade
+        // verifies with it (yum imports the keys it uses).
+        if (req.gpgcheck == GpgCheck::yes) {
+            try {
+                if (const auto k = import_verifying_key(root, req.gpgkeys, outcome.verification.key_id))
+                    step(cb, fmt::format("imported GPG key {} (\"{}\", fingerprint {}) into the rpmdb of {}",
+                                         k->short_id(), k->user_id, k->fingerprint_text(), root.string()));
+            } catch (const RpmError& e) {
+                warn(cb, fmt::format("{}; the next upgrade needs the key again (--gpgkey FILE)", e.what()));
+            }
+        }
         journal.step_done(journal_run, "transaction");
         fault::point("install.after_transaction");
         if (const int sig = signals::pending()) {
@@ -346,9 +420,10 @@ namespace {
 /// Verify `file` and check that it is the broker package (with `expected_nevra`, what the
 /// repository metadata said it is, when it came from one).
 rpm::VerifyResult verify_broker(const stdfs::path& root, const stdfs::path& file, const std::vector<stdfs::path>& keys,
-                                GpgCheck gpgcheck, const std::string& expected_nevra, const InstallCallbacks& cb) {
+                                GpgCheck gpgcheck, const std::string& expected_nevra, const InstallCallbacks& cb,
+                                const RepoKeySources& repo_keys = {}) {
     step(cb, fmt::format("verifying {}", file.string()));
-    auto v = verify_for_install(root, file, keys, gpgcheck);
+    auto v = verify_for_install(root, file, keys, gpgcheck, repo_keys);
     const rpm::PackageInfo& pkg = v.package;
     if (!expected_nevra.empty() && pkg.nevra() != expected_nevra)
         throw InstallError(fmt::format("{} is {}, but the repository metadata says {}: the repository is "
@@ -370,9 +445,9 @@ rpm::VerifyResult verify_broker(const stdfs::path& root, const stdfs::path& file
 /// Repository mode: the broker package `req` names, chosen, downloaded and verified.
 /// `req` gets the downloaded file and the repository's keys.
 void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
-                             InstallOutcome& outcome) {
+                             InstallOutcome& outcome, RepoKeyring& keyring) {
     step(cb, "reading repository metadata");
-    const Candidate chosen = staging::choose(update_detail::available(root, req.repos), req.version);
+    const Candidate chosen = staging::choose(update_detail::available(root, req.repos, keyring), req.version);
     for (const auto& i : rpm::query_installed(root, k_broker_package)) {
         if (i.nevra() != chosen.entry.nevra())
             throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it: "
@@ -381,15 +456,15 @@ void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const
                                            command_hint("rollback ID")));
     }
     step(cb, fmt::format("downloading {} from {}", chosen.entry.nevra(), chosen.repo.id));
-    auto staged = staging::stage(root, chosen, cb.on_download, req.repos.cache);
-    if (staged.repo_gpgcheck_off && req.gpgcheck == GpgCheck::yes) {
+    if (!chosen.repo.gpgcheck && req.gpgcheck == GpgCheck::yes) {
         warn(cb, fmt::format("repository {} sets gpgcheck=0 ({}): the package signature is not required",
                              chosen.repo.id, chosen.repo.source));
         req.gpgcheck = GpgCheck::no;
     }
+    auto staged = staging::stage(root, chosen, cb.on_download, keyring, req.gpgcheck, req.repos.cache);
     req.package_file = staged.file;
-    req.gpgkeys.insert(req.gpgkeys.end(), staged.keys.begin(), staged.keys.end());
-    outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, staged.expected_nevra, cb);
+    outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, staged.expected_nevra, cb,
+                                         staged.repo_keys);
 }
 
 } // namespace
@@ -416,20 +491,24 @@ InstallOutcome install(const InstallRequest& request, const InstallCallbacks& cb
     std::optional<RunLock> lock;
     std::optional<CreatedDirsGuard> created;
     bool changed = false;
+    // A repository's keys: shown and imported with consent on first use (repo_keys.hpp).
+    RepoKeyring keyring(root, KeyImport::ask, KeyCallbacks{cb.on_step, cb.on_warning, cb.confirm});
     lock.emplace(RunLock::acquire(root, from_repositories ? std::string("install (from the repositories)")
                                                           : "install --rpm " + req.package_file.string()));
     try {
         created.emplace(root, std::vector<stdfs::path>{stdfs::path(fs::SystemRoot::k_rpmdb)});
         if (from_repositories) {
-            stage_from_repositories(req, root, cb, outcome);
+            stage_from_repositories(req, root, cb, outcome, keyring);
             with_database = ships_migrations(rpm::list_package_files(req.package_file));
             check_root_layout(root, with_database);
         }
         Journal(root).refuse_if_unfinished();
         fault::point("install.begin");
         install_locked(req, root, cb, outcome, with_database, changed);
+        keyring.commit_pins();  // the keys of the repository it came from, now trusted here
     } catch (...) {
-        if (!changed) {
+        // (a key imported with consent stays, with its pin)
+        if (!changed && !keyring.pinned_any()) {
             if (created) created->undo();
             lock->remove_state_dir_if_created();
             lock.reset();

@@ -7,6 +7,7 @@
 #include "leo/common/fault.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/installer/paths.hpp"
+#include "leo/repo/url.hpp"
 
 #include <fmt/format.h>
 
@@ -36,7 +37,8 @@ Candidate choose(const std::vector<Candidate>& candidates, const std::optional<s
 }
 
 Staged stage(const stdfs::path& root, const Candidate& c,
-             const std::function<void(std::uint64_t, std::uint64_t)>& on_download, repo::CachePolicy policy) {
+             const std::function<void(std::uint64_t, std::uint64_t)>& on_download, RepoKeyring& keyring,
+             GpgCheck gpgcheck, repo::CachePolicy policy) {
     Staged out;
     out.file = repo::download_package(c.repo, c.entry, fs::SystemRoot(root), "/var/cache/leo-installer/packages",
                                       [&on_download](std::uint64_t done, std::uint64_t total) {
@@ -45,8 +47,14 @@ Staged stage(const stdfs::path& root, const Candidate& c,
                                       },
                                       policy);
     out.expected_nevra = c.entry.nevra();
-    out.repo_gpgcheck_off = !c.repo.gpgcheck;
-    out.keys = update_detail::repo_keys(root, c.repo);
+    if (gpgcheck == GpgCheck::yes && c.repo.gpgcheck) {
+        out.repo_keys.repo_id = c.repo.id;
+        out.repo_keys.repo_file = c.repo.source;
+        for (const auto& k : keyring.keys_of(c.repo)) {
+            out.repo_keys.urls.emplace_back(repo::redact_url(k.url), k.key.short_id());
+            out.repo_keys.armored.push_back(k.key.armored);
+        }
+    }
     return out;
 }
 

@@ -3,6 +3,7 @@
 // broker package a version names, and staging it (download, checksum, keys) before anything
 // changes (staging.cpp).
 #include "leo/installer/upgrade.hpp"
+#include "repo_keys.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -28,16 +29,19 @@ namespace leo::installer::staging {
 struct Staged {
     std::filesystem::path file;             ///< host path, in ROOT/var/cache/leo-installer/packages
     std::string expected_nevra;             ///< what the repository metadata says it is
-    std::vector<std::filesystem::path> keys;///< the repository's gpgkeys as local files
-    bool repo_gpgcheck_off = false;         ///< the repository says gpgcheck=0
+    RepoKeySources repo_keys;               ///< the repository's keys (gpgcheck on), for verification
 };
 
 /// Download `c` into the root's package cache (verified against primary's size and
-/// checksum; a verified file already there is reused) and resolve its repository's keys.
-/// `on_download(done, total)` reports bytes; `policy` cache_only (-C) downloads nothing.
-/// Throws leo::RepoError (download, key fetch, not cached with -C), leo::SystemError (cache).
+/// checksum; a verified file already there is reused) and, when `gpgcheck` is on, resolve
+/// its repository's keys through `keyring` (shown, imported with consent on first use,
+/// checked against their pin: repo_keys.hpp). `on_download(done, total)` reports bytes;
+/// `policy` cache_only (-C) downloads nothing. Throws leo::RepoError (download, key fetch,
+/// a changed key, not cached with -C), leo::RefusedError (a key not accepted),
+/// leo::SystemError (cache).
 [[nodiscard]] Staged stage(const std::filesystem::path& root, const Candidate& c,
                            const std::function<void(std::uint64_t, std::uint64_t)>& on_download,
+                           RepoKeyring& keyring, GpgCheck gpgcheck,
                            repo::CachePolicy policy = repo::CachePolicy::normal);
 
 } // namespace leo::installer::staging

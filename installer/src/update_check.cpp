@@ -41,7 +41,7 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     return installed.front();
 }
 
-std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel) {
+std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel, RepoKeyring& keys) {
     std::vector<Candidate> out;
     // The root's metadata cache belongs to root. Another user (check-update reads only,
     // for every user) can neither write it nor may change it: the metadata goes to a
@@ -58,6 +58,7 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
         options.filter = [](const std::string& name) { return name == k_broker_package; };
         options.filter_key = fmt::format("name={}", k_broker_package);
         options.policy = sel.cache;
+        if (r.repo_gpgcheck) options.signing_keys = keys.signing_keys(r);
         auto md = repo::load_metadata(r, sys, cache_dir, options);
         for (auto& e : md.packages)
             if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
@@ -65,26 +66,6 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
         return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;
     });
-    return out;
-}
-
-std::vector<stdfs::path> repo_keys(const stdfs::path& root, const repo::RepoConfig& r) {
-    std::vector<stdfs::path> out;
-    const fs::SystemRoot sys(root);
-    const stdfs::path dir = "/var/cache/leo-installer/keys";
-    int n = 0;
-    for (const auto& url : r.gpgkeys) {
-        if (url.rfind("file://", 0) == 0) {
-            out.emplace_back(url.substr(7));
-        } else if (!url.empty() && url[0] == '/') {
-            out.emplace_back(url);
-        } else {
-            repo::ensure_cache_dir(sys, dir);
-            const auto file = dir / fmt::format("{}-{}.asc", r.id, n++);
-            sys.write_atomic(file, repo::fetch_url(r, url), 0644);
-            out.push_back(sys.host(file));
-        }
-    }
     return out;
 }
 
@@ -144,7 +125,10 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
 UpdateInfo check_update(const stdfs::path& root, const RepoSelection& sel) {
     UpdateInfo info;
     info.installed = installed_broker(root);
-    info.available = available(root, sel);
+    // Read-only: a key not imported yet is used for this check only, and said.
+    RepoKeyring keys(root, KeyImport::preview,
+                     KeyCallbacks{nullptr, [&info](const std::string& w) { info.warnings.push_back(w); }, nullptr});
+    info.available = available(root, sel, keys);
     if (!info.available.empty() &&
         rpm::compare_evr(evr_of(info.available.front().entry), evr_of(info.installed)) > 0)
         info.update = info.available.front();

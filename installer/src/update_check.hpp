@@ -2,6 +2,7 @@
 // What `upgrade` and `check-update` share: the installed broker and the candidates of the
 // enabled repositories, newest first (update_check.cpp).
 #include "leo/installer/upgrade.hpp"
+#include "repo_keys.hpp"
 #include "leo/repo/metadata.hpp"
 #include "leo/rpm/evr.hpp"
 #include "leo/rpm/transaction.hpp"
@@ -22,11 +23,11 @@ rpm::PackageInfo installed_broker(const std::filesystem::path& root);
 
 /// The broker packages (x86_64 or noarch) of the selected repositories, newest EVR first
 /// (rpm's order). Another user than root reads the metadata into a private temporary
-/// cache. Throws leo::RepoError / leo::UsageError (select_repos).
-std::vector<Candidate> available(const std::filesystem::path& root, const RepoSelection& sel);
+/// cache. A repository with repo_gpgcheck=1 has its repomd.xml verified with the keys
+/// `keys` gives it (repo_keys.hpp). Throws leo::RepoError / leo::UsageError (select_repos),
+/// and what RepoKeyring::keys_of throws.
+std::vector<Candidate> available(const std::filesystem::path& root, const RepoSelection& sel, RepoKeyring& keys);
 
-/// The repository's gpgkey URLs as local files (fetched into the root's cache when remote).
-std::vector<std::filesystem::path> repo_keys(const std::filesystem::path& root, const repo::RepoConfig& r);
 
 /// The newest schema version the package file ships (its /home/leo/share/migrations), or
 /// nullopt when it ships none. Throws leo::RpmError for a file rpm cannot read.

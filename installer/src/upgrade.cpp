@@ -24,6 +24,7 @@
 #include "leo/migrations/engine.hpp"
 #include "leo/migrations/internal_db.hpp"
 #include "leo/preflight/facts.hpp"
+#include "leo/repo/url.hpp"
 #include "leo/rpm/evr.hpp"
 #include "leo/rpm/lock.hpp"
 #include "leo/rpm/transaction.hpp"
@@ -220,7 +221,7 @@ void apply(const stdfs::path& root, const stdfs::path& file, const rpm::PackageI
 
 namespace {
 UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
-                              const RunLock& lock, bool& changed);
+                              const RunLock& lock, bool& changed, RepoKeyring& keyring);
 } // namespace
 
 UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
@@ -231,18 +232,23 @@ UpgradeOutcome upgrade(const UpgradeRequest& req, const UpgradeCallbacks& cb) {
     // removes the state directory the lock created on a root that never had one.
     auto lock = RunLock::acquire(root, "upgrade");
     bool changed = false;
+    // A repository's keys: shown and imported with consent on first use; a dry run
+    // changes nothing and uses them in memory (repo_keys.hpp).
+    RepoKeyring keyring(root, req.dry_run ? KeyImport::preview : KeyImport::ask,
+                        KeyCallbacks{cb.on_step, cb.on_warning, cb.confirm});
     try {
         Journal(root).refuse_if_unfinished();
-        return upgrade_locked(req, cb, root, lock, changed);
+        return upgrade_locked(req, cb, root, lock, changed, keyring);
     } catch (...) {
-        if (!changed) lock.remove_state_dir_if_created();
+        // (a key imported with consent stays, and so does its pin under the state directory)
+        if (!changed && !keyring.pinned_any()) lock.remove_state_dir_if_created();
         throw;
     }
 }
 
 namespace {
 UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks& cb, const stdfs::path& root,
-                              const RunLock& lock, bool& changed) {
+                              const RunLock& lock, bool& changed, RepoKeyring& keyring) {
     UpgradeOutcome outcome;
     const rpm::PackageInfo current = installed_broker(root);
     outcome.from = current.nevra();
@@ -252,11 +258,12 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     std::string expected_nevra;  ///< what the repository metadata says the download is
     std::vector<stdfs::path> keys = req.gpgkeys;
     GpgCheck gpgcheck = req.gpgcheck;
+    RepoKeySources repo_keys;
     if (req.package_file) {
         file = *req.package_file;
     } else {
         step(cb, "reading repository metadata");
-        const Candidate chosen = staging::choose(available(root, req.repos), req.version);
+        const Candidate chosen = staging::choose(available(root, req.repos, keyring), req.version);
         const auto& e = chosen.entry;
         const int cmp = rpm::compare_evr(evr_of(e), evr_of(current));
         if (cmp == 0 && req.version) {
@@ -276,14 +283,14 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
                                            e.nevra(), current.nevra(), command_hint("rollback ID")));
         // 2. stage: download and verify before anything changes.
         step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen.repo.id));
-        auto staged = staging::stage(root, chosen, cb.on_download, req.repos.cache);
+        if (!chosen.repo.gpgcheck) gpgcheck = GpgCheck::no;
+        auto staged = staging::stage(root, chosen, cb.on_download, keyring, gpgcheck, req.repos.cache);
         file = staged.file;
-        if (staged.repo_gpgcheck_off) gpgcheck = GpgCheck::no;
         expected_nevra = staged.expected_nevra;
-        keys.insert(keys.end(), staged.keys.begin(), staged.keys.end());
+        repo_keys = std::move(staged.repo_keys);
     }
     step(cb, fmt::format("verifying {}", file.string()));
-    const auto verification = verify_for_install(root, file, keys, gpgcheck);
+    const auto verification = verify_for_install(root, file, keys, gpgcheck, repo_keys);
     const auto& target = verification.package;
     if (!expected_nevra.empty() && target.nevra() != expected_nevra)
         throw InstallError(fmt::format("{} is {}, but the repository metadata says {}: the repository is "
@@ -396,6 +403,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     topts.kind = rpm::TransactionKind::upgrade;
     topts.require_signature = gpgcheck == GpgCheck::yes;
     topts.keys.files = keys;
+    topts.keys.armored = repo_keys.armored;
     topts.lock_wait_limit = req.rpmdb_wait;
     topts.on_lock_wait = rpm_lock_message(cb, req.rpmdb_wait);
     step(cb, fmt::format("testing the rpm transaction {} -> {}", current.nevra(), target.nevra()));
@@ -537,6 +545,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     outcome.migrates = database.migrates;
     Journal journal(root);
     changed = true;
+    keyring.commit_pins();  // the keys this run trusts, pinned now that it changes the root
     const std::string run = journal.begin("upgrade", current.nevra(), target.nevra());
     // For recover: the lease this run holds, and whether it changes the shared database.
     if (lease)

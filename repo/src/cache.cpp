@@ -50,7 +50,11 @@ PackageEntry entry_of(const nlohmann::json& j) {
 } // namespace
 
 std::string url_settings(const RepoConfig& repo) {
-    nlohmann::json j{{"baseurl", repo.baseurls}, {"mirrorlist", repo.mirrorlist}, {"metalink", repo.metalink}};
+    // repo_gpgcheck too: entries cached without a signature check are not an answer once it is on
+    nlohmann::json j{{"baseurl", repo.baseurls},
+                     {"mirrorlist", repo.mirrorlist},
+                     {"metalink", repo.metalink},
+                     {"repo_gpgcheck", repo.repo_gpgcheck}};
     return j.dump();
 }
 

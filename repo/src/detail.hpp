@@ -1,6 +1,7 @@
 #pragma once
 /// Helpers shared by the files of repo/src (not installed): text, limits, locations, checksums.
 
+#include "leo/common/error.hpp"
 #include "leo/repo/metadata.hpp"
 
 #include <cstdint>
@@ -8,6 +9,13 @@
 #include <vector>
 
 namespace leo::repo::detail {
+
+/// The server says the file is not there (HTTP 404 or 410; a file:// URL naming no file):
+/// what a caller that treats absence differently (repomd.xml.asc) catches.
+class NotFoundError : public RepoError {
+public:
+    using RepoError::RepoError;
+};
 
 /// `s` without leading and trailing blanks (space, tab, CR, LF).
 std::string trim(std::string s);

@@ -239,6 +239,10 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
                                     "redirect only to http:// or https://, and an https:// one only to https://",
                                     repo.id, what, shown, redact_url(location)));
     }
+    if (rc == CURLE_HTTP_RETURNED_ERROR && (status == 404 || status == 410)) {
+        throw NotFoundError(
+            fmt::format("repository {}: {}: HTTP {} for {}{}", repo.id, what, status, shown, suffix(http_hint)));
+    }
     if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
         const std::string where = repo.source.empty() ? "the repository configuration" : repo.source;
         std::string message;
@@ -270,6 +274,8 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
     std::string message =
         fmt::format("repository {}: {}: cannot fetch {}: {}{}", repo.id, what, shown, detail, suffix(hint));
     switch (rc) {
+    case CURLE_FILE_COULDNT_READ_FILE:
+        throw NotFoundError(message);
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:

@@ -10,6 +10,7 @@
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
 #include "leo/repo/mirrors.hpp"
+#include "leo/repo/signature.hpp"
 #include "leo/repo/url.hpp"
 
 #include <fmt/format.h>
@@ -156,6 +157,9 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
                                         "(a mirror not in sync, or altered on the way)",
                                         repo.id, shown_repomd, why));
         }
+    }
+    if (repo.repo_gpgcheck) {
+        verify_repomd_signature(repo, baseurl, repomd_xml, options.signing_keys);  // before any of it is used
     }
     const Repomd repomd = parse_repomd(
         repomd_xml, fmt::format("repository {}: repodata/repomd.xml from {} is not valid repomd XML: ", repo.id,
@@ -319,9 +323,11 @@ std::string PackageEntry::nevra() const {
 }
 
 Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
-                       const std::filesystem::path& cache_dir, const PackageFilter& filter) {
+                       const std::filesystem::path& cache_dir, const PackageFilter& filter,
+                       const std::vector<SigningKey>& keys) {
     LoadOptions options;
     options.filter = filter;
+    options.signing_keys = keys;
     return load_metadata(repo, root, cache_dir, options);
 }
 

@@ -124,6 +124,8 @@ void add_key_files(rpmKeyring keyring, const std::vector<stdfs::path>& files) {
 
 } // namespace
 
+std::vector<std::uint8_t> public_key_packets(std::string_view text);  // keys.cpp
+
 bool has_rpmdb(const stdfs::path& root) {
     std::error_code ec;
     const auto db = root / "var/lib/rpm";
@@ -146,6 +148,20 @@ TsPtr make_ts_with_keys(const stdfs::path& root, const Keys& keys) {
     }
     KeyringPtr owned(keyring);
     add_key_files(keyring, keys.files);
+    for (const auto& text : keys.armored) {
+        const std::vector<std::uint8_t> pkt = public_key_packets(text);
+        if (pkt.empty()) throw RpmError("a repository key is not an OpenPGP public key");
+        PubkeyPtr key(rpmPubkeyNew(pkt.data(), pkt.size()));
+        if (!key) throw RpmError("librpm cannot read a repository key");
+        rpmKeyringAddKey(keyring, key.get());
+        int count = 0;
+        rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
+        for (int i = 0; i < count; ++i) {
+            rpmKeyringAddKey(keyring, subkeys[i]);
+            rpmPubkeyFree(subkeys[i]);
+        }
+        free(subkeys);
+    }
     return ts;
 }
 

@@ -33,7 +33,7 @@ protected:
         stdfs::create_directories(root / "etc/yum.repos.d");
         std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
             << "[" << id << "]\nname=Broker " << id << "\nbaseurl=" << url
-            << "\nenabled=1\ngpgcheck=1\ngpgkey=file://" << key().string() << "\n";
+            << "\nenabled=1\ngpgcheck=1\ngpgkey=" << leo::test::key_in_root(root, key()) << "\n";
     }
     std::string installed() {
         return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out);

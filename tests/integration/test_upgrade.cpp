@@ -55,7 +55,7 @@ protected:
         stdfs::create_directories(root / "etc/yum.repos.d");
         std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
             << "[" << id << "]\nname=Broker " << id << "\nbaseurl=" << url << "\nenabled=1\ngpgcheck="
-            << (gpgcheck ? 1 : 0) << "\ngpgkey=file://" << key().string() << "\n";
+            << (gpgcheck ? 1 : 0) << "\ngpgkey=" << leo::test::key_in_root(root, key()) << "\n";
     }
     leo::migrations::Rows sql(const std::string& text) {
         leo::migrations::InternalDatabase db(root);
@@ -230,9 +230,19 @@ TEST_F(UpgradeRefusalTest, NokeyWhenTheRepositoryKeyIsWrong) {
     const auto other = leo::test::make_signing_key(tmp.path(), "leo-other");
     stdfs::create_directories(root / "etc/yum.repos.d");
     std::ofstream(root / "etc/yum.repos.d/leo.repo")
-        << "[leo]\nname=Broker\nbaseurl=" << server->url() << "/repo\ngpgcheck=1\ngpgkey=file://" << other.string()
-        << "\n";
-    expect_refused({"upgrade", "--root", root.string(), "-y"}, 1, "NOKEY");
+        << "[leo]\nname=Broker\nbaseurl=" << server->url() << "/repo\ngpgcheck=1\ngpgkey="
+        << leo::test::key_in_root(root, other) << "\n";
+    // the package's key is in the rpmdb since `install --gpgkey`: out with it, so that the
+    // repository's (wrong) key is all there is
+    leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-e", "--allmatches", "gpg-pubkey"});
+    // with consent (-y) the repository's key is imported; the package still has no key
+    const auto r = run_installer({"upgrade", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("NOKEY: signed with key "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("the rpmdb of " + root.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("gpgkey file:///etc/pki/rpm-gpg/leo-other.pub of repository leo"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("check gpgkey= of repository leo in"), std::string::npos) << r.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
 }
 
 TEST_F(UpgradeRefusalTest, UnknownRepositoryId) {

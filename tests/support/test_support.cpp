@@ -146,12 +146,19 @@ void install_test_broker(const std::filesystem::path& root, const std::string& n
     if (r.exit_code != 0) throw std::runtime_error("install of " + nevra + " failed: " + r.out + r.err);
 }
 
+std::string key_in_root(const std::filesystem::path& root, const std::filesystem::path& key) {
+    std::filesystem::create_directories(root / "etc/pki/rpm-gpg");
+    std::filesystem::copy_file(key, root / "etc/pki/rpm-gpg" / key.filename(),
+                               std::filesystem::copy_options::overwrite_existing);
+    return "file:///etc/pki/rpm-gpg/" + key.filename().string();
+}
+
 void write_file_repo(const std::filesystem::path& root) {
     const auto pkgs = test_packages_dir();
     std::filesystem::create_directories(root / "etc/yum.repos.d");
     std::ofstream(root / "etc/yum.repos.d/leo.repo")
-        << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey=file://"
-        << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n";
+        << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey="
+        << key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\n";
 }
 
 // Build a noarch package `name`-1-1 with no files whose %pre (Lua) sleeps `sleep_s`

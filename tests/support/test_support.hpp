@@ -94,6 +94,10 @@ std::filesystem::path test_packages_dir();
 /// test_packages_dir()/repo into `root` with the test key; throws std::runtime_error with
 /// the output when it fails.
 void install_test_broker(const std::filesystem::path& root, const std::string& nevra);
+/// Copy the armored key file `key` into ROOT/etc/pki/rpm-gpg/ (where CentOS keeps its
+/// keys) and return its gpgkey= value "file:///etc/pki/rpm-gpg/NAME": gpgkey file paths
+/// are read inside the root, as yum reads them in an installroot.
+std::string key_in_root(const std::filesystem::path& root, const std::filesystem::path& key);
 /// ROOT/etc/yum.repos.d/leo.repo: the test packages' repository (file://), gpgcheck on,
 /// its key as gpgkey (the newest there is 9.2.0).
 void write_file_repo(const std::filesystem::path& root);

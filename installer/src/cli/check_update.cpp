@@ -25,6 +25,7 @@ public:
     }
     int run() override {
         const auto info = installer::check_update(root(), m_repos.selection());
+        for (const auto& w : info.warnings) std::cerr << k_prog << ": warning: " << w << "\n";
         if (m_json) {
             nlohmann::json j{{"installed", info.installed.nevra()}, {"available", nlohmann::json::array()}};
             for (const auto& c : info.available)

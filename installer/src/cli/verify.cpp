@@ -26,7 +26,7 @@ public:
     int run() override {
         std::vector<stdfs::path> keys(m_keys.begin(), m_keys.end());
         const auto r = root();
-        const auto v = rpm::verify_package(m_rpm, rpm::Keys{r, keys});
+        const auto v = rpm::verify_package(m_rpm, rpm::Keys{r, keys, {}});
         // Why the package is not accepted ("" when it is).
         std::string error;
         switch (v.signature) {

@@ -10,6 +10,7 @@
 #include "leo/repo/config.hpp"
 #include "leo/repo/metadata.hpp"
 #include "leo/preflight/checks.hpp"
+#include "leo/rpm/keys.hpp"
 #include "leo/rpm/package.hpp"
 
 #include <cstdint>
@@ -82,10 +83,33 @@ InstallOutcome install(const InstallRequest& request, const InstallCallbacks& ca
 /// The root as an absolute path; throws leo::UsageError when it is not a directory.
 [[nodiscard]] std::filesystem::path checked_root(const std::filesystem::path& root);
 
+/// The keys of the repository a package came from, for verification and for the NOKEY
+/// message (empty for `--rpm FILE`).
+struct RepoKeySources {
+    std::string repo_id;
+    std::string repo_file;                       ///< the .repo file that defines it
+    /// Each gpgkey of the repository: (URL, key id shown as yum shows it, "0x6441EDF5").
+    std::vector<std::pair<std::string, std::string>> urls;
+    std::vector<std::string> armored;            ///< its keys held in memory (not imported yet: a dry run)
+};
+
 /// Verify `file` for installation: throws leo::InstallError naming the file, the
 /// signature state and the remedy unless it may be installed under `gpgcheck`; also
-/// refuses source packages and architectures other than x86_64 and noarch.
+/// refuses source packages and architectures other than x86_64 and noarch. A NOKEY
+/// names the signer's key id and every key source tried (the root's rpmdb and the keys
+/// imported there, each --gpgkey file, each gpgkey URL of `repo`) and points at the
+/// repository's gpgkey= (yum's "Public key for X is not installed" with the sources).
 rpm::VerifyResult verify_for_install(const std::filesystem::path& root, const std::filesystem::path& file,
-                                     const std::vector<std::filesystem::path>& gpgkeys, GpgCheck gpgcheck);
+                                     const std::vector<std::filesystem::path>& gpgkeys, GpgCheck gpgcheck,
+                                     const RepoKeySources& repo = {});
+
+/// Import into the rpmdb of `root` the key among `gpgkeys` (armored files) that made the
+/// signature `signer_key_id` (its primary key or a subkey), unless the rpmdb has it
+/// already: what `install --gpgkey FILE` does after a successful install, so that later
+/// upgrades verify with it. Returns the key imported (nullopt when none was needed).
+/// Throws leo::RpmError when the import fails.
+std::optional<rpm::PublicKey> import_verifying_key(const std::filesystem::path& root,
+                                                   const std::vector<std::filesystem::path>& gpgkeys,
+                                                   const std::string& signer_key_id);
 
 } // namespace leo::installer

@@ -33,6 +33,7 @@ struct UpdateInfo {
     rpm::PackageInfo installed;
     std::vector<Candidate> available;   ///< broker packages, newest first (rpm's order)
     std::optional<Candidate> update;    ///< the newest, when newer than the installed one
+    std::vector<std::string> warnings;  ///< to show the administrator (a key over http, a key not imported yet)
 };
 
 /// Resolve the repositories of `root`. Throws leo::UsageError for an unknown --repo id,

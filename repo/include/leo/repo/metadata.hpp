@@ -3,6 +3,7 @@
 
 #include "leo/common/system_root.hpp"
 #include "leo/repo/config.hpp"
+#include "leo/repo/signature.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -80,6 +81,9 @@ struct LoadOptions {
     CachePolicy policy = CachePolicy::normal;
     /// The time, seconds since the epoch (0: the clock); for metadata_expire.
     std::int64_t now = 0;
+    /// The repository's keys for repo_gpgcheck (repomd.xml.asc is verified against them
+    /// before any metadata is used; signature.hpp). Unused when repo_gpgcheck is off.
+    std::vector<SigningKey> signing_keys;
 };
 
 // Bounds of what a server can make root download or decompress when the metadata declares
@@ -166,6 +170,10 @@ struct PrimaryResult {
 /// that cannot be read is a leo::RepoError naming the option and path, before any
 /// transfer), proxy, proxy_username, proxy_password (never in a message: scrubbed).
 ///
+/// repo_gpgcheck=1: repomd.xml is verified against repodata/repomd.xml.asc with `keys` (the
+/// repository's keys the caller trusts) before any of it is used, primary not fetched when
+/// it fails (verify_repomd_signature: missing, bad, or made by an unknown key).
+///
 /// Trust: repomd.xml is bounded by k_repomd_limit, primary by repomd's <size> and its
 /// decompression by <open-size> (else k_metadata_limit, k_metadata_open_limit); redirects
 /// go to http(s) only, from https to https only; a <location> (of primary, or of a kept
@@ -184,7 +192,8 @@ struct PrimaryResult {
                                      const std::filesystem::path& cache_dir, const LoadOptions& options);
 /// load_metadata with `filter` and no cache of entries (filter_key "").
 [[nodiscard]] Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
-                                     const std::filesystem::path& cache_dir, const PackageFilter& filter = nullptr);
+                                     const std::filesystem::path& cache_dir, const PackageFilter& filter = nullptr,
+                                     const std::vector<SigningKey>& keys = {});
 
 /// Download progress: (bytes done, bytes total; total 0 when unknown).
 using Progress = std::function<void(std::uint64_t, std::uint64_t)>;

@@ -44,6 +44,9 @@ struct Keys {
     std::filesystem::path root;
     /// Armored public key files (`--gpgkey FILE`).
     std::vector<std::filesystem::path> files;
+    /// Public keys (armored, or binary) held in memory (a repository's gpgkey used before it is
+    /// imported, as in a dry run).
+    std::vector<std::string> armored;
 };
 
 struct VerifyResult {
