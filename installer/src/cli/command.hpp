@@ -90,6 +90,8 @@ struct RepoOptions {
     std::vector<std::string> ids;
     std::vector<std::string> from_path;
     void add(CLI::App& sub);
+    /// --repo and --repofrompath, and on_warning printing each repository warning on
+    /// stderr ("leo-installer: warning: ...") and into the log.
     [[nodiscard]] installer::RepoSelection selection() const;
 };
 
