@@ -8,9 +8,9 @@
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/repo/config.hpp"
+#include "leo/repo/package_spec.hpp"
 
 #include <algorithm>
-#include <fnmatch.h>
 #include <cstdlib>
 #include <optional>
 
@@ -43,34 +43,12 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     return installed.front();
 }
 
-bool package_matches(const repo::PackageEntry& e, const std::string& spec) {
-    const std::string evr = fmt::format("{}:{}-{}", e.epoch, e.version, e.release);
-    const std::string forms[] = {
-        e.name,
-        fmt::format("{}.{}", e.name, e.arch),
-        fmt::format("{}-{}", e.name, e.version),
-        fmt::format("{}-{}-{}", e.name, e.version, e.release),
-        fmt::format("{}-{}-{}.{}", e.name, e.version, e.release, e.arch),
-        fmt::format("{}:{}-{}-{}.{}", e.epoch, e.name, e.version, e.release, e.arch),
-        fmt::format("{}-{}.{}", e.name, evr, e.arch),
-    };
-    return std::any_of(std::begin(forms), std::end(forms),
-                       [&](const std::string& form) { return ::fnmatch(spec.c_str(), form.c_str(), 0) == 0; });
-}
-
 namespace {
-
-/// The glob of `globs` that matches `e`, or nullptr.
-const std::string* matching(const std::vector<std::string>& globs, const repo::PackageEntry& e) {
-    for (const auto& g : globs)
-        if (package_matches(e, g)) return &g;
-    return nullptr;
-}
 
 /// Why yum would not use `e` from `r` ("" when it would): exclude, or not in includepkgs.
 std::string left_out(const repo::RepoConfig& r, const repo::PackageEntry& e) {
-    if (const auto* g = matching(r.excludes, e)) return fmt::format("exclude={}", *g);
-    if (!r.includepkgs.empty() && matching(r.includepkgs, e) == nullptr)
+    if (const auto* g = repo::first_match(r.excludes, e)) return fmt::format("exclude={}", *g);
+    if (!r.includepkgs.empty() && repo::first_match(r.includepkgs, e) == nullptr)
         return fmt::format("includepkgs={}", fmt::join(r.includepkgs, ","));
     return {};
 }

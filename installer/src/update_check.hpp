@@ -20,19 +20,13 @@ rpm::Evr evr_of(const rpm::PackageInfo& p);
 /// installed or when the rpmdb holds several (an interrupted transaction).
 rpm::PackageInfo installed_broker(const std::filesystem::path& root);
 
-/// `spec` (a glob, fnmatch(3)) names `e` as yum matches package specs (exclude,
-/// includepkgs): against name, name.arch, name-version, name-version-release,
-/// name-version-release.arch, epoch:name-version-release.arch and
-/// name-epoch:version-release.arch (epoch written even when 0).
-bool package_matches(const repo::PackageEntry& e, const std::string& spec);
-
 /// The broker packages (x86_64 or noarch) of the selected repositories, newest EVR first
 /// (rpm's order), chosen as yum does:
 /// - a repository whose metadata cannot be loaded is skipped with a warning naming it and
 ///   the reason, unless it is meant to hold the broker (named by --repo or --repofrompath, or
 ///   skip_if_unavailable=0 written for it); skip_if_unavailable=1 is always skippable. When
 ///   no repository that offers the broker is left, leo::RepoError names each skipped one;
-/// - exclude (with [main]'s) and includepkgs (package_matches) leave packages out; when
+/// - exclude (with [main]'s) and includepkgs (repo::package_matches) leave packages out; when
 ///   they leave out every one, a warning lists them;
 /// - priority: only the repositories with the lowest number that offer the broker count
 ///   (dnf; yum-plugin-priorities);
