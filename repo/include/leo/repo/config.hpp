@@ -23,12 +23,13 @@ struct RepoConfig {
     bool repo_gpgcheck = false;          ///< repomd.xml must carry a valid detached signature (repomd.xml.asc)
     std::vector<std::string> gpgkeys;    ///< file:// or http(s):// URLs (or absolute paths) of armored public keys
     bool allow_http_gpgkey = false;      ///< `allow_http_gpgkey=1`: a gpgkey over plain http is used (warned)
-    std::vector<std::string> excludes;   ///< exclude= / excludepkgs= globs (fnmatch), after [main]'s
-    std::vector<std::string> includepkgs;///< includepkgs= globs; empty: every package
+    std::vector<std::string> excludes;   ///< exclude= / excludepkgs= globs (package_spec.hpp), after [main]'s
+    std::vector<std::string> includepkgs;///< includepkgs= globs (the section's, else [main]'s); empty: every package
     int priority = 99;                   ///< lower wins when several repositories offer the broker (dnf's rule)
     int cost = 1000;                     ///< among equal priorities and versions, the lower cost is used
-    /// skip_if_unavailable as written ([main], then the section); unset: the repository is
-    /// skipped with a warning unless it was selected (--repo) or is known to hold the broker.
+    /// skip_if_unavailable as written (the section's, else [main]'s); unset: a repository
+    /// whose metadata cannot be loaded is skipped with a warning unless it was named with
+    /// --repo or --repofrompath (installer's update_detail::available).
     std::optional<bool> skip_if_unavailable;
     std::int64_t metadata_expire = 21600;///< seconds the metadata is used without asking (yum: 6h); -1: never
     long timeout = 30;                   ///< seconds without progress before a transfer fails (yum: 30)
@@ -44,8 +45,10 @@ struct RepoConfig {
     std::string username;                ///< HTTP authentication for baseurl and gpgkey
     std::string password;                ///< a secret, like proxy_password
     std::string source;                  ///< "FILE" it came from, or "--repofrompath"
-    /// Options of the section (or [main]) that are not implemented: each named, with the
-    /// file and line, in a one-line warning ("FILE:LINE: [id] option 'x' is not supported; ignored").
+    /// About this section, one line each with file and line: each option not implemented
+    /// ("FILE:LINE: [id] option 'x' is not supported; ignored") and each unknown variable
+    /// ("FILE:LINE: [id] unknown variable $x in baseurl; left as written"). [main]'s are in
+    /// YumConfig::warnings.
     std::vector<std::string> warnings;
 };
 
