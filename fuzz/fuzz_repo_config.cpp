@@ -1,6 +1,6 @@
 // yum's INI files: leo::repo::parse_repo_config (inih with the long-line reader), what
-// load_repo_configs runs on every ROOT/etc/yum.repos.d/*.repo. yum.conf is the same format
-// (its [main] is ignored, as in a .repo file); there is no separate yum.conf parser. The
+// load_yum_config runs on yum.conf, dnf.conf and every *.repo of each reposdir (parse_repo_config
+// is the same reader and section rules, without [main] defaults). The
 // same bytes also go to leo::repo::repo_from_path (`--repofrompath ID,URL`).
 #include "fuzz_input.hpp"
 
@@ -12,8 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         const auto configs = leo::repo::parse_repo_config(text, "/etc/yum.repos.d/fuzz.repo");
         for (const auto& c : configs) {
-            if (c.enabled && c.baseurls.empty())
-                leo::fuzz::violated("an enabled repository without baseurl");
+            if (c.enabled && c.baseurls.empty() && c.mirrorlist.empty() && c.metalink.empty())
+                leo::fuzz::violated("an enabled repository without baseurl, mirrorlist or metalink");
         }
     } catch (const leo::Error&) {
     }

@@ -8,12 +8,14 @@
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/repo/config.hpp"
+#include "leo/repo/package_spec.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unistd.h>
 
@@ -41,8 +43,30 @@ rpm::PackageInfo installed_broker(const stdfs::path& root) {
     return installed.front();
 }
 
+namespace {
+
+/// Why yum would not use `e` from `r` ("" when it would): exclude, or not in includepkgs.
+std::string left_out(const repo::RepoConfig& r, const repo::PackageEntry& e) {
+    if (const auto* g = repo::first_match(r.excludes, e)) return fmt::format("exclude={}", *g);
+    if (!r.includepkgs.empty() && repo::first_match(r.includepkgs, e) == nullptr)
+        return fmt::format("includepkgs={}", fmt::join(r.includepkgs, ","));
+    return {};
+}
+
+/// The message of a RepoError without its "repository ID: " start (said once by the caller).
+std::string reason_of(const repo::RepoConfig& r, const std::string& message) {
+    const std::string prefix = fmt::format("repository {}: ", r.id);
+    std::string why = message.starts_with(prefix) ? message.substr(prefix.size()) : message;
+    std::replace(why.begin(), why.end(), '\n', ' ');
+    return why;
+}
+
+} // namespace
+
 std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel, RepoKeyring& keys) {
-    std::vector<Candidate> out;
+    const auto warn = [&sel](const std::string& s) {
+        if (sel.on_warning) sel.on_warning(s);
+    };
     // The root's metadata cache belongs to root. Another user (check-update reads only,
     // for every user) can neither write it nor may change it: the metadata goes to a
     // private temporary cache instead, removed afterwards (nothing under the root changes).
@@ -53,15 +77,71 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     }
     const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
     const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
-    for (const auto& r : select_repos(root, sel)) {
-        repo::LoadOptions options;
-        options.filter = [](const std::string& name) { return name == k_broker_package; };
-        options.filter_key = fmt::format("name={}", k_broker_package);
-        options.policy = sel.cache;
-        if (r.repo_gpgcheck) options.signing_keys = keys.signing_keys(r);
-        auto md = repo::load_metadata(r, sys, cache_dir, options);
-        for (auto& e : md.packages)
-            if (e.arch == "x86_64" || e.arch == "noarch") out.push_back({r, std::move(e)});
+    const auto repos = select_repos(root, sel);
+
+    std::vector<Candidate> found;                              // offered and not left out
+    std::vector<std::string> skipped;                          // "ID (why)"
+    std::vector<std::string> excluded;                         // "NEVRA in ID (exclude=...)"
+    bool offered = false;
+    for (const auto& r : repos) {
+        // Meant to hold the broker: named on the command line, or skip_if_unavailable=0
+        // written for it; skip_if_unavailable=1 is always skippable (yum's rule).
+        const bool named = !sel.ids.empty() ||
+                           std::any_of(sel.extra.begin(), sel.extra.end(),
+                                       [&](const repo::RepoConfig& x) { return x.id == r.id; });
+        const bool must_load = r.skip_if_unavailable ? !*r.skip_if_unavailable : named;
+        repo::Metadata md;
+        try {
+            repo::LoadOptions options;
+            options.filter = [](const std::string& name) { return name == k_broker_package; };
+            options.filter_key = fmt::format("name={}", k_broker_package);
+            options.policy = sel.cache;
+            if (r.repo_gpgcheck) options.signing_keys = keys.signing_keys(r);
+            md = repo::load_metadata(r, sys, cache_dir, options);
+        } catch (const RepoError& e) {
+            if (must_load) throw;
+            const std::string why = reason_of(r, e.what());
+            warn(fmt::format("repository {} is skipped: {}", r.id, why));
+            skipped.push_back(fmt::format("{} ({})", r.id, why));
+            continue;
+        }
+        for (const auto& w : md.warnings) warn(w);  // sslverify=0, a mirror list not read, mirrors refused
+        for (auto& e : md.packages) {
+            if (e.arch != "x86_64" && e.arch != "noarch") continue;
+            offered = true;
+            if (auto why = left_out(r, e); !why.empty()) {
+                excluded.push_back(fmt::format("{} in {} ({} in {})", e.nevra(), r.id, why, r.source));
+                continue;
+            }
+            found.push_back({r, std::move(e), {}});
+        }
+    }
+    if (!offered && !skipped.empty())
+        throw RepoError(fmt::format("no repository that offers {} could be read; skipped: {}", k_broker_package,
+                                    fmt::join(skipped, "; ")));
+    if (found.empty() && !excluded.empty())
+        warn(fmt::format("every {} package of the repositories is left out by exclude/includepkgs: {}",
+                         k_broker_package, fmt::join(excluded, ", ")));
+
+    // priority: only the repositories with the lowest number offer the broker (dnf's rule,
+    // yum-plugin-priorities'); cost: the same NEVRA is taken from the cheapest first, the
+    // others kept as alternatives.
+    if (!found.empty()) {
+        const int best = std::min_element(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
+                             return a.repo.priority < b.repo.priority;
+                         })->repo.priority;
+        std::erase_if(found, [best](const Candidate& c) { return c.repo.priority != best; });
+    }
+    std::stable_sort(found.begin(), found.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.repo.cost < b.repo.cost; });
+    std::vector<Candidate> out;
+    for (auto& c : found) {
+        const auto same = std::find_if(out.begin(), out.end(),
+                                       [&](const Candidate& o) { return o.entry.nevra() == c.entry.nevra(); });
+        if (same == out.end())
+            out.push_back(std::move(c));
+        else
+            same->alternatives.emplace_back(std::move(c.repo), std::move(c.entry));
     }
     std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
         return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;
@@ -85,17 +165,19 @@ std::optional<std::string> package_schema_version(const stdfs::path& file) {
 using namespace update_detail;
 
 std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSelection& sel) {
-    auto all = repo::load_repo_configs(fs::SystemRoot(root));
+    const fs::SystemRoot sys(root);
+    auto config = repo::load_yum_config(sys);
+    auto& all = config.repos;
     for (const auto& extra : sel.extra) {
-        if (std::any_of(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == extra.id; }))
+        const auto it = std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) { return r.id == extra.id; });
+        if (it != all.end())
             throw UsageError(fmt::format("--repofrompath {}: a repository with id '{}' already exists ({}); choose "
                                          "another id",
-                                         extra.id, extra.id,
-                                         std::find_if(all.begin(), all.end(), [&](const repo::RepoConfig& r) {
-                                             return r.id == extra.id;
-                                         })->source));
+                                         extra.id, extra.id, it->source));
         all.push_back(extra);
     }
+    std::vector<std::string> dirs;
+    for (const auto& d : config.reposdirs) dirs.push_back(sys.host(d).string());
     std::vector<repo::RepoConfig> out;
     if (sel.ids.empty()) {
         for (auto& r : all)
@@ -106,8 +188,8 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
             if (it == all.end()) {
                 std::string known;
                 for (const auto& r : all) known += (known.empty() ? "" : ", ") + r.id;
-                throw UsageError(fmt::format("--repo {}: no such repository in {} or --repofrompath (known: {})", id,
-                                             fs::SystemRoot(root).host("/etc/yum.repos.d").string(),
+                throw UsageError(fmt::format("--repo {}: no such repository in {}, {} or --repofrompath (known: {})",
+                                             id, sys.host("/etc/yum.conf").string(), fmt::join(dirs, ", "),
                                              known.empty() ? "none" : known));
             }
             if (std::none_of(out.begin(), out.end(), [&](const repo::RepoConfig& r) { return r.id == id; })) {
@@ -116,9 +198,15 @@ std::vector<repo::RepoConfig> select_repos(const stdfs::path& root, const RepoSe
             }
         }
     }
+    if (sel.on_warning) {
+        for (const auto& w : config.warnings) sel.on_warning(w);
+        for (const auto& r : out)
+            for (const auto& w : r.warnings) sel.on_warning(w);
+    }
     if (out.empty())
-        throw RepoError(fmt::format("no enabled repository in {}; add a .repo file or pass --repofrompath ID,URL",
-                                    fs::SystemRoot(root).host("/etc/yum.repos.d").string()));
+        throw RepoError(fmt::format("no enabled repository in {} or {}; add a .repo file or pass --repofrompath "
+                                    "ID,URL",
+                                    fmt::join(dirs, ", "), sys.host("/etc/yum.conf").string()));
     return out;
 }
 

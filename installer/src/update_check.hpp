@@ -22,10 +22,21 @@ rpm::Evr evr_of(const rpm::PackageInfo& p);
 rpm::PackageInfo installed_broker(const std::filesystem::path& root);
 
 /// The broker packages (x86_64 or noarch) of the selected repositories, newest EVR first
-/// (rpm's order). Another user than root reads the metadata into a private temporary
-/// cache. A repository with repo_gpgcheck=1 has its repomd.xml verified with the keys
-/// `keys` gives it (repo_keys.hpp). Throws leo::RepoError / leo::UsageError (select_repos),
-/// and what RepoKeyring::keys_of throws.
+/// (rpm's order), chosen as yum does:
+/// - a repository whose metadata cannot be loaded is skipped with a warning naming it and
+///   the reason, unless it is meant to hold the broker (named by --repo or --repofrompath, or
+///   skip_if_unavailable=0 written for it); skip_if_unavailable=1 is always skippable. When
+///   no repository that offers the broker is left, leo::RepoError names each skipped one;
+/// - exclude (with [main]'s) and includepkgs (repo::package_matches) leave packages out; when
+///   they leave out every one, a warning lists them;
+/// - priority: only the repositories with the lowest number that offer the broker count
+///   (dnf; yum-plugin-priorities);
+/// - cost: the same NEVRA from several repositories is one Candidate from the cheapest,
+///   the others in Candidate::alternatives.
+/// A repository with repo_gpgcheck=1 has its repomd.xml verified with the keys `keys` gives
+/// it (repo_keys.hpp). Warnings go to sel.on_warning. Another user than root reads the
+/// metadata into a private temporary cache. Throws leo::RepoError / leo::UsageError
+/// (select_repos), and what RepoKeyring::keys_of throws.
 std::vector<Candidate> available(const std::filesystem::path& root, const RepoSelection& sel, RepoKeyring& keys);
 
 

@@ -45,6 +45,9 @@ std::string get_string(Header h, rpmTagVal tag) {
     return s != nullptr ? s : "";
 }
 
+} // namespace
+
+/// Name, EVR, arch and Provides of a header (also used by transaction.cpp).
 PackageInfo info_from_header(Header h) {
     PackageInfo p;
     p.name = get_string(h, RPMTAG_NAME);
@@ -66,6 +69,8 @@ PackageInfo info_from_header(Header h) {
     }
     return p;
 }
+
+namespace {
 
 /// The signer's key id from the header's signature tags ("" when unsigned).
 std::string signer_key_id(Header h) {

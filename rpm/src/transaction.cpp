@@ -26,6 +26,7 @@ namespace stdfs = std::filesystem;
 
 // Defined in package.cpp.
 TsPtr make_ts_with_keys(const stdfs::path& root, const Keys& keys);
+PackageInfo info_from_header(Header h);
 
 namespace {
 
@@ -230,6 +231,24 @@ std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::str
         p.arch = arch != nullptr ? arch : "";
         if (headerIsEntry(h, RPMTAG_EPOCH)) p.epoch = static_cast<std::uint32_t>(headerGetNumber(h, RPMTAG_EPOCH));
         out.push_back(std::move(p));
+    }
+    return out;
+}
+
+std::vector<PackageInfo> query_providers(const stdfs::path& root, const std::string& capability) {
+    std::vector<PackageInfo> out;
+    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
+    if (!has_rpmdb(abs_root)) return out;
+    TsPtr ts = make_ts(abs_root.c_str());
+    LogCapture capture;
+    MiPtr mi(rpmtsInitIterator(ts.get(), RPMDBI_PROVIDENAME, capability.c_str(), 0));
+    if (!mi && !capture.messages().empty())
+        throw RpmError(fmt::format("cannot read the rpmdb in {}: {}", (abs_root / "var/lib/rpm").string(),
+                                   capture.joined()));
+    while (mi) {
+        Header h = rpmdbNextIterator(mi.get());
+        if (h == nullptr) break;
+        out.push_back(info_from_header(h));
     }
     return out;
 }

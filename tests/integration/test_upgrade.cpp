@@ -90,6 +90,20 @@ TEST_F(UpgradeTest, CheckUpdatePicksWhatRpmPicks) {
     EXPECT_NE(text.out.find("update available: leostream-broker-9.2.0-1.x86_64"), std::string::npos) << text.out;
 }
 
+TEST_F(UpgradeTest, AnExcludedVersionIsNeverInstalled) {
+    // The reported fault: exclude= was ignored and `upgrade -y` installed the excluded 9.2.0.
+    std::ofstream(root / "etc/yum.repos.d/leo.repo", std::ios::app) << "exclude=leostream-broker-9.2.0*\n";
+    auto up = run_installer({"upgrade", "--root", root.string(), "-y"});
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.1.10-1.x86_64") << "9.2.0 and 9.2.0~rc1 are excluded";
+    // [main]'s exclude counts as well: nothing newer than 9.1.10 is left
+    std::ofstream(root / "etc/yum.conf") << "[main]\ngpgcheck=1\nexclude=leostream-broker-9.2*\n";
+    auto again = run_installer({"upgrade", "--root", root.string(), "-y"});
+    EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+    EXPECT_NE(again.out.find("is already the newest: nothing to do"), std::string::npos) << again.out;
+    EXPECT_EQ(installed(), "leostream-broker-9.1.10-1.x86_64");
+}
+
 TEST_F(UpgradeTest, EpochWinsAcrossRepositories) {
     write_repo("epoch", server->url() + "/epoch", true);
     auto r = run_installer({"check-update", "--root", root.string(), "--json"});

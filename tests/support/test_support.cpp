@@ -175,6 +175,7 @@ std::filesystem::path build_test_package(const std::filesystem::path& dir, const
         out << "Version: " << p.version << "\nRelease: " << p.release << "\nSummary: a package built by the tests\n"
             << "License: MIT\nBuildArch: " << p.arch << "\n";
         for (const auto& r : p.requires_) out << "Requires: " << r << "\n";
+        for (const auto& provide : p.provides) out << "Provides: " << provide << "\n";
         out << "\n%description\nBuilt by the tests.\n\n";
         if (p.pre_sleep_s > 0)
             out << "%pre -p <lua>\nposix.sleep(" << p.pre_sleep_s << ")\n\n";

@@ -62,6 +62,7 @@ struct TestPackage {
     int pre_sleep_s = 0;  ///< its %pre (Lua) sleeps that long; none when 0
     bool source = false;  ///< the source package (rpmbuild -bs: NAME-VERSION-RELEASE.src.rpm)
     std::vector<std::string> requires_;  ///< its Requires: lines
+    std::vector<std::string> provides;  ///< "Provides:" lines ("system-release(releasever) = 7")
 };
 /// Build `p` with rpmbuild from a .spec written here, into `dir`; returns the RPM's path
 /// (NAME-VERSION-RELEASE.ARCH.rpm, or .src.rpm for a source package).

@@ -131,6 +131,12 @@ installer::RepoSelection RepoOptions::selection() const {
     sel.cache = cache_only ? repo::CachePolicy::cache_only
                            : (refresh ? repo::CachePolicy::refresh : repo::CachePolicy::normal);
     for (const auto& spec : from_path) sel.extra.push_back(repo::repo_from_path(spec));
+    // Every command that reads repositories shows their warnings here, on stderr (never in
+    // --json's stdout), and in the log. A repository file is another party's text: printable().
+    sel.on_warning = [](const std::string& s) {
+        log::warning("{}", s);
+        std::cerr << k_prog << ": warning: " << printable(s) << "\n";
+    };
     return sel;
 }
 

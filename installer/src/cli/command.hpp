@@ -92,6 +92,8 @@ struct RepoOptions {
     bool refresh = false;     ///< --refresh: metadata expired now (dnf)
     bool cache_only = false;  ///< -C, --cacheonly: no network at all (dnf)
     void add(CLI::App& sub);
+    /// --repo and --repofrompath, and on_warning printing each repository warning on
+    /// stderr ("leo-installer: warning: ...") and into the log.
     [[nodiscard]] installer::RepoSelection selection() const;
 };
 

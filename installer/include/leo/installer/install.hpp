@@ -25,7 +25,8 @@ namespace leo::installer {
 
 enum class GpgCheck { yes, no };
 
-/// Which repositories to ask: all enabled ones in ROOT/etc/yum.repos.d, or only `ids`
+/// Which repositories to ask: all enabled ones of the root's yum configuration
+/// (repo::load_yum_config: yum.conf's sections and every reposdir), or only `ids`
 /// (`--repo ID`, which also enables a disabled one, as dnf does), plus `extra`
 /// (`--repofrompath`).
 struct RepoSelection {
@@ -34,6 +35,11 @@ struct RepoSelection {
     /// --refresh / -C (--cacheonly), as dnf: for the metadata (load_metadata) and, with
     /// cache_only, the package too (download_package).
     repo::CachePolicy cache = repo::CachePolicy::normal;
+    /// Told each warning about the repositories, once, one line each: the configuration's
+    /// (YumConfig::warnings, and RepoConfig::warnings of each repository used), each
+    /// repository skipped because its metadata cannot be loaded, and packages left out by
+    /// exclude/includepkgs when nothing is left. Optional (nullptr: not shown).
+    std::function<void(const std::string&)> on_warning;
 };
 
 

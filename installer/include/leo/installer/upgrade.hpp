@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ namespace leo::installer {
 struct Candidate {
     repo::RepoConfig repo;
     repo::PackageEntry entry;
+    /// The same NEVRA in other repositories of the same priority, lowest cost first (yum's
+    /// cost: `repo` has the lowest): where a download can fall back to.
+    std::vector<std::pair<repo::RepoConfig, repo::PackageEntry>> alternatives;
 };
 
 struct UpdateInfo {
@@ -36,13 +40,17 @@ struct UpdateInfo {
     std::vector<std::string> warnings;  ///< to show the administrator (a key over http, a key not imported yet)
 };
 
-/// Resolve the repositories of `root`. Throws leo::UsageError for an unknown --repo id,
-/// leo::RepoError when none is enabled.
+/// Resolve the repositories of `root` (repo::load_yum_config) and tell `sel.on_warning` the
+/// configuration's warnings: YumConfig::warnings and those of each repository returned.
+/// Throws leo::RepoError for a configuration error (file and line), leo::UsageError for an
+/// unknown --repo id or a --repofrompath id that exists, leo::RepoError when none is enabled.
 [[nodiscard]] std::vector<repo::RepoConfig> select_repos(const std::filesystem::path& root, const RepoSelection& sel);
 
 /// What the repositories offer for the installed broker (librpm's EVR order: epoch,
-/// tilde, caret). Throws leo::InstallError when no broker is installed, leo::RepoError
-/// when a repository cannot be read.
+/// tilde, caret), chosen as yum does (update_detail::available): exclude/includepkgs,
+/// priority, cost, skip_if_unavailable. Throws leo::InstallError when no broker is
+/// installed, leo::RepoError when a repository meant to hold the broker cannot be read, or
+/// when none that offers it is left.
 [[nodiscard]] UpdateInfo check_update(const std::filesystem::path& root, const RepoSelection& sel);
 
 struct UpgradeRequest {

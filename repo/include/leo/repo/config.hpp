@@ -1,9 +1,11 @@
 #pragma once
-/// Repository definitions in yum's format: ROOT/etc/yum.repos.d/*.repo (INI, parsed with inih).
+/// Repository definitions in yum's format: ROOT/etc/yum.conf [main] (and dnf.conf), then
+/// ROOT/etc/yum.repos.d/*.repo (INI, parsed with inih), with yum's variables (yum_vars.hpp).
 
 #include "leo/common/system_root.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,12 +23,13 @@ struct RepoConfig {
     bool repo_gpgcheck = false;          ///< repomd.xml must carry a valid detached signature (repomd.xml.asc)
     std::vector<std::string> gpgkeys;    ///< file:// or http(s):// URLs (or absolute paths) of armored public keys
     bool allow_http_gpgkey = false;      ///< `allow_http_gpgkey=1`: a gpgkey over plain http is used (warned)
-    std::vector<std::string> excludes;   ///< exclude= / excludepkgs= globs (fnmatch), after [main]'s
-    std::vector<std::string> includepkgs;///< includepkgs= globs; empty: every package
+    std::vector<std::string> excludes;   ///< exclude= / excludepkgs= globs (package_spec.hpp), after [main]'s
+    std::vector<std::string> includepkgs;///< includepkgs= globs (the section's, else [main]'s); empty: every package
     int priority = 99;                   ///< lower wins when several repositories offer the broker (dnf's rule)
     int cost = 1000;                     ///< among equal priorities and versions, the lower cost is used
-    /// skip_if_unavailable as written ([main], then the section); unset: the repository is
-    /// skipped with a warning unless it was selected (--repo) or is known to hold the broker.
+    /// skip_if_unavailable as written (the section's, else [main]'s); unset: a repository
+    /// whose metadata cannot be loaded is skipped with a warning unless it was named with
+    /// --repo or --repofrompath (installer's update_detail::available).
     std::optional<bool> skip_if_unavailable;
     std::int64_t metadata_expire = 21600;///< seconds the metadata is used without asking (yum: 6h); -1: never
     long timeout = 30;                   ///< seconds without progress before a transfer fails (yum: 30)
@@ -42,23 +45,78 @@ struct RepoConfig {
     std::string username;                ///< HTTP authentication for baseurl and gpgkey
     std::string password;                ///< a secret, like proxy_password
     std::string source;                  ///< "FILE" it came from, or "--repofrompath"
-    /// Options of the section (or [main]) that are not implemented: each named, with the
-    /// file and line, in a one-line warning ("FILE:LINE: [id] option 'x' is not supported; ignored").
+    /// About this section, one line each with file and line: each option not implemented
+    /// ("FILE:LINE: [id] option 'x' is not supported; ignored") and each unknown variable
+    /// ("FILE:LINE: [id] unknown variable $x in baseurl; left as written"). [main]'s are in
+    /// YumConfig::warnings.
     std::vector<std::string> warnings;
 };
 
-/// Every [section] of every ROOT/etc/yum.repos.d/*.repo, in file then section order, read
-/// through `root` (no unsafe link is followed; a file over 1 MiB is refused).
-/// Values follow yum: booleans 1/0/yes/no/true/false/on/off; baseurl and gpgkey lists
-/// separated by whitespace or commas (continuation lines allowed); `$basearch` -> x86_64,
-/// `$releasever` -> 7. Throws leo::RepoError naming file and line for a syntax error,
-/// a bad boolean, a section without baseurl (mirrorlist/metalink: "not supported yet"),
-/// or the same id twice. URLs in messages are redacted (redact_url).
+/// What yum reads before it uses a repository: the [main] defaults, the variables, the
+/// repository sections (load_yum_config).
+struct YumConfig {
+    std::vector<RepoConfig> repos;       ///< every repository, enabled or not, in reading order
+    /// Warnings about [main] (an option not implemented, an unknown variable), about
+    /// $releasever, and about dnf.conf, one line each ("FILE:LINE: [main] option 'x' is not
+    /// supported; ignored"). Each repository's own warnings are in RepoConfig::warnings.
+    std::vector<std::string> warnings;
+    std::vector<std::string> reposdirs;  ///< the directories read, inside the root, in order
+    std::map<std::string, std::string, std::less<>> vars;  ///< the substitution variables used (yum_vars.hpp)
+};
+
+/// Read the root's yum configuration as yum 3 (CentOS 7) does, everything through `root`
+/// (no unsafe link is followed; a file over 1 MiB is refused):
+/// - [main] of ROOT/etc/dnf/dnf.conf, then of ROOT/etc/yum.conf (yum's system: its values win
+///   where both set a key); either may be missing.
+/// - Variables: load_yum_vars (distroverpkg from [main]); every value of [main] and of each
+///   section gets `$var` / `${var}` replaced. An unknown variable is left as written, as yum
+///   does, and named in a warning ("FILE:LINE: [id] unknown variable $x in baseurl; left as
+///   written"); in password and proxy_password it is left without a warning (a secret is
+///   never quoted).
+/// - [main] options each repository inherits unless its section sets them (yum's
+///   RepoConf Inherit): gpgcheck, repo_gpgcheck, skip_if_unavailable, metadata_expire,
+///   timeout, retries, minrate, sslverify, sslcacert, sslclientcert, sslclientkey, proxy,
+///   proxy_username, proxy_password, username, password, includepkgs; exclude/excludepkgs of
+///   [main] are added before the section's own (yum's global exclude).
+/// - [main] options that decide what is read: reposdir (directories separated by
+///   whitespace or commas, absolute inside the root; default /etc/yum.repos.d and
+///   /etc/yum/repos.d; a missing one is skipped, as yum does) and distroverpkg.
+/// - [main] options that change nothing in what we fetch, trust or choose are accepted
+///   silently (config.cpp's k_main_without_effect): yum's cachedir, persistdir, keepcache,
+///   debuglevel, errorlevel, logfile, exactarch, obsoletes, plugins, pluginpath,
+///   pluginconfpath, installonly_limit, installonlypkgs, bugtracker_url, tolerant,
+///   assumeyes, assumeno, alwaysprompt, color and color_*, diskspacecheck, history_*,
+///   protected_packages, protected_multilib, multilib_policy, recent, showdupesfromrepos,
+///   syslog_*, mdpolicy, deltarpm, deltarpm_*, group_package_types, groupremove_leaf_only,
+///   upgrade_requirements_on_install, clean_requirements_on_remove, skip_broken,
+///   localpkg_gpgcheck (a local package is always verified here), usr_w_check, rpmverbosity,
+///   exit_on_lock, metadata_timer_sync, installroot (--root decides), config_file_path,
+///   keepalive, http_caching, failovermethod, enablegroups, mirrorlist_expire, fssnap_*,
+///   and dnf's best, install_weak_deps, max_parallel_downloads, fastestmirror, zchunk,
+///   countme. Any other [main] option is named in a warning (file, line, key).
+/// - Repositories: the sections of yum.conf other than [main] (or of dnf.conf when there is
+///   no yum.conf; dnf.conf's are otherwise named in a warning), then every *.repo file of
+///   each reposdir in name order, each section in file order. A [main] in a .repo file is
+///   ignored, as yum does.
+/// Section values follow parse_repo_config's rules. Throws leo::RepoError naming file and
+/// line for a syntax error, a bad value (in [main] too: "FILE:LINE: [main] timeout=x: not a
+/// timeout (seconds, from 1 to 3600)"), a reposdir that is not absolute or not a directory,
+/// an enabled section without baseurl/mirrorlist/metalink, or the same id twice. URLs in
+/// messages are redacted (redact_url).
+[[nodiscard]] YumConfig load_yum_config(const leo::fs::SystemRoot& root);
+
+/// load_yum_config(root).repos: the repositories alone, without the warnings of [main]
+/// and of the variables (for tools and tests; the commands use load_yum_config and show
+/// every warning).
 [[nodiscard]] std::vector<RepoConfig> load_repo_configs(const leo::fs::SystemRoot& root);
 
 /// The [sections] of one .repo file (or yum.conf: its [main] is ignored, as in a .repo
-/// file) held in `text`, in order; `file` names it in errors and in RepoConfig::source.
-/// Same rules and errors as load_repo_configs (what load_repo_configs runs on each file).
+/// file) held in `text`, in order, with no [main] defaults and builtin_yum_vars()
+/// (yum_vars.hpp); `file` names it in errors and in RepoConfig::source. Values follow yum:
+/// booleans 1/0/yes/no/true/false/on/off; baseurl, gpgkey, exclude and includepkgs lists
+/// separated by whitespace or commas (continuation lines allowed). Throws leo::RepoError
+/// naming file and line for a syntax error, a bad boolean or number, an enabled section
+/// without baseurl, mirrorlist or metalink, or the same id twice.
 [[nodiscard]] std::vector<RepoConfig> parse_repo_config(const std::string& text, const std::string& file);
 
 /// `--repofrompath ID,URL` as dnf takes it (enabled, gpgcheck on): URL is http://, https://,

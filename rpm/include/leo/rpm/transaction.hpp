@@ -62,6 +62,12 @@ void test_transaction(const std::filesystem::path& root, const std::filesystem::
 [[nodiscard]] std::vector<PackageInfo> query_installed(const std::filesystem::path& root,
                                                        const std::string& name);
 
+/// Installed packages that provide `capability` (rpm -q --whatprovides), with their
+/// Provides, in rpmdb order (empty when none, or when the root has no rpmdb yet). Throws
+/// leo::RpmError when the rpmdb cannot be read.
+[[nodiscard]] std::vector<PackageInfo> query_providers(const std::filesystem::path& root,
+                                                       const std::string& capability);
+
 /// Remove the rpmdb entry of `nevra` without touching files or running scriptlets
 /// (rpm -e --justdb --noscripts): the repair after an interrupted transaction left two
 /// versions in the rpmdb. Waits for rpm's transaction lock first, as run_transaction does
