@@ -28,14 +28,14 @@ TEST(Verify, SignedFixtureIsNokeyWithoutItsKey) {
 }
 
 TEST(Verify, SignedFixtureIsOkWithItsKey) {
-    auto v = leo::rpm::verify_package(fixture(k_signed), {{}, {fixture(k_key)}});
+    auto v = leo::rpm::verify_package(fixture(k_signed), {{}, {fixture(k_key)}, {}});
     EXPECT_EQ(v.signature, SignatureState::ok);
     EXPECT_TRUE(v.digests_ok);
     EXPECT_EQ(v.sha256.size(), 64u);
 }
 
 TEST(Verify, UnsignedFixtureIsUnsigned) {
-    auto v = leo::rpm::verify_package(fixture("rpm-org/RPMS/hello-2.0-1.x86_64.rpm"), {{}, {fixture(k_key)}});
+    auto v = leo::rpm::verify_package(fixture("rpm-org/RPMS/hello-2.0-1.x86_64.rpm"), {{}, {fixture(k_key)}, {}});
     EXPECT_EQ(v.signature, SignatureState::unsigned_);
     EXPECT_TRUE(v.digests_ok);
     EXPECT_TRUE(v.key_id.empty());
@@ -44,7 +44,7 @@ TEST(Verify, UnsignedFixtureIsUnsigned) {
 TEST(Verify, KeyFromAnotherSignerIsNokey) {
     // A package signed (at test time) by the test key, verified against rpm.org's key only.
     const auto signed_by_other = leo::test::test_packages_dir() / "repo/leostream-broker-9.0.7-1.x86_64.rpm";
-    auto v = leo::rpm::verify_package(signed_by_other, {{}, {fixture(k_key)}});
+    auto v = leo::rpm::verify_package(signed_by_other, {{}, {fixture(k_key)}, {}});
     EXPECT_EQ(v.signature, SignatureState::nokey);
     EXPECT_EQ(v.key_id.size(), 16U) << v.key_id;
     EXPECT_NE(v.key_id, "4344591e1964c5fc") << "rpm.org's own key id: that would be ok, not nokey";
@@ -56,7 +56,7 @@ TEST(Verify, FlippedPayloadByteIsBad) {
     data[data.size() - 100] = static_cast<char>(data[data.size() - 100] ^ 0xff);
     const auto f = tmp.path() / "p.rpm";
     std::ofstream(f, std::ios::binary) << data;
-    auto v = leo::rpm::verify_package(f, {{}, {fixture(k_key)}});
+    auto v = leo::rpm::verify_package(f, {{}, {fixture(k_key)}, {}});
     EXPECT_EQ(v.signature, SignatureState::bad);
     EXPECT_FALSE(v.digests_ok);
 }
@@ -72,7 +72,7 @@ TEST(Verify, NotAnRpmAndMissingFileThrow) {
         EXPECT_NE(std::string(e.what()).find("is not an RPM package"), std::string::npos) << e.what();
     }
     EXPECT_THROW((void)leo::rpm::verify_package(tmp.path() / "missing.rpm", {}), leo::RpmError);
-    EXPECT_THROW((void)leo::rpm::verify_package(fixture(k_signed), {{}, {tmp.path() / "nokey.pub"}}), leo::RpmError);
+    EXPECT_THROW((void)leo::rpm::verify_package(fixture(k_signed), {{}, {tmp.path() / "nokey.pub"}, {}}), leo::RpmError);
 }
 
 TEST(Verify, PackageInfoIncludesEpoch) {
@@ -117,7 +117,7 @@ TEST(VerifyCli, SignedBrokerPackageFromOurSpec) {
     leo::test::TempDir tmp;
     const auto pub = leo::test::make_signing_key(tmp.path(), "leo-verify");
     const auto rpm = leo::test::build_broker_rpm("9.1.2", tmp.path() / "rpms", tmp.path() / "gnupg", "leo-verify");
-    auto v = leo::rpm::verify_package(rpm, {{}, {pub}});
+    auto v = leo::rpm::verify_package(rpm, {{}, {pub}, {}});
     EXPECT_EQ(v.signature, SignatureState::ok) << v.detail;
     EXPECT_EQ(v.package.nevra(), "leostream-broker-9.1.2-1.x86_64");
     auto files = leo::rpm::list_package_files(rpm);
