@@ -10,6 +10,7 @@
 #include "leo/repo/url.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace leo::installer::staging {
 namespace stdfs = std::filesystem;
@@ -40,17 +41,36 @@ Staged stage(const stdfs::path& root, const Candidate& c,
              const std::function<void(std::uint64_t, std::uint64_t)>& on_download, RepoKeyring& keyring,
              GpgCheck gpgcheck, repo::CachePolicy policy) {
     Staged out;
-    out.file = repo::download_package(c.repo, c.entry, fs::SystemRoot(root), "/var/cache/leo-installer/packages",
-                                      [&on_download](std::uint64_t done, std::uint64_t total) {
-                                          if (done > 0) fault::point("download");
-                                          if (on_download) on_download(done, total);
-                                      },
-                                      policy);
+    // The chosen repository first, then the others that offer the same NEVRA (by cost):
+    // a repository that fails the download is not the end when another has the package.
+    std::vector<std::pair<const repo::RepoConfig*, const repo::PackageEntry*>> sources{{&c.repo, &c.entry}};
+    for (const auto& [r, e] : c.alternatives) sources.emplace_back(&r, &e);
+    const repo::RepoConfig* used = nullptr;
+    std::vector<std::string> failures;
+    for (const auto& source : sources) {
+        try {
+            out.file = repo::download_package(*source.first, *source.second, fs::SystemRoot(root),
+                                              "/var/cache/leo-installer/packages",
+                                              [&on_download](std::uint64_t done, std::uint64_t total) {
+                                                  if (done > 0) fault::point("download");
+                                                  if (on_download) on_download(done, total);
+                                              },
+                                              policy);
+            used = source.first;
+            break;
+        } catch (const RepoError& e) {
+            if (sources.size() == 1) throw;
+            failures.emplace_back(e.what());
+        }
+    }
+    if (used == nullptr)
+        throw RepoError(fmt::format("{} could not be downloaded from any repository that offers it: {}",
+                                    c.entry.nevra(), fmt::join(failures, "; ")));
     out.expected_nevra = c.entry.nevra();
-    if (gpgcheck == GpgCheck::yes && c.repo.gpgcheck) {
-        out.repo_keys.repo_id = c.repo.id;
-        out.repo_keys.repo_file = c.repo.source;
-        for (const auto& k : keyring.keys_of(c.repo)) {
+    if (gpgcheck == GpgCheck::yes && used->gpgcheck) {
+        out.repo_keys.repo_id = used->id;
+        out.repo_keys.repo_file = used->source;
+        for (const auto& k : keyring.keys_of(*used)) {
             out.repo_keys.urls.emplace_back(repo::redact_url(k.url), k.key.short_id());
             out.repo_keys.armored.push_back(k.key.armored);
         }

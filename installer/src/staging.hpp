@@ -32,8 +32,9 @@ struct Staged {
     RepoKeySources repo_keys;               ///< the repository's keys (gpgcheck on), for verification
 };
 
-/// Download `c` into the root's package cache (verified against primary's size and
-/// checksum; a verified file already there is reused) and, when `gpgcheck` is on, resolve
+/// Download `c` (from its repository, else from each of c.alternatives in turn: the same
+/// NEVRA in other repositories, cheapest first) into the root's package cache (verified
+/// against primary's size and checksum; a verified file already there is reused) and, when `gpgcheck` is on, resolve
 /// its repository's keys through `keyring` (shown, imported with consent on first use,
 /// checked against their pin: repo_keys.hpp). `on_download(done, total)` reports bytes;
 /// `policy` cache_only (-C) downloads nothing. Throws leo::RepoError (download, key fetch,

@@ -97,6 +97,10 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
             options.filter_key = fmt::format("name={}", k_broker_package);
             options.policy = sel.cache;
             if (r.repo_gpgcheck) options.signing_keys = keys.signing_keys(r);
+            if (sel.on_metadata_progress)
+                options.progress = [&sel, &r](std::uint64_t done, std::uint64_t total) {
+                    sel.on_metadata_progress(r.id, done, total);
+                };
             md = repo::load_metadata(r, sys, cache_dir, options);
         } catch (const RepoError& e) {
             if (must_load) throw;

@@ -157,7 +157,12 @@ void apply_options(RepoConfig& config, const Section& section, Scope scope) {
     text("sslclientcert", config.sslclientcert);
     text("sslclientkey", config.sslclientkey);
     text("proxy", config.proxy);
-    if (config.proxy == "_none_") config.proxy.clear();
+    if (config.proxy == "_none_") {
+        config.proxy.clear();
+        config.no_proxy = true;
+    } else if (!config.proxy.empty()) {
+        config.no_proxy = false;  // a section's proxy over [main]'s _none_
+    }
     // credentials: passed to libcurl as options, never shown
     for (const auto& [key, field] : {std::pair<const char*, std::string*>{"proxy_username", &config.proxy_username},
                                      {"proxy_password", &config.proxy_password},

@@ -170,7 +170,9 @@ void Transfer::run(const std::string& what, const std::string& hint, const std::
         curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, protocols.redirect_mask);
     }
 #endif
-    if (!repo.proxy.empty()) {
+    if (repo.no_proxy) {
+        curl_easy_setopt(c, CURLOPT_PROXY, "");  // "" disables every proxy, the environment's too
+    } else if (!repo.proxy.empty()) {
         curl_easy_setopt(c, CURLOPT_PROXY, repo.proxy.c_str());
     }
     if (!repo.proxy_username.empty()) {

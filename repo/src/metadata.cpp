@@ -207,6 +207,8 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
     root.write_atomic(cache / "repomd.xml", repomd_xml, 0644);
     Transfer transfer{repo, primary_url, download_limit};
     transfer.allow_file = allow_file;
+    transfer.progress = options.progress;
+    transfer.expected_total = primary.size;
     auto scan = detail::stream_primary(transfer, primary.checksum_type, primary.checksum, open_limit, baseurl,
                                        options.filter, what, context,
                                        "the repository may be changing under us or a proxy altered it; try again");

@@ -107,6 +107,18 @@ FdPtr open_package(const stdfs::path& path) {
     return fd;
 }
 
+/// `key` and its subkeys into `keyring` (a package may be signed by a subkey).
+void add_with_subkeys(rpmKeyring keyring, rpmPubkey key) {
+    rpmKeyringAddKey(keyring, key);
+    int count = 0;
+    rpmPubkey* subkeys = rpmGetSubkeys(key, &count);
+    for (int i = 0; i < count; ++i) {
+        rpmKeyringAddKey(keyring, subkeys[i]);
+        rpmPubkeyFree(subkeys[i]);
+    }
+    free(subkeys);
+}
+
 /// Add the armored keys of `files` (and their subkeys) to `keyring`.
 void add_key_files(rpmKeyring keyring, const std::vector<stdfs::path>& files) {
     for (const auto& f : files) {
@@ -116,14 +128,7 @@ void add_key_files(rpmKeyring keyring, const std::vector<stdfs::path>& files) {
         PubkeyPtr key(rpmPubkeyRead(f.c_str()));
         if (!key) throw RpmError("key file " + f.string() +
                            ": not an armored OpenPGP public key; export one with gpg --armor --export KEYID");
-        rpmKeyringAddKey(keyring, key.get());
-        int count = 0;
-        rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
-        for (int i = 0; i < count; ++i) {
-            rpmKeyringAddKey(keyring, subkeys[i]);
-            rpmPubkeyFree(subkeys[i]);
-        }
-        free(subkeys);
+        add_with_subkeys(keyring, key.get());
     }
 }
 
@@ -158,14 +163,7 @@ TsPtr make_ts_with_keys(const stdfs::path& root, const Keys& keys) {
         if (pkt.empty()) throw RpmError("a repository key is not an OpenPGP public key");
         PubkeyPtr key(rpmPubkeyNew(pkt.data(), pkt.size()));
         if (!key) throw RpmError("librpm cannot read a repository key");
-        rpmKeyringAddKey(keyring, key.get());
-        int count = 0;
-        rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
-        for (int i = 0; i < count; ++i) {
-            rpmKeyringAddKey(keyring, subkeys[i]);
-            rpmPubkeyFree(subkeys[i]);
-        }
-        free(subkeys);
+        add_with_subkeys(keyring, key.get());
     }
     return ts;
 }

@@ -210,38 +210,16 @@ void erase_package(const stdfs::path& root, const std::string& nevra, const Tran
     erase(root, nevra, false, options);
 }
 
-std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::string& name) {
-    std::vector<PackageInfo> out;
-    const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
-    if (!has_rpmdb(abs_root)) return out;
-    TsPtr ts = make_ts(abs_root.c_str());
-    LogCapture capture;
-    MiPtr mi(rpmtsInitIterator(ts.get(), RPMDBI_NAME, name.c_str(), 0));
-    if (!mi && !capture.messages().empty())
-        throw RpmError(fmt::format("cannot read the rpmdb in {}: {}", (abs_root / "var/lib/rpm").string(),
-                                   capture.joined()));
-    while (mi) {
-        Header h = rpmdbNextIterator(mi.get());
-        if (h == nullptr) break;
-        PackageInfo p;
-        p.name = headerGetString(h, RPMTAG_NAME);
-        p.version = headerGetString(h, RPMTAG_VERSION);
-        p.release = headerGetString(h, RPMTAG_RELEASE);
-        const char* arch = headerGetString(h, RPMTAG_ARCH);
-        p.arch = arch != nullptr ? arch : "";
-        if (headerIsEntry(h, RPMTAG_EPOCH)) p.epoch = static_cast<std::uint32_t>(headerGetNumber(h, RPMTAG_EPOCH));
-        out.push_back(std::move(p));
-    }
-    return out;
-}
+namespace {
 
-std::vector<PackageInfo> query_providers(const stdfs::path& root, const std::string& capability) {
+/// The installed packages the rpmdb index `tag` lists under `key` (none without an rpmdb).
+std::vector<PackageInfo> query_index(const stdfs::path& root, rpmDbiTagVal tag, const std::string& key) {
     std::vector<PackageInfo> out;
     const stdfs::path abs_root = stdfs::absolute(root.empty() ? stdfs::path("/") : root);
     if (!has_rpmdb(abs_root)) return out;
     TsPtr ts = make_ts(abs_root.c_str());
     LogCapture capture;
-    MiPtr mi(rpmtsInitIterator(ts.get(), RPMDBI_PROVIDENAME, capability.c_str(), 0));
+    MiPtr mi(rpmtsInitIterator(ts.get(), tag, key.c_str(), 0));
     if (!mi && !capture.messages().empty())
         throw RpmError(fmt::format("cannot read the rpmdb in {}: {}", (abs_root / "var/lib/rpm").string(),
                                    capture.joined()));
@@ -251,6 +229,16 @@ std::vector<PackageInfo> query_providers(const stdfs::path& root, const std::str
         out.push_back(info_from_header(h));
     }
     return out;
+}
+
+} // namespace
+
+std::vector<PackageInfo> query_installed(const stdfs::path& root, const std::string& name) {
+    return query_index(root, RPMDBI_NAME, name);
+}
+
+std::vector<PackageInfo> query_providers(const stdfs::path& root, const std::string& capability) {
+    return query_index(root, RPMDBI_PROVIDENAME, capability);
 }
 
 } // namespace leo::rpm

@@ -49,8 +49,8 @@ protected:
     }
     void write_repo(const std::string& id, const std::string& extra) {
         std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
-            << "[" << id << "]\nname=Leostream broker\n" << extra << "enabled=1\ngpgcheck=1\ngpgkey=file://"
-            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n";
+            << "[" << id << "]\nname=Leostream broker\n" << extra << "enabled=1\ngpgcheck=1\ngpgkey="
+            << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\n";
     }
     void append_main(const std::string& lines) {
         std::ofstream(root / "etc/yum.conf", std::ios::app) << "\n[main]\n" << lines;

@@ -525,7 +525,7 @@ TEST_F(Cluster, ManualRollbackOfTheSharedDatabaseNeedsTheFlagAndCanItselfBeRolle
     auto up = run_installer(upgrade_args(root, true));
     ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
     EXPECT_THAT(up.out, HasSubstr("a template copy leo_rp_"));
-    EXPECT_THAT(up.out, HasSubstr("--allow-remote-upgrade` returns to it"));
+    EXPECT_THAT(up.out, HasSubstr("--allow-remote-upgrade --root " + root.string() + "` returns to it"));
     // Off the critical path: the copy's directory dump is taken after the upgrade.
     auto list = run_installer({"snapshot", "list", "--root", root.string(), "--json"});
     ASSERT_EQ(list.exit_code, 0) << list.err;
@@ -559,7 +559,8 @@ TEST_F(Cluster, ManualRollbackOfTheSharedDatabaseNeedsTheFlagAndCanItselfBeRolle
     const auto at = rb.out.find(marker);
     ASSERT_NE(at, std::string::npos) << rb.out;
     const auto left = rb.out.substr(at + marker.size(), rb.out.find(' ', at + marker.size()) - at - marker.size());
-    EXPECT_THAT(rb.out, HasSubstr("`leo-installer rollback " + left + " --allow-remote-upgrade` returns to it"));
+    EXPECT_THAT(rb.out, HasSubstr("`leo-installer rollback " + left + " --allow-remote-upgrade --root " + root.string() +
+                                  "` returns to it"));
 
     // The rollback rolled back: the upgraded schema and the row written after it return.
     auto again = run_installer({"rollback", left, "--root", root.string(), "-y", "--allow-remote-upgrade"});

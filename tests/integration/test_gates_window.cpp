@@ -115,7 +115,7 @@ TEST_F(Gates, EachGateRefusesAndNothingChanges) {
     err = expect_refused(args({"upgrade", "--rpm", path_rpm.string(), "--nogpgcheck", "-y"}),
                          "upgrade_path: leostream-broker-9.3.0-1.x86_64 can only be installed over version 9.2.0 or "
                          "later, and 9.0.7 is installed: upgrade to 9.2.0 first (`leo-installer upgrade --version "
-                         "9.2.0`), then to 9.3.0");
+                         "9.2.0 --root " + root.string() + "`), then to 9.3.0");
     expect_only(err, "upgrade_path: ");
 
     // Two at once: both are listed.

@@ -29,11 +29,12 @@ protected:
     }
 
     stdfs::path key() const { return pkgs / "RPM-GPG-KEY-leo-test"; }
-    void write_repo(const std::string& id, const std::string& url) {
+    void write_repo(const std::string& id, const std::string& url, const std::string& extra = {}) {
         stdfs::create_directories(root / "etc/yum.repos.d");
         std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
             << "[" << id << "]\nname=Broker " << id << "\nbaseurl=" << url
-            << "\nenabled=1\ngpgcheck=1\ngpgkey=" << leo::test::key_in_root(root, key()) << "\n";
+            << "\nenabled=1\ngpgcheck=1\ngpgkey=" << leo::test::key_in_root(root, key()) << "\n"
+            << extra;
     }
     std::string installed() {
         return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out);
@@ -83,6 +84,20 @@ TEST_F(InstallRepoTest, APlainDirectoryWithRepofrompath) {
                             "--gpgkey", key().string(), "--version", "9.0.7", "-y"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(installed(), "leostream-broker-9.0.7-1.x86_64");
+}
+
+TEST_F(InstallRepoTest, TheSameNevraFromADearerRepositoryWhenTheCheapOneLacksThePackage) {
+    // yum's cost: the cheapest repository is tried first; its package is missing (a mirror
+    // that has the metadata, not the file), so the same NEVRA comes from the other one.
+    leo::test::HttpServer lagging(pkgs);
+    lagging.fail(".rpm", 404);
+    write_repo("cheap", lagging.url() + "/repo", "cost=100\n");
+    write_repo("dear", server->url() + "/repo", "cost=2000\n");
+    auto r = run_installer({"install", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(installed(), "leostream-broker-9.2.0-1.x86_64");
+    EXPECT_GE(lagging.request_count(".rpm"), 1u);
+    EXPECT_EQ(server->request_count("leostream-broker-9.2.0-1.x86_64.rpm"), 1u);
 }
 
 TEST_F(InstallRepoTest, AnUnknownVersionListsTheNevrasAndChangesNothing) {

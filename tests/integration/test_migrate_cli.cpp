@@ -99,7 +99,7 @@ TEST_F(MigrateCli, FailedNoTransactionMigrationIsRepairedAfterConfirmation) {
     EXPECT_EQ(first.exit_code, 1) << first.out << first.err;
     EXPECT_NE(first.err.find("V9.1.0.3__two_steps.sql (no transaction) failed at statement 2 of 2"), std::string::npos)
         << first.err;
-    EXPECT_NE(first.err.find("`leo-installer migrate --repair`"), std::string::npos) << first.err;
+    EXPECT_NE(first.err.find("`leo-installer migrate --repair --root " + root.string() + "`"), std::string::npos) << first.err;
     EXPECT_EQ(first.err.find("restore point"), std::string::npos) << "there is none: " << first.err;
 
     // The next runs refuse (exit 3), --validate too, and nothing changes.
@@ -109,7 +109,7 @@ TEST_F(MigrateCli, FailedNoTransactionMigrationIsRepairedAfterConfirmation) {
         EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
         EXPECT_NE(r.err.find("migration V9.1.0.3__two_steps.sql (version 9.1.0.3) failed part-way"), std::string::npos)
             << r.err;
-        EXPECT_NE(r.err.find("`leo-installer migrate --repair`"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("`leo-installer migrate --repair --root " + root.string() + "`"), std::string::npos) << r.err;
         EXPECT_EQ(r.err.find("restore point"), std::string::npos) << r.err;
     }
     EXPECT_EQ(leo::test::table_checksums(root), broken);

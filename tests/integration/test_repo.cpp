@@ -10,6 +10,7 @@
 #include "leo/rpm/evr.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <arpa/inet.h>
 #include <functional>
 #include <netinet/in.h>
@@ -148,6 +149,22 @@ TEST(RepoHttp, LoadsFixtureMetadata) {
     EXPECT_EQ(server.request_count("-filelists.xml.gz"), 0u) << "only primary is needed";
     // repomd.xml is kept in cache_dir/<repo id>/; primary is scanned as it arrives, not kept
     EXPECT_EQ(list_dir(cache.path()), (std::vector<std::string>{"fixture", "fixture/repomd.xml"}));
+}
+
+TEST(RepoHttp, ProxyNoneIgnoresTheEnvironmentsProxy) {
+    // yum: proxy=_none_ is no proxy at all; without a proxy setting the environment's counts.
+    HttpServer server(repo_02());
+    TempDir cache;
+    auto repo = make_repo("direct", {server.url()});
+    repo.timeout = 2;
+    repo.retries = 1;
+    ::setenv("http_proxy", "http://127.0.0.1:9", 1);  // the discard port: nothing listens
+    const std::string through_env = repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); });
+    repo.no_proxy = true;
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    ::unsetenv("http_proxy");
+    EXPECT_FALSE(through_env.empty());
+    EXPECT_EQ(md.packages.size(), 2u);
 }
 
 TEST(RepoHttp, TrailingSlashInBaseurl) {

@@ -120,7 +120,8 @@ TEST_F(RepoCache, CacheOnlyWithoutCacheIsAnErrorAndChangesNothing) {
     const std::string before = leo::test::snapshot_tree(root, ignore);
     const auto r = check({"-C"});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-    EXPECT_TRUE(contains(r.err, "repository leo: nothing usable is cached for --cacheonly (-C) in " +
+    // not named with --repo: skipped with its reason, and no repository is left
+    EXPECT_TRUE(contains(r.err, "repository leo is skipped: nothing usable is cached for --cacheonly (-C) in " +
                                     (root / "var/cache/leo-installer/metadata/leo").string() +
                                     ": nothing is cached; run once without -C"))
         << r.err;
@@ -204,8 +205,8 @@ protected:
         leo::test::install_test_broker(root, "leostream-broker-9.0.7-1.x86_64");
         stdfs::create_directories(root / "etc/yum.repos.d");
         std::ofstream(root / "etc/yum.repos.d/leo.repo")
-            << "[leo]\nname=Broker\nbaseurl=" << server->url() << "/repo\nenabled=1\ngpgcheck=1\ngpgkey=file://"
-            << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\nmetadata_expire=1h\n";
+            << "[leo]\nname=Broker\nbaseurl=" << server->url() << "/repo\nenabled=1\ngpgcheck=1\ngpgkey="
+            << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\nmetadata_expire=1h\n";
     }
     void TearDown() override {
         if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))

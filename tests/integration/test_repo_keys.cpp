@@ -275,7 +275,7 @@ TEST_F(SignedMetadataTest, ChangedRepomdIsRefusedAndNothingIsInstalled) {
     std::string id = k.key_id;
     for (auto& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     expect_refused({"upgrade", "--root", root.string(), "-y"}, 1,
-                   {"repository leo: the signature repodata/repomd.xml.asc from " + server->url() +
+                   {"the signature repodata/repomd.xml.asc from " + server->url() +
                         "/repo/repodata/repomd.xml.asc does not verify with key " + id,
                     "none of the repository's metadata is used"});
     EXPECT_FALSE(primary_fetched());
@@ -301,7 +301,7 @@ TEST_F(SignedMetadataTest, SignatureByAnotherKeyIsAnUnknownKey) {
 
 TEST_F(SignedMetadataTest, MissingSignatureIsItsOwnError) {
     expect_refused({"upgrade", "--root", root.string(), "-y"}, 1,
-                   {"repository leo: repo_gpgcheck=1, but repodata/repomd.xml.asc is missing at " + server->url() +
+                   {"repo_gpgcheck=1, but repodata/repomd.xml.asc is missing at " + server->url() +
                     "/repo/repodata/repomd.xml.asc"});
     EXPECT_FALSE(primary_fetched());
 }

@@ -47,8 +47,9 @@ class MirrorsCli : public ::testing::Test {
     }
     void write_repo(const std::string& body) {
         stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo") << "[leo]\nname=Broker\nenabled=1\ngpgcheck=1\ngpgkey=file://"
-                                                         << (pkgs / "RPM-GPG-KEY-leo-test").string() << "\n"
+        std::ofstream(root / "etc/yum.repos.d/leo.repo") << "[leo]\nname=Broker\nenabled=1\ngpgcheck=1\ngpgkey="
+                                                         << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test")
+                                                         << "\n"
                                                          << body;
     }
     std::string installed() { return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out); }

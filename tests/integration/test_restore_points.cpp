@@ -286,7 +286,7 @@ TEST_F(RestorePoints, RecoverGivesUpOnAnInterruptedUpgradeWhoseRestorePointCanno
     EXPECT_EQ(rec.exit_code, 1) << rec.out << rec.err;
     EXPECT_THAT(rec.err, HasSubstr("recover gave up on the interrupted `upgrade` " + k_old + " -> " + k_new));
     EXPECT_THAT(rec.err, HasSubstr("the symbolic link etc/leostream/evil.conf -> /etc/shadow"));
-    EXPECT_THAT(rec.err, HasSubstr("`leo-installer rollback ID`"));
+    EXPECT_THAT(rec.err, HasSubstr("`leo-installer rollback ID --root " + root.string() + "`"));
     EXPECT_EQ(state(false), before) << "giving up changed something besides the journal";
     EXPECT_THAT(installed(), HasSubstr("9.0.7"));
 

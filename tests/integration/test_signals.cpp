@@ -378,7 +378,7 @@ TEST_F(Broker, StatusExitCodesTellTheStates) {
     ASSERT_EQ(run_installer(args({"upgrade", "-y"}), killed).signal, SIGKILL);
     auto unfinished = run_installer(args({"status"}));
     EXPECT_EQ(unfinished.exit_code, 5) << unfinished.out;
-    EXPECT_TRUE(contains(unfinished.out, "run `leo-installer recover`")) << unfinished.out;
+    EXPECT_TRUE(contains(unfinished.out, "run `leo-installer recover --root " + root.string() + "`")) << unfinished.out;
     ASSERT_EQ(run_installer(args({"recover", "-y"})).exit_code, 0);
 
     // Nothing installed: exit 3, and "not initialised" for a database never made.

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
     entries.push_back({"preflight", "Run the preflight checks (exit 3 on an inhibitor)",
                        make_preflight_command()});
     entries.push_back({"verify", "Verify a package's digests and signature", make_verify_command()});
-    entries.push_back({"install", "Install the broker from a local RPM", make_install_command()});
+    entries.push_back({"install", "Install the broker from a local RPM or from the repositories", make_install_command()});
     entries.push_back({"check-update", "Is a newer broker in the repositories? (exit 100: yes, 0: no)",
                        make_check_update_command()});
     entries.push_back({"upgrade", "Upgrade the broker (restore point first; rolls back on failure)",

@@ -118,7 +118,8 @@ std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
 
 void RepoOptions::add(CLI::App& sub) {
     sub.add_option("--repo", ids, "Use only this repository (repeatable; enables it)")->option_text("ID");
-    sub.add_option("--repofrompath", from_path, "Add a repository for this command")->option_text("ID,URL");
+    sub.add_option("--repofrompath", from_path, "Add a repository for this command (a URL or a directory)")
+        ->option_text("ID,URL|DIR");
     auto* refresh_flag =
         sub.add_flag("--refresh", refresh, "Ask the repositories for repomd.xml even within metadata_expire");
     sub.add_flag("-C,--cacheonly", cache_only, "Use only the cached metadata and packages (no network)")
@@ -137,6 +138,14 @@ installer::RepoSelection RepoOptions::selection() const {
         log::warning("{}", s);
         std::cerr << k_prog << ": warning: " << printable(s) << "\n";
     };
+    if (::isatty(STDERR_FILENO) != 0) {  // a bar per repository's primary, on a terminal only
+        auto bars = std::make_shared<std::map<std::string, std::function<void(std::uint64_t, std::uint64_t)>>>();
+        sel.on_metadata_progress = [bars](const std::string& id, std::uint64_t done, std::uint64_t total) {
+            auto& bar = (*bars)[id];
+            if (!bar) bar = progress_bar(printable(id) + " metadata");
+            if (bar) bar(done, total);
+        };
+    }
     return sel;
 }
 

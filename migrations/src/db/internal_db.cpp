@@ -1,5 +1,6 @@
 // InternalDatabase: the instance's paths, its prerequisites, and init, start, stop and status.
 #include "leo/migrations/internal_db.hpp"
+#include "leo/common/hint.hpp"
 
 #include "internal.hpp"
 
@@ -332,8 +333,9 @@ void clear_stale_lock_files(const stdfs::path& root, const fs::SystemRoot& sys, 
         if (v.kind == LockFileVerdict::Kind::ours)
             throw DatabaseError(fmt::format(
                 "cannot start the internal database: its server runs (pid {} holds {}) although {} does not name "
-                "it; stop it (kill -INT {}) and run `leo-installer db start` again",
-                v.pid, sys.host(file).string(), sys.host(k_data_in / "postmaster.pid").string(), v.pid));
+                "it; stop it (kill -INT {}) and run {} again",
+                v.pid, sys.host(file).string(), sys.host(k_data_in / "postmaster.pid").string(), v.pid,
+                command_hint("db start")));
         if (v.kind != LockFileVerdict::Kind::stale)
             continue;
         if (v.live_server_here)
@@ -341,8 +343,9 @@ void clear_stale_lock_files(const stdfs::path& root, const fs::SystemRoot& sys, 
                 "cannot start the internal database: {} ({}); that process is a postgres of {} working in {}, so "
                 "the file is not moved aside and the process is not signalled. If it is this directory's server "
                 "(a changed system clock makes its start time disagree), stop it with `kill -INT {}`; then run "
-                "`leo-installer db start` again",
-                v.reason, sys.host(file).string(), leo.name, sys.host(k_data_in).string(), v.pid));
+                "{} again",
+                v.reason, sys.host(file).string(), leo.name, sys.host(k_data_in).string(), v.pid,
+                command_hint("db start")));
         stale.emplace_back(file, std::move(v));
     }
 
@@ -356,9 +359,9 @@ void clear_stale_lock_files(const stdfs::path& root, const fs::SystemRoot& sys, 
                     "cannot start the internal database: postgres processes of {} still work in {} (pid {}), "
                     "{} s after it was found stopped: the backends of a server that ended without shutting "
                     "down. A second server beside them could corrupt the database: wait for them to end (or end "
-                    "them: kill -TERM {}), then run `leo-installer db start` again",
+                    "them: kill -TERM {}), then run {} again",
                     leo.name, sys.host(k_data_in).string(), pid_list(left), k_leftover_wait.count(),
-                    pid_list(left)));
+                    pid_list(left), command_hint("db start")));
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
@@ -377,8 +380,8 @@ void clear_stale_lock_files(const stdfs::path& root, const fs::SystemRoot& sys, 
                     return; // gone meanwhile: nothing to move
                 if (*now != v.content)
                     throw SystemError(fmt::format("{} changed while it was being moved aside (a server may be "
-                                                  "starting): run `leo-installer db status`",
-                                                  leo_sys.host(file).string()));
+                                                  "starting): run {}",
+                                                  leo_sys.host(file).string(), command_hint("db status")));
                 leo_sys.rename(file, target);
             });
         } catch (const SystemError& e) {

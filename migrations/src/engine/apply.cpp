@@ -1,5 +1,6 @@
 // Running one migration: in its transaction, or statement by statement without one.
 #include "internal.hpp"
+#include "leo/common/hint.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
@@ -236,14 +237,14 @@ void apply_no_transaction(Connection& conn, const Migration& m, const std::strin
             reason += fmt::format("; its first {} statement(s) had completed and stay applied, and it is recorded as "
                                   "failed, so no migration runs until this is put right: undo by hand what they "
                                   "changed (it runs again from its first statement), then remove the failed entry "
-                                  "with `leo-installer migrate --repair`",
-                                  kept);
+                                  "with {}",
+                                  kept, command_hint("migrate --repair"));
         } catch (const DatabaseError& e) {
             reason += fmt::format("; its first {} statement(s) had completed and stay applied; it stays recorded as "
                                   "not finished (where it failed could not be recorded: {}), so no migration runs "
                                   "until this is put right: undo by hand what they changed, then remove the failed "
-                                  "entry with `leo-installer migrate --repair`",
-                                  kept, e.what());
+                                  "entry with {}",
+                                  kept, e.what(), command_hint("migrate --repair"));
         }
     } else {
         // Nothing of it stays: the next run simply runs it again.
@@ -251,8 +252,8 @@ void apply_no_transaction(Connection& conn, const Migration& m, const std::strin
             delete_history_row(conn, rank);
         } catch (const DatabaseError& e) {
             reason += fmt::format("; none of its statements stays applied, but it stays recorded as not finished (the "
-                                  "row could not be removed: {}): check, then run `leo-installer migrate --repair`",
-                                  e.what());
+                                  "row could not be removed: {}): check, then run {}",
+                                  e.what(), command_hint("migrate --repair"));
         }
     }
     reset();

@@ -1,6 +1,7 @@
 // The history against the files (validate) and DESIGN.md's allow_remote_upgrade rules
 // (decide_upgrade).
 #include "internal.hpp"
+#include "leo/common/hint.hpp"
 
 #include "leo/common/error.hpp"
 
@@ -45,10 +46,10 @@ std::string failed_message(const FailedMigration& f) {
     return fmt::format("migration {} (version {}) failed part-way{}: {}{} records it as failed (installed_rank {}); "
                        "the statements before the failing one stay applied, so the schema is between two versions "
                        "and no migration runs until this is put right: undo by hand what the migration changed (it "
-                       "runs again from its first statement), then remove the failed entry with `leo-installer "
-                       "migrate --repair`",
+                       "runs again from its first statement), then remove the failed entry with {}",
                        f.script.empty() ? f.version : f.script, f.version, who,
-                       f.failure.empty() ? "" : f.failure + "; ", k_history_table, f.installed_rank);
+                       f.failure.empty() ? "" : f.failure + "; ", k_history_table, f.installed_rank,
+                       command_hint("migrate --repair"));
 }
 
 } // namespace

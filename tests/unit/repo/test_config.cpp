@@ -169,6 +169,7 @@ TEST_F(RepoConfigTest, ProxyNoneAndNameDefaultsToId) {
     write("p.repo", "[p]\nbaseurl=http://h/\nproxy=_none_\n");
     const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     EXPECT_EQ(configs[0].proxy, "");
+    EXPECT_TRUE(configs[0].no_proxy);
     EXPECT_EQ(configs[0].name, "p");
 }
 

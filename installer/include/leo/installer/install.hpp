@@ -40,6 +40,9 @@ struct RepoSelection {
     /// repository skipped because its metadata cannot be loaded, and packages left out by
     /// exclude/includepkgs when nothing is left. Optional (nullptr: not shown).
     std::function<void(const std::string&)> on_warning;
+    /// Told the progress of each repository's primary download: (repository id, bytes
+    /// received, bytes in all or 0). Optional (nullptr: not shown).
+    std::function<void(const std::string&, std::uint64_t, std::uint64_t)> on_metadata_progress;
 };
 
 

@@ -40,6 +40,9 @@ struct RepoConfig {
     std::string sslclientcert;           ///< PEM client certificate (TLS client authentication)
     std::string sslclientkey;            ///< its private key: a path, never the key itself in a message
     std::string proxy;                   ///< may hold "user:password@" (never shown: redact_url)
+    /// `proxy=_none_`: no proxy at all, not even the environment's http_proxy/https_proxy
+    /// (yum's rule; without a proxy setting, libcurl and yum use the environment's).
+    bool no_proxy = false;
     std::string proxy_username;
     std::string proxy_password;          ///< a secret: never in a message, the log or --json
     std::string username;                ///< HTTP authentication for baseurl and gpgkey

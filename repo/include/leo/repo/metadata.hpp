@@ -84,6 +84,9 @@ struct LoadOptions {
     /// The repository's keys for repo_gpgcheck (repomd.xml.asc is verified against them
     /// before any metadata is used; signature.hpp). Unused when repo_gpgcheck is off.
     std::vector<SigningKey> signing_keys;
+    /// Bytes of primary received and its size (repomd's <size>, 0 when unknown), while it
+    /// downloads; nothing is reported when the cache answers.
+    std::function<void(std::uint64_t, std::uint64_t)> progress;
 };
 
 // Bounds of what a server can make root download or decompress when the metadata declares

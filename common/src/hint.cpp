@@ -1,12 +1,13 @@
 // Hints spelled for the root of the run.
-#include "leo/installer/hint.hpp"
+#include "leo/common/hint.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <mutex>
 
 #include <fmt/format.h>
 
-namespace leo::installer {
+namespace leo {
 namespace {
 
 std::mutex g_mutex;
@@ -38,4 +39,4 @@ std::string root_option() {
 
 std::string command_hint(std::string_view args) { return fmt::format("`leo-installer {}{}`", args, root_option()); }
 
-} // namespace leo::installer
+} // namespace leo
