@@ -24,6 +24,7 @@ httpd_pid=
 cleanup() {
   "$bin" db stop --root "$root" >/dev/null 2>&1 || true
   "$bin" db stop --root "$work/ext-root" >/dev/null 2>&1 || true
+  "$bin" db stop --root "$work/root-from-repo" >/dev/null 2>&1 || true
   [[ -n $httpd_pid ]] && kill "$httpd_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -77,20 +78,23 @@ cp "$rpm_file" "$work/tampered.rpm"
 printf '\x00' | dd of="$work/tampered.rpm" bs=1 seek=$(( $(stat -c %s "$work/tampered.rpm") - 64 )) conv=notrunc status=none
 run "$bin" install --rpm "$work/tampered.rpm" --root "$root" --gpgkey "$pub" -y && exit 1 || echo "(refused, exit $?)"
 
-say "Serve the repository on 127.0.0.1 and configure it in the root's /etc/yum.repos.d"
+say "Serve the repository on 127.0.0.1; the root gets CentOS 7.9's stock yum.conf and .repo files (mirrorlist, \$releasever, \$infra: unreachable here, so skipped with a warning) and the broker's .repo"
 "$here/build/tests/leo-test-httpd" "$work/packages" > "$work/httpd.url" &
 httpd_pid=$!
 for _ in $(seq 50); do [[ -s $work/httpd.url ]] && break; sleep 0.1; done
 url=$(head -n1 "$work/httpd.url")
-mkdir -p "$root/etc/yum.repos.d"
+mkdir -p "$root/etc/yum.repos.d" "$root/etc/pki/rpm-gpg"
+cp -r tests/fixtures/centos7/etc/. "$root/etc/"
+cp "$pub" "$root/etc/pki/rpm-gpg/RPM-GPG-KEY-leostream"   # gpgkey paths are read inside the root, as yum does
 cat > "$root/etc/yum.repos.d/leostream.repo" <<REPO
 [leostream]
 name=Connection Broker
 baseurl=$url/repo
 enabled=1
 gpgcheck=1
-gpgkey=file://$pub
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-leostream
 REPO
+run ls "$root/etc/yum.repos.d"
 run cat "$root/etc/yum.repos.d/leostream.repo"
 
 say "check-update: exit 100 means an update is available (dnf's convention)"
@@ -103,6 +107,17 @@ run "$bin" status --root "$root"
 echo "9.1 moved 'attempts=N' from the payload into a column; every row is still there:"
 run psql_root -c 'SELECT job_id, job_type, status, payload, attempts FROM work_queue ORDER BY job_id'
 run "$bin" snapshot list --root "$root"
+
+say "A second root installed straight from the repositories: the newest, downloaded and verified as upgrade stages it"
+root2=$work/root-from-repo
+scripts/make-sandbox-root.sh "$root2" --os centos7
+mkdir -p "$root2/etc/yum.repos.d" "$root2/etc/pki/rpm-gpg"
+cp -r tests/fixtures/centos7/etc/. "$root2/etc/"
+cp "$pub" "$root2/etc/pki/rpm-gpg/RPM-GPG-KEY-leostream"
+cp "$root/etc/yum.repos.d/leostream.repo" "$root2/etc/yum.repos.d/"
+run "$bin" install --root "$root2" --version 9.1.2 -y
+run "$bin" status --root "$root2"
+"$bin" db stop --root "$root2" >/dev/null
 
 say "Roll back to the restore point: package, configuration and database as they were"
 run "$bin" rollback --root "$root" -y
@@ -197,11 +212,12 @@ run "$bin" status --root "$work/cluster-2"
 cleanup_cluster
 "$bin" db stop --root "$ext" >/dev/null
 
-say "A package built outside this project (unsigned), into another root, with --nogpgcheck"
+say "A package built outside this project (unsigned, and not the broker) is refused, even with --nogpgcheck"
 other=$work/other-root
 scripts/make-sandbox-root.sh "$other" --os centos7
-run "$bin" install --rpm "$fixtures/rpm-org/RPMS/foo-1.0-1.noarch.rpm" --root "$other" --nogpgcheck -y
-run rpm --root "$other" --dbpath /var/lib/rpm -q foo
+run "$bin" install --rpm "$fixtures/rpm-org/RPMS/foo-1.0-1.noarch.rpm" --root "$other" --nogpgcheck -y && exit 1 \
+  || echo "(refused, exit $?)"
+run rpm --root "$other" --dbpath /var/lib/rpm -q foo && exit 1 || echo "(not installed)"
 
 say "Done"
 echo "The sandbox root is kept in $root (its database is stopped on exit)."

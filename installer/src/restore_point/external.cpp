@@ -132,36 +132,49 @@ RestorePoint create_external_restore_point(const stdfs::path& root, const std::s
             const auto started = std::chrono::steady_clock::now();
             fault::point("restore_point.external_copy");
             migrations::DatabaseInfo info;
+            bool copied = false;
             try {
                 info = migrations::copy_database(
                     *server->admin, server->dbname, rp.copy->name,
                     fmt::format("leo-installer restore point {} of {} ({}): frozen, do not use", rp.id,
                                 member_id(root), reason));
-            } catch (...) {
+                copied = true;
+            } catch (const Error&) {
                 if (db.after_copy) db.after_copy();
-                throw;
+                // Another session connected between the check and the copy (another broker
+                // of the cluster waiting for the lease, a client): the copy cannot be made
+                // now, a dump can. Anything else, or a copy that exists after all, is an error.
+                const auto clients = migrations::database_clients(*server->admin, server->dbname);
+                if (clients.empty() || migrations::find_database(*server->admin, rp.copy->name)) throw;
+                why_dump = "other sessions connected while the copy was being made: " +
+                           migrations::describe_clients(clients);
+                log::warning("restore point {}: no template copy ({}); a directory dump instead", rp.id, why_dump);
+                rp.copy.reset();
+                rp.database_state.reset();
             }
-            if (db.after_copy) db.after_copy();
-            rp.copy->oid = info.oid;
-            rp.copy->size_bytes = info.size_bytes;
-            fault::point("restore_point.external_copied");
-            rp.dump_state = "pending";
-            rp.verification = "pending";
-            log::info("restore point {}: template copy {} of {} ({}) in {:.2f} s", rp.id, rp.copy->name, db.endpoint,
-                      mib(info.size_bytes),
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-            try {
-                write_manifest(root, rp, partial_inside);
-                sr.rename(partial_inside, snapshot_inside(rp.id));
-            } catch (...) {
+            if (copied) {
+                if (db.after_copy) db.after_copy();
+                rp.copy->oid = info.oid;
+                rp.copy->size_bytes = info.size_bytes;
+                fault::point("restore_point.external_copied");
+                rp.dump_state = "pending";
+                rp.verification = "pending";
+                log::info("restore point {}: template copy {} of {} ({}) in {:.2f} s", rp.id, rp.copy->name, db.endpoint,
+                          mib(info.size_bytes),
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
                 try {
-                    migrations::drop_database(*server->admin, rp.copy->name);
-                } catch (const std::exception&) {
+                    write_manifest(root, rp, partial_inside);
+                    sr.rename(partial_inside, snapshot_inside(rp.id));
+                } catch (...) {
+                    try {
+                        migrations::drop_database(*server->admin, rp.copy->name);
+                    } catch (const std::exception&) {
+                    }
+                    throw;
                 }
-                throw;
+                rp.dir = base / rp.id;
+                return rp;
             }
-            rp.dir = base / rp.id;
-            return rp;
         }
         if (db.dump) {
             if (on_step)
