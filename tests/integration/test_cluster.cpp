@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <regex>
+#include <optional>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -518,6 +519,34 @@ TEST_F(Cluster, WithoutCreatedbTheRestorePointIsADirectoryDumpAndTheRollbackRest
     for (auto it = want.begin(); it != want.end();)
         it = it->first.rfind("\"leo_installer\".", 0) == 0 ? want.erase(it) : std::next(it);
     EXPECT_EQ(after, want);
+}
+
+TEST_F(Cluster, ASessionThatConnectsJustBeforeTheCopyMakesItADumpNotAFailure) {
+    // The demo met it: another broker's lease-wait session connected to the shared database
+    // between the "no other session" check and the template copy, and the upgrade failed.
+    const auto root = add_broker(1);
+    leo::subprocess::Options o;
+    o.env["LEO_FAULT_INJECT"] = "restore_point.external_copy";  // just before the copy...
+    o.env["LEO_FAULT_SLEEP"] = "4";                               // ...made slow
+    std::optional<leo::migrations::Connection> intruder;
+    std::thread connect([&] {
+        // The upgrade's lease sessions appear, then close at the copy: a client arrives then.
+        bool busy_seen = false;
+        for (int i = 0; i < 600 && !intruder; ++i) {
+            const auto rows = ext->admin().query(
+                "SELECT count(*)::text FROM pg_catalog.pg_stat_activity WHERE datname = 'leo_cluster'");
+            if (rows.at(0, 0) != "0") busy_seen = true;
+            else if (busy_seen) intruder.emplace(shared());
+            if (!intruder) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+    });
+    auto up = run_installer(upgrade_args(root, true), o);
+    connect.join();
+    ASSERT_TRUE(intruder.has_value()) << "the test could not place its session";
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_THAT(up.out, HasSubstr("not a template copy: other sessions connected while the copy was being made"));
+    EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "") << "no copy is left behind";
+    EXPECT_EQ(installed(root), k_new);
 }
 
 TEST_F(Cluster, ManualRollbackOfTheSharedDatabaseNeedsTheFlagAndCanItselfBeRolledBack) {
