@@ -265,7 +265,7 @@ TEST_F(RepoConfigTest, ABadNumberNamesTheOptionAndTheRule) {
     EXPECT_TRUE(Contains(error(), "metadata_expire=soon: not a time"));
 }
 
-TEST_F(RepoConfigTest, AnOptionNotImplementedIsNamedInAWarning) {
+TEST_F(RepoConfigTest, AnOptionWeDoNotActOnIsNamedInAWarning) {
     const auto file = write("w.repo", "[w]\nbaseurl=http://h/\nthrottle=50%\nfailovermethod=priority\n");
     const auto configs = load_repo_configs(leo::fs::SystemRoot(m_tmp.path()));
     ASSERT_EQ(configs.size(), 1u);

@@ -162,7 +162,7 @@ TEST_F(YumConfigTest, DnfConfRepositoriesAreNamedWhenYumConfExists) {
     EXPECT_TRUE(Contains(c.warnings[0], dnf.string() + ":2: [d] a repository in dnf.conf is not read"));
 }
 
-TEST_F(YumConfigTest, AMainOptionNotImplementedIsNamedWithFileAndLine) {
+TEST_F(YumConfigTest, AMainOptionWeDoNotActOnIsNamedWithFileAndLine) {
     const auto conf = write("etc/yum.conf", "[main]\nkeepcache=0\nip_resolve=4\nbaseurl=http://h/\n");
     const auto c = load();
     EXPECT_EQ(c.warnings, (Strings{conf.string() + ":4: [main] option 'baseurl' is not supported; ignored",

@@ -48,8 +48,8 @@ struct RepoConfig {
     std::string username;                ///< HTTP authentication for baseurl and gpgkey
     std::string password;                ///< a secret, like proxy_password
     std::string source;                  ///< "FILE" it came from, or "--repofrompath"
-    /// About this section, one line each with file and line: each option not implemented
-    /// ("FILE:LINE: [id] option 'x' is not supported; ignored") and each unknown variable
+    /// About this section, one line each with file and line: each option this tool does not
+    /// act on ("FILE:LINE: [id] option 'x' is not supported; ignored") and each unknown variable
     /// ("FILE:LINE: [id] unknown variable $x in baseurl; left as written"). [main]'s are in
     /// YumConfig::warnings.
     std::vector<std::string> warnings;
@@ -59,7 +59,7 @@ struct RepoConfig {
 /// repository sections (load_yum_config).
 struct YumConfig {
     std::vector<RepoConfig> repos;       ///< every repository, enabled or not, in reading order
-    /// Warnings about [main] (an option not implemented, an unknown variable), about
+    /// Warnings about [main] (an option this tool does not act on, an unknown variable), about
     /// $releasever, and about dnf.conf, one line each ("FILE:LINE: [main] option 'x' is not
     /// supported; ignored"). Each repository's own warnings are in RepoConfig::warnings.
     std::vector<std::string> warnings;
