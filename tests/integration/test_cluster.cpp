@@ -526,18 +526,16 @@ TEST_F(Cluster, ASessionThatConnectsJustBeforeTheCopyMakesItADumpNotAFailure) {
     // between the "no other session" check and the template copy, and the upgrade failed.
     const auto root = add_broker(1);
     leo::subprocess::Options o;
+    const auto reached = tmp.path() / "at-the-copy";
     o.env["LEO_FAULT_INJECT"] = "restore_point.external_copy";  // just before the copy...
     o.env["LEO_FAULT_SLEEP"] = "4";                               // ...made slow
+    o.env["LEO_FAULT_REACHED"] = reached.string();               // ...and announced
     std::optional<leo::migrations::Connection> intruder;
     std::thread connect([&] {
-        // The upgrade's lease sessions appear, then close at the copy: a client arrives then.
-        bool busy_seen = false;
-        for (int i = 0; i < 600 && !intruder; ++i) {
-            const auto rows = ext->admin().query(
-                "SELECT count(*)::text FROM pg_catalog.pg_stat_activity WHERE datname = 'leo_cluster'");
-            if (rows.at(0, 0) != "0") busy_seen = true;
-            else if (busy_seen) intruder.emplace(shared());
-            if (!intruder) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        // The upgrade has checked that nobody else uses the database: a client arrives now.
+        for (int i = 0; i < 1200 && !intruder; ++i) {
+            if (stdfs::exists(reached)) intruder.emplace(shared());
+            else std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
     });
     auto up = run_installer(upgrade_args(root, true), o);
@@ -546,6 +544,51 @@ TEST_F(Cluster, ASessionThatConnectsJustBeforeTheCopyMakesItADumpNotAFailure) {
     ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
     EXPECT_THAT(up.out, HasSubstr("not a template copy: other sessions connected while the copy was being made"));
     EXPECT_EQ(databases_like(*ext, "leo_rp_%"), "") << "no copy is left behind";
+    EXPECT_EQ(installed(root), k_new);
+}
+
+TEST_F(Cluster, ASessionThatEndsSoonAfterTheCopyWasRefusedGetsTheCopyTriedAgain) {
+    // CI met it: another broker polling for the lease held a session of milliseconds at the
+    // moment of the copy; the upgrade failed instead of trying the copy again.
+    const auto root = add_broker(1);
+    const auto log_file = root / "var/log/leo-installer/installer.log";
+    leo::subprocess::Options o;
+    const auto reached = tmp.path() / "at-the-copy";
+    o.env["LEO_FAULT_INJECT"] = "restore_point.external_copy";
+    o.env["LEO_FAULT_SLEEP"] = "3";
+    o.env["LEO_FAULT_REACHED"] = reached.string();
+    bool placed = false;
+    bool left = false;
+    std::thread connect([&] {
+        std::optional<leo::migrations::Connection> intruder;
+        for (int i = 0; i < 1200 && !placed; ++i) {
+            if (stdfs::exists(reached)) {
+                intruder.emplace(shared());
+                placed = true;
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(25));
+            }
+        }
+        // The session ends as soon as the first copy attempt was refused because of it.
+        for (int i = 0; i < 1200 && placed && !left; ++i) {
+            if (stdfs::exists(log_file) &&
+                leo::fs::read_file(log_file).find("template copy not possible yet") != std::string::npos) {
+                intruder.reset();
+                left = true;
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+        }
+    });
+    auto up = run_installer(upgrade_args(root, true), o);
+    connect.join();
+    ASSERT_TRUE(placed) << "the test could not place its session";
+    ASSERT_TRUE(left) << up.out << up.err;
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_THAT(up.out, Not(HasSubstr("not a template copy")));
+    EXPECT_THAT(leo::fs::read_file(log_file), HasSubstr("template copy not possible yet: cannot copy the database "
+                                                        "leo_cluster: other sessions are connected to it: pid "));
+    EXPECT_THAT(databases_like(*ext, "leo_rp_%"), HasSubstr("leo_rp_")) << "the restore point is a template copy";
     EXPECT_EQ(installed(root), k_new);
 }
 

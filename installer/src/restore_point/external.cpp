@@ -17,7 +17,10 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <chrono>
 #include <set>
+#include <thread>
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
@@ -133,24 +136,34 @@ RestorePoint create_external_restore_point(const stdfs::path& root, const std::s
             fault::point("restore_point.external_copy");
             migrations::DatabaseInfo info;
             bool copied = false;
-            try {
-                info = migrations::copy_database(
-                    *server->admin, server->dbname, rp.copy->name,
-                    fmt::format("leo-installer restore point {} of {} ({}): frozen, do not use", rp.id,
-                                member_id(root), reason));
-                copied = true;
-            } catch (const Error&) {
-                if (db.after_copy) db.after_copy();
-                // Another session connected between the check and the copy (another broker
-                // of the cluster waiting for the lease, a client): the copy cannot be made
-                // now, a dump can. Anything else, or a copy that exists after all, is an error.
-                const auto clients = migrations::database_clients(*server->admin, server->dbname);
-                if (clients.empty() || migrations::find_database(*server->admin, rp.copy->name)) throw;
-                why_dump = "other sessions connected while the copy was being made: " +
-                           migrations::describe_clients(clients);
-                log::warning("restore point {}: no template copy ({}); a directory dump instead", rp.id, why_dump);
-                rp.copy.reset();
-                rp.database_state.reset();
+            // Another session may connect between the check and the copy: another broker of
+            // the cluster polling for the lease (a session of milliseconds), or a client.
+            // The copy is tried again after a short pause, then a dump is taken instead; any
+            // other failure is an error.
+            constexpr std::array<int, 3> k_pause_ms{0, 250, 750};
+            for (size_t attempt = 0; attempt < k_pause_ms.size() && !copied; ++attempt) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(k_pause_ms.at(attempt)));
+                try {
+                    info = migrations::copy_database(
+                        *server->admin, server->dbname, rp.copy->name,
+                        fmt::format("leo-installer restore point {} of {} ({}): frozen, do not use", rp.id,
+                                    member_id(root), reason));
+                    copied = true;
+                } catch (const migrations::DatabaseInUseError& e) {
+                    log::info("restore point {}: template copy not possible yet: {}", rp.id, e.what());
+                    if (attempt + 1 < k_pause_ms.size()) continue;
+                    if (db.after_copy) db.after_copy();
+                    why_dump = "other sessions connected while the copy was being made: " +
+                               (e.clients().empty() ? std::string("sessions that have ended since")
+                                                    : migrations::describe_clients(e.clients()));
+                    log::warning("restore point {}: no template copy ({}); a directory dump instead", rp.id,
+                                 why_dump);
+                    rp.copy.reset();
+                    rp.database_state.reset();
+                } catch (...) {
+                    if (db.after_copy) db.after_copy();
+                    throw;
+                }
             }
             if (copied) {
                 if (db.after_copy) db.after_copy();

@@ -218,11 +218,16 @@ std::vector<DatabaseInfo> databases_with_prefix(Connection& admin, const std::st
 
 DatabaseInfo copy_database(Connection& admin, const std::string& source, const std::string& copy,
                            const std::string& comment) {
-    if (const auto clients = database_clients(admin, source); !clients.empty())
-        throw RefusedError(fmt::format("cannot copy the database {}: other sessions are connected to it: {}; stop "
-                                       "the broker's components (or those clients) and run again; nothing was "
-                                       "changed",
-                                       source, describe_clients(clients)));
+    const auto in_use = [&](std::vector<Client> clients) {
+        const std::string who = clients.empty() ? std::string("a session that has ended since")
+                                                : describe_clients(clients);
+        return DatabaseInUseError(fmt::format("cannot copy the database {}: other sessions are connected to it: {}; "
+                                              "stop the broker's components (or those clients) and run again; "
+                                              "nothing was changed",
+                                              source, who),
+                                  std::move(clients));
+    };
+    if (auto clients = database_clients(admin, source); !clients.empty()) throw in_use(std::move(clients));
     // A database of that name is never ours to replace (nor, after a failure, to drop).
     if (find_database(admin, copy))
         throw RefusedError(fmt::format("cannot copy the database {} into {}: a database of that name exists (not "
@@ -233,6 +238,9 @@ DatabaseInfo copy_database(Connection& admin, const std::string& source, const s
         admin.exec(fmt::format("CREATE DATABASE {} TEMPLATE {}{}", admin.quote_ident(copy),
                                admin.quote_ident(source), strategy));
     } catch (const DatabaseError& e) {
+        // 55006 object_in_use: a session connected after the check above.
+        if (const auto* q = dynamic_cast<const QueryError*>(&e); q != nullptr && q->sqlstate() == "55006")
+            throw in_use(database_clients(admin, source));
         // A failed CREATE DATABASE removes what it wrote itself (disk full included); a
         // database of that name made meanwhile by someone else is not ours to drop.
         std::throw_with_nested(DatabaseError(fmt::format(

@@ -86,11 +86,26 @@ struct DatabaseInfo {
 /// Databases whose name starts with `prefix` (restore-point copies: "leo_rp_").
 [[nodiscard]] std::vector<DatabaseInfo> databases_with_prefix(Connection& admin, const std::string& prefix);
 
+/// A template copy refused because other sessions use the source database (exit 3).
+/// `clients()` is who was connected when the refusal was found out; it may be empty when a
+/// short-lived session (another broker polling the cluster's lease) has already ended.
+class DatabaseInUseError : public leo::RefusedError {
+public:
+    DatabaseInUseError(const std::string& what, std::vector<Client> clients)
+        : leo::RefusedError(what), m_clients(std::move(clients)) {}
+    [[nodiscard]] const std::vector<Client>& clients() const noexcept { return m_clients; }
+
+private:
+    std::vector<Client> m_clients;
+};
+
 /// `CREATE DATABASE copy TEMPLATE source` (STRATEGY FILE_COPY on PostgreSQL 15 and later:
 /// a file copy after a checkpoint, not every block through the WAL), then the copy is
 /// frozen: ALLOW_CONNECTIONS false, not a template, `comment` as its comment. Returns the
-/// copy's OID and size. Throws leo::RefusedError naming every other session of `source`
-/// (nothing is created), leo::DatabaseError when the copy fails (disk full: the server
+/// copy's OID and size. Throws DatabaseInUseError naming every other session of `source`
+/// (nothing is created): seen before the copy, or a session that connected between that
+/// check and the copy (the server's SQLSTATE 55006, "source database is being accessed by
+/// other users"); leo::DatabaseError when the copy fails otherwise (disk full: the server
 /// removes what it wrote; `source` is untouched, and the message says so).
 DatabaseInfo copy_database(Connection& admin, const std::string& source, const std::string& copy,
                            const std::string& comment);
