@@ -1,6 +1,7 @@
 // Repository metadata tied together: load_metadata (repomd.xml, then primary), download_package, fetch_url.
 #include "leo/repo/metadata.hpp"
 
+#include "block_queue.hpp"
 #include "cache.hpp"
 #include "detail.hpp"
 #include "failover.hpp"
@@ -257,7 +258,7 @@ std::filesystem::path download_from(const RepoConfig& repo, const PackageEntry& 
     transfer.progress = progress;
     transfer.expected_total = entry.size;
     transfer.durable = false;  // never reused without its checksum: a torn file after a crash is refetched
-    std::optional<crypto::Digest> digest;  // hashed as it arrives: the file is not read again
+    std::optional<detail::BackgroundDigest> digest;  // hashed as it arrives: the file is not read again
     if (!digest_name(entry.checksum_type).empty()) {
         digest.emplace(digest_name(entry.checksum_type));
         transfer.tap = [&digest](const char* data, std::size_t n) { digest->update(data, n); };

@@ -1,4 +1,5 @@
 // Primary downloaded, hashed, decompressed and scanned at once: libcurl on one thread, libarchive and the scan on another.
+#include "block_queue.hpp"
 #include "fetch.hpp"
 #include "scan.hpp"
 
@@ -22,59 +23,6 @@ namespace {
 
 constexpr std::size_t k_queue_limit = std::size_t{8} << 20;  // compressed bytes waiting for the scan
 
-/// Blocks from the transfer to the scan. The producer waits while too much is queued; once
-/// the consumer is done (or failed) blocks are dropped, so that the download still ends
-/// and its checksum can be told.
-class BlockQueue {
-public:
-    void push(const char* data, std::size_t n) {
-        std::unique_lock lock(m_mutex);
-        m_space.wait(lock, [&] { return m_bytes < k_queue_limit || m_consumer_done; });
-        if (m_consumer_done) {
-            return;
-        }
-        m_blocks.emplace_back(data, n);
-        m_bytes += n;
-        m_ready.notify_one();
-    }
-    /// The next block; nullopt at the end (`failed` tells a failed transfer from the end).
-    std::optional<std::string> pop(bool& failed) {
-        std::unique_lock lock(m_mutex);
-        m_ready.wait(lock, [&] { return !m_blocks.empty() || m_closed; });
-        failed = m_failed;
-        if (m_blocks.empty()) {
-            return std::nullopt;
-        }
-        std::string block = std::move(m_blocks.front());
-        m_blocks.pop_front();
-        m_bytes -= block.size();
-        m_space.notify_one();
-        return block;
-    }
-    void close(bool failed) {
-        const std::lock_guard lock(m_mutex);
-        m_closed = true;
-        m_failed = failed;
-        m_ready.notify_all();
-    }
-    void consumer_done() {
-        const std::lock_guard lock(m_mutex);
-        m_consumer_done = true;
-        m_blocks.clear();
-        m_bytes = 0;
-        m_space.notify_all();
-    }
-
-private:
-    std::mutex m_mutex;
-    std::condition_variable m_ready;
-    std::condition_variable m_space;
-    std::deque<std::string> m_blocks;
-    std::size_t m_bytes = 0;
-    bool m_closed = false;
-    bool m_failed = false;
-    bool m_consumer_done = false;
-};
 
 /// libarchive's client: reads blocks from the queue.
 struct QueueClient {
@@ -110,7 +58,7 @@ PrimaryScan stream_primary(Transfer& transfer, const std::string& checksum_type,
         throw RepoError(context + fmt::format("unsupported checksum type \"{}\"", checksum_type));
     }
     crypto::Digest digest(algorithm);
-    BlockQueue queue;
+    BlockQueue queue(k_queue_limit);
     PrimaryScan result;
     std::exception_ptr scan_error;
     std::thread scanner([&] {
