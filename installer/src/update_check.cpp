@@ -2,6 +2,7 @@
 #include "update_check.hpp"
 #include "leo/installer/hint.hpp"
 
+#include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/system_root.hpp"
@@ -12,11 +13,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace leo::installer {
@@ -61,6 +65,36 @@ std::string reason_of(const repo::RepoConfig& r, const std::string& message) {
     return why;
 }
 
+/// The metadata cache of a user other than root, as dnf keeps one per user: by the XDG
+/// base directory rule, $XDG_CACHE_HOME/leo-installer/R (else $HOME/.cache/leo-installer/R),
+/// R the first 16 hex digits of the SHA-256 of the root's absolute path. Made 0700; used
+/// only when it is a directory (not a symlink) of this user that nobody else may write.
+/// nullopt (with a warning when a directory was refused) otherwise: the caller then uses
+/// a private temporary cache.
+std::optional<stdfs::path> user_cache_dir(const stdfs::path& root, const std::function<void(const std::string&)>& warn) {
+    stdfs::path base;
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') base = xdg;
+    else if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/' && std::string_view(home) != "/")
+        base = stdfs::path(home) / ".cache";
+    else return std::nullopt;
+    const stdfs::path dir =
+        base / "leo-installer" / crypto::digest_hex("sha256", stdfs::absolute(root).lexically_normal().string()).substr(0, 16);
+    std::error_code ec;
+    stdfs::create_directories(dir, ec);  // not-under-root: a non-root user's own cache, with that user's rights
+    for (const auto& d : {dir.parent_path(), dir}) {
+        struct stat st {};
+        if (::lstat(d.c_str(), &st) != 0) return std::nullopt;
+        if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+            warn(fmt::format("{} is not a directory of this user's only; the metadata is fetched into a temporary "
+                             "cache instead",
+                             d.string()));
+            return std::nullopt;
+        }
+        if ((st.st_mode & 07777) != 0700 && ::chmod(d.c_str(), 0700) != 0) return std::nullopt;  // not-under-root: as above
+    }
+    return dir;
+}
+
 } // namespace
 
 std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& sel, RepoKeyring& keys) {
@@ -68,15 +102,20 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
         if (sel.on_warning) sel.on_warning(s);
     };
     // The root's metadata cache belongs to root. Another user (check-update reads only,
-    // for every user) can neither write it nor may change it: the metadata goes to a
-    // private temporary cache instead, removed afterwards (nothing under the root changes).
+    // for every user) can neither write it nor may change it: the metadata goes to that
+    // user's own cache (a monitoring check run every few minutes gets warm answers), else
+    // to a private temporary one removed afterwards. Nothing under the root changes.
     std::optional<fs::PrivateTempDir> private_cache;
+    std::optional<stdfs::path> own_cache;
     if (::geteuid() != 0) {
-        const char* tmp = std::getenv("TMPDIR");
-        private_cache.emplace(tmp != nullptr && *tmp == '/' ? tmp : "/tmp", "leo-installer-cache.");
+        own_cache = user_cache_dir(root, warn);
+        if (!own_cache) {
+            const char* tmp = std::getenv("TMPDIR");
+            private_cache.emplace(tmp != nullptr && *tmp == '/' ? tmp : "/tmp", "leo-installer-cache.");
+        }
     }
-    const fs::SystemRoot sys(private_cache ? private_cache->path() : root);
-    const stdfs::path cache_dir = private_cache ? "/metadata" : "/var/cache/leo-installer/metadata";
+    const fs::SystemRoot sys(own_cache ? *own_cache : private_cache ? private_cache->path() : root);
+    const stdfs::path cache_dir = ::geteuid() != 0 ? "/metadata" : "/var/cache/leo-installer/metadata";
     const auto repos = select_repos(root, sel);
 
     std::vector<Candidate> found;                              // offered and not left out

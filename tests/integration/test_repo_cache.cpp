@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -74,6 +75,48 @@ TEST_F(RepoCache, WithinMetadataExpireNoRequestAtAll) {
     EXPECT_EQ(update_of(check()), k_new);
     EXPECT_EQ(server->request_count(), before) << "within metadata_expire nothing is asked";
     EXPECT_TRUE(stdfs::is_regular_file(entries()));
+}
+
+TEST_F(RepoCache, AnotherUserGetsWarmAnswersFromItsOwnCacheAndTheRootIsUntouched) {
+    // A monitoring check runs check-update as an unprivileged user every few minutes: its
+    // metadata goes to that user's cache (XDG), never under the root, and is reused.
+    constexpr uid_t k_user = 54321;
+    write_repo("0");
+    for (const auto& d : {tmp.path(), root, root / "var", root / "var/lib", root / "var/lib/rpm"}) {
+        ASSERT_EQ(::chmod(d.c_str(), 0755), 0) << d;
+    }
+    for (const auto& e : stdfs::directory_iterator(root / "var/lib/rpm")) ASSERT_EQ(::chmod(e.path().c_str(), 0644), 0);
+    const auto home = tmp.path() / "home";
+    stdfs::create_directories(home);
+    ASSERT_EQ(::chown(home.c_str(), k_user, k_user), 0);
+    leo::subprocess::Options as_user;
+    as_user.uid = k_user;
+    as_user.gid = k_user;
+    as_user.env["HOME"] = home.string();
+    as_user.env["XDG_CACHE_HOME"] = "";
+    const auto snapshot = leo::test::snapshot_tree(root, {});
+    for (int i = 0; i < 3; ++i) {
+        auto r = run_installer({"check-update", "--root", root.string(), "--json"}, as_user);
+        EXPECT_EQ(update_of(r), k_new) << r.err;
+    }
+    EXPECT_EQ(repomd_gets(), 3u);
+    EXPECT_EQ(primary_gets(), 1u) << "the second and third answers come from the user's cache";
+    EXPECT_EQ(leo::test::snapshot_tree(root, {}), snapshot) << "nothing under the root changed";
+    EXPECT_FALSE(stdfs::exists(root / "var/cache/leo-installer"));
+    // One directory per root under ~/.cache/leo-installer, the user's own, 0700.
+    std::vector<stdfs::path> dirs;
+    for (const auto& e : stdfs::directory_iterator(home / ".cache/leo-installer")) dirs.push_back(e.path());
+    ASSERT_EQ(dirs.size(), 1u);
+    EXPECT_EQ(leo::test::owner_of(dirs[0]), k_user);
+    EXPECT_EQ(stdfs::status(dirs[0]).permissions() & stdfs::perms::all, stdfs::perms::owner_all);
+    EXPECT_TRUE(stdfs::is_regular_file(dirs[0] / "metadata/leo/entries.json"));
+
+    // A cache directory others may write is not used: a warning, a temporary cache, the answer.
+    ASSERT_EQ(::chmod(dirs[0].c_str(), 0777), 0);
+    auto r = run_installer({"check-update", "--root", root.string(), "--json"}, as_user);
+    EXPECT_EQ(update_of(r), k_new) << r.err;
+    EXPECT_TRUE(contains(r.err, dirs[0].string() + " is not a directory of this user's only")) << r.err;
+    EXPECT_EQ(primary_gets(), 2u);
 }
 
 TEST_F(RepoCache, AfterExpiryOnlyRepomdIsFetched) {
