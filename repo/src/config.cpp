@@ -200,16 +200,23 @@ RepoConfig make_config(const Section& raw, const RepoConfig& defaults, const Yum
 }
 
 /// The repository sections of one file (not [main]), appended to `out`; `seen` holds the ids
-/// already defined (by earlier files) and where.
+/// already defined (by earlier files) and where. A repository id defined again is named in
+/// `duplicates` and ignored: yum 3 keeps the first definition ("Repository X is listed more
+/// than once in the configuration"); nullptr makes it an error instead (one text, one file).
 void add_sections(const std::vector<Section>& sections, const std::string& file, const RepoConfig& defaults,
-                  const YumVars& vars, std::vector<RepoConfig>& out, std::map<std::string, std::string>& seen) {
+                  const YumVars& vars, std::vector<RepoConfig>& out, std::map<std::string, std::string>& seen,
+                  std::vector<std::string>* duplicates) {
     for (const Section& section : sections) {
         if (section.id == "main") continue;  // yum ignores [main] in repo files
         if (section.id.empty()) throw RepoError(fmt::format("{}:{}: empty repository id []", file, section.line));
         const std::string here = fmt::format("{}:{}", file, section.line);
-        if (const auto [it, inserted] = seen.emplace(section.id, here); !inserted)
-            throw RepoError(fmt::format("{}: repository id [{}] is already defined at {}", here, section.id,
-                                        it->second));
+        if (const auto [it, inserted] = seen.emplace(section.id, here); !inserted) {
+            const std::string what =
+                fmt::format("{}: repository id [{}] is already defined at {}", here, section.id, it->second);
+            if (duplicates == nullptr) throw RepoError(what);
+            duplicates->push_back(what + "; this definition is ignored (yum keeps the first)");
+            continue;
+        }
         out.push_back(make_config(section, defaults, vars, file));
     }
 }
@@ -309,13 +316,13 @@ YumConfig load_yum_config(const leo::fs::SystemRoot& root) {
                                                    "exists (yum's configuration); ignored",
                                                    dnf->host, section.line, section.id, yum->host));
     if (const auto* conf = yum ? &*yum : dnf ? &*dnf : nullptr)
-        add_sections(conf->sections, conf->host, defaults, vars, out.repos, seen);
+        add_sections(conf->sections, conf->host, defaults, vars, out.repos, seen, &out.warnings);
     for (const auto& dir : out.reposdirs) {
         for (const auto& name : repo_files(root, dir)) {
             const auto inside = std::filesystem::path(dir) / name;
             const std::string host = root.host(inside).string();
             add_sections(detail::parse_ini_sections(root.read(inside, k_conf_file_limit), host), host, defaults,
-                         vars, out.repos, seen);
+                         vars, out.repos, seen, &out.warnings);
         }
     }
     return out;
@@ -326,7 +333,8 @@ std::vector<RepoConfig> load_repo_configs(const leo::fs::SystemRoot& root) { ret
 std::vector<RepoConfig> parse_repo_config(const std::string& text, const std::string& file) {
     std::vector<RepoConfig> configs;
     std::map<std::string, std::string> seen;
-    add_sections(detail::parse_ini_sections(text, file), file, RepoConfig{}, builtin_yum_vars(), configs, seen);
+    add_sections(detail::parse_ini_sections(text, file), file, RepoConfig{}, builtin_yum_vars(), configs, seen,
+                 nullptr);
     return configs;
 }
 

@@ -3,6 +3,8 @@
 #include "leo/repo/config.hpp"
 #include "test_support.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -281,17 +283,27 @@ TEST_F(RepoConfigTest, DisabledSectionWithoutBaseurlIsKept) {
     EXPECT_TRUE(configs[0].baseurls.empty());
 }
 
-TEST_F(RepoConfigTest, DuplicateIdAcrossFilesNamesBoth) {
+TEST_F(RepoConfigTest, DuplicateIdAcrossFilesKeepsTheFirstAndNamesBoth) {
+    // yum 3: "Repository 'dup' is listed more than once in the configuration"; the first wins.
     const auto a = write("a.repo", "[dup]\nbaseurl=http://a/\n");
     const auto b = write("b.repo", "\n\n[dup]\nbaseurl=http://b/\n");
-    const std::string message = error();
-    EXPECT_TRUE(Contains(message, b.string() + ":3:"));
-    EXPECT_TRUE(Contains(message, "already defined at " + a.string() + ":1"));
+    EXPECT_EQ(error(), "");
+    const auto c = leo::repo::load_yum_config(leo::fs::SystemRoot(m_tmp.path()));
+    ASSERT_EQ(c.repos.size(), 1u);
+    EXPECT_EQ(c.repos[0].baseurls, (Strings{"http://a/"}));
+    const std::string expected = b.string() + ":3: repository id [dup] is already defined at " + a.string() +
+                                 ":1; this definition is ignored (yum keeps the first)";
+    EXPECT_EQ(std::count(c.warnings.begin(), c.warnings.end(), expected), 1) << ::testing::PrintToString(c.warnings);
 }
 
-TEST_F(RepoConfigTest, DuplicateIdInOneFile) {
+TEST_F(RepoConfigTest, DuplicateIdInOneFileKeepsTheFirst) {
     const auto a = write("a.repo", "[dup]\nbaseurl=http://a/\n[dup]\nbaseurl=http://b/\n");
-    EXPECT_TRUE(Contains(error(), a.string() + ":3:"));
+    const auto c = leo::repo::load_yum_config(leo::fs::SystemRoot(m_tmp.path()));
+    ASSERT_EQ(c.repos.size(), 1u);
+    EXPECT_EQ(c.repos[0].baseurls, (Strings{"http://a/"}));
+    const std::string expected = a.string() + ":3: repository id [dup] is already defined at " + a.string() +
+                                 ":1; this definition is ignored (yum keeps the first)";
+    EXPECT_EQ(std::count(c.warnings.begin(), c.warnings.end(), expected), 1) << ::testing::PrintToString(c.warnings);
 }
 
 TEST_F(RepoConfigTest, UnsupportedBaseurlScheme) {
