@@ -131,6 +131,16 @@ YumVars load_yum_vars(const leo::fs::SystemRoot& root, const std::vector<std::st
         }
         vars["releasever"] = *releasever;
     }
+    // $uuid: yum 3's persistent id of the system (persistdir/uuid, /var/lib/yum/uuid), read
+    // when it exists; yum writes one on its first run, this tool only reads.
+    try {
+        if (const auto uuid = root.try_read("/var/lib/yum/uuid", k_vars_file_limit)) {
+            if (const std::string id(detail::trim(*uuid)); !id.empty()) vars["uuid"] = id;
+        }
+    } catch (const Error& e) {
+        warnings.push_back(fmt::format("uuid: {} cannot be read ({}); $uuid stays undefined",
+                                       root.host("/var/lib/yum/uuid").string(), e.what()));
+    }
     for (auto& [name, value] : from_files) vars[name] = std::move(value);
     return vars;
 }

@@ -91,6 +91,18 @@ TEST_F(YumConfigTest, StockCentOS7LoadsWithoutAWarningAndSubstitutesItsVariables
     EXPECT_EQ(c.reposdirs, (Strings{"/etc/yum.repos.d", "/etc/yum/repos.d"}));
 }
 
+TEST_F(YumConfigTest, UuidIsReadFromYumsPersistdirAndOtherwiseLeftUndefined) {
+    write("etc/yum.repos.d/a.repo", "[a]\nbaseurl=http://h/$uuid/\n");
+    auto c = load();
+    EXPECT_FALSE(c.vars.contains("uuid"));
+    EXPECT_EQ(c.repos.at(0).baseurls, (Strings{"http://h/$uuid/"}));
+    EXPECT_TRUE(Contains(joined(c.repos.at(0).warnings), "unknown variable $uuid")) << joined(c.repos.at(0).warnings);
+    write("var/lib/yum/uuid", "6f1c2d3e-0a4b-4c5d-8e9f-001122334455\n");
+    c = load();
+    EXPECT_EQ(c.vars.at("uuid"), "6f1c2d3e-0a4b-4c5d-8e9f-001122334455");
+    EXPECT_EQ(c.repos.at(0).baseurls, (Strings{"http://h/6f1c2d3e-0a4b-4c5d-8e9f-001122334455/"}));
+}
+
 TEST_F(YumConfigTest, MainDefaultsApplyToEveryRepositoryBeforeItsOwnValues) {
     write("etc/yum.conf", "[main]\ngpgcheck=0\nrepo_gpgcheck=1\nexclude=leostream-broker-9.2*\nincludepkgs=leo*\n"
                           "skip_if_unavailable=1\nmetadata_expire=1h\ntimeout=5\nretries=2\nminrate=2k\nsslverify=0\n"
