@@ -40,6 +40,7 @@ using detail::resolve_mirrors;
 using detail::Transfer;
 using detail::try_each;
 using detail::unsafe_location;
+using detail::without_repo_prefix;
 
 namespace {
 
@@ -418,12 +419,43 @@ std::filesystem::path download_package(const RepoConfig& repo, const PackageEntr
                 }
             }
         }
-        return try_each(repo, urls, repo.mirrorlist.empty() && repo.metalink.empty(), {},
-                        [&](const std::string& base) {
-                            PackageEntry from = entry;
-                            from.base_url = base;
-                            return download_from(repo, from, root, dest_dir, progress);
-                        });
+        const auto attempt = [&](const std::string& base) {
+            PackageEntry from = entry;
+            from.base_url = base;
+            return download_from(repo, from, root, dest_dir, progress);
+        };
+        const bool has_list = !repo.mirrorlist.empty() || !repo.metalink.empty();
+        try {
+            return try_each(repo, urls, !has_list, {}, attempt);
+        } catch (const RepoError& failed) {
+            // Metadata answered from the cache fetched no mirror list: the package came
+            // only from the mirror that served the metadata and the baseurls. The list's
+            // other mirrors are tried now, after those failures (listed first).
+            if (!has_list || !entry.location_base.empty()) throw;
+            detail::ResolvedMirrors mirrors;
+            try {
+                mirrors = resolve_mirrors(repo);
+            } catch (const RepoError&) {
+                throw failed;
+            }
+            std::vector<std::string> more;
+            for (const auto& url : mirrors.urls) {
+                if (std::find(urls.begin(), urls.end(), url) == urls.end()) more.push_back(url);
+            }
+            if (more.empty()) throw;
+            std::vector<std::string> failures;
+            for (const auto& url : more) {
+                try {
+                    return detail::with_retries(repo, [&] { return attempt(url); });
+                } catch (const RepoError& e) {
+                    failures.push_back(without_repo_prefix(repo, e.what()));
+                }
+            }
+            failures.insert(failures.end(), mirrors.failures.begin(), mirrors.failures.end());
+            throw RepoError(fmt::format("repository {}: every mirror failed ({} tried): {}; {}", repo.id,
+                                        urls.size() + more.size(), without_repo_prefix(repo, failed.what()),
+                                        fmt::join(failures, "; ")));
+        }
     });
 }
 

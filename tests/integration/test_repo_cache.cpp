@@ -285,4 +285,36 @@ TEST_F(PackageCache, ASecondDryRunReusesThePackageAndCacheOnlyNeedsIt) {
     EXPECT_EQ(leo::fs::read_file(cached), leo::fs::read_file(pkgs / "repo" / (k_new + ".rpm")));
 }
 
+TEST_F(PackageCache, AfterACacheHitAPackageMissingOnItsMirrorComesFromTheMirrorListsOthers) {
+    // The metadata was cached from the first mirror; that mirror then lost the package (a
+    // lagging or broken mirror). Answered from the cache, no mirror list was fetched: it is
+    // fetched now and the next mirror serves the package.
+    stdfs::copy(docroot / "repo", docroot / "b", stdfs::copy_options::recursive);
+    std::ofstream(docroot / "mirrors.txt") << server->url() << "/repo\n" << server->url() << "/b\n";
+    std::ofstream(root / "etc/yum.repos.d/leo.repo")
+        << "[leo]\nname=Broker\nmirrorlist=" << server->url() << "/mirrors.txt\nenabled=1\ngpgcheck=1\ngpgkey="
+        << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\nmetadata_expire=1h\n";
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(server->request_count("/mirrors.txt"), 1u);
+    stdfs::remove(docroot / "repo" / (k_new + ".rpm"));
+    auto r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(server->request_count("/repo/" + k_new + ".rpm"), 1u);
+    EXPECT_EQ(server->request_count("/b/" + k_new + ".rpm"), 1u);
+    EXPECT_EQ(server->request_count("/mirrors.txt"), 2u) << "fetched after the cached mirror failed";
+    EXPECT_EQ(server->request_count("-primary.xml.gz"), 1u) << "the metadata still came from the cache";
+
+    // Every mirror without it: one error naming each.
+    stdfs::remove(docroot / "b" / (k_new + ".rpm"));
+    stdfs::remove_all(root / "var/cache/leo-installer/packages");
+    r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "repository leo: every mirror failed (2 tried): ")) << r.err;
+    EXPECT_TRUE(contains(r.err, server->url() + "/repo/" + k_new + ".rpm")) << r.err;
+    EXPECT_TRUE(contains(r.err, server->url() + "/b/" + k_new + ".rpm")) << r.err;
+    const auto q = leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-q",
+                                         "leostream-broker"});
+    EXPECT_EQ(q.out, "leostream-broker-9.0.7-1.x86_64\n") << "nothing was installed";
+}
+
 } // namespace
