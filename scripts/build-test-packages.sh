@@ -7,13 +7,57 @@
 #   OUTDIR/epoch/                    a repository with a signed 1:9.0.1 (epoch 1 beats 9.2.0)
 #   OUTDIR/bad/                      a signed 9.3.0 whose last migration fails
 #   OUTDIR/crash/                    a signed 9.3.1 whose migration stops the database server
+#   OUTDIR/repo_02/                  a repository (createrepo_c, revision 1334670929) of two
+#                                    packages that are not the broker, named as createrepo_c's
+#                                    test repository repo_02: fake_bash-1.1.1-1.x86_64 and
+#                                    super_kernel-6.0.1-2.x86_64 (the leo::repo tests serve it)
+#   OUTDIR/other/                    unsigned packages that are not the broker, named as
+#                                    rpm's test packages: foo-1.0-1.noarch, hello-1.0-1.i386,
+#                                    hello-2.0-1.i686 (refusals: not the broker, wrong arch)
 # usage: scripts/build-test-packages.sh OUTDIR
 set -euo pipefail
 out=${1:?usage: build-test-packages.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
+
+# plain_rpm OUTDIR NAME VERSION RELEASE ARCH [LINE...]: an unsigned package with rpmbuild from
+# a .spec written here. Each LINE is a preamble line ("Requires: bash", "Provides: x = 1")
+# or "file:/PATH", a small text file the package owns.
+plain_rpm() {
+  local outdir=$1 name=$2 version=$3 release=$4 arch=$5
+  shift 5
+  local top line files=() spec
+  top=$(mktemp -d "$out/.rpmbuild.XXXXXX") # under OUTDIR: a failed build leaves nothing elsewhere
+  mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS}
+  spec=$top/SPECS/$name.spec
+  {
+    printf 'Name: %s\nVersion: %s\nRelease: %s\nSummary: %s, a package built by the tests\n' \
+      "$name" "$version" "$release" "$name"
+    printf 'License: MIT\n'
+    if [[ $arch == noarch ]]; then printf 'BuildArch: noarch\n'; fi
+    for line in "$@"; do
+      case $line in
+        file:*) files+=("${line#file:}") ;;
+        *) printf '%s\n' "$line" ;;
+      esac
+    done
+    printf '\n%%description\n%s, built by scripts/build-test-packages.sh.\n\n%%install\n' "$name"
+    for line in "${files[@]}"; do
+      printf 'mkdir -p %%{buildroot}%s\necho "%s %s" > %%{buildroot}%s\n' \
+        "$(dirname "$line")" "$name" "$version" "$line"
+    done
+    printf '\n%%files\n'
+    for line in "${files[@]}"; do printf '%s\n' "$line"; done
+  } > "$spec"
+  # BuildArch: i686 is refused on an x86_64 host ("No compatible architectures"); --target is not
+  rpmbuild -bb --quiet --target "$arch" --define "_topdir $top" --define "_dbpath /var/lib/rpm" \
+    --define "_build_id_links none" "$spec" >&2
+  cp "$top/RPMS/$arch/$name-$version-$release.$arch.rpm" "$outdir"/
+  rm -rf "$top"
+}
 rm -rf "$out"
-mkdir -p "$out"/repo "$out"/unsigned "$out"/epoch "$out"/bad "$out"/bad-sql "$out"/crash "$out"/crash-sql
+mkdir -p "$out"/repo "$out"/repo_02 "$out"/other "$out"/unsigned "$out"/epoch "$out"/bad "$out"/bad-sql "$out"/crash "$out"/crash-sql
 chmod 0755 "$out"
+out=$(cd "$out" && pwd) # absolute: rpmbuild runs %install in another directory
 "$here"/make-signing-key.sh "$out"/gnupg leo-test "$out"/RPM-GPG-KEY-leo-test
 export GNUPGHOME=$out/gnupg
 for v in 9.0.7 9.1.2 9.1.10 9.2.0~rc1 9.2.0; do
@@ -38,5 +82,13 @@ SELECT pg_sleep(5);
 SQL
 EXTRA_MIGRATIONS=$out/crash-sql SIGN_KEY=leo-test "$here"/build-broker-rpm.sh 9.3.1 "$out"/crash >/dev/null
 EXTRA_MIGRATIONS=$out/bad-sql SIGN_KEY=leo-test "$here"/build-broker-rpm.sh 9.3.0 "$out"/bad >/dev/null
+plain_rpm "$out"/repo_02 fake_bash 1.1.1 1 x86_64 "Requires: super_kernel" "Provides: bash" \
+  file:/usr/bin/fake_bash
+plain_rpm "$out"/repo_02 super_kernel 6.0.1 2 x86_64 "Provides: super_kernel = 6.0.0" \
+  "Obsoletes: super_kernel = 5.9.0" "Conflicts: super_kernel < 4.0.0" file:/usr/bin/super_kernel
+createrepo_c --quiet --no-database --revision 1334670929 "$out"/repo_02
+plain_rpm "$out"/other foo 1.0 1 noarch "Provides: hi"
+plain_rpm "$out"/other hello 1.0 1 i386 file:/usr/local/bin/hello
+plain_rpm "$out"/other hello 2.0 1 i686 file:/usr/bin/hello
 gpgconf --kill gpg-agent 2>/dev/null || true
 echo "$out"

@@ -15,7 +15,6 @@ leo_install_deps
 leo_build build
 here=$(pwd)
 bin=$here/build/installer/leo-installer
-fixtures=$here/tests/fixtures/public
 
 work=$(mktemp -d /tmp/leo-demo.XXXXXX)
 chmod 0755 "$work"
@@ -37,6 +36,7 @@ scripts/make-sandbox-root.sh "$root" --os centos7
 run cat "$root/etc/os-release"
 
 say "Build and sign the broker packages; make a yum repository of them with createrepo_c"
+# (scripts/build-test-packages.sh also builds other/foo-1.0-1.noarch.rpm, a package that is not the broker)
 scripts/build-test-packages.sh "$work/packages" >/dev/null 2>&1
 pub=$work/packages/RPM-GPG-KEY-leo-test
 rpm_file=$work/packages/repo/leostream-broker-9.0.7-1.x86_64.rpm
@@ -215,7 +215,7 @@ cleanup_cluster
 say "A package built outside this project (unsigned, and not the broker) is refused, even with --nogpgcheck"
 other=$work/other-root
 scripts/make-sandbox-root.sh "$other" --os centos7
-run "$bin" install --rpm "$fixtures/rpm-org/RPMS/foo-1.0-1.noarch.rpm" --root "$other" --nogpgcheck -y && exit 1 \
+run "$bin" install --rpm "$work/packages/other/foo-1.0-1.noarch.rpm" --root "$other" --nogpgcheck -y && exit 1 \
   || echo "(refused, exit $?)"
 run rpm --root "$other" --dbpath /var/lib/rpm -q foo && exit 1 || echo "(not installed)"
 

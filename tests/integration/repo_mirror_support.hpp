@@ -1,7 +1,8 @@
 #pragma once
 // Helpers of the mirror, TLS and proxy tests of leo::repo (test_repo_mirrors.cpp,
-// test_repo_transport.cpp): repositories made in the test, the fixture repository repo_02
-// copied to break it, and assertions on messages and on what is left on disk.
+// test_repo_transport.cpp): repositories made in the test, the repository repo_02 that
+// scripts/build-test-packages.sh builds at test time, copied to break it, and assertions on
+// messages and on what is left on disk.
 #include "test_support.hpp"
 
 #include "leo/common/error.hpp"
@@ -24,7 +25,9 @@ namespace stdfs = std::filesystem;
 
 inline const std::string k_fake_bash = "fake_bash-1.1.1-1.x86_64.rpm";
 
-inline stdfs::path repo_02() { return fixtures_dir() / "createrepo_c/repo_02"; }
+/// fake_bash-1.1.1-1.x86_64 and super_kernel-6.0.1-2.x86_64 in a createrepo_c repository,
+/// built at test time (test_packages_dir()/repo_02): no built package is committed.
+inline stdfs::path repo_02() { return test_packages_dir() / "repo_02"; }
 
 /// A copy of repo_02 at `dir`, to break.
 inline stdfs::path copy_repo_02(const stdfs::path& dir) {

@@ -142,7 +142,7 @@ TEST_F(InstallTest, KeyImportedIntoTheRootsRpmdbIsUsed) {
 TEST_F(InstallTest, APackageOfAnotherNameIsRefusedEvenWithNogpgcheck) {
     // It used to be installed, its database initialised and its migrations applied, and
     // `status` then said "broker: not installed".
-    const auto foo = leo::test::fixtures_dir() / "rpm-org/RPMS/foo-1.0-1.noarch.rpm";
+    const auto foo = leo::test::test_packages_dir() / "other/foo-1.0-1.noarch.rpm";
     expect_refused({"install", "--rpm", foo.string(), "--root", root.string(), "--nogpgcheck", "-y"}, 1,
                    "is foo-1.0-1.noarch, not the broker package leostream-broker; nothing was changed");
     EXPECT_NE(leo::test::rpm_query(root, "foo").exit_code, 0);
@@ -206,7 +206,7 @@ TEST_F(InstallTest, UnsignedIsRefusedWithoutNogpgcheck) {
 }
 
 TEST_F(InstallTest, WrongArchIsRefused) {
-    const auto i686 = leo::test::fixtures_dir() / "rpm-org/RPMS/hello-2.0-1.i686.rpm";
+    const auto i686 = leo::test::test_packages_dir() / "other/hello-2.0-1.i686.rpm";
     expect_refused({"install", "--rpm", i686.string(), "--root", root.string(), "--nogpgcheck", "-y"}, 1,
                    "is built for i686");
 }
