@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <netinet/in.h>
+#include <stdexcept>
 #include <string>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +29,15 @@ inline const std::string k_fake_bash = "fake_bash-1.1.1-1.x86_64.rpm";
 /// fake_bash-1.1.1-1.x86_64 and super_kernel-6.0.1-2.x86_64 in a createrepo_c repository,
 /// built at test time (test_packages_dir()/repo_02): no built package is committed.
 inline stdfs::path repo_02() { return test_packages_dir() / "repo_02"; }
+
+/// The primary metadata file of the createrepo_c repository `repo`
+/// (repodata/<sha256>-primary.xml.gz); throws std::runtime_error when there is none.
+inline stdfs::path primary_of(const stdfs::path& repo) {
+    for (const auto& e : stdfs::directory_iterator(repo / "repodata")) {
+        if (e.path().filename().string().ends_with("-primary.xml.gz")) return e.path();
+    }
+    throw std::runtime_error("no *-primary.xml.gz in " + (repo / "repodata").string());
+}
 
 /// A copy of repo_02 at `dir`, to break.
 inline stdfs::path copy_repo_02(const stdfs::path& dir) {

@@ -365,8 +365,7 @@ TEST(RepoTransport, XmlBaseOfFileIsRefused) {
     TempDir tmp;
     const auto dir = copy_repo_02(tmp.path() / "repo");
     // a primary whose packages point at the local file system through xml:base
-    const auto primary_gz =
-        dir / "repodata/bcde64b04916a2a72fdc257d61bc922c70b3d58e953499180585f7a360ce86cf-primary.xml.gz";
+    const auto primary_gz = primary_of(dir);
     const std::string xml = leo::test::run_ok({"zcat", primary_gz.string()});
     std::string evil = xml;
     for (std::size_t at = 0; (at = evil.find("<location href=", at)) != std::string::npos; at += 20) {
