@@ -261,10 +261,9 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
     bool complete_only = false;
     for (const auto& i : rpm::query_installed(root, pkg.name)) {
         if (i.nevra() != pkg.nevra())
-            throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it: "
-                                           "upgrade it with {}, or go back with {}; nothing was changed",
-                                           i.nevra(), root.string(), command_hint("upgrade --rpm FILE"),
-                                           command_hint("rollback ID")));
+            throw InstallError(update_detail::replace_advice(
+                pkg.nevra(), rpm::compare_evr(update_detail::evr_of(pkg), update_detail::evr_of(i)), i.nevra(), root,
+                true));  // (repository mode said it before staging)
         complete_only = true;
     }
     if (complete_only) {
@@ -450,10 +449,10 @@ void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const
     const Candidate chosen = staging::choose(update_detail::available(root, req.repos, keyring), req.version);
     for (const auto& i : rpm::query_installed(root, k_broker_package)) {
         if (i.nevra() != chosen.entry.nevra())
-            throw InstallError(fmt::format("{} is already installed in {}; `install` does not replace it: "
-                                           "upgrade it with {}, or go back with {}; nothing was changed",
-                                           i.nevra(), root.string(), command_hint("upgrade"),
-                                           command_hint("rollback ID")));
+            throw InstallError(update_detail::replace_advice(
+                chosen.entry.nevra(),
+                rpm::compare_evr(update_detail::evr_of(chosen.entry), update_detail::evr_of(i)), i.nevra(), root,
+                false));
     }
     step(cb, fmt::format("downloading {} from {}", chosen.entry.nevra(), chosen.repo.id));
     if (!chosen.repo.gpgcheck && req.gpgcheck == GpgCheck::yes) {

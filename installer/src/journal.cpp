@@ -8,11 +8,14 @@
 #include "leo/installer/paths.hpp"
 
 #include <ctime>
+#include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 namespace leo::installer {
@@ -50,11 +53,17 @@ void Journal::append(nlohmann::json record) {
 }
 
 std::optional<RunRecord> Journal::last_run() const {
+    auto all = runs();
+    if (all.empty()) return std::nullopt;
+    return std::move(all.back());
+}
+
+std::vector<RunRecord> Journal::runs() const {
     // The journal of one root grows by a few lines a run; 64 MiB bounds a damaged one.
     auto text = fs::SystemRoot(m_root).try_read(fs::SystemRoot::k_journal, std::size_t{64} << 20);
-    if (!text) return std::nullopt;
+    if (!text) return {};
     try {
-        return parse_journal(*text, m_file.string());
+        return parse_journal_runs(*text, m_file.string());
     } catch (const InstallError& e) {
         // What to do, for every command that reads it (status, recover, the refusals).
         throw InstallError(fmt::format(
@@ -65,8 +74,9 @@ std::optional<RunRecord> Journal::last_run() const {
     }
 }
 
-std::optional<RunRecord> parse_journal(const std::string& text, const std::string& file) {
-    std::optional<RunRecord> run;
+std::vector<RunRecord> parse_journal_runs(const std::string& text, const std::string& file) {
+    std::vector<RunRecord> runs;
+    std::map<std::string, std::size_t> index;  // run id -> position in runs
     std::istringstream in(text);
     std::string line;
     size_t lineno = 0;
@@ -101,38 +111,97 @@ std::optional<RunRecord> parse_journal(const std::string& text, const std::strin
         };
         const std::string type = field("type");
         if (type == "begin") {
-            run = RunRecord{};
-            run->id = field("run");
-            run->command = field("command");
-            run->from = field("from");
-            run->to = field("to");
-        } else if (run && field("run") == run->id) {
-            if (type == "step") {
-                const std::string step = field("step");
-                const std::string state = field("state");
-                if (step.empty()) throw damaged("a step record without \"step\"");
-                if (state != "start" && state != "done")
-                    throw damaged(fmt::format("step state \"{}\" is neither start nor done", state));
-                if (state == "start") {
-                    run->started.push_back(step);
-                } else {
-                    const auto data = r.find("data");
-                    if (data != r.end() && !data->is_object())
-                        throw damaged(fmt::format("\"data\" must be an object, not {}", data->type_name()));
-                    run->done[step] = data != r.end() ? *data : nlohmann::json::object();
-                }
-            } else if (type == "end") {
-                run->outcome = field("outcome");
+            RunRecord run;
+            run.id = field("run");
+            run.command = field("command");
+            run.from = field("from");
+            run.to = field("to");
+            run.started_at = field("time");
+            run.user = field("user");
+            run.command_line = field("cmdline");
+            if (const auto uid = r.find("uid"); uid != r.end()) {
+                if (!uid->is_number_integer()) throw damaged(fmt::format("\"uid\" must be an integer, not {}", uid->type_name()));
+                run.uid = uid->get<long long>();
             }
+            index[run.id] = runs.size();
+            runs.push_back(std::move(run));
+            continue;
+        }
+        const auto at = index.find(field("run"));
+        if (at == index.end()) continue;
+        RunRecord& run = runs[at->second];
+        if (type == "step") {
+            const std::string step = field("step");
+            const std::string state = field("state");
+            if (step.empty()) throw damaged("a step record without \"step\"");
+            if (state != "start" && state != "done")
+                throw damaged(fmt::format("step state \"{}\" is neither start nor done", state));
+            if (state == "start") {
+                run.started.push_back(step);
+            } else {
+                const auto data = r.find("data");
+                if (data != r.end() && !data->is_object())
+                    throw damaged(fmt::format("\"data\" must be an object, not {}", data->type_name()));
+                run.done[step] = data != r.end() ? *data : nlohmann::json::object();
+            }
+        } else if (type == "end") {
+            run.outcome = field("outcome");
+            run.ended_at = field("time");
         }
     }
-    return run;
+    return runs;
 }
+
+std::optional<RunRecord> parse_journal(const std::string& text, const std::string& file) {
+    auto runs = parse_journal_runs(text, file);
+    if (runs.empty()) return std::nullopt;
+    return std::move(runs.back());
+}
+
+namespace {
+
+std::string& journal_command_line() {
+    static std::string line;
+    return line;
+}
+
+/// dnf history's user: the audit login uid (who logged in, through sudo or su), else the real uid.
+uid_t login_uid() {
+    std::string text;
+    if (std::ifstream in("/proc/self/loginuid"); in >> text) {  // not-under-root: the running process's own /proc
+        try {
+            const unsigned long v = std::stoul(text);
+            if (v != 4294967295UL) return static_cast<uid_t>(v);  // (uid_t)-1: not set (no login session)
+        } catch (const std::exception&) {
+        }
+    }
+    return ::getuid();
+}
+
+std::string user_name(uid_t uid) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
+    return "";
+}
+
+} // namespace
+
+void set_journal_command_line(std::string command_line) { journal_command_line() = std::move(command_line); }
 
 std::string Journal::begin(const std::string& command, const std::string& from, const std::string& to) {
     const std::string id = fmt::format("{}-{}", clock::utc_now(), ::getpid());
     if (!m_deferred) m_deferred.emplace();
-    append({{"type", "begin"}, {"run", id}, {"command", command}, {"from", from}, {"to", to}});
+    const uid_t uid = login_uid();
+    append({{"type", "begin"},
+            {"run", id},
+            {"command", command},
+            {"from", from},
+            {"to", to},
+            {"uid", static_cast<long long>(uid)},
+            {"user", user_name(uid)},
+            {"cmdline", journal_command_line()}});
     return id;
 }
 

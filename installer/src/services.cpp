@@ -84,6 +84,8 @@ void write_marker(const fs::SystemRoot& sys, const std::vector<Component>& compo
 
 } // namespace
 
+void forget_stopped_for_change(const std::filesystem::path& root) { write_marker(fs::SystemRoot(root), {}); }
+
 namespace {
 
 bool has(const std::vector<Component>& v, Component c) { return std::find(v.begin(), v.end(), c) != v.end(); }

@@ -31,6 +31,20 @@ namespace update_detail {
 rpm::Evr evr_of(const repo::PackageEntry& e) { return rpm::Evr{e.epoch, e.version, e.release}; }
 rpm::Evr evr_of(const rpm::PackageInfo& p) { return rpm::Evr{p.epoch.value_or(0), p.version, p.release}; }
 
+std::string replace_advice(const std::string& wanted, int wanted_vs_installed, const std::string& installed,
+                           const stdfs::path& root, bool from_file) {
+    if (wanted_vs_installed < 0)
+        return fmt::format("{} is older than the installed {} in {}: neither `install` nor `upgrade` downgrades; go "
+                           "back with {} to the restore point taken before the upgrade ({} lists them); nothing was "
+                           "changed",
+                           wanted, installed, root.string(), command_hint("rollback ID"),
+                           command_hint("snapshot list"));
+    return fmt::format("{} is already installed in {}; `install` does not replace it: upgrade to {} with {}; nothing "
+                       "was changed",
+                       installed, root.string(), wanted,
+                       command_hint(from_file ? "upgrade --rpm FILE" : "upgrade --version V"));
+}
+
 rpm::PackageInfo installed_broker(const stdfs::path& root) {
     const auto installed = rpm::query_installed(root, k_broker_package);
     if (installed.empty())

@@ -278,9 +278,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             return outcome;
         }
         if (cmp < 0)
-            throw InstallError(fmt::format("{} is older than the installed {}; `upgrade` does not downgrade: use "
-                                           "{} to return to a restore point",
-                                           e.nevra(), current.nevra(), command_hint("rollback ID")));
+            throw InstallError(replace_advice(e.nevra(), cmp, current.nevra(), root, false));
         // 2. stage: download and verify before anything changes.
         step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen.repo.id));
         if (!chosen.repo.gpgcheck) gpgcheck = GpgCheck::no;
@@ -309,9 +307,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         return outcome;
     }
     if (cmp < 0)
-        throw InstallError(fmt::format("{} is older than the installed {}; `upgrade` does not downgrade: use "
-                                       "{} to return to a restore point",
-                                       target.nevra(), current.nevra(), command_hint("rollback ID")));
+        throw InstallError(replace_advice(target.nevra(), cmp, current.nevra(), root, true));
 
     // Gates of this first form: preflight, upgrade profile.
     step(cb, "running preflight checks (upgrade profile)");

@@ -6,9 +6,11 @@
 #include "leo/common/log.hpp"
 #include "leo/common/redact.hpp"
 #include "leo/common/signals.hpp"
+#include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/trust.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <utility>
@@ -33,6 +35,96 @@ struct Entry {
     const char* help;
     std::unique_ptr<Command> command;
 };
+
+/// The edit distance of `a` and `b` (insertions, deletions, substitutions), for "did you mean".
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+/// The option of `app` closest to the unknown `given` ("--rot" -> "--root"), or "" when
+/// none is close (at most 2 edits, or a third of its length): git's and dnf's suggestion.
+std::string closest_option(const CLI::App& app, const std::string& given) {
+    const std::string name = given.substr(0, given.find('='));
+    std::string best;
+    std::size_t best_d = std::max<std::size_t>(2, name.size() / 3) + 1;
+    for (const CLI::Option* opt : app.get_options()) {
+        std::vector<std::string> names;
+        for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+        for (const auto& n : names) {
+            const std::size_t d = edit_distance(name, n);
+            if (d < best_d) {
+                best_d = d;
+                best = n;
+            }
+        }
+    }
+    return best;
+}
+
+/// The message of a parse error inside `app` (the subcommand, or the program itself when
+/// none was reached): each unknown option with the closest valid one, and where the
+/// options of that command are listed.
+std::string parse_error_message(const CLI::ParseError& e, CLI::App& app, bool is_sub) {
+    const std::string help = is_sub ? fmt::format("run '{} {} --help' for its options", k_prog, app.get_name())
+                                    : fmt::format("run '{} --help' for usage", k_prog);
+    const std::string where = is_sub ? fmt::format(" for `{}`", app.get_name()) : std::string();
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+        std::vector<std::string> parts;
+        bool after_unknown_option = false;  // its value, most likely: not named again
+        for (const auto& extra : app.remaining()) {
+            if (extra.size() > 1 && extra[0] == '-') {
+                after_unknown_option = extra.find('=') == std::string::npos;
+                // A long option gets the closest long one; a short one (-x) is too short to guess.
+                const auto best = extra.rfind("--", 0) == 0 ? closest_option(app, extra) : std::string();
+                parts.push_back(best.empty() ? fmt::format("unknown option '{}'{}", printable(extra), where)
+                                             : fmt::format("unknown option '{}'{}; did you mean '{}'?",
+                                                           printable(extra), where, best));
+            } else if (after_unknown_option) {
+                after_unknown_option = false;
+            } else {
+                parts.push_back(fmt::format("unexpected argument '{}'{}", printable(extra), where));
+            }
+        }
+        if (!parts.empty()) {
+            std::string out;
+            for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
+            return out + "; " + help;
+        }
+    }
+    return fmt::format("{}; {}", e.what(), help);
+}
+
+/// The command line as the journal records it: the arguments after the program name, a
+/// password option's value and any URL's password replaced (never in the journal).
+std::string command_line_of(int argc, char** argv) {
+    std::string out = k_prog;
+    bool hide_next = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (hide_next) {
+            a = "***";
+            hide_next = false;
+        } else if (a == "--password") {
+            hide_next = true;
+        } else if (a.rfind("--password=", 0) == 0) {
+            a = "--password=***";
+        }
+        a = redact_secrets(a);
+        out += " " + (a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'");
+    }
+    return printable(out);
+}
 
 /// `name` of the command that ran ("upgrade", "db"), for messages.
 std::string command_name(const CLI::App* sub) { return sub != nullptr ? sub->get_name() : std::string(k_prog); }
@@ -137,8 +229,20 @@ int main(int argc, char** argv) {
     entries.push_back({"status", "Installed version, schema version, database state", make_status_command()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
                        make_db_command()});
+    entries.push_back({"history", "The runs of the journal: list | info [ID] (dnf history)", make_history_command()});
+    entries.push_back({"remove", "Remove the broker package; its database is kept unless --purge-data",
+                       make_remove_command()});
     entries.push_back({"switch-database", "Show or change the broker's database (switch_database.pl)",
                        make_switch_database_command()});
+
+    // Global options may come before the command, as dnf takes them (`--root R status`);
+    // each is handed to the command, which must have it (Command::apply_globals).
+    Command::Globals globals;
+    app.add_option("--root", globals.root, "Operate on the system under DIR (before or after the command)")
+        ->option_text("DIR");
+    app.add_flag("--json", globals.json, "Machine-readable JSON output (commands that have it)");
+    auto* global_yes = app.add_flag("-y,--assumeyes", globals.assumeyes, "Answer yes (commands that ask)");
+    app.add_flag("--assumeno", globals.assumeno, "Answer no (commands that ask)")->excludes(global_yes);
 
     std::vector<std::pair<CLI::App*, Command*>> subs;
     for (auto& e : entries) {
@@ -156,15 +260,20 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::string what = e.what();
-        bool any_parsed = false;
-        for (auto& [sub, cmd] : subs) any_parsed = any_parsed || sub->parsed();
-        if (!any_parsed && argc > 1 && argv[1][0] != '-') {
+        CLI::App* parsed_sub = nullptr;
+        for (auto& [sub, cmd] : subs)
+            if (sub->parsed()) parsed_sub = sub;
+        std::string what;
+        if (parsed_sub == nullptr && argc > 1 && argv[1][0] != '-') {
             std::string names;
             for (auto& en : entries) names += (names.empty() ? "" : ", ") + std::string(en.name);
-            what = fmt::format("unknown command '{}' (commands: {})", argv[1], names);
+            what = fmt::format("unknown command '{}' (commands: {}); run '{} --help' for usage", printable(argv[1]),
+                               names, k_prog);
+        } else if (parsed_sub != nullptr && app.remaining().empty()) {
+            what = parse_error_message(e, *parsed_sub, true);
+        } else {
+            what = parse_error_message(e, app, false);
         }
-        what += fmt::format("; run '{} --help' for usage", k_prog);
         // With --json a usage error is a JSON object too, as every other error.
         std::string command;
         bool json = false;
@@ -185,8 +294,17 @@ int main(int argc, char** argv) {
         return static_cast<int>(ExitCode::usage);
     }
 
-    for (auto& [sub, cmd] : subs)
-        if (sub->parsed()) return run_command(*cmd, command_name(sub));
+    installer::set_journal_command_line(command_line_of(argc, argv));
+    for (auto& [sub, cmd] : subs) {
+        if (!sub->parsed()) continue;
+        try {
+            cmd->apply_globals(globals, *sub);
+        } catch (const UsageError& e) {
+            std::cerr << k_prog << ": error: " << e.what() << "\n";
+            return static_cast<int>(ExitCode::usage);
+        }
+        return run_command(*cmd, command_name(sub));
+    }
     return static_cast<int>(ExitCode::usage);
 }
 

@@ -9,6 +9,7 @@
 #include "leo/common/signals.hpp"
 #include "leo/installer/hint.hpp"
 #include "leo/installer/install.hpp"
+#include "leo/installer/paths.hpp"
 #include "leo/installer/progress.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/preflight/checks.hpp"
@@ -40,7 +41,32 @@ void Command::add_wait(CLI::App& sub) {
 }
 void Command::add_json(CLI::App& sub) { sub.add_flag("--json", m_json, "Machine-readable JSON output"); }
 void Command::add_assumeyes(CLI::App& sub) {
-    sub.add_flag("-y,--assumeyes", m_assumeyes, "Answer yes: change without asking");
+    auto* yes = sub.add_flag("-y,--assumeyes", m_assumeyes, "Answer yes: change without asking");
+    sub.add_flag("--assumeno", m_assumeno, "Answer no to every question: show what would be asked, change nothing")
+        ->excludes(yes);
+}
+bool Command::ask(const std::string& question) const { return confirm(m_assumeyes, question, m_assumeno); }
+
+void Command::apply_globals(const Globals& g, const CLI::App& sub) {
+    const auto take = [&](const char* name, bool given) {
+        if (!given) return false;
+        if (sub.get_option_no_throw(name) == nullptr)
+            throw UsageError(fmt::format("`{}` does not take {} (given before the command); run '{} {} --help' for "
+                                         "its options",
+                                         sub.get_name(), name, k_prog, sub.get_name()));
+        return true;
+    };
+    if (take("--root", !g.root.empty())) {
+        if (sub.get_option("--root")->count() > 0 && m_root != g.root)
+            throw UsageError(fmt::format("--root is given twice with different values ({} before `{}`, {} after it); "
+                                         "give it once",
+                                         g.root, sub.get_name(), m_root));
+        m_root = g.root;
+    }
+    if (take("--json", g.json)) m_json = true;
+    if (take("--assumeyes", g.assumeyes)) m_assumeyes = true;
+    if (take("--assumeno", g.assumeno)) m_assumeno = true;
+    if (m_assumeyes && m_assumeno) throw UsageError("-y (--assumeyes) and --assumeno contradict each other: give one");
 }
 std::filesystem::path Command::root() const {
     auto root = installer::checked_root(m_root);
@@ -89,7 +115,11 @@ void print_problems(const preflight::Report& rep) {
     std::cout << preflight::to_table(rep, {terminal_width(), preflight::TableOptions::Rows::problems});
 }
 
-bool confirm(bool assumeyes, const std::string& question) {
+bool confirm(bool assumeyes, const std::string& question, bool assumeno) {
+    if (assumeno) {
+        std::cout << question << " [y/N]: no (--assumeno)\n" << std::flush;
+        return false;
+    }
     if (assumeyes) return true;
     if (::isatty(STDIN_FILENO) == 0)
         throw RefusedError("no terminal to ask for confirmation on; pass -y (--assumeyes) to proceed");
@@ -114,6 +144,27 @@ std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
             throw UsageError(fmt::format("--skip {} is given twice; give each check once, with one --reason", ids[i]));
     }
     return m;
+}
+
+PackageArgument package_argument(const std::string& arg) {
+    PackageArgument p;
+    const std::string name = installer::k_broker_package;
+    const bool rpm_suffix = arg.size() > 4 && arg.compare(arg.size() - 4, 4, ".rpm") == 0;
+    if (rpm_suffix || arg.find('/') != std::string::npos) {
+        p.file = arg;
+    } else if (arg == name) {
+        // the newest: no version
+    } else if (arg.rfind(name + "-", 0) == 0 && arg.size() > name.size() + 1) {
+        const std::string rest = arg.substr(name.size() + 1);
+        const bool has_arch = rest.size() > 7 && (rest.compare(rest.size() - 7, 7, ".x86_64") == 0 ||
+                                                  rest.compare(rest.size() - 7, 7, ".noarch") == 0);
+        p.version = has_arch ? arg : rest;  // a whole NEVRA, or V[-R]
+    } else {
+        throw UsageError(fmt::format("'{}' is neither a package file (FILE.rpm, or a path with a /) nor {}[-VERSION]; "
+                                     "nothing was changed",
+                                     printable(arg), name));
+    }
+    return p;
 }
 
 void RepoOptions::add(CLI::App& sub) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,16 +45,31 @@ public:
     [[nodiscard]] int lock_wait() const { return m_wait; }
     [[nodiscard]] bool json() const { return m_json; }
 
+    /// The options given before the subcommand (`leo-installer --root R -y upgrade`), as dnf
+    /// takes its global options anywhere: each must be one this subcommand has, and a value
+    /// given in both places must be the same. Throws leo::UsageError otherwise.
+    struct Globals {
+        std::string root;  ///< "" when not given
+        bool json = false;
+        bool assumeyes = false;
+        bool assumeno = false;
+    };
+    void apply_globals(const Globals& g, const CLI::App& sub);
+
 protected:
     std::string m_root = "/";
     bool m_json = false;
     bool m_assumeyes = false;
+    bool m_assumeno = false;  ///< --assumeno: every question answered no (dnf)
     int m_wait = 0;
     void add_root(CLI::App& sub);
     /// --wait SECONDS, for the commands that take the run lock.
     void add_wait(CLI::App& sub);
     void add_json(CLI::App& sub);
+    /// -y/--assumeyes and --assumeno (dnf's pair; they exclude each other).
     void add_assumeyes(CLI::App& sub);
+    /// confirm() with this command's -y/--assumeno.
+    [[nodiscard]] bool ask(const std::string& question) const;
     [[nodiscard]] std::filesystem::path root() const;
 };
 
@@ -79,11 +95,23 @@ std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string
 void print_problems(const preflight::Report& rep);
 
 /// Ask on the terminal; refuse when there is none (DESIGN.md: -y or a terminal).
-bool confirm(bool assumeyes, const std::string& question);
+/// `assumeno` (dnf's --assumeno) answers no without asking, and says so after the question
+/// on stdout: the caller goes on as for a typed "n" ("... cancelled: nothing was changed").
+bool confirm(bool assumeyes, const std::string& question, bool assumeno = false);
 
 /// Pairs of repeated --skip ID and --reason TEXT, in order.
 std::map<std::string, std::string> skip_map(const std::vector<std::string>& ids,
                                             const std::vector<std::string>& reasons);
+
+/// The package named as a positional argument, as dnf takes it (`install FILE.rpm`,
+/// `install leostream-broker-9.2.0`): a path (it ends in .rpm or has a /) is a local file;
+/// "leostream-broker" is the newest in the repositories; "leostream-broker-V[-R][.ARCH]"
+/// is that version. Throws leo::UsageError for anything else.
+struct PackageArgument {
+    std::string file;                    ///< a local package file, or ""
+    std::optional<std::string> version;  ///< a version from the repositories (V, V-R, or a NEVRA)
+};
+[[nodiscard]] PackageArgument package_argument(const std::string& arg);
 
 /// Options shared by the commands that read repositories.
 struct RepoOptions {
@@ -113,5 +141,7 @@ std::unique_ptr<Command> make_recover_command();
 std::unique_ptr<Command> make_snapshot_command();
 std::unique_ptr<Command> make_switch_database_command();
 std::unique_ptr<Command> make_clean_command();
+std::unique_ptr<Command> make_history_command();
+std::unique_ptr<Command> make_remove_command();
 
 } // namespace leo::cli

@@ -187,7 +187,7 @@ private:
         }
         installer::Journal(r).refuse_if_unfinished();
         const size_t n = state.failed.size();
-        if (!confirm(m_assumeyes,
+        if (!ask(
                      fmt::format("Remove {} failed entr{} from leo_schema_history? Do this only after undoing by hand "
                                  "what {} changed: {} then run{} again from the first statement",
                                  n, n == 1 ? "y" : "ies", n == 1 ? "the migration" : "the migrations",

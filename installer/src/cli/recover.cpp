@@ -34,7 +34,7 @@ public:
             r, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; },
             [this](const installer::RecoverPlan& plan) {
                 print(plan);
-                return confirm(m_assumeyes, "Proceed?");
+                return ask("Proceed?");
             });
         std::cout << out.message << "\n";
         return 0;

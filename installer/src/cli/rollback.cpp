@@ -73,7 +73,7 @@ public:
         if (m_vm) {
             auto lock = installer::RunLock::acquire(r, "rollback --vm-snapshot");
             const auto rp = installer::find_restore_point(r, m_id);
-            if (!confirm(m_assumeyes, fmt::format("Revert the VM to snapshot {} (restore point {}, {})?",
+            if (!ask(fmt::format("Revert the VM to snapshot {} (restore point {}, {})?",
                                                   rp.vm_snapshot_id.empty() ? "-" : rp.vm_snapshot_id, rp.id, rp.nevra)))
                 throw RefusedError("rollback cancelled: nothing was changed");
             open_log(r);
@@ -85,7 +85,7 @@ public:
         const auto result = installer::rollback(
             r, m_id, [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; },
             [this, &r](const installer::RestorePoint& found) {
-                return confirm(m_assumeyes,
+                return ask(
                                fmt::format("Roll {} back to restore point {} ({}, {}, taken {})? Everything changed "
                                            "since then (database rows, configuration) leaves the broker; it is kept "
                                            "as a new restore point, so this rollback can itself be rolled back",

@@ -46,7 +46,7 @@ public:
             installer::Journal(r).refuse_if_unfinished();
             const auto database = installer::load_database_config(r);
             const bool external = database.mode == installer::DatabaseMode::external;
-            if (!confirm(m_assumeyes, "Take a restore point of " + r.string() + "?"))
+            if (!ask("Take a restore point of " + r.string() + "?"))
                 throw RefusedError("cancelled: nothing was changed");
             // Deferred: a signal lets the restore point finish (a partial one is never listed).
             const signals::Deferred deferred("finishing the restore point; please wait");
@@ -92,7 +92,7 @@ public:
         auto lock = installer::RunLock::acquire(r, "snapshot delete");
         installer::Journal(r).refuse_if_unfinished();
         const auto rp = installer::find_restore_point(r, m_id);
-        if (!confirm(m_assumeyes, "Delete restore point " + rp.id + "?"))
+        if (!ask("Delete restore point " + rp.id + "?"))
             throw RefusedError("cancelled: nothing was changed");
         const signals::Deferred deferred("finishing the deletion; please wait");
         installer::delete_restore_point(r, rp.id);

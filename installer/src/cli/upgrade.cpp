@@ -30,6 +30,10 @@ public:
                             ->option_text("V")
                             ->excludes(rpm_opt);
         rpm_opt->excludes(sub.get_option("--repo"))->excludes(sub.get_option("--repofrompath"));
+        sub.add_option("package", m_package,
+                       "Upgrade to this local FILE.rpm, or leostream-broker[-VERSION] from the repositories (as dnf takes "
+                       "it; the same as --rpm FILE or --version V)")
+            ->option_text("FILE.rpm|NAME");
         sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
         sub.add_flag("--dry-run", m_dry_run,
@@ -55,8 +59,9 @@ public:
     int run() override {
         installer::UpgradeRequest req;
         req.root = root();
+        take_package_argument();
         if (!m_rpm.empty()) req.package_file = m_rpm;
-        if (m_version_opt->count() > 0) req.version = m_version;
+        if (m_version_opt->count() > 0 || m_version_given) req.version = m_version;
         req.repos = m_repos.selection();
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
@@ -83,7 +88,7 @@ public:
         };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
         cb.on_preflight = print_problems;
-        cb.confirm = [this](const std::string& q) { return confirm(m_assumeyes, q); };
+        cb.confirm = [this](const std::string& q) { return ask(q); };
         cb.on_download = progress_bar("download");
         cb.on_progress = progress_bar("upgrade");
         const auto out = installer::upgrade(req, cb);
@@ -260,7 +265,25 @@ private:
     RepoOptions m_repos;
     std::string m_rpm;
     std::string m_version;
+    std::string m_package;  ///< the positional spelling of --rpm / --version
     CLI::Option* m_version_opt = nullptr;
+    /// The positional package into --rpm or --version (package_argument), once.
+    void take_package_argument() {
+        if (m_package.empty()) return;
+        if (!m_rpm.empty() || m_version_opt->count() > 0)
+            throw UsageError(fmt::format("the package is given twice ('{}' and {}): give it once", printable(m_package),
+                                         m_rpm.empty() ? "--version" : "--rpm"));
+        auto p = package_argument(m_package);
+        if (!p.file.empty() && (!m_repos.ids.empty() || !m_repos.from_path.empty()))
+            throw UsageError(fmt::format("'{}' is a local package file: --repo and --repofrompath do not apply to it",
+                                         printable(m_package)));
+        m_rpm = p.file;
+        if (p.version) {
+            m_version = *p.version;
+            m_version_given = true;
+        }
+    }
+    bool m_version_given = false;
     std::vector<std::string> m_keys;
     bool m_nogpgcheck = false;
     bool m_dry_run = false;

@@ -101,3 +101,45 @@ TEST(JournalFile, TextThatIsNotUtf8IsRecordedReplacedNotFatal) {
 }
 
 } // namespace
+
+// `history` reads every run: a journal written before "uid", "user" and "cmdline" existed
+// reads as it is (user unknown); a run ended by a later `recover` gets its end.
+TEST(Journal, EveryRunForHistoryOldAndNewRecords) {
+    const auto runs = leo::installer::parse_journal_runs(
+        R"({"v":1,"type":"begin","run":"r1","command":"install","from":"","to":"a-1-1.x86_64","time":"2026-01-01T10:00:00Z"})"
+        "\n"
+        R"({"v":1,"type":"end","run":"r1","outcome":"ok","time":"2026-01-01T10:01:00Z"})"
+        "\n"
+        R"({"v":1,"type":"begin","run":"r2","command":"upgrade","from":"a-1-1.x86_64","to":"a-2-1.x86_64",)"
+        R"("time":"2026-01-02T10:00:00Z","uid":1000,"user":"alice","cmdline":"leo-installer upgrade -y"})"
+        "\n"
+        R"({"v":1,"type":"step","run":"r2","step":"rpm","state":"start","time":"2026-01-02T10:00:05Z"})"
+        "\n"
+        R"({"v":1,"type":"end","run":"r2","outcome":"recovered-back","time":"2026-01-02T11:00:00Z"})"
+        "\n",
+        k_file);
+    ASSERT_EQ(runs.size(), 2U);
+    EXPECT_EQ(runs[0].command, "install");
+    EXPECT_FALSE(runs[0].uid);
+    EXPECT_EQ(runs[0].user, "");
+    EXPECT_EQ(runs[0].started_at, "2026-01-01T10:00:00Z");
+    EXPECT_EQ(runs[0].ended_at, "2026-01-01T10:01:00Z");
+    EXPECT_EQ(runs[0].outcome, "ok");
+    EXPECT_EQ(runs[1].uid, 1000);
+    EXPECT_EQ(runs[1].user, "alice");
+    EXPECT_EQ(runs[1].command_line, "leo-installer upgrade -y");
+    EXPECT_EQ(runs[1].started, std::vector<std::string>{"rpm"});
+    EXPECT_EQ(runs[1].outcome, "recovered-back");
+    EXPECT_EQ(runs[1].ended_at, "2026-01-02T11:00:00Z");
+    // parse_journal's last run is the last of these.
+    EXPECT_EQ(parse_journal(R"({"v":1,"type":"begin","run":"r1"})"
+                            "\n"
+                            R"({"v":1,"type":"begin","run":"r2"})"
+                            "\n",
+                            k_file)
+                  ->id,
+              "r2");
+    EXPECT_EQ(error_for(R"({"v":1,"type":"begin","run":"r1","uid":"root"})"
+                        "\n"),
+              std::string(k_file) + ":1: damaged journal line (\"uid\" must be an integer, not string)");
+}

@@ -184,6 +184,10 @@ StoppedComponents stop_for_change(const std::filesystem::path& root, bool admini
 void start_after_change(const std::filesystem::path& root, const StoppedComponents& stopped,
                         const OnStep& on_step);
 
+/// Forget the stopped-for-change record (`remove`: the package is gone, nothing is to be
+/// started again by a later run or `recover`).
+void forget_stopped_for_change(const std::filesystem::path& root);
+
 /// What stop/start will do, one sentence for a confirmation question.
 [[nodiscard]] std::string services_plan(const std::filesystem::path& root);
 
