@@ -263,7 +263,7 @@ void install_locked(const InstallRequest& req, const stdfs::path& root, const In
         if (i.nevra() != pkg.nevra())
             throw InstallError(update_detail::replace_advice(
                 pkg.nevra(), rpm::compare_evr(update_detail::evr_of(pkg), update_detail::evr_of(i)), i.nevra(), root,
-                true));  // (repository mode said it before staging)
+                "upgrade --rpm FILE"));  // (repository mode said it before staging)
         complete_only = true;
     }
     if (complete_only) {
@@ -452,7 +452,7 @@ void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const
             throw InstallError(update_detail::replace_advice(
                 chosen.entry.nevra(),
                 rpm::compare_evr(update_detail::evr_of(chosen.entry), update_detail::evr_of(i)), i.nevra(), root,
-                false));
+                req.version ? "upgrade --version " + *req.version : std::string("upgrade")));
     }
     step(cb, fmt::format("downloading {} from {}", chosen.entry.nevra(), chosen.repo.id));
     if (!chosen.repo.gpgcheck && req.gpgcheck == GpgCheck::yes) {

@@ -32,7 +32,7 @@ rpm::Evr evr_of(const repo::PackageEntry& e) { return rpm::Evr{e.epoch, e.versio
 rpm::Evr evr_of(const rpm::PackageInfo& p) { return rpm::Evr{p.epoch.value_or(0), p.version, p.release}; }
 
 std::string replace_advice(const std::string& wanted, int wanted_vs_installed, const std::string& installed,
-                           const stdfs::path& root, bool from_file) {
+                           const stdfs::path& root, const std::string& upgrade_command) {
     if (wanted_vs_installed < 0)
         return fmt::format("{} is older than the installed {} in {}: neither `install` nor `upgrade` downgrades; go "
                            "back with {} to the restore point taken before the upgrade ({} lists them); nothing was "
@@ -42,7 +42,7 @@ std::string replace_advice(const std::string& wanted, int wanted_vs_installed, c
     return fmt::format("{} is already installed in {}; `install` does not replace it: upgrade to {} with {}; nothing "
                        "was changed",
                        installed, root.string(), wanted,
-                       command_hint(from_file ? "upgrade --rpm FILE" : "upgrade --version V"));
+                       command_hint(upgrade_command));
 }
 
 rpm::PackageInfo installed_broker(const stdfs::path& root) {

@@ -21,10 +21,10 @@ rpm::Evr evr_of(const rpm::PackageInfo& p);
 /// is not an upgrade of the installed one: older (`wanted_vs_installed` < 0): neither
 /// command downgrades, `rollback` returns to a restore point (rpm has no rollback of its
 /// own; dnf's `downgrade` is not offered: a schema cannot go back without its restore
-/// point); newer (> 0, from `install` only): `upgrade --rpm FILE` or `upgrade --version V`.
-/// `from_file` says which of the two spellings of upgrade to name.
+/// point); newer (> 0, from `install` only): `upgrade_command` (the upgrade to the same
+/// package: "upgrade", "upgrade --version V", "upgrade --rpm FILE").
 std::string replace_advice(const std::string& wanted, int wanted_vs_installed, const std::string& installed,
-                           const std::filesystem::path& root, bool from_file);
+                           const std::filesystem::path& root, const std::string& upgrade_command);
 
 /// The one installed broker package of `root`. Throws leo::InstallError when none is
 /// installed or when the rpmdb holds several (an interrupted transaction).

@@ -278,7 +278,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             return outcome;
         }
         if (cmp < 0)
-            throw InstallError(replace_advice(e.nevra(), cmp, current.nevra(), root, false));
+            throw InstallError(replace_advice(e.nevra(), cmp, current.nevra(), root, "upgrade"));
         // 2. stage: download and verify before anything changes.
         step(cb, fmt::format("downloading {} from {}", e.nevra(), chosen.repo.id));
         if (!chosen.repo.gpgcheck) gpgcheck = GpgCheck::no;
@@ -307,7 +307,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         return outcome;
     }
     if (cmp < 0)
-        throw InstallError(replace_advice(target.nevra(), cmp, current.nevra(), root, true));
+        throw InstallError(replace_advice(target.nevra(), cmp, current.nevra(), root, "upgrade"));
 
     // Gates of this first form: preflight, upgrade profile.
     step(cb, "running preflight checks (upgrade profile)");

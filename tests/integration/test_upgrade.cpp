@@ -166,7 +166,7 @@ TEST_F(UpgradeTest, UpgradeToAVersionAskedFor) {
         << missing.err;
     auto older = run_installer({"upgrade", "--root", root.string(), "--version", "9.1.2", "-y"});
     EXPECT_EQ(older.exit_code, 1);
-    EXPECT_NE(older.err.find("does not downgrade"), std::string::npos) << older.err;
+    EXPECT_NE(older.err.find("neither `install` nor `upgrade` downgrades; go back with"), std::string::npos) << older.err;
     EXPECT_EQ(installed(), "leostream-broker-9.1.10-1.x86_64");
 }
 
