@@ -117,6 +117,10 @@ TEST(HistoryEmpty, ARootWithoutJournalHasNoRuns) {
     auto info = run_installer({"history", "info", "--root", tmp.path().string()});
     EXPECT_EQ(info.exit_code, 1);
     EXPECT_TRUE(contains(info.err, "(it has none)")) << info.err;
+    auto undo = run_installer({"history", "undo", "1", "--root", tmp.path().string()});
+    EXPECT_EQ(undo.exit_code, 2);
+    EXPECT_TRUE(contains(undo.err, "history undo is not supported: a run is undone by returning to the restore point"))
+        << undo.err;
     EXPECT_TRUE(stdfs::is_empty(tmp.path())) << "history changed the root";
 }
 

@@ -43,11 +43,16 @@ public:
         add_root(sub);
         add_json(sub);
         sub.add_option("action", m_action, "list (default) | info [ID]")
-            ->check(CLI::IsMember({"list", "info"}));
+            ->check(CLI::IsMember({"list", "info", "undo", "redo", "rollback"}));
         sub.add_option("id", m_id, "A run: its number in the list, last, last-N, or its run id (default: last)")
             ->option_text("ID");
     }
     int run() override {
+        if (m_action == "undo" || m_action == "redo" || m_action == "rollback")  // dnf's, not ours
+            throw UsageError(fmt::format("history {} is not supported: a run is undone by returning to the restore "
+                                         "point taken before it ({}, listed by {})",
+                                         m_action, installer::command_hint("rollback ID"),
+                                         installer::command_hint("snapshot list")));
         const auto r = root();
         if (m_action == "list" && !m_id.empty())
             throw UsageError(fmt::format("history list takes no run (got '{}'); for one run: {}", m_id,
