@@ -137,6 +137,8 @@ int main(int argc, char** argv) {
     entries.push_back({"status", "Installed version, schema version, database state", make_status_command()});
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
                        make_db_command()});
+    entries.push_back({"hook", "What the broker package's scriptlets call: pre | pretrans | posttrans",
+                       make_hook_command()});
     entries.push_back({"switch-database", "Show or change the broker's database (switch_database.pl)",
                        make_switch_database_command()});
 

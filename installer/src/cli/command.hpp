@@ -113,5 +113,6 @@ std::unique_ptr<Command> make_recover_command();
 std::unique_ptr<Command> make_snapshot_command();
 std::unique_ptr<Command> make_switch_database_command();
 std::unique_ptr<Command> make_clean_command();
+std::unique_ptr<Command> make_hook_command();
 
 } // namespace leo::cli
