@@ -160,7 +160,7 @@ inline OnTerminal start_on_terminal(const std::vector<std::string>& argv) {
 inline pid_t rpm_holding_the_lock(const stdfs::path& root, const stdfs::path& package, const stdfs::path& log) {
     const pid_t pid = leo::subprocess::spawn_detached({"/usr/bin/rpm", "--root", root.string(), "--dbpath",
                                                        "/var/lib/rpm", "-i", "--nosignature", "--nodeps",
-                                                       "--noscripts", package.string()},
+                                                       package.string()},
                                                       {}, log);
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < end) {

@@ -38,7 +38,7 @@ class BackgroundRpm {
   public:
     BackgroundRpm(const stdfs::path& root, const stdfs::path& package, const stdfs::path& log) : m_log(log) {
         m_pid = subprocess::spawn_detached({"/usr/bin/rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-i",
-                                            "--nosignature", "--nodeps", "--noscripts", package.string()},
+                                            "--nosignature", "--nodeps", package.string()},
                                            {}, log);
     }
     ~BackgroundRpm() {
