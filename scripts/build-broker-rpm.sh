@@ -9,6 +9,10 @@
 #                                     %config(noreplace) file, for rpm's .rpmnew)
 #   env HEALTH_VERSION=V              a broken build whose health endpoint reports version V
 #                                     (tests: a spot-check that fails and rolls back)
+#   env INSTALLER_REQUIRES=1          keep the spec's Requires(pre,posttrans): leo-installer (the
+#                                     shipped form); without it the package is built
+#                                     --without installer_requires, for sandbox roots whose
+#                                     rpmdb has no leo-installer package
 #   env UPGRADE_REQUIRES=V            declare `Provides: leostream-broker(upgrade-requires) = V`:
 #                                     the package can only be installed over V or later
 #                                     (tests: the upgrade_path gate refuses an older broker)
@@ -24,6 +28,7 @@ trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
 cp -r "$here"/migrations/sql "$top"/SOURCES/migrations
 if [[ -n ${EXTRA_MIGRATIONS:-} ]]; then cp "$EXTRA_MIGRATIONS"/V*.sql "$top"/SOURCES/migrations/; fi
+tar -C "$top"/SOURCES -cf "$top"/SOURCES/migrations.tar migrations  # the spec's Source0
 
 rpmbuild -bb --quiet \
   --define "_topdir $top" \
@@ -35,6 +40,7 @@ rpmbuild -bb --quiet \
   ${CONF_LINE:+--define "broker_conf_line $CONF_LINE"} \
   ${HEALTH_VERSION:+--define "broker_health_version $HEALTH_VERSION"} \
   ${UPGRADE_REQUIRES:+--define "broker_upgrade_requires $UPGRADE_REQUIRES"} \
+  $([[ ${INSTALLER_REQUIRES:-0} == 1 ]] || echo --without=installer_requires) \
   "$here"/rpm/specs/leostream-broker.spec >&2
 
 rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)

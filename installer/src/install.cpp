@@ -1,5 +1,6 @@
 #include "leo/installer/install.hpp"
 #include "leo/installer/hint.hpp"
+#include "install_steps.hpp"
 #include "staging.hpp"
 #include "update_check.hpp"
 
@@ -52,42 +53,6 @@ bool ships_migrations(const std::vector<std::string>& files) {
     });
 }
 
-/// The root must look like an OS root, and /home/leo must be a place the broker and
-/// its database can live: checked before anything changes.
-void check_root_layout(const stdfs::path& root, bool with_database) {
-    for (const char* f : {"etc/passwd", "etc/group"}) {
-        std::error_code ec;
-        if (!stdfs::is_regular_file(root / f, ec))
-            throw InstallError(fmt::format("{} does not look like an operating system root: {} is missing; "
-                                           "give the root of an installed CentOS/RHEL 7 system with --root",
-                                           root.string(), (root / f).string()));
-    }
-    const fs::SystemRoot sr(root);
-    const auto home = sr.host(k_home);
-    std::error_code ec;
-    const auto home_st = sr.lstat(k_home);
-    if (home_st && S_ISLNK(home_st->st_mode))
-        throw InstallError(fmt::format("{} is a symbolic link (to {}); the broker must live in a real {} directory "
-                                       "(its location cannot change): replace the link with a directory",
-                                       home.string(), stdfs::read_symlink(home, ec).string(), k_home));
-    if (home_st && !S_ISDIR(home_st->st_mode))
-        throw InstallError(fmt::format("{} exists and is not a directory; move it away", home.string()));
-    if (!with_database) return;
-    // initdb runs the server through /bin/sh with these paths: the one rule of migrations/.
-    migrations::check_root_for_postgres(root);
-    // Every directory above /home/leo must be searchable by others: PostgreSQL runs as
-    // leo, which owns none of them (PITFALLS).
-    for (stdfs::path p = home.parent_path();; p = p.parent_path()) {
-        struct stat st {};
-        if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0)
-            throw InstallError(fmt::format(
-                "the internal database runs as user leo, which cannot traverse {} (mode {:04o}); "
-                "make it searchable (chmod o+x {}) and run the install again",
-                p.string(), st.st_mode & 07777, p.string()));
-        if (p == p.root_path() || p.empty()) break;
-    }
-}
-
 preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb) {
     const preflight::HostFacts facts = preflight::gather_facts(root);
     auto report = preflight::run_checks(facts, preflight::Profile::install, req.skips);
@@ -106,19 +71,10 @@ preflight::Report run_preflight(const InstallRequest& req, const stdfs::path& ro
 /// Initialise and start the internal database, then apply the shipped migrations.
 void database_steps(const stdfs::path& root, const rpm::PackageInfo& pkg, const InstallCallbacks& cb,
                     InstallOutcome& outcome) {
-    migrations::InternalDatabase db(root);
-    db.check_prerequisites();
-    step(cb, fmt::format("initialising the internal database in {}", db.data_dir().string()));
-    outcome.database_initialised = db.init();
-    fault::point("install.after_database_init");
-    step(cb, "starting the internal database");
-    db.start([&cb](const std::string& notice) { step(cb, notice); });
-    auto conn = migrations::Connection::open(db.conninfo());
-    const auto files = migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir));
-    step(cb, fmt::format("applying database migrations ({} shipped)", files.size()));
-    auto result = migrations::migrate(conn, files, pkg.version);
-    outcome.migrations_applied = result.applied;
-    outcome.schema_version = result.schema_after;
+    auto result = install_steps::internal_database_step(root, pkg.version, [&cb](const std::string& s) { step(cb, s); });
+    outcome.database_initialised = result.initialised;
+    outcome.migrations_applied = std::move(result.applied);
+    outcome.schema_version = std::move(result.schema_version);
 }
 
 } // namespace
@@ -481,7 +437,7 @@ InstallOutcome install(const InstallRequest& request, const InstallCallbacks& cb
         outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, "", cb);
         with_database = ships_migrations(rpm::list_package_files(req.package_file));
     }
-    check_root_layout(root, with_database);
+    install_steps::check_root_layout(root, with_database);
 
     // Until the first real change, a refusal removes what the run created on its way (the
     // lock's directory, an rpmdb opened by the test transaction), and only that: what is
@@ -499,7 +455,7 @@ InstallOutcome install(const InstallRequest& request, const InstallCallbacks& cb
         if (from_repositories) {
             stage_from_repositories(req, root, cb, outcome, keyring);
             with_database = ships_migrations(rpm::list_package_files(req.package_file));
-            check_root_layout(root, with_database);
+            install_steps::check_root_layout(root, with_database);
         }
         Journal(root).refuse_if_unfinished();
         fault::point("install.begin");

@@ -11,6 +11,7 @@
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/dry_run.hpp"
+#include "leo/installer/hooks.hpp"
 #include "leo/installer/install.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
@@ -19,6 +20,8 @@
 #include "leo/migrations/internal_db.hpp"
 #include "leo/rpm/lock.hpp"
 #include "leo/rpm/transaction.hpp"
+
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -133,6 +136,15 @@ RecoverPlan plan_for(const stdfs::path& root, const std::optional<RunRecord>& ru
                                    stopped);
             plan.what = "erase what the interrupted install left in the rpmdb (the leo user is kept)";
         }
+        return plan;
+    }
+    if (run->command == "hook-posttrans") {
+        // rpm installed the package; the hook's steps (stop, database, start) are idempotent.
+        plan.action = RecoverPlan::Action::forward;
+        plan.why = fmt::format("the posttrans step after the rpm transaction of {} stopped {}; the package is "
+                               "installed and its steps can be done again safely",
+                               run->to, stopped);
+        plan.what = fmt::format("finish the posttrans of {}: the database step and the components", run->to);
         return plan;
     }
     if (run->command == "switch-database") {
@@ -452,6 +464,24 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
     }
 
     if (run->command == "switch-database") return recover_switch(root, *run, journal, say);
+
+    if (run->command == "hook-posttrans") {
+        say(fmt::format("finishing the posttrans of {} (database step, components)", run->to));
+        lock.reset();  // the hook takes the lock itself, and takes over the unfinished run
+        PosttransRequest req;
+        req.root = root;
+        const char* allow = std::getenv(k_allow_remote_upgrade_env);
+        req.allow_remote_upgrade = allow != nullptr && std::string(allow) == "1";
+        HookCallbacks hcb;
+        hcb.on_step = say;
+        hcb.on_warning = say;
+        const auto done = run_posttrans_hook(req, hcb);
+        out.kind = RecoverOutcome::Kind::completed;
+        out.message = fmt::format("the posttrans of {} after its rpm transaction was interrupted or failed: finished "
+                                  "it (schema {})",
+                                  run->to, done.schema_version.value_or("unknown"));
+        return out;
+    }
 
     std::string rp_id;
     if (run->command == "upgrade") {

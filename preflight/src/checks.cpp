@@ -413,6 +413,27 @@ CheckResult check_home_symlink(const HostFacts& f, Profile /*profile*/) {
     return r;
 }
 
+/// "home-traversable": every directory above /home/leo can be searched by others. The
+/// broker's daemons and its internal PostgreSQL run as leo, which owns none of them:
+/// /home at mode 0700 (a hardened image) passes every other check, then initdb fails
+/// (PostgreSQL: "could not access directory"). Inhibitor.
+CheckResult check_home_traversable(const HostFacts& f, Profile /*profile*/) {
+    CheckResult r;
+    r.id = "home-traversable";
+    r.required = "every directory above /home/leo searchable by others (o+x): leo runs the broker and its database";
+    r.evidence = f.home.resolved.empty() ? fmt::format("{}: could not be resolved", f.home.requested)
+                                         : fmt::format("stat(2) of each directory above {}", f.home.resolved);
+    if (f.home.untraversable.empty()) {
+        r.measured = f.home.resolved.empty() ? "unknown" : "every directory above it is searchable by others";
+        return r;
+    }
+    r.verdict = Verdict::inhibitor;
+    r.measured = fmt::format("user leo cannot traverse {}", f.home.untraversable);
+    const auto dir = f.home.untraversable.substr(0, f.home.untraversable.find(" (mode"));
+    r.remediation = fmt::format("make it searchable: chmod o+x {}", dir);
+    return r;
+}
+
 enum : unsigned { k_in_install = 1, k_in_upgrade = 2, k_in_rest_api = 4 };
 
 struct Check {
@@ -425,7 +446,7 @@ struct Check {
 };
 
 constexpr unsigned k_host = k_in_install | k_in_upgrade;
-constexpr std::array<Check, 8> k_checks = {{
+constexpr std::array<Check, 9> k_checks = {{
     {"os", "CentOS Linux 7 or RHEL 7", true, "", k_host, check_os},
     {"arch", "x86_64", true, "", k_host, check_arch},
     {"vcpus", ">= 2 usable CPUs", true, "", k_host, check_vcpus},
@@ -436,6 +457,7 @@ constexpr std::array<Check, 8> k_checks = {{
     {"home-not-nfs", "/home/leo is not on NFS", false,
      "/home/leo cannot be on NFS", k_host, check_home_not_nfs},
     {"home-symlink", "/home/leo is not a symlink", true, "", k_host, check_home_symlink},
+    {"home-traversable", "leo can reach /home/leo (its parents are o+x)", true, "", k_host, check_home_traversable},
 }};
 
 unsigned profile_bit(Profile p) {
@@ -691,6 +713,32 @@ std::string inhibitor_summary(const Report& report) {
     std::string out;
     for (const auto& r : report.results)
         if (r.verdict == Verdict::inhibitor) out += (out.empty() ? "" : ", ") + r.id + " (" + r.measured + ")";
+    return out;
+}
+
+std::string summary_line(const Report& report) {
+    std::size_t passed = 0, warnings = 0, inhibitors = 0, infos = 0, skipped = 0;
+    std::string failed;
+    for (const auto& r : report.results) {
+        switch (r.verdict) {
+        case Verdict::pass: ++passed; break;
+        case Verdict::warning: ++warnings; break;
+        case Verdict::inhibitor: ++inhibitors; break;
+        case Verdict::info: ++infos; break;
+        case Verdict::skipped: ++skipped; break;
+        }
+        if (r.verdict == Verdict::inhibitor || r.verdict == Verdict::warning)
+            failed += (failed.empty() ? "" : ", ") + r.id;
+    }
+    auto n = [](std::size_t count, const char* one, const char* many) {
+        return fmt::format("{} {}", count, count == 1 ? one : many);
+    };
+    std::string out = fmt::format("preflight ({} profile): {} passed, {}, {}", to_string(report.profile), passed,
+                                  n(warnings, "warning", "warnings"), n(inhibitors, "inhibitor", "inhibitors"));
+    if (infos > 0) out += fmt::format(", {} info", infos);
+    if (skipped > 0) out += fmt::format(", {} skipped", skipped);
+    out += inhibitors > 0 ? ": refused" : ": passed";
+    if (!failed.empty()) out += fmt::format(" (not passed: {})", failed);
     return out;
 }
 

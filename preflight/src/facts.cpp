@@ -305,6 +305,25 @@ std::string join_inside(std::string base, const std::vector<std::string>& rest) 
     return base.empty() ? "/" : base;
 }
 
+/// The first directory above `resolved` (a path inside `root`), up to the root itself,
+/// that others cannot search: "/home (mode 0700)", shown as a host path. "" when every
+/// existing one can (or `resolved` is unknown). The broker and its database run as leo,
+/// which owns none of them. (The directories above a sandbox root are the sandbox's
+/// business: `install` checks them before its database step.)
+std::string first_untraversable(const stdfs::path& root, const std::string& resolved) {
+    if (resolved.empty()) return "";
+    stdfs::path top = is_live(root) ? stdfs::path("/") : root.lexically_normal();
+    if (!top.has_filename() && top != top.root_path()) top = top.parent_path();  // "/r/" -> "/r"
+    const stdfs::path host = leo::fs::under_root(top, resolved);
+    for (stdfs::path p = host.parent_path();; p = p.parent_path()) {
+        struct stat st {};
+        if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IXOTH) == 0)
+            return fmt::format("{} (mode {:04o})", p.string(), st.st_mode & 07777);
+        if (p == top || p == p.root_path() || p.empty() || p == p.parent_path()) break;
+    }
+    return "";
+}
+
 MountFacts gather_home(const stdfs::path& root) {
     MountFacts m;
     const bool live_root = is_live(root);
@@ -329,6 +348,7 @@ MountFacts gather_home(const stdfs::path& root) {
         m.resolved = r.error.empty() ? r.in_root : r.missing ? join_inside(r.in_root, r.rest) : "";
     }
     m.path = live.string();
+    m.untraversable = first_untraversable(root, m.resolved);
 
     struct statvfs vfs {};
     if (::statvfs(live.c_str(), &vfs) == 0) {

@@ -100,7 +100,8 @@ json to_json(const HostFacts& f) {
           {"source", valid_utf8(f.home.source)},
           {"mount_root", valid_utf8(f.home.mount_root)},
           {"requested", valid_utf8(f.home.requested)},
-          {"resolved", valid_utf8(f.home.resolved)}}},
+          {"resolved", valid_utf8(f.home.resolved)},
+          {"untraversable", valid_utf8(f.home.untraversable)}}},
     };
 }
 
@@ -160,6 +161,8 @@ HostFacts facts_from_json(const json& j) {
         f.home.requested = get_string(home, "home", "requested");
         f.home.resolved = get_string(home, "home", "resolved");
     }
+    // Added after format_version 2 was published: optional, "" when absent.
+    if (home.contains("untraversable")) f.home.untraversable = get_string(home, "home", "untraversable");
     return f;
 }
 

@@ -10,6 +10,9 @@
 #include "lock_hold.hpp"
 
 #include <cstdlib>
+#include <string>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -93,6 +96,16 @@ HeaderRef read_header(rpmts ts, const stdfs::path& file) {
 
 enum class Mode { test, real };
 
+/// k_own_transaction_env set for the scope of one rpmtsRun (no other thread runs then:
+/// PITFALLS.md), removed after it.
+class OwnTransactionMark {
+public:
+    OwnTransactionMark() { ::setenv(k_own_transaction_env, std::to_string(::getpid()).c_str(), 1); }
+    ~OwnTransactionMark() { ::unsetenv(k_own_transaction_env); }
+    OwnTransactionMark(const OwnTransactionMark&) = delete;
+    OwnTransactionMark& operator=(const OwnTransactionMark&) = delete;
+};
+
 stdfs::path absolute_root(const stdfs::path& root) { return stdfs::absolute(root.empty() ? stdfs::path("/") : root); }
 
 /// Wait for rpm's transaction lock of `root` and take it (lock_hold.hpp), logging whom we
@@ -150,6 +163,7 @@ void transact(const stdfs::path& root, const stdfs::path& file, const Transactio
 
     log::info("rpm transaction ({}) of {} into {}", mode == Mode::test ? "test" : "real", abs_file.string(),
               abs_root.string());
+    const OwnTransactionMark mark;  // the package's scriptlets see that this run does their steps
     const int rc = rpmtsRun(ts.get(), nullptr, filter);
     if (state.fd != nullptr) Fclose(state.fd);
     if (rc != 0) {

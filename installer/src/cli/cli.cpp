@@ -232,6 +232,8 @@ int main(int argc, char** argv) {
     entries.push_back({"history", "The runs of the journal: list | info [ID] (dnf history)", make_history_command()});
     entries.push_back({"remove", "Remove the broker package; its database is kept unless --purge-data",
                        make_remove_command()});
+    entries.push_back({"hook", "What the broker package's scriptlets call: pre | pretrans | posttrans",
+                       make_hook_command()});
     entries.push_back({"switch-database", "Show or change the broker's database (switch_database.pl)",
                        make_switch_database_command()});
 

@@ -143,5 +143,6 @@ std::unique_ptr<Command> make_switch_database_command();
 std::unique_ptr<Command> make_clean_command();
 std::unique_ptr<Command> make_history_command();
 std::unique_ptr<Command> make_remove_command();
+std::unique_ptr<Command> make_hook_command();
 
 } // namespace leo::cli

@@ -56,9 +56,15 @@ public:
             if (res.verdict == preflight::Verdict::skipped)
                 log::warning("preflight: check {} skipped ({}; would have been: {})", res.id, res.skip_reason,
                              preflight::to_string(res.judged));
-        log::info("preflight ({}): {}", preflight::to_string(profile), report.inhibited() ? "refused" : "passed");
+        for (const auto& res : report.results)
+            if (res.verdict == preflight::Verdict::inhibitor || res.verdict == preflight::Verdict::warning)
+                log::warning("preflight: check {} {}: {}; fix: {}", res.id, preflight::to_string(res.verdict),
+                             res.measured, res.remediation);
+        log::info("{}", preflight::summary_line(report));
         if (m_json) print_json(preflight::to_json(report));
-        else std::cout << preflight::to_table(report, {terminal_width(), preflight::TableOptions::Rows::all});
+        else
+            std::cout << preflight::to_table(report, {terminal_width(), preflight::TableOptions::Rows::all})
+                      << preflight::summary_line(report) << "\n";
         if (report.inhibited()) {
             if (!m_json)
                 std::cerr << k_prog << ": error: preflight found inhibitors; fix what the remediation lines say\n";

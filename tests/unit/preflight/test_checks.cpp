@@ -82,8 +82,9 @@ std::string usage_error(const HostFacts& f, const std::map<std::string, std::str
 
 TEST(Checks, GoodHostPassesEverythingInOrder) {
     const auto r = run_checks(good(), Profile::install);
-    ASSERT_EQ(r.results.size(), 7U);
-    const std::vector<std::string> ids = {"os", "arch", "vcpus", "memory", "disk", "home-not-nfs", "home-symlink"};
+    ASSERT_EQ(r.results.size(), 8U);
+    const std::vector<std::string> ids = {"os",           "arch",         "vcpus",           "memory", "disk",
+                                          "home-not-nfs", "home-symlink", "home-traversable"};
     for (std::size_t i = 0; i < ids.size(); ++i) {
         EXPECT_EQ(r.results[i].id, ids[i]);
         EXPECT_EQ(r.results[i].verdict, Verdict::pass) << ids[i] << ": " << r.results[i].measured;
@@ -97,7 +98,7 @@ TEST(Checks, GoodHostPassesEverythingInOrder) {
     const auto all = leo::preflight::check_ids();
     EXPECT_EQ(std::vector<std::string>(all.begin(), all.end()),
               (std::vector<std::string>{"os", "arch", "vcpus", "memory", "disk", "upgrade-space",
-                                        "home-not-nfs", "home-symlink"}));
+                                        "home-not-nfs", "home-symlink", "home-traversable"}));
     const auto rest = leo::preflight::check_ids(Profile::rest_api);
     EXPECT_EQ(std::vector<std::string>(rest.begin(), rest.end()), std::vector<std::string>{"memory"});
     const auto fixed = leo::preflight::non_skippable_check_ids();
@@ -487,7 +488,7 @@ TEST(Skips, SkippedCheckKeepsItsMeasurementsAndDoesNotInhibit) {
 TEST(Skips, UnknownIdIsAUsageError) {
     EXPECT_EQ(usage_error(good(), {{"ram", "x"}}),
               "unknown check id 'ram' in --skip (known: os, arch, vcpus, memory, disk, upgrade-space, "
-              "home-not-nfs, home-symlink)");
+              "home-not-nfs, home-symlink, home-traversable)");
     try {
         (void)run_checks(good(), Profile::install, {{"ram", "x"}});
         FAIL();
@@ -553,7 +554,7 @@ TEST(ReportJson, AllFields) {
     const auto j = leo::preflight::to_json(r);
     EXPECT_EQ(j.at("profile"), "upgrade");
     EXPECT_EQ(j.at("inhibited"), true);
-    ASSERT_EQ(j.at("results").size(), 8U);
+    ASSERT_EQ(j.at("results").size(), 9U);
     const auto& arch = j.at("results").at(1);
     EXPECT_EQ(arch.at("id"), "arch");
     EXPECT_EQ(arch.at("verdict"), "inhibitor");
@@ -646,4 +647,27 @@ TEST(ReportTable, ColumnsWrapToTheWidthWithIndentedDetailLines) {
     EXPECT_NE(problems.find("\nmemory "), std::string::npos);
     EXPECT_NE(problems.find("passed: os, arch, disk, home-symlink"), std::string::npos) << problems;
     EXPECT_FALSE(leo::preflight::all_pass(r));
+}
+
+TEST(Checks, HomeParentOthersCannotSearchIsAnInhibitor) {
+    auto f = good();
+    f.home.untraversable = "/r/home (mode 0700)";
+    const auto r = run_checks(f, Profile::install);
+    const auto& t = result(r, "home-traversable");
+    EXPECT_EQ(t.verdict, Verdict::inhibitor);
+    EXPECT_EQ(t.measured, "user leo cannot traverse /r/home (mode 0700)");
+    EXPECT_EQ(t.remediation, "make it searchable: chmod o+x /r/home");
+    EXPECT_TRUE(r.inhibited());
+    EXPECT_EQ(leo::preflight::summary_line(r),
+              "preflight (install profile): 7 passed, 0 warnings, 1 inhibitor: refused (not passed: home-traversable)");
+    // Skippable, with a reason, as the other host checks.
+    const auto skipped = run_checks(f, Profile::install, {{"home-traversable", "leo's home is reached otherwise"}});
+    EXPECT_FALSE(skipped.inhibited());
+    EXPECT_EQ(leo::preflight::summary_line(skipped),
+              "preflight (install profile): 7 passed, 0 warnings, 0 inhibitors, 1 skipped: passed");
+}
+
+TEST(Checks, SummaryLineOfAGoodHost) {
+    EXPECT_EQ(leo::preflight::summary_line(run_checks(good(), Profile::upgrade)),
+              "preflight (upgrade profile): 9 passed, 0 warnings, 0 inhibitors: passed");
 }

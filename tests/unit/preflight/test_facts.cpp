@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <sys/stat.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -277,6 +279,29 @@ TEST_F(GatherFacts, NearestExistingAncestorIsMatchedInsideTheRoot) {
     EXPECT_EQ(f.home.fstype, "xfs");
 }
 
+TEST_F(GatherFacts, ADirectoryAboveHomeLeoOthersCannotSearchIsNamed) {
+    stdfs::create_directories(root / "home");
+    ::chmod(root.c_str(), 0755);
+    ::chmod((root / "home").c_str(), 0700);
+    auto f = gather_facts(root);
+    EXPECT_EQ(f.home.untraversable, (root / "home").string() + " (mode 0700)");
+    ::chmod((root / "home").c_str(), 0755);
+    f = gather_facts(root);
+    EXPECT_EQ(f.home.untraversable, "");
+    // It survives a saved `facts --json`.
+    ::chmod((root / "home").c_str(), 0711);
+    ::chmod(root.c_str(), 0750);
+    f = gather_facts(root);
+    EXPECT_EQ(f.home.untraversable, root.string() + " (mode 0750)");
+    EXPECT_EQ(leo::preflight::facts_from_json(leo::preflight::to_json(f)).home.untraversable, f.home.untraversable);
+    ::chmod(root.c_str(), 0755);
+    // Above the root is the sandbox's business, not the judged system's.
+    ::chmod(tmp.path().c_str(), 0700);
+    f = gather_facts(root.string() + "/");
+    ::chmod(tmp.path().c_str(), 0755);
+    EXPECT_EQ(f.home.untraversable, "");
+}
+
 TEST_F(GatherFacts, TrailingSlashOnTheRootIsTheSameRoot) {
     stdfs::create_directories(root / "home");
     const auto f = gather_facts(root.string() + "/");
@@ -481,7 +506,7 @@ HostFacts sample() {
     f.mem_total_kib = 7990000;
     f.mem_source = "/proc/meminfo";
     f.home = {"/home", "/home", "nfs4", "filer:/export/home", 0x6969,
-              50ULL << 30, 12ULL << 30, "/proc/self/mountinfo", "/", "/home/leo", "/home/leo"};
+              50ULL << 30, 12ULL << 30, "/proc/self/mountinfo", "/", "/home/leo", "/home/leo", "/home (mode 0700)"};
     return f;
 }
 } // namespace
@@ -501,6 +526,11 @@ TEST(FactsJson, RoundTrip) {
     EXPECT_EQ(back.home.total_bytes, 50ULL << 30);
     EXPECT_EQ(back.home.available_bytes, 12ULL << 30);
     EXPECT_EQ(back.home.mount_source, "filer:/export/home");
+    EXPECT_EQ(back.home.untraversable, "/home (mode 0700)");
+    // Saved before the fact existed: absent is "" (every directory searchable or unknown).
+    json old = j;
+    old["home"].erase("untraversable");
+    EXPECT_EQ(facts_from_json(old).home.untraversable, "");
 }
 
 namespace {

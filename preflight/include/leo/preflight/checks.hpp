@@ -79,13 +79,13 @@ struct Report {
 /// remediation and the verdict it would have had in `judged`). Throws leo::UsageError when
 /// a skip names an unknown id or a check that cannot be skipped, or has an empty reason;
 /// nothing is judged then. A skip of a known check that `profile` does not run is ignored.
-/// Profiles: install = os, arch, vcpus, memory, disk, home-not-nfs, home-symlink;
+/// Profiles: install = os, arch, vcpus, memory, disk, home-not-nfs, home-symlink, home-traversable;
 /// upgrade = install + upgrade-space; rest-api = memory (the REST API needs 8 GB).
 [[nodiscard]] Report run_checks(const HostFacts& facts, Profile profile,
                                 const std::map<std::string, std::string>& skips = {});
 
 /// Every stable check id in report order: os, arch, vcpus, memory, disk, upgrade-space,
-/// home-not-nfs, home-symlink.
+/// home-not-nfs, home-symlink, home-traversable.
 [[nodiscard]] std::vector<std::string_view> check_ids();
 
 /// Bytes as GiB with one decimal, rounded down so that a value just below a
@@ -110,6 +110,11 @@ struct TableOptions {
 /// The inhibitors of `report` as "id (measured), id (measured)" ("" when none), for the
 /// one-line refusal of install and upgrade.
 [[nodiscard]] std::string inhibitor_summary(const Report& report);
+
+/// The line that ends every preflight report: "preflight (install profile): 7 passed,
+/// 1 warning, 1 inhibitor: refused (not passed: home-symlink, home-traversable)"; info and
+/// skipped counts are added when not zero.
+[[nodiscard]] std::string summary_line(const Report& report);
 
 /// True when every result is a pass (what install/upgrade use to decide to print the report).
 [[nodiscard]] bool all_pass(const Report& report);

@@ -61,6 +61,10 @@ struct MountFacts {
     std::string requested = "/home/leo"; ///< the location the broker needs
     std::string resolved;     ///< `requested` with every symlink resolved, as seen inside the root
                               ///< (e.g. "/data/leo" when /home/leo -> /data/leo); "" when unknown
+    /// The first directory above `resolved`, up to the root itself, that others cannot
+    /// search, with its mode: "/home (mode 0700)"; "" when every one can (or unknown). The
+    /// broker and its internal database run as leo, which must traverse them.
+    std::string untraversable;
 };
 
 struct HostFacts {

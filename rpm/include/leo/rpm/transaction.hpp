@@ -19,6 +19,13 @@ enum class TransactionKind {
     downgrade, ///< replaces a newer version (RPMPROB_FILTER_OLDPACKAGE)
 };
 
+/// Set (to this process's pid) in the environment of every transaction leo-installer runs
+/// itself, and only for its duration: librpm hands its environment to the scriptlets (rpm
+/// 4.18, checked; Lua scriptlets run inside the process and read it with os.getenv). The
+/// broker package's scriptlets and `leo-installer hook ...` see it and do nothing: the
+/// command that runs the transaction does those steps itself (rpm/specs/leostream-broker.spec).
+inline constexpr const char* k_own_transaction_env = "LEO_INSTALLER_TRANSACTION";
+
 struct TransactionOptions {
     TransactionKind kind = TransactionKind::upgrade;
     /// Require a verified signature in the transaction's own check (librpm's

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Build the leo-installer package from rpm/specs/leo-installer.spec.
+#
+# usage: scripts/build-installer-rpm.sh BINARY OUTDIR [VERSION]
+#   BINARY   the built leo-installer program (build/installer/leo-installer)
+#   VERSION  the package version (default: the project's, from CMakeLists.txt)
+# Prints the path of the built RPM on stdout (the only line it prints there).
+set -euo pipefail
+binary=${1:?usage: build-installer-rpm.sh BINARY OUTDIR [VERSION]}
+outdir=${2:?usage: build-installer-rpm.sh BINARY OUTDIR [VERSION]}
+here=$(cd "$(dirname "$0")/.." && pwd)
+version=${3:-$(sed -n 's/^project(leo-installer VERSION \([0-9.]*\).*/\1/p' "$here"/CMakeLists.txt)}
+[[ -n $version ]] || version=0.1.0
+[[ -x $binary ]] || { echo "build-installer-rpm.sh: $binary is not an executable program" >&2; exit 1; }
+
+top=$(mktemp -d "${TMPDIR:-/tmp}/leo-rpmbuild.XXXXXX")
+trap 'rm -rf "$top"' EXIT
+mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
+cp "$binary" "$top"/SOURCES/leo-installer
+cp "$here"/installer/dist/{leo-installer.1,leo-installer.bash-completion,leo-installer.logrotate,installer.conf} \
+  "$top"/SOURCES/
+
+rpmbuild -bb --quiet \
+  --define "_topdir $top" \
+  --define "_dbpath /var/lib/rpm" \
+  --define "installer_version $version" \
+  --define "_build_id_links none" \
+  "$here"/rpm/specs/leo-installer.spec >&2
+
+rpm_file=$(find "$top"/RPMS -name '*.rpm' | head -n1)
+[[ -n $rpm_file ]] || { echo "build-installer-rpm.sh: rpmbuild produced no package" >&2; exit 1; }
+cp "$rpm_file" "$outdir"/
+echo "$outdir/$(basename "$rpm_file")"

@@ -1,0 +1,195 @@
+// `rpm --root SANDBOX -U leostream-broker.rpm` with its scriptlets: rpm chroots into the
+// sandbox and runs the package's Lua %pretrans/%pre/%posttrans, which run
+// /usr/bin/leo-installer hook ... inside it. The sandbox gets what that needs: the
+// leo-installer package (rpm/specs/leo-installer.spec, built here from the built program;
+// installed --nodeps, as its libc & co. are not in the sandbox's rpmdb) with the libraries
+// `ldd` lists, useradd/groupadd with theirs, and the /proc files preflight reads (a chroot
+// has no /proc). The broker package is the shipped form, with Requires(pre,posttrans):
+// leo-installer, installed without --nodeps. The sandbox has no PostgreSQL server, so
+// %posttrans fails there, loudly, as on a host whose database cannot start; `recover` run
+// from outside then finishes it, and the result is compared with `leo-installer install`.
+#include "test_support.hpp"
+
+#include "leo/common/fs.hpp"
+#include "leo/common/subprocess.hpp"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::test::run_installer;
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// Every library `ldd file` lists, copied to the same paths under `root`.
+void copy_libraries(const stdfs::path& root, const stdfs::path& file) {
+    const auto ldd = leo::subprocess::run({"ldd", file.string()});
+    ASSERT_EQ(ldd.exit_code, 0) << ldd.err;
+    static const std::regex lib(R"((/[^ \t]+) \(0x)");
+    std::istringstream lines(ldd.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::smatch m;
+        if (!std::regex_search(line, m, lib)) continue;
+        const stdfs::path p = m[1].str();
+        stdfs::create_directories((root / p.relative_path()).parent_path());
+        stdfs::copy_file(p, root / p.relative_path(), stdfs::copy_options::overwrite_existing);  // follows links
+    }
+}
+
+std::string line_of(const stdfs::path& file, const std::string& name) {
+    std::istringstream in(leo::test::slurp(file));
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(name + ":", 0) == 0) return line;
+    return "";
+}
+
+/// The two packages, built once for the suite.
+struct Packages {
+    leo::test::TempDir dir;
+    stdfs::path installer;  // leo-installer, from the built program
+    stdfs::path broker;     // leostream-broker 9.0.7 with Requires: leo-installer
+};
+Packages* g_pkgs = nullptr;
+
+stdfs::path built(const std::vector<std::string>& argv, const leo::subprocess::Options& o = {}) {
+    const auto r = leo::subprocess::run(argv, o);
+    if (r.exit_code != 0) throw std::runtime_error(argv[0] + " failed: " + r.err);
+    return leo::subprocess::last_line(r.out);
+}
+
+class HooksRpmTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        g_pkgs = new Packages;
+        const auto scripts = leo::test::source_dir() / "scripts";
+        g_pkgs->installer = built({(scripts / "build-installer-rpm.sh").string(), LEO_INSTALLER_BIN,
+                                   (g_pkgs->dir.path() / "rpms").string()});
+        leo::subprocess::Options o;
+        o.env["INSTALLER_REQUIRES"] = "1";
+        g_pkgs->broker = built({(scripts / "build-broker-rpm.sh").string(), "9.0.7",
+                                (g_pkgs->dir.path() / "rpms").string()},
+                               o);
+    }
+    static void TearDownTestSuite() {
+        delete g_pkgs;
+        g_pkgs = nullptr;
+    }
+    void SetUp() override {
+        root = tmp.path() / "root";
+        leo::test::make_sandbox_root(root);
+        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U", "--nodeps",
+                           "--nosignature", g_pkgs->installer.string()});
+        copy_libraries(root, LEO_INSTALLER_BIN);
+        for (const stdfs::path tool : {"/usr/sbin/useradd", "/usr/sbin/groupadd"}) {
+            stdfs::create_directories(root / "usr/sbin");
+            stdfs::copy_file(tool, root / tool.relative_path(), stdfs::copy_options::overwrite_existing);
+            copy_libraries(root, tool);
+        }
+        // What a system root has and the sandbox lacks: /dev/null (every child's stdin)
+        // and rpm's own configuration (librpm reads it in the hooks too).
+        stdfs::create_directories(root / "dev");
+        ASSERT_EQ(::mknod((root / "dev/null").c_str(), S_IFCHR | 0666, ::makedev(1, 3)), 0);
+        stdfs::create_directories(root / "usr/lib/rpm");
+        for (const char* f : {"rpmrc", "macros"})
+            stdfs::copy_file(stdfs::path("/usr/lib/rpm") / f, root / "usr/lib/rpm" / f);
+        // What preflight reads under /proc, as this host has it (a chroot has no /proc).
+        stdfs::create_directories(root / "proc/self");
+        std::ofstream(root / "proc/meminfo") << leo::test::slurp("/proc/meminfo");
+        std::ofstream(root / "proc/cpuinfo") << leo::test::slurp("/proc/cpuinfo");
+        std::ofstream(root / "proc/self/mountinfo") << "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n";
+    }
+    void TearDown() override {
+        for (const auto& r : {root, other})
+            if (!r.empty() && stdfs::exists(r / "home/leo/pgsql/data/postmaster.pid"))
+                (void)run_installer({"db", "stop", "--root", r.string()});
+    }
+    /// rpm -U with the scriptlets (the signature is not what this test is about).
+    leo::subprocess::Result rpm_u(const stdfs::path& file) {
+        return leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U",
+                                     "--nosignature", file.string()});
+    }
+    [[nodiscard]] nlohmann::json status(const stdfs::path& r) {
+        auto s = run_installer({"status", "--json", "--root", r.string()});
+        return nlohmann::json::parse(s.out, nullptr, false);
+    }
+
+    leo::test::TempDir tmp;
+    stdfs::path root;
+    stdfs::path other;
+};
+
+const std::string k_907 = "leostream-broker-9.0.7-1.x86_64";
+
+TEST_F(HooksRpmTest, AnInhibitorInPreStopsRpmWithNothingInstalled) {
+    ASSERT_EQ(::chmod((root / "home").c_str(), 0700), 0);
+    const auto before = leo::test::snapshot_tree(root, {"var/log", "var/lib/rpm"});
+    auto r = rpm_u(g_pkgs->broker);
+    EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+    // The hook's report and the scriptlet's refusal, on rpm's stderr.
+    EXPECT_TRUE(contains(r.err, "user leo cannot traverse /home (mode 0700)")) << r.err;
+    EXPECT_TRUE(contains(r.err, "1 inhibitor: refused (not passed: home-traversable)")) << r.err;
+    EXPECT_TRUE(contains(r.err, "`leo-installer hook pre --install` refused")) << r.err;
+    EXPECT_NE(leo::test::rpm_query(root, "leostream-broker").exit_code, 0);
+    EXPECT_EQ(leo::test::snapshot_tree(root, {"var/log", "var/lib/rpm"}), before);
+    EXPECT_FALSE(stdfs::exists(root / "home/leo/VERSION"));
+    EXPECT_EQ(line_of(root / "etc/passwd", "leo"), "");
+}
+
+TEST_F(HooksRpmTest, RpmUpgradeRunsTheHooksAndRecoverFinishesWhatTheSandboxCannotRun) {
+    auto r = rpm_u(g_pkgs->broker);
+    const std::string said = r.out + r.err;
+    // %pretrans: nothing installed yet; %pre: preflight passed, the user created in the root.
+    EXPECT_TRUE(contains(said, "hook pretrans: nothing to do: no leostream-broker is installed")) << said;
+    EXPECT_TRUE(contains(said, "preflight (install profile): ")) << said;
+    EXPECT_TRUE(contains(said, "hook pre: ready for the install (created the leo user)")) << said;
+    EXPECT_EQ(leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out), k_907);
+    EXPECT_TRUE(stdfs::exists(root / "home/leo/VERSION"));
+    EXPECT_NE(line_of(root / "etc/passwd", "leo"), "");
+    // %posttrans ran too; the sandbox has no PostgreSQL server, so it failed, loudly, with
+    // the command that finishes it.
+    EXPECT_TRUE(contains(said, "THE BROKER IS INSTALLED BUT NOT READY")) << said;
+    EXPECT_TRUE(contains(said, "leo-installer recover")) << said;
+    EXPECT_FALSE(stdfs::exists(root / "home/leo/pgsql/data/PG_VERSION"));
+
+    auto rec = run_installer({"recover", "-y", "--root", root.string()});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_TRUE(contains(rec.out, "finished it")) << rec.out;
+    auto again = run_installer({"recover", "-y", "--root", root.string()});
+    EXPECT_TRUE(contains(again.out, "nothing to recover")) << again.out << again.err;
+
+    other = tmp.path() / "other";
+    leo::test::make_sandbox_root(other);
+    leo::test::install_test_broker(other, k_907);
+    EXPECT_EQ(line_of(root / "etc/passwd", "leo"), line_of(other / "etc/passwd", "leo"));
+    EXPECT_EQ(line_of(root / "etc/group", "leo"), line_of(other / "etc/group", "leo"));
+    const auto a = status(root);
+    const auto b = status(other);
+    ASSERT_TRUE(a.is_object() && b.is_object());
+    for (const char* key : {"installed", "schema_version", "schema_broker_version", "packaged_schema_version",
+                            "schema_matches_package", "database_in_use", "unfinished_run"})
+        EXPECT_EQ(a[key], b[key]) << key << "\n" << a.dump(2);
+    EXPECT_EQ(a["schema_matches_package"], true) << a.dump(2);
+}
+
+TEST_F(HooksRpmTest, LeoInstallersOwnTransactionRunsTheScriptletsWhichDoNothing) {
+    // The scriptlets run in `install`'s librpm transaction too (the root can run them), and
+    // return at once: the user is created once, by install, and the database step is its own.
+    auto r = run_installer({"install", "--rpm", g_pkgs->broker.string(), "--root", root.string(), "--nogpgcheck",
+                            "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_FALSE(contains(r.out + r.err, "hook pre")) << r.out << r.err;
+    EXPECT_FALSE(contains(r.out + r.err, "NOT READY")) << r.out << r.err;
+    EXPECT_EQ(status(root)["schema_matches_package"], true);
+}
+
+} // namespace
