@@ -14,11 +14,7 @@
 namespace {
 namespace stdfs = std::filesystem;
 using namespace leo::test::mirrors;
-using leo::fs::SystemRoot;
-using leo::repo::Metadata;
-using leo::test::HttpServer;
 using leo::test::run_ok;
-using leo::test::TempDir;
 using leo::test::Tinyproxy;
 using leo::test::TlsOptions;
 
