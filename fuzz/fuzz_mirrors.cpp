@@ -2,20 +2,10 @@
 // parse_mirrorlist, what load_metadata runs on a fetched metalink= or mirrorlist= document,
 // then metalink_mismatch against a fixed repomd.xml. The input is the whole document.
 #include "fuzz_input.hpp"
+#include "fuzz_xml.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/repo/mirrors.hpp"
-
-#include <libxml/xmlerror.h>
-
-namespace {
-void quiet(void*, const char*, ...) {}
-} // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    xmlSetGenericErrorFunc(nullptr, quiet); // the reader's own handler collects parse errors
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string text = leo::fuzz::text_of(data, size);

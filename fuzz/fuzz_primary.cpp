@@ -3,20 +3,10 @@
 // primary file. The input is the (compressed or plain) file; each package found is also
 // turned into its URL and NEVRA, as the upgrade plan does.
 #include "fuzz_input.hpp"
+#include "fuzz_xml.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/repo/metadata.hpp"
-
-#include <libxml/xmlerror.h>
-
-namespace {
-void quiet(void*, const char*, ...) {}
-} // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    xmlSetGenericErrorFunc(nullptr, quiet);
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     try {

@@ -1,20 +1,10 @@
 // repodata/repomd.xml: leo::repo::parse_repomd (libxml2's streaming reader), what
 // load_metadata runs on the fetched file. The input is the whole document.
 #include "fuzz_input.hpp"
+#include "fuzz_xml.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/repo/metadata.hpp"
-
-#include <libxml/xmlerror.h>
-
-namespace {
-void quiet(void*, const char*, ...) {}
-} // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    xmlSetGenericErrorFunc(nullptr, quiet); // the reader's own handler collects parse errors
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     try {

@@ -1,7 +1,9 @@
 #pragma once
 // Private to leo_repo: the pieces of yum's INI files (sections, values with their line) and
 // the parsers of yum's value types (config_values.cpp), shared by config.cpp and
-// repo_ini.cpp.
+// repo_ini.cpp. Text helpers (trim, lower) are detail.hpp's.
+#include "detail.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -29,9 +31,6 @@ struct Section {
 /// lines of any length, a byte-order mark, CR LF), in order. `file` names it in errors.
 /// Throws leo::RepoError "FILE:LINE: what" for a syntax error or an option outside any section.
 [[nodiscard]] std::vector<Section> parse_ini_sections(const std::string& content, const std::string& file);
-
-std::string trim(std::string_view s);
-std::string lower(std::string s);
 
 /// Lists (baseurl, gpgkey, exclude, reposdir) are separated by whitespace or commas.
 std::vector<std::string> split_list(std::string_view value);

@@ -5,18 +5,25 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <system_error>
 
 namespace leo::repo::detail {
 
-std::string trim(std::string s) {
+std::string trim(std::string_view s) {
     const auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) {
+    if (first == std::string_view::npos) {
         return {};
     }
     const auto last = s.find_last_not_of(" \t\r\n");
-    return s.substr(first, last - first + 1);
+    return std::string(s.substr(first, last - first + 1));
+}
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
 }
 
 std::uint64_t to_u64(const std::string& text, bool& ok) {

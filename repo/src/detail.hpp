@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace leo::repo::detail {
@@ -18,7 +19,9 @@ public:
 };
 
 /// `s` without leading and trailing blanks (space, tab, CR, LF).
-std::string trim(std::string s);
+std::string trim(std::string_view s);
+/// `s` in ASCII lower case (the C locale's tolower), as yum compares option names and hash types.
+std::string lower(std::string s);
 
 /// `text` (trimmed) as an unsigned decimal; `ok` says whether all of it was one.
 std::uint64_t to_u64(const std::string& text, bool& ok);

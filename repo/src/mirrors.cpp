@@ -19,13 +19,12 @@ namespace leo::repo {
 
 using detail::attribute;
 using detail::digest_name;
-using detail::k_xml_options;
 using detail::local_name;
-using detail::ReaderPtr;
+using detail::lower;
 using detail::take_xml_string;
 using detail::to_u64;
 using detail::trim;
-using detail::XmlErrors;
+using detail::XmlReader;
 
 namespace {
 
@@ -68,11 +67,6 @@ std::string unusable_mirror(const std::string& url, FileUrls file_urls, bool& sk
     }
     return scheme.empty() ? "not a URL"
                           : fmt::format("the scheme \"{}\" is not used (http:// or https:// only)", scheme);
-}
-
-std::string lowercase(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
 }
 
 /// The strongest hash of `version` we can verify (librepo checks the strongest one), or null.
@@ -128,12 +122,7 @@ Metalink parse_metalink(std::string_view xml, FileUrls file_urls, const std::str
     if (trim(std::string(xml)).empty()) {
         throw RepoError(context + "the metalink is empty");
     }
-    ReaderPtr reader(xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, k_xml_options));
-    if (!reader) {
-        throw RepoError(context + "cannot create an XML reader");
-    }
-    XmlErrors errors;
-    errors.attach(reader.get());
+    const XmlReader reader(xml, context);
     Metalink metalink;
     struct Url {
         std::string url;
@@ -176,8 +165,8 @@ Metalink parse_metalink(std::string_view xml, FileUrls file_urls, const std::str
             (parent == "file" ? metalink.repomd.front() : metalink.repomd.back()).size = ok ? size : 0;
         } else if (name == "hash" && parent == "verification" && depth >= 2) {
             const std::string owner = stack[depth - 2];
-            const std::string type = lowercase(attribute(reader.get(), "type"));
-            const std::string value = lowercase(trim(take_xml_string(xmlTextReaderReadString(reader.get()))));
+            const std::string type = lower(attribute(reader.get(), "type"));
+            const std::string value = lower(trim(take_xml_string(xmlTextReaderReadString(reader.get()))));
             if (!digest_name(type).empty() && type != "sha" && !value.empty()) {
                 (owner == "file" ? metalink.repomd.front() : metalink.repomd.back()).hashes.emplace_back(type, value);
             }
@@ -188,8 +177,8 @@ Metalink parse_metalink(std::string_view xml, FileUrls file_urls, const std::str
                             ok ? static_cast<long>(std::min<std::uint64_t>(preference, 1000000)) : 0});
         }
     }
-    if (rc != 0 || !errors.first.empty()) {
-        throw RepoError(context + (errors.first.empty() ? std::string("XML parse error") : errors.first));
+    if (const auto why = reader.failure(rc); !why.empty()) {
+        throw RepoError(context + why);
     }
     if (stack.empty()) {
         throw RepoError(context + "the metalink is empty");

@@ -240,20 +240,13 @@ PrimaryScan scan_opened_primary(struct archive* archive, const Limit& open_limit
         }
     }
     ReplayInput replay{&input, scanner.prefix(), 0};
-    ReaderPtr reader(xmlReaderForIO(&ReplayInput::read, &ReplayInput::close, &replay, nullptr, nullptr,
-                                    k_xml_options));
-    if (!reader) {
-        throw RepoError(context + "cannot create an XML reader");
-    }
-    XmlErrors errors;
-    errors.attach(reader.get());
+    const XmlReader reader(&ReplayInput::read, &ReplayInput::close, &replay, context);
     PrimaryScan result;
     int rc = 0;
     const bool seen_root = read_packages(reader.get(), base_url, filter, context, 0, result, rc);
     check_input();
-    if (rc != 0 || !errors.first.empty()) {
-        throw RepoError(context + "is truncated or not valid XML: " +
-                        (errors.first.empty() ? std::string("XML parse error") : errors.first));
+    if (const auto why = reader.failure(rc); !why.empty()) {
+        throw RepoError(context + "is truncated or not valid XML: " + why);
     }
     if (!seen_root) {
         throw RepoError(context + "is empty");
@@ -265,17 +258,11 @@ PrimaryScan scan_opened_primary(struct archive* archive, const Limit& open_limit
 
 void parse_primary_xml(std::string_view xml, const std::string& base_url, const PackageFilter& filter,
                        const std::string& context, std::size_t index_base, PrimaryScan& into) {
-    ReaderPtr reader(xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, k_xml_options));
-    if (!reader) {
-        throw RepoError(context + "cannot create an XML reader");
-    }
-    XmlErrors errors;
-    errors.attach(reader.get());
+    const XmlReader reader(xml, context);
     int rc = 0;
     (void)read_packages(reader.get(), base_url, filter, context, index_base, into, rc);
-    if (rc != 0 || !errors.first.empty()) {
-        throw RepoError(context + fmt::format("package #{}: not valid XML: {}", index_base + 1,
-                                              errors.first.empty() ? std::string("XML parse error") : errors.first));
+    if (const auto why = reader.failure(rc); !why.empty()) {
+        throw RepoError(context + fmt::format("package #{}: not valid XML: {}", index_base + 1, why));
     }
 }
 

@@ -12,14 +12,12 @@
 namespace leo::repo {
 
 using detail::attribute;
-using detail::k_xml_options;
 using detail::local_name;
-using detail::ReaderPtr;
 using detail::take_xml_string;
 using detail::to_u64;
 using detail::trim;
 using detail::xml_base;
-using detail::XmlErrors;
+using detail::XmlReader;
 
 /// Parse repomd.xml with the streaming reader. Throws RepoError(`invalid` + cause) when
 /// it is not well-formed repomd XML.
@@ -27,12 +25,7 @@ Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
     if (trim(xml).empty()) {
         throw RepoError(invalid + "the document is empty");
     }
-    ReaderPtr reader(xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr, k_xml_options));
-    if (!reader) {
-        throw RepoError(invalid + "cannot create an XML reader");
-    }
-    XmlErrors errors;
-    errors.attach(reader.get());
+    const XmlReader reader(xml, invalid);
     Repomd repomd;
     bool seen_root = false;
     std::string data_type;   // of the <data> being read
@@ -84,8 +77,8 @@ Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
             data_type.clear();
         }
     }
-    if (rc != 0 || !errors.first.empty()) {
-        throw RepoError(invalid + (errors.first.empty() ? std::string("XML parse error") : errors.first));
+    if (const auto why = reader.failure(rc); !why.empty()) {
+        throw RepoError(invalid + why);
     }
     if (!seen_root) {
         throw RepoError(invalid + "the document is empty");

@@ -1,25 +1,19 @@
 #pragma once
 // Helpers of the mirror, TLS and proxy tests of leo::repo (test_repo_mirrors.cpp,
-// test_repo_transport.cpp): repositories made in the test, the repository repo_02 that
-// scripts/build-test-packages.sh builds at test time, copied to break it, and assertions on
-// messages and on what is left on disk.
+// test_repo_transport.cpp): the repository repo_02 that scripts/build-test-packages.sh
+// builds at test time (copied to break it) and short repositories; the assertions on
+// messages and on disk are tests/support/repo_support.hpp's.
+#include "http_server.hpp"
+#include "repo_support.hpp"
 #include "test_support.hpp"
 
-#include "leo/common/error.hpp"
+#include "leo/common/fs.hpp"
 #include "leo/repo/metadata.hpp"
 
-#include <algorithm>
-#include <arpa/inet.h>
 #include <filesystem>
-#include <functional>
-#include <netinet/in.h>
 #include <stdexcept>
 #include <string>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace leo::test::mirrors {
 namespace stdfs = std::filesystem;
@@ -45,57 +39,24 @@ inline stdfs::path copy_repo_02(const stdfs::path& dir) {
     return dir;
 }
 
+/// A repository of the mirror tests: repo_config() with retries=2 (one retry of a transient
+/// failure) and timeout=5 s, to keep the tests short.
 inline repo::RepoConfig make_repo(const std::string& id, std::vector<std::string> baseurls) {
-    repo::RepoConfig r;
-    r.id = id;
-    r.name = id;
-    r.baseurls = std::move(baseurls);
-    r.source = "/etc/yum.repos.d/test.repo";
-    r.retries = 2; // transient failures: one retry, keeps the tests short
+    repo::RepoConfig r = repo_config(id, std::move(baseurls));
+    r.retries = 2;
     r.timeout = 5;
     return r;
 }
 
-inline ::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
-
-/// The message of the leo::RepoError `f` throws; fails the test when it throws nothing.
-inline std::string repo_error(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const leo::RepoError& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no leo::RepoError thrown";
-    return {};
-}
-
-/// Every path under `dir`, sorted ("" entries when it does not exist).
-inline std::vector<std::string> list_dir(const stdfs::path& dir) {
-    std::vector<std::string> names;
-    if (stdfs::exists(dir)) {
-        for (const auto& e : stdfs::recursive_directory_iterator(dir)) {
-            names.push_back(stdfs::relative(e.path(), dir).string());
-        }
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-inline const repo::PackageEntry& find(const repo::Metadata& md, const std::string& name) {
-    for (const auto& p : md.packages) {
-        if (p.name == name) {
-            return p;
-        }
-    }
-    throw std::runtime_error("no package " + name);
-}
-
-/// An http URL on 127.0.0.1 where nothing listens.
-inline std::string closed_port_url() { return "http://127.0.0.1:" + std::to_string(free_port()); }
+using leo::fs::SystemRoot;
+using leo::repo::Metadata;
+using leo::test::closed_port_url;
+using leo::test::Contains;
+using leo::test::HttpServer;
+using leo::test::list_dir;
+using leo::test::repo_error;
+using leo::test::TempDir;
+/// find_package() under the tests' short name.
+inline constexpr auto find = &leo::test::find_package;
 
 } // namespace leo::test::mirrors

@@ -5,6 +5,8 @@
 // priority and cost choose the broker, skip_if_unavailable=0 and --repo make a repository
 // required, and $releasever comes from the rpmdb's release package.
 #include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
 #include "test_support.hpp"
 
 #include <chrono>
@@ -35,22 +37,21 @@ void register_package(const stdfs::path& root, const stdfs::path& file) {
                        "--noscripts", "--nosignature", file.string()});
 }
 
-class CentOS7ReposTest : public ::testing::Test {
+class CentOS7ReposTest : public leo::test::SandboxRootTest {
 protected:
     void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
-        leo::test::make_sandbox_root(root);
+        SandboxRootTest::SetUp();
         stdfs::copy(leo::test::source_dir() / "tests/fixtures/centos7/etc", root / "etc",
                     stdfs::copy_options::recursive | stdfs::copy_options::overwrite_existing);
         register_package(root, pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm");
         server = std::make_unique<leo::test::HttpServer>(pkgs);
         write_repo("leostream", "baseurl=" + server->url() + "/repo\n");
     }
+    /// ROOT/etc/yum.repos.d/ID.repo: `extra` lines (its baseurl), gpgcheck with the test key.
     void write_repo(const std::string& id, const std::string& extra) {
-        std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
-            << "[" << id << "]\nname=Leostream broker\n" << extra << "enabled=1\ngpgcheck=1\ngpgkey="
-            << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\n";
+        leo::test::write_repo_file(root, id,
+                                   "name=Leostream broker\n" + extra + "enabled=1\ngpgcheck=1\ngpgkey=" +
+                                       leo::test::key_in_root(root, key()) + "\n");
     }
     void append_main(const std::string& lines) {
         std::ofstream(root / "etc/yum.conf", std::ios::app) << "\n[main]\n" << lines;
@@ -61,9 +62,6 @@ protected:
         return run_installer(args);
     }
 
-    leo::test::TempDir tmp;
-    stdfs::path pkgs;
-    stdfs::path root;
     std::unique_ptr<leo::test::HttpServer> server;
 };
 

@@ -3,11 +3,11 @@
 // of signed broker packages served over HTTP on 127.0.0.1 or given as a plain directory; and
 // the refusals: an unknown version, another version installed, a package that is not the broker.
 #include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
 #include "test_support.hpp"
 
-#include "leo/common/fs.hpp"
-
-#include <fstream>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -15,29 +15,17 @@ namespace {
 namespace stdfs = std::filesystem;
 using leo::test::run_installer;
 
-class InstallRepoTest : public ::testing::Test {
+/// A sandbox root with nothing installed, and the test packages served on loopback.
+class InstallRepoTest : public leo::test::SandboxRootTest {
 protected:
     void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
-        leo::test::make_sandbox_root(root);
+        SandboxRootTest::SetUp();
         server = std::make_unique<leo::test::HttpServer>(pkgs);
     }
-    void TearDown() override {
-        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
-            (void)run_installer({"db", "stop", "--root", root.string()});
-    }
 
-    stdfs::path key() const { return pkgs / "RPM-GPG-KEY-leo-test"; }
+    /// ROOT/etc/yum.repos.d/ID.repo: the signed test repository at `url`, then `extra` lines.
     void write_repo(const std::string& id, const std::string& url, const std::string& extra = {}) {
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
-            << "[" << id << "]\nname=Broker " << id << "\nbaseurl=" << url
-            << "\nenabled=1\ngpgcheck=1\ngpgkey=" << leo::test::key_in_root(root, key()) << "\n"
-            << extra;
-    }
-    std::string installed() {
-        return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out);
+        leo::test::write_repo_file(root, id, leo::test::signed_repo_lines(root, url, id) + extra);
     }
     /// The root without its log, its download cache (a cache is not a change), the running
     /// database's own files, and what a reader touches (the run lock's time, the rpmdb's
@@ -47,9 +35,6 @@ protected:
                                                "var/lib/rpm/rpmdb.sqlite-shm"});
     }
 
-    leo::test::TempDir tmp;
-    stdfs::path pkgs;
-    stdfs::path root;
     std::unique_ptr<leo::test::HttpServer> server;
 };
 

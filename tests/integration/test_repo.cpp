@@ -2,6 +2,7 @@
 // repo_02 that scripts/build-test-packages.sh builds at test time (packages named as
 // createrepo_c's test data) and repositories made by the real createrepo_c tool.
 #include "http_server.hpp"
+#include "repo_support.hpp"
 #include "test_support.hpp"
 
 #include "leo/common/crypto.hpp"
@@ -12,12 +13,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <arpa/inet.h>
-#include <functional>
-#include <netinet/in.h>
-#include <sys/socket.h>
+#include <stdexcept>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -29,8 +26,13 @@ using leo::test::slurp;
 using leo::repo::Metadata;
 using leo::repo::PackageEntry;
 using leo::repo::RepoConfig;
+using leo::test::repo_config;
 using leo::fs::SystemRoot;
+using leo::test::closed_port_url;
+using leo::test::Contains;
 using leo::test::HttpServer;
+using leo::test::list_dir;
+using leo::test::repo_error;
 using leo::test::TempDir;
 
 const std::string k_fake_bash = "fake_bash-1.1.1-1.x86_64.rpm";
@@ -49,44 +51,6 @@ std::string primary_name() {
 }
 std::string primary_sha256() { return leo::crypto::file_digest_hex("sha256", repo_02() / "repodata" / primary_name()); }
 
-RepoConfig make_repo(const std::string& id, std::vector<std::string> baseurls) {
-    RepoConfig repo;
-    repo.id = id;
-    repo.name = id;
-    repo.baseurls = std::move(baseurls);
-    repo.source = "/etc/yum.repos.d/test.repo";
-    return repo;
-}
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
-
-/// The message of the leo::RepoError `f` throws; fails the test when it throws nothing.
-std::string repo_error(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const leo::RepoError& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no leo::RepoError thrown";
-    return {};
-}
-
-std::vector<std::string> list_dir(const stdfs::path& dir) {
-    std::vector<std::string> names;
-    if (stdfs::exists(dir)) {
-        for (const auto& e : stdfs::recursive_directory_iterator(dir)) {
-            names.push_back(stdfs::relative(e.path(), dir).string());
-        }
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 /// A copy of repo_02 in a temporary directory, to break.
 stdfs::path copy_repo_02(const TempDir& tmp) {
     const auto dir = tmp.path() / "repo";
@@ -94,27 +58,8 @@ stdfs::path copy_repo_02(const TempDir& tmp) {
     return dir;
 }
 
-/// An http URL on 127.0.0.1 where nothing listens (a port bound, then released).
-std::string closed_port_url() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-    ::close(fd);
-    return "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
-}
-
-const PackageEntry& find(const Metadata& md, const std::string& name) {
-    for (const auto& p : md.packages) {
-        if (p.name == name) {
-            return p;
-        }
-    }
-    throw std::runtime_error("no package " + name);
-}
+/// find_package() under the tests' short name.
+constexpr auto find = &leo::test::find_package;
 
 void expect_fixture_packages(const Metadata& md, const std::string& base_url) {
     ASSERT_EQ(md.packages.size(), 2u);
@@ -147,7 +92,7 @@ void expect_fixture_packages(const Metadata& md, const std::string& base_url) {
 TEST(RepoHttp, LoadsFixtureMetadata) {
     HttpServer server(repo_02());
     TempDir cache;
-    const auto repo = make_repo("fixture", {server.url()});
+    const auto repo = repo_config("fixture", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.repo_id, "fixture");
     expect_fixture_packages(md, server.url());
@@ -163,7 +108,7 @@ TEST(RepoHttp, ProxyNoneIgnoresTheEnvironmentsProxy) {
     // yum: proxy=_none_ is no proxy at all; without a proxy setting the environment's counts.
     HttpServer server(repo_02());
     TempDir cache;
-    auto repo = make_repo("direct", {server.url()});
+    auto repo = repo_config("direct", {server.url()});
     repo.timeout = 2;
     repo.retries = 1;
     ::setenv("http_proxy", "http://127.0.0.1:9", 1);  // the discard port: nothing listens
@@ -178,7 +123,7 @@ TEST(RepoHttp, ProxyNoneIgnoresTheEnvironmentsProxy) {
 TEST(RepoHttp, TrailingSlashInBaseurl) {
     HttpServer server(repo_02());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("slash", {server.url() + "/"}), SystemRoot(cache.path()), "/");
+    const Metadata md = leo::repo::load_metadata(repo_config("slash", {server.url() + "/"}), SystemRoot(cache.path()), "/");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[1].url(), server.url() + "/" + k_super_kernel);
 }
@@ -186,7 +131,7 @@ TEST(RepoHttp, TrailingSlashInBaseurl) {
 TEST(RepoHttp, FilterKeepsOnlyMatchingNames) {
     HttpServer server(repo_02());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("fixture", {server.url()}), SystemRoot(cache.path()), "/",
+    const Metadata md = leo::repo::load_metadata(repo_config("fixture", {server.url()}), SystemRoot(cache.path()), "/",
                                                  [](const std::string& name) { return name == "super_kernel"; });
     ASSERT_EQ(md.packages.size(), 1u);
     EXPECT_EQ(md.packages[0].name, "super_kernel");
@@ -196,7 +141,7 @@ TEST(RepoHttp, DownloadsAndVerifiesBothPackages) {
     HttpServer server(repo_02());
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("fixture", {server.url()});
+    const auto repo = repo_config("fixture", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     for (const auto& p : md.packages) {
         std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
@@ -216,7 +161,7 @@ TEST(RepoHttp, FollowsRedirects) {
     server.redirect("/old/repodata/repomd.xml", "/repodata/repomd.xml");
     server.redirect("/old/repodata/" + primary_name(), server.url() + "/repodata/" + primary_name());
     TempDir cache;
-    const Metadata md = leo::repo::load_metadata(make_repo("moved", {server.url() + "/old"}), SystemRoot(cache.path()), "/");
+    const Metadata md = leo::repo::load_metadata(repo_config("moved", {server.url() + "/old"}), SystemRoot(cache.path()), "/");
     EXPECT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(server.request_count("/repodata/repomd.xml"), 2u);
 }
@@ -225,7 +170,7 @@ TEST(RepoFile, FileBaseurlLoadsAndDownloads) {
     TempDir cache;
     TempDir dest;
     const std::string url = "file://" + repo_02().string();
-    const auto repo = make_repo("local", {url});
+    const auto repo = repo_config("local", {url});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     expect_fixture_packages(md, url);
     const auto path = leo::repo::download_package(repo, find(md, "fake_bash"), SystemRoot(dest.path()), "/");
@@ -237,7 +182,7 @@ TEST(RepoFile, MissingFileRepository) {
     TempDir empty;
     const std::string url = "file://" + (empty.path() / "nothing").string();
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("gone", {url}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("gone", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository gone"));
     EXPECT_TRUE(Contains(message, url + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -245,7 +190,7 @@ TEST(RepoFile, MissingFileRepository) {
 
 TEST(RepoHttp, FetchUrl) {
     HttpServer server(repo_02());
-    const auto repo = make_repo("fixture", {server.url()});
+    const auto repo = repo_config("fixture", {server.url()});
     EXPECT_EQ(leo::repo::fetch_url(repo, server.url() + "/repodata/repomd.xml"),
               leo::fs::read_file(repo_02() / "repodata/repomd.xml"));
     const std::string message = repo_error([&] { (void)leo::repo::fetch_url(repo, server.url() + "/no.key"); });
@@ -257,7 +202,7 @@ TEST(RepoHttp, FallsBackToTheNextBaseurl) {
     HttpServer server(repo_02());
     TempDir cache;
     const Metadata md =
-        leo::repo::load_metadata(make_repo("two", {closed_port_url(), server.url()}), SystemRoot(cache.path()), "/");
+        leo::repo::load_metadata(repo_config("two", {closed_port_url(), server.url()}), SystemRoot(cache.path()), "/");
     ASSERT_EQ(md.packages.size(), 2u);
     EXPECT_EQ(md.packages[0].base_url, server.url());
 }
@@ -268,7 +213,7 @@ TEST(RepoErrors, Unreachable) {
     TempDir cache;
     const std::string url = closed_port_url();
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("down", {url}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("down", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository down"));
     EXPECT_TRUE(Contains(message, "cannot fetch " + url + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -280,7 +225,7 @@ TEST(RepoErrors, EveryBaseurlFailed) {
     HttpServer server(repo_02());
     server.fail("repomd.xml", 503);
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("both", {a, server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("both", {a, server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "every baseurl failed"));
     EXPECT_TRUE(Contains(message, a + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "HTTP 503 for " + server.url() + "/repodata/repomd.xml"));
@@ -291,7 +236,7 @@ TEST(RepoErrors, RepomdNotFound) {
     server.fail("repomd.xml", 404);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("r404", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("r404", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository r404"));
     EXPECT_TRUE(Contains(message, "HTTP 404 for " + server.url() + "/repodata/repomd.xml"));
     EXPECT_TRUE(Contains(message, "check baseurl in /etc/yum.repos.d/test.repo"));
@@ -305,7 +250,7 @@ TEST(RepoErrors, MalformedRepomd) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bad", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("bad", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository bad: repodata/repomd.xml from " + server.url() +
                                       "/repodata/repomd.xml is not valid repomd XML: "));
     EXPECT_TRUE(Contains(message, "(line "));
@@ -316,7 +261,7 @@ TEST(RepoErrors, RepomdOfTheWrongKind) {
     const auto dir = copy_repo_02(tmp);
     HttpServer server(dir);
     TempDir cache;
-    const auto repo = make_repo("odd", {server.url()});
+    const auto repo = repo_config("odd", {server.url()});
     leo::fs::write_file_atomic(dir / "repodata/repomd.xml", "<html><body>Not here</body></html>\n");
     EXPECT_TRUE(Contains(repo_error([&] { (void)leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/"); }),
                          "the root element is <html>, expected <repomd>"));
@@ -335,7 +280,7 @@ TEST(RepoErrors, PrimaryChecksumMismatch) {
     server.corrupt(primary_name(), 100);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sum", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("sum", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository sum: primary metadata " + primary_name() + " from " + server.url() +
                                       "/repodata/" + primary_name()));
     EXPECT_TRUE(Contains(message, "checksum mismatch: expected sha256:" + primary_sha256() + ", got sha256:"));
@@ -348,7 +293,7 @@ TEST(RepoErrors, PrimaryTruncatedInTransfer) {
     server.truncate(primary_name(), 300);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("cut", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("cut", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository cut: primary metadata " + primary_name()));
     EXPECT_TRUE(Contains(message, "cannot fetch " + server.url() + "/repodata/" + primary_name()));
     EXPECT_EQ(list_dir(cache.path() / "cut"), (std::vector<std::string>{"repomd.xml"}));
@@ -375,7 +320,7 @@ TEST(RepoErrors, PrimaryGzipTruncatedAtTheSource) {
         HttpServer server(dir);
         TempDir cache;
         const std::string message =
-            repo_error([&] { (void)leo::repo::load_metadata(make_repo("half", {server.url()}), SystemRoot(cache.path()), "/"); });
+            repo_error([&] { (void)leo::repo::load_metadata(repo_config("half", {server.url()}), SystemRoot(cache.path()), "/"); });
         EXPECT_TRUE(Contains(message, "repository half: primary metadata " + primary_name() + " from " +
                                           server.url() + "/repodata/" + primary_name() + ": is truncated"));
     }
@@ -388,7 +333,7 @@ TEST(RepoErrors, PrimaryNotXml) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("notxml", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("notxml", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "truncated or not valid XML: it ends inside package #1")) << message;
 }
 
@@ -400,7 +345,7 @@ TEST(RepoErrors, PrimaryPackageWithoutChecksum) {
     HttpServer server(dir);
     TempDir cache;
     EXPECT_TRUE(Contains(
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("nosum", {server.url()}), SystemRoot(cache.path()), "/"); }),
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("nosum", {server.url()}), SystemRoot(cache.path()), "/"); }),
         "package x (#1): no usable <checksum>"));
 }
 
@@ -413,7 +358,7 @@ TEST(RepoErrors, PackageChecksumMismatch) {
     HttpServer server(dir);
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("pkgsum", {server.url()});
+    const auto repo = repo_config("pkgsum", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     const PackageEntry& p = find(md, "fake_bash");
     const std::string message = repo_error([&] { (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/"); });
@@ -427,7 +372,7 @@ TEST(RepoErrors, PackageCorruptedInTransfer) {
     HttpServer server(repo_02());
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("flip", {server.url()});
+    const auto repo = repo_config("flip", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.corrupt(k_super_kernel, 1000);
     const std::string message =
@@ -440,7 +385,7 @@ TEST(RepoErrors, PackageTruncatedMidDownload) {
     HttpServer server(repo_02());
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("trunc", {server.url()});
+    const auto repo = repo_config("trunc", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.truncate(k_super_kernel, 1000);
     const std::string message =
@@ -454,7 +399,7 @@ TEST(RepoErrors, PackageNotFound) {
     HttpServer server(repo_02());
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("gone", {server.url()});
+    const auto repo = repo_config("gone", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.fail(k_fake_bash, 404);
     const std::string message =
@@ -468,7 +413,7 @@ TEST(RepoErrors, PackageSizeDiffersFromMetadata) {
     HttpServer server(repo_02());
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("size", {server.url()});
+    const auto repo = repo_config("size", {server.url()});
     Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     PackageEntry p = find(md, "fake_bash");
     p.size += 1;
@@ -482,7 +427,7 @@ TEST(RepoErrors, ProgressCallbackThrowingStopsTheDownload) {
     HttpServer server(repo_02());
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("cancel", {server.url()});
+    const auto repo = repo_config("cancel", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     EXPECT_THROW((void)leo::repo::download_package(repo, md.packages[0], SystemRoot(dest.path()), "/",
                                                    [](std::uint64_t done, std::uint64_t) {
@@ -502,7 +447,7 @@ TEST(RepoLimits, PackageLargerThanPrimaryDeclaresIsStopped) {
     HttpServer server(dir);
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("big", {server.url()});
+    const auto repo = repo_config("big", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     const PackageEntry& p = find(md, "fake_bash");
     // the server now sends more than primary declares
@@ -525,7 +470,7 @@ TEST(RepoLimits, FileBaseurlPackageLargerThanDeclaredIsStopped) {
     const auto dir = copy_repo_02(tmp);
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("local", {"file://" + dir.string()});
+    const auto repo = repo_config("local", {"file://" + dir.string()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     PackageEntry p = find(md, "super_kernel");
     p.size = 1000;  // primary says 1000 bytes; the file holds more
@@ -544,7 +489,7 @@ TEST(RepoLimits, RepomdLargerThanTheCapIsStopped) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("huge", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("huge", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository huge: repodata/repomd.xml from " + server.url() +
                                       "/repodata/repomd.xml: the server announces " + std::to_string(repomd.size()) +
                                       " bytes, more than the 10485760 bytes of the cap for repomd.xml"));
@@ -562,7 +507,7 @@ TEST(RepoLimits, PrimaryLargerThanRepomdDeclaresIsStopped) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("sz", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("sz", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "more than the 100 bytes that repomd.xml's <size> declares")) << message;
     EXPECT_EQ(list_dir(cache.path() / "sz"), (std::vector<std::string>{"repomd.xml"})) << "no partial file is left";
 }
@@ -586,7 +531,7 @@ TEST(RepoLimits, GzipPrimaryInflatingPastItsOpenSizeIsStopped) {
     HttpServer server(dir);
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("bomb", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("bomb", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository bomb: primary metadata " + primary_name()));
     EXPECT_TRUE(Contains(message, "decompresses to more than the 4096 bytes that repomd.xml's <open-size> declares"))
         << message;
@@ -597,13 +542,13 @@ TEST(RepoSafety, RedirectToFileIsRefused) {
     server.redirect("/repodata/repomd.xml", "file:///etc/passwd");
     TempDir cache;
     const std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("redir", {server.url()}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("redir", {server.url()}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "refusing the redirect from " + server.url() + "/repodata/repomd.xml to "
                                       "file:///etc/passwd"));
     // a package redirected to a local file, even the right one, is refused as well
     server.clear_faults();
     TempDir dest;
-    const auto repo = make_repo("redir", {server.url()});
+    const auto repo = repo_config("redir", {server.url()});
     const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
     server.redirect(k_fake_bash, "file://" + (repo_02() / k_fake_bash).string());
     EXPECT_TRUE(Contains(
@@ -618,11 +563,11 @@ TEST(RepoSafety, PasswordsNeverInMessages) {
     TempDir cache;
     const std::string url = "http://user:secretpw@127.0.0.1:" + std::to_string(server.port()) + "/repo";
     std::string message =
-        repo_error([&] { (void)leo::repo::load_metadata(make_repo("auth", {url}), SystemRoot(cache.path()), "/"); });
+        repo_error([&] { (void)leo::repo::load_metadata(repo_config("auth", {url}), SystemRoot(cache.path()), "/"); });
     EXPECT_TRUE(Contains(message, "HTTP 404 for http://user:***@127.0.0.1:"));
     EXPECT_FALSE(Contains(message, "secretpw"));
     // two baseurls, a proxy with a password in its URL and proxy_password: nothing shows
-    RepoConfig repo = make_repo("proxied", {url, "https://u2:secretpw2@127.0.0.1:1/"});
+    RepoConfig repo = repo_config("proxied", {url, "https://u2:secretpw2@127.0.0.1:1/"});
     repo.proxy = "http://pu:proxysecret@127.0.0.1:" + std::to_string(server.port());
     repo.proxy_username = "pu";
     repo.proxy_password = "proxypass3";
@@ -630,7 +575,7 @@ TEST(RepoSafety, PasswordsNeverInMessages) {
     for (const char* secret : {"secretpw", "proxysecret", "proxypass3"}) {
         EXPECT_FALSE(Contains(message, secret)) << message;
     }
-    message = repo_error([&] { (void)leo::repo::fetch_url(make_repo("k", {url}), url + "/no.key"); });
+    message = repo_error([&] { (void)leo::repo::fetch_url(repo_config("k", {url}), url + "/no.key"); });
     EXPECT_FALSE(Contains(message, "secretpw"));
 }
 
@@ -653,7 +598,7 @@ TEST(RepoCache, PlantedPartLinkInAnotherUsersDirectoryIsRemovedNotFollowed) {
     leo::fs::write_file_atomic(packages / (k_super_kernel + ".part"), "garbage left by someone");
     ASSERT_EQ(::chown((packages / (k_super_kernel + ".part")).c_str(), 54321, 54321), 0);
 
-    const auto repo = make_repo("fixture", {server.url()});
+    const auto repo = repo_config("fixture", {server.url()});
     const SystemRoot root(root_dir.path());
     const Metadata md = leo::repo::load_metadata(repo, root, "/var/cache/leo-installer/metadata");
     for (const auto& p : md.packages) {
@@ -677,7 +622,7 @@ TEST(RepoCache, LinkedCacheDirectoryInAWorldWritableParentIsRefused) {
     ASSERT_EQ(::chmod((root_dir.path() / "var/cache").c_str(), 01777), 0);
     stdfs::create_directory_symlink(outside.path(), root_dir.path() / "var/cache/leo-installer");
     try {
-        (void)leo::repo::load_metadata(make_repo("fixture", {server.url()}), SystemRoot(root_dir.path()),
+        (void)leo::repo::load_metadata(repo_config("fixture", {server.url()}), SystemRoot(root_dir.path()),
                                        "/var/cache/leo-installer/metadata");
         ADD_FAILURE() << "followed the link";
     } catch (const leo::SystemError& e) {
@@ -721,7 +666,7 @@ TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
     HttpServer server(dir);
     TempDir cache;
     TempDir dest;
-    const auto repo = make_repo("leostream", {server.url()});
+    const auto repo = repo_config("leostream", {server.url()});
     Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/",
                                            [](const std::string& name) { return name == "leostream-broker"; });
     ASSERT_EQ(md.packages.size(), 5u);
@@ -745,7 +690,7 @@ TEST_P(BrokerRepo, ListsAllFiveVersionsAndDownloadsThem) {
     EXPECT_EQ(path.filename(), "leostream-broker-9.2.0~rc1-1." + arch + ".rpm");
     EXPECT_EQ(leo::fs::read_file(path), leo::fs::read_file(dir / md.packages[3].location_href));
     // and file:// gives the same list
-    Metadata local = leo::repo::load_metadata(make_repo("local", {"file://" + dir.string()}), SystemRoot(cache.path()), "/");
+    Metadata local = leo::repo::load_metadata(repo_config("local", {"file://" + dir.string()}), SystemRoot(cache.path()), "/");
     EXPECT_EQ(local.packages.size(), 5u);
 }
 

@@ -3,6 +3,8 @@
 // a tampered cache file, a package reused by a second dry run, and `clean`. What was (not)
 // fetched is asserted with the loopback server's request counts.
 #include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
 #include "test_support.hpp"
 
 #include "leo/common/fs.hpp"
@@ -25,12 +27,10 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 /// A root whose rpmdb holds broker 9.0.7 (recorded with rpm --justdb: check-update reads
 /// only the rpmdb), and a copy of the test repository served on loopback.
-class RepoCache : public ::testing::Test {
+class RepoCache : public leo::test::SandboxRootTest {
 protected:
     void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
-        leo::test::make_sandbox_root(root);
+        SandboxRootTest::SetUp();
         docroot = tmp.path() / "www";
         stdfs::create_directories(docroot);
         stdfs::copy(pkgs / "repo", docroot / "repo", stdfs::copy_options::recursive);
@@ -39,11 +39,11 @@ protected:
                            (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string()});
         server = std::make_unique<leo::test::HttpServer>(docroot);
     }
+    /// ROOT/etc/yum.repos.d/leo.repo: the repository at `url` (default: the server's), no gpgcheck.
     void write_repo(const std::string& expire, const std::string& url = {}) {
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo")
-            << "[leo]\nname=Broker\nbaseurl=" << (url.empty() ? server->url() + "/repo" : url)
-            << "\nenabled=1\ngpgcheck=0\nmetadata_expire=" << expire << "\n";
+        leo::test::write_repo_file(root, "leo",
+                                   "name=Broker\nbaseurl=" + (url.empty() ? server->url() + "/repo" : url) +
+                                       "\nenabled=1\ngpgcheck=0\nmetadata_expire=" + expire + "\n");
     }
     leo::subprocess::Result check(std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"check-update", "--root", root.string(), "--json"};
@@ -58,9 +58,6 @@ protected:
     std::size_t primary_gets() const { return server->request_count("-primary.xml.gz"); }
     stdfs::path entries() const { return root / "var/cache/leo-installer/metadata/leo/entries.json"; }
 
-    leo::test::TempDir tmp;
-    stdfs::path pkgs;
-    stdfs::path root;
     stdfs::path docroot;
     std::unique_ptr<leo::test::HttpServer> server;
 };
@@ -246,14 +243,8 @@ protected:
         leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-e", "--justdb", "--nodeps",
                            "--noscripts", "leostream-broker"});
         leo::test::install_test_broker(root, "leostream-broker-9.0.7-1.x86_64");
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo")
-            << "[leo]\nname=Broker\nbaseurl=" << server->url() << "/repo\nenabled=1\ngpgcheck=1\ngpgkey="
-            << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\nmetadata_expire=1h\n";
-    }
-    void TearDown() override {
-        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
-            (void)run_installer({"db", "stop", "--root", root.string()});
+        leo::test::write_repo_file(root, "leo",
+                                   leo::test::signed_repo_lines(root, server->url() + "/repo") + "metadata_expire=1h\n");
     }
 };
 

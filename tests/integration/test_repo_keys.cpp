@@ -6,6 +6,8 @@
 // and rpmsign for the keys and signatures made here.
 #include "broker_runs.hpp"
 #include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
 #include "test_support.hpp"
 
 #include "leo/common/subprocess.hpp"
@@ -28,25 +30,17 @@ using leo::test::slurp;
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-class RepoKeysTest : public ::testing::Test {
+class RepoKeysTest : public leo::test::SandboxRootTest {
 protected:
     void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
+        SandboxRootTest::SetUp();
         www = tmp.path() / "www";
-        leo::test::make_sandbox_root(root);
         stdfs::create_directories(www / "keys");
         stdfs::copy(pkgs / "repo", www / "repo", stdfs::copy_options::recursive);
         stdfs::copy_file(key(), www / "keys/RPM-GPG-KEY-leo");
         server = std::make_unique<leo::test::HttpServer>(www);
     }
 
-    void TearDown() override {
-        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
-            (void)run_installer({"db", "stop", "--root", root.string()});
-    }
-
-    stdfs::path key() const { return pkgs / "RPM-GPG-KEY-leo-test"; }
     leo::rpm::PublicKey parsed(const stdfs::path& file) const { return leo::rpm::parse_public_key(slurp(file), file); }
 
     /// The broker 9.0.7 in the rpmdb only (no scriptlets, no database): enough for runs
@@ -61,23 +55,15 @@ protected:
         auto r = run_installer({"install", "--rpm", (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string(),
                                 "--root", root.string(), "--nogpgcheck", "-y"});
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-        licence();
+        leo::test::add_support_licence(root);
     }
-    /// A valid support licence: the upgrade's licence gate passes (as in test_upgrade.cpp).
-    void licence() {
-        leo::migrations::InternalDatabase db(root);
-        auto conn = leo::migrations::Connection::open(db.conninfo());
-        (void)conn.query("INSERT INTO support_licence (licence_key, customer, expires_on) VALUES ('K-1', 'Acme', "
-                         "'2027-12-31')");
-    }
+    /// ROOT/etc/yum.repos.d/leo.repo: name and enabled=1, then `body`.
     void write_repo(const std::string& body) {
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo") << "[leo]\nname=Broker\nenabled=1\n" << body;
+        leo::test::write_repo_file(root, "leo", "name=Broker\nenabled=1\n" + body);
     }
     std::string gpg_pubkeys() {
         return leo::test::rpm_query(root, "gpg-pubkey").out;
     }
-    std::string installed() { return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out); }
     std::string tree() {
         return leo::test::snapshot_tree(root, {"var/log", "var/lib/leo-installer/lock", "var/lib/leo-installer/journal",
                                                "var/lib/rpm/rpmdb.sqlite-shm", "var/cache"});
@@ -114,8 +100,7 @@ protected:
         leo::test::run_ok({"createrepo_c", "--quiet", (www / dir).string()});
     }
 
-    leo::test::TempDir tmp;
-    stdfs::path pkgs, root, www;
+    stdfs::path www;
     std::unique_ptr<leo::test::HttpServer> server;
 };
 
@@ -223,7 +208,7 @@ TEST_F(RepoKeysTest, InstallGpgkeyImportsTheKeySoTheNextUpgradeNeedsNoGpgkey) {
     auto i = run_installer({"install", "--rpm", (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string(), "--root",
                             root.string(), "--gpgkey", key().string(), "-y"});
     ASSERT_EQ(i.exit_code, 0) << i.out << i.err;
-    licence();
+    leo::test::add_support_licence(root);
     const auto k = parsed(key());
     EXPECT_TRUE(has(i.out, "imported GPG key " + k.short_id())) << i.out;
     EXPECT_TRUE(has(gpg_pubkeys(), "gpg-pubkey-" + k.key_id.substr(8))) << gpg_pubkeys();

@@ -15,10 +15,6 @@
 namespace {
 namespace stdfs = std::filesystem;
 using namespace leo::test::mirrors;
-using leo::fs::SystemRoot;
-using leo::repo::Metadata;
-using leo::test::HttpServer;
-using leo::test::TempDir;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -3,24 +3,13 @@
 // whose first mirror lags (metadata, but 404 for the package), and `check-update` through
 // a real tinyproxy with BasicAuth whose password never appears in any output or log.
 #include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
 #include "test_support.hpp"
-
-#include "leo/common/fs.hpp"
-#include "leo/migrations/connection.hpp"
-#include "leo/migrations/internal_db.hpp"
-
-#include <chrono>
-#include <csignal>
-#include <fcntl.h>
-#include <fstream>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <thread>
+#include "tinyproxy.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-extern char** environ;
 
 namespace {
 namespace stdfs = std::filesystem;
@@ -28,35 +17,18 @@ using leo::test::run_installer;
 
 const std::string k_newest = "leostream-broker-9.2.0-1.x86_64";
 
-class MirrorsCli : public ::testing::Test {
+/// A sandbox root with the broker 9.0.7 installed and a valid support licence.
+class MirrorsCli : public leo::test::SandboxRootTest {
   protected:
     void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
-        leo::test::make_sandbox_root(root);
+        SandboxRootTest::SetUp();
         leo::test::install_test_broker(root, "leostream-broker-9.0.7-1.x86_64");
-        // the upgrade gates want a valid support licence
-        leo::migrations::InternalDatabase db(root);
-        auto conn = leo::migrations::Connection::open(db.conninfo());
-        (void)conn.query("INSERT INTO support_licence (licence_key, customer, expires_on) VALUES ('K-1', 'Acme', "
-                         "'2027-12-31')");
+        leo::test::add_support_licence(root); // the upgrade gates want a valid support licence
     }
-    void TearDown() override {
-        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
-            (void)run_installer({"db", "stop", "--root", root.string()});
-    }
+    /// ROOT/etc/yum.repos.d/leo.repo: the signed test repository, its baseurl in `body`.
     void write_repo(const std::string& body) {
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d/leo.repo") << "[leo]\nname=Broker\nenabled=1\ngpgcheck=1\ngpgkey="
-                                                         << leo::test::key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test")
-                                                         << "\n"
-                                                         << body;
+        leo::test::write_repo_file(root, "leo", leo::test::signed_repo_lines(root, "") + body);
     }
-    std::string installed() { return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out); }
-
-    leo::test::TempDir tmp;
-    stdfs::path pkgs;
-    stdfs::path root;
 };
 
 TEST_F(MirrorsCli, UpgradeFromTheSecondMirrorWhenTheFirstLags) {
@@ -98,50 +70,6 @@ TEST_F(MirrorsCli, EveryMirrorFailsForThePackage) {
     }
 }
 
-/// tinyproxy -d with BasicAuth, stopped at destruction.
-class Proxy {
-  public:
-    Proxy(const stdfs::path& dir, const std::string& user, const std::string& password) : m_log(dir / "proxy.log") {
-        m_port = leo::test::free_port();
-        leo::fs::write_file_atomic(dir / "proxy.conf", "Port " + std::to_string(m_port) +
-                                                           "\nListen 127.0.0.1\nTimeout 30\nLogFile \"" +
-                                                           m_log.string() +
-                                                           "\"\nLogLevel Info\nAllow 127.0.0.1\n"
-                                                           "BasicAuth " +
-                                                           user + " " + password + "\n");
-        std::vector<std::string> args{"tinyproxy", "-d", "-c", (dir / "proxy.conf").string()};
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-        if (posix_spawnp(&m_pid, "tinyproxy", &actions, nullptr, argv.data(), environ) != 0) {
-            posix_spawn_file_actions_destroy(&actions);
-            throw std::runtime_error("cannot start tinyproxy (apt-get install tinyproxy)");
-        }
-        posix_spawn_file_actions_destroy(&actions);
-        for (int i = 0; i < 100 && leo::test::slurp(m_log).find("Accepting connections") == std::string::npos; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ~Proxy() {
-        ::kill(m_pid, SIGTERM);
-        int status = 0;
-        ::waitpid(m_pid, &status, 0);
-    }
-    Proxy(const Proxy&) = delete;
-    Proxy& operator=(const Proxy&) = delete;
-    [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
-    [[nodiscard]] std::string log() const { return leo::test::slurp(m_log); }
-
-  private:
-    stdfs::path m_log;
-    int m_port = 0;
-    pid_t m_pid = -1;
-};
-
 /// Every file under `dir` that holds `secret`.
 std::vector<std::string> files_holding(const stdfs::path& dir, const std::string& secret) {
     std::vector<std::string> out;
@@ -156,7 +84,7 @@ std::vector<std::string> files_holding(const stdfs::path& dir, const std::string
 TEST_F(MirrorsCli, CheckUpdateThroughAnAuthenticatingProxy) {
     const std::string password = "Pr0xy-S3cret-pw";
     leo::test::TempDir proxy_dir;
-    Proxy proxy(proxy_dir.path(), "leoproxy", password);
+    leo::test::Tinyproxy proxy(proxy_dir.path(), "leoproxy " + password);
     leo::test::HttpServer server(pkgs);
     write_repo("baseurl=" + server.url() + "/repo\nproxy=" + proxy.url() +
                "\nproxy_username=leoproxy\nproxy_password=" + password + "-wrong\n");

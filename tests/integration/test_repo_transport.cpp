@@ -4,29 +4,18 @@
 // and a real proxy on loopback (Debian's tinyproxy) with and without BasicAuth.
 #include "http_server.hpp"
 #include "repo_mirror_support.hpp"
+#include "tinyproxy.hpp"
 
 #include "leo/common/fs.hpp"
 #include "leo/repo/metadata.hpp"
 
-#include <chrono>
-#include <csignal>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <thread>
-
 #include <gtest/gtest.h>
-
-extern char** environ;
 
 namespace {
 namespace stdfs = std::filesystem;
 using namespace leo::test::mirrors;
-using leo::fs::SystemRoot;
-using leo::repo::Metadata;
-using leo::test::HttpServer;
 using leo::test::run_ok;
-using leo::test::TempDir;
+using leo::test::Tinyproxy;
 using leo::test::TlsOptions;
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate it signed, and a
@@ -144,50 +133,6 @@ TEST_F(RepoTls, RedirectFromHttpsToHttpIsRefused) {
 }
 
 // ---- a real proxy: tinyproxy on loopback ----------------------------------------------------
-
-/// tinyproxy in the foreground (-d) with a generated configuration, stopped at destruction.
-class Tinyproxy {
-  public:
-    Tinyproxy(const stdfs::path& dir, const std::string& basic_auth) : m_log(dir / "tinyproxy.log") {
-        m_port = leo::test::free_port();
-        const auto conf = dir / "tinyproxy.conf";
-        leo::fs::write_file_atomic(conf, "Port " + std::to_string(m_port) + "\nListen 127.0.0.1\nTimeout 30\n" +
-                                             "LogFile \"" + m_log.string() + "\"\nLogLevel Info\nMaxClients 20\n" +
-                                             "Allow 127.0.0.1\n" +
-                                             (basic_auth.empty() ? "" : "BasicAuth " + basic_auth + "\n"));
-        std::vector<std::string> args{"tinyproxy", "-d", "-c", conf.string()};
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-        const int rc = posix_spawnp(&m_pid, "tinyproxy", &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0) {
-            throw std::runtime_error("cannot start tinyproxy (apt-get install tinyproxy)");
-        }
-        for (int i = 0; i < 100 && leo::test::slurp(m_log).find("Accepting connections") == std::string::npos; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-    }
-    ~Tinyproxy() {
-        ::kill(m_pid, SIGTERM);
-        int status = 0;
-        ::waitpid(m_pid, &status, 0);
-    }
-    Tinyproxy(const Tinyproxy&) = delete;
-    Tinyproxy& operator=(const Tinyproxy&) = delete;
-    [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
-    [[nodiscard]] std::string log() const { return leo::test::slurp(m_log); }
-
-  private:
-    stdfs::path m_log;
-    int m_port = 0;
-    pid_t m_pid = -1;
-};
 
 TEST(RepoProxy, MetadataAndPackagesGoThroughTheProxy) {
     TempDir tmp;

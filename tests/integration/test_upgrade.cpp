@@ -2,6 +2,8 @@
 // by createrepo_c from signed broker packages, served over HTTP on 127.0.0.1, a real
 // PostgreSQL, real librpm transactions into a sandbox root.
 #include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
 #include "test_support.hpp"
 
 #include "leo/common/fs.hpp"
@@ -29,12 +31,12 @@ using leo::test::owner_of;
 using leo::test::slurp;
 using leo::test::run_installer;
 
-class UpgradeTest : public ::testing::Test {
+/// A sandbox root with the broker 9.0.7 installed from its RPM, data in its database, a
+/// valid support licence, and the test repository served on loopback as repository leo.
+class UpgradeTest : public leo::test::SandboxRootTest {
 protected:
     void SetUp() override {
-        pkgs = leo::test::test_packages_dir();
-        root = tmp.path() / "root";
-        leo::test::make_sandbox_root(root);
+        SandboxRootTest::SetUp();
         server = std::make_unique<leo::test::HttpServer>(pkgs);
         auto r = run_installer({"install", "--rpm", (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string(),
                                 "--root", root.string(), "--gpgkey", key().string(), "-y"});
@@ -43,33 +45,20 @@ protected:
         // Data written before the upgrade: 9.1 moves "attempts=N" from the payload to a column.
         sql("INSERT INTO work_queue (site_id, job_type, status, payload) VALUES "
             "(1, 'sync', 'failed', 'attempts=3'), (1, 'sync', 'pending', NULL), (1, 'power', 'done', 'attempts=1')");
-        sql("INSERT INTO support_licence (licence_key, customer, expires_on) VALUES ('K-1', 'Acme', '2027-12-31')");
-    }
-    void TearDown() override {
-        if (stdfs::exists(root / "home/leo/pgsql/data/postmaster.pid"))
-            (void)run_installer({"db", "stop", "--root", root.string()});
+        leo::test::add_support_licence(root);
     }
 
-    stdfs::path key() const { return pkgs / "RPM-GPG-KEY-leo-test"; }
+    /// ROOT/etc/yum.repos.d/ID.repo: the test repository at `url`, signed packages checked or not.
     void write_repo(const std::string& id, const std::string& url, bool gpgcheck) {
-        stdfs::create_directories(root / "etc/yum.repos.d");
-        std::ofstream(root / "etc/yum.repos.d" / (id + ".repo"))
-            << "[" << id << "]\nname=Broker " << id << "\nbaseurl=" << url << "\nenabled=1\ngpgcheck="
-            << (gpgcheck ? 1 : 0) << "\ngpgkey=" << leo::test::key_in_root(root, key()) << "\n";
+        leo::test::write_repo_file(root, id, leo::test::signed_repo_lines(root, url, id, gpgcheck));
     }
     leo::migrations::Rows sql(const std::string& text) {
         leo::migrations::InternalDatabase db(root);
         auto conn = leo::migrations::Connection::open(db.conninfo());
         return conn.query(text);
     }
-    std::string installed() {
-        return leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out);
-    }
     std::string schema() { return sql("SELECT max(version) FROM leo_schema_history WHERE success").at(0, 0); }
 
-    leo::test::TempDir tmp;
-    stdfs::path pkgs;
-    stdfs::path root;
     std::unique_ptr<leo::test::HttpServer> server;
 };
 

@@ -1,4 +1,6 @@
 #include "test_support.hpp"
+
+#include "repo_support.hpp"
 #include <gtest/gtest.h>
 #include <fstream>
 
@@ -155,10 +157,9 @@ std::string key_in_root(const std::filesystem::path& root, const std::filesystem
 
 void write_file_repo(const std::filesystem::path& root) {
     const auto pkgs = test_packages_dir();
-    std::filesystem::create_directories(root / "etc/yum.repos.d");
-    std::ofstream(root / "etc/yum.repos.d/leo.repo")
-        << "[leo]\nname=Broker\nbaseurl=file://" << (pkgs / "repo").string() << "\ngpgcheck=1\ngpgkey="
-        << key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") << "\n";
+    write_repo_file(root, "leo",
+                    "name=Broker\nbaseurl=file://" + (pkgs / "repo").string() + "\ngpgcheck=1\ngpgkey=" +
+                        key_in_root(root, pkgs / "RPM-GPG-KEY-leo-test") + "\n");
 }
 
 // Build a noarch package `name`-1-1 with no files whose %pre (Lua) sleeps `sleep_s`

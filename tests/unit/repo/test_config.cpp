@@ -1,6 +1,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/repo/config.hpp"
+#include "repo_support.hpp"
 #include "test_support.hpp"
 
 #include <algorithm>
@@ -13,15 +14,8 @@ namespace {
 namespace stdfs = std::filesystem;
 using leo::repo::load_repo_configs;
 using leo::repo::RepoConfig;
+using leo::test::Contains;
 using Strings = std::vector<std::string>;
-
-/// gtest assertion: `text` contains `part`.
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
 
 /// A sandbox root with /etc/yum.repos.d.
 class RepoConfigTest : public ::testing::Test {

@@ -2,6 +2,8 @@
 // it (Fedora, EPEL), the check of repomd.xml against a metalink, and the retry policy.
 #include "leo/repo/mirrors.hpp"
 
+#include "repo_support.hpp"
+
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
 
@@ -16,18 +18,9 @@ using leo::repo::Metalink;
 using leo::repo::metalink_mismatch;
 using leo::repo::parse_metalink;
 using leo::repo::parse_mirrorlist;
+using leo::test::repo_error;
 
 const std::vector<std::pair<std::string, std::string>> k_vars = {{"basearch", "x86_64"}, {"releasever", "7"}};
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const leo::RepoError& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no leo::RepoError thrown";
-    return {};
-}
 
 TEST(Mirrorlist, LinesCommentsBlanksAndVariables) {
     const auto list = parse_mirrorlist("# CentOS mirrors\n"
@@ -64,6 +57,15 @@ TEST(Mirrorlist, PasswordsAreRedactedInRefusals) {
 
 const std::string k_repomd = "<repomd>a repomd.xml</repomd>\n";
 
+/// The <hash> lines of `repomd`'s verification, one per type MirrorManager lists.
+std::string hash_lines(const std::string& repomd) {
+    std::string out;
+    for (const char* type : {"md5", "sha1", "sha256", "sha512"}) {
+        out += std::string("    <hash type=\"") + type + "\">" + leo::crypto::digest_hex(type, repomd) + "</hash>\n";
+    }
+    return out;
+}
+
 std::string metalink_for(const std::string& repomd, const std::string& urls, const std::string& alternates = {}) {
     return "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
            "<metalink version=\"3.0\" xmlns=\"http://www.metalinker.org/\" type=\"dynamic\" "
@@ -76,20 +78,8 @@ std::string metalink_for(const std::string& repomd, const std::string& urls, con
            "   <size>" +
            std::to_string(repomd.size()) +
            "</size>\n"
-           "   <verification>\n"
-           "    <hash type=\"md5\">" +
-           leo::crypto::digest_hex("md5", repomd) +
-           "</hash>\n"
-           "    <hash type=\"sha1\">" +
-           leo::crypto::digest_hex("sha1", repomd) +
-           "</hash>\n"
-           "    <hash type=\"sha256\">" +
-           leo::crypto::digest_hex("sha256", repomd) +
-           "</hash>\n"
-           "    <hash type=\"sha512\">" +
-           leo::crypto::digest_hex("sha512", repomd) +
-           "</hash>\n"
-           "   </verification>\n" +
+           "   <verification>\n" +
+           hash_lines(repomd) + "   </verification>\n" +
            alternates + "   <resources maxconnections=\"1\">\n" + urls +
            "   </resources>\n"
            "  </file>\n"
@@ -153,14 +143,14 @@ TEST(Metalink, AnAlternateVersionIsAccepted) {
 }
 
 TEST(Metalink, BadDocumentsAreRefusedByName) {
-    EXPECT_EQ(error_of([] { (void)parse_metalink("", FileUrls::refused, "ctx: "); }), "ctx: the metalink is empty");
-    EXPECT_NE(error_of([] { (void)parse_metalink("<metalink><files>", FileUrls::refused, "ctx: "); }).find("ctx: "),
+    EXPECT_EQ(repo_error([] { (void)parse_metalink("", FileUrls::refused, "ctx: "); }), "ctx: the metalink is empty");
+    EXPECT_NE(repo_error([] { (void)parse_metalink("<metalink><files>", FileUrls::refused, "ctx: "); }).find("ctx: "),
               std::string::npos);
-    EXPECT_EQ(error_of([] { (void)parse_metalink("<html/>", FileUrls::refused, "ctx: "); }),
+    EXPECT_EQ(repo_error([] { (void)parse_metalink("<html/>", FileUrls::refused, "ctx: "); }),
               "ctx: the root element is <html>, expected <metalink>");
-    EXPECT_EQ(error_of([] { (void)parse_metalink("<metalink><files/></metalink>", FileUrls::refused, "ctx: "); }),
+    EXPECT_EQ(repo_error([] { (void)parse_metalink("<metalink><files/></metalink>", FileUrls::refused, "ctx: "); }),
               "ctx: the metalink has no <file name=\"repomd.xml\">");
-    EXPECT_NE(error_of([] {
+    EXPECT_NE(repo_error([] {
                   (void)parse_metalink("<metalink><files><file name=\"repomd.xml\"><verification><hash type=\"md5\">"
                                        "00</hash></verification></file></files></metalink>",
                                        FileUrls::refused, "ctx: ");

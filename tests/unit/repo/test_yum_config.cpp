@@ -4,6 +4,7 @@
 #include "leo/common/fs.hpp"
 #include "leo/repo/config.hpp"
 #include "leo/repo/yum_vars.hpp"
+#include "repo_support.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -15,12 +16,8 @@ namespace stdfs = std::filesystem;
 using leo::repo::load_yum_config;
 using leo::repo::RepoConfig;
 using leo::repo::YumConfig;
+using leo::test::Contains;
 using Strings = std::vector<std::string>;
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
 
 std::string joined(const Strings& lines) {
     std::string out;
