@@ -167,6 +167,22 @@ PackageArgument package_argument(const std::string& arg) {
     return p;
 }
 
+void PackageChoice::take_positional(const RepoOptions& repos) {
+    if (positional.empty()) return;
+    if (!rpm.empty() || version_opt->count() > 0)
+        throw UsageError(fmt::format("the package is given twice ('{}' and {}): give it once", printable(positional),
+                                     rpm.empty() ? "--version" : "--rpm"));
+    auto p = package_argument(positional);
+    if (!p.file.empty() && (!repos.ids.empty() || !repos.from_path.empty()))
+        throw UsageError(fmt::format("'{}' is a local package file: --repo and --repofrompath do not apply to it",
+                                     printable(positional)));
+    rpm = p.file;
+    if (p.version) {
+        version = *p.version;
+        version_given = true;
+    }
+}
+
 void RepoOptions::add(CLI::App& sub) {
     sub.add_option("--repo", ids, "Use only this repository (repeatable; enables it)")->option_text("ID");
     sub.add_option("--repofrompath", from_path, "Add a repository for this command (a URL or a directory)")

@@ -16,6 +16,7 @@
 
 namespace CLI {
 class App;
+class Option;
 } // namespace CLI
 
 namespace leo::preflight {
@@ -123,6 +124,19 @@ struct RepoOptions {
     /// --repo and --repofrompath, and on_warning printing each repository warning on
     /// stderr ("leo-installer: warning: ...") and into the log.
     [[nodiscard]] installer::RepoSelection selection() const;
+};
+
+/// The package a command installs, as --rpm FILE, --version V, or positionally (`install
+/// FILE.rpm`, `upgrade leostream-broker-9.2.0`: package_argument).
+struct PackageChoice {
+    std::string rpm;                     ///< --rpm, or the positional file
+    std::string version;                 ///< --version, or the positional version
+    std::string positional;              ///< the positional spelling, "" when none
+    bool version_given = false;          ///< a version was asked for (either spelling)
+    CLI::Option* version_opt = nullptr;  ///< --version, to tell it was given
+    /// The positional package into `rpm` or `version`, once. Throws leo::UsageError when the
+    /// package is given twice, or a local file comes with --repo/--repofrompath.
+    void take_positional(const RepoOptions& repos);
 };
 
 // One factory per command, each in its own file.

@@ -25,14 +25,14 @@ public:
         add_wait(sub);
         add_assumeyes(sub);
         m_repos.add(sub);
-        auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Install this local package file")->option_text("FILE");
-        m_version_opt = sub.add_option("--version", m_version,
+        auto* rpm_opt = sub.add_option("--rpm", m_pkg.rpm, "Install this local package file")->option_text("FILE");
+        m_pkg.version_opt = sub.add_option("--version", m_pkg.version,
                                        "Install this version from the repositories (V, V-R, E:V-R or a NEVRA; "
                                        "default: the newest)")
                             ->option_text("V")
                             ->excludes(rpm_opt);
         rpm_opt->excludes(sub.get_option("--repo"))->excludes(sub.get_option("--repofrompath"));
-        sub.add_option("package", m_package,
+        sub.add_option("package", m_pkg.positional,
                        "Install this local FILE.rpm, or leostream-broker[-VERSION] from the repositories (as dnf takes "
                        "it; the same as --rpm FILE or --version V)")
             ->option_text("FILE.rpm|NAME");
@@ -44,9 +44,9 @@ public:
     int run() override {
         installer::InstallRequest req;
         req.root = root();
-        take_package_argument();
-        req.package_file = m_rpm;
-        if (m_version_opt->count() > 0 || m_version_given) req.version = m_version;
+        m_pkg.take_positional(m_repos);
+        req.package_file = m_pkg.rpm;
+        if (m_pkg.version_opt->count() > 0 || m_pkg.version_given) req.version = m_pkg.version;
         req.repos = m_repos.selection();
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
@@ -54,11 +54,11 @@ public:
         std::error_code ec;
         req.switch_database_program = stdfs::read_symlink("/proc/self/exe", ec);  // this program
         open_log(req.root);
-        if (m_rpm.empty())
-            log::info("install from the repositories{} --root {}", m_version.empty() ? "" : " --version " + m_version,
+        if (m_pkg.rpm.empty())
+            log::info("install from the repositories{} --root {}", m_pkg.version.empty() ? "" : " --version " + m_pkg.version,
                       req.root.string());
         else
-            log::info("install --rpm {} --root {}", m_rpm, req.root.string());
+            log::info("install --rpm {} --root {}", m_pkg.rpm, req.root.string());
 
         installer::InstallCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
@@ -92,28 +92,8 @@ public:
     }
 
 private:
-    std::string m_rpm;
     RepoOptions m_repos;
-    std::string m_version;
-    std::string m_package;  ///< the positional spelling of --rpm / --version
-    CLI::Option* m_version_opt = nullptr;
-    /// The positional package into --rpm or --version (package_argument), once.
-    void take_package_argument() {
-        if (m_package.empty()) return;
-        if (!m_rpm.empty() || m_version_opt->count() > 0)
-            throw UsageError(fmt::format("the package is given twice ('{}' and {}): give it once", printable(m_package),
-                                         m_rpm.empty() ? "--version" : "--rpm"));
-        auto p = package_argument(m_package);
-        if (!p.file.empty() && (!m_repos.ids.empty() || !m_repos.from_path.empty()))
-            throw UsageError(fmt::format("'{}' is a local package file: --repo and --repofrompath do not apply to it",
-                                         printable(m_package)));
-        m_rpm = p.file;
-        if (p.version) {
-            m_version = *p.version;
-            m_version_given = true;
-        }
-    }
-    bool m_version_given = false;
+    PackageChoice m_pkg;
     std::vector<std::string> m_keys;
     std::vector<std::string> m_skips;
     std::vector<std::string> m_reasons;

@@ -25,12 +25,12 @@ public:
         add_assumeyes(sub);
         add_json(sub);
         m_repos.add(sub);
-        auto* rpm_opt = sub.add_option("--rpm", m_rpm, "Upgrade to this local package file")->option_text("FILE");
-        m_version_opt = sub.add_option("--version", m_version, "Upgrade to this version from the repositories")
+        auto* rpm_opt = sub.add_option("--rpm", m_pkg.rpm, "Upgrade to this local package file")->option_text("FILE");
+        m_pkg.version_opt = sub.add_option("--version", m_pkg.version, "Upgrade to this version from the repositories")
                             ->option_text("V")
                             ->excludes(rpm_opt);
         rpm_opt->excludes(sub.get_option("--repo"))->excludes(sub.get_option("--repofrompath"));
-        sub.add_option("package", m_package,
+        sub.add_option("package", m_pkg.positional,
                        "Upgrade to this local FILE.rpm, or leostream-broker[-VERSION] from the repositories (as dnf takes "
                        "it; the same as --rpm FILE or --version V)")
             ->option_text("FILE.rpm|NAME");
@@ -59,9 +59,9 @@ public:
     int run() override {
         installer::UpgradeRequest req;
         req.root = root();
-        take_package_argument();
-        if (!m_rpm.empty()) req.package_file = m_rpm;
-        if (m_version_opt->count() > 0 || m_version_given) req.version = m_version;
+        m_pkg.take_positional(m_repos);
+        if (!m_pkg.rpm.empty()) req.package_file = m_pkg.rpm;
+        if (m_pkg.version_opt->count() > 0 || m_pkg.version_given) req.version = m_pkg.version;
         req.repos = m_repos.selection();
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
@@ -263,27 +263,7 @@ public:
 
 private:
     RepoOptions m_repos;
-    std::string m_rpm;
-    std::string m_version;
-    std::string m_package;  ///< the positional spelling of --rpm / --version
-    CLI::Option* m_version_opt = nullptr;
-    /// The positional package into --rpm or --version (package_argument), once.
-    void take_package_argument() {
-        if (m_package.empty()) return;
-        if (!m_rpm.empty() || m_version_opt->count() > 0)
-            throw UsageError(fmt::format("the package is given twice ('{}' and {}): give it once", printable(m_package),
-                                         m_rpm.empty() ? "--version" : "--rpm"));
-        auto p = package_argument(m_package);
-        if (!p.file.empty() && (!m_repos.ids.empty() || !m_repos.from_path.empty()))
-            throw UsageError(fmt::format("'{}' is a local package file: --repo and --repofrompath do not apply to it",
-                                         printable(m_package)));
-        m_rpm = p.file;
-        if (p.version) {
-            m_version = *p.version;
-            m_version_given = true;
-        }
-    }
-    bool m_version_given = false;
+    PackageChoice m_pkg;
     std::vector<std::string> m_keys;
     bool m_nogpgcheck = false;
     bool m_dry_run = false;
