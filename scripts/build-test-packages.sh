@@ -11,7 +11,8 @@
 #                                    packages that are not the broker, named as createrepo_c's
 #                                    test repository repo_02: fake_bash-1.1.1-1.x86_64 and
 #                                    super_kernel-6.0.1-2.x86_64 (the leo::repo tests serve it)
-#   OUTDIR/other/                    unsigned packages that are not the broker, named as
+#   OUTDIR/other/                    packages that are not the broker (hello-2.0-1.x86_64-signed
+#                                    signed by OUTDIR/RPM-GPG-KEY-hello-test), named as
 #                                    rpm's test packages: foo-1.0-1.noarch, hello-1.0-1.i386,
 #                                    hello-2.0-1.i686 (refusals: not the broker, wrong arch)
 # usage: scripts/build-test-packages.sh OUTDIR
@@ -90,5 +91,16 @@ createrepo_c --quiet --no-database --revision 1334670929 "$out"/repo_02
 plain_rpm "$out"/other foo 1.0 1 noarch "Provides: hi"
 plain_rpm "$out"/other hello 1.0 1 i386 file:/usr/local/bin/hello
 plain_rpm "$out"/other hello 2.0 1 i686 file:/usr/bin/hello
+# hello 2.0 x86_64, unsigned, and a copy signed by a second throwaway key ("hello-test",
+# OUTDIR/gnupg-hello, public key OUTDIR/RPM-GPG-KEY-hello-test, its long key id in
+# OUTDIR/hello-test.keyid): a signer that is not the broker's.
+plain_rpm "$out"/other hello 2.0 1 x86_64 file:/usr/bin/hello
+"$here"/make-signing-key.sh "$out"/gnupg-hello hello-test "$out"/RPM-GPG-KEY-hello-test
+cp "$out"/other/hello-2.0-1.x86_64.rpm "$out"/other/hello-2.0-1.x86_64-signed.rpm
+GNUPGHOME=$out/gnupg-hello rpmsign --define '__gpg /usr/bin/gpg' --define "_gpg_name hello-test" \
+  --addsign "$out"/other/hello-2.0-1.x86_64-signed.rpm >&2
+GNUPGHOME=$out/gnupg-hello gpg --batch --with-colons --list-keys hello-test \
+  | awk -F: '$1 == "pub" { print tolower($5); exit }' > "$out"/hello-test.keyid
+GNUPGHOME=$out/gnupg-hello gpgconf --kill gpg-agent 2>/dev/null || true
 gpgconf --kill gpg-agent 2>/dev/null || true
 echo "$out"

@@ -200,7 +200,7 @@ TEST_F(InstallTest, BadSignatureIsRefused) {
 TEST_F(InstallTest, UnsignedIsRefusedWithoutNogpgcheck) {
     expect_refused({"install", "--rpm", g_pkgs->unsigned_rpm.string(), "--root", root.string(), "-y"}, 1,
                    "is not signed and signatures are required");
-    const auto hello = leo::test::fixtures_dir() / "rpm-org/RPMS/hello-2.0-1.x86_64.rpm";
+    const auto hello = leo::test::test_packages_dir() / "other/hello-2.0-1.x86_64.rpm";
     expect_refused({"install", "--rpm", hello.string(), "--root", root.string(), "-y"}, 1,
                    "is not signed and signatures are required");
 }
