@@ -67,9 +67,10 @@ protected:
         return hook({"posttrans"});
     }
     [[nodiscard]] nlohmann::json status(const stdfs::path& r) {
-        auto s = run_installer({"status", "--json", "--root", r.string()});
-        EXPECT_EQ(s.exit_code, 0) << s.out << s.err;
-        return nlohmann::json::parse(s.out, nullptr, false);
+        int exit_code = -1;
+        auto j = leo::test::status_json(r, &exit_code);
+        EXPECT_EQ(exit_code, 0) << j.dump(2);
+        return j;
     }
 
     leo::test::TempDir tmp;

@@ -118,10 +118,6 @@ protected:
         return leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U",
                                      "--nosignature", file.string()});
     }
-    [[nodiscard]] nlohmann::json status(const stdfs::path& r) {
-        auto s = run_installer({"status", "--json", "--root", r.string()});
-        return nlohmann::json::parse(s.out, nullptr, false);
-    }
 
     leo::test::TempDir tmp;
     stdfs::path root;
@@ -172,8 +168,8 @@ TEST_F(HooksRpmTest, RpmUpgradeRunsTheHooksAndRecoverFinishesWhatTheSandboxCanno
     leo::test::install_test_broker(other, k_907);
     EXPECT_EQ(line_of(root / "etc/passwd", "leo"), line_of(other / "etc/passwd", "leo"));
     EXPECT_EQ(line_of(root / "etc/group", "leo"), line_of(other / "etc/group", "leo"));
-    const auto a = status(root);
-    const auto b = status(other);
+    const auto a = leo::test::status_json(root);
+    const auto b = leo::test::status_json(other);
     ASSERT_TRUE(a.is_object() && b.is_object());
     for (const char* key : {"installed", "schema_version", "schema_broker_version", "packaged_schema_version",
                             "schema_matches_package", "database_in_use", "unfinished_run"})
@@ -189,7 +185,7 @@ TEST_F(HooksRpmTest, LeoInstallersOwnTransactionRunsTheScriptletsWhichDoNothing)
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_FALSE(contains(r.out + r.err, "hook pre")) << r.out << r.err;
     EXPECT_FALSE(contains(r.out + r.err, "NOT READY")) << r.out << r.err;
-    EXPECT_EQ(status(root)["schema_matches_package"], true);
+    EXPECT_EQ(leo::test::status_json(root)["schema_matches_package"], true);
 }
 
 } // namespace

@@ -141,6 +141,12 @@ std::string slurp(const std::filesystem::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+nlohmann::json status_json(const std::filesystem::path& root, int* exit_code) {
+    const auto s = run_installer({"status", "--json", "--root", root.string()});
+    if (exit_code != nullptr) *exit_code = s.exit_code;
+    return nlohmann::json::parse(s.out, nullptr, false);
+}
+
 void install_test_broker(const std::filesystem::path& root, const std::string& nevra) {
     const auto pkgs = test_packages_dir();
     const auto r = run_installer({"install", "--rpm", (pkgs / "repo" / (nevra + ".rpm")).string(), "--root",

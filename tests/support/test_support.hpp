@@ -9,6 +9,8 @@
 #include <vector>
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
+
 namespace leo::test {
 
 /// The project's source directory and the public fixtures (tests/fixtures/public).
@@ -43,6 +45,9 @@ std::string slurp(const std::filesystem::path& p);
 
 /// Run a command; throws std::runtime_error with its output when it exits non-zero.
 std::string run_ok(const std::vector<std::string>& argv);
+/// `leo-installer status --json --root ROOT`, parsed (a discarded value when its output is
+/// not JSON); `exit_code`, when given, receives its exit status.
+nlohmann::json status_json(const std::filesystem::path& root, int* exit_code = nullptr);
 /// Run the built leo-installer binary with `args`.
 subprocess::Result run_installer(const std::vector<std::string>& args,
                                  const subprocess::Options& options = {});
