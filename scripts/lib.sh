@@ -6,7 +6,7 @@ LEO_PACKAGES=(
   librpm-dev rpm gnupg
   libcurl4-openssl-dev libarchive-dev libssl-dev libpq-dev libxml2-dev libinih-dev
   libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  postgresql libnss-wrapper passwd createrepo-c pgbouncer tinyproxy rpmlint
+  postgresql libnss-wrapper passwd createrepo-c pgbouncer tinyproxy rpmlint dnf
   clang libclang-rt-14-dev
   python3
 )

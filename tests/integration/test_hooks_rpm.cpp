@@ -1,13 +1,17 @@
-// `rpm --root SANDBOX -U leostream-broker.rpm` with its scriptlets: rpm chroots into the
-// sandbox and runs the package's Lua %pretrans/%pre/%posttrans, which run
-// /usr/bin/leo-installer hook ... inside it. The sandbox gets what that needs: the
+// `rpm --root SANDBOX -U leostream-broker.rpm` and `dnf --installroot SANDBOX localinstall
+// leostream-broker.rpm` with the package's scriptlets: rpm (librpm, under dnf) chroots into
+// the sandbox and runs the package's Lua %pretrans/%pre/%posttrans, which run
+// /usr/bin/leo-installer hook ... inside it. Each test runs with both tools (Debian's dnf 4
+// takes its rpmdb path from the `%_dbpath` macro of the host, `~/.rpmdb` on Debian: it runs
+// with a HOME whose .rpmmacros says /var/lib/rpm, as on EL7, and with no repository). The sandbox gets what that needs: the
 // leo-installer package (rpm/specs/leo-installer.spec, built here from the built program;
 // installed --nodeps, as its libc & co. are not in the sandbox's rpmdb) with the libraries
 // `ldd` lists, useradd/groupadd with theirs, and the /proc files preflight reads (a chroot
 // has no /proc). The broker package is the shipped form, with Requires(pre,posttrans):
 // leo-installer, installed without --nodeps. The sandbox has no PostgreSQL server, so
 // %posttrans fails there, loudly, as on a host whose database cannot start; `recover` run
-// from outside then finishes it, and the result is compared with `leo-installer install`.
+// from outside then finishes it, and the result is compared with `leo-installer install`
+// and `leo-installer upgrade` of the same packages in another root.
 #include "test_support.hpp"
 
 #include "leo/common/fs.hpp"
@@ -53,11 +57,25 @@ std::string line_of(const stdfs::path& file, const std::string& name) {
     return "";
 }
 
-/// The two packages, built once for the suite.
+/// The two roots hold the same leo user and group, package, and schema, and both are ready.
+void expect_same_result(const stdfs::path& root, const stdfs::path& other) {
+    EXPECT_EQ(line_of(root / "etc/passwd", "leo"), line_of(other / "etc/passwd", "leo"));
+    EXPECT_EQ(line_of(root / "etc/group", "leo"), line_of(other / "etc/group", "leo"));
+    const auto a = leo::test::status_json(root);
+    const auto b = leo::test::status_json(other);
+    ASSERT_TRUE(a.is_object() && b.is_object());
+    for (const char* key : {"installed", "schema_version", "schema_broker_version", "packaged_schema_version",
+                            "schema_matches_package", "database_in_use", "unfinished_run"})
+        EXPECT_EQ(a[key], b[key]) << key << "\n" << a.dump(2);
+    EXPECT_EQ(a["schema_matches_package"], true) << a.dump(2);
+}
+
+/// The packages, built once for the suite.
 struct Packages {
     leo::test::TempDir dir;
     stdfs::path installer;  // leo-installer, from the built program
     stdfs::path broker;     // leostream-broker 9.0.7 with Requires: leo-installer
+    stdfs::path newer;      // leostream-broker 9.1.2 with Requires: leo-installer
 };
 Packages* g_pkgs = nullptr;
 
@@ -67,7 +85,10 @@ stdfs::path built(const std::vector<std::string>& argv, const leo::subprocess::O
     return leo::subprocess::last_line(r.out);
 }
 
-class HooksRpmTest : public ::testing::Test {
+enum class Tool { rpm, dnf };
+void PrintTo(Tool t, std::ostream* os) { *os << (t == Tool::rpm ? "rpm -U" : "dnf localinstall"); }
+
+class HooksRpmTest : public ::testing::TestWithParam<Tool> {
 protected:
     static void SetUpTestSuite() {
         g_pkgs = new Packages;
@@ -79,6 +100,12 @@ protected:
         g_pkgs->broker = built({(scripts / "build-broker-rpm.sh").string(), "9.0.7",
                                 (g_pkgs->dir.path() / "rpms").string()},
                                o);
+        g_pkgs->newer = built({(scripts / "build-broker-rpm.sh").string(), "9.1.2",
+                               (g_pkgs->dir.path() / "rpms").string()},
+                              o);
+        // dnf's HOME: the rpmdb where rpm --root puts it, and an empty repository directory.
+        stdfs::create_directories(g_pkgs->dir.path() / "dnf-home/repos.d");
+        std::ofstream(g_pkgs->dir.path() / "dnf-home/.rpmmacros") << "%_dbpath /var/lib/rpm\n";
     }
     static void TearDownTestSuite() {
         delete g_pkgs;
@@ -113,10 +140,23 @@ protected:
             if (!r.empty() && stdfs::exists(r / "home/leo/pgsql/data/postmaster.pid"))
                 (void)run_installer({"db", "stop", "--root", r.string()});
     }
-    /// rpm -U with the scriptlets (the signature is not what this test is about).
-    leo::subprocess::Result rpm_u(const stdfs::path& file) {
-        return leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U",
-                                     "--nosignature", file.string()});
+    /// `rpm -U FILE` or `dnf localinstall FILE` with the scriptlets (the signature is not
+    /// what this test is about).
+    leo::subprocess::Result transaction(const stdfs::path& file) {
+        if (GetParam() == Tool::rpm)
+            return leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U",
+                                         "--nosignature", file.string()});
+        const auto home = g_pkgs->dir.path() / "dnf-home";
+        leo::subprocess::Options o;
+        o.env["HOME"] = home.string();
+        return leo::subprocess::run({"dnf", "--installroot", root.string(), "--setopt=reposdir=" +
+                                     (home / "repos.d").string(), "--releasever", "7", "--disableplugin=*",
+                                     "--nogpgcheck", "-y", "localinstall", file.string()},
+                                    o);
+    }
+    /// What rpm and dnf write under the root themselves (rpmdb, their logs and caches).
+    static std::vector<std::string> tools_own() {
+        return {"var/log", "var/lib/rpm", "var/lib/dnf", "var/cache", "etc/dnf"};
     }
 
     leo::test::TempDir tmp;
@@ -125,24 +165,25 @@ protected:
 };
 
 const std::string k_907 = "leostream-broker-9.0.7-1.x86_64";
+const std::string k_912 = "leostream-broker-9.1.2-1.x86_64";
 
-TEST_F(HooksRpmTest, AnInhibitorInPreStopsRpmWithNothingInstalled) {
+TEST_P(HooksRpmTest, AnInhibitorInPreStopsTheTransactionWithNothingInstalled) {
     ASSERT_EQ(::chmod((root / "home").c_str(), 0700), 0);
-    const auto before = leo::test::snapshot_tree(root, {"var/log", "var/lib/rpm"});
-    auto r = rpm_u(g_pkgs->broker);
+    const auto before = leo::test::snapshot_tree(root, tools_own());
+    auto r = transaction(g_pkgs->broker);
     EXPECT_NE(r.exit_code, 0) << r.out << r.err;
     // The hook's report and the scriptlet's refusal, on rpm's stderr.
     EXPECT_TRUE(contains(r.err, "user leo cannot traverse /home (mode 0700)")) << r.err;
     EXPECT_TRUE(contains(r.err, "1 inhibitor: refused (not passed: home-traversable)")) << r.err;
-    EXPECT_TRUE(contains(r.err, "`leo-installer hook pre --install` refused")) << r.err;
+    EXPECT_TRUE(contains(r.out + r.err, "`leo-installer hook pre --install` refused")) << r.out << r.err;
     EXPECT_NE(leo::test::rpm_query(root, "leostream-broker").exit_code, 0);
-    EXPECT_EQ(leo::test::snapshot_tree(root, {"var/log", "var/lib/rpm"}), before);
+    EXPECT_EQ(leo::test::snapshot_tree(root, tools_own()), before);
     EXPECT_FALSE(stdfs::exists(root / "home/leo/VERSION"));
     EXPECT_EQ(line_of(root / "etc/passwd", "leo"), "");
 }
 
-TEST_F(HooksRpmTest, RpmUpgradeRunsTheHooksAndRecoverFinishesWhatTheSandboxCannotRun) {
-    auto r = rpm_u(g_pkgs->broker);
+TEST_P(HooksRpmTest, AnInstallRunsTheHooksAndRecoverFinishesWhatTheSandboxCannotRun) {
+    auto r = transaction(g_pkgs->broker);
     const std::string said = r.out + r.err;
     // %pretrans: nothing installed yet; %pre: preflight passed, the user created in the root.
     EXPECT_TRUE(contains(said, "hook pretrans: nothing to do: no leostream-broker is installed")) << said;
@@ -166,18 +207,49 @@ TEST_F(HooksRpmTest, RpmUpgradeRunsTheHooksAndRecoverFinishesWhatTheSandboxCanno
     other = tmp.path() / "other";
     leo::test::make_sandbox_root(other);
     leo::test::install_test_broker(other, k_907);
-    EXPECT_EQ(line_of(root / "etc/passwd", "leo"), line_of(other / "etc/passwd", "leo"));
-    EXPECT_EQ(line_of(root / "etc/group", "leo"), line_of(other / "etc/group", "leo"));
-    const auto a = leo::test::status_json(root);
-    const auto b = leo::test::status_json(other);
-    ASSERT_TRUE(a.is_object() && b.is_object());
-    for (const char* key : {"installed", "schema_version", "schema_broker_version", "packaged_schema_version",
-                            "schema_matches_package", "database_in_use", "unfinished_run"})
-        EXPECT_EQ(a[key], b[key]) << key << "\n" << a.dump(2);
-    EXPECT_EQ(a["schema_matches_package"], true) << a.dump(2);
+    expect_same_result(root, other);
 }
 
-TEST_F(HooksRpmTest, LeoInstallersOwnTransactionRunsTheScriptletsWhichDoNothing) {
+TEST_P(HooksRpmTest, AnUpgradeRunsTheHooksAndEndsAsLeoInstallersUpgradeDoes) {
+    (void)transaction(g_pkgs->broker);
+    auto rec = run_installer({"recover", "-y", "--root", root.string()});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+
+    auto r = transaction(g_pkgs->newer);
+    const std::string said = r.out + r.err;
+    EXPECT_TRUE(contains(said, "hook pretrans: taking a restore point of " + k_907)) << said;
+    EXPECT_TRUE(contains(said, "preflight (upgrade profile): ")) << said;
+    EXPECT_TRUE(contains(said, "hook pre: ready for the upgrade (the leo user exists)")) << said;
+    EXPECT_EQ(leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out), k_912);
+    // The database runs (recover started it from outside), but the chroot has no server
+    // binaries: %posttrans says so, and recover finishes the migrations.
+    EXPECT_TRUE(contains(said, "THE BROKER IS INSTALLED BUT NOT READY")) << said;
+    EXPECT_EQ(leo::test::status_json(root)["schema_matches_package"], false);
+    rec = run_installer({"recover", "-y", "--root", root.string()});
+    ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_TRUE(contains(rec.out, k_912 + " after its rpm transaction was interrupted or failed: finished it"))
+        << rec.out;
+
+    other = tmp.path() / "other";
+    leo::test::make_sandbox_root(other);
+    leo::test::install_test_broker(other, k_907);
+    auto up = run_installer({"upgrade", "--rpm",
+                             (leo::test::test_packages_dir() / "repo" / (k_912 + ".rpm")).string(), "--root",
+                             other.string(), "-y"});
+    ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_EQ(leo::subprocess::last_line(leo::test::rpm_query(other, "leostream-broker").out), k_912);
+    expect_same_result(root, other);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tools, HooksRpmTest, ::testing::Values(Tool::rpm, Tool::dnf),
+                         [](const ::testing::TestParamInfo<Tool>& i) {
+                             return std::string(i.param == Tool::rpm ? "RpmU" : "DnfLocalinstall");
+                         });
+
+/// leo-installer's own librpm transaction (once: it is not about rpm or dnf).
+class OwnTransactionTest : public HooksRpmTest {};
+
+TEST_P(OwnTransactionTest, LeoInstallersOwnTransactionRunsTheScriptletsWhichDoNothing) {
     // The scriptlets run in `install`'s librpm transaction too (the root can run them), and
     // return at once: the user is created once, by install, and the database step is its own.
     auto r = run_installer({"install", "--rpm", g_pkgs->broker.string(), "--root", root.string(), "--nogpgcheck",
@@ -187,5 +259,7 @@ TEST_F(HooksRpmTest, LeoInstallersOwnTransactionRunsTheScriptletsWhichDoNothing)
     EXPECT_FALSE(contains(r.out + r.err, "NOT READY")) << r.out << r.err;
     EXPECT_EQ(leo::test::status_json(root)["schema_matches_package"], true);
 }
+
+INSTANTIATE_TEST_SUITE_P(Once, OwnTransactionTest, ::testing::Values(Tool::rpm));
 
 } // namespace
