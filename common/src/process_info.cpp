@@ -167,6 +167,8 @@ std::optional<ProcessInfo> read_process(pid_t pid) {
     return info;
 }
 
+bool proc_mounted() { return ::access("/proc/self/stat", R_OK) == 0; }
+
 bool process_running(pid_t pid) {
     if (pid <= 0)
         return false;

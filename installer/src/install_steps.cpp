@@ -60,7 +60,8 @@ DatabaseStepResult internal_database_step(const stdfs::path& root, const std::st
     DatabaseStepResult out;
     migrations::InternalDatabase db(root);
     db.check_prerequisites();
-    say(fmt::format("initialising the internal database in {}", db.data_dir().string()));
+    if (db.status().state == migrations::DbState::not_initialised)
+        say(fmt::format("initialising the internal database in {}", db.data_dir().string()));
     out.initialised = db.init();
     fault::point("install.after_database_init");
     say("starting the internal database");

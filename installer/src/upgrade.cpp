@@ -14,6 +14,7 @@
 #include "leo/installer/cluster.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/dry_run.hpp"
+#include "leo/installer/kept_package.hpp"
 #include "leo/installer/gates.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
@@ -530,6 +531,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             for (auto c : k_broker_components)
                 if (manager->status(c).state == ComponentStatus::State::running) components_running = true;
         }
+        // The rollback reinstalls the installed RPM: kept by install/upgrade, else found in a
+        // package cache or given with --installed-rpm (a broker installed by rpm -U).
+        (void)keep_installed_package(root, current, req.installed_package_file);
         if (!database.external) precheck_restore_point(root, cb.on_warning, !components_running);
     } catch (const RefusedError&) {
         std::throw_with_nested(RefusedError(fmt::format(

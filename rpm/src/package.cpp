@@ -56,6 +56,10 @@ PackageInfo info_from_header(Header h) {
     p.source = headerIsSource(h) != 0;
     p.arch = p.source ? "src" : get_string(h, RPMTAG_ARCH);
     if (headerIsEntry(h, RPMTAG_EPOCH)) p.epoch = static_cast<std::uint32_t>(headerGetNumber(h, RPMTAG_EPOCH));
+    if (auto d = get_string(h, RPMTAG_SHA256HEADER); !d.empty())
+        p.header_digest = "sha256:" + d;
+    else if (auto d1 = get_string(h, RPMTAG_SHA1HEADER); !d1.empty())
+        p.header_digest = "sha1:" + d1;
     struct rpmtd_s names {}, versions {};
     if (headerGet(h, RPMTAG_PROVIDENAME, &names, HEADERGET_MINMEM) != 0) {
         const bool have_versions = headerGet(h, RPMTAG_PROVIDEVERSION, &versions, HEADERGET_MINMEM) != 0;

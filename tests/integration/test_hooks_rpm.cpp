@@ -154,6 +154,23 @@ protected:
                                      "--nogpgcheck", "-y", "localinstall", file.string()},
                                     o);
     }
+    /// This host's PostgreSQL server programs (and their libraries) at the same paths in the
+    /// root. (Not before the first install: initdb needs /bin/sh, which the sandbox lacks.)
+    void give_postgres_programs() {
+        const auto pg_config = leo::subprocess::run({"pg_config", "--bindir"});
+        ASSERT_EQ(pg_config.exit_code, 0) << pg_config.err;
+        for (const auto& e : stdfs::directory_iterator("/usr/lib/postgresql")) {
+            const auto bin = e.path() / "bin";
+            if (!stdfs::is_directory(bin)) continue;
+            stdfs::create_directories(root / bin.relative_path());
+            for (const char* program : {"postgres", "initdb", "pg_ctl", "pg_dump", "pg_restore"}) {
+                if (!stdfs::exists(bin / program)) continue;
+                stdfs::copy_file(bin / program, root / (bin / program).relative_path(),
+                                 stdfs::copy_options::overwrite_existing);
+                copy_libraries(root, bin / program);
+            }
+        }
+    }
     /// What rpm and dnf write under the root themselves (rpmdb, their logs and caches).
     static std::vector<std::string> tools_own() {
         return {"var/log", "var/lib/rpm", "var/lib/dnf", "var/cache", "etc/dnf"};
@@ -215,20 +232,43 @@ TEST_P(HooksRpmTest, AnUpgradeRunsTheHooksAndEndsAsLeoInstallersUpgradeDoes) {
     auto rec = run_installer({"recover", "-y", "--root", root.string()});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
 
+    // The server runs (recover started it); the hooks inside the chroot also need its
+    // programs (pg_dump for the restore point), as on a host.
+    give_postgres_programs();
+    // rpm kept no file of 9.0.7; yum with keepcache=1 keeps it in its cache, where the
+    // restore point of %pretrans finds it (the very build: its header digest).
+    const auto yum_cache = root / "var/cache/yum/x86_64/7/leostream/packages";
+    stdfs::create_directories(yum_cache);
+    stdfs::copy_file(g_pkgs->broker, yum_cache / (k_907 + ".rpm"));
     auto r = transaction(g_pkgs->newer);
     const std::string said = r.out + r.err;
     EXPECT_TRUE(contains(said, "hook pretrans: taking a restore point of " + k_907)) << said;
+    static const std::regex taken(R"(restore point (\d{8}T\d{6}Z) taken: `leo-installer rollback )");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(said, m, taken)) << said;
+    const std::string restore_point = m[1].str();
+    EXPECT_TRUE(stdfs::exists(root / "var/lib/leo-installer/packages" / (k_907 + ".rpm")));
     EXPECT_TRUE(contains(said, "preflight (upgrade profile): ")) << said;
     EXPECT_TRUE(contains(said, "hook pre: ready for the upgrade (the leo user exists)")) << said;
     EXPECT_EQ(leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out), k_912);
-    // The database runs (recover started it from outside), but the chroot has no server
-    // binaries: %posttrans says so, and recover finishes the migrations.
-    EXPECT_TRUE(contains(said, "THE BROKER IS INSTALLED BUT NOT READY")) << said;
-    EXPECT_EQ(leo::test::status_json(root)["schema_matches_package"], false);
+    // The database runs (recover started it), so %posttrans, inside the chroot, migrates
+    // it: the upgrade is done by the scriptlets alone.
+    EXPECT_FALSE(contains(said, "NOT READY")) << said;
+    EXPECT_FALSE(contains(said, "initialising the internal database")) << said;
+    EXPECT_TRUE(contains(said, "hook posttrans: " + k_912 + " is ready; schema version 9.1.0.2 (2 migrations "
+                                                            "applied)"))
+        << said;
+    EXPECT_EQ(leo::test::status_json(root)["schema_matches_package"], true);
     rec = run_installer({"recover", "-y", "--root", root.string()});
+    EXPECT_TRUE(contains(rec.out, "nothing to recover")) << rec.out << rec.err;
+
+    // And back: the restore point of %pretrans reinstalls 9.0.7 and its database.
+    auto back = run_installer({"rollback", restore_point, "-y", "--root", root.string()});
+    ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+    EXPECT_EQ(leo::subprocess::last_line(leo::test::rpm_query(root, "leostream-broker").out), k_907);
+    EXPECT_EQ(leo::test::status_json(root)["schema_matches_package"], true);
+    rec = run_installer({"upgrade", "--rpm", g_pkgs->newer.string(), "--nogpgcheck", "-y", "--root", root.string()});
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
-    EXPECT_TRUE(contains(rec.out, k_912 + " after its rpm transaction was interrupted or failed: finished it"))
-        << rec.out;
 
     other = tmp.path() / "other";
     leo::test::make_sandbox_root(other);
@@ -261,5 +301,45 @@ TEST_P(OwnTransactionTest, LeoInstallersOwnTransactionRunsTheScriptletsWhichDoNo
 }
 
 INSTANTIATE_TEST_SUITE_P(Once, OwnTransactionTest, ::testing::Values(Tool::rpm));
+
+/// The RPM of a broker installed by rpm -U is not kept: given by the administrator, it is
+/// checked to be the very build installed.
+class KeptPackageTest : public HooksRpmTest {};
+
+TEST_P(KeptPackageTest, TheInstalledRpmIsKeptOnlyWhenItIsTheVeryBuildRpmInstalled) {
+    (void)transaction(g_pkgs->broker);
+    ASSERT_EQ(run_installer({"recover", "-y", "--root", root.string()}).exit_code, 0);
+    const auto kept = root / "var/lib/leo-installer/packages" / (k_907 + ".rpm");
+    const auto before = leo::test::snapshot_tree(root / "var/lib/leo-installer", {"lock", "journal"});
+    auto none = run_installer({"snapshot", "create", "-y", "--root", root.string()});
+    EXPECT_NE(none.exit_code, 0);
+    EXPECT_TRUE(contains(none.err, "the RPM of the installed " + k_907 + " is not kept in")) << none.err;
+    EXPECT_TRUE(contains(none.err, "give the file with --installed-rpm FILE")) << none.err;
+
+    auto wrong = run_installer({"snapshot", "create", "-y", "--root", root.string(), "--installed-rpm",
+                                g_pkgs->newer.string()});
+    EXPECT_NE(wrong.exit_code, 0);
+    EXPECT_TRUE(contains(wrong.err, "it is " + k_912 + ", not the installed " + k_907 + "; nothing was changed"))
+        << wrong.err;
+    // The same NEVRA built again: another header (build time, host), refused.
+    const auto rebuilt = built({(leo::test::source_dir() / "scripts/build-broker-rpm.sh").string(), "9.0.7",
+                                (tmp.path() / "rebuilt").string()});
+    auto other_build =
+        run_installer({"snapshot", "create", "-y", "--root", root.string(), "--installed-rpm", rebuilt.string()});
+    EXPECT_NE(other_build.exit_code, 0);
+    EXPECT_TRUE(contains(other_build.err, "it is another build of " + k_907 + " (header digest sha256:"))
+        << other_build.err;
+    EXPECT_EQ(leo::test::snapshot_tree(root / "var/lib/leo-installer", {"lock", "journal"}), before);
+    EXPECT_FALSE(stdfs::exists(kept));
+
+    auto right = run_installer({"snapshot", "create", "-y", "--root", root.string(), "--installed-rpm",
+                                g_pkgs->broker.string()});
+    ASSERT_EQ(right.exit_code, 0) << right.out << right.err;
+    EXPECT_TRUE(contains(right.out, "restore point ")) << right.out;
+    EXPECT_EQ(leo::test::mode_of(kept), 0600u);
+    EXPECT_EQ(leo::test::slurp(kept), leo::test::slurp(g_pkgs->broker));
+}
+
+INSTANTIATE_TEST_SUITE_P(Once, KeptPackageTest, ::testing::Values(Tool::rpm));
 
 } // namespace

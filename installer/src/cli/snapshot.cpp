@@ -8,8 +8,11 @@
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/journal.hpp"
+#include "leo/installer/kept_package.hpp"
 #include "leo/installer/lock.hpp"
+#include "leo/installer/paths.hpp"
 #include "leo/installer/restore_point.hpp"
+#include "leo/rpm/transaction.hpp"
 
 #include <iostream>
 
@@ -18,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 namespace leo::cli {
+namespace stdfs = std::filesystem;
 
 namespace {
 
@@ -32,11 +36,17 @@ public:
             ->required()
             ->check(CLI::IsMember({"list", "create", "verify", "delete"}));
         sub.add_option("id", m_id, "Restore point id (verify, delete)")->option_text("SNAPSHOT");
+        sub.add_option("--installed-rpm", m_installed_rpm,
+                       "create: the RPM file of the installed broker, kept for the restore point when it is not "
+                       "kept yet (a broker installed by rpm -U or yum localinstall); checked to be that very build")
+            ->option_text("FILE");
     }
     int run() override {
         const auto r = root();
         if ((m_action == "list" || m_action == "create") && !m_id.empty())
             throw UsageError(fmt::format("snapshot {} takes no restore point id (got '{}')", m_action, m_id));
+        if (m_action != "create" && !m_installed_rpm.empty())
+            throw UsageError("--installed-rpm is for snapshot create");
         if (m_action == "list") return list(r);
         if (m_action == "verify") return verify(r);
         open_log(r);
@@ -52,6 +62,14 @@ public:
             const signals::Deferred deferred("finishing the restore point; please wait");
             const auto config = installer::load_config(r);
             const auto warn = [](const std::string& w) { std::cerr << k_prog << ": warning: " << w << "\n"; };
+            if (!m_installed_rpm.empty()) {
+                const auto installed = rpm::query_installed(r, installer::k_broker_package);
+                if (installed.size() != 1)
+                    throw InstallError(fmt::format("--installed-rpm: {} broker packages are installed in {} (expected "
+                                                   "one); nothing was changed",
+                                                   installed.size(), r.string()));
+                (void)installer::keep_installed_package(r, installed.front(), stdfs::path(m_installed_rpm));
+            }
             installer::RestorePoint rp;
             if (external) {
                 // A broker of a cluster: the shared database as a directory dump (the other
@@ -190,6 +208,7 @@ private:
 
     std::string m_action;
     std::string m_id;
+    std::string m_installed_rpm;
 };
 
 } // namespace

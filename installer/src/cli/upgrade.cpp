@@ -36,6 +36,10 @@ public:
             ->option_text("FILE.rpm|NAME");
         sub.add_option("--gpgkey", m_keys, "Armored public key to verify with (repeatable)")->option_text("FILE");
         sub.add_flag("--nogpgcheck", m_nogpgcheck, "Do not require a valid signature (warns)");
+        sub.add_option("--installed-rpm", m_installed_rpm,
+                       "The RPM file of the installed broker, kept for the restore point when it is not kept yet "
+                       "(a broker installed by rpm -U or yum localinstall); checked to be that very build")
+            ->option_text("FILE");
         sub.add_flag("--dry-run", m_dry_run,
                      "Plan, download and verify only; change nothing. Prints the whole plan, then the gates that "
                      "would refuse a real run: exit 3 when one would, 0 when none");
@@ -61,6 +65,7 @@ public:
         req.root = root();
         m_pkg.take_positional(m_repos);
         if (!m_pkg.rpm.empty()) req.package_file = m_pkg.rpm;
+        if (!m_installed_rpm.empty()) req.installed_package_file = m_installed_rpm;
         if (m_pkg.version_opt->count() > 0 || m_pkg.version_given) req.version = m_pkg.version;
         req.repos = m_repos.selection();
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
@@ -264,6 +269,7 @@ public:
 private:
     RepoOptions m_repos;
     PackageChoice m_pkg;
+    std::string m_installed_rpm;
     std::vector<std::string> m_keys;
     bool m_nogpgcheck = false;
     bool m_dry_run = false;

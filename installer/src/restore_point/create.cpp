@@ -12,6 +12,7 @@
 #include "leo/common/log.hpp"
 #include "leo/common/subprocess.hpp"
 #include "leo/installer/database_config.hpp"
+#include "leo/installer/kept_package.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/installer/trust.hpp"
 #include "leo/migrations/db_snapshot.hpp"
@@ -147,14 +148,16 @@ void precheck_restore_point(const stdfs::path& root, const std::function<void(co
         throw InstallError(fmt::format("cannot take a restore point: {} broker packages are installed in {} "
                                        "(expected exactly one)",
                                        installed.size(), root.string()));
-    const auto nevra = installed.front().nevra();
     const fs::SystemRoot sr(root);
-    const auto kept_inside = stdfs::path(k_packages_dir) / (nevra + ".rpm");
-    const auto kept_st = sr.stat(kept_inside);
-    if (!kept_st || !S_ISREG(kept_st->st_mode))
-        throw InstallError(fmt::format("cannot take a restore point: the RPM of the installed {} is not kept in {}; "
-                                       "copy that package file there",
-                                       nevra, sr.host(k_packages_dir).string()));
+    // A broker installed by rpm -U has no kept RPM: one of that very build in a package
+    // cache is kept now; otherwise the restore point cannot be taken.
+    try {
+        (void)keep_installed_package(root, installed.front());  // logged when it keeps one
+    } catch (const InstallError& e) {
+        throw InstallError(fmt::format("cannot take a restore point: {}", e.what()));
+    }
+    const auto kept_st = sr.stat(stdfs::path(k_packages_dir) / (installed.front().nevra() + ".rpm"));
+    if (!kept_st) throw InstallError("cannot take a restore point: the kept RPM of the installed broker vanished");
     auto db = running_database(root, on_warning);
     auto admin = admin_connection(db);
     // A copy needs the broker database to itself: name who else uses it, end nobody.

@@ -35,6 +35,10 @@ struct ProcessInfo {
     [[nodiscard]] std::string command() const;
 };
 
+/// Whether /proc is mounted where this process looks (/proc/self/stat readable): not in a
+/// chroot that rpm --root made into a root without /proc (scriptlets run there).
+[[nodiscard]] bool proc_mounted();
+
 /// /proc/PID read now, or nullopt when there is no such process (or /proc is not mounted).
 /// Never throws. Fields /proc hides (another user's cmdline on a hardened host) stay empty.
 [[nodiscard]] std::optional<ProcessInfo> read_process(pid_t pid);

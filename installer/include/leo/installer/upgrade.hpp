@@ -56,6 +56,9 @@ struct UpdateInfo {
 struct UpgradeRequest {
     std::filesystem::path root = "/";
     std::optional<std::filesystem::path> package_file; ///< --rpm FILE instead of a repository
+    /// --installed-rpm FILE: the RPM of the installed broker, kept for the restore point when
+    /// it is not kept yet (keep_installed_package(): a broker installed by rpm -U).
+    std::optional<std::filesystem::path> installed_package_file;
     std::optional<std::string> version;                ///< --version V (version, V-R or E:V-R)
     RepoSelection repos;
     std::vector<std::filesystem::path> gpgkeys;

@@ -21,6 +21,12 @@ struct PackageInfo {
     bool source = false;
     /// The package's Provides as (name, version) pairs; version "" when unversioned.
     std::vector<std::pair<std::string, std::string>> provides;
+    /// The header's own digest as rpm records it, "sha256:HEX" (RPMTAG_SHA256HEADER, rpm >=
+    /// 4.14 builds) or else "sha1:HEX" (RPMTAG_SHA1HEADER, every build since rpm 4.0); ""
+    /// when the header has neither. The same in a package file and in the rpmdb entry rpm
+    /// made from it, so it tells whether a file is the very build that is installed (the
+    /// header carries the payload digest too).
+    std::string header_digest;
 
     /// "name-[epoch:]version-release.arch" (epoch shown only when present and non-zero).
     [[nodiscard]] std::string nevra() const;
