@@ -105,8 +105,9 @@ public:
             for (const auto& a : sub->actions)
                 if (a.word == m_action) action = &a;
             if (action == nullptr)
-                throw UsageError(fmt::format("`setting {}` takes {}, not '{}'; nothing was changed", sub->word,
-                                             words_of(*sub), m_action.empty() ? "nothing" : printable(m_action)));
+                throw UsageError(fmt::format("`setting {}` takes {}, not {}; nothing was changed", sub->word,
+                                             words_of(*sub),
+                                             m_action.empty() ? "nothing" : "'" + printable(m_action) + "'"));
         }
         // --facts is read by rest-api enable; rest-api disable takes it (the menu passes its
         // own --facts to both) and does not need it.
