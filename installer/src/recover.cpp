@@ -191,6 +191,28 @@ RecoverPlan plan_for(const stdfs::path& root, const std::optional<RunRecord>& ru
         if (const auto why = unusable(root, id)) give_up(plan, id, *why);
         return plan;
     }
+    if (run->command == "db-purge") {
+        if (!run->is_done("restore_point")) {
+            plan.action = RecoverPlan::Action::back;
+            plan.why = fmt::format("the db purge stopped {}, before its restore point was complete: the database "
+                                   "had not changed",
+                                   stopped);
+            plan.what = "end the run and start the components it stopped";
+            return plan;
+        }
+        if (run->is_done("purge")) {
+            plan.action = RecoverPlan::Action::forward;
+            plan.why = fmt::format("the db purge stopped {}, after the database was emptied and migrated", stopped);
+            plan.what = "record it as finished and start the components it stopped";
+            return plan;
+        }
+        const auto id = run->done.at("restore_point").value("id", "");
+        plan.action = RecoverPlan::Action::back;
+        plan.why = fmt::format("the db purge stopped {}, before the empty database was complete", stopped);
+        plan.what = fmt::format("return to the database as it was before the purge (restore point {})", id);
+        if (const auto why = unusable(root, id)) give_up(plan, id, *why);
+        return plan;
+    }
     if (run->command == "rollback") {
         const auto id = rollback_target(root, *run);
         plan.action = RecoverPlan::Action::back;
@@ -396,7 +418,7 @@ RecoverOutcome recover(const stdfs::path& root_in, const std::function<void(cons
         out = recover_locked(root, lock, *run, on_step);
         // The components an interrupted upgrade or rollback stopped (its record in
         // /run/leostream) run again, on whichever version recover left.
-        if (run->command == "upgrade" || run->command == "rollback") {
+        if (run->command == "upgrade" || run->command == "rollback" || run->command == "db-purge") {
             if (const auto line = release_lease_of_interrupted_run(root); !line.empty()) {
                 if (on_step) on_step(line);
             }
@@ -498,6 +520,20 @@ RecoverOutcome recover_locked(const stdfs::path& root, std::optional<RunLock>& l
             out.kind = RecoverOutcome::Kind::completed;
             out.message = fmt::format("the `upgrade` {} -> {} had completed every step: finished it, {} is installed",
                                       run->from, run->to, run->to);
+            return out;
+        }
+        rp_id = run->done.at("restore_point").value("id", "");
+    } else if (run->command == "db-purge") {
+        if (!run->is_done("restore_point")) {
+            journal.end(run->id, "abandoned");
+            out.kind = RecoverOutcome::Kind::undone;
+            out.message = "the `db purge` stopped before its restore point was complete: the database had not changed";
+            return out;
+        }
+        if (run->is_done("purge")) {
+            journal.end(run->id, "recovered-forward");
+            out.kind = RecoverOutcome::Kind::completed;
+            out.message = "the `db purge` had emptied and migrated the database: finished it";
             return out;
         }
         rp_id = run->done.at("restore_point").value("id", "");

@@ -6,6 +6,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/fault.hpp"
+#include "leo/installer/broker_database.hpp"
 #include "leo/installer/journal.hpp"
 #include "leo/common/fs.hpp"
 #include "leo/common/system_root.hpp"
@@ -85,20 +86,12 @@ struct BrokerDatabase {
 };
 
 BrokerDatabase broker_database(const stdfs::path& root, const UpgradeCallbacks& cb) {
+    const auto target = broker_database_target(root, [&cb](const std::string& notice) { step(cb, notice); });
     BrokerDatabase out;
-    const auto config = load_database_config(root);
-    out.site_id = config.site_id;
-    if (config.mode == DatabaseMode::external) {
-        out.external = true;
-        out.conninfo = external_conninfo(config);
-        out.endpoint = config.external.display();
-        return out;
-    }
-    migrations::InternalDatabase db(root);
-    if (db.status().state != migrations::DbState::running)
-        db.start([&cb](const std::string& notice) { step(cb, notice); });
-    out.conninfo = db.conninfo();
-    out.endpoint = "the internal database";
+    out.external = target.external;
+    out.conninfo = target.conninfo;
+    out.endpoint = target.endpoint;
+    out.site_id = target.site_id;
     return out;
 }
 

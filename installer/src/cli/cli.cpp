@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
     entries.push_back({"service", "The broker's components: start | stop | restart | status [httpd|db|queue]",
                        make_service_command()});
     entries.push_back({"status", "Installed version, schema version, database state", make_status_command()});
-    entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status",
+    entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status | purge",
                        make_db_command()});
     entries.push_back({"history", "The runs of the journal: list | info [ID] (dnf history)", make_history_command()});
     entries.push_back({"remove", "Remove the broker package; its database is kept unless --purge-data",
@@ -236,6 +236,9 @@ int main(int argc, char** argv) {
                        make_hook_command()});
     entries.push_back({"switch-database", "Show or change the broker's database (switch_database.pl)",
                        make_switch_database_command()});
+    entries.push_back({"setting", "The broker's administration settings: show | debug | upgrades | admin-login | "
+                                  "rest-api | ssl-certificate | cipher-suite",
+                       make_setting_command()});
 
     // Global options may come before the command, as dnf takes them (`--root R status`);
     // each is handed to the command, which must have it (Command::apply_globals).

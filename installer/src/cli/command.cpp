@@ -13,6 +13,7 @@
 #include "leo/installer/progress.hpp"
 #include "leo/installer/upgrade.hpp"
 #include "leo/preflight/checks.hpp"
+#include "leo/preflight/facts.hpp"
 #include "leo/repo/config.hpp"
 
 #include <chrono>
@@ -108,6 +109,15 @@ std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string
                   << (finished ? "\n" : "") << std::flush;
         state->finished = finished;
     };
+}
+
+preflight::HostFacts load_facts(const std::string& facts_file, const std::filesystem::path& root) {
+    if (facts_file.empty()) return preflight::gather_facts(root);
+    try {
+        return preflight::read_facts_file(facts_file);
+    } catch (const PreflightError&) {
+        std::throw_with_nested(UsageError("--facts " + facts_file));
+    }
 }
 
 void print_problems(const preflight::Report& rep) {

@@ -21,6 +21,7 @@ class Option;
 
 namespace leo::preflight {
 struct Report;
+struct HostFacts;
 } // namespace leo::preflight
 
 namespace leo::installer {
@@ -92,6 +93,11 @@ std::size_t terminal_width();
 /// A progress bar on stderr when it is a terminal; nothing (nullptr) on a pipe.
 std::function<void(std::uint64_t, std::uint64_t)> progress_bar(const std::string& label);
 
+/// The facts of `root` (preflight::gather_facts), or those of `facts_file` (a saved
+/// `facts --json`) when it is not "": what `--facts FILE` does wherever it is taken.
+/// Throws leo::UsageError naming --facts FILE when it cannot be read.
+preflight::HostFacts load_facts(const std::string& facts_file, const std::filesystem::path& root);
+
 /// The preflight report inside install/upgrade: printed only when something did not pass.
 void print_problems(const preflight::Report& rep);
 
@@ -158,5 +164,6 @@ std::unique_ptr<Command> make_clean_command();
 std::unique_ptr<Command> make_history_command();
 std::unique_ptr<Command> make_remove_command();
 std::unique_ptr<Command> make_hook_command();
+std::unique_ptr<Command> make_setting_command();
 
 } // namespace leo::cli

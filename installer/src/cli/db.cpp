@@ -1,4 +1,4 @@
-// leo-installer db: init, start, stop, restart or report the internal PostgreSQL instance.
+// leo-installer db: init, start, stop, restart, report or purge the internal PostgreSQL instance.
 #include "command.hpp"
 #include "leo/installer/hint.hpp"
 
@@ -6,6 +6,7 @@
 
 #include "leo/common/log.hpp"
 #include "leo/common/system_root.hpp"
+#include "leo/installer/db_purge.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/migrations/internal_db.hpp"
 
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 namespace leo::cli {
 
@@ -54,14 +56,21 @@ public:
     void setup(CLI::App& sub) override {
         add_root(sub);
         add_wait(sub);
-        sub.add_option("action", m_action, "init | start | stop | restart | status")
+        add_assumeyes(sub);
+        sub.add_option("action", m_action,
+                       "init | start | stop | restart | status | purge (empty the internal broker database back to "
+                       "a fresh install's schema; a restore point first)")
             ->required()
-            ->check(CLI::IsMember({"init", "start", "stop", "restart", "status"}));
+            ->check(CLI::IsMember({"init", "start", "stop", "restart", "status", "purge"}));
     }
     int run() override {
         const auto r = root();
         // Before anything: a root with shell characters would reach /bin/sh through initdb.
         migrations::check_root_for_postgres(r);
+        if (m_action == "purge") return purge(r);
+        if (m_assumeyes || m_assumeno)
+            throw UsageError(fmt::format("`db {}` asks nothing: -y/--assumeyes and --assumeno are for `db purge`",
+                                         m_action));
         migrations::InternalDatabase db(r);
         if (m_action == "status") {
             migrations::DbStatus st;
@@ -112,6 +121,27 @@ public:
     }
 
 private:
+    /// `db purge` (installer/db_purge.hpp): the library takes the lock and asks.
+    int purge(const std::filesystem::path& r) {
+        open_log(r);
+        log::info("db purge --root {}", r.string());
+        installer::PurgeRequest req;
+        req.root = r;
+        req.confirm = [this](const std::string& plan) { return ask(plan); };
+        installer::PurgeCallbacks cb;
+        cb.on_step = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
+        cb.on_warning = [](const std::string& line) {
+            std::cerr << k_prog << ": warning: " << line << "\n" << std::flush;
+            log::warning("{}", line);
+        };
+        const auto out = installer::purge_internal_database(req, cb);
+        std::cout << fmt::format("purged the internal database: schema {} of {} ({} migrations applied); restore "
+                                 "point {} holds what it held ({} puts it back)\n",
+                                 out.schema_version.value_or("none"), out.nevra, out.applied.size(),
+                                 out.restore_point, installer::command_hint("rollback " + out.restore_point));
+        return 0;
+    }
+
     /// Stop the server when it runs; say which. True when it was running.
     static bool stop(migrations::InternalDatabase& db) {
         const auto before = db.status();

@@ -18,15 +18,6 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-preflight::HostFacts load_facts(const std::string& facts_file, const stdfs::path& root) {
-    if (facts_file.empty()) return preflight::gather_facts(root);
-    try {
-        return preflight::read_facts_file(facts_file);
-    } catch (const PreflightError&) {
-        std::throw_with_nested(UsageError("--facts " + facts_file));
-    }
-}
-
 class PreflightCommand final : public Command {
 public:
     [[nodiscard]] bool needs_root() const override { return false; }  // read-only for every user

@@ -1,0 +1,29 @@
+#include "leo/installer/broker_database.hpp"
+
+#include "leo/installer/database_config.hpp"
+#include "leo/migrations/internal_db.hpp"
+
+namespace leo::installer {
+
+BrokerDatabaseTarget broker_database_target(const std::filesystem::path& root,
+                                            const std::function<void(const std::string&)>& notice) {
+    BrokerDatabaseTarget out;
+    const auto config = load_database_config(root);
+    out.site_id = config.site_id;
+    if (config.mode == DatabaseMode::external) {
+        out.external = true;
+        out.conninfo = external_conninfo(config);
+        out.endpoint = config.external.display();
+        return out;
+    }
+    migrations::InternalDatabase db(root);
+    if (db.status().state != migrations::DbState::running)
+        db.start([&notice](const std::string& line) {
+            if (notice) notice(line);
+        });
+    out.conninfo = db.conninfo();
+    out.endpoint = "the internal database";
+    return out;
+}
+
+} // namespace leo::installer
