@@ -67,13 +67,14 @@ bool key_file(const std::string& name) {
 /// What the bundle collects, entry by entry; every text redacted on the way in.
 class Collector {
 public:
-    Collector(const stdfs::path& root, RedactionRules rules, std::uint64_t log_tail)
-        : m_root(root), m_sr(root), m_rules(std::move(rules)), m_log_tail(log_tail) {}
+    Collector(const stdfs::path& root, RedactionRules rules, std::uint64_t log_tail, detail::ZipWriter& zip)
+        : m_root(root), m_sr(root), m_rules(std::move(rules)), m_log_tail(log_tail), m_zip(zip) {}
 
+    /// Redact `text` and write it into the ZIP at once: one entry in memory at a time.
     void add(const std::string& name, const std::string& source, const std::string& text, std::string note = {}) {
-        std::string redacted = redact_text(text, m_rules);
+        const std::string redacted = redact_text(text, m_rules);
+        m_zip.add(name, redacted);
         m_entries.push_back({name, source, redacted.size(), std::move(note)});
-        m_contents.push_back(std::move(redacted));
     }
     void omit(const std::string& what, const std::string& why) { m_omitted.push_back({what, why}); }
 
@@ -107,8 +108,14 @@ public:
                 omit(what, "it does not exist");
                 continue;
             }
+            if (m_log_bytes >= k_bundle_log_budget) {
+                omit(what, fmt::format("the bundle's logs already hold {} bytes (at most {})", m_log_bytes,
+                                       k_bundle_log_budget));
+                continue;
+            }
             attempt(what, [&] {
                 const auto tail = read_tail(m_sr, log.path, m_log_tail);
+                m_log_bytes += tail.text.size();
                 std::string note;
                 std::string text = tail.text;
                 if (tail.skipped > 0) {
@@ -260,11 +267,6 @@ public:
         }
     }
 
-    void write(detail::ZipWriter& zip, const std::string& manifest) const {
-        zip.add("MANIFEST.txt", manifest);
-        for (std::size_t i = 0; i < m_entries.size(); ++i) zip.add(m_entries[i].name, m_contents[i]);
-    }
-
     [[nodiscard]] const std::vector<BundleEntry>& entries() const { return m_entries; }
     [[nodiscard]] const std::vector<BundleOmission>& omitted() const { return m_omitted; }
 
@@ -273,8 +275,9 @@ private:
     fs::SystemRoot m_sr;
     RedactionRules m_rules;
     std::uint64_t m_log_tail;
+    detail::ZipWriter& m_zip;
+    std::uint64_t m_log_bytes = 0;  ///< of logs so far, against k_bundle_log_budget
     std::vector<BundleEntry> m_entries;
-    std::vector<std::string> m_contents;
     std::vector<BundleOmission> m_omitted;
 };
 
@@ -327,7 +330,8 @@ SupportBundle create_support_bundle(const SupportBundleOptions& options) {
     // The file first: a bad --output is refused before anything is collected.
     auto file = detail::create_bundle_file(options.root, options.output_dir, support_bundle_name(host, now), leo);
     try {
-        Collector c(options.root, support_bundle_rules(options.root), options.log_tail_bytes);
+        detail::ZipWriter zip(file.fd.get(), file.host.string(), std::chrono::system_clock::to_time_t(now));
+        Collector c(options.root, support_bundle_rules(options.root), options.log_tail_bytes, zip);
         c.logs();
         c.state();
         c.rpm_output("rpm/rpm-qa.txt", {"-qa"}, "rpm -qa");
@@ -340,8 +344,8 @@ SupportBundle create_support_bundle(const SupportBundleOptions& options) {
         c.config_dir(std::string(k_home) + "/etc", "");
         c.config_dir(std::string(fs::SystemRoot::k_repos_dir), ".repo");
         c.schema_history();
-        detail::ZipWriter zip(file.fd.get(), file.host.string(), std::chrono::system_clock::to_time_t(now));
-        c.write(zip, redact_text(manifest_text(options.root, host, now, c, options.log_tail_bytes)));
+        // Last, when everything it lists is known.
+        zip.add("MANIFEST.txt", redact_text(manifest_text(options.root, host, now, c, options.log_tail_bytes)));
         zip.finish();
         file.complete();
         SupportBundle out;

@@ -6,8 +6,8 @@
 ///
 /// | entry                         | from                                                     |
 /// |-------------------------------|----------------------------------------------------------|
-/// | MANIFEST.txt                  | what is in the bundle, what is not and why               |
-/// | logs/NAME.log                 | each log of list_logs(): its last `log_tail_bytes`        |
+/// | MANIFEST.txt                  | what is in the bundle, what is not and why (written last) |
+/// | logs/NAME.log                 | each log of list_logs(): its last `log_tail_bytes`, until k_bundle_log_budget |
 /// | status.json                   | gather_status() (`status --json`)                        |
 /// | preflight.json                | run_checks(upgrade profile, or install when no broker)   |
 /// | facts.json                    | gather_facts() (`facts --json`: disk and memory)         |
@@ -17,6 +17,7 @@
 /// | config/PATH                   | installer.conf, database.conf, /home/leo/etc/*, /etc/yum.repos.d/*.repo |
 /// | schema-history.json           | leo_schema_history of the database in use, when reachable |
 ///
+/// Each entry is redacted and written as soon as it is collected (one in memory at a time).
 /// Every text is passed through redact_text() (common/redact.hpp) with the rules of
 /// support_bundle_rules(): no password, sealed value, private key, URL credential or
 /// value of a secret key leaves the machine. Key files (database.key, *.key, *.p12, *.pfx,
@@ -46,6 +47,9 @@ namespace leo::installer {
 
 /// Default bound of each log in a bundle: its last 5 MiB.
 inline constexpr std::uint64_t k_bundle_log_tail_bytes = std::uint64_t{5} << 20;
+/// All logs of a bundle together: at most 64 MiB (leo may make any number of *.log files in
+/// /home/leo/logs); the logs after that are named in the MANIFEST as left out.
+inline constexpr std::uint64_t k_bundle_log_budget = std::uint64_t{64} << 20;
 /// Configuration files and manifests larger than this are left out (named in the MANIFEST).
 inline constexpr std::size_t k_bundle_file_limit = std::size_t{1} << 20;
 
