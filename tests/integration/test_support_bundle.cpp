@@ -63,7 +63,7 @@ protected:
         EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
         report = nlohmann::json::parse(r.out);
         file = report.at("file").get<std::string>();
-        return leo::archive::regular_file_contents(file, std::size_t{64} << 20);
+        return leo::archive::regular_file_contents(file, std::size_t{256} << 20);
     }
 
     uid_t leo_uid = 0;
@@ -320,4 +320,32 @@ TEST_F(SupportBundle, BadInputIsRefusedAndChangesNothing) {
     EXPECT_FALSE(leo::archive::list_entries(file).empty());
 }
 
+} // namespace
+
+namespace {
+// leo can make any number of *.log files: the bundle's logs stop at k_bundle_log_budget,
+// and the MANIFEST names the ones left out.
+TEST_F(SupportBundle, LogsTogetherStayWithinTheBudget) {
+    const auto per_log = leo::installer::k_bundle_log_tail_bytes;
+    const auto count = leo::installer::k_bundle_log_budget / per_log + 3;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const auto p = logs / ("many" + std::to_string(100 + i) + ".log");
+        leo_file(p, "");
+        stdfs::resize_file(p, per_log + 4096);  // sparse: cheap to make, still read in full
+    }
+    stdfs::path file;
+    nlohmann::json report;
+    const auto entries = bundle({}, file, report);
+    std::uint64_t log_bytes = 0;
+    std::size_t logs_in = 0;
+    for (const auto& [name, content] : entries)
+        if (name.rfind("logs/", 0) == 0) {
+            log_bytes += content.size();
+            if (name.rfind("logs/many", 0) == 0) ++logs_in;
+        }
+    EXPECT_LE(log_bytes, leo::installer::k_bundle_log_budget + per_log + 4096);
+    EXPECT_GT(logs_in, 0u);
+    EXPECT_LT(logs_in, count) << "every one of the " << count << " logs is in the bundle";
+    EXPECT_TRUE(contains(entries.at("MANIFEST.txt"), "the bundle's logs already hold")) << entries.at("MANIFEST.txt");
+}
 } // namespace
