@@ -91,6 +91,21 @@ int handler(void* user, const char* section, const char* name, const char* value
             return refuse(fmt::format("[spot_check] timeout = {}: expected seconds from 1 to {}", v, k_max_number));
         }
         st->config.spot_check_timeout = std::chrono::seconds(number);
+    } else if (s == "support_bundle" && n == "secret_keys") {
+        st->config.support_bundle_secret_keys.clear();
+        std::size_t start = 0;
+        while (start <= v.size()) {
+            const std::size_t comma = std::min(v.find(',', start), v.size());
+            const std::string item = v.substr(start, comma - start);
+            const auto b = item.find_first_not_of(" \t");
+            if (b != std::string::npos) {
+                const std::string key = item.substr(b, item.find_last_not_of(" \t") - b + 1);
+                if (key.find_first_of(" \t=") != std::string::npos)
+                    return refuse(fmt::format("[support_bundle] secret_keys = {}: '{}' is not a key name", v, key));
+                st->config.support_bundle_secret_keys.push_back(key);
+            }
+            start = comma + 1;
+        }
     } else if (s == "maintenance_window" && n == "time_zone") {
         if (const auto problem = time_zone_problem(v))
             return refuse(fmt::format("[maintenance_window] time_zone = {}: {}", v, *problem));

@@ -230,6 +230,10 @@ int main(int argc, char** argv) {
     entries.push_back({"db", "The internal PostgreSQL instance: init | start | stop | status | purge",
                        make_db_command()});
     entries.push_back({"history", "The runs of the journal: list | info [ID] (dnf history)", make_history_command()});
+    entries.push_back({"log", "The broker's and the installer's logs: list | view NAME | clear NAME",
+                       make_log_command()});
+    entries.push_back({"support-bundle", "Write the support ZIP (logs, state, configuration; secrets redacted)",
+                       make_support_bundle_command()});
     entries.push_back({"remove", "Remove the broker package; its database is kept unless --purge-data",
                        make_remove_command()});
     entries.push_back({"hook", "What the broker package's scriptlets call: pre | pretrans | posttrans",

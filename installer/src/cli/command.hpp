@@ -165,5 +165,7 @@ std::unique_ptr<Command> make_history_command();
 std::unique_ptr<Command> make_remove_command();
 std::unique_ptr<Command> make_hook_command();
 std::unique_ptr<Command> make_setting_command();
+std::unique_ptr<Command> make_log_command();
+std::unique_ptr<Command> make_support_bundle_command();
 
 } // namespace leo::cli

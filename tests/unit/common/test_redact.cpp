@@ -64,3 +64,45 @@ TEST(Printable, TheLogNeverHoldsAControlCharacter) {
 }
 
 } // namespace
+
+namespace {
+using leo::redact_text;
+
+TEST(RedactText, IniAndEnvKeys) {
+    EXPECT_EQ(redact_text("[main]\nproxy_password = hunter2 two\nproxy = http://p\n"),
+              "[main]\nproxy_password = ***\nproxy = http://p\n");
+    EXPECT_EQ(redact_text("export PGPASSWORD=pg-Secret\nPGUSER=u"), "export PGPASSWORD=***\nPGUSER=u");
+    EXPECT_EQ(redact_text("client_secret: abc\napi_token=xyz"), "client_secret: ***\napi_token=***");
+    EXPECT_EQ(redact_text("GET /x?token=abc123&y=1 failed"), "GET /x?token=***&y=1 failed");
+    EXPECT_EQ(redact_text("username = broker\nport = 5432"), "username = broker\nport = 5432");
+    EXPECT_EQ(redact_text("cmd = /bin/snap --api-token T0k --zone z"), "cmd = /bin/snap --api-token *** --zone z");
+}
+
+TEST(RedactText, ContinuationLinesOfASecret) {
+    const std::string conf = "[database]\npassword = aes256gcm:v1:AAAA\n    BBBBCCCC\n    DDDD\nsite_id = 1\n";
+    EXPECT_EQ(redact_text(conf), "[database]\npassword = ***\n    ***\n    ***\nsite_id = 1\n");
+    // A JSON object's next member is not a continuation.
+    EXPECT_EQ(redact_text("{\n  \"password\": \"x y\",\n  \"port\": 5\n}"), "{\n  \"password\": \"***\",\n  \"port\": 5\n}");
+}
+
+TEST(RedactText, PemBlocksButCertificates) {
+    const std::string key = "a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEsecret\nline2\n-----END RSA PRIVATE KEY-----\nb\n";
+    EXPECT_EQ(redact_text(key), "a\n-----BEGIN RSA PRIVATE KEY-----\n***\n-----END RSA PRIVATE KEY-----\nb\n");
+    EXPECT_EQ(redact_text("-----BEGIN PRIVATE KEY-----\nMIIEunterminated"), "-----BEGIN PRIVATE KEY-----\n***\n");
+    const std::string cert = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
+    EXPECT_EQ(redact_text(cert), cert);
+}
+
+TEST(RedactText, SealedValuesUrlsLiteralsAndExtraKeys) {
+    EXPECT_EQ(redact_text("sealed aes256gcm:v1:QUJD+/= end"), "sealed aes256gcm:v1:*** end");
+    EXPECT_EQ(redact_text("baseurl=https://u:pw@h/r"), "baseurl=https://u:***@h/r");
+    leo::RedactionRules rules;
+    rules.literals = {"Plain-DB-pass", "ab"};
+    rules.secret_keys = {"ldap_bind"};
+    EXPECT_EQ(redact_text("said Plain-DB-pass twice Plain-DB-pass; ab", rules), "said *** twice ***; ab");
+    EXPECT_EQ(redact_text("LDAP_BIND = cn=x\nother = y", rules), "LDAP_BIND = ***\nother = y");
+    EXPECT_TRUE(leo::is_secret_key("proxy_password"));
+    EXPECT_TRUE(leo::is_secret_key("PGPASSWORD"));
+    EXPECT_FALSE(leo::is_secret_key("username"));
+}
+} // namespace

@@ -29,6 +29,11 @@
 ///   [spot_check]
 ///   timeout = 30                ; seconds each probe after an upgrade may take
 ///
+///   [support_bundle]
+///   secret_keys = ldap_bind, license   ; more key names whose values the support bundle
+///                               ; redacts (comma-separated, compared without case), besides
+///                               ; every name holding password, secret, token, ... (redact.hpp)
+///
 /// The hooks get LEO_ROOT, LEO_RESTORE_POINT_ID and LEO_RESTORE_POINT_DIR in their
 /// environment (the restore hook also LEO_VM_SNAPSHOT_ID); the last line the create hook
 /// prints is the snapshot id recorded in the manifest.
@@ -37,6 +42,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "leo/common/system_root.hpp"
 
@@ -61,6 +67,7 @@ struct InstallerConfig {
     std::string maintenance_window_error;
     std::chrono::seconds spot_check_timeout{30};
     std::chrono::seconds cluster_lease_ttl{600};
+    std::vector<std::string> support_bundle_secret_keys; ///< [support_bundle] secret_keys
 };
 
 /// Read ROOT/etc/leo-installer/installer.conf; defaults when it does not exist. Throws
