@@ -158,5 +158,6 @@ std::unique_ptr<Command> make_clean_command();
 std::unique_ptr<Command> make_history_command();
 std::unique_ptr<Command> make_remove_command();
 std::unique_ptr<Command> make_hook_command();
+std::unique_ptr<Command> make_backup_command();
 
 } // namespace leo::cli
