@@ -3,6 +3,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/backup.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/journal.hpp"
@@ -99,6 +100,9 @@ private:
 
     int verify(const std::filesystem::path& r, const installer::InstallerConfig& config) {
         const auto backup = installer::find_backup(installer::list_backups(r, config), m_id);
+        // Deferred: a Ctrl-C lets the verify finish and drop its scratch database. (create is
+        // not: a killed create leaves only a partial directory, never a listed backup.)
+        const signals::Deferred deferred("finishing the verification and dropping its scratch database; please wait");
         const auto v = installer::verify_backup(r, config, backup, [this](const std::string& s) { step(s); });
         if (m_json) {
             print_json({{"id", backup.id},
