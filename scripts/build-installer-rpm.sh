@@ -17,7 +17,7 @@ top=$(mktemp -d "${TMPDIR:-/tmp}/leo-rpmbuild.XXXXXX")
 trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
 cp "$binary" "$top"/SOURCES/leo-installer
-cp "$here"/installer/dist/{leo-installer.1,leo-installer.bash-completion,leo-installer.logrotate,installer.conf} \
+cp "$here"/installer/dist/{leo-installer.1,leo-installer.bash-completion,leo-installer.logrotate,installer.conf,leo-installer-backup.service,leo-installer-backup.timer} \
   "$top"/SOURCES/
 
 rpmbuild -bb --quiet \

@@ -54,6 +54,21 @@ int handler(void* user, const char* section, const char* name, const char* value
                                       k_max_number));
         }
         st->config.keep_restore_points = static_cast<int>(number);
+    } else if (s == "backup" && n == "keep") {
+        if (!detail::parse_long(v, number) || number < 1 || number > k_max_number) {
+            return refuse(fmt::format("[backup] keep = {}: expected a whole number from 1 to {}", v, k_max_number));
+        }
+        st->config.backup_keep = static_cast<int>(number);
+    } else if (s == "backup" && n == "directory") {
+        const stdfs::path dir(v);
+        const bool dotdot = std::any_of(dir.begin(), dir.end(), [](const stdfs::path& c) { return c == ".."; });
+        if (!dir.is_absolute() || dotdot || dir.lexically_normal() == "/")
+            return refuse(fmt::format("[backup] directory = {}: expected an absolute directory (inside the root) "
+                                      "without '..', other than /",
+                                      v));
+        auto normal = dir.lexically_normal();
+        if (!normal.has_filename()) normal = normal.parent_path();  // "/srv/backups/" -> "/srv/backups"
+        st->config.backup_directory = normal.string();
     } else if (s == "vm_snapshot" && n == "create_command") {
         st->config.vm_snapshot_create_command = v;
     } else if (s == "vm_snapshot" && n == "restore_command") {

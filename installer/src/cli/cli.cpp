@@ -222,6 +222,7 @@ int main(int argc, char** argv) {
     entries.push_back({"recover", "Finish or undo a run that was interrupted (crash, kill, power loss)",
                        make_recover_command()});
     entries.push_back({"snapshot", "Restore points: list | create | delete ID", make_snapshot_command()});
+    entries.push_back({"backup", "Database backups: create | list | verify [ID] | prune", make_backup_command()});
     entries.push_back({"migrate", "Schema migrations alone (--dry-run, --validate, --baseline)",
                        make_migrate_command()});
     entries.push_back({"service", "The broker's components: start | stop | restart | status [httpd|db|queue]",

@@ -167,5 +167,6 @@ std::unique_ptr<Command> make_hook_command();
 std::unique_ptr<Command> make_setting_command();
 std::unique_ptr<Command> make_log_command();
 std::unique_ptr<Command> make_support_bundle_command();
+std::unique_ptr<Command> make_backup_command();
 
 } // namespace leo::cli

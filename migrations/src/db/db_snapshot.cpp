@@ -121,12 +121,14 @@ TableChecksums table_checksums(Connection& conn, ChecksumMethod method) {
     return out;
 }
 
-void dump_database(const std::string& conninfo, const stdfs::path& file) {
+void dump_database(const std::string& conninfo, const stdfs::path& file, const std::string& snapshot) {
     const stdfs::path part = absolute_host_path(file.string() + ".part");
     // A left-over part (or a link put in its place) is removed, never followed: pg_dump
     // then creates the file anew.
     (void)host_files().remove(part);
-    auto r = run_pg_tool("pg_dump", {"--format=custom", "--file=" + part.string()}, conninfo);
+    std::vector<std::string> args{"--format=custom", "--file=" + part.string()};
+    if (!snapshot.empty()) args.push_back("--snapshot=" + snapshot);
+    auto r = run_pg_tool("pg_dump", args, conninfo);
     if (!r.ok()) {
         remove_quietly(part);
         throw DatabaseError(fmt::format("pg_dump to {} failed: {}", file.string(),

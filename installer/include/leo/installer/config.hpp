@@ -4,6 +4,10 @@
 ///   [restore_points]
 ///   keep = 3                    ; restore points kept; older ones are deleted after a
 ///                               ; successful upgrade or `snapshot create` (1 to 2147483647)
+///   [backup]                    ; `backup create|list|verify|prune` (backup.hpp)
+///   directory = /var/lib/leo-installer/backups   ; inside the root; made 0700, root's
+///   keep = 7                    ; backups `backup prune` keeps (1 to 2147483647)
+///
 ///   [vm_snapshot]
 ///   create_command = /usr/local/bin/take-vm-snapshot   ; optional; run before a restore point
 ///   restore_command = /usr/local/bin/revert-vm-snapshot ; optional; `rollback --vm-snapshot`
@@ -50,6 +54,8 @@ namespace leo::installer {
 
 struct InstallerConfig {
     int keep_restore_points = 3;
+    std::string backup_directory;  ///< [backup] directory; "" = /var/lib/leo-installer/backups
+    int backup_keep = 7;           ///< [backup] keep
     std::string vm_snapshot_create_command;
     std::string vm_snapshot_restore_command;
     std::chrono::seconds vm_snapshot_timeout{600};

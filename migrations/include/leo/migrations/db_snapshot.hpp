@@ -39,8 +39,11 @@ enum class ChecksumMethod { row_digest_sum, sorted_rows };
 /// `pg_dump -Fc` of the database `conninfo` names, to `file` (written as file.part, mode
 /// 0600 whatever the umask, renamed when complete), then `pg_restore --list` to prove it
 /// is readable.
+/// A non-empty `snapshot` (the text of `SELECT pg_export_snapshot()` of a transaction the
+/// caller keeps open) makes pg_dump dump exactly what that transaction sees
+/// (`--snapshot`, PostgreSQL 9.2+).
 /// Throws leo::DatabaseError with pg_dump's last line.
-void dump_database(const std::string& conninfo, const std::filesystem::path& file);
+void dump_database(const std::string& conninfo, const std::filesystem::path& file, const std::string& snapshot = "");
 
 /// `pg_dump --format=directory --jobs=JOBS` of the database `conninfo` names into `dir`
 /// (written as DIR.part, checked with `pg_restore --list`, then renamed; 0700): the dump of
