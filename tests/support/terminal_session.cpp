@@ -1,6 +1,7 @@
 // A full-screen program in tmux (terminal_session.hpp).
 #include "terminal_session.hpp"
 
+#include <cctype>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -59,10 +60,15 @@ bool TerminalSession::wait_for(const std::string& text, std::chrono::millisecond
 }
 
 std::optional<int> TerminalSession::exit_status(std::chrono::milliseconds timeout) const {
+    // With remain-on-exit, tmux 3.x writes "Pane is dead (status N, DATE)" into the pane.
+    const std::string mark = "Pane is dead (status ";
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        const auto r = tmux({"display-message", "-p", "-t", "menu", "#{pane_dead} #{pane_dead_status}"});
-        if (r.ok() && r.out.rfind("1 ", 0) == 0) return std::stoi(r.out.substr(2));
+        const auto r = tmux({"capture-pane", "-p", "-J", "-t", "menu"});
+        if (const auto at = r.out.find(mark); r.ok() && at != std::string::npos) {
+            const auto digits = r.out.substr(at + mark.size());
+            if (!digits.empty() && std::isdigit(static_cast<unsigned char>(digits[0])) != 0) return std::stoi(digits);
+        }
         if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
