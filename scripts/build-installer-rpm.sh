@@ -2,7 +2,9 @@
 # Build the leo-installer package from rpm/specs/leo-installer.spec.
 #
 # usage: scripts/build-installer-rpm.sh BINARY OUTDIR [VERSION]
-#   BINARY   the built leo-installer program (build/installer/leo-installer)
+#   BINARY   the built leo-installer program (build/installer/leo-installer); the built
+#            leo-menu beside it is packaged too, with the sudoers drop-in it prints
+#            (leo-menu --print-sudoers: made from its action table, never edited by hand)
 #   VERSION  the package version (default: the project's, from CMakeLists.txt)
 # Prints the path of the built RPM on stdout (the only line it prints there).
 set -euo pipefail
@@ -17,6 +19,10 @@ top=$(mktemp -d "${TMPDIR:-/tmp}/leo-rpmbuild.XXXXXX")
 trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
 cp "$binary" "$top"/SOURCES/leo-installer
+menu=$(dirname "$binary")/leo-menu
+[[ -x $menu ]] || { echo "build-installer-rpm.sh: $menu (the Administration Menu) is not built beside $binary" >&2; exit 1; }
+cp "$menu" "$top"/SOURCES/leo-menu
+"$menu" --print-sudoers >"$top"/SOURCES/leo-menu.sudoers
 cp "$here"/installer/dist/{leo-installer.1,leo-installer.bash-completion,leo-installer.logrotate,installer.conf,leo-installer-backup.service,leo-installer-backup.timer} \
   "$top"/SOURCES/
 

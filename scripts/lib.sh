@@ -9,6 +9,7 @@ LEO_PACKAGES=(
   postgresql libnss-wrapper passwd createrepo-c pgbouncer tinyproxy rpmlint dnf
   clang libclang-rt-14-dev
   python3
+  libnewt-dev tmux sudo
 )
 
 leo_install_deps() {

@@ -142,6 +142,28 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
         if (err_fd >= 0) ::close(err_fd);
         throw system_error("cannot start " + argv[0], e);
     }
+    // Standard input from memory: written whole before the child starts, so no pipe can fill.
+    int in_fd = -1;
+    if (options.input) {
+        in_fd = ::memfd_create("leo-in", MFD_CLOEXEC);
+        const std::string& in = *options.input;
+        std::size_t done = 0;
+        while (in_fd >= 0 && done < in.size()) {
+            const ssize_t n = ::write(in_fd, in.data() + done, in.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            done += static_cast<std::size_t>(n);
+        }
+        if (in_fd < 0 || done != in.size() || ::lseek(in_fd, 0, SEEK_SET) != 0) {
+            const int e = errno;
+            if (in_fd >= 0) ::close(in_fd);
+            ::close(out_fd);
+            ::close(err_fd);
+            ::close(errpipe[0]);
+            ::close(errpipe[1]);
+            throw system_error("cannot start " + argv[0], e);
+        }
+    }
 
     // Prepare everything the child needs before fork (no allocation after fork).
     std::vector<std::string> env_strings = merged_environment(options.env, options.clean_env);
@@ -154,6 +176,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
     pid_t pid = ::fork();
     if (pid < 0) {
         int e = errno;
+        if (in_fd >= 0) ::close(in_fd);
         ::close(out_fd);
         ::close(err_fd);
         ::close(errpipe[0]);
@@ -162,7 +185,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
     }
     if (pid == 0) {
         ::setpgid(0, 0);
-        int devnull = ::open("/dev/null", O_RDONLY);
+        int devnull = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
         if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
             child_fail(errpipe[1], errno);
         if (errpipe[1] != 3) {
@@ -187,6 +210,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
         child_fail(3, errno);
     }
     ::close(errpipe[1]);
+    if (in_fd >= 0) ::close(in_fd);
     int child_errno = 0;
     ssize_t got;
     do {

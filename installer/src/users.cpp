@@ -24,6 +24,24 @@ void run_tool(std::vector<std::string> argv, const stdfs::path& root) {
                                       subprocess::last_line(r.err.empty() ? r.out : r.err)));
     log::info("ran {}", subprocess::command_line(argv));
 }
+/// k_menu_shell in ROOT/etc/shells (chsh and some PAM/ftp checks accept only the shells
+/// listed there): appended when missing, the file rewritten atomically, 0644.
+void list_in_etc_shells(const stdfs::path& root) {
+    const fs::SystemRoot r(root);
+    std::string shells = r.try_read("/etc/shells").value_or("");
+    std::size_t pos = 0;
+    while (pos < shells.size()) {
+        const auto end = shells.find('\n', pos);
+        if (shells.substr(pos, end == std::string::npos ? std::string::npos : end - pos) == k_menu_shell) return;
+        if (end == std::string::npos) break;
+        pos = end + 1;
+    }
+    if (!shells.empty() && shells.back() != '\n') shells += '\n';
+    shells += std::string(k_menu_shell) + "\n";
+    r.make_dirs("/etc", 0755, std::nullopt, fs::ExistingDir::keep);
+    r.write_atomic("/etc/shells", shells, 0644);
+    log::info("listed {} in {}", k_menu_shell, r.host("/etc/shells").string());
+}
 } // namespace
 
 bool ensure_leo_user(const stdfs::path& root) {
@@ -34,13 +52,15 @@ bool ensure_leo_user(const stdfs::path& root) {
     }
     if (!accounts::find_user(root, k_user)) {
         run_tool({"useradd", "--system", "--gid", k_user, "--home-dir", k_home, "--no-create-home",
-                  "--shell", "/bin/bash", "--comment", "Connection Broker", k_user},
+                  "--shell", k_menu_shell, "--comment", "Connection Broker", k_user},
                  root);
         created = true;
     }
-    const auto user = accounts::find_user(root, k_user);
+    auto user = accounts::find_user(root, k_user);
     if (!user) throw SystemError(fmt::format("user {} is still missing from {} after useradd", k_user,
                                              (root / "etc/passwd").string()));
+    if (user->shell == k_previous_shell) run_tool({"usermod", "--shell", k_menu_shell, k_user}, root);
+    list_in_etc_shells(root);
     // /home/leo: made 0755 leo:leo when missing (on its descriptor; a link there is refused);
     // an existing one keeps what the administrator gave it.
     fs::SystemRoot(root).make_dirs(k_home, 0755, fs::Owner{user->uid, user->gid}, fs::ExistingDir::keep);

@@ -12,12 +12,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <system_error>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <termios.h>
 #include <unistd.h>
@@ -104,6 +107,18 @@ public:
             sub.add_option("--password_file,--password-file", m_password_file, "Read the password from the first line of FILE (- : stdin)")
                 ->option_text("FILE")
                 ->excludes(m_opts.password);
+        // The Administration Menu's edit (leo-menu): every connection value on standard input,
+        // so the sudoers drop-in allows one fixed argument vector and no value is in argv.
+        m_opts.connection_file =
+            sub.add_option("--connection_file,--connection-file", m_connection_file,
+                           "Read db_host, db_name, port, username and password from a JSON object in FILE (- : stdin)")
+                ->option_text("FILE")
+                ->excludes(m_opts.db_name)
+                ->excludes(m_opts.db_host)
+                ->excludes(m_opts.port)
+                ->excludes(m_opts.username)
+                ->excludes(m_opts.password)
+                ->excludes(m_opts.password_file);
         m_opts.site_id = sub.add_option("--site_id,--site-id", m_site_id, "This broker's site id in the cluster")->option_text("ID");
         sub.add_flag("--skip_confirmation,--skip-confirmation,-y,--assumeyes", m_flags.skip_confirmation, "Do not ask before switching");
         sub.add_flag("--allow_remote_upgrade,--allow-remote-upgrade", m_flags.allow_remote_upgrade,
@@ -122,6 +137,7 @@ public:
         m_flags.site_id = given(m_opts.site_id, m_site_id);
         m_flags.password_given = m_opts.password->count() > 0 || m_opts.password_file->count() > 0;
         m_flags.password_flag = m_opts.password_file->count() > 0 ? "--password_file" : "--password";
+        if (m_opts.connection_file->count() > 0) read_connection_file();
         auto req = installer::parse_switch_flags(m_flags);
         req.root = root();
         if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
@@ -163,7 +179,51 @@ public:
     }
 
 private:
+    /// --connection_file: a JSON object whose string members db_host, db_name, port,
+    /// username and password fill the flags of those names (port may be a number). Throws
+    /// leo::UsageError naming the file for anything else (not JSON, not an object, an
+    /// unknown member, a value that is not a string).
+    void read_connection_file() {
+        const std::string& file = m_connection_file;
+        std::string text;
+        if (file == "-") {
+            text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+        } else {
+            std::error_code ec;
+            if (stdfs::is_directory(file, ec))
+                throw UsageError(fmt::format("--connection_file {}: is a directory, not a file", file));
+            std::ifstream in(file, std::ios::binary);
+            if (!in) throw UsageError(fmt::format("--connection_file {}: cannot read it", file));
+            text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (!j.is_object())
+            throw UsageError(fmt::format("--connection_file {}: expected a JSON object such as "
+                                         "{{\"db_host\": \"db1\", \"db_name\": \"leo\", \"username\": \"broker\", "
+                                         "\"password\": \"...\"}}",
+                                         file));
+        for (const auto& [key, value] : j.items()) {
+            std::string v;
+            if (value.is_string()) v = value.get<std::string>();
+            else if (key == "port" && value.is_number_integer()) v = std::to_string(value.get<long long>());
+            else throw UsageError(fmt::format("--connection_file {}: \"{}\" must be a string", file, key));
+            if (key == "db_host") m_flags.db_host = v;
+            else if (key == "db_name") m_flags.db_name = v;
+            else if (key == "port") m_flags.port = v;
+            else if (key == "username") m_flags.username = v;
+            else if (key == "password") {
+                m_connection_password = v;
+                m_flags.password_given = true;
+                m_flags.password_flag = "--connection_file";
+            } else
+                throw UsageError(fmt::format("--connection_file {}: unknown member \"{}\" (expected db_host, db_name, "
+                                             "port, username, password)",
+                                             file, key));
+        }
+    }
+
     std::string password(const migrations::Endpoint& target) const {
+        if (m_connection_password) return *m_connection_password;
         if (m_opts.password->count() > 0) {
             std::cerr << k_prog
                       << ": warning: --password is visible to other users in the process list; prefer "
@@ -200,7 +260,10 @@ private:
         CLI::Option* password = nullptr;
         CLI::Option* password_file = nullptr;
         CLI::Option* site_id = nullptr;
+        CLI::Option* connection_file = nullptr;
     } m_opts;
+    std::string m_connection_file;
+    std::optional<std::string> m_connection_password;
     std::string m_to_external, m_db_vendor, m_db_name, m_db_host, m_port, m_username, m_password, m_password_file,
         m_site_id;
 };

@@ -26,6 +26,9 @@ struct Options {
     std::optional<uid_t> uid;                ///< run as this uid (requires root)
     std::optional<gid_t> gid;                ///< run as this gid (requires root)
     std::optional<std::filesystem::path> cwd;
+    /// The child's standard input (from memory, never a file on disk); nullopt: /dev/null.
+    /// For secrets a child reads on stdin (`switch-database --connection_file -`).
+    std::optional<std::string> input;
     std::chrono::milliseconds timeout{600000}; ///< the process group is killed (SIGKILL) after this long
 };
 

@@ -9,5 +9,9 @@ inline constexpr const char* k_migrations_dir = "/home/leo/share/migrations"; //
 inline constexpr const char* k_state_dir = "/var/lib/leo-installer";
 inline constexpr const char* k_packages_dir = "/var/lib/leo-installer/packages"; ///< kept RPMs, for rollback
 inline constexpr const char* k_user = "leo";
+/// The leo user's login shell: the console Administration Menu (`su - leo` opens it).
+inline constexpr const char* k_menu_shell = "/usr/bin/leo-menu";
+/// The shell the installer gave leo before the menu existed (replaced by k_menu_shell).
+inline constexpr const char* k_previous_shell = "/bin/bash";
 
 } // namespace leo::installer
