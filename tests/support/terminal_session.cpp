@@ -36,8 +36,10 @@ void TerminalSession::send(const std::vector<std::string>& keys) const {
     for (const auto& k : keys) {
         const auto r = tmux({"send-keys", "-t", "menu", k});
         if (!r.ok()) throw std::runtime_error("tmux send-keys " + k + ": " + r.err);
-        // One key at a time, as a person types: newt reads an escape sequence within a read.
-        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        // One key at a time, as a person types: newt reads an escape sequence within a read,
+        // and takes a lone Escape only when nothing follows it soon (two quick ones are read
+        // as one sequence).
+        std::this_thread::sleep_for(std::chrono::milliseconds(k == "Escape" ? 600 : 60));
     }
 }
 
@@ -60,13 +62,12 @@ bool TerminalSession::wait_for(const std::string& text, std::chrono::millisecond
 }
 
 std::optional<int> TerminalSession::exit_status(std::chrono::milliseconds timeout) const {
-    // With remain-on-exit, tmux 3.x writes "Pane is dead (status N, DATE)" into the pane.
-    const std::string mark = "Pane is dead (status ";
+    // remain-on-exit keeps the pane: tmux says whether its program ended and with what status.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        const auto r = tmux({"capture-pane", "-p", "-J", "-t", "menu"});
-        if (const auto at = r.out.find(mark); r.ok() && at != std::string::npos) {
-            const auto digits = r.out.substr(at + mark.size());
+        const auto r = tmux({"display-message", "-p", "-t", "menu", "#{pane_dead}:#{pane_dead_status}"});
+        if (r.ok() && r.out.rfind("1:", 0) == 0) {
+            const auto digits = r.out.substr(2);
             if (!digits.empty() && std::isdigit(static_cast<unsigned char>(digits[0])) != 0) return std::stoi(digits);
         }
         if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;

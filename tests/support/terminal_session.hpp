@@ -30,7 +30,7 @@ public:
     [[nodiscard]] bool wait_for(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(20),
                                 std::string* last = nullptr) const;
     /// The program's exit status once it ended (remain-on-exit), waiting up to `timeout`.
-    [[nodiscard]] std::optional<int> exit_status(std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+    [[nodiscard]] std::optional<int> exit_status(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
 private:
     [[nodiscard]] subprocess::Result tmux(std::vector<std::string> args) const;
