@@ -144,6 +144,15 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
     }
     // Standard input from memory: written whole before the child starts, so no pipe can fill.
     int in_fd = -1;
+    // Everything opened so far is closed when the child cannot be started.
+    const auto fail_to_start = [&](int e) {
+        if (in_fd >= 0) ::close(in_fd);
+        ::close(out_fd);
+        ::close(err_fd);
+        ::close(errpipe[0]);
+        ::close(errpipe[1]);
+        throw system_error("cannot start " + argv[0], e);
+    };
     if (options.input) {
         in_fd = ::memfd_create("leo-in", MFD_CLOEXEC);
         const std::string& in = *options.input;
@@ -154,15 +163,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
             if (n <= 0) break;
             done += static_cast<std::size_t>(n);
         }
-        if (in_fd < 0 || done != in.size() || ::lseek(in_fd, 0, SEEK_SET) != 0) {
-            const int e = errno;
-            if (in_fd >= 0) ::close(in_fd);
-            ::close(out_fd);
-            ::close(err_fd);
-            ::close(errpipe[0]);
-            ::close(errpipe[1]);
-            throw system_error("cannot start " + argv[0], e);
-        }
+        if (in_fd < 0 || done != in.size() || ::lseek(in_fd, 0, SEEK_SET) != 0) fail_to_start(errno);
     }
 
     // Prepare everything the child needs before fork (no allocation after fork).
@@ -174,15 +175,7 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
 
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
-    if (pid < 0) {
-        int e = errno;
-        if (in_fd >= 0) ::close(in_fd);
-        ::close(out_fd);
-        ::close(err_fd);
-        ::close(errpipe[0]);
-        ::close(errpipe[1]);
-        throw system_error("cannot start " + argv[0], e);
-    }
+    if (pid < 0) fail_to_start(errno);
     if (pid == 0) {
         ::setpgid(0, 0);
         int devnull = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
