@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <signal.h>
 #include <unistd.h>
 
 namespace leo::test {
@@ -63,8 +64,16 @@ bool TerminalSession::wait_for(const std::string& text, std::chrono::millisecond
 
 std::optional<int> TerminalSession::exit_status(std::chrono::milliseconds timeout) const {
     // remain-on-exit keeps the pane: tmux says whether its program ended and with what status.
+    // Debian's tmux is built with libutempter, whose own SIGCHLD handler is in place for a
+    // moment after each spawn: a child that ends then is never reaped and its pane never
+    // dies (tmux issues 311 and 4559). A SIGCHLD sent to the server makes it look again.
+    const auto server = tmux({"display-message", "-p", "#{pid}"});
+    pid_t server_pid = 0;
+    if (server.ok() && !server.out.empty() && std::isdigit(static_cast<unsigned char>(server.out[0])) != 0)
+        server_pid = static_cast<pid_t>(std::stol(server.out));
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
+        if (server_pid > 0) ::kill(server_pid, SIGCHLD);
         const auto r = tmux({"display-message", "-p", "-t", "menu", "#{pane_dead}:#{pane_dead_status}"});
         if (r.ok() && r.out.rfind("1:", 0) == 0) {
             const auto digits = r.out.substr(2);
