@@ -5,14 +5,9 @@
 // external PostgreSQL for the external one), Back and Escape everywhere, the first-letter
 // keys, a too small terminal and no terminal; the sudoers drop-in checked by visudo.
 #include "db_support.hpp"
-#include "maintenance_support.hpp"
-#include "terminal_session.hpp"
-
-#include <chrono>
-#include <thread>
+#include "menu_support.hpp"
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace {
 using namespace leo::test::maintenance;
@@ -20,23 +15,7 @@ using leo::test::TerminalSession;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-/// Wait for `text` on the session's screen; the screen in the failure message.
-#define EXPECT_SCREEN(session, text)                                                                 \
-    do {                                                                                              \
-        std::string screen_;                                                                          \
-        ASSERT_TRUE((session).wait_for((text), std::chrono::seconds(60), &screen_))                   \
-            << "waited for \"" << (text) << "\" on:\n" << screen_;                                    \
-    } while (0)
-
-class Menu : public Maintenance {
-protected:
-    std::unique_ptr<TerminalSession> open(int cols = 80, int rows = 25) {
-        auto s = std::make_unique<TerminalSession>(std::vector<std::string>{LEO_MENU_BIN, "--root", root.string()},
-                                                   cols, rows);
-        return s;
-    }
-    bool components_run() const { return running(pid_of("httpd")) && running(pid_of("queue")); }
-};
+using Menu = leo::test::MenuFixture;
 
 TEST_F(Menu, MainMenuAndExitWithTheFirstLetter) {
     auto s = open();
@@ -68,10 +47,7 @@ TEST_F(Menu, EscapeLeavesEveryMenu) {
     // seen by the sub-menu's title going away.
     for (const char* left : {"┤ Work queue ├", "┤ Components ├", "┤ Power ├"}) {
         s->send({"Escape"});
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (s->screen().find(left) != std::string::npos && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        EXPECT_THAT(s->screen(), Not(HasSubstr(left)));
+        EXPECT_GONE(*s, left);
     }
     EXPECT_THAT(s->screen(), HasSubstr("Advanced"));
     s->send({"Escape"});
