@@ -81,12 +81,13 @@ void SystemRoot::copy(const stdfs::path& from_inside, const stdfs::path& to_insi
     write_atomic(to_inside, read_all(fd.get(), std::numeric_limits<size_t>::max(), host(from_inside)), mode);
 }
 
-UniqueFd SystemRoot::open_append(const stdfs::path& inside, mode_t mode) const {
+UniqueFd SystemRoot::open_append(const stdfs::path& inside, mode_t mode, WhenMissing when_missing) const {
     auto p = walk_parent(inside, false, true);
+    const int create = when_missing == WhenMissing::create ? O_CREAT : 0;
     // O_NONBLOCK: a FIFO put in place of the file must not hang the open (it fails with
     // ENXIO without a reader, or is refused below); cleared again for a regular file.
     const int fd = ::openat(p.dir.get(), p.name.c_str(),
-                            O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+                            O_WRONLY | O_APPEND | create | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
     if (fd < 0) {
         if (errno == ELOOP)
             throw SystemError(fmt::format("refusing to write through the symbolic link {} (remove the link and run "

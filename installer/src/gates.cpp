@@ -1,4 +1,5 @@
 #include "leo/installer/gates.hpp"
+#include "leo/installer/settings.hpp"
 #include "leo/installer/hint.hpp"
 
 #include "leo/common/error.hpp"
@@ -189,19 +190,16 @@ GateVerdict upgrades_enabled(Connection& conn) {
         v.detail = "no \"disable broker upgrade\" setting is recorded";
         return v;
     }
-    // PostgreSQL's spellings of a boolean (and on/off): anything else is refused, since a
-    // setting that says neither cannot be read as permission.
+    // PostgreSQL's spellings of a boolean (and on/off), read as `setting` reads them:
+    // anything else is refused, since a setting that says neither cannot be read as permission.
     const std::string raw = *rows->rows[0][0];
-    const std::string value = lower(trim(raw));
-    for (const char* yes : {"true", "t", "yes", "y", "on", "1"})
-        if (value == yes) {
-            v.detail = "broker upgrades are enabled";
-            return v;
-        }
+    const auto enabled = parse_setting_bool(raw);
+    if (enabled == true) {
+        v.detail = "broker upgrades are enabled";
+        return v;
+    }
     v.state = GateState::refused;
-    bool disabled = false;
-    for (const char* no : {"false", "f", "no", "n", "off", "0"})
-        if (value == no) disabled = true;
+    const bool disabled = enabled == false;
     v.detail = disabled ? fmt::format("broker upgrades are disabled by the administration setting \"disable broker "
                                       "upgrade\" (settings.upgrades_enabled = '{}'): enable them (Administration Menu "
                                       "> Advanced > Upgrade enable) and run again",

@@ -182,7 +182,9 @@ std::uint64_t clear_log(const fs::SystemRoot& root, const LogFile& log) {
         throw SystemError(fmt::format("refusing to clear {}: it is a symbolic link, and a link in a directory "
                                       "another account can write is never followed (remove the link and run again)",
                                       root.host(log.path).string()));
-    const auto fd = root.open_append(log.path, st->st_mode & 07777);
+    // Never created here: a log removed since the lstat above is an error, not a new
+    // root-owned empty file.
+    const auto fd = root.open_append(log.path, st->st_mode & 07777, fs::WhenMissing::refuse);
     const std::string shown = root.host(log.path).string();
     const std::uint64_t had = size_of(fd.get(), shown);
     if (::ftruncate(fd.get(), 0) != 0)

@@ -52,9 +52,9 @@ const SettingInfo* find_setting(std::string_view name) {
 }
 
 std::optional<bool> parse_setting_bool(std::string_view text) {
-    const auto b = text.find_first_not_of(" \t");
+    const auto b = text.find_first_not_of(" \t\r\n");
     if (b == std::string_view::npos) return std::nullopt;
-    std::string v(text.substr(b, text.find_last_not_of(" \t") - b + 1));
+    std::string v(text.substr(b, text.find_last_not_of(" \t\r\n") - b + 1));
     std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     for (const char* yes : {"true", "t", "yes", "y", "on", "1"})
         if (v == yes) return true;

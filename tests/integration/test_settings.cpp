@@ -5,11 +5,14 @@
 // purge with its restore point, its refusal on an external database, and its recovery
 // after a crash.
 #include "broker_runs.hpp"
+#include "maintenance_support.hpp"
 
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/settings.hpp"
 
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -378,6 +381,72 @@ TEST_F(Purge, RecoverAfterACrashReturnsToTheRestorePoint) {
     ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(leo::test::table_checksums(root), checksums);
     EXPECT_EQ(leo::test::rpm_query(root, "leostream-broker").out, k_old + "\n");
+}
+
+/// The running example broker (leostream-broker.spec) reports in GET /health the settings
+/// it acts on: the rows it reads on each request, and the certificate and cipher suite its
+/// web server took when it started.
+class RunningBroker : public leo::test::maintenance::Maintenance {
+protected:
+    void TearDown() override {
+        (void)run_installer(args({"service", "stop"}));
+        Maintenance::TearDown();
+    }
+    /// The /health answer once `done` holds for it (60 s); the last answer otherwise.
+    nlohmann::json health_when(const std::function<bool(const nlohmann::json&)>& done) {
+        leo::test::maintenance::HealthAnswer h;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        for (;;) {
+            h = leo::test::maintenance::get_health(port);
+            const auto j = h.json();
+            if (h.status == 200 && j.is_object() && done(j)) return j;
+            if (std::chrono::steady_clock::now() >= deadline) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        ADD_FAILURE() << "the broker's /health never showed the change: " << h;
+        return h.json();
+    }
+    void ok(const std::vector<std::string>& a) {
+        const auto r = run_installer(args(a));
+        ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    }
+};
+
+TEST_F(RunningBroker, SeesEachSettingTheCommandsChange) {
+    const auto ssl = root / "home/leo/etc/ssl";
+    stdfs::create_directories(ssl);
+    std::ofstream(ssl / "broker.crt") << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    std::ofstream(ssl / "broker.key") << "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+    {
+        leo::migrations::InternalDatabase db(root);
+        if (db.status().state != leo::migrations::DbState::running) db.start();
+        auto conn = leo::migrations::Connection::open(db.conninfo());
+        conn.exec("DELETE FROM settings WHERE name = 'cipher_suite'");
+        conn.exec("INSERT INTO settings (name, value) VALUES ('cipher_suite', 'RC4-MD5')");
+    }
+    ok({"service", "start", "httpd"});
+    auto h = health_when([](const nlohmann::json& j) { return j.contains("tls"); });
+    EXPECT_EQ(h["tls"]["certificate"], "installed") << h.dump();
+    EXPECT_EQ(h["tls"]["cipher_suite"], "RC4-MD5") << h.dump();
+    const auto pid = h["pid"];
+
+    // Read on each request: no restart.
+    ok({"setting", "debug", "on", "-y"});
+    h = health_when([](const nlohmann::json& j) { return j["settings"].value("debug", "") == "true"; });
+    ok({"setting", "admin-login", "disable", "-y"});
+    h = health_when([](const nlohmann::json& j) { return j["settings"].value("admin_login_enabled", "") == "false"; });
+    EXPECT_EQ(h["pid"], pid) << "debug and the admin login need no restart";
+
+    // Taken at start: the commands restart the web server.
+    ok({"setting", "cipher-suite", "default", "-y"});
+    h = health_when([](const nlohmann::json& j) {
+        return j["tls"]["cipher_suite"] == leo::installer::k_default_cipher_suite;
+    });
+    EXPECT_NE(h["pid"], pid) << h.dump();
+    ok({"setting", "ssl-certificate", "uninstall", "-y"});
+    h = health_when([](const nlohmann::json& j) { return j["tls"]["certificate"] == "default"; });
+    ok({"setting", "debug", "off", "-y"});
+    health_when([](const nlohmann::json& j) { return j["settings"].value("debug", "") == "false"; });
 }
 
 } // namespace

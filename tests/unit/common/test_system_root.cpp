@@ -5,6 +5,7 @@
 #include "leo/common/system_root.hpp"
 #include "test_support.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -71,6 +72,24 @@ TEST_P(SystemRootTest, ModesAreExplicitUnderUmaskZero) {
     EXPECT_EQ(mode_of(m_host / "var/lib/leo-installer/snapshots"), 0700u);
     auto fd = root.open_append("/var/lib/leo-installer/journal", 0600);
     EXPECT_EQ(mode_of(m_host / "var/lib/leo-installer/journal"), 0600u);
+}
+
+TEST_P(SystemRootTest, OpenAppendThatMustNotCreateLeavesAMissingFileMissing) {
+    // `log clear` of a log removed meanwhile: an error, never a new root-owned empty file.
+    stdfs::create_directories(m_host);
+    SystemRoot root(m_host);
+    root.make_dirs("/var/log/broker", 0755);
+    try {
+        (void)root.open_append("/var/log/broker/broker.log", 0640, leo::fs::WhenMissing::refuse);
+        FAIL() << "opened a missing file";
+    } catch (const leo::SystemError& e) {
+        EXPECT_THAT(e.what(), ::testing::HasSubstr("No such file or directory"));
+    }
+    EXPECT_FALSE(stdfs::exists(m_host / "var/log/broker/broker.log"));
+    write_host(m_host / "var/log/broker/broker.log", "line\n");
+    auto fd = root.open_append("/var/log/broker/broker.log", 0640, leo::fs::WhenMissing::refuse);
+    EXPECT_EQ(::write(fd.get(), "more\n", 5), 5);
+    EXPECT_EQ(slurp(m_host / "var/log/broker/broker.log"), "line\nmore\n");
 }
 
 TEST_P(SystemRootTest, LinkInADirectoryAnotherUserOwnsIsRefused) {

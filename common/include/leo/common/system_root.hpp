@@ -91,6 +91,9 @@ enum class ExistingDir { keep, enforce };
 /// Default bound of read() and try_read(): 16 MiB (configuration, journals, manifests).
 inline constexpr std::size_t k_default_read_limit = std::size_t{16} << 20;
 
+/// What SystemRoot::open_append does when the file is missing.
+enum class WhenMissing { create, refuse };
+
 class SystemRoot {
 public:
     // The standard paths (DESIGN.md "Paths under the root"), inside the root.
@@ -164,11 +167,14 @@ public:
     void copy_from_host(const std::filesystem::path& from, const std::filesystem::path& to_inside, mode_t mode) const;
     /// write_atomic() with the bytes of another file under the root.
     void copy(const std::filesystem::path& from_inside, const std::filesystem::path& to_inside, mode_t mode) const;
-    /// An O_APPEND descriptor of the regular file, created with `mode` when missing; an
-    /// existing file is given `mode` (journals and logs). Throws SystemError for a
-    /// symbolic link, a FIFO, a device or a directory there (never blocks on a FIFO), or
-    /// a file with more than one hard link.
-    [[nodiscard]] UniqueFd open_append(const std::filesystem::path& inside, mode_t mode) const;
+    /// An O_APPEND descriptor of the regular file, created with `mode` when missing (unless
+    /// `when_missing` is WhenMissing::refuse: then a missing file throws SystemError
+    /// "cannot open HOST: No such file or directory" and nothing is created); an existing
+    /// file is given `mode` (journals and logs). Throws SystemError for a symbolic link, a
+    /// FIFO, a device or a directory there (never blocks on a FIFO), or a file with more
+    /// than one hard link.
+    [[nodiscard]] UniqueFd open_append(const std::filesystem::path& inside, mode_t mode,
+                                       WhenMissing when_missing = WhenMissing::create) const;
     /// A new file opened for writing (O_CREAT | O_EXCL, so never through an existing name),
     /// for downloads and dumps. Throws SystemError (EEXIST when it exists).
     [[nodiscard]] UniqueFd create_exclusive(const std::filesystem::path& inside, mode_t mode) const;

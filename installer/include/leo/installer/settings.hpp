@@ -74,7 +74,8 @@ struct SettingInfo {
 [[nodiscard]] const SettingInfo* find_setting(std::string_view name);
 
 /// A boolean as PostgreSQL spells one (true/false, t/f, yes/no, y/n, on/off, 1/0; any
-/// case, blanks around ignored); nullopt for anything else.
+/// case, blanks and line ends around ignored); nullopt for anything else. The upgrade
+/// gate (gates.hpp) reads settings.upgrades_enabled with it too.
 [[nodiscard]] std::optional<bool> parse_setting_bool(std::string_view text);
 
 /// One setting as the database holds it.
