@@ -1,6 +1,8 @@
 // The newt screens of leo-menu (screens.hpp).
 #include "screens.hpp"
 
+#include "text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -115,7 +117,7 @@ void Screen::page(const std::string& title, const std::string& text) {
     const auto [cols, rows] = screen_size();
     const int width = cols - 6;
     const int height = rows - 7;  // the window's frame, the root text, the help line
-    auto lines = lines_of(text);
+    auto lines = pager_lines(text, static_cast<std::size_t>(width - 2));
     if (lines.empty()) lines.emplace_back("(nothing)");
     const auto page_rows = static_cast<std::size_t>(height - 2);
     Window win(width, height, title);

@@ -27,7 +27,7 @@ public:
     /// Returns the index chosen with Enter, or nullopt for Escape.
     [[nodiscard]] std::optional<std::size_t> choose(const std::string& title, const std::string& text,
                                                     const std::vector<std::string>& items, std::size_t current = 0);
-    /// Text in a pager: Space / Page Down the next page, b / Page Up the one before, the
+    /// Text in a pager, long lines continued on the next (pager_lines): Space / Page Down the next page, b / Page Up the one before, the
     /// arrows a line, Enter, Escape or q return.
     void page(const std::string& title, const std::string& text);
     /// The external database's connection: user, password (not echoed), name, server,
