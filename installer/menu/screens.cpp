@@ -70,6 +70,32 @@ std::string join(const std::vector<std::string>& lines, std::size_t from, std::s
     return out;
 }
 
+/// One row of the pager: a piece of a line of the text, at most the pager's width, and the
+/// number (from 0) of the line it comes from.
+struct Row {
+    std::string text;
+    std::size_t line = 0;
+};
+
+/// `lines` cut into rows of at most `width` bytes, as `less` folds a long line (the end of a
+/// path, a byte count or a log line is then read, not lost); never inside a UTF-8 sequence.
+std::vector<Row> rows_of(const std::vector<std::string>& lines, int width) {
+    const auto w = static_cast<std::size_t>(std::max(width, 1));
+    std::vector<Row> out;
+    for (std::size_t n = 0; n < lines.size(); ++n) {
+        const auto& l = lines[n];
+        std::size_t at = 0;
+        do {
+            std::size_t end = std::min(l.size(), at + w);
+            // Back off to the start of a UTF-8 sequence (not a continuation byte 10xxxxxx).
+            while (end < l.size() && end > at + 1 && (static_cast<unsigned char>(l[end]) & 0xC0) == 0x80) --end;
+            out.push_back({l.substr(at, end - at), n});
+            at = end;
+        } while (at < l.size());
+    }
+    return out;
+}
+
 } // namespace
 
 Screen::Screen(const std::string& root_text) {
@@ -117,17 +143,21 @@ void Screen::page(const std::string& title, const std::string& text) {
     const int height = rows - 7;  // the window's frame, the root text, the help line
     auto lines = lines_of(text);
     if (lines.empty()) lines.emplace_back("(nothing)");
+    const auto folded = rows_of(lines, width - 2);
     const auto page_rows = static_cast<std::size_t>(height - 2);
     Window win(width, height, title);
-    std::size_t top = 0;
+    std::size_t top = 0;  // the first row shown
     for (;;) {
         Form f;
         auto* box = newtTextbox(1, 0, width - 2, static_cast<int>(page_rows), 0);
-        newtTextboxSetText(box, join(lines, top, page_rows, width - 2).c_str());
-        const std::size_t last = std::min(lines.size(), top + page_rows);
+        std::string shown;
+        const std::size_t end = std::min(folded.size(), top + page_rows);
+        for (std::size_t r = top; r < end; ++r) shown += folded[r].text + "\n";
+        newtTextboxSetText(box, shown.c_str());
+        // In the text's lines (a folded line counts once), as less says them.
         auto* status = newtLabel(1, height - 1,
                                  fmt::format("lines {}-{} of {}   <Space> next page  <b> back  <Enter> return",
-                                             top + 1, last, lines.size())
+                                             folded[top].line + 1, folded[end - 1].line + 1, lines.size())
                                      .substr(0, static_cast<std::size_t>(width - 2))
                                      .c_str());
         newtFormAddComponents(f.form, box, status, nullptr);
@@ -138,7 +168,7 @@ void Screen::page(const std::string& title, const std::string& text) {
         newtExitStruct es{};
         newtFormRun(f.form, &es);
         if (es.reason != newtExitStruct::NEWT_EXIT_HOTKEY) return;
-        const std::size_t max_top = lines.size() > page_rows ? lines.size() - page_rows : 0;
+        const std::size_t max_top = folded.size() > page_rows ? folded.size() - page_rows : 0;
         switch (es.u.key) {
         case ' ':
         case NEWT_KEY_PGDN: top = std::min(max_top, top + page_rows); break;

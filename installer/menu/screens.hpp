@@ -28,7 +28,9 @@ public:
     [[nodiscard]] std::optional<std::size_t> choose(const std::string& title, const std::string& text,
                                                     const std::vector<std::string>& items, std::size_t current = 0);
     /// Text in a pager: Space / Page Down the next page, b / Page Up the one before, the
-    /// arrows a line, Enter, Escape or q return.
+    /// arrows a row, Home / End the start / end, Enter, Escape or q return. A line wider
+    /// than the window is folded onto the next rows (as less does), never cut; the status
+    /// line counts the text's lines.
     void page(const std::string& title, const std::string& text);
     /// The external database's connection: user, password (not echoed), name, server,
     /// port. Returns the values and the password on Save; nullopt on Back or Escape.
