@@ -220,6 +220,29 @@ TEST_F(MenuLog, ClearTheBrokerLogAnsweredNoThenYes) {
     EXPECT_GONE(*s, "(nothing)");
 }
 
+TEST_F(MenuLog, ABrokerLogThatDoesNotExistIsSaidSoAndNotMade) {
+    const auto log = log_path("broker");
+    ASSERT_FALSE(log.empty());
+    stdfs::remove(log);
+    const auto tree = leo::test::snapshot_tree(root / "home/leo", {"pgsql"});
+
+    auto s = open_log_menu();
+    if (HasFatalFailure()) return;
+    s->send({"Enter"});  // View
+    EXPECT_SCREEN(*s, "does not exist yet");
+    EXPECT_THAT(pager_text(s->screen()), HasSubstr("the broker log " + log.string() + " does not exist yet"));
+    s->send({"Enter"});
+    EXPECT_GONE(*s, "does not exist yet");
+    s->send({"C", "Enter"});
+    EXPECT_SCREEN(*s, "Clear the broker log?");
+    s->send({"Up", "Enter"});
+    EXPECT_SCREEN(*s, "Done.");
+    EXPECT_THAT(pager_text(s->screen()),
+                HasSubstr("the broker log " + log.string() + " does not exist: nothing to clear"));
+    EXPECT_FALSE(stdfs::exists(stdfs::symlink_status(log)));
+    EXPECT_EQ(leo::test::snapshot_tree(root / "home/leo", {"pgsql"}), tree);
+}
+
 TEST_F(MenuLog, OtherLogsListsTheLogsOpensOneAndGoesBack) {
     plant(root / "home/leo/logs/queue.log", "queue: QUEUE-MARKER-7\n");
     const auto installer_log = log_path("installer");
