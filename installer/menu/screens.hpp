@@ -27,8 +27,9 @@ public:
     /// Returns the index chosen with Enter, or nullopt for Escape.
     [[nodiscard]] std::optional<std::size_t> choose(const std::string& title, const std::string& text,
                                                     const std::vector<std::string>& items, std::size_t current = 0);
-    /// Text in a pager, long lines continued on the next (pager_lines): Space / Page Down the next page, b / Page Up the one before, the
-    /// arrows a line, Enter, Escape or q return.
+    /// Text in a pager, a line wider than the window continued on the next rows (text.hpp
+    /// pager_lines, as less folds it; the status line counts rows): Space / Page Down the
+    /// next page, b / Page Up the one before, the arrows a row, Enter, Escape or q return.
     void page(const std::string& title, const std::string& text);
     /// The external database's connection: user, password (not echoed), name, server,
     /// port. Returns the values and the password on Save; nullopt on Back or Escape.
