@@ -35,10 +35,11 @@ void reboot(Screen& screen, const Runner& runner) {
 }
 
 void other_logs(Screen& screen, const Runner& runner) {
+    // Read once: viewing a log changes no name, and the list comes back at once after each.
+    auto names = runner.logs();
+    names.emplace_back(k_back);
     std::size_t current = 0;
     for (;;) {
-        auto names = runner.logs();
-        names.emplace_back(k_back);
         const auto chosen = screen.choose("Other logs", "", names, current);
         if (!chosen || *chosen + 1 == names.size()) return;
         current = *chosen;

@@ -117,19 +117,26 @@ void Screen::page(const std::string& title, const std::string& text) {
     const auto [cols, rows] = screen_size();
     const int width = cols - 6;
     const int height = rows - 7;  // the window's frame, the root text, the help line
-    auto lines = pager_lines(text, static_cast<std::size_t>(width - 2));
-    if (lines.empty()) lines.emplace_back("(nothing)");
+    std::size_t line_count = 0;
+    auto rows_of_text = pager_rows(text, static_cast<std::size_t>(width - 2), &line_count);
+    if (rows_of_text.empty()) {
+        rows_of_text.push_back({"(nothing)", 0});
+        line_count = 1;
+    }
     const auto page_rows = static_cast<std::size_t>(height - 2);
     Window win(width, height, title);
-    std::size_t top = 0;
+    std::size_t top = 0;  // the first row shown
     for (;;) {
         Form f;
         auto* box = newtTextbox(1, 0, width - 2, static_cast<int>(page_rows), 0);
-        newtTextboxSetText(box, join(lines, top, page_rows, width - 2).c_str());
-        const std::size_t last = std::min(lines.size(), top + page_rows);
+        const std::size_t end = std::min(rows_of_text.size(), top + page_rows);
+        std::string shown;
+        for (std::size_t r = top; r < end; ++r) shown += rows_of_text[r].text + "\n";
+        newtTextboxSetText(box, shown.c_str());
+        // In the text's lines (a continued line counts once), as less says them.
         auto* status = newtLabel(1, height - 1,
                                  fmt::format("lines {}-{} of {}   <Space> next page  <b> back  <Enter> return",
-                                             top + 1, last, lines.size())
+                                             rows_of_text[top].line + 1, rows_of_text[end - 1].line + 1, line_count)
                                      .substr(0, static_cast<std::size_t>(width - 2))
                                      .c_str());
         newtFormAddComponents(f.form, box, status, nullptr);
@@ -140,7 +147,7 @@ void Screen::page(const std::string& title, const std::string& text) {
         newtExitStruct es{};
         newtFormRun(f.form, &es);
         if (es.reason != newtExitStruct::NEWT_EXIT_HOTKEY) return;
-        const std::size_t max_top = lines.size() > page_rows ? lines.size() - page_rows : 0;
+        const std::size_t max_top = rows_of_text.size() > page_rows ? rows_of_text.size() - page_rows : 0;
         switch (es.u.key) {
         case ' ':
         case NEWT_KEY_PGDN: top = std::min(max_top, top + page_rows); break;

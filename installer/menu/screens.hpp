@@ -28,7 +28,7 @@ public:
     [[nodiscard]] std::optional<std::size_t> choose(const std::string& title, const std::string& text,
                                                     const std::vector<std::string>& items, std::size_t current = 0);
     /// Text in a pager, a line wider than the window continued on the next rows (text.hpp
-    /// pager_lines, as less folds it; the status line counts rows): Space / Page Down the
+    /// pager_rows, as less folds it; the status line counts the text's lines): Space / Page Down the
     /// next page, b / Page Up the one before, the arrows a row, Enter, Escape or q return.
     void page(const std::string& title, const std::string& text);
     /// The external database's connection: user, password (not echoed), name, server,

@@ -30,15 +30,26 @@ void wrap(std::string line, std::size_t width, std::vector<std::string>& out) {
 
 } // namespace
 
-std::vector<std::string> pager_lines(const std::string& text, std::size_t width) {
+std::vector<PagerRow> pager_rows(const std::string& text, std::size_t width, std::size_t* lines) {
     width = std::max<std::size_t>(width, 8);
-    std::vector<std::string> out;
+    std::vector<PagerRow> out;
+    std::vector<std::string> pieces;
     std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line); ++n) {
         std::replace(line.begin(), line.end(), '\t', ' ');
         std::erase_if(line, [](char c) { return c == '\r'; });
-        wrap(std::move(line), width, out);
+        pieces.clear();
+        wrap(std::move(line), width, pieces);
+        for (auto& piece : pieces) out.push_back({std::move(piece), n});
     }
+    if (lines != nullptr) *lines = n;
+    return out;
+}
+
+std::vector<std::string> pager_lines(const std::string& text, std::size_t width) {
+    std::vector<std::string> out;
+    for (auto& row : pager_rows(text, width)) out.push_back(std::move(row.text));
     return out;
 }
 

@@ -15,4 +15,16 @@ namespace leo::menu {
 /// `width` is clamped to at least 8.
 [[nodiscard]] std::vector<std::string> pager_lines(const std::string& text, std::size_t width);
 
+/// One row of the pager: a piece of pager_lines() and the line of `text` (from 0) it
+/// comes from, so the status line counts the text's lines as `less` does.
+struct PagerRow {
+    std::string text;
+    std::size_t line = 0;
+};
+
+/// pager_lines() with each row's line of origin; `lines` gets the number of lines of
+/// `text` when not null.
+[[nodiscard]] std::vector<PagerRow> pager_rows(const std::string& text, std::size_t width,
+                                               std::size_t* lines = nullptr);
+
 } // namespace leo::menu

@@ -6,6 +6,7 @@
 
 namespace {
 using leo::menu::pager_lines;
+using leo::menu::pager_rows;
 using ::testing::ElementsAre;
 
 TEST(MenuText, ShortLinesAsTheyAre) {
@@ -36,6 +37,19 @@ TEST(MenuText, NeverInsideAUtf8Sequence) {
     // "ééééé" is 10 bytes; 9 bytes would end inside the fifth é.
     EXPECT_THAT(pager_lines("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", 9),
                 ElementsAre("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", "\xC3\xA9"));
+}
+
+TEST(MenuText, EachRowKnowsItsLineSoTheStatusCountsLines) {
+    std::size_t lines = 0;
+    const auto rows = pager_rows("short\n/a/very/long/path/name\nend\n", 8, &lines);
+    EXPECT_EQ(lines, 3u);
+    ASSERT_EQ(rows.size(), 5u);
+    EXPECT_EQ(rows[0].line, 0u);
+    EXPECT_EQ(rows[1].line, 1u);
+    EXPECT_EQ(rows[3].line, 1u);
+    EXPECT_EQ(rows[3].text, "h/name");
+    EXPECT_EQ(rows[4].line, 2u);
+    EXPECT_EQ(rows[4].text, "end");
 }
 
 } // namespace
