@@ -86,16 +86,7 @@ protected:
 
     /// A saved `facts --json` of this host with MemTotal `kib` and the installed memory
     /// unknown, so MemTotal alone decides (as test_settings.cpp makes it).
-    stdfs::path facts_with_memory(std::uint64_t kib) {
-        const auto f = run_installer({"facts", "--json", "--root", root.string()});
-        EXPECT_EQ(f.exit_code, 0) << f.err;
-        auto j = nlohmann::json::parse(f.out);
-        j["mem_total_kib"] = kib;
-        j["installed_mem_bytes"] = 0;
-        const auto file = tmp.path() / ("facts-" + std::to_string(kib) + ".json");
-        std::ofstream(file) << j.dump();
-        return file;
-    }
+    stdfs::path facts_with_memory(std::uint64_t kib) { return leo::test::facts_with_memory(root, tmp.path(), kib); }
     stdfs::path cert() const { return root / "home/leo/etc/ssl/broker.crt"; }
     stdfs::path key() const { return root / "home/leo/etc/ssl/broker.key"; }
     void plant_certificate() {

@@ -59,16 +59,7 @@ protected:
     }
     /// A saved `facts --json` of this host with MemTotal set to `kib` and the installed
     /// memory unknown (so MemTotal alone decides).
-    stdfs::path facts_with_memory(std::uint64_t kib) {
-        auto f = run_installer({"facts", "--json", "--root", root.string()});
-        EXPECT_EQ(f.exit_code, 0) << f.err;
-        auto j = nlohmann::json::parse(f.out);
-        j["mem_total_kib"] = kib;
-        j["installed_mem_bytes"] = 0;
-        const auto file = tmp.path() / ("facts-" + std::to_string(kib) + ".json");
-        std::ofstream(file) << j.dump();
-        return file;
-    }
+    stdfs::path facts_with_memory(std::uint64_t kib) { return leo::test::facts_with_memory(root, tmp.path(), kib); }
     void plant_certificate() {
         const auto dir = root / "home/leo/etc/ssl";
         stdfs::create_directories(dir);

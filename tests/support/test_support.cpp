@@ -141,6 +141,18 @@ std::string slurp(const std::filesystem::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+std::filesystem::path facts_with_memory(const std::filesystem::path& root, const std::filesystem::path& dir,
+                                        std::uint64_t kib) {
+    const auto f = run_installer({"facts", "--json", "--root", root.string()});
+    if (f.exit_code != 0) throw std::runtime_error("facts --json: " + f.err);
+    auto j = nlohmann::json::parse(f.out);
+    j["mem_total_kib"] = kib;
+    j["installed_mem_bytes"] = 0;
+    const auto file = dir / ("facts-" + std::to_string(kib) + ".json");
+    std::ofstream(file) << j.dump();
+    return file;
+}
+
 nlohmann::json status_json(const std::filesystem::path& root, int* exit_code) {
     const auto s = run_installer({"status", "--json", "--root", root.string()});
     if (exit_code != nullptr) *exit_code = s.exit_code;

@@ -3,6 +3,7 @@
 
 #include "leo/common/subprocess.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -48,6 +49,11 @@ std::string run_ok(const std::vector<std::string>& argv);
 /// `leo-installer status --json --root ROOT`, parsed (a discarded value when its output is
 /// not JSON); `exit_code`, when given, receives its exit status.
 nlohmann::json status_json(const std::filesystem::path& root, int* exit_code = nullptr);
+/// A saved `facts --json` of the host seen through `root` with MemTotal set to `kib` and
+/// the installed memory unknown (so MemTotal alone decides the RAM checks), written as
+/// DIR/facts-KIB.json; its path. The --facts input of the rest-api preflight in tests.
+std::filesystem::path facts_with_memory(const std::filesystem::path& root, const std::filesystem::path& dir,
+                                        std::uint64_t kib);
 /// Run the built leo-installer binary with `args`.
 subprocess::Result run_installer(const std::vector<std::string>& args,
                                  const subprocess::Options& options = {});
