@@ -9,12 +9,13 @@ namespace leo::menu {
 
 namespace {
 
-/// The pager's text after an action: the command, its output, how it ended.
+/// The pager's text after an action: how it ended, the command, its output, and how it
+/// ended again (the first line is seen without paging through a long output).
 std::string report(const Outcome& o) {
     std::string status = o.exit_code == 0 ? std::string("Done.")
                                            : fmt::format("It failed (exit code {}): nothing else was done.",
                                                          o.exit_code);
-    return fmt::format("$ {}\n\n{}{}\n{}\n", o.command, o.output,
+    return fmt::format("{}\n\n$ {}\n\n{}{}\n{}\n", status, o.command, o.output,
                        o.output.empty() || o.output.back() == '\n' ? "" : "\n", status);
 }
 

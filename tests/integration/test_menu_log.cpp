@@ -382,9 +382,11 @@ TEST_F(MenuLog, PurgeTheInternalDatabaseAnsweredNoThenYes) {
     s->send({"Enter"});
     EXPECT_SCREEN(*s, "Yes, purge the internal database");
     s->send({"Up", "Enter"});
-    // The output's pager once the purge ended; its verdict is on the last page.
+    // The output's pager once the purge ended; its verdict is on the first and the last page.
     EXPECT_SCREEN_WITHIN(*s, "<Space> next page", 300);
     {
+        // The verdict is on the first page too, without paging through the output.
+        EXPECT_THAT(s->screen(), HasSubstr("Done."));
         const auto steps = squeezed(pager_text(s->screen()));
         const auto rp = steps.find("takingarestorepoint");
         ASSERT_NE(rp, std::string::npos) << steps;
