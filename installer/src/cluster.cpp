@@ -716,6 +716,23 @@ void UpgradeLease::release() noexcept {
     }
 }
 
+UpgradeLease::Options lease_options(std::chrono::seconds ttl, std::chrono::seconds wait, std::string purpose,
+                                    const std::function<void(const std::string&)>& say) {
+    UpgradeLease::Options o;
+    o.ttl = ttl;
+    o.wait = wait;
+    o.purpose = std::move(purpose);
+    o.on_wait = [say](const LeaseHolder& h, bool expired) {
+        say(expired ? fmt::format("the upgrade lease of {} (pid {}) expired at {}: taking it over", h.member, h.pid,
+                                  h.expires_at)
+                    : fmt::format("waiting for the cluster's upgrade lease: {} (pid {}) holds it since {} ({}; until "
+                                  "{})",
+                                  h.member, h.pid, h.acquired_at, h.purpose, h.expires_at));
+    };
+    o.on_takeover = say;
+    return o;
+}
+
 std::vector<JobMove> reassign_orphaned_jobs(Connection& conn, const UpgradeLease& lease) {
     return in_transaction(conn, [&] {
         lease.fence(conn);

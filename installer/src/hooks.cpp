@@ -6,6 +6,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/cluster.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/hint.hpp"
@@ -22,7 +23,9 @@
 #include "leo/preflight/facts.hpp"
 #include "leo/rpm/transaction.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <exception>
 
 #include <fmt/format.h>
@@ -152,9 +155,12 @@ PretransOutcome run_pretrans_hook(const stdfs::path& root_arg, const HookCallbac
 namespace {
 
 /// The database step of posttrans: as `install` for the internal database, as `upgrade`'s
-/// migrate step for an external one.
+/// migrate step for an external one (DESIGN.md "Cluster"): registered in the cluster's
+/// registry, under the one-at-a-time upgrade lease (waiting for another broker that holds
+/// it; its token recorded in the journal for `recover`), each migration fenced by it; once
+/// every member runs the new version, the pending jobs of sites that left go to members.
 void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, const PosttransRequest& req,
-                        const HookCallbacks& cb, PosttransOutcome& out) {
+                        const HookCallbacks& cb, PosttransOutcome& out, Journal& journal, const std::string& run) {
     const auto config = load_database_config(root);
     if (config.mode == DatabaseMode::internal) {
         auto r = install_steps::internal_database_step(root, pkg.version, [&cb](const std::string& s) { say(cb, s); });
@@ -164,18 +170,59 @@ void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, co
         return;
     }
     ignore_ambient_pg_credentials();
-    auto conn = migrations::Connection::open(external_conninfo(config));
+    const std::string conninfo = external_conninfo(config);
+    const std::string member = member_id(root);
+    {
+        auto conn = migrations::Connection::open(conninfo);
+        ensure_cluster_schema(conn);
+        register_member(conn, member, config.site_id, pkg.version, "waiting");
+    }
+    say(cb, "taking the cluster's upgrade lease");
+    std::optional<UpgradeLease> lease;
+    try {
+        lease.emplace(UpgradeLease::acquire(
+            conninfo, member,
+            lease_options(load_config(root).cluster_lease_ttl, req.lease_wait,
+                          fmt::format("hook posttrans of {}", pkg.nevra()), [&cb](const std::string& s) { say(cb, s); })));
+    } catch (...) {
+        try {  // not waiting any more: the registry must not keep saying so
+            auto conn = migrations::Connection::open(conninfo);
+            register_member(conn, member, config.site_id, pkg.version, "running");
+        } catch (const std::exception&) {
+        }
+        throw;
+    }
+    out.lease_token = lease->token();
+    journal.step_done(run, "lease", {{"lease_token", lease->token()}, {"shared_database", true}});
+    auto conn = migrations::Connection::open(conninfo);
+    register_member(conn, member, config.site_id, pkg.version, "upgrading");
     migrations::MigrateOptions mopts;
     mopts.kind = migrations::DatabaseKind::external;
     mopts.allow_remote_upgrade =
         req.allow_remote_upgrade ? migrations::AllowRemoteUpgrade::yes : migrations::AllowRemoteUpgrade::no;
     mopts.site_id = config.site_id;
+    // The scriptlet's consent is the environment of yum or rpm; after a refusal, recover's.
+    mopts.allow_flag = fmt::format("{}=1 in the environment (`{}=1 {}`, or of yum or rpm)", k_allow_remote_upgrade_env,
+                                   k_allow_remote_upgrade_env, command_hint("recover").substr(1));
+    mopts.fence = [&lease](migrations::Connection& c) { lease->fence(c); };
     say(cb, fmt::format("migrating the shared database {}{}", config.external.display(),
                         req.allow_remote_upgrade ? " (remote upgrade allowed)" : ""));
     auto r = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
                                  pkg.version, mopts);
     out.migrations_applied = std::move(r.applied);
     out.schema_version = std::move(r.schema_after);
+    try {
+        register_member(conn, member, config.site_id, pkg.version, "running");
+        const auto members = cluster_members(conn);
+        if (std::all_of(members.begin(), members.end(),
+                        [&](const ClusterMember& m) { return m.broker_version == pkg.version; }))
+            for (const auto& m : reassign_orphaned_jobs(conn, *lease))
+                say(cb, fmt::format("moved pending job {} from site {} (no longer in the cluster) to site {}", m.job_id,
+                                    m.from_site, m.to_site));
+    } catch (const std::exception& e) {
+        warn(cb, fmt::format("updating the cluster's record failed: {}", describe(e)));
+    }
+    lease->release();
 }
 
 } // namespace
@@ -217,7 +264,7 @@ PosttransOutcome run_posttrans_hook(const PosttransRequest& req, const HookCallb
         journal.step_done(run, step);
         step = "database";
         journal.step_start(run, step);
-        posttrans_database(root, *pkg, req, cb, out);
+        posttrans_database(root, *pkg, req, cb, out, journal, run);
         journal.step_done(run, step);
         step = "start";
         journal.step_start(run, step);

@@ -476,18 +476,9 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
             ensure_cluster_schema(conn);
             register_member(conn, member, database.site_id, current.version, "waiting");
         }
-        UpgradeLease::Options lopts;
-        lopts.ttl = config.cluster_lease_ttl;
-        lopts.wait = req.lease_wait;
-        lopts.purpose = fmt::format("upgrade {} -> {}", current.version, target.version);
-        lopts.on_wait = [&cb](const LeaseHolder& h, bool expired) {
-            step(cb, expired ? fmt::format("the upgrade lease of {} (pid {}) expired at {}: taking it over", h.member,
-                                           h.pid, h.expires_at)
-                             : fmt::format("waiting for the cluster's upgrade lease: {} (pid {}) holds it since {} "
-                                           "({}; until {})",
-                                           h.member, h.pid, h.acquired_at, h.purpose, h.expires_at));
-        };
-        lopts.on_takeover = [&cb](const std::string& line) { step(cb, line); };
+        const auto lopts = lease_options(config.cluster_lease_ttl, req.lease_wait,
+                                         fmt::format("upgrade {} -> {}", current.version, target.version),
+                                         [&cb](const std::string& line) { step(cb, line); });
         step(cb, "taking the cluster's upgrade lease");
         try {
             lease.emplace(UpgradeLease::acquire(database.conninfo, member, lopts));

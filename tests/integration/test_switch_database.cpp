@@ -341,6 +341,35 @@ TEST_F(SwitchDatabase, RefusalsBeforeAnyChangeChangeNothing) {
     EXPECT_EQ(state(), before) << "a refusal changed the root or ran the services";
 }
 
+TEST_F(SwitchDatabase, AssumenoShowsThePlanAndChangesNothingAndGlobalAnswersCount) {
+    auto asking = to("new", "wanted");
+    asking.pop_back();  // --skip_confirmation
+    const auto before = state();
+    auto r = switch_db(with(asking, {"--assumeno"}));
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("Proceed? [y/N]: no (--assumeno)"));
+    EXPECT_THAT(r.err, HasSubstr("switch cancelled: nothing was changed"));
+    EXPECT_FALSE(ext->database_exists("wanted"));
+    EXPECT_EQ(state(), before);
+    // The same answer given before the command (dnf's habit).
+    std::vector<std::string> global{"--assumeno", "switch-database", "--root", root.string()};
+    r = run_installer(with(global, asking));
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("switch cancelled: nothing was changed"));
+    EXPECT_FALSE(ext->database_exists("wanted"));
+    EXPECT_EQ(state(), before);
+    // -y and --assumeno contradict each other.
+    r = switch_db(with(asking, {"--assumeno", "-y"}));
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_EQ(state(), before);
+    // -y before the command answers yes (it used to be dropped, and the switch then asked
+    // for a terminal it did not have).
+    global[0] = "-y";
+    r = run_installer(with(global, asking));
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(ext->database_exists("wanted"));
+}
+
 TEST_F(SwitchDatabase, InvalidFlagsAreOneLineExitTwoAndChangeNothing) {
     const auto before = state();
     auto port = [&](const std::string& p) {

@@ -7,6 +7,7 @@
 #include "leo/installer/hooks.hpp"
 #include "leo/preflight/checks.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -33,6 +34,11 @@ public:
         sub.add_flag("--allow-remote-upgrade", m_allow_remote,
                      "posttrans: migrate an external (shared) database whose schema is older (also: "
                      "LEO_ALLOW_REMOTE_UPGRADE=1 in the environment of yum or rpm)");
+        sub.add_option("--lease-wait", m_lease_wait,
+                       "posttrans, external database: how long to wait for the cluster's upgrade lease while "
+                       "another broker holds it")
+            ->option_text("SECONDS")
+            ->check(CLI::Range(0, 86400));
         sub.add_option("--skip", m_skips, "pre: skip preflight check ID (needs --reason)")->option_text("ID");
         sub.add_option("--reason", m_reasons, "pre: why the preceding --skip is safe")->option_text("TEXT");
         sub.footer("Called by the scriptlets of the leostream-broker package (yum localinstall, rpm -U); inside "
@@ -58,6 +64,7 @@ private:
     bool m_install = false;
     bool m_upgrade = false;
     bool m_allow_remote = false;
+    int m_lease_wait = 900;
     std::vector<std::string> m_skips;
     std::vector<std::string> m_reasons;
 
@@ -102,6 +109,7 @@ private:
         req.root = r;
         const char* env = std::getenv(installer::k_allow_remote_upgrade_env);
         req.allow_remote_upgrade = m_allow_remote || (env != nullptr && std::string(env) == "1");
+        req.lease_wait = std::chrono::seconds(m_lease_wait);
         try {
             const auto out = installer::run_posttrans_hook(req, cb);
             if (out.skipped) {

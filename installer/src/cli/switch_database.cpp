@@ -120,7 +120,10 @@ public:
                 ->excludes(m_opts.password)
                 ->excludes(m_opts.password_file);
         m_opts.site_id = sub.add_option("--site_id,--site-id", m_site_id, "This broker's site id in the cluster")->option_text("ID");
-        sub.add_flag("--skip_confirmation,--skip-confirmation,-y,--assumeyes", m_flags.skip_confirmation, "Do not ask before switching");
+        auto* yes = sub.add_flag("--skip_confirmation,--skip-confirmation,-y,--assumeyes", m_flags.skip_confirmation,
+                                 "Do not ask before switching");
+        sub.add_flag("--assumeno", m_assumeno, "Answer no: show the plan it would ask about, change nothing")
+            ->excludes(yes);
         sub.add_flag("--allow_remote_upgrade,--allow-remote-upgrade", m_flags.allow_remote_upgrade,
                      "Allow upgrading the schema of an older external database");
     }
@@ -138,6 +141,8 @@ public:
         m_flags.password_given = m_opts.password->count() > 0 || m_opts.password_file->count() > 0;
         m_flags.password_flag = m_opts.password_file->count() > 0 ? "--password_file" : "--password";
         if (m_opts.connection_file->count() > 0) read_connection_file();
+        // -y or --assumeno given before the command (apply_globals) count as given after it.
+        m_flags.skip_confirmation = m_flags.skip_confirmation || m_assumeyes;
         auto req = installer::parse_switch_flags(m_flags);
         req.root = root();
         if (req.action == installer::SwitchAction::to_external) req.target.password = password(req.target);
@@ -167,7 +172,8 @@ public:
         installer::SwitchCallbacks cb;
         cb.on_step = [](const std::string& s) { std::cout << "==> " << s << "\n" << std::flush; };
         cb.on_warning = [](const std::string& s) { std::cerr << k_prog << ": warning: " << s << "\n"; };
-        cb.confirm = [](const std::string& q) {
+        cb.confirm = [this](const std::string& q) {
+            if (m_assumeno) return confirm(false, q, true);
             if (::isatty(STDIN_FILENO) == 0)
                 throw RefusedError("no terminal to ask for confirmation on; pass --skip_confirmation to proceed");
             return confirm(false, q);

@@ -63,7 +63,8 @@ Prepared prepare(const SchemaState& real, const std::vector<Migration>& files, c
                              ExitCode::refused);
     }
     Prepared p;
-    p.decision = decide_upgrade(state, files, broker_version, options.kind, options.allow_remote_upgrade);
+    p.decision = decide_upgrade(state, files, broker_version, options.kind, options.allow_remote_upgrade,
+                                 options.allow_flag);
     if (p.decision.refused())
         throw MigrationError(p.decision.message, ExitCode::refused);
     p.validation = validate(state, files, broker_version);

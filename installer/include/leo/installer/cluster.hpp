@@ -196,6 +196,14 @@ private:
 /// otherwise, or when the lease is lost: there is nothing to pause then).
 [[nodiscard]] std::shared_ptr<void> pause_lease_renewal(std::optional<UpgradeLease>& lease);
 
+/// The lease options of every command that migrates a shared database (`upgrade`, the
+/// posttrans hook): `ttl` from [cluster] lease_ttl, `wait` how long to wait for another
+/// holder (seconds), `purpose` shown to the other brokers ("upgrade 9.0.7 -> 9.1.2"), and
+/// `say` told who holds the lease while waiting and when an expired holder is taken over.
+[[nodiscard]] UpgradeLease::Options lease_options(std::chrono::seconds ttl, std::chrono::seconds wait,
+                                                  std::string purpose,
+                                                  const std::function<void(const std::string&)>& say);
+
 /// The current holder of the lease, or nullopt when none (or no lease table yet). Throws
 /// leo::DatabaseError naming the table and the repair when its columns were altered.
 [[nodiscard]] std::optional<LeaseHolder> lease_holder(migrations::Connection& conn);

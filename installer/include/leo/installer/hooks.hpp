@@ -16,6 +16,8 @@
 
 #include "leo/preflight/checks.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -82,6 +84,9 @@ struct PosttransRequest {
     /// --allow-remote-upgrade, or k_allow_remote_upgrade_env=1: an external database whose
     /// schema is older than the package's is migrated (DESIGN.md allow_remote_upgrade).
     bool allow_remote_upgrade = false;
+    /// --lease-wait: how long an external database's posttrans waits for the cluster's
+    /// upgrade lease while another broker holds it.
+    std::chrono::seconds lease_wait{900};
 };
 
 struct PosttransOutcome {
@@ -91,6 +96,7 @@ struct PosttransOutcome {
     std::vector<std::string> migrations_applied;
     std::optional<std::string> schema_version;
     std::vector<std::string> restarted;  ///< components stopped before and started after
+    std::int64_t lease_token = 0;        ///< the cluster's upgrade lease it held (external; 0: none)
 };
 
 /// %posttrans: for the broker the transaction installed, initialise or start the internal

@@ -258,6 +258,9 @@ struct MigrateOptions {
     DryRun dry_run = DryRun::no;
     DatabaseKind kind = DatabaseKind::internal;
     AllowRemoteUpgrade allow_remote_upgrade = AllowRemoteUpgrade::no;
+    /// How the caller's user gives the consent, named by the refusal of an older external
+    /// schema ("run again with ALLOW_FLAG to upgrade it"): see decide_upgrade().
+    std::string allow_flag = "--allow-remote-upgrade";
     /// Adopt a database made before the engine: record a BASELINE row at this version and
     /// apply only later migrations. Refused when the database already has a history.
     std::optional<std::string> baseline;

@@ -1,0 +1,164 @@
+// `leo-installer hook posttrans` of a broker on a cluster's shared database, after a real
+// `rpm -U` (--noscripts: the hook is run by the test, as in test_hooks.cpp): it registers,
+// waits for the one-at-a-time upgrade lease another broker holds, migrates the shared
+// schema once under it (each migration fenced), records the lease in the journal for
+// `recover`, and gives the lease back; without --allow-remote-upgrade an older shared
+// schema is left alone and the hook says how to finish. Real PostgreSQL (cluster_support).
+#include "cluster_support.hpp"
+
+#include "leo/installer/cluster.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::test::run_installer;
+using leo::test::cluster::k_new;
+using leo::test::cluster::k_password;
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+class HooksCluster : public leo::test::cluster::Cluster {
+protected:
+    /// rpm -U of the 9.1.2 broker into `root` without its scriptlets.
+    static void rpm_upgrade(const stdfs::path& root) {
+        const auto file = leo::test::test_packages_dir() / "repo" / (std::string(k_new) + ".rpm");
+        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U", "--noscripts",
+                           "--nosignature", "--nodeps", file.string()});
+    }
+    static leo::subprocess::Result posttrans(const stdfs::path& root, std::vector<std::string> extra = {},
+                                             const leo::subprocess::Options& o = {}, int lease_wait = 120) {
+        std::vector<std::string> a{"hook", "posttrans", "--root", root.string(), "--lease-wait",
+                                   std::to_string(lease_wait)};
+        a.insert(a.end(), extra.begin(), extra.end());
+        return run_installer(a, o);
+    }
+    [[nodiscard]] std::string scalar(const std::string& sql) const { return shared().query(sql).at(0, 0); }
+    [[nodiscard]] std::string history_rows() const {
+        return scalar("SELECT count(*)::text FROM leo_schema_history WHERE version LIKE '9.1.%'");
+    }
+    [[nodiscard]] std::string conninfo() const { return ext->conninfo("leo_cluster", "broker", k_password); }
+};
+
+TEST_F(HooksCluster, PosttransWaitsForTheLeaseAnotherBrokerHoldsThenMigratesOnceUnderIt) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    {
+        auto c = shared();  // site 9 left the cluster: its pending job goes to a member once all are new
+        c.exec("INSERT INTO sites (site_id, name) VALUES (2, 's2'), (9, 'gone')");
+        c.exec("INSERT INTO work_queue (site_id, job_type, status) VALUES (9, 'sync', 'pending')");
+    }
+    // Another broker of the cluster is upgrading: it holds the lease.
+    leo::installer::UpgradeLease::Options o;
+    o.wait = std::chrono::seconds(0);
+    o.ttl = std::chrono::seconds(300);
+    o.purpose = "upgrade 9.0.7 -> 9.1.2";
+    o.renew_in_background = false;
+    auto holder = leo::installer::UpgradeLease::acquire(conninfo(), "another-broker", o);
+    const auto token = holder.token();
+
+    rpm_upgrade(b1);
+    leo::subprocess::Result first;
+    std::thread run([&] { first = posttrans(b1, {"--allow-remote-upgrade"}); });
+    // It registers as waiting and changes nothing while the lease is another's.
+    bool waiting = false;
+    for (int i = 0; i < 300 && !waiting; ++i) {
+        waiting = scalar("SELECT count(*)::text FROM leo_installer.cluster_members WHERE state = 'waiting'") == "1";
+        if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(waiting) << "the posttrans hook never registered as waiting for the lease";
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(history_rows(), "0") << "the shared schema changed while another broker held the lease";
+    holder.release();
+    run.join();
+    ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+    EXPECT_TRUE(contains(first.out, "waiting for the cluster's upgrade lease: another-broker")) << first.out;
+    EXPECT_TRUE(contains(first.out, "(upgrade 9.0.7 -> 9.1.2;")) << first.out;
+    EXPECT_TRUE(contains(first.out, "migrating the shared database")) << first.out;
+    EXPECT_EQ(history_rows(), "2");  // 9.1.0.1 and 9.1.0.2, once each
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(token + 1));
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '')  FROM leo_installer.upgrade_lease"), "") << "lease not given back";
+    EXPECT_EQ(scalar("SELECT count(*)::text FROM leo_installer.cluster_members WHERE broker_version = '9.1.2' AND "
+                     "state = 'running'"),
+              "1");
+    // The journal holds the lease's token, as upgrade's does, for recover.
+    const auto journal = leo::test::slurp(b1 / "var/lib/leo-installer/journal");
+    EXPECT_TRUE(contains(journal, "\"lease_token\":" + std::to_string(token + 1))) << journal;
+
+    // The second broker's posttrans finds the schema migrated: nothing applied, and as the
+    // last member on the new version it moves the retired site's job.
+    rpm_upgrade(b2);
+    auto second = posttrans(b2);
+    ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_TRUE(contains(second.out, "moved pending job")) << second.out;
+    EXPECT_EQ(scalar("SELECT count(*)::text FROM work_queue WHERE site_id = 9"), "0");
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(token + 2));
+    // Run again: idempotent, one more lease, nothing applied.
+    auto again = posttrans(b1);
+    EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+    EXPECT_EQ(history_rows(), "2");
+}
+
+TEST_F(HooksCluster, WithoutTheRemoteUpgradeFlagTheSharedSchemaIsLeftAloneAndRecoverFinishesWithIt) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    auto refused = posttrans(b1);
+    EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;  // refused: the consent is missing
+    EXPECT_TRUE(contains(refused.err, "THE BROKER IS INSTALLED BUT NOT READY")) << refused.err;
+    EXPECT_TRUE(contains(refused.err, "is older than this broker's schema")) << refused.err;
+    EXPECT_TRUE(contains(refused.err, "run again with LEO_ALLOW_REMOTE_UPGRADE=1 in the environment (`"
+                                      "LEO_ALLOW_REMOTE_UPGRADE=1 leo-installer recover --root " +
+                                          b1.string() + "`"))
+        << refused.err;
+    EXPECT_TRUE(contains(refused.err, "leo-installer recover")) << refused.err;
+    EXPECT_EQ(history_rows(), "0");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "") << "lease kept";
+    // recover finishes it with the variable the scriptlets read.
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT count(*)::text FROM leo_installer.cluster_members WHERE broker_version = '9.1.2' AND "
+                     "state = 'running'"),
+              "1");
+}
+
+TEST_F(HooksCluster, KilledBetweenTwoMigrationsHoldingTheLeaseThenRecoverTakesItOverAndFinishes) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    rpm_upgrade(b1);
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.between"}};
+    auto killed = posttrans(b1, {"--allow-remote-upgrade"}, fault);
+    ASSERT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    EXPECT_EQ(history_rows(), "1");  // the first 9.1 migration committed, the second not begun
+    const auto token = scalar("SELECT token::text FROM leo_installer.upgrade_lease");
+    EXPECT_NE(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "") << "the dead run's lease";
+    // Another broker's posttrans waits for the dead run's lease rather than migrating beside it.
+    rpm_upgrade(b2);
+    auto waits = posttrans(b2, {"--allow-remote-upgrade"}, {}, 2);
+    EXPECT_EQ(waits.exit_code, 3) << waits.out << waits.err;
+    EXPECT_TRUE(contains(waits.out, "waiting for the cluster's upgrade lease")) << waits.out;
+    EXPECT_EQ(history_rows(), "1");
+    // recover on the broker that died takes its own dead run's lease over at once and finishes.
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(std::stoll(token) + 1));
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "") << "lease not given back";
+    // Now the second broker goes through without migrating.
+    auto second = posttrans(b2);
+    EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
+    EXPECT_EQ(history_rows(), "2");
+}
+
+} // namespace
