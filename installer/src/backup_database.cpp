@@ -9,6 +9,7 @@
 #include "leo/common/fault.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/system_root.hpp"
+#include "leo/installer/broker_database.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/migrations/connection.hpp"
@@ -34,22 +35,6 @@ constexpr const char* k_scratch_prefix = "leo_backup_verify_";
 
 /// Where the broker database is now, as database.conf says: a session's conninfo for the
 /// broker database, and what the manifest records of it (never a password).
-struct Source {
-    std::string conninfo;
-    std::string location;  ///< "internal" / "external"
-    std::string name;      ///< "leo" / "user@host:port/name"
-};
-
-Source broker_database(const stdfs::path& root, const std::function<void(const std::string&)>& notice) {
-    const auto config = load_database_config(root);
-    if (config.mode == DatabaseMode::external) {
-        const auto& e = config.external;
-        return {external_conninfo(config), "external", fmt::format("{}@{}:{}/{}", e.username, e.host, e.port, e.dbname)};
-    }
-    auto db = rp_detail::running_database(root, notice);
-    return {db.conninfo(), "internal", "leo"};
-}
-
 std::vector<std::string> history_lines(const migrations::SchemaState& state) {
     std::vector<std::string> out;
     for (const auto& m : state.applied) out.push_back(m.version + " " + m.checksum);
@@ -142,10 +127,10 @@ Backup create_backup(const stdfs::path& root, const InstallerConfig& config,
         const auto host_partial = sr.checked_host(partial);
         const auto installed = rpm::query_installed(root, k_broker_package);
         if (!installed.empty()) b.broker_nevra = installed.front().nevra();
-        const auto source = broker_database(root, on_step);
-        b.database_location = source.location;
+        const auto source = broker_database_target(root, on_step);
+        b.database_location = source.external ? "external" : "internal";
         b.database = source.name;
-        say(fmt::format("reading the {} database {} in one snapshot", source.location, source.name));
+        say(fmt::format("reading the {} database {} in one snapshot", b.database_location, source.name));
         auto conn = migrations::Connection::open(source.conninfo);
         if (conn.server_version_num() < 90200)
             throw DatabaseError(fmt::format("the database server runs PostgreSQL {}; a backup needs 9.2 or later "

@@ -3,6 +3,8 @@
 #include "leo/installer/database_config.hpp"
 #include "leo/migrations/internal_db.hpp"
 
+#include <fmt/format.h>
+
 namespace leo::installer {
 
 BrokerDatabaseTarget broker_database_target(const std::filesystem::path& root,
@@ -14,6 +16,8 @@ BrokerDatabaseTarget broker_database_target(const std::filesystem::path& root,
         out.external = true;
         out.conninfo = external_conninfo(config);
         out.endpoint = config.external.display();
+        const auto& e = config.external;
+        out.name = fmt::format("{}@{}:{}/{}", e.username, e.host, e.port, e.dbname);
         return out;
     }
     migrations::InternalDatabase db(root);
@@ -23,6 +27,7 @@ BrokerDatabaseTarget broker_database_target(const std::filesystem::path& root,
         });
     out.conninfo = db.conninfo();
     out.endpoint = "the internal database";
+    out.name = "leo";
     return out;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 /// Which database the broker uses and how to reach it: the one choice the upgrade (its
-/// gates and migrations), `setting` and `db purge` make (DESIGN.md "Paths under the root":
+/// gates and migrations), `setting`, `db purge` and `backup create` make (DESIGN.md "Paths under the root":
 /// /etc/leostream/database.conf names an external database; absent or `mode = internal`,
 /// it is the internal PostgreSQL instance under /home/leo/pgsql).
 
@@ -15,6 +15,9 @@ struct BrokerDatabaseTarget {
     bool external = false;
     std::string conninfo;  ///< libpq conninfo; may hold a password: never printed
     std::string endpoint;  ///< for messages: "host:port/name", or "the internal database"
+    /// For records (a backup's manifest): "user@host:port/name" of the external database,
+    /// "leo" (the database's name) for the internal one.
+    std::string name;
     std::optional<int> site_id;
 };
 
