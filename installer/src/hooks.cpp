@@ -6,6 +6,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
+#include "leo/installer/broker_database.hpp"
 #include "leo/installer/cluster.hpp"
 #include "leo/installer/config.hpp"
 #include "leo/installer/database_config.hpp"
@@ -16,6 +17,8 @@
 #include "leo/installer/paths.hpp"
 #include "leo/installer/restore_point.hpp"
 #include "leo/installer/services.hpp"
+#include "leo/installer/spot_check.hpp"
+#include "leo/installer/status.hpp"
 #include "leo/installer/users.hpp"
 #include "leo/migrations/connection.hpp"
 #include "leo/migrations/engine.hpp"
@@ -270,6 +273,19 @@ PosttransOutcome run_posttrans_hook(const PosttransRequest& req, const HookCallb
         journal.step_start(run, step);
         start_after_change(root, stopped, [&cb](const std::string& s) { say(cb, s); });
         for (const auto c : stopped.were_running) out.restarted.emplace_back(to_string(c));
+        journal.step_done(run, step);
+        // No reboot: the broker must run the new version now, as `upgrade` checks it.
+        step = "spot_check";
+        journal.step_start(run, step);
+        SpotCheckInputs probes;
+        probes.root = root;
+        probes.target = *pkg;
+        probes.expected_schema = shipped_schema_version(root);
+        probes.started = stopped;
+        probes.timeout = load_config(root).spot_check_timeout;
+        auto conn = migrations::Connection::open(
+            broker_database_target(root, [&cb](const std::string& s) { say(cb, s); }).conninfo);
+        spot_check(conn, probes, [&cb](const std::string& s) { say(cb, s); });
         journal.step_done(run, step);
         journal.end(run, "ok");
     } catch (const Error&) {

@@ -101,8 +101,10 @@ struct PosttransOutcome {
 
 /// %posttrans: for the broker the transaction installed, initialise or start the internal
 /// database and apply its migrations (an external one: only with allow_remote_upgrade when
-/// older, as `upgrade`), and restart the components that were running (stopped before the
-/// migrations, started after: rpm's try-restart). Idempotent: a second run applies nothing
+/// older, as `upgrade`; a shared one under the cluster's upgrade lease), restart the
+/// components that were running (stopped before the migrations, started after: rpm's
+/// try-restart), then spot-check the result as `upgrade` does (spot_check.hpp: the rpmdb,
+/// the schema, the restarted components answering the new version). Idempotent: a second run applies nothing
 /// and restarts only what runs. Recorded in the journal as a run "hook-posttrans", so that
 /// `leo-installer recover` finishes one that failed or was killed. Throws leo::InstallError
 /// whose message says the package is installed and to finish with `leo-installer recover`
