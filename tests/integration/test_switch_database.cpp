@@ -370,6 +370,31 @@ TEST_F(SwitchDatabase, AssumenoShowsThePlanAndChangesNothingAndGlobalAnswersCoun
     EXPECT_TRUE(ext->database_exists("wanted"));
 }
 
+// --assumeno before the command and --skip_confirmation (or -y, --assumeyes) after it
+// contradict each other as they do when both follow it: a usage error, nothing changed
+// (the "no" given first must never turn into a switch made without asking).
+TEST_F(SwitchDatabase, AssumenoBeforeTheCommandAndSkipConfirmationAfterItAreAUsageErrorAndChangeNothing) {
+    const auto before = state();
+    for (const char* yes : {"--skip_confirmation", "--skip-confirmation", "-y", "--assumeyes"}) {
+        auto asking = to("new", "wanted");
+        asking.back() = yes;  // in place of --skip_confirmation
+        std::vector<std::string> global{"--assumeno", "switch-database", "--root", root.string()};
+        auto r = run_installer(with(global, asking));
+        EXPECT_EQ(r.exit_code, 2) << yes << ": " << r.out << r.err;
+        EXPECT_THAT(r.err, HasSubstr("--assumeno")) << yes;
+        EXPECT_THAT(r.out, Not(HasSubstr("==> "))) << yes << ": it began the switch";
+        EXPECT_FALSE(ext->database_exists("wanted")) << yes;
+        EXPECT_EQ(state(), before) << yes;
+    }
+    // The other way round (-y before, --assumeno after) was already refused: still is.
+    auto asking = to("new", "wanted");
+    asking.back() = "--assumeno";
+    auto r = run_installer(with({"-y", "switch-database", "--root", root.string()}, asking));
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_FALSE(ext->database_exists("wanted"));
+    EXPECT_EQ(state(), before);
+}
+
 TEST_F(SwitchDatabase, InvalidFlagsAreOneLineExitTwoAndChangeNothing) {
     const auto before = state();
     auto port = [&](const std::string& p) {
