@@ -336,4 +336,61 @@ TEST_F(HooksCluster, SigintWhileWaitingForTheLeaseStopsTheWaitAndChangesNothing)
     EXPECT_EQ(history_rows(), "2");
 }
 
+// Attack that held: the lease row edited by hand while the posttrans migrates (its token
+// moved on, as if another broker had taken it): the next migration is fenced off, the
+// shared schema keeps what committed, the registry says failed, and recover (which takes
+// over the dead run's lease) finishes.
+TEST_F(HooksCluster, LeaseTokenEditedByHandMidMigrationFencesTheNextMigrationAndRecoverFinishes) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    const auto reached = tmp.path() / "reached";
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.between"},
+                 {"LEO_FAULT_SLEEP", "4"},
+                 {"LEO_FAULT_REACHED", reached.string()}};
+    leo::subprocess::Result r;
+    std::thread run([&] { r = posttrans(b1, {"--allow-remote-upgrade"}, fault); });
+    for (int i = 0; i < 600 && !stdfs::exists(reached); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(stdfs::exists(reached));
+    shared().exec("UPDATE leo_installer.upgrade_lease SET token = token + 100 WHERE id = 1");
+    run.join();
+    EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "lease")) << r.err;
+    EXPECT_EQ(history_rows(), "1");
+    EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "failed");
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+}
+
+// Attack that held: a posttrans while another broker runs `upgrade` (holding the lease
+// from before its restore point): the posttrans waits for it, then finds the shared
+// schema migrated and applies nothing.
+TEST_F(HooksCluster, PosttransWhileAnotherBrokerUpgradesWaitsAndAppliesNothing) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    rpm_upgrade(b1);
+    const auto reached = tmp.path() / "reached";
+    leo::subprocess::Options slow;
+    slow.env = {{"LEO_FAULT_INJECT", "upgrade.after_restore_point"},
+                {"LEO_FAULT_SLEEP", "6"},
+                {"LEO_FAULT_REACHED", reached.string()}};
+    leo::subprocess::Result up;
+    std::thread upgrading([&] { up = run_installer(upgrade_args(b2, true), slow); });
+    for (int i = 0; i < 1200 && !stdfs::exists(reached); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(stdfs::exists(reached)) << "the upgrade never reached its restore point";
+    auto hook = posttrans(b1, {"--allow-remote-upgrade"});
+    upgrading.join();
+    EXPECT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_EQ(hook.exit_code, 0) << hook.out << hook.err;
+    EXPECT_TRUE(contains(hook.out, "waiting for the cluster's upgrade lease")) << hook.out;
+    EXPECT_TRUE(contains(hook.out, "(0 migrations applied")) << hook.out;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+}
+
 } // namespace
