@@ -10,6 +10,7 @@
 #include "leo/migrations/db_snapshot.hpp"
 #include "leo/migrations/engine.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -393,6 +394,23 @@ TEST_F(SwitchDatabase, AssumenoBeforeTheCommandAndSkipConfirmationAfterItAreAUsa
     EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
     EXPECT_FALSE(ext->database_exists("wanted"));
     EXPECT_EQ(state(), before);
+}
+
+// --assumeno with the password on the command line: the plan it shows, the log and every
+// file it leaves name no password.
+TEST_F(SwitchDatabase, AssumenoWithThePasswordInArgvShowsNoSecret) {
+    auto asking = to("new", "wanted");
+    asking.pop_back();  // --skip_confirmation
+    const auto at = std::find(asking.begin(), asking.end(), std::string("--password_file"));
+    ASSERT_NE(at, asking.end());
+    *at = "--password";
+    *(at + 1) = k_password;
+    auto r = run_installer(with({"--assumeno", "switch-database", "--root", root.string()}, asking));
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("[y/N]: no (--assumeno)"));
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(k_password)));
+    EXPECT_THAT(everything_written(), Not(HasSubstr(k_password)));
+    EXPECT_FALSE(ext->database_exists("wanted"));
 }
 
 TEST_F(SwitchDatabase, InvalidFlagsAreOneLineExitTwoAndChangeNothing) {
