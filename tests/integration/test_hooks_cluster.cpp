@@ -393,4 +393,25 @@ TEST_F(HooksCluster, PosttransWhileAnotherBrokerUpgradesWaitsAndAppliesNothing) 
     EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
 }
 
+// Attack that held: SIGKILL inside the first migration's transaction (the server rolls it
+// back): nothing of 9.1 is applied, the dead run's lease stays until recover on that
+// broker takes it over and finishes.
+TEST_F(HooksCluster, KilledInsideAMigrationRecoverTakesTheLeaseOverAndFinishes) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.inside"}};
+    auto killed = posttrans(b1, {"--allow-remote-upgrade"}, fault);
+    ASSERT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    EXPECT_EQ(history_rows(), "0");
+    EXPECT_NE(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+    EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "running");
+}
+
 } // namespace
