@@ -3,6 +3,7 @@
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/redact.hpp"
+#include "leo/common/signals.hpp"
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/paths.hpp"
 #include "leo/rpm/transaction.hpp"
@@ -480,6 +481,13 @@ UpgradeLease UpgradeLease::acquire(const std::string& conninfo, const std::strin
     const auto deadline = std::chrono::steady_clock::now() + options.wait;
     auto last_said = std::chrono::steady_clock::now() - std::chrono::hours(1);
     for (;;) {
+        // A signal recorded while waiting (the caller's critical section began earlier):
+        // the wait ends, nothing taken.
+        if (const int sig = options.stop_on_signal ? signals::pending() : 0; sig != 0)
+            throw InterruptedError(fmt::format("{} received while waiting for the cluster's upgrade lease: stopped "
+                                               "waiting, the lease was not taken",
+                                               signals::name(sig)),
+                                   sig);
         // One statement on the server's clock: free, or already ours.
         const std::vector<std::optional<std::string>> params{member, suffix, std::to_string(::getpid()),
                                                              options.purpose, std::to_string(options.ttl.count())};

@@ -182,17 +182,24 @@ void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, co
     }
     say(cb, "taking the cluster's upgrade lease");
     std::optional<UpgradeLease> lease;
-    try {
-        lease.emplace(UpgradeLease::acquire(
-            conninfo, member,
-            lease_options(load_config(root).cluster_lease_ttl, req.lease_wait,
-                          fmt::format("hook posttrans of {}", pkg.nevra()), [&cb](const std::string& s) { say(cb, s); })));
-    } catch (...) {
-        try {  // not waiting any more: the registry must not keep saying so
+    // Not waiting nor upgrading any more: the components were stopped and the broker is
+    // installed but not ready until `recover` finishes; the registry must say so.
+    const auto failed = [&] {
+        try {
             auto conn = migrations::Connection::open(conninfo);
-            register_member(conn, member, config.site_id, pkg.version, "running");
+            register_member(conn, member, config.site_id, pkg.version, "failed");
         } catch (const std::exception&) {
         }
+    };
+    try {
+        auto lopts = lease_options(load_config(root).cluster_lease_ttl, req.lease_wait,
+                                   fmt::format("hook posttrans of {}", pkg.nevra()),
+                                   [&cb](const std::string& s) { say(cb, s); });
+        // The run's journal already defers signals: a Ctrl-C must still end the wait.
+        lopts.stop_on_signal = true;
+        lease.emplace(UpgradeLease::acquire(conninfo, member, lopts));
+    } catch (...) {
+        failed();
         throw;
     }
     out.lease_token = lease->token();
@@ -210,8 +217,14 @@ void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, co
     mopts.fence = [&lease](migrations::Connection& c) { lease->fence(c); };
     say(cb, fmt::format("migrating the shared database {}{}", config.external.display(),
                         req.allow_remote_upgrade ? " (remote upgrade allowed)" : ""));
-    auto r = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
-                                 pkg.version, mopts);
+    migrations::MigrateResult r;
+    try {
+        r = migrations::migrate(conn, migrations::load_migrations(fs::SystemRoot(root).checked_host(k_migrations_dir)),
+                                pkg.version, mopts);
+    } catch (...) {
+        failed();
+        throw;
+    }
     out.migrations_applied = std::move(r.applied);
     out.schema_version = std::move(r.schema_after);
     try {

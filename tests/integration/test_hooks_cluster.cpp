@@ -10,8 +10,11 @@
 
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -159,6 +162,256 @@ TEST_F(HooksCluster, KilledBetweenTwoMigrationsHoldingTheLeaseThenRecoverTakesIt
     auto second = posttrans(b2);
     EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
     EXPECT_EQ(history_rows(), "2");
+}
+
+// SIGTERM while the posttrans migrates the shared database under the lease (the run's
+// journal defers it): the migrations finish, the lease goes back at once (another broker
+// does not wait for its expiry), the run, with nothing to undo, completes and exits 128+N;
+// recover then has nothing left to do.
+TEST_F(HooksCluster, SignalWhileMigratingUnderTheLeaseFinishesTheStepGivesTheLeaseBackAndRecoverFinishes) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    rpm_upgrade(b1);
+    const auto token = std::stoll(scalar("SELECT token::text FROM leo_installer.upgrade_lease"));
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.between"}, {"LEO_FAULT_SIGNAL", std::to_string(SIGTERM)}};
+    auto r = posttrans(b1, {"--allow-remote-upgrade"}, fault);
+    EXPECT_EQ(r.signal, 0) << "killed by the signal: " << r.out << r.err;
+    EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "SIGTERM")) << r.err;
+    EXPECT_EQ(history_rows(), "2");  // the step (both 9.1 migrations) finished
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "") << "lease kept";
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(token + 1));
+    EXPECT_EQ(scalar("SELECT count(*)::text FROM leo_installer.cluster_members WHERE state IN ('upgrading', "
+                     "'waiting')"),
+              "0");
+    // Another broker does not wait for the interrupted run's lease.
+    rpm_upgrade(b2);
+    auto second = posttrans(b2, {}, {}, 5);
+    EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
+    // recover finishes the interrupted posttrans.
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"});
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+}
+
+// SIGINT inside the first migration's transaction: the same.
+TEST_F(HooksCluster, SigintInsideAMigrationUnderTheLeaseGivesTheLeaseBack) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.inside"}, {"LEO_FAULT_SIGNAL", std::to_string(SIGINT)}};
+    auto r = posttrans(b1, {"--allow-remote-upgrade"}, fault);
+    EXPECT_EQ(r.signal, 0) << "killed by the signal: " << r.out << r.err;
+    EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.out << r.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "") << "lease kept";
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"});
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+}
+
+// A posttrans that fails (the consent missing, the lease row edited by hand so that it is
+// never free) does not leave the registry saying it is upgrading or waiting: it says
+// failed (the components were stopped, the broker is installed but not ready) until
+// recover finishes it.
+TEST_F(HooksCluster, AFailedPosttransLeavesItsRegistryRowFailedNotUpgradingOrWaiting) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    const auto state = [&] {
+        return scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1");
+    };
+    auto refused = posttrans(b1);
+    EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+    EXPECT_EQ(state(), "failed");
+    // The lease row edited by hand: held by another broker with no expiry.
+    shared().exec("UPDATE leo_installer.upgrade_lease SET holder = 'by-hand', holder_application = 'elsewhere', "
+                  "holder_pid = 1, acquired_at = now(), expires_at = 'infinity' WHERE id = 1");
+    auto edited = posttrans(b1, {"--allow-remote-upgrade"});
+    EXPECT_EQ(edited.exit_code, 3) << edited.out << edited.err;
+    EXPECT_TRUE(contains(edited.err, "no expiry")) << edited.err;
+    EXPECT_EQ(state(), "failed");
+    EXPECT_EQ(history_rows(), "0");
+    shared().exec("UPDATE leo_installer.upgrade_lease SET holder = NULL, expires_at = NULL WHERE id = 1");
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(state(), "running");
+    EXPECT_EQ(history_rows(), "2");
+}
+
+// Attacks that held (kept as tests): two brokers' posttrans at once migrate the shared
+// schema once, one after the other under the lease; a wrong password in database.conf
+// (the role's password changed on the server) is a clear error that names no secret, in
+// the terminal, the log and the journal, and takes no lease.
+TEST_F(HooksCluster, TwoPosttransAtOnceMigrateOnceAndAWrongPasswordNamesNoSecret) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    rpm_upgrade(b1);
+    rpm_upgrade(b2);
+    const auto token = std::stoll(scalar("SELECT token::text FROM leo_installer.upgrade_lease"));
+    leo::subprocess::Result r1;
+    leo::subprocess::Result r2;
+    std::thread t1([&] { r1 = posttrans(b1, {"--allow-remote-upgrade"}); });
+    std::thread t2([&] { r2 = posttrans(b2, {"--allow-remote-upgrade"}); });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(r1.exit_code, 0) << r1.out << r1.err;
+    EXPECT_EQ(r2.exit_code, 0) << r2.out << r2.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(token + 2));
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+    EXPECT_EQ(contains(r1.out, "(0 migrations applied") + contains(r2.out, "(0 migrations applied"), 1)
+        << r1.out << r2.out;
+
+    ext->admin("postgres").exec("ALTER ROLE broker PASSWORD 'another-one'");
+    auto wrong = posttrans(b1);
+    EXPECT_NE(wrong.exit_code, 0) << wrong.out << wrong.err;
+    EXPECT_TRUE(contains(wrong.err, "password authentication failed")) << wrong.err;
+    const auto log = leo::test::slurp(b1 / "var/log/leo-installer/installer.log");
+    const auto journal = leo::test::slurp(b1 / "var/lib/leo-installer/journal");
+    for (const auto& text : {wrong.out, wrong.err, log, journal})
+        EXPECT_FALSE(contains(text, k_password)) << "the password is shown: " << text;
+    ext->admin("postgres").exec(std::string("ALTER ROLE broker PASSWORD '") + k_password + "'");
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(token + 2));
+}
+
+/// The pid of the leo-installer whose session on the shared database is not this test's.
+int installer_pid_on(leo::migrations::Connection& c) {
+    const auto rows = c.query("SELECT application_name FROM pg_catalog.pg_stat_activity WHERE datname = "
+                              "current_database() AND application_name LIKE '% pid %'");
+    for (size_t r = 0; r < rows.rows.size(); ++r) {
+        const auto name = rows.at(r, 0);
+        const int pid = std::stoi(name.substr(name.rfind(" pid ") + 5));
+        if (pid != ::getpid()) return pid;
+    }
+    return 0;
+}
+
+// Ctrl-C (SIGINT) while the posttrans waits for the lease another broker holds: the wait
+// ends at once with nothing changed and no lease taken (the run's journal defers signals,
+// so it used to wait on, up to --lease-wait, and then migrate the shared database after
+// the administrator had asked it to stop). recover finishes it later.
+TEST_F(HooksCluster, SigintWhileWaitingForTheLeaseStopsTheWaitAndChangesNothing) {
+    const auto b1 = add_broker(1);
+    leo::installer::UpgradeLease::Options o;
+    o.wait = std::chrono::seconds(0);
+    o.ttl = std::chrono::seconds(300);
+    o.purpose = "upgrade 9.0.7 -> 9.1.2";
+    o.renew_in_background = false;
+    std::optional<leo::installer::UpgradeLease> holder;
+    holder.emplace(leo::installer::UpgradeLease::acquire(conninfo(), "another-broker", o));
+    const auto token = holder->token();
+    rpm_upgrade(b1);
+    leo::subprocess::Result r;
+    std::thread run([&] { r = posttrans(b1, {"--allow-remote-upgrade"}, {}, 40); });
+    int pid = 0;
+    for (int i = 0; i < 300 && pid == 0; ++i) {
+        if (scalar("SELECT count(*)::text FROM leo_installer.cluster_members WHERE state = 'waiting'") == "1") {
+            auto c = shared();
+            pid = installer_pid_on(c);
+        }
+        if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_NE(pid, 0) << "the posttrans hook never waited for the lease";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto sent = std::chrono::steady_clock::now();
+    ::kill(pid, SIGINT);
+    run.join();
+    const auto took = std::chrono::steady_clock::now() - sent;
+    EXPECT_LT(took, std::chrono::seconds(10)) << "the wait went on after SIGINT";
+    EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "SIGINT received while waiting for the cluster's upgrade lease")) << r.err;
+    EXPECT_TRUE(contains(r.err, "leo-installer recover")) << r.err;
+    EXPECT_EQ(history_rows(), "0");
+    EXPECT_EQ(scalar("SELECT holder FROM leo_installer.upgrade_lease"), "another-broker");
+    EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(token));
+    EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "failed");
+    holder->release();
+    holder.reset();
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+}
+
+// Attack that held: the lease row edited by hand while the posttrans migrates (its token
+// moved on, as if another broker had taken it): the next migration is fenced off, the
+// shared schema keeps what committed, the registry says failed, and recover (which takes
+// over the dead run's lease) finishes.
+TEST_F(HooksCluster, LeaseTokenEditedByHandMidMigrationFencesTheNextMigrationAndRecoverFinishes) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    const auto reached = tmp.path() / "reached";
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.between"},
+                 {"LEO_FAULT_SLEEP", "4"},
+                 {"LEO_FAULT_REACHED", reached.string()}};
+    leo::subprocess::Result r;
+    std::thread run([&] { r = posttrans(b1, {"--allow-remote-upgrade"}, fault); });
+    for (int i = 0; i < 600 && !stdfs::exists(reached); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(stdfs::exists(reached));
+    shared().exec("UPDATE leo_installer.upgrade_lease SET token = token + 100 WHERE id = 1");
+    run.join();
+    EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "lease")) << r.err;
+    EXPECT_EQ(history_rows(), "1");
+    EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "failed");
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+}
+
+// Attack that held: a posttrans while another broker runs `upgrade` (holding the lease
+// from before its restore point): the posttrans waits for it, then finds the shared
+// schema migrated and applies nothing.
+TEST_F(HooksCluster, PosttransWhileAnotherBrokerUpgradesWaitsAndAppliesNothing) {
+    const auto b1 = add_broker(1);
+    const auto b2 = add_broker(2);
+    rpm_upgrade(b1);
+    const auto reached = tmp.path() / "reached";
+    leo::subprocess::Options slow;
+    slow.env = {{"LEO_FAULT_INJECT", "upgrade.after_restore_point"},
+                {"LEO_FAULT_SLEEP", "6"},
+                {"LEO_FAULT_REACHED", reached.string()}};
+    leo::subprocess::Result up;
+    std::thread upgrading([&] { up = run_installer(upgrade_args(b2, true), slow); });
+    for (int i = 0; i < 1200 && !stdfs::exists(reached); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(stdfs::exists(reached)) << "the upgrade never reached its restore point";
+    auto hook = posttrans(b1, {"--allow-remote-upgrade"});
+    upgrading.join();
+    EXPECT_EQ(up.exit_code, 0) << up.out << up.err;
+    EXPECT_EQ(hook.exit_code, 0) << hook.out << hook.err;
+    EXPECT_TRUE(contains(hook.out, "waiting for the cluster's upgrade lease")) << hook.out;
+    EXPECT_TRUE(contains(hook.out, "(0 migrations applied")) << hook.out;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+}
+
+// Attack that held: SIGKILL inside the first migration's transaction (the server rolls it
+// back): nothing of 9.1 is applied, the dead run's lease stays until recover on that
+// broker takes it over and finishes.
+TEST_F(HooksCluster, KilledInsideAMigrationRecoverTakesTheLeaseOverAndFinishes) {
+    const auto b1 = add_broker(1);
+    rpm_upgrade(b1);
+    leo::subprocess::Options fault;
+    fault.env = {{"LEO_FAULT_INJECT", "migrate.inside"}};
+    auto killed = posttrans(b1, {"--allow-remote-upgrade"}, fault);
+    ASSERT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
+    EXPECT_EQ(history_rows(), "0");
+    EXPECT_NE(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+    leo::subprocess::Options env;
+    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+    EXPECT_EQ(history_rows(), "2");
+    EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
+    EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "running");
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 #include "leo/migrations/db_snapshot.hpp"
 #include "leo/migrations/engine.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -368,6 +369,48 @@ TEST_F(SwitchDatabase, AssumenoShowsThePlanAndChangesNothingAndGlobalAnswersCoun
     r = run_installer(with(global, asking));
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_TRUE(ext->database_exists("wanted"));
+}
+
+// --assumeno before the command and --skip_confirmation (or -y, --assumeyes) after it
+// contradict each other as they do when both follow it: a usage error, nothing changed
+// (the "no" given first must never turn into a switch made without asking).
+TEST_F(SwitchDatabase, AssumenoBeforeTheCommandAndSkipConfirmationAfterItAreAUsageErrorAndChangeNothing) {
+    const auto before = state();
+    for (const char* yes : {"--skip_confirmation", "--skip-confirmation", "-y", "--assumeyes"}) {
+        auto asking = to("new", "wanted");
+        asking.back() = yes;  // in place of --skip_confirmation
+        std::vector<std::string> global{"--assumeno", "switch-database", "--root", root.string()};
+        auto r = run_installer(with(global, asking));
+        EXPECT_EQ(r.exit_code, 2) << yes << ": " << r.out << r.err;
+        EXPECT_THAT(r.err, HasSubstr("--assumeno")) << yes;
+        EXPECT_THAT(r.out, Not(HasSubstr("==> "))) << yes << ": it began the switch";
+        EXPECT_FALSE(ext->database_exists("wanted")) << yes;
+        EXPECT_EQ(state(), before) << yes;
+    }
+    // The other way round (-y before, --assumeno after) was already refused: still is.
+    auto asking = to("new", "wanted");
+    asking.back() = "--assumeno";
+    auto r = run_installer(with({"-y", "switch-database", "--root", root.string()}, asking));
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_FALSE(ext->database_exists("wanted"));
+    EXPECT_EQ(state(), before);
+}
+
+// --assumeno with the password on the command line: the plan it shows, the log and every
+// file it leaves name no password.
+TEST_F(SwitchDatabase, AssumenoWithThePasswordInArgvShowsNoSecret) {
+    auto asking = to("new", "wanted");
+    asking.pop_back();  // --skip_confirmation
+    const auto at = std::find(asking.begin(), asking.end(), std::string("--password_file"));
+    ASSERT_NE(at, asking.end());
+    *at = "--password";
+    *(at + 1) = k_password;
+    auto r = run_installer(with({"--assumeno", "switch-database", "--root", root.string()}, asking));
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("[y/N]: no (--assumeno)"));
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(k_password)));
+    EXPECT_THAT(everything_written(), Not(HasSubstr(k_password)));
+    EXPECT_FALSE(ext->database_exists("wanted"));
 }
 
 TEST_F(SwitchDatabase, InvalidFlagsAreOneLineExitTwoAndChangeNothing) {

@@ -128,6 +128,11 @@ public:
                      "Allow upgrading the schema of an older external database");
     }
     int run() override {
+        // --assumeno before the command and --skip_confirmation (-y) after it (the reverse is
+        // refused by apply_globals, both after it by CLI11): a "no" must never become a
+        // switch made without asking.
+        if (m_assumeno && (m_flags.skip_confirmation || m_assumeyes))
+            throw UsageError("--skip_confirmation (-y, --assumeyes) and --assumeno contradict each other: give one");
         auto given = [](CLI::Option* o, const std::string& v) {
             return o->count() > 0 ? std::optional<std::string>(v) : std::nullopt;
         };

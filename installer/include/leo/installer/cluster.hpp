@@ -110,6 +110,11 @@ public:
         std::function<void(const LeaseHolder&, bool expired)> on_wait;
         /// Called once per backend of an expired holder that is terminated.
         std::function<void(const std::string&)> on_takeover;
+        /// Throw leo::InterruptedError (nothing taken) when a signal is recorded while
+        /// waiting (signals::pending(), looked at before each try): for a caller inside a
+        /// critical section already (the posttrans hook's journal run), where Ctrl-C would
+        /// otherwise be held until the wait (up to --lease-wait) ends.
+        bool stop_on_signal = false;
     };
 
     /// Take the lease for `member` on the database of `conninfo`, waiting while another
