@@ -229,4 +229,21 @@ TEST_F(HooksTest, AFailingMigrationInPosttransIsReportedWithTheRecoveryCommand) 
     EXPECT_TRUE(contains(pre.err, "recover")) << pre.err;
 }
 
+TEST_F(HooksTest, AnOptionOfAnotherStageIsAUsageErrorAndChangesNothing) {
+    const auto before = leo::test::snapshot_tree(root, {});
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"pre", "--install", "--lease-wait", "5"}, "--lease-wait is an option of `hook posttrans`, not of `hook pre`"},
+        {{"pre", "--upgrade", "--allow-remote-upgrade"}, "--allow-remote-upgrade is an option of `hook posttrans`"},
+        {{"posttrans", "--install"}, "--install is an option of `hook pre`, not of `hook posttrans`"},
+        {{"pretrans", "--skip", "memory", "--reason", "r"}, "--skip is an option of `hook pre`, not of `hook pretrans`"},
+    };
+    for (const auto& [args, message] : cases) {
+        auto r = hook(args);
+        EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+        EXPECT_TRUE(contains(r.err, message)) << r.err;
+        EXPECT_TRUE(contains(r.err, "leo-installer hook --help")) << r.err;
+    }
+    EXPECT_EQ(leo::test::snapshot_tree(root, {}), before);
+}
+
 } // namespace

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -22,6 +24,7 @@ namespace {
 class HookCommand final : public Command {
 public:
     void setup(CLI::App& sub) override {
+        m_app = &sub;
         add_root(sub);
         sub.add_option("stage", m_stage,
                        "pre (%pre: preflight, the leo user) | pretrans (%pretrans: a restore point) | posttrans "
@@ -31,6 +34,9 @@ public:
         auto* install = sub.add_flag("--install", m_install, "pre: a first install (rpm's $1 is 1)");
         auto* upgrade = sub.add_flag("--upgrade", m_upgrade, "pre: an upgrade (rpm's $1 is 2 or more)");
         install->excludes(upgrade);
+        m_stage_options = {{"--install", "pre"},        {"--upgrade", "pre"},   {"--skip", "pre"},
+                           {"--reason", "pre"},         {"--lease-wait", "posttrans"},
+                           {"--allow-remote-upgrade", "posttrans"}};
         sub.add_flag("--allow-remote-upgrade", m_allow_remote,
                      "posttrans: migrate an external (shared) database whose schema is older (also: "
                      "LEO_ALLOW_REMOTE_UPGRADE=1 in the environment of yum or rpm)");
@@ -46,6 +52,13 @@ public:
     }
 
     int run() override {
+        // An option of another stage is a mistake in the caller (a scriptlet or an
+        // administrator), not something to ignore.
+        for (const auto& [name, stage] : m_stage_options)
+            if (stage != m_stage && m_app->get_option(name)->count() > 0)
+                throw UsageError(fmt::format("{} is an option of `hook {}`, not of `hook {}`; run '{} hook --help' for "
+                                             "each stage's options",
+                                             name, stage, m_stage, k_prog));
         const auto r = root();
         open_log(r);
         log::info("hook {} --root {}", m_stage, r.string());
@@ -61,6 +74,8 @@ public:
 
 private:
     std::string m_stage;
+    std::vector<std::pair<std::string, std::string>> m_stage_options;  ///< option, the stage it belongs to
+    CLI::App* m_app = nullptr;
     bool m_install = false;
     bool m_upgrade = false;
     bool m_allow_remote = false;
