@@ -45,6 +45,28 @@ protected:
     [[nodiscard]] std::string history_rows() const {
         return scalar("SELECT count(*)::text FROM leo_schema_history WHERE version LIKE '9.1.%'");
     }
+    /// `recover` of `root` with the consent the scriptlets read (LEO_ALLOW_REMOTE_UPGRADE=1).
+    static leo::subprocess::Result recover_with_consent(const stdfs::path& root) {
+        leo::subprocess::Options o;
+        o.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
+        return run_installer({"recover", "--root", root.string(), "-y"}, o);
+    }
+    /// A run's options that make it sleep `seconds` at fault point `point`, so that the test
+    /// acts while it waits there (wait_until_paused()).
+    [[nodiscard]] leo::subprocess::Options paused_at(const std::string& point, int seconds) const {
+        leo::subprocess::Options o;
+        o.env = {{"LEO_FAULT_INJECT", point},
+                 {"LEO_FAULT_SLEEP", std::to_string(seconds)},
+                 {"LEO_FAULT_REACHED", (tmp.path() / "reached").string()}};
+        return o;
+    }
+    /// Whether the run of paused_at() reached its point within 60 s.
+    [[nodiscard]] bool wait_until_paused() const {
+        const auto reached = tmp.path() / "reached";
+        for (int i = 0; i < 1200 && !stdfs::exists(reached); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        return stdfs::exists(reached);
+    }
     [[nodiscard]] std::string conninfo() const { return ext->conninfo("leo_cluster", "broker", k_password); }
 };
 
@@ -123,9 +145,7 @@ TEST_F(HooksCluster, WithoutTheRemoteUpgradeFlagTheSharedSchemaIsLeftAloneAndRec
     EXPECT_EQ(history_rows(), "0");
     EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "") << "lease kept";
     // recover finishes it with the variable the scriptlets read.
-    leo::subprocess::Options env;
-    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
-    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    auto rec = recover_with_consent(b1);
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(history_rows(), "2");
     EXPECT_EQ(scalar("SELECT count(*)::text FROM leo_installer.cluster_members WHERE broker_version = '9.1.2' AND "
@@ -151,9 +171,7 @@ TEST_F(HooksCluster, KilledBetweenTwoMigrationsHoldingTheLeaseThenRecoverTakesIt
     EXPECT_TRUE(contains(waits.out, "waiting for the cluster's upgrade lease")) << waits.out;
     EXPECT_EQ(history_rows(), "1");
     // recover on the broker that died takes its own dead run's lease over at once and finishes.
-    leo::subprocess::Options env;
-    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
-    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    auto rec = recover_with_consent(b1);
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(history_rows(), "2");
     EXPECT_EQ(scalar("SELECT token::text FROM leo_installer.upgrade_lease"), std::to_string(std::stoll(token) + 1));
@@ -232,9 +250,7 @@ TEST_F(HooksCluster, AFailedPosttransLeavesItsRegistryRowFailedNotUpgradingOrWai
     EXPECT_EQ(state(), "failed");
     EXPECT_EQ(history_rows(), "0");
     shared().exec("UPDATE leo_installer.upgrade_lease SET holder = NULL, expires_at = NULL WHERE id = 1");
-    leo::subprocess::Options env;
-    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
-    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    auto rec = recover_with_consent(b1);
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(state(), "running");
     EXPECT_EQ(history_rows(), "2");
@@ -329,9 +345,7 @@ TEST_F(HooksCluster, SigintWhileWaitingForTheLeaseStopsTheWaitAndChangesNothing)
     EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "failed");
     holder->release();
     holder.reset();
-    leo::subprocess::Options env;
-    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
-    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    auto rec = recover_with_consent(b1);
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(history_rows(), "2");
 }
@@ -343,24 +357,16 @@ TEST_F(HooksCluster, SigintWhileWaitingForTheLeaseStopsTheWaitAndChangesNothing)
 TEST_F(HooksCluster, LeaseTokenEditedByHandMidMigrationFencesTheNextMigrationAndRecoverFinishes) {
     const auto b1 = add_broker(1);
     rpm_upgrade(b1);
-    const auto reached = tmp.path() / "reached";
-    leo::subprocess::Options fault;
-    fault.env = {{"LEO_FAULT_INJECT", "migrate.between"},
-                 {"LEO_FAULT_SLEEP", "4"},
-                 {"LEO_FAULT_REACHED", reached.string()}};
     leo::subprocess::Result r;
-    std::thread run([&] { r = posttrans(b1, {"--allow-remote-upgrade"}, fault); });
-    for (int i = 0; i < 600 && !stdfs::exists(reached); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_TRUE(stdfs::exists(reached));
+    std::thread run([&] { r = posttrans(b1, {"--allow-remote-upgrade"}, paused_at("migrate.between", 4)); });
+    EXPECT_TRUE(wait_until_paused());
     shared().exec("UPDATE leo_installer.upgrade_lease SET token = token + 100 WHERE id = 1");
     run.join();
     EXPECT_NE(r.exit_code, 0) << r.out << r.err;
     EXPECT_TRUE(contains(r.err, "lease")) << r.err;
     EXPECT_EQ(history_rows(), "1");
     EXPECT_EQ(scalar("SELECT state FROM leo_installer.cluster_members WHERE site_id = 1"), "failed");
-    leo::subprocess::Options env;
-    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
-    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    auto rec = recover_with_consent(b1);
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(history_rows(), "2");
     EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
@@ -373,16 +379,10 @@ TEST_F(HooksCluster, PosttransWhileAnotherBrokerUpgradesWaitsAndAppliesNothing) 
     const auto b1 = add_broker(1);
     const auto b2 = add_broker(2);
     rpm_upgrade(b1);
-    const auto reached = tmp.path() / "reached";
-    leo::subprocess::Options slow;
-    slow.env = {{"LEO_FAULT_INJECT", "upgrade.after_restore_point"},
-                {"LEO_FAULT_SLEEP", "6"},
-                {"LEO_FAULT_REACHED", reached.string()}};
     leo::subprocess::Result up;
-    std::thread upgrading([&] { up = run_installer(upgrade_args(b2, true), slow); });
-    for (int i = 0; i < 1200 && !stdfs::exists(reached); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_TRUE(stdfs::exists(reached)) << "the upgrade never reached its restore point";
+    std::thread upgrading(
+        [&] { up = run_installer(upgrade_args(b2, true), paused_at("upgrade.after_restore_point", 6)); });
+    EXPECT_TRUE(wait_until_paused()) << "the upgrade never reached its restore point";
     auto hook = posttrans(b1, {"--allow-remote-upgrade"});
     upgrading.join();
     EXPECT_EQ(up.exit_code, 0) << up.out << up.err;
@@ -405,9 +405,7 @@ TEST_F(HooksCluster, KilledInsideAMigrationRecoverTakesTheLeaseOverAndFinishes) 
     ASSERT_EQ(killed.signal, SIGKILL) << killed.out << killed.err;
     EXPECT_EQ(history_rows(), "0");
     EXPECT_NE(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
-    leo::subprocess::Options env;
-    env.env = {{"LEO_ALLOW_REMOTE_UPGRADE", "1"}};
-    auto rec = run_installer({"recover", "--root", b1.string(), "-y"}, env);
+    auto rec = recover_with_consent(b1);
     EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
     EXPECT_EQ(history_rows(), "2");
     EXPECT_EQ(scalar("SELECT coalesce(holder, '') FROM leo_installer.upgrade_lease"), "");
