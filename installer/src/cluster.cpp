@@ -741,6 +741,30 @@ UpgradeLease::Options lease_options(std::chrono::seconds ttl, std::chrono::secon
     return o;
 }
 
+UpgradeLease acquire_as_member(const std::string& conninfo, const std::string& member, std::optional<int> site_id,
+                               const std::string& version, const UpgradeLease::Options& options,
+                               const std::string& state_on_failure) {
+    {
+        auto conn = Connection::open(conninfo);
+        ensure_cluster_schema(conn);
+        register_member(conn, member, site_id, version, "waiting");
+    }
+    std::optional<UpgradeLease> lease;
+    try {
+        lease.emplace(UpgradeLease::acquire(conninfo, member, options));
+    } catch (...) {
+        try {
+            auto conn = Connection::open(conninfo);
+            register_member(conn, member, site_id, version, state_on_failure);
+        } catch (const std::exception&) {
+        }
+        throw;
+    }
+    auto conn = Connection::open(conninfo);
+    register_member(conn, member, site_id, version, "upgrading");
+    return std::move(*lease);
+}
+
 std::vector<JobMove> reassign_orphaned_jobs(Connection& conn, const UpgradeLease& lease) {
     return in_transaction(conn, [&] {
         lease.fence(conn);

@@ -175,37 +175,24 @@ void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, co
     ignore_ambient_pg_credentials();
     const std::string conninfo = external_conninfo(config);
     const std::string member = member_id(root);
-    {
-        auto conn = migrations::Connection::open(conninfo);
-        ensure_cluster_schema(conn);
-        register_member(conn, member, config.site_id, pkg.version, "waiting");
-    }
     say(cb, "taking the cluster's upgrade lease");
-    std::optional<UpgradeLease> lease;
-    // Not waiting nor upgrading any more: the components were stopped and the broker is
-    // installed but not ready until `recover` finishes; the registry must say so.
+    auto lopts = lease_options(load_config(root).cluster_lease_ttl, req.lease_wait,
+                               fmt::format("hook posttrans of {}", pkg.nevra()), [&cb](const std::string& s) { say(cb, s); });
+    // The run's journal already defers signals: a Ctrl-C must still end the wait.
+    lopts.stop_on_signal = true;
+    // A posttrans that stops here or below leaves the components stopped and the broker
+    // installed but not ready until `recover` finishes: the registry says "failed".
+    auto lease = acquire_as_member(conninfo, member, config.site_id, pkg.version, lopts, "failed");
+    out.lease_token = lease.token();
+    journal.step_done(run, "lease", {{"lease_token", lease.token()}, {"shared_database", true}});
     const auto failed = [&] {
         try {
-            auto conn = migrations::Connection::open(conninfo);
-            register_member(conn, member, config.site_id, pkg.version, "failed");
+            auto c = migrations::Connection::open(conninfo);
+            register_member(c, member, config.site_id, pkg.version, "failed");
         } catch (const std::exception&) {
         }
     };
-    try {
-        auto lopts = lease_options(load_config(root).cluster_lease_ttl, req.lease_wait,
-                                   fmt::format("hook posttrans of {}", pkg.nevra()),
-                                   [&cb](const std::string& s) { say(cb, s); });
-        // The run's journal already defers signals: a Ctrl-C must still end the wait.
-        lopts.stop_on_signal = true;
-        lease.emplace(UpgradeLease::acquire(conninfo, member, lopts));
-    } catch (...) {
-        failed();
-        throw;
-    }
-    out.lease_token = lease->token();
-    journal.step_done(run, "lease", {{"lease_token", lease->token()}, {"shared_database", true}});
     auto conn = migrations::Connection::open(conninfo);
-    register_member(conn, member, config.site_id, pkg.version, "upgrading");
     migrations::MigrateOptions mopts;
     mopts.kind = migrations::DatabaseKind::external;
     mopts.allow_remote_upgrade =
@@ -214,7 +201,7 @@ void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, co
     // The scriptlet's consent is the environment of yum or rpm; after a refusal, recover's.
     mopts.allow_flag = fmt::format("{}=1 in the environment (`{}=1 {}`, or of yum or rpm)", k_allow_remote_upgrade_env,
                                    k_allow_remote_upgrade_env, command_hint("recover").substr(1));
-    mopts.fence = [&lease](migrations::Connection& c) { lease->fence(c); };
+    mopts.fence = [&lease](migrations::Connection& c) { lease.fence(c); };
     say(cb, fmt::format("migrating the shared database {}{}", config.external.display(),
                         req.allow_remote_upgrade ? " (remote upgrade allowed)" : ""));
     migrations::MigrateResult r;
@@ -232,13 +219,13 @@ void posttrans_database(const stdfs::path& root, const rpm::PackageInfo& pkg, co
         const auto members = cluster_members(conn);
         if (std::all_of(members.begin(), members.end(),
                         [&](const ClusterMember& m) { return m.broker_version == pkg.version; }))
-            for (const auto& m : reassign_orphaned_jobs(conn, *lease))
+            for (const auto& m : reassign_orphaned_jobs(conn, lease))
                 say(cb, fmt::format("moved pending job {} from site {} (no longer in the cluster) to site {}", m.job_id,
                                     m.from_site, m.to_site));
     } catch (const std::exception& e) {
         warn(cb, fmt::format("updating the cluster's record failed: {}", describe(e)));
     }
-    lease->release();
+    lease.release();
 }
 
 } // namespace

@@ -471,30 +471,16 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     std::optional<UpgradeLease> lease;
     const std::string member = member_id(root);
     if (database.external) {
-        {
-            auto conn = migrations::Connection::open(database.conninfo);
-            ensure_cluster_schema(conn);
-            register_member(conn, member, database.site_id, current.version, "waiting");
-        }
         const auto lopts = lease_options(config.cluster_lease_ttl, req.lease_wait,
                                          fmt::format("upgrade {} -> {}", current.version, target.version),
                                          [&cb](const std::string& line) { step(cb, line); });
         step(cb, "taking the cluster's upgrade lease");
-        try {
-            lease.emplace(UpgradeLease::acquire(database.conninfo, member, lopts));
-        } catch (...) {
-            // Not waiting any more: the registry must not keep saying so.
-            try {
-                auto conn = migrations::Connection::open(database.conninfo);
-                register_member(conn, member, database.site_id, current.version, "running");
-            } catch (const std::exception&) {
-            }
-            throw;
-        }
+        // A failed wait leaves the broker as it was: running its current version.
+        lease.emplace(acquire_as_member(database.conninfo, member, database.site_id, current.version, lopts,
+                                        "running"));
         database.lease = &*lease;
         outcome.lease_token = lease->token();
         auto conn = migrations::Connection::open(database.conninfo);
-        register_member(conn, member, database.site_id, current.version, "upgrading");
         // Another broker may have migrated while this one waited.
         shared_schema = decide_migration(conn);
         if (database.migrates && !req.allow_remote_upgrade)

@@ -209,6 +209,17 @@ private:
                                                   std::string purpose,
                                                   const std::function<void(const std::string&)>& say);
 
+/// Take the lease as a registered member, what every command that migrates a shared
+/// database does: the registry's schema made, `member` registered "waiting" (with `site_id`
+/// and `version`), UpgradeLease::acquire(), then registered "upgrading". When the wait
+/// fails, the member is registered `state_on_failure` with `version` (best effort: the
+/// registry must not keep saying "waiting") and the error rethrown. Throws what
+/// ensure_cluster_schema, register_member and UpgradeLease::acquire throw.
+[[nodiscard]] UpgradeLease acquire_as_member(const std::string& conninfo, const std::string& member,
+                                             std::optional<int> site_id, const std::string& version,
+                                             const UpgradeLease::Options& options,
+                                             const std::string& state_on_failure);
+
 /// The current holder of the lease, or nullopt when none (or no lease table yet). Throws
 /// leo::DatabaseError naming the table and the repair when its columns were altered.
 [[nodiscard]] std::optional<LeaseHolder> lease_holder(migrations::Connection& conn);
