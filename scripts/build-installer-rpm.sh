@@ -2,8 +2,9 @@
 # Build the leo-installer package from rpm/specs/leo-installer.spec.
 #
 # usage: scripts/build-installer-rpm.sh BINARY OUTDIR [VERSION]
-#   BINARY   the built leo-installer program (build/installer/leo-installer); the built
-#            leo-menu beside it is packaged too, with the sudoers drop-in it prints
+#   BINARY   the built leo-installer launcher (build/installer/leo-installer); the full
+#            program it executes (build/libexec/leo-installer/leo-installer) and the built
+#            leo-menu beside it are packaged too, with the sudoers drop-in it prints
 #            (leo-menu --print-sudoers: made from its action table, never edited by hand)
 #   VERSION  the package version (default: the project's, from CMakeLists.txt)
 # Prints the path of the built RPM on stdout (the only line it prints there).
@@ -19,6 +20,9 @@ top=$(mktemp -d "${TMPDIR:-/tmp}/leo-rpmbuild.XXXXXX")
 trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$outdir"
 cp "$binary" "$top"/SOURCES/leo-installer
+program=$(dirname "$binary")/../libexec/leo-installer/leo-installer
+[[ -x $program ]] || { echo "build-installer-rpm.sh: $program (the full program the launcher executes) is not built" >&2; exit 1; }
+cp "$program" "$top"/SOURCES/leo-installer-program
 menu=$(dirname "$binary")/leo-menu
 [[ -x $menu ]] || { echo "build-installer-rpm.sh: $menu (the Administration Menu) is not built beside $binary" >&2; exit 1; }
 cp "$menu" "$top"/SOURCES/leo-menu

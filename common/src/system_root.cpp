@@ -34,6 +34,7 @@ UniqueFd SystemRoot::open_root() const {
 
 SystemRoot::Parent SystemRoot::walk_parent(const stdfs::path& inside, bool create, bool must_exist) const {
     auto comps = components(inside);
+    note_access(*this, inside, false);
     Parent p;
     p.root = open_root();
     p.shown = host(inside);
@@ -135,6 +136,7 @@ UniqueFd SystemRoot::open_final(const stdfs::path& inside, int flags, mode_t mod
 
 stdfs::path SystemRoot::checked_host(const stdfs::path& inside) const {
     auto comps = components(inside);
+    note_access(*this, inside, false);
     auto root = open_root();
     Walker w(*this, root.get());
     // Every existing component is walked (the last too, when it is a directory or link).

@@ -36,6 +36,10 @@ struct SystemRoot::Parent {
 namespace detail {
 namespace stdfs = std::filesystem;
 
+/// Tell the live AccessRecorder (if any) that `root` reaches `inside` (access_recorder.cpp);
+/// `written`: by a writing operation. Never throws.
+void note_access(const SystemRoot& root, const stdfs::path& inside, bool written) noexcept;
+
 /// Set when the kernel has no openat2 (EL7): the walk is used at once after that.
 extern std::atomic<bool> g_no_openat2;
 

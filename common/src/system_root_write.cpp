@@ -9,6 +9,7 @@ using namespace detail;
 
 void SystemRoot::make_dirs(const stdfs::path& dir, mode_t mode, std::optional<Owner> owner,
                            ExistingDir existing) const {
+    note_access(*this, dir, true);
     auto p = walk_parent(dir, true, true);
     bool created = false;
     if (p.name != ".") {
@@ -38,6 +39,7 @@ void SystemRoot::make_dirs(const stdfs::path& dir, mode_t mode, std::optional<Ow
 
 void SystemRoot::write_atomic(const stdfs::path& inside, std::string_view content, mode_t mode,
                               std::optional<Owner> owner) const {
+    note_access(*this, inside, true);
     auto p = walk_parent(inside, false, true);
     std::string tmp;
     int fd = -1;
@@ -82,6 +84,7 @@ void SystemRoot::copy(const stdfs::path& from_inside, const stdfs::path& to_insi
 }
 
 UniqueFd SystemRoot::open_append(const stdfs::path& inside, mode_t mode, WhenMissing when_missing) const {
+    note_access(*this, inside, true);
     auto p = walk_parent(inside, false, true);
     const int create = when_missing == WhenMissing::create ? O_CREAT : 0;
     // O_NONBLOCK: a FIFO put in place of the file must not hang the open (it fails with
@@ -115,6 +118,7 @@ UniqueFd SystemRoot::open_append(const stdfs::path& inside, mode_t mode, WhenMis
 }
 
 UniqueFd SystemRoot::create_exclusive(const stdfs::path& inside, mode_t mode) const {
+    note_access(*this, inside, true);
     auto p = walk_parent(inside, false, true);
     const int fd = ::openat(p.dir.get(), p.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
@@ -126,6 +130,7 @@ UniqueFd SystemRoot::create_exclusive(const stdfs::path& inside, mode_t mode) co
 }
 
 void SystemRoot::set_owner_mode(const stdfs::path& inside, std::optional<Owner> owner, mode_t mode) const {
+    note_access(*this, inside, true);
     auto p = walk_parent(inside, false, true);
     const int fd = ::openat(p.dir.get(), p.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -143,6 +148,8 @@ void SystemRoot::set_owner_mode(const stdfs::path& inside, std::optional<Owner> 
 }
 
 void SystemRoot::rename(const stdfs::path& from_inside, const stdfs::path& to_inside) const {
+    note_access(*this, from_inside, true);
+    note_access(*this, to_inside, true);
     auto from = walk_parent(from_inside, false, true);
     auto to = walk_parent(to_inside, false, true);
     if (::renameat(from.dir.get(), from.name.c_str(), to.dir.get(), to.name.c_str()) != 0)
@@ -151,6 +158,7 @@ void SystemRoot::rename(const stdfs::path& from_inside, const stdfs::path& to_in
 }
 
 bool SystemRoot::remove(const stdfs::path& inside) const {
+    note_access(*this, inside, true);
     auto p = walk_parent(inside, false, false);
     if (!p.dir)
         return false;
@@ -169,6 +177,7 @@ bool SystemRoot::remove(const stdfs::path& inside) const {
 }
 
 bool SystemRoot::remove_all(const stdfs::path& inside) const {
+    note_access(*this, inside, true);
     auto p = walk_parent(inside, false, false);
     if (!p.dir)
         return false;
@@ -185,6 +194,7 @@ bool SystemRoot::remove_all(const stdfs::path& inside) const {
 }
 
 void SystemRoot::symlink(const std::string& target, const stdfs::path& link_inside) const {
+    note_access(*this, link_inside, true);
     auto p = walk_parent(link_inside, false, true);
     const std::string tmp = "." + p.name + "." + random_suffix();
     if (::symlinkat(target.c_str(), p.dir.get(), tmp.c_str()) != 0)

@@ -7,6 +7,7 @@
 #include "leo/common/fs.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/installer/paths.hpp"
+#include "leo/installer/warm_answer.hpp"
 #include "leo/migrations/engine.hpp"
 #include "leo/repo/config.hpp"
 #include "leo/repo/package_spec.hpp"
@@ -79,20 +80,14 @@ std::string reason_of(const repo::RepoConfig& r, const std::string& message) {
     return why;
 }
 
-/// The metadata cache of a user other than root, as dnf keeps one per user: by the XDG
-/// base directory rule, $XDG_CACHE_HOME/leo-installer/R (else $HOME/.cache/leo-installer/R),
-/// R the first 16 hex digits of the SHA-256 of the root's absolute path. Made 0700; used
+/// The metadata cache of a user other than root (warm::user_cache_dir), made 0700; used
 /// only when it is a directory (not a symlink) of this user that nobody else may write.
 /// nullopt (with a warning when a directory was refused) otherwise: the caller then uses
 /// a private temporary cache.
 std::optional<stdfs::path> user_cache_dir(const stdfs::path& root, const std::function<void(const std::string&)>& warn) {
-    stdfs::path base;
-    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') base = xdg;
-    else if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/' && std::string_view(home) != "/")
-        base = stdfs::path(home) / ".cache";
-    else return std::nullopt;
-    const stdfs::path dir =
-        base / "leo-installer" / crypto::digest_hex("sha256", stdfs::absolute(root).lexically_normal().string()).substr(0, 16);
+    const auto where = warm::user_cache_dir(root);
+    if (!where) return std::nullopt;
+    const stdfs::path& dir = *where;
     std::error_code ec;
     stdfs::create_directories(dir, ec);  // not-under-root: a non-root user's own cache, with that user's rights
     for (const auto& d : {dir.parent_path(), dir}) {
@@ -156,12 +151,14 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
                 };
             md = repo::load_metadata(r, sys, cache_dir, options);
         } catch (const RepoError& e) {
+            if (sel.on_loaded) sel.on_loaded(r, nullptr);
             if (must_load) throw;
             const std::string why = reason_of(r, e.what());
             warn(fmt::format("repository {} is skipped: {}", r.id, why));
             skipped.push_back(fmt::format("{} ({})", r.id, why));
             continue;
         }
+        if (sel.on_loaded) sel.on_loaded(r, &md);
         for (const auto& w : md.warnings) warn(w);  // sslverify=0, a mirror list not read, mirrors refused
         for (auto& e : md.packages) {
             if (e.arch != "x86_64" && e.arch != "noarch") continue;

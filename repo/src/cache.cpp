@@ -133,6 +133,8 @@ Metadata metadata_of(const RepoConfig& repo, const CacheRecord& record, Metadata
     md.skipped = record.skipped;
     md.first_skipped = record.first_skipped;
     md.source = source;
+    md.repomd_sha256 = record.repomd_sha256;
+    md.fetched = record.fetched;
     return md;
 }
 

@@ -46,16 +46,6 @@ namespace {
 
 // ---- URLs and hints -----------------------------------------------------------------------
 
-std::string join_url(const std::string& base, const std::string& path) {
-    if (base.empty()) {
-        return path;
-    }
-    if (base.back() == '/') {
-        return path.starts_with('/') ? base + path.substr(1) : base + path;
-    }
-    return path.starts_with('/') ? base + path : base + "/" + path;
-}
-
 /// Where to fix a bad baseurl.
 std::string where_defined(const RepoConfig& repo) {
     if (repo.source.empty()) {
@@ -231,6 +221,8 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
         record.first_skipped = metadata.first_skipped;
         record.packages = metadata.packages;
         detail::write_cache(root, cache, record);
+        metadata.repomd_sha256 = record.repomd_sha256;
+        metadata.fetched = record.fetched;
     }
     // Primary is not kept: whatever an older version kept (or anyone left) of it goes.
     for (const auto& name : root.list(cache)) {

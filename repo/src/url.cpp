@@ -123,4 +123,14 @@ std::string unsafe_file_name(std::string_view name) {
     return {};
 }
 
+std::string join_url(const std::string& base, const std::string& path) {
+    if (base.empty()) {
+        return path;
+    }
+    if (base.back() == '/') {
+        return path.starts_with('/') ? base + path.substr(1) : base + path;
+    }
+    return path.starts_with('/') ? base + path : base + "/" + path;
+}
+
 } // namespace leo::repo

@@ -117,6 +117,8 @@ protected:
         leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U", "--nodeps",
                            "--nosignature", g_pkgs->installer.string()});
         copy_libraries(root, LEO_INSTALLER_BIN);
+        copy_libraries(root, stdfs::path(LEO_INSTALLER_BIN).parent_path().parent_path() /
+                                 "libexec/leo-installer/leo-installer");
         for (const stdfs::path tool : {"/usr/sbin/useradd", "/usr/sbin/groupadd"}) {
             stdfs::create_directories(root / "usr/sbin");
             stdfs::copy_file(tool, root / tool.relative_path(), stdfs::copy_options::overwrite_existing);

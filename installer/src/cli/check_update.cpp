@@ -3,6 +3,7 @@
 
 #include "leo/common/error.hpp"
 #include "leo/installer/upgrade.hpp"
+#include "leo/installer/warm_answer.hpp"
 #include "leo/repo/url.hpp"
 
 #include <iostream>
@@ -24,21 +25,38 @@ public:
         m_repos.add(sub);
     }
     int run() override {
-        const auto info = installer::check_update(root(), m_repos.selection());
-        for (const auto& w : info.warnings) std::cerr << k_prog << ": warning: " << w << "\n";
+        auto sel = m_repos.selection();
+        // The answer is kept for the launcher to give again while nothing it was computed
+        // from changes (warm_answer.hpp); what is printed is collected for it.
+        installer::warm::AnswerMaker maker(program_arguments(), root(), sel.cache);
+        std::string err;
+        sel.on_warning = [shown = sel.on_warning, &err](const std::string& s) {
+            shown(s);
+            err += warning_line(s);
+        };
+        sel.on_loaded = [&maker](const repo::RepoConfig& r, const repo::Metadata* md) { maker.repo_loaded(r, md); };
+        const auto info = installer::check_update(root(), sel);
+        for (const auto& w : info.warnings) {
+            std::cerr << warning_line(w);
+            err += warning_line(w);
+        }
+        std::string out;
         if (m_json) {
             nlohmann::json j{{"installed", info.installed.nevra()}, {"available", nlohmann::json::array()}};
             for (const auto& c : info.available)
                 j["available"].push_back({{"nevra", c.entry.nevra()}, {"repo", c.repo.id}, {"url", repo::redact_url(c.entry.url())}});
             j["update"] = info.update ? nlohmann::json(info.update->entry.nevra()) : nlohmann::json(nullptr);
-            print_json(j);
+            out = j.dump(2) + "\n";
         } else if (info.update) {
-            std::cout << fmt::format("update available: {} (installed {}) from {}\n", info.update->entry.nevra(),
-                                     info.installed.nevra(), info.update->repo.id);
+            out = fmt::format("update available: {} (installed {}) from {}\n", info.update->entry.nevra(),
+                              info.installed.nevra(), info.update->repo.id);
         } else {
-            std::cout << fmt::format("no update: {} is the newest available\n", info.installed.nevra());
+            out = fmt::format("no update: {} is the newest available\n", info.installed.nevra());
         }
-        return info.update ? static_cast<int>(ExitCode::update_available) : 0;
+        std::cout << out << std::flush;
+        const int code = info.update ? static_cast<int>(ExitCode::update_available) : 0;
+        (void)maker.keep(out, err, code);  // not kept: the next run is only slower
+        return code;
     }
 
 private:

@@ -196,7 +196,15 @@ int switch_database_main(int argc, char** argv) {
 
 } // namespace
 
+namespace {
+std::vector<std::string> g_arguments;
+} // namespace
+
+const std::vector<std::string>& program_arguments() { return g_arguments; }
+
 int main(int argc, char** argv) {
+    if (argc > 0) g_arguments.push_back(stdfs::path(argv[0]).filename().string());
+    for (int i = 1; i < argc; ++i) g_arguments.emplace_back(argv[i]);
     // Files and directories get explicit modes; what is not given one is never group- or
     // world-writable, whatever umask the administrator's shell had (DESIGN.md).
     ::umask(022);

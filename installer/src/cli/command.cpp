@@ -77,6 +77,10 @@ std::filesystem::path Command::root() const {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
+std::string warning_line(const std::string& text) {
+    return std::string(k_prog) + ": warning: " + printable(text) + "\n";
+}
+
 std::size_t terminal_width() {
     struct winsize ws {};
     if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 60) return ws.ws_col;
@@ -213,7 +217,7 @@ installer::RepoSelection RepoOptions::selection() const {
     // --json's stdout), and in the log. A repository file is another party's text: printable().
     sel.on_warning = [](const std::string& s) {
         log::warning("{}", s);
-        std::cerr << k_prog << ": warning: " << printable(s) << "\n";
+        std::cerr << warning_line(s);
     };
     if (::isatty(STDERR_FILENO) != 0) {  // a bar per repository's primary, on a terminal only
         auto bars = std::make_shared<std::map<std::string, std::function<void(std::uint64_t, std::uint64_t)>>>();

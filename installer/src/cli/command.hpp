@@ -77,6 +77,14 @@ protected:
 
 void print_json(const nlohmann::json& j);
 
+/// The line (newline included) a warning is shown as on stderr: "leo-installer: warning: TEXT",
+/// the text made printable (printable()).
+std::string warning_line(const std::string& text);
+
+/// The command line this program was given: the program's name (argv[0]'s file name), then
+/// the arguments as given (set by cli::main).
+const std::vector<std::string>& program_arguments();
+
 /// log::open_log, and a warning on stderr when the log cannot be written (a FIFO or a
 /// link planted there): the run goes on, but never silently without its log.
 void open_log(const std::filesystem::path& root);

@@ -209,6 +209,36 @@ private:
 /// lstat/readlink on the live file system; a missing path is a reason too.
 [[nodiscard]] std::optional<std::string> untrusted_path_reason(const std::filesystem::path& path);
 
+/// Records every path the SystemRoots of this process reach while it lives: the inputs of a
+/// computation whose answer is kept and reused while they stay the same (check-update's warm
+/// answer, installer/warm_answer.hpp). Each path is recorded once, with its identity
+/// (file_identity) when first reached; a path one of the writing operations reached is marked
+/// `written`. At most one recorder lives at a time (a second throws std::logic_error); the
+/// operations of every thread are recorded. Without a recorder the cost is one atomic load.
+class AccessRecorder {
+public:
+    struct Access {
+        std::filesystem::path root;    ///< SystemRoot::path() of the root that reached it
+        std::filesystem::path inside;  ///< the path inside that root
+        std::string first;             ///< file_identity() when first reached
+        bool written = false;          ///< reached by make_dirs, write_atomic, rename, remove, ...
+        bool output = false;           ///< first reached by a writing operation: made by the run, not read
+    };
+    AccessRecorder();
+    ~AccessRecorder();
+    AccessRecorder(const AccessRecorder&) = delete;
+    AccessRecorder& operator=(const AccessRecorder&) = delete;
+    /// What was reached so far, in the order first reached.
+    [[nodiscard]] std::vector<Access> accesses() const;
+};
+
+/// What identifies the content of the path for a cache key, as git's index does: for a file
+/// or directory (safe links followed, as SystemRoot::stat) "dev:ino:size:mtime_ns:ctime_ns:mode:uid";
+/// "absent" when it does not exist; "unreadable" when it cannot be reached (an unsafe link, a
+/// permission error). A directory's identity changes when a name is added, removed or renamed
+/// in it. Never throws SystemError.
+[[nodiscard]] std::string file_identity(const SystemRoot& root, const std::filesystem::path& inside);
+
 /// For tests: behave as on a kernel without openat2 (EL7), walking with openat(O_NOFOLLOW)
 /// per component, when `enabled` is false. Returns the previous setting.
 bool set_openat2_enabled(bool enabled);

@@ -43,6 +43,10 @@ struct RepoSelection {
     /// Told the progress of each repository's primary download: (repository id, bytes
     /// received, bytes in all or 0). Optional (nullptr: not shown).
     std::function<void(const std::string&, std::uint64_t, std::uint64_t)> on_metadata_progress;
+    /// Told each repository read, in order, with its metadata, or nullptr when it was skipped
+    /// (its metadata could not be loaded): what check-update's warm answer keeps
+    /// (warm_answer.hpp). Optional.
+    std::function<void(const repo::RepoConfig&, const repo::Metadata*)> on_loaded;
 };
 
 

@@ -62,6 +62,12 @@ struct Metadata {
     std::size_t skipped = 0;
     std::string first_skipped;            ///< why the first was skipped ("" when none)
     MetadataSource source = MetadataSource::fetched;
+    /// SHA-256 (hex) of the repomd.xml these entries come from; "" when no entries are cached
+    /// (LoadOptions::filter_key empty).
+    std::string repomd_sha256;
+    /// When the metadata was last fetched or found unchanged, seconds since the epoch (what
+    /// metadata_expire counts from); 0 when no entries are cached.
+    std::int64_t fetched = 0;
 };
 
 /// How metadata and packages may come from the cache (dnf's --refresh and --cacheonly).

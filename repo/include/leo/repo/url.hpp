@@ -16,6 +16,9 @@ namespace leo::repo {
 /// The lowercased scheme of `url` ("https"), or "" when it has none.
 [[nodiscard]] std::string url_scheme(std::string_view url);
 
+/// `base` and `path` joined by exactly one "/" ("http://h/r/" + "repodata/repomd.xml").
+[[nodiscard]] std::string join_url(const std::string& base, const std::string& path);
+
 /// The protocols libcurl may use for one transfer of `url`, as libcurl's strings
 /// (CURLOPT_PROTOCOLS_STR / CURLOPT_REDIR_PROTOCOLS_STR) and bit masks (CURLPROTO_*).
 /// - file: only for a URL the administrator wrote (`allow_file`), never redirected;

@@ -1,0 +1,284 @@
+// check-update's warm answer through the built launcher (installer/warm_answer.hpp): the
+// full program keeps its answer; the launcher gives it again, byte for byte, while nothing
+// it was computed from changed, and runs the full program as soon as anything did (the
+// .repo files, yum.conf, the rpmdb, repomd.xml on the server, the environment, the command
+// line). Who answered is told by the kept file: the full program writes it anew (a new
+// inode), the launcher writes nothing. What was fetched is counted by the loopback server.
+#include "http_server.hpp"
+#include "repo_support.hpp"
+#include "sandbox_root.hpp"
+#include "test_support.hpp"
+
+#include <fstream>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace stdfs = std::filesystem;
+using leo::test::run_installer;
+
+const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+class WarmAnswer : public leo::test::SandboxRootTest {
+protected:
+    void SetUp() override {
+        SandboxRootTest::SetUp();
+        docroot = tmp.path() / "www";
+        stdfs::create_directories(docroot);
+        stdfs::copy(pkgs / "repo", docroot / "repo", stdfs::copy_options::recursive);
+        install_justdb("9.0.7");
+        server = std::make_unique<leo::test::HttpServer>(docroot);
+    }
+    void install_justdb(const std::string& version) {
+        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U", "--justdb", "--nodeps",
+                           "--noscripts", "--nosignature",
+                           (pkgs / ("repo/leostream-broker-" + version + "-1.x86_64.rpm")).string()});
+    }
+    void write_repo(const std::string& expire, const std::string& extra = {}) {
+        leo::test::write_repo_file(root, "leo",
+                                   "name=Broker\nbaseurl=" + server->url() + "/repo\nenabled=1\ngpgcheck=0\n"
+                                   "metadata_expire=" + expire + "\n" + extra);
+    }
+    leo::subprocess::Result check(std::vector<std::string> extra = {}, const leo::subprocess::Options& o = {}) {
+        std::vector<std::string> args{"check-update", "--root", root.string()};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_installer(args, o);
+    }
+    stdfs::path answers() const { return root / "var/cache/leo-installer/answers"; }
+    /// The kept answers: file name -> "inode:mtime" (a new one each time the full program keeps it).
+    std::map<std::string, std::string> kept() const {
+        std::map<std::string, std::string> out;
+        if (!stdfs::exists(answers())) return out;
+        for (const auto& e : stdfs::directory_iterator(answers())) {
+            struct stat st {};
+            EXPECT_EQ(::stat(e.path().c_str(), &st), 0);
+            out[e.path().filename().string()] =
+                std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+        }
+        return out;
+    }
+    /// Run check-update twice more after a first run kept its answer; expect the launcher
+    /// to answer both (the kept file untouched) with the first run's bytes.
+    void expect_launcher_answers(const leo::subprocess::Result& first, std::vector<std::string> extra = {}) {
+        const auto before = kept();
+        ASSERT_FALSE(before.empty()) << "the full program kept no answer: " << first.err;
+        for (int i = 0; i < 2; ++i) {
+            const auto again = check(extra);
+            EXPECT_EQ(again.exit_code, first.exit_code);
+            EXPECT_EQ(again.out, first.out);
+            EXPECT_EQ(again.err, first.err);
+            EXPECT_EQ(kept(), before) << "the launcher answered: nothing is written";
+        }
+    }
+    /// After a change: the next run is the full program's (the kept answer is written anew).
+    leo::subprocess::Result expect_full_program(const std::string& why) {
+        const auto before = kept();
+        auto r = check();
+        EXPECT_NE(kept(), before) << why << ": the full program must answer (it keeps a new answer)\n" << r.err;
+        return r;
+    }
+
+    stdfs::path docroot;
+    std::unique_ptr<leo::test::HttpServer> server;
+};
+
+TEST_F(WarmAnswer, KeptAnswerIsGivenAgainByTheLauncherAfterOneGetOfRepomd) {
+    write_repo("0");
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    EXPECT_TRUE(contains(first.out, "update available: " + k_new)) << first.out;
+    EXPECT_EQ(server->request_count("repomd.xml"), 1u);
+    EXPECT_EQ(server->request_count("-primary.xml.gz"), 1u);
+    // Kept privately: the directory 0700, the answer 0600, root's.
+    EXPECT_EQ(stdfs::status(answers()).permissions() & stdfs::perms::all, stdfs::perms::owner_all);
+    for (const auto& e : stdfs::directory_iterator(answers())) {
+        EXPECT_EQ(stdfs::status(e.path()).permissions() & stdfs::perms::all,
+                  stdfs::perms::owner_read | stdfs::perms::owner_write);
+        EXPECT_EQ(leo::test::owner_of(e.path()), 0u);
+    }
+    expect_launcher_answers(first);
+    EXPECT_EQ(server->request_count("repomd.xml"), 3u) << "past metadata_expire=0 each answer asks for repomd.xml";
+    EXPECT_EQ(server->request_count("-primary.xml.gz"), 1u);
+    EXPECT_EQ(server->request_count(), 4u);
+}
+
+TEST_F(WarmAnswer, WithinMetadataExpireTheLauncherAsksNothing) {
+    write_repo("1h");
+    const auto first = check({"--json"});
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    const std::size_t requests = server->request_count();
+    expect_launcher_answers(first, {"--json"});
+    EXPECT_EQ(server->request_count(), requests);
+    EXPECT_EQ(nlohmann::json::parse(first.out).value("update", ""), k_new);
+}
+
+TEST_F(WarmAnswer, AChangedRepomdOnTheServerIsAnsweredByTheFullProgram) {
+    write_repo("0");
+    ASSERT_EQ(check().exit_code, 100);
+    stdfs::remove(docroot / "repo" / (k_new + ".rpm"));
+    leo::test::run_ok({"createrepo_c", "--quiet", "--no-database", (docroot / "repo").string()});
+    const auto r = expect_full_program("repomd.xml changed");
+    EXPECT_TRUE(contains(r.out, "leostream-broker-9.2.0~rc1-1.x86_64")) << r.out;
+    EXPECT_EQ(server->request_count("-primary.xml.gz"), 2u);
+    expect_launcher_answers(r);
+}
+
+TEST_F(WarmAnswer, AnEditedRepoFileANewOneAndYumConfAreInputs) {
+    write_repo("1h");
+    ASSERT_EQ(check().exit_code, 100);
+    // exclude= in the .repo file: 9.2.0 is left out.
+    write_repo("1h", "exclude=leostream-broker-9.2.0-*\n");
+    auto r = expect_full_program("the .repo file changed");
+    EXPECT_TRUE(contains(r.out, "leostream-broker-9.2.0~rc1-1.x86_64")) << r.out;
+    // A new (disabled) .repo file in the directory.
+    leo::test::write_repo_file(root, "other", "name=Other\nbaseurl=" + server->url() + "/nothing\nenabled=0\n");
+    expect_full_program("a .repo file was added");
+    // /etc/yum.conf appears with a global exclude of every broker package but 9.1.x.
+    {
+        std::ofstream(root / "etc/yum.conf") << "[main]\nexclude=leostream-broker-9.2*\n";
+    }
+    write_repo("1h");
+    r = expect_full_program("yum.conf appeared");
+    EXPECT_TRUE(contains(r.out, "leostream-broker-9.1.10-1.x86_64")) << r.out;
+    expect_launcher_answers(r);
+}
+
+TEST_F(WarmAnswer, TheRpmdbIsAnInput) {
+    write_repo("1h");
+    ASSERT_EQ(check().exit_code, 100);
+    install_justdb("9.2.0");
+    const auto r = expect_full_program("the rpmdb changed");
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "no update: " + k_new)) << r.out;
+    expect_launcher_answers(r);
+}
+
+TEST_F(WarmAnswer, TheEnvironmentAndTheCommandLineAreInputs) {
+    write_repo("1h");
+    ASSERT_EQ(check().exit_code, 100);
+    const auto one = kept();
+    // Another variable in the environment: the full program answers (and keeps it anew).
+    leo::subprocess::Options o;
+    o.env["LEO_WARM_ANSWER_TEST"] = "1";
+    auto r = check({}, o);
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_NE(kept(), one);
+    // Another command line (--json) has an answer of its own.
+    r = check({"--json"});
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_EQ(kept().size(), 2u);
+    EXPECT_EQ(nlohmann::json::parse(r.out).value("update", ""), k_new);
+}
+
+TEST_F(WarmAnswer, NotKeptWhenARepositoryIsSkippedUsesAMirrorlistOrCredentials) {
+    // An enabled repository that cannot be read is skipped with a warning: no answer kept
+    // (it may be back the next time).
+    write_repo("1h");
+    leo::test::write_repo_file(root, "down", "name=Down\nbaseurl=http://127.0.0.1:1/repo\nenabled=1\ngpgcheck=0\n");
+    auto r = check();
+    EXPECT_EQ(r.exit_code, 100) << r.err;
+    EXPECT_TRUE(contains(r.err, "repository down is skipped")) << r.err;
+    EXPECT_TRUE(kept().empty());
+    stdfs::remove(root / "etc/yum.repos.d/down.repo");
+    // Credentials are never written into an answer.
+    write_repo("1h", "username=monitor\npassword=s3cret-pass\n");
+    r = check();
+    EXPECT_EQ(r.exit_code, 100) << r.err;
+    EXPECT_TRUE(kept().empty());
+    // A mirrorlist is read again by the full program each time.
+    std::ofstream(docroot / "mirrors.txt") << server->url() << "/repo\n";
+    leo::test::write_repo_file(root, "leo", "name=Broker\nmirrorlist=" + server->url() +
+                                                "/mirrors.txt\nenabled=1\ngpgcheck=0\nmetadata_expire=1h\n");
+    r = check();
+    EXPECT_EQ(r.exit_code, 100) << r.err;
+    EXPECT_TRUE(kept().empty());
+}
+
+TEST_F(WarmAnswer, AnAnswerOthersCouldHaveWrittenIsNotUsed) {
+    write_repo("1h");
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100);
+    ASSERT_EQ(kept().size(), 1u);
+    const auto file = answers() / kept().begin()->first;
+    // A false answer in the file, owned by another user: ignored, the real answer is given.
+    auto text = leo::test::slurp(file);
+    auto j = nlohmann::json::parse(text);
+    j["out"] = "no update: forged\n";
+    j["exit"] = 0;
+    std::ofstream(file) << j.dump();
+    ASSERT_EQ(::chown(file.c_str(), 54321, 54321), 0);
+    auto r = check();
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_EQ(r.out, first.out);
+    // Writable by others: ignored too.
+    std::ofstream(file) << j.dump();
+    ASSERT_EQ(::chown(file.c_str(), 0, 0), 0);
+    ASSERT_EQ(::chmod(file.c_str(), 0666), 0);
+    r = check();
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_EQ(r.out, first.out);
+}
+
+TEST_F(WarmAnswer, AServerThatStopsAnsweringGetsTheFullProgramsError) {
+    write_repo("0");
+    ASSERT_EQ(check().exit_code, 100);
+    const auto before = kept();
+    server.reset();
+    const auto r = check();
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "repodata/repomd.xml")) << r.err;
+    EXPECT_EQ(kept(), before) << "a failed run keeps nothing";
+}
+
+TEST_F(WarmAnswer, AnotherUserKeepsAnswersInItsOwnCacheAndTheRootIsUntouched) {
+    constexpr uid_t k_user = 54321;
+    write_repo("0");
+    for (const auto& d : {tmp.path(), root, root / "var", root / "var/lib", root / "var/lib/rpm"})
+        ASSERT_EQ(::chmod(d.c_str(), 0755), 0) << d;
+    for (const auto& e : stdfs::directory_iterator(root / "var/lib/rpm")) ASSERT_EQ(::chmod(e.path().c_str(), 0644), 0);
+    const auto home = tmp.path() / "home";
+    stdfs::create_directories(home);
+    ASSERT_EQ(::chown(home.c_str(), k_user, k_user), 0);
+    leo::subprocess::Options as_user;
+    as_user.uid = k_user;
+    as_user.gid = k_user;
+    as_user.env["HOME"] = home.string();
+    as_user.env["XDG_CACHE_HOME"] = "";
+    const auto snapshot = leo::test::snapshot_tree(root, {});
+    const auto first = check({}, as_user);
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    std::vector<stdfs::path> dirs;
+    for (const auto& e : stdfs::directory_iterator(home / ".cache/leo-installer")) dirs.push_back(e.path());
+    ASSERT_EQ(dirs.size(), 1u);
+    const auto kept_dir = dirs[0] / "answers";
+    ASSERT_TRUE(stdfs::is_directory(kept_dir));
+    const auto stamp = [&] {
+        std::string s;
+        for (const auto& e : stdfs::directory_iterator(kept_dir)) {
+            struct stat st {};
+            ::stat(e.path().c_str(), &st);
+            s += e.path().filename().string() + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) +
+                 "." + std::to_string(st.st_mtim.tv_nsec) + ";";
+            EXPECT_EQ(st.st_uid, k_user);
+        }
+        return s;
+    };
+    const auto before = stamp();
+    ASSERT_FALSE(before.empty()) << "the full program kept the user's answer";
+    for (int i = 0; i < 2; ++i) {
+        const auto r = check({}, as_user);
+        EXPECT_EQ(r.exit_code, 100);
+        EXPECT_EQ(r.out, first.out);
+    }
+    EXPECT_EQ(stamp(), before) << "the launcher answered";
+    EXPECT_EQ(server->request_count("-primary.xml.gz"), 1u);
+    EXPECT_EQ(leo::test::snapshot_tree(root, {}), snapshot) << "nothing under the root changed";
+}
+
+} // namespace
