@@ -97,15 +97,20 @@ measure() {
 }
 
 # The floor of any answer from a process that links what leo-installer links: an empty
-# main() linked against the same shared libraries (its DT_NEEDED list), and one linked
-# against libcurl alone.
-needed=$(readelf -d "$bin" | sed -n 's/.*Shared library: \[lib\([^]]*\)\.so.*/-l\1/p' | grep -v -e '^-lc$' -e '^-lgcc_s$' | tr '\n' ' ')
+# main() linked against the same shared libraries as the full program (its DT_NEEDED list),
+# and one linked against libcurl alone (what the launcher, /usr/bin/leo-installer, links
+# besides libcrypto, libfmt and the C++ runtime: warm_answer.hpp).
+program=$build/libexec/leo-installer/leo-installer
+needed=$(readelf -d "$program" | sed -n 's/.*Shared library: \[lib\([^]]*\)\.so.*/-l\1/p' | grep -v -e '^-lc$' -e '^-lgcc_s$' | tr '\n' ' ')
 printf 'int main(void) { return 0; }\n' > "$work/empty.c"
 # shellcheck disable=SC2086
 cc -O2 -o "$work/libs-floor" "$work/empty.c" -Wl,--no-as-needed $needed -lstdc++
 cc -O2 -o "$work/curl-floor" "$work/empty.c" -Wl,--no-as-needed -lcurl
 
-ours=(env "$bin" check-update --root "$work/ours")
+# A fixed environment, as cron gives a monitoring check (the kept answer's key includes the
+# environment: the timing harness's Python must not change it between runs).
+ours=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$bin" check-update --root "$work/ours")
+full=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$program" check-update --root "$work/ours")
 dnf_q=(dnf --installroot "$work/dnf" --setopt=reposdir="$work/dnf/etc/yum.repos.d" --releasever 7
        --disableplugin='*' -q repoquery --upgrades leostream-broker)
 echo "== measuring (median of $runs)"
@@ -116,6 +121,8 @@ measure floor ":" bash -c "curl -s $url/bench/$primary | zcat > /dev/null"
 measure cold "rm -rf $work/ours/var/cache/leo-installer" "${ours[@]}"
 "${ours[@]}" >/dev/null || true
 measure warm ":" "${ours[@]}"
+measure warm_full ":" "${full[@]}"
+"${ours[@]}" >/dev/null || true
 measure dnf_cold "rm -rf $work/dnf/var/cache/dnf" "${dnf_q[@]}"
 "${dnf_q[@]}" >/dev/null 2>&1 || true
 measure dnf_warm ":" "${dnf_q[@]}"
@@ -129,8 +136,9 @@ echo "|---|---|---|---|---|"
 echo "| cold check-update vs curl \| zcat (floor) | ${cold_s} s | ${floor_s} s | $(ratio "$cold_s" "$floor_s")× | ≤ 1.3× |"
 echo "| cold check-update vs dnf repoquery | ${cold_s} s | ${dnf_cold_s} s | $(ratio "$dnf_cold_s" "$cold_s")× faster | ≥ 8× |"
 echo "| warm check-update vs dnf (warm) | ${warm_s} s | ${dnf_warm_s} s | $(ratio "$dnf_warm_s" "$warm_s")× faster | ≤ 0.030 s, ≥ 10× |"
-echo "| process start alone (leo-installer --version), the floor of any answer | ${start_s} s | | | |"
-echo "| an empty main() linked against the same libraries / against libcurl alone | ${libs_floor_s} s / ${curl_floor_s} s | | | |"
+echo "| warm check-update by the full program (what the launcher runs when an input changed) | ${warm_full_s} s (${warm_full_mb} MB) | | | |"
+echo "| leo-installer --version (the launcher executing the full program) | ${start_s} s | | | |"
+echo "| an empty main() linked against the full program's libraries / against libcurl alone | ${libs_floor_s} s / ${curl_floor_s} s | | | |"
 echo "| peak memory cold / warm | ${cold_mb} / ${warm_mb} MB | dnf ${dnf_cold_mb} / ${dnf_warm_mb} MB | | < 64 MB |"
 echo "| 200 MB package vs curl -o | ${ours_big_s} s (${ours_big_mb} MB) | ${curl_big_s} s | throughput $(ratio "$curl_big_s" "$ours_big_s") | ≥ 0.9 |"
 echo "primary: $(stat -c %s "$work/www/bench/$primary") bytes compressed, $(zcat "$work/www/bench/$primary" | wc -c) decompressed"

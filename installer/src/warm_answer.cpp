@@ -8,6 +8,7 @@
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/system_root.hpp"
+#include "leo/repo/cache.hpp"
 #include "leo/repo/curl_options.hpp"
 #include "leo/repo/url.hpp"
 
@@ -35,7 +36,6 @@ using nlohmann::json;
 namespace {
 
 constexpr int k_format = 1;
-constexpr std::string_view k_root_answers = "/var/cache/leo-installer/answers";
 constexpr std::string_view k_user_answers = "/answers";
 constexpr std::size_t k_answer_limit = std::size_t{4} << 20;  // a kept answer is a few KiB
 
@@ -71,7 +71,7 @@ std::string working_directory() {
 
 /// Where the answers of this user for `root` are: (the root of a SystemRoot, the directory in it).
 std::optional<std::pair<stdfs::path, stdfs::path>> place_of(const stdfs::path& root) {
-    if (::geteuid() == 0) return std::make_pair(root, stdfs::path(k_root_answers));
+    if (::geteuid() == 0) return std::make_pair(root, stdfs::path(repo::k_answer_cache));
     auto dir = user_cache_dir(root);
     if (!dir) return std::nullopt;
     return std::make_pair(*dir, stdfs::path(k_user_answers));
@@ -98,8 +98,10 @@ std::string unanswerable(const repo::RepoConfig& r, const repo::Metadata* md) {
     if (md == nullptr) return "repository " + r.id + " was skipped";
     if (!r.mirrorlist.empty() || !r.metalink.empty()) return "repository " + r.id + " uses a mirrorlist or metalink";
     if (r.baseurls.empty()) return "repository " + r.id + " has no baseurl";
-    if (!r.proxy_username.empty() || !r.proxy_password.empty() || !r.username.empty() || !r.password.empty() ||
-        r.proxy.find('@') != std::string::npos)
+    const bool in_url = std::any_of(r.baseurls.begin(), r.baseurls.end(),
+                                    [](const std::string& u) { return repo::redact_url(u) != u; }) ||
+                        repo::redact_url(r.proxy) != r.proxy || r.proxy.find('@') != std::string::npos;
+    if (!r.proxy_username.empty() || !r.proxy_password.empty() || !r.username.empty() || !r.password.empty() || in_url)
         return "repository " + r.id + " uses credentials (never kept)";
     if (!r.sslverify) return "repository " + r.id + " has sslverify=0";
     if (r.repo_gpgcheck)

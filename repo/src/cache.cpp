@@ -1,5 +1,6 @@
 // The metadata cache (entries.json: a checksummed record of the entries kept) and `clean`.
 #include "cache.hpp"
+#include "leo/repo/url.hpp"
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
@@ -28,7 +29,7 @@ nlohmann::json to_json(const PackageEntry& e) {
             {"size", e.size},
             {"location_href", e.location_href},
             {"location_base", e.location_base},
-            {"base_url", e.base_url}};
+            {"base_url", redact_url(e.base_url)}};  // a password in a URL never reaches the (world-readable) cache
 }
 
 PackageEntry entry_of(const nlohmann::json& j) {
@@ -51,9 +52,12 @@ PackageEntry entry_of(const nlohmann::json& j) {
 
 std::string url_settings(const RepoConfig& repo) {
     // repo_gpgcheck too: entries cached without a signature check are not an answer once it is on
-    nlohmann::json j{{"baseurl", repo.baseurls},
-                     {"mirrorlist", repo.mirrorlist},
-                     {"metalink", repo.metalink},
+    // Redacted: the cache is world-readable and a password is never written into it.
+    std::vector<std::string> baseurls;
+    for (const auto& u : repo.baseurls) baseurls.push_back(redact_url(u));
+    nlohmann::json j{{"baseurl", baseurls},
+                     {"mirrorlist", redact_url(repo.mirrorlist)},
+                     {"metalink", redact_url(repo.metalink)},
                      {"repo_gpgcheck", repo.repo_gpgcheck}};
     return j.dump();
 }
@@ -130,6 +134,16 @@ Metadata metadata_of(const RepoConfig& repo, const CacheRecord& record, Metadata
     md.repo_id = repo.id;
     md.revision = record.revision;
     md.packages = record.packages;
+    // The cache keeps URLs redacted: each entry gets back the baseurl (with its credentials)
+    // it was redacted from.
+    for (auto& p : md.packages) {
+        for (const auto& b : repo.baseurls) {
+            if (b != p.base_url && redact_url(b) == p.base_url) {
+                p.base_url = b;
+                break;
+            }
+        }
+    }
     md.skipped = record.skipped;
     md.first_skipped = record.first_skipped;
     md.source = source;
@@ -166,6 +180,7 @@ CleanResult clean_cache(const leo::fs::SystemRoot& root, CleanKind kind) {
     if (kind == CleanKind::metadata || kind == CleanKind::all) {
         dirs.emplace_back(k_metadata_cache);
         dirs.emplace_back(k_key_cache);
+        dirs.emplace_back(k_answer_cache);
     }
     if (kind == CleanKind::packages || kind == CleanKind::all) {
         dirs.emplace_back(k_package_cache);

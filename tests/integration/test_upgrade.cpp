@@ -558,7 +558,11 @@ TEST_F(CacheSafetyTest, UmaskZeroStillGivesRootOnlyDirectoriesAndReadOnlyFiles) 
     EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
     std::size_t files = 0;
     for (const auto& e : stdfs::recursive_directory_iterator(cache())) {
-        if (e.is_directory()) {
+        if (e.path().parent_path() == cache() / "answers") {  // check-update's kept answers: root's alone
+            EXPECT_EQ(mode_of(e.path()), 0600u) << e.path();
+        } else if (e.path() == cache() / "answers") {
+            EXPECT_EQ(mode_of(e.path()), 0700u) << e.path();
+        } else if (e.is_directory()) {
             EXPECT_EQ(mode_of(e.path()), 0755u) << e.path();
         } else {
             EXPECT_EQ(mode_of(e.path()), 0644u) << e.path();
@@ -604,5 +608,10 @@ TEST_F(CacheSafetyTest, PasswordsInUrlsNeverReachTheOutputOrTheLog) {
         EXPECT_EQ(leo::fs::read_file(log).find(secret), std::string::npos) << "the log holds " << secret;
     }
     EXPECT_NE(leo::fs::read_file(log).find("user:***@127.0.0.1"), std::string::npos) << "the failures are logged";
+    // Nor the cache (world-readable: entries.json, kept answers) nor the staged packages.
+    for (const auto& e : stdfs::recursive_directory_iterator(root / "var/cache"))
+        if (e.is_regular_file())
+            for (const char* secret : {"secretpw", "proxysecret", "proxypass3"})
+                EXPECT_EQ(leo::fs::read_file(e.path()).find(secret), std::string::npos) << e.path() << " holds " << secret;
 }
 } // namespace

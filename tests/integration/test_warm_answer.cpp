@@ -191,6 +191,15 @@ TEST_F(WarmAnswer, NotKeptWhenARepositoryIsSkippedUsesAMirrorlistOrCredentials) 
     r = check();
     EXPECT_EQ(r.exit_code, 100) << r.err;
     EXPECT_TRUE(kept().empty());
+    // ... nor credentials in the baseurl itself.
+    const std::string with_password = "http://monitor:s3cret-url@" + server->url().substr(7) + "/repo";
+    leo::test::write_repo_file(root, "leo", "name=Broker\nbaseurl=" + with_password +
+                                                "\nenabled=1\ngpgcheck=0\nmetadata_expire=1h\n");
+    r = check();
+    EXPECT_EQ(r.exit_code, 100) << r.err;
+    EXPECT_TRUE(kept().empty());
+    for (const auto& e : stdfs::recursive_directory_iterator(root / "var/cache"))
+        if (e.is_regular_file()) EXPECT_FALSE(contains(leo::test::slurp(e.path()), "s3cret")) << e.path();
     // A mirrorlist is read again by the full program each time.
     std::ofstream(docroot / "mirrors.txt") << server->url() << "/repo\n";
     leo::test::write_repo_file(root, "leo", "name=Broker\nmirrorlist=" + server->url() +
@@ -279,6 +288,20 @@ TEST_F(WarmAnswer, AnotherUserKeepsAnswersInItsOwnCacheAndTheRootIsUntouched) {
     EXPECT_EQ(stamp(), before) << "the launcher answered";
     EXPECT_EQ(server->request_count("-primary.xml.gz"), 1u);
     EXPECT_EQ(leo::test::snapshot_tree(root, {}), snapshot) << "nothing under the root changed";
+}
+
+TEST_F(WarmAnswer, CleanMetadataRemovesTheKeptAnswers) {
+    write_repo("1h");
+    ASSERT_EQ(check().exit_code, 100);
+    ASSERT_EQ(kept().size(), 1u);
+    const auto r = run_installer({"clean", "metadata", "--root", root.string(), "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "/var/cache/leo-installer/answers")) << r.out;
+    EXPECT_FALSE(stdfs::exists(answers()));
+    const std::size_t primaries = server->request_count("-primary.xml.gz");
+    EXPECT_EQ(check().exit_code, 100);
+    EXPECT_EQ(server->request_count("-primary.xml.gz"), primaries + 1) << "the full program fetched again";
+    EXPECT_EQ(kept().size(), 1u);
 }
 
 } // namespace

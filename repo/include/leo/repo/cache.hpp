@@ -16,6 +16,8 @@ inline constexpr std::string_view k_metadata_cache = "/var/cache/leo-installer/m
 inline constexpr std::string_view k_package_cache = "/var/cache/leo-installer/packages";
 /// Keys fetched from gpgkey URLs.
 inline constexpr std::string_view k_key_cache = "/var/cache/leo-installer/keys";
+/// check-update's kept answers (installer/warm_answer.hpp), made from the metadata: cleaned with it.
+inline constexpr std::string_view k_answer_cache = "/var/cache/leo-installer/answers";
 
 /// What `clean` removes (dnf clean metadata|packages|all).
 enum class CleanKind { metadata, packages, all };
@@ -28,7 +30,7 @@ struct CleanResult {
 };
 
 /// Remove the cache of `kind` under `root`: metadata (k_metadata_cache, and k_key_cache
-/// with it, as dnf's metadata includes the keys it fetched), packages (k_package_cache),
+/// with it, as dnf's metadata includes the keys it fetched, and k_answer_cache), packages (k_package_cache),
 /// or all three. Only these directories of ours are touched; links are removed, never
 /// followed (SystemRoot::remove_all). Missing directories are not an error. Throws
 /// leo::SystemError (an unsafe link above them, I/O).
