@@ -188,7 +188,8 @@ json repo_json(const repo::RepoConfig& r, const repo::Metadata& md) {
             {"no_proxy", r.no_proxy},
             {"sslcacert", r.sslcacert},
             {"sslclientcert", r.sslclientcert},
-            {"sslclientkey", r.sslclientkey}};
+            {"sslclientkey", r.sslclientkey},
+            {"repo_gpgcheck", r.repo_gpgcheck}};
 }
 
 repo::RepoConfig repo_of(const json& j) {
@@ -394,13 +395,23 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
             if (!must_ask(policy, r.at("fetched").get<std::int64_t>(), r.at("metadata_expire").get<std::int64_t>(),
                           now))
                 continue;
+            // With repo_gpgcheck the full program fetches repomd.xml.asc again too and verifies
+            // it (OpenPGP, librpm: not in the launcher): a signature that went bad or that a
+            // key no longer trusted made is its error, even over the same repomd.xml.
+            if (r.value("repo_gpgcheck", true)) return std::nullopt;
             if (remote_sha256(repo_of(r), r.at("url").get<std::string>(), r.at("allow_file").get<bool>()) !=
                 r.at("repomd_sha256").get<std::string>())
                 return std::nullopt;
         }
-        write_all(STDERR_FILENO, a.at("err").get<std::string>());
-        write_all(STDOUT_FILENO, a.at("out").get<std::string>());
-        return a.at("exit").get<int>();
+        // Every field is read before anything is written: an answer that fails to parse
+        // half-way must not leave its text on the terminal before the full program's own.
+        const auto err = a.at("err").get<std::string>();
+        const auto out = a.at("out").get<std::string>();
+        const int code = a.at("exit").get<int>();
+        if (code != 0 && code != 100) return std::nullopt;  // only check-update's two answers are kept
+        write_all(STDERR_FILENO, err);
+        write_all(STDOUT_FILENO, out);
+        return code;
     } catch (...) {
         return std::nullopt;
     }

@@ -205,6 +205,20 @@ TEST_F(SecurityTest, SwitchDatabaseThroughLeosHomeIsRefusedNamingTheSafePath) {
     EXPECT_EQ(as_user.err.find("refusing to run as root"), std::string::npos) << as_user.err;
 }
 
+TEST_F(SecurityTest, SwitchDatabaseLinkNamesTheLauncherNotTheProgramInLibexec) {
+    // install ran as the full program (PREFIX/libexec/leo-installer/leo-installer, executed
+    // by the launcher): the link names what an administrator runs, the launcher in bin/, as
+    // the package's own link does, never the launcher's private part.
+    const auto safe = root / "usr/bin/switch_database.pl";
+    ASSERT_TRUE(stdfs::is_symlink(safe));
+    EXPECT_EQ(stdfs::read_symlink(safe), stdfs::path(LEO_INSTALLER_BIN));
+    EXPECT_EQ(stdfs::read_symlink(safe).string().find("/libexec/"), std::string::npos) << stdfs::read_symlink(safe);
+    // And it works through the launcher: switch_database.pl is known by its name.
+    auto ok = leo::subprocess::run({safe.string(), "--show_current", "--root", root.string()});
+    EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("internal"), std::string::npos) << ok.out;
+}
+
 TEST_F(SecurityTest, LeoCannotRedirectTheShippedMigrations) {
     // leo owns /home/leo: it swaps share/ for a link to a directory of its own choosing.
     auto planted = as_leo("cd " + (root / "home/leo").string() + " && mv share share.real && ln -s share.real share");

@@ -245,6 +245,55 @@ TEST_F(WarmAnswer, AServerThatStopsAnsweringGetsTheFullProgramsError) {
     EXPECT_EQ(kept(), before) << "a failed run keeps nothing";
 }
 
+TEST_F(WarmAnswer, AMalformedKeptAnswerPrintsNothingBeforeTheFullProgramAnswers) {
+    write_repo("1h");
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    ASSERT_EQ(kept().size(), 1u);
+    const auto file = answers() / kept().begin()->first;
+    // root's own file (0600), every input unchanged, but its exit code is not a number: the
+    // launcher must give nothing of it (not its stdout, then the full program's again).
+    auto j = nlohmann::json::parse(leo::test::slurp(file));
+    j["err"] = "kept stderr\n";
+    j["exit"] = "one hundred";
+    std::ofstream(file, std::ios::trunc) << j.dump();
+    auto r = check();
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_EQ(r.out, first.out) << "printed once, by the full program";
+    EXPECT_EQ(r.err, first.err);
+    // An exit code check-update never keeps (only 0 and 100 are answers): not given either.
+    j = nlohmann::json::parse(leo::test::slurp(file));
+    j["exit"] = 3;
+    j["out"] = "not an answer\n";
+    std::ofstream(file, std::ios::trunc) << j.dump();
+    r = check();
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_EQ(r.out, first.out);
+}
+
+TEST_F(WarmAnswer, WithRepoGpgcheckASignatureGoneBadPastExpireIsTheFullProgramsError) {
+    // repo_gpgcheck=1, the key a file in the root (answerable), metadata_expire=0: the full
+    // program fetches repomd.xml and repomd.xml.asc each time and verifies the signature.
+    leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "--import", key().string()});
+    write_repo("0", "repo_gpgcheck=1\ngpgkey=" + leo::test::key_in_root(root, key()) + "\n");
+    leo::subprocess::Options o;
+    o.env["GNUPGHOME"] = (pkgs / "gnupg").string();
+    const auto repomd = docroot / "repo/repodata/repomd.xml";
+    auto signed_ = leo::subprocess::run(
+        {"gpg", "--batch", "--yes", "--local-user", "leo-test", "--detach-sign", "--armor", repomd.string()}, o);
+    (void)leo::subprocess::run({"gpgconf", "--kill", "gpg-agent"}, o);
+    ASSERT_TRUE(signed_.ok()) << signed_.err;
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    ASSERT_EQ(kept().size(), 1u) << "the answer was kept";
+    // The signature is gone from the server; repomd.xml is the same bytes.
+    stdfs::remove(docroot / "repo/repodata/repomd.xml.asc");
+    const auto r = check();
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "repo_gpgcheck=1, but repodata/repomd.xml.asc is missing")) << r.err;
+    EXPECT_EQ(r.out, "") << "no kept answer given";
+}
+
 TEST_F(WarmAnswer, AnotherUserKeepsAnswersInItsOwnCacheAndTheRootIsUntouched) {
     constexpr uid_t k_user = 54321;
     write_repo("0");

@@ -7,8 +7,11 @@
 #include "leo/common/log.hpp"
 #include "leo/installer/install.hpp"
 
+#include <fstream>
 #include <iostream>
 #include <system_error>
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,6 +20,35 @@ namespace leo::cli {
 namespace stdfs = std::filesystem;
 
 namespace {
+
+/// What ROOT/usr/bin/switch_database.pl names: the program an administrator runs, the
+/// launcher (warm_answer.hpp), not the full program this is, PREFIX/libexec/leo-installer/
+/// leo-installer, the launcher's private part (the package's own link names the launcher
+/// too: rpm/specs/leo-installer.spec). The launcher executed this program with its own
+/// argv[0]: the launcher is that path when this program is its ../libexec/leo-installer/
+/// leo-installer (a build tree's launcher is not in bin/), else PREFIX/bin/leo-installer
+/// when there is one; else this program itself (started some other way).
+stdfs::path switch_database_program() {
+    std::error_code ec;
+    const auto self = stdfs::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    const auto dir = self.parent_path();
+    if (dir.filename() != "leo-installer" || dir.parent_path().filename() != "libexec") return self;
+    const auto launches_us = [&self](const stdfs::path& launcher) {
+        std::error_code e;
+        const auto real = stdfs::canonical(launcher, e);  // not-under-root: the host's own program
+        if (e || ::access(real.c_str(), X_OK) != 0) return stdfs::path();
+        const auto program = real.parent_path().parent_path() / "libexec" / "leo-installer" / real.filename();
+        return stdfs::equivalent(program, self, e) && !e ? real : stdfs::path();
+    };
+    std::string argv0;
+    std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);  // not-under-root: this process's own /proc
+    std::getline(cmdline, argv0, '\0');
+    if (argv0.find('/') != std::string::npos)
+        if (auto p = launches_us(stdfs::absolute(argv0, ec)); !p.empty()) return p;
+    if (auto p = launches_us(dir.parent_path().parent_path() / "bin" / self.filename()); !p.empty()) return p;
+    return self;
+}
 
 class InstallCommand final : public Command {
 public:
@@ -51,8 +83,7 @@ public:
         req.gpgkeys.assign(m_keys.begin(), m_keys.end());
         req.gpgcheck = m_nogpgcheck ? installer::GpgCheck::no : installer::GpgCheck::yes;
         req.skips = skip_map(m_skips, m_reasons);
-        std::error_code ec;
-        req.switch_database_program = stdfs::read_symlink("/proc/self/exe", ec);  // this program
+        req.switch_database_program = switch_database_program();
         open_log(req.root);
         if (m_pkg.rpm.empty())
             log::info("install from the repositories{} --root {}", m_pkg.version.empty() ? "" : " --version " + m_pkg.version,

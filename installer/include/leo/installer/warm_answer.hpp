@@ -23,7 +23,9 @@
 /// metadata the full program would ask for again (past metadata_expire, or --refresh; never
 /// with -C), one GET of its first baseurl's repodata/repomd.xml, with the repository's own
 /// transfer settings (repo::set_transfer_options), returns the same bytes (SHA-256) as when
-/// the answer was kept. Anything else (a change, an error, a different byte) runs the full
+/// the answer was kept; a repository with repo_gpgcheck that would be asked again is always
+/// the full program's (it fetches repomd.xml.asc again and verifies it: a signature that went
+/// bad over the same repomd.xml is its error, and the launcher has no OpenPGP). Anything else (a change, an error, a different byte) runs the full
 /// program, which answers and keeps a new answer. The launcher writes nothing; the expiry
 /// of the metadata starts again at the next full run (dnf restarts it when repomd.xml is
 /// unchanged; so does the full program).
