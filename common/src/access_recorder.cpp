@@ -2,6 +2,8 @@
 // their inputs stay the same (check-update's warm answer).
 #include "system_root_walk.hpp"
 
+#include "leo/common/crypto.hpp"
+
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -20,6 +22,32 @@ struct Recording {
 
 std::atomic<Recording*> g_recording{nullptr};
 thread_local bool t_noting = false;  // file_identity reaches the path through the same root
+
+std::pair<std::string, std::string> key_of(const SystemRoot& root, const stdfs::path& inside) {
+    return {root.path().string(), inside.lexically_normal().string()};
+}
+
+/// Record `digest` as what the run read (`names`: listed) at an access noted before; a
+/// different digest for the same path marks it unsteady.
+void note_digest(const SystemRoot& root, const stdfs::path& inside, const std::string& digest, bool names) noexcept {
+    Recording* r = g_recording.load(std::memory_order_acquire);
+    if (r == nullptr || t_noting)
+        return;
+    try {
+        const std::lock_guard lock(r->mutex);
+        const auto it = r->index.find(key_of(root, inside));
+        if (it == r->index.end())
+            return;
+        auto& a = r->accesses[it->second];
+        std::string& field = names ? a.names : a.content;
+        if (field.empty())
+            field = digest;
+        else if (field != digest)
+            a.unsteady = true;
+    } catch (...) {
+        // Recording is best effort; a digest not recorded leaves the stat identity alone.
+    }
+}
 
 } // namespace
 
@@ -53,6 +81,13 @@ std::string file_identity(const SystemRoot& root, const stdfs::path& inside) {
     }
 }
 
+std::string names_digest(const std::vector<std::string>& names) {
+    std::string all;
+    for (const auto& n : names)
+        all += n + '\0';
+    return crypto::digest_hex("sha256", all);
+}
+
 namespace detail {
 
 void note_access(const SystemRoot& root, const stdfs::path& inside, bool written) noexcept {
@@ -62,7 +97,7 @@ void note_access(const SystemRoot& root, const stdfs::path& inside, bool written
     t_noting = true;
     try {
         const auto note = [&](const stdfs::path& path, bool is_written) {
-            const auto key = std::make_pair(root.path().string(), path.lexically_normal().string());
+            const auto key = key_of(root, path);
             {
                 const std::lock_guard lock(r->mutex);
                 if (const auto it = r->index.find(key); it != r->index.end()) {
@@ -76,19 +111,48 @@ void note_access(const SystemRoot& root, const stdfs::path& inside, bool written
             if (r->index.contains(key))
                 return;
             r->index.emplace(key, r->accesses.size());
-            r->accesses.push_back({root.path(), path.lexically_normal(), std::move(first), is_written, is_written});
+            AccessRecorder::Access a;
+            a.root = root.path();
+            a.inside = path.lexically_normal();
+            a.first = std::move(first);
+            a.written = is_written;
+            a.output = is_written;
+            r->accesses.push_back(std::move(a));
         };
         note(inside, written);
         // A name made, replaced or removed in a directory changes the directory too.
         if (written && inside.has_parent_path() && inside.parent_path() != inside)
             note(inside.parent_path(), true);
     } catch (...) {
-        // Recording is best effort: a path it could not note makes the answer's inputs
-        // incomplete, so the recorder is marked unusable.
+        // Recording is best effort: a path it could not note is kept as one that cannot be
+        // identified, so that no answer is built on an incomplete list of inputs.
         const std::lock_guard lock(r->mutex);
-        r->accesses.push_back({root.path(), inside, "unreadable", written, false});
+        AccessRecorder::Access a;
+        a.root = root.path();
+        a.inside = inside;
+        a.first = "unreadable";
+        a.written = written;
+        r->accesses.push_back(std::move(a));
     }
     t_noting = false;
+}
+
+void note_content(const SystemRoot& root, const stdfs::path& inside, std::string_view bytes) noexcept {
+    if (g_recording.load(std::memory_order_acquire) == nullptr)
+        return;
+    try {
+        note_digest(root, inside, crypto::digest_hex("sha256", bytes), false);
+    } catch (...) {
+    }
+}
+
+void note_names(const SystemRoot& root, const stdfs::path& inside, const std::vector<std::string>& names) noexcept {
+    if (g_recording.load(std::memory_order_acquire) == nullptr)
+        return;
+    try {
+        note_digest(root, inside, names_digest(names), true);
+    } catch (...) {
+    }
 }
 
 } // namespace detail

@@ -171,7 +171,9 @@ std::optional<std::string> SystemRoot::try_read(const stdfs::path& inside, std::
         throw system_error("cannot stat " + host(inside).string(), errno);
     if (!S_ISREG(st.st_mode))
         throw SystemError(host(inside).string() + " is not a regular file");
-    return read_all(fd.get(), limit, host(inside));
+    auto bytes = read_all(fd.get(), limit, host(inside));
+    note_content(*this, inside, bytes);
+    return bytes;
 }
 
 std::string SystemRoot::read(const stdfs::path& inside, std::size_t limit) const {
@@ -240,6 +242,7 @@ std::vector<std::string> SystemRoot::list(const stdfs::path& dir) const {
     }
     ::closedir(d);
     std::sort(names.begin(), names.end());
+    note_names(*this, dir, names);
     return names;
 }
 

@@ -39,6 +39,9 @@ namespace stdfs = std::filesystem;
 /// Tell the live AccessRecorder (if any) that `root` reaches `inside` (access_recorder.cpp);
 /// `written`: by a writing operation. Never throws.
 void note_access(const SystemRoot& root, const stdfs::path& inside, bool written) noexcept;
+/// Tell the live AccessRecorder the bytes the run read at `inside`, or the names it listed.
+void note_content(const SystemRoot& root, const stdfs::path& inside, std::string_view bytes) noexcept;
+void note_names(const SystemRoot& root, const stdfs::path& inside, const std::vector<std::string>& names) noexcept;
 
 /// Set when the kernel has no openat2 (EL7): the walk is used at once after that.
 extern std::atomic<bool> g_no_openat2;

@@ -35,7 +35,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int k_format = 1;
+constexpr int k_format = 2;  // 2: inputs carry the digest of the bytes read and names listed
 constexpr std::string_view k_user_answers = "/answers";
 constexpr std::size_t k_answer_limit = std::size_t{4} << 20;  // a kept answer is a few KiB
 
@@ -110,6 +110,12 @@ std::string unanswerable(const repo::RepoConfig& r, const repo::Metadata* md) {
                 return "repository " + r.id + " has repo_gpgcheck with a key fetched from " + repo::url_scheme(k);
     if (md->repomd_sha256.empty()) return "repository " + r.id + " keeps no entries";
     return {};
+}
+
+/// SHA-256 (hex) of the file's bytes, "" when it is missing (as AccessRecorder::Access::content).
+std::string content_digest(const fs::SystemRoot& sys, const stdfs::path& inside) {
+    const auto bytes = sys.try_read(inside);
+    return bytes ? crypto::digest_hex("sha256", *bytes) : std::string();
 }
 
 /// What identifies the rpmdb of `root` (librpm reads it, not SystemRoot): its directory and
@@ -292,12 +298,21 @@ std::string AnswerMaker::keep(const std::string& out, const std::string& err, in
         for (const auto& a : accesses) {
             if (a.output) continue;
             const auto& sys = roots.try_emplace(a.root, a.root).first->second;
+            const std::string shown = sys.host(a.inside).string();
             const std::string now = fs::file_identity(sys, a.inside);
-            if (now == "unreadable" || a.first == "unreadable")
-                return "an input cannot be identified: " + sys.host(a.inside).string();
-            if (!a.written && now != a.first)
-                return "an input changed while the run read it: " + sys.host(a.inside).string();
-            inputs.push_back(json::array({a.root.string(), a.inside.string(), now}));
+            if (now == "unreadable" || a.first == "unreadable") return "an input cannot be identified: " + shown;
+            if (a.unsteady || (!a.written && now != a.first))
+                return "an input changed while the run read it: " + shown;
+            // What the run read, by its bytes (a rewrite within one tick of the clock keeps the
+            // times); what it wrote after reading, by the bytes it left.
+            std::string content = a.content;
+            std::string names = a.names;
+            if (!content.empty() && a.written) content = content_digest(sys, a.inside);
+            if (!names.empty() && a.written) names = fs::names_digest(sys.list(a.inside));
+            if ((!content.empty() && content_digest(sys, a.inside) != content) ||
+                (!names.empty() && fs::names_digest(sys.list(a.inside)) != names))
+                return "an input changed while the run read it: " + shown;
+            inputs.push_back(json::array({a.root.string(), a.inside.string(), now, content, names}));
         }
         std::error_code ec;
         const auto program = stdfs::read_symlink("/proc/self/exe", ec);
@@ -387,7 +402,12 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
         for (const auto& in : a.at("inputs")) {
             const stdfs::path r = in.at(0).get<std::string>();
             const auto& s = roots.try_emplace(r, r).first->second;
-            if (fs::file_identity(s, in.at(1).get<std::string>()) != in.at(2).get<std::string>()) return std::nullopt;
+            const stdfs::path inside = in.at(1).get<std::string>();
+            if (fs::file_identity(s, inside) != in.at(2).get<std::string>()) return std::nullopt;
+            const auto content = in.at(3).get<std::string>();
+            const auto names = in.at(4).get<std::string>();
+            if (!content.empty() && content_digest(s, inside) != content) return std::nullopt;
+            if (!names.empty() && fs::names_digest(s.list(inside)) != names) return std::nullopt;
         }
         const std::string policy = a.at("policy").get<std::string>();
         const auto now = static_cast<std::int64_t>(std::time(nullptr));

@@ -610,8 +610,10 @@ TEST_F(CacheSafetyTest, PasswordsInUrlsNeverReachTheOutputOrTheLog) {
     EXPECT_NE(leo::fs::read_file(log).find("user:***@127.0.0.1"), std::string::npos) << "the failures are logged";
     // Nor the cache (world-readable: entries.json, kept answers) nor the staged packages.
     for (const auto& e : stdfs::recursive_directory_iterator(root / "var/cache"))
-        if (e.is_regular_file())
-            for (const char* secret : {"secretpw", "proxysecret", "proxypass3"})
+        if (e.is_regular_file()) {
+            for (const char* secret : {"secretpw", "proxysecret", "proxypass3"}) {
                 EXPECT_EQ(leo::fs::read_file(e.path()).find(secret), std::string::npos) << e.path() << " holds " << secret;
+            }
+        }
 }
 } // namespace

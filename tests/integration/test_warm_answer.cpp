@@ -199,7 +199,9 @@ TEST_F(WarmAnswer, NotKeptWhenARepositoryIsSkippedUsesAMirrorlistOrCredentials) 
     EXPECT_EQ(r.exit_code, 100) << r.err;
     EXPECT_TRUE(kept().empty());
     for (const auto& e : stdfs::recursive_directory_iterator(root / "var/cache"))
-        if (e.is_regular_file()) EXPECT_FALSE(contains(leo::test::slurp(e.path()), "s3cret")) << e.path();
+        if (e.is_regular_file()) {
+            EXPECT_FALSE(contains(leo::test::slurp(e.path()), "s3cret")) << e.path();
+        }
     // A mirrorlist is read again by the full program each time.
     std::ofstream(docroot / "mirrors.txt") << server->url() << "/repo\n";
     leo::test::write_repo_file(root, "leo", "name=Broker\nmirrorlist=" + server->url() +
@@ -351,6 +353,40 @@ TEST_F(WarmAnswer, CleanMetadataRemovesTheKeptAnswers) {
     EXPECT_EQ(check().exit_code, 100);
     EXPECT_EQ(server->request_count("-primary.xml.gz"), primaries + 1) << "the full program fetched again";
     EXPECT_EQ(kept().size(), 1u);
+}
+
+TEST_F(WarmAnswer, AFileRewrittenWithinOneClockTickIsToldByItsBytes) {
+    // A .repo file rewritten at the same size within one tick of the kernel's clock keeps its
+    // times: the kept answer also holds the digest of the bytes the run read. Simulated here:
+    // the file is edited, and the kept answer is made to carry the new file's times with the
+    // old bytes' digest (what a racy run would have kept).
+    write_repo("1h");
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100);
+    ASSERT_EQ(kept().size(), 1u);
+    const auto file = answers() / kept().begin()->first;
+    write_repo("1h", "exclude=leostream-broker-9.2.0-*\n");
+    auto j = nlohmann::json::parse(leo::test::slurp(file));
+    bool found = false;
+    for (auto& in : j["inputs"]) {
+        if (in[1] != "/etc/yum.repos.d/leo.repo") continue;
+        struct stat st {};
+        ASSERT_EQ(::stat((root / "etc/yum.repos.d/leo.repo").c_str(), &st), 0);
+        char id[256];
+        std::snprintf(id, sizeof id, "%lu:%lu:%ld:%ld.%09ld:%ld.%09ld:%o:%u", static_cast<unsigned long>(st.st_dev),
+                      static_cast<unsigned long>(st.st_ino), static_cast<long>(st.st_size),
+                      static_cast<long>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec, static_cast<long>(st.st_ctim.tv_sec),
+                      st.st_ctim.tv_nsec, st.st_mode, st.st_uid);
+        in[2] = id;
+        EXPECT_FALSE(in[3].get<std::string>().empty()) << "the digest of the bytes read is kept";
+        found = true;
+    }
+    ASSERT_TRUE(found) << j["inputs"].dump(1);
+    {
+        std::ofstream(file) << j.dump();
+    }
+    const auto r = check();
+    EXPECT_TRUE(contains(r.out, "leostream-broker-9.2.0~rc1-1.x86_64")) << "the full program answered: " << r.out;
 }
 
 } // namespace

@@ -79,4 +79,26 @@ TEST(AccessRecorder, FileIdentityChangesWithContentNamesAndReplacement) {
     EXPECT_EQ(leo::fs::file_identity(root, "/open/link"), "unreadable");
 }
 
+TEST(AccessRecorder, KeepsTheDigestOfWhatWasReadAndListedAndMarksAChangeBetweenTwoReads) {
+    leo::test::TempDir dir;
+    stdfs::create_directories(dir.path() / "etc");
+    std::ofstream(dir.path() / "etc/a.conf") << "a=1\n";
+    const leo::fs::SystemRoot root(dir.path());
+    leo::fs::AccessRecorder recorder;
+    (void)root.read("/etc/a.conf");
+    (void)root.list("/etc");
+    (void)root.lstat("/etc/b.conf");
+    auto all = recorder.accesses();
+    const auto* a = find(all, "/etc/a.conf");
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->content.size(), 64u);
+    EXPECT_FALSE(a->unsteady);
+    EXPECT_EQ(find(all, "/etc")->names, leo::fs::names_digest({"a.conf"}));
+    EXPECT_TRUE(find(all, "/etc/b.conf")->content.empty()) << "only looked at";
+    std::ofstream(dir.path() / "etc/a.conf") << "a=2\n";
+    (void)root.read("/etc/a.conf");
+    all = recorder.accesses();
+    EXPECT_TRUE(find(all, "/etc/a.conf")->unsteady) << "read twice, two different contents";
+}
+
 } // namespace

@@ -223,6 +223,12 @@ public:
         std::string first;             ///< file_identity() when first reached
         bool written = false;          ///< reached by make_dirs, write_atomic, rename, remove, ...
         bool output = false;           ///< first reached by a writing operation: made by the run, not read
+        /// SHA-256 (hex) of the bytes the run read (read, try_read), "" when it did not read
+        /// them: what the run used, whatever the file's times say (a file rewritten within one
+        /// tick of the clock keeps its times; git's "racy clean" case).
+        std::string content;
+        std::string names;             ///< SHA-256 of the names list() gave (NUL-separated), or ""
+        bool unsteady = false;         ///< read or listed twice with different results
     };
     AccessRecorder();
     ~AccessRecorder();
@@ -238,6 +244,9 @@ public:
 /// permission error). A directory's identity changes when a name is added, removed or renamed
 /// in it. Never throws SystemError.
 [[nodiscard]] std::string file_identity(const SystemRoot& root, const std::filesystem::path& inside);
+
+/// The SHA-256 (hex) of a names list as AccessRecorder::Access::names holds it.
+[[nodiscard]] std::string names_digest(const std::vector<std::string>& names);
 
 /// For tests: behave as on a kernel without openat2 (EL7), walking with openat(O_NOFOLLOW)
 /// per component, when `enabled` is false. Returns the previous setting.

@@ -18,7 +18,9 @@
 /// SystemRoot reached during the run (fs::AccessRecorder: the yum and dnf configuration, the
 /// .repo files and their directories, the variables, keys, pins, the metadata cache's
 /// entries) and the files of the rpmdb (the installed broker; its -shm and lock files, which
-/// readers touch, excepted), each by its identity (fs::file_identity). The launcher gives the
+/// readers touch, excepted), each by its identity (fs::file_identity) and, for what the run
+/// read or listed, by the SHA-256 of the bytes it read or the names it listed (a file
+/// rewritten within one tick of the kernel's clock keeps its times: git's "racy clean" case). The launcher gives the
 /// answer again only when every input has the same identity and, for each repository whose
 /// metadata the full program would ask for again (past metadata_expire, or --refresh; never
 /// with -C), one GET of its first baseurl's repodata/repomd.xml, with the repository's own
