@@ -66,13 +66,16 @@ rpm --root "$work/dnf" -i --justdb --nodeps --noscripts --nosignature "$broker"
 # (no shell, date or /usr/bin/time in the measured span): prints SECONDS. Peak memory comes
 # from one more run under /usr/bin/time (a vforked child's maximum RSS would start at the
 # Python parent's, since the kernel keeps the maximum across exec).
+# Every command runs in the same small environment, as a cron job's (leo-installer's kept
+# answer is keyed by the environment, installer/warm_answer.hpp: the harness must not change it).
 cat > "$work/timeit.py" <<'PY'
 import os, sys, time
 out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 err = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 actions = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, err, 2)]
+env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 start = time.perf_counter()
-pid = os.posix_spawnp(sys.argv[3], sys.argv[3:], os.environ, file_actions=actions)
+pid = os.posix_spawnp(sys.argv[3], sys.argv[3:], env, file_actions=actions)
 os.waitpid(pid, 0)
 print("%.4f" % (time.perf_counter() - start))
 PY
@@ -88,7 +91,7 @@ measure() {
         times+=("$t")
     done
     eval "$prepare"
-    /usr/bin/time -f '%M' -o "$work/time" "$@" > /dev/null 2>&1 || true
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /usr/bin/time -f '%M' -o "$work/time" "$@" > /dev/null 2>&1 || true
     mems=("$(tail -n1 "$work/time")")
     local mid=$(( (runs + 1) / 2 ))
     printf -v "${name}_s" '%s' "$(printf '%s\n' "${times[@]}" | sort -g | sed -n "${mid}p")"
@@ -107,10 +110,9 @@ printf 'int main(void) { return 0; }\n' > "$work/empty.c"
 cc -O2 -o "$work/libs-floor" "$work/empty.c" -Wl,--no-as-needed $needed -lstdc++
 cc -O2 -o "$work/curl-floor" "$work/empty.c" -Wl,--no-as-needed -lcurl
 
-# A fixed environment, as cron gives a monitoring check (the kept answer's key includes the
-# environment: the timing harness's Python must not change it between runs).
-ours=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$bin" check-update --root "$work/ours")
-full=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$program" check-update --root "$work/ours")
+ours=("$bin" check-update --root "$work/ours")
+full=("$program" check-update --root "$work/ours")
+prime() { python3 "$work/timeit.py" /dev/null /dev/null "$@" > /dev/null || true; }
 dnf_q=(dnf --installroot "$work/dnf" --setopt=reposdir="$work/dnf/etc/yum.repos.d" --releasever 7
        --disableplugin='*' -q repoquery --upgrades leostream-broker)
 echo "== measuring (median of $runs)"
@@ -119,12 +121,12 @@ measure libs_floor ":" "$work/libs-floor"
 measure curl_floor ":" "$work/curl-floor"
 measure floor ":" bash -c "curl -s $url/bench/$primary | zcat > /dev/null"
 measure cold "rm -rf $work/ours/var/cache/leo-installer" "${ours[@]}"
-"${ours[@]}" >/dev/null || true
+prime "${ours[@]}"
 measure warm ":" "${ours[@]}"
 measure warm_full ":" "${full[@]}"
-"${ours[@]}" >/dev/null || true
+prime "${ours[@]}"
 measure dnf_cold "rm -rf $work/dnf/var/cache/dnf" "${dnf_q[@]}"
-"${dnf_q[@]}" >/dev/null 2>&1 || true
+prime "${dnf_q[@]}"
 measure dnf_warm ":" "${dnf_q[@]}"
 measure curl_big "rm -f $work/big.curl" curl -s -o "$work/big.curl" "$url/big.rpm"
 measure ours_big "rm -rf $work/dl; mkdir -p $work/dl" "$bench_bin" download "$url" big.rpm "$big_sum" "$big_size" "$work/dl"

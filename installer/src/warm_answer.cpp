@@ -301,7 +301,7 @@ std::string AnswerMaker::keep(const std::string& out, const std::string& err, in
             const std::string shown = sys.host(a.inside).string();
             const std::string now = fs::file_identity(sys, a.inside);
             if (now == "unreadable" || a.first == "unreadable") return "an input cannot be identified: " + shown;
-            if (a.unsteady || (!a.written && now != a.first))
+            if (!a.written && (a.unsteady || now != a.first))
                 return "an input changed while the run read it: " + shown;
             // What the run read, by its bytes (a rewrite within one tick of the clock keeps the
             // times); what it wrote after reading, by the bytes it left.
