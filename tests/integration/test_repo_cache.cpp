@@ -5,6 +5,7 @@
 #include "http_server.hpp"
 #include "repo_support.hpp"
 #include "sandbox_root.hpp"
+#include "served_repo_support.hpp"
 #include "test_support.hpp"
 
 #include "leo/common/fs.hpp"
@@ -25,20 +26,9 @@ const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-/// A root whose rpmdb holds broker 9.0.7 (recorded with rpm --justdb: check-update reads
-/// only the rpmdb), and a copy of the test repository served on loopback.
-class RepoCache : public leo::test::SandboxRootTest {
+/// A root whose rpmdb holds broker 9.0.7 and a copy of the test repository served on loopback.
+class RepoCache : public leo::test::ServedRepoTest {
 protected:
-    void SetUp() override {
-        SandboxRootTest::SetUp();
-        docroot = tmp.path() / "www";
-        stdfs::create_directories(docroot);
-        stdfs::copy(pkgs / "repo", docroot / "repo", stdfs::copy_options::recursive);
-        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-i", "--justdb", "--nodeps",
-                           "--noscripts", "--nosignature",
-                           (pkgs / "repo/leostream-broker-9.0.7-1.x86_64.rpm").string()});
-        server = std::make_unique<leo::test::HttpServer>(docroot);
-    }
     /// ROOT/etc/yum.repos.d/leo.repo: the repository at `url` (default: the server's), no gpgcheck.
     void write_repo(const std::string& expire, const std::string& url = {}) {
         leo::test::write_repo_file(root, "leo",
@@ -57,9 +47,6 @@ protected:
     std::size_t repomd_gets() const { return server->request_count("/repodata/repomd.xml"); }
     std::size_t primary_gets() const { return server->request_count("-primary.xml.gz"); }
     stdfs::path entries() const { return root / "var/cache/leo-installer/metadata/leo/entries.json"; }
-
-    stdfs::path docroot;
-    std::unique_ptr<leo::test::HttpServer> server;
 };
 
 TEST_F(RepoCache, WithinMetadataExpireNoRequestAtAll) {
@@ -77,20 +64,9 @@ TEST_F(RepoCache, WithinMetadataExpireNoRequestAtAll) {
 TEST_F(RepoCache, AnotherUserGetsWarmAnswersFromItsOwnCacheAndTheRootIsUntouched) {
     // A monitoring check runs check-update as an unprivileged user every few minutes: its
     // metadata goes to that user's cache (XDG), never under the root, and is reused.
-    constexpr uid_t k_user = 54321;
     write_repo("0");
-    for (const auto& d : {tmp.path(), root, root / "var", root / "var/lib", root / "var/lib/rpm"}) {
-        ASSERT_EQ(::chmod(d.c_str(), 0755), 0) << d;
-    }
-    for (const auto& e : stdfs::directory_iterator(root / "var/lib/rpm")) ASSERT_EQ(::chmod(e.path().c_str(), 0644), 0);
+    const auto as_user = as_other_user();
     const auto home = tmp.path() / "home";
-    stdfs::create_directories(home);
-    ASSERT_EQ(::chown(home.c_str(), k_user, k_user), 0);
-    leo::subprocess::Options as_user;
-    as_user.uid = k_user;
-    as_user.gid = k_user;
-    as_user.env["HOME"] = home.string();
-    as_user.env["XDG_CACHE_HOME"] = "";
     const auto snapshot = leo::test::snapshot_tree(root, {});
     for (int i = 0; i < 3; ++i) {
         auto r = run_installer({"check-update", "--root", root.string(), "--json"}, as_user);
@@ -104,7 +80,7 @@ TEST_F(RepoCache, AnotherUserGetsWarmAnswersFromItsOwnCacheAndTheRootIsUntouched
     std::vector<stdfs::path> dirs;
     for (const auto& e : stdfs::directory_iterator(home / ".cache/leo-installer")) dirs.push_back(e.path());
     ASSERT_EQ(dirs.size(), 1u);
-    EXPECT_EQ(leo::test::owner_of(dirs[0]), k_user);
+    EXPECT_EQ(leo::test::owner_of(dirs[0]), k_other_user);
     EXPECT_EQ(stdfs::status(dirs[0]).permissions() & stdfs::perms::all, stdfs::perms::owner_all);
     EXPECT_TRUE(stdfs::is_regular_file(dirs[0] / "metadata/leo/entries.json"));
 

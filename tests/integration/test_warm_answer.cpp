@@ -7,6 +7,7 @@
 #include "http_server.hpp"
 #include "repo_support.hpp"
 #include "sandbox_root.hpp"
+#include "served_repo_support.hpp"
 #include "test_support.hpp"
 
 #include <fstream>
@@ -25,21 +26,8 @@ const std::string k_new = "leostream-broker-9.2.0-1.x86_64";
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-class WarmAnswer : public leo::test::SandboxRootTest {
+class WarmAnswer : public leo::test::ServedRepoTest {
 protected:
-    void SetUp() override {
-        SandboxRootTest::SetUp();
-        docroot = tmp.path() / "www";
-        stdfs::create_directories(docroot);
-        stdfs::copy(pkgs / "repo", docroot / "repo", stdfs::copy_options::recursive);
-        install_justdb("9.0.7");
-        server = std::make_unique<leo::test::HttpServer>(docroot);
-    }
-    void install_justdb(const std::string& version) {
-        leo::test::run_ok({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-U", "--justdb", "--nodeps",
-                           "--noscripts", "--nosignature",
-                           (pkgs / ("repo/leostream-broker-" + version + "-1.x86_64.rpm")).string()});
-    }
     void write_repo(const std::string& expire, const std::string& extra = {}) {
         leo::test::write_repo_file(root, "leo",
                                    "name=Broker\nbaseurl=" + server->url() + "/repo\nenabled=1\ngpgcheck=0\n"
@@ -83,9 +71,6 @@ protected:
         EXPECT_NE(kept(), before) << why << ": the full program must answer (it keeps a new answer)\n" << r.err;
         return r;
     }
-
-    stdfs::path docroot;
-    std::unique_ptr<leo::test::HttpServer> server;
 };
 
 TEST_F(WarmAnswer, KeptAnswerIsGivenAgainByTheLauncherAfterOneGetOfRepomd) {
@@ -297,19 +282,9 @@ TEST_F(WarmAnswer, WithRepoGpgcheckASignatureGoneBadPastExpireIsTheFullProgramsE
 }
 
 TEST_F(WarmAnswer, AnotherUserKeepsAnswersInItsOwnCacheAndTheRootIsUntouched) {
-    constexpr uid_t k_user = 54321;
     write_repo("0");
-    for (const auto& d : {tmp.path(), root, root / "var", root / "var/lib", root / "var/lib/rpm"})
-        ASSERT_EQ(::chmod(d.c_str(), 0755), 0) << d;
-    for (const auto& e : stdfs::directory_iterator(root / "var/lib/rpm")) ASSERT_EQ(::chmod(e.path().c_str(), 0644), 0);
+    const auto as_user = as_other_user();
     const auto home = tmp.path() / "home";
-    stdfs::create_directories(home);
-    ASSERT_EQ(::chown(home.c_str(), k_user, k_user), 0);
-    leo::subprocess::Options as_user;
-    as_user.uid = k_user;
-    as_user.gid = k_user;
-    as_user.env["HOME"] = home.string();
-    as_user.env["XDG_CACHE_HOME"] = "";
     const auto snapshot = leo::test::snapshot_tree(root, {});
     const auto first = check({}, as_user);
     ASSERT_EQ(first.exit_code, 100) << first.err;
@@ -325,7 +300,7 @@ TEST_F(WarmAnswer, AnotherUserKeepsAnswersInItsOwnCacheAndTheRootIsUntouched) {
             ::stat(e.path().c_str(), &st);
             s += e.path().filename().string() + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) +
                  "." + std::to_string(st.st_mtim.tv_nsec) + ";";
-            EXPECT_EQ(st.st_uid, k_user);
+            EXPECT_EQ(st.st_uid, k_other_user);
         }
         return s;
     };
