@@ -77,9 +77,11 @@ std::optional<std::pair<stdfs::path, stdfs::path>> place_of(const stdfs::path& r
     return std::make_pair(*dir, stdfs::path(k_user_answers));
 }
 
-/// The file name of the answer of this command line.
-std::string answer_name(const std::vector<std::string>& args, const std::string& cwd) {
-    std::string key = std::to_string(::geteuid()) + '\0' + cwd;
+/// The file name of the answer of this command line in this environment (`environment`:
+/// environment_digest()): each has its own, so that a monitoring agent and a shell running the
+/// same command do not take turns replacing one answer.
+std::string answer_name(const std::vector<std::string>& args, const std::string& cwd, const std::string& environment) {
+    std::string key = std::to_string(::geteuid()) + '\0' + cwd + '\0' + environment;
     for (const auto& a : args) key += '\0' + a;
     return crypto::digest_hex("sha256", key).substr(0, 32) + ".json";
 }
@@ -187,7 +189,7 @@ json repo_json(const repo::RepoConfig& r, const repo::Metadata& md) {
             {"allow_file", repo::url_scheme(r.baseurls.front()) == "file"},
             {"repomd_sha256", md.repomd_sha256},
             {"fetched", md.fetched},
-            {"metadata_expire", r.metadata_expire},
+            {"metadata_expire", repo::is_local(r) ? std::int64_t{0} : r.metadata_expire},  // read in place each time
             {"timeout", r.timeout},
             {"minrate", r.minrate},
             {"proxy", r.proxy},
@@ -269,7 +271,7 @@ struct AnswerMaker::State {
 AnswerMaker::AnswerMaker(std::vector<std::string> args, const stdfs::path& root, repo::CachePolicy policy)
     : m_state(std::make_unique<State>()) {
     m_state->args = std::move(args);
-    m_state->root = stdfs::absolute(root).lexically_normal();
+    m_state->root = fs::SystemRoot(root).path();
     m_state->policy = policy;
     m_state->rpmdb = rpmdb_identity(fs::SystemRoot(m_state->root));  // before the run reads it
     m_state->recorder.emplace();
@@ -319,12 +321,13 @@ std::string AnswerMaker::keep(const std::string& out, const std::string& err, in
         if (ec) return "the program's own file is unknown";
         const std::string cwd = working_directory();
         if (cwd.empty()) return "the working directory is unknown";
+        const std::string environment = environment_digest();
         const json answer{{"format", k_format},
                           {"args", s.args},
                           {"cwd", cwd},
                           {"euid", ::geteuid()},
                           {"root", s.root.string()},
-                          {"environment", environment_digest()},
+                          {"environment", environment},
                           {"program", host_identity(program)},
                           {"policy", policy_name(s.policy)},
                           {"rpmdb", s.rpmdb},
@@ -337,7 +340,7 @@ std::string AnswerMaker::keep(const std::string& out, const std::string& err, in
         if (!place) return "no cache directory for this user (HOME and XDG_CACHE_HOME unset)";
         const fs::SystemRoot sys(place->first);
         sys.make_dirs(place->second, 0700, std::nullopt, fs::ExistingDir::enforce);
-        const std::string name = answer_name(s.args, cwd);
+        const std::string name = answer_name(s.args, cwd, environment);
         sys.write_atomic(place->second / name, answer.dump() + "\n", 0600);
         // At most k_max_answers: the oldest others go.
         std::vector<std::pair<std::int64_t, std::string>> kept;
@@ -368,7 +371,7 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
             if (args[i] == "--root" && i + 1 < args.size()) root = args[i + 1];
             else if (args[i].starts_with("--root=")) root = args[i].substr(7);
         }
-        root = stdfs::absolute(root).lexically_normal();
+        root = fs::SystemRoot(root).path();  // absolute and normal, no trailing "/", as the full program's
         const std::string cwd = working_directory();
         const auto place = place_of(root);
         if (cwd.empty() || !place) return std::nullopt;
@@ -386,7 +389,8 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
                 return std::nullopt;
         }
         if (!ours(sys.lstat(place->second))) return std::nullopt;
-        const stdfs::path file = place->second / answer_name(args, cwd);
+        const std::string environment = environment_digest();
+        const stdfs::path file = place->second / answer_name(args, cwd, environment);
         const auto st = sys.lstat(file);
         if (!st || !S_ISREG(st->st_mode) || st->st_uid != ::geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
             return std::nullopt;
@@ -395,7 +399,7 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
         const json a = json::parse(*text, nullptr, false);
         if (a.is_discarded() || !a.is_object() || a.value("format", 0) != k_format) return std::nullopt;
         if (a.at("args") != json(args) || a.at("cwd") != cwd || a.at("euid") != ::geteuid() ||
-            a.at("root") != root.string() || a.at("environment") != environment_digest() ||
+            a.at("root") != root.string() || a.at("environment") != environment ||
             a.at("program") != host_identity(program) || a.at("rpmdb") != rpmdb_identity(fs::SystemRoot(root)))
             return std::nullopt;
         std::map<stdfs::path, fs::SystemRoot> roots;

@@ -127,7 +127,9 @@ std::optional<Metadata> answer_from_cache(const RepoConfig& repo, const leo::fs:
         }
         return detail::metadata_of(repo, *cached.record, MetadataSource::cache);
     }
-    if (options.policy == CachePolicy::normal && cached.record &&
+    // A repository read in place (file://) is read again each time, as dnf does: its
+    // repomd.xml is a local read, and a cached answer would hide an edit of the directory.
+    if (options.policy == CachePolicy::normal && cached.record && !is_local(repo) &&
         detail::fresh(*cached.record, repo.metadata_expire, cached.now)) {
         return detail::metadata_of(repo, *cached.record, MetadataSource::cache);
     }

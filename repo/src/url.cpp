@@ -1,5 +1,6 @@
 // The rules of repository URLs: redaction, allowed protocols, safe locations and names.
 #include "leo/repo/url.hpp"
+#include "leo/repo/config.hpp"
 
 #include "leo/common/redact.hpp"
 
@@ -131,6 +132,12 @@ std::string join_url(const std::string& base, const std::string& path) {
         return path.starts_with('/') ? base + path.substr(1) : base + path;
     }
     return path.starts_with('/') ? base + path : base + "/" + path;
+}
+
+bool is_local(const RepoConfig& repo) {
+    return !repo.baseurls.empty() && repo.mirrorlist.empty() && repo.metalink.empty() &&
+           std::all_of(repo.baseurls.begin(), repo.baseurls.end(),
+                       [](const std::string& u) { return url_scheme(u) == "file"; });
 }
 
 } // namespace leo::repo

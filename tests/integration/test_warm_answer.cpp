@@ -154,10 +154,11 @@ TEST_F(WarmAnswer, TheEnvironmentAndTheCommandLineAreInputs) {
     auto r = check({}, o);
     EXPECT_EQ(r.exit_code, 100);
     EXPECT_NE(kept(), one);
+    EXPECT_EQ(kept().size(), 2u) << "one answer per environment";
     // Another command line (--json) has an answer of its own.
     r = check({"--json"});
     EXPECT_EQ(r.exit_code, 100);
-    EXPECT_EQ(kept().size(), 2u);
+    EXPECT_EQ(kept().size(), 3u);
     EXPECT_EQ(nlohmann::json::parse(r.out).value("update", ""), k_new);
 }
 
@@ -362,6 +363,58 @@ TEST_F(WarmAnswer, AFileRewrittenWithinOneClockTickIsToldByItsBytes) {
     }
     const auto r = check();
     EXPECT_TRUE(contains(r.out, "leostream-broker-9.2.0~rc1-1.x86_64")) << "the full program answered: " << r.out;
+}
+
+TEST_F(WarmAnswer, ARootWithATrailingSlashIsAnsweredAndEachEnvironmentHasItsOwnAnswer) {
+    write_repo("1h");
+    // --root R/ (what a shell's completion writes) names the same root: answered again.
+    const std::vector<std::string> slash{"check-update", "--root", root.string() + "/"};
+    const auto first = run_installer(slash);
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    const auto one = kept();
+    ASSERT_EQ(one.size(), 1u);
+    const auto again = run_installer(slash);
+    EXPECT_EQ(again.out, first.out);
+    EXPECT_EQ(kept(), one) << "the launcher answered --root R/";
+    // Two environments running the same command keep one answer each, not one in turns.
+    leo::subprocess::Options agent;
+    agent.env["LEO_WARM_ANSWER_TEST"] = "agent";
+    const auto before = kept().size();
+    ASSERT_EQ(check({}, agent).exit_code, 100);
+    ASSERT_EQ(check().exit_code, 100);
+    EXPECT_EQ(kept().size(), before + 2);
+    const auto both = kept();
+    ASSERT_EQ(check({}, agent).exit_code, 100);
+    ASSERT_EQ(check().exit_code, 100);
+    EXPECT_EQ(kept(), both) << "each answered by the launcher from its own answer";
+}
+
+TEST_F(WarmAnswer, ALocalRepositoryIsReadInPlaceEachTime) {
+    // A directory given with --repofrompath (file://) is read where it is, as dnf does: an
+    // edit of the directory shows at once, metadata_expire or not.
+    const auto local = tmp.path() / "local";
+    stdfs::copy(pkgs / "repo", local, stdfs::copy_options::recursive);
+    const std::vector<std::string> args{"--repofrompath", "l," + local.string(), "--repo", "l"};
+    auto r = check(args);
+    ASSERT_EQ(r.exit_code, 100) << r.err;
+    EXPECT_TRUE(contains(r.out, k_new)) << r.out;
+    expect_launcher_answers(r, args);
+    stdfs::remove(local / (k_new + ".rpm"));
+    leo::test::run_ok({"createrepo_c", "--quiet", "--no-database", local.string()});
+    r = check(args);
+    EXPECT_EQ(r.exit_code, 100);
+    EXPECT_TRUE(contains(r.out, "leostream-broker-9.2.0~rc1-1.x86_64")) << r.out;
+    expect_launcher_answers(r, args);
+}
+
+TEST_F(WarmAnswer, NoUpdateSaysWhenTheInstalledPackageIsNoLongerOffered) {
+    write_repo("1h", "exclude=leostream-broker-9.2.0-*\n");
+    install_justdb("9.2.0");
+    const auto r = check();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "no update: " + k_new + " is installed; the newest available is the older "
+                                "leostream-broker-9.2.0~rc1-1.x86_64 from leo"))
+        << r.out;
 }
 
 } // namespace

@@ -50,6 +50,14 @@ public:
         } else if (info.update) {
             out = fmt::format("update available: {} (installed {}) from {}\n", info.update->entry.nevra(),
                               info.installed.nevra(), info.update->repo.id);
+        } else if (!info.available.empty() && info.available.front().entry.nevra() != info.installed.nevra()) {
+            // Installed, and not (or no longer) in the repositories, which offer only older ones.
+            out = fmt::format("no update: {} is installed; the newest available is the older {} from {}\n",
+                              info.installed.nevra(), info.available.front().entry.nevra(),
+                              info.available.front().repo.id);
+        } else if (info.available.empty()) {
+            out = fmt::format("no update: {} is installed; the repositories offer no broker package it may use\n",
+                              info.installed.nevra());
         } else {
             out = fmt::format("no update: {} is the newest available\n", info.installed.nevra());
         }

@@ -16,6 +16,13 @@ namespace leo::repo {
 /// The lowercased scheme of `url` ("https"), or "" when it has none.
 [[nodiscard]] std::string url_scheme(std::string_view url);
 
+struct RepoConfig;
+
+/// A repository read in place: every baseurl is file:// and there is no mirrorlist or metalink.
+/// dnf reads such a repository's metadata where it is each time; so does load_metadata (its
+/// metadata_expire does not apply), and so does check-update's warm answer.
+[[nodiscard]] bool is_local(const RepoConfig& repo);
+
 /// `base` and `path` joined by exactly one "/" ("http://h/r/" + "repodata/repomd.xml").
 [[nodiscard]] std::string join_url(const std::string& base, const std::string& path);
 
