@@ -52,6 +52,10 @@ bool writable_by_others(const struct stat& dir) {
     return dir.st_uid != 0 || (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0;
 }
 
+bool owned_privately(const struct stat& st) {
+    return st.st_uid == ::geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 namespace detail {
 
 /// The components of an inside path; "." and empty ones dropped. ".." and relative paths

@@ -93,7 +93,7 @@ std::optional<stdfs::path> user_cache_dir(const stdfs::path& root, const std::fu
     for (const auto& d : {dir.parent_path(), dir}) {
         struct stat st {};
         if (::lstat(d.c_str(), &st) != 0) return std::nullopt;
-        if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        if (!S_ISDIR(st.st_mode) || !fs::owned_privately(st)) {
             warn(fmt::format("{} is not a directory of this user's only; the metadata is fetched into a temporary "
                              "cache instead",
                              d.string()));

@@ -379,7 +379,7 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
         // Only a directory of this user's that nobody else may write (the full program's
         // rule for another user's cache: update_check.cpp), and the same for the answers in it.
         const auto ours = [](const std::optional<struct stat>& d) {
-            return d && S_ISDIR(d->st_mode) && d->st_uid == ::geteuid() && (d->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+            return d && S_ISDIR(d->st_mode) && fs::owned_privately(*d);
         };
         if (::geteuid() != 0) {
             struct stat parent {};
@@ -392,7 +392,7 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
         const std::string environment = environment_digest();
         const stdfs::path file = place->second / answer_name(args, cwd, environment);
         const auto st = sys.lstat(file);
-        if (!st || !S_ISREG(st->st_mode) || st->st_uid != ::geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        if (!st || !S_ISREG(st->st_mode) || !fs::owned_privately(*st))
             return std::nullopt;
         const auto text = sys.try_read(file, k_answer_limit);
         if (!text) return std::nullopt;

@@ -70,7 +70,7 @@ std::optional<CacheRecord> read_cache(const leo::fs::SystemRoot& root, const std
         why = "nothing is cached";
         return std::nullopt;
     }
-    if (!S_ISREG(st->st_mode) || st->st_uid != ::geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    if (!S_ISREG(st->st_mode) || !leo::fs::owned_privately(*st)) {
         why = fmt::format("{} is not a file of ours (not a regular file, another owner, or writable by others)",
                           root.host(path).string());
         return std::nullopt;

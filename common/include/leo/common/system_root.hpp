@@ -201,6 +201,11 @@ private:
 /// or with group or other write permission)? Links in such a directory are never followed.
 [[nodiscard]] bool writable_by_others(const struct stat& dir);
 
+/// Is a file or directory with this stat this process's user's alone (owned by the effective
+/// uid, no group or other write)? What a cache of ours must be before it is trusted: the
+/// metadata cache's entries, another user's own cache, check-update's kept answers.
+[[nodiscard]] bool owned_privately(const struct stat& st);
+
 /// Why root must not trust the host path `path` (a program to run, a file whose commands
 /// root runs), or nullopt when it may: the file and every directory on the way to it,
 /// through every link (each link's target checked the same way), must be owned by root and
