@@ -5,7 +5,7 @@
 #   warm check-update   vs  dnf's warm answer (metadata cached and unchanged, after
 #                           metadata_expire: both fetch repomd.xml and nothing else)
 #   peak memory of each (/usr/bin/time -v's maximum resident set size)
-#   a 200 MB package    vs  curl -o (throughput ratio)
+#   a 200 MB package    vs  curl -o (throughput ratio; the two run in turn)
 # on a generated repository (bench/make_repo.py: N synthetic CentOS-shaped entries + the 5
 # broker packages of the test build) served on loopback by BusyBox's httpd (one server
 # for everyone). Each figure is the median of RUNS runs. Timings are printed, never
@@ -80,23 +80,32 @@ os.waitpid(pid, 0)
 print("%.4f" % (time.perf_counter() - start))
 PY
 
+# summarise NAME PREPARE COMMAND... -- SECONDS...: the median of SECONDS into $NAME_s, and
+# the peak RSS (MB) of one more run of COMMAND (after PREPARE) into $NAME_mb.
+summarise() {
+    local name=$1 prepare=$2; shift 2
+    local cmd=() mem
+    while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
+    shift
+    eval "$prepare"
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /usr/bin/time -f '%M' -o "$work/time" "${cmd[@]}" > /dev/null 2>&1 || true
+    mem=$(tail -n1 "$work/time")
+    local mid=$(( ($# + 1) / 2 ))
+    printf -v "${name}_s" '%s' "$(printf '%s\n' "$@" | sort -g | sed -n "${mid}p")"
+    printf -v "${name}_mb" '%s' "$(awk '{printf "%.0f", $1/1024}' <<< "$mem")"
+    echo "$name: $* s, $mem KB ($(head -c 200 "$work/out" | tr '\n' ' '))"
+}
+
 # measure NAME PREPARE COMMAND...: RUNS runs of COMMAND (after PREPARE each time), median
 # seconds and peak RSS (MB) into $NAME_s and $NAME_mb.
 measure() {
     local name=$1 prepare=$2; shift 2
-    local times=() mems=() t
+    local times=()
     for _ in $(seq "$runs"); do
         eval "$prepare"
-        t=$(python3 "$work/timeit.py" "$work/out" "$work/err" "$@")
-        times+=("$t")
+        times+=("$(python3 "$work/timeit.py" "$work/out" "$work/err" "$@")")
     done
-    eval "$prepare"
-    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /usr/bin/time -f '%M' -o "$work/time" "$@" > /dev/null 2>&1 || true
-    mems=("$(tail -n1 "$work/time")")
-    local mid=$(( (runs + 1) / 2 ))
-    printf -v "${name}_s" '%s' "$(printf '%s\n' "${times[@]}" | sort -g | sed -n "${mid}p")"
-    printf -v "${name}_mb" '%s' "$(awk '{printf "%.0f", $1/1024}' <<< "${mems[0]}")"
-    echo "$name: ${times[*]} s, ${mems[*]} KB ($(head -c 200 "$work/out" | tr '\n' ' '))"
+    summarise "$name" "$prepare" "$@" -- "${times[@]}"
 }
 
 # The floor of any answer from a process that links what leo-installer links: an empty
@@ -128,8 +137,19 @@ prime "${ours[@]}"
 measure dnf_cold "rm -rf $work/dnf/var/cache/dnf" "${dnf_q[@]}"
 prime "${dnf_q[@]}"
 measure dnf_warm ":" "${dnf_q[@]}"
-measure curl_big "rm -f $work/big.curl" curl -s -o "$work/big.curl" "$url/big.rpm"
-measure ours_big "rm -rf $work/dl; mkdir -p $work/dl" "$bench_bin" download "$url" big.rpm "$big_sum" "$big_size" "$work/dl"
+# The two downloads run in turn (curl, ours, curl, ours, ...): whatever drifts over the runs
+# (the page cache, the writeback of earlier runs' files, the host) falls on both alike.
+curl_big=(curl -s -o "$work/big.curl" "$url/big.rpm")
+ours_big=("$bench_bin" download "$url" big.rpm "$big_sum" "$big_size" "$work/dl")
+curl_times=(); ours_times=()
+for _ in $(seq "$runs"); do
+    rm -f "$work/big.curl"
+    curl_times+=("$(python3 "$work/timeit.py" "$work/out" "$work/err" "${curl_big[@]}")")
+    rm -rf "$work/dl"; mkdir -p "$work/dl"
+    ours_times+=("$(python3 "$work/timeit.py" "$work/out" "$work/err" "${ours_big[@]}")")
+done
+summarise curl_big "rm -f $work/big.curl" "${curl_big[@]}" -- "${curl_times[@]}"
+summarise ours_big "rm -rf $work/dl; mkdir -p $work/dl" "${ours_big[@]}" -- "${ours_times[@]}"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
 echo

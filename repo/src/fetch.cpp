@@ -1,5 +1,6 @@
 // Fetching: bounded libcurl transfers (limits, protocols, redirects), the cache directories and `.part` files.
 #include "fetch.hpp"
+#include "write_behind.hpp"
 
 #include "leo/common/error.hpp"
 #include "leo/repo/curl_options.hpp"
@@ -44,9 +45,6 @@ std::size_t on_write(char* data, std::size_t size, std::size_t count, void* user
     }
     self.received += n;
     try {
-        if (self.tap) {
-            self.tap(data, n);
-        }
         return self.sink(data, n) ? n : 0;
     } catch (...) {
         self.callback_error = std::current_exception();
@@ -260,32 +258,24 @@ Downloaded fetch_to_cache(Transfer& transfer, const leo::fs::SystemRoot& root, c
     (void)root.remove(out.part);
     out.fd = root.create_exclusive(out.part, 0644);
     const int fd = out.fd.get();
+    WriteBehind writer(fd, transfer.digest_algorithm);
     int write_errno = 0;
     transfer.to_file = true;
-    transfer.sink = [&](const char* data, std::size_t n) {
-        while (n > 0) {
-            const ssize_t w = ::write(fd, data, n);
-            if (w < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                write_errno = errno;
-                return false;
-            }
-            data += w;
-            n -= static_cast<std::size_t>(w);
-        }
-        return true;
-    };
+    transfer.sink = [&](const char* data, std::size_t n) { return writer.write(data, n); };
     try {
         transfer.run(what, hint, http_hint);
+        write_errno = writer.finish();
         if (write_errno == 0 && transfer.durable && ::fsync(fd) != 0) {
             write_errno = errno;
         }
         if (write_errno != 0) {
             throw system_error(fmt::format("cannot write {}", root.host(out.part).string()), write_errno);
         }
+        out.digest_hex = writer.hex();
     } catch (...) {
+        if (write_errno == 0) {
+            write_errno = writer.finish();  // a failed write is what stopped the transfer
+        }
         discard(root, out.part);
         if (write_errno != 0) {
             throw system_error(fmt::format("cannot write {}", root.host(out.part).string()), write_errno);

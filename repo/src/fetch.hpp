@@ -73,8 +73,9 @@ struct Transfer {
     /// fetch_to_cache fsyncs the file (a package is checksummed before any reuse instead).
     bool durable = true;
     std::function<bool(const char*, std::size_t)> sink;
-    /// Sees each block before the sink (hashing a download as it arrives); may be empty.
-    std::function<void(const char*, std::size_t)> tap;
+    /// fetch_to_cache: the digest ("sha256", ...) of the file, computed as it is written
+    /// (WriteBehind, on a second thread), given back in Downloaded::digest_hex; "" for none.
+    std::string digest_algorithm;
     Progress progress;
     std::uint64_t expected_total = 0;
 
@@ -104,11 +105,14 @@ void discard(const leo::fs::SystemRoot& root, const std::filesystem::path& insid
 struct Downloaded {
     leo::fs::UniqueFd fd;
     std::filesystem::path part;  ///< inside the root
+    std::string digest_hex;      ///< of the whole file, when Transfer::digest_algorithm was set
 };
 
 /// Download into `dir/name.part` (inside `root`): whatever is at that name (a planted file
 /// or link) is removed, never opened, and the file is created anew (O_EXCL|O_NOFOLLOW,
-/// 0644). The partial file is removed when the transfer fails.
+/// 0644). The body is written and hashed behind the transfer (WriteBehind). The partial
+/// file is removed when the transfer fails; a failed write throws leo::SystemError
+/// "cannot write PATH".
 Downloaded fetch_to_cache(Transfer& transfer, const leo::fs::SystemRoot& root, const std::filesystem::path& dir,
                           const std::string& name, const std::string& what, const std::string& hint,
                           const std::string& http_hint);

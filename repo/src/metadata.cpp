@@ -1,7 +1,6 @@
 // Repository metadata tied together: load_metadata (repomd.xml, then primary), download_package, fetch_url.
 #include "leo/repo/metadata.hpp"
 
-#include "block_queue.hpp"
 #include "cache.hpp"
 #include "detail.hpp"
 #include "failover.hpp"
@@ -253,11 +252,7 @@ std::filesystem::path download_from(const RepoConfig& repo, const PackageEntry& 
     transfer.progress = progress;
     transfer.expected_total = entry.size;
     transfer.durable = false;  // never reused without its checksum: a torn file after a crash is refetched
-    std::optional<detail::BackgroundDigest> digest;  // hashed as it arrives: the file is not read again
-    if (!digest_name(entry.checksum_type).empty()) {
-        digest.emplace(digest_name(entry.checksum_type));
-        transfer.tap = [&digest](const char* data, std::size_t n) { digest->update(data, n); };
-    }
+    transfer.digest_algorithm = digest_name(entry.checksum_type);  // "" for an unknown type: refused below
     Downloaded file = fetch_to_cache(transfer, root, dest_dir, file_name, what, "try again",
                                      "the repository metadata may be stale; try again");
     try {
@@ -271,7 +266,7 @@ std::filesystem::path download_from(const RepoConfig& repo, const PackageEntry& 
         }
         verify_checksum(file.fd.get(), entry.checksum_type, entry.checksum, context,
                         "the file on the server differs from its metadata; try again later",
-                        digest ? digest->hex() : std::string());
+                        file.digest_hex);
         root.rename(file.part, dest_dir / file_name);
     } catch (...) {
         discard(root, file.part);

@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <csignal>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -392,6 +394,37 @@ TEST(RepoErrors, PackageTruncatedMidDownload) {
         repo_error([&] { (void)leo::repo::download_package(repo, find(md, "super_kernel"), SystemRoot(dest.path()), "/"); });
     EXPECT_TRUE(Contains(message, "repository trunc: package super_kernel-6.0.1-2.x86_64: cannot fetch " +
                                       server.url() + "/" + k_super_kernel));
+    EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
+}
+
+TEST(RepoErrors, AWriteThatFailsStopsTheDownloadAndLeavesNothing) {
+    // The package is written behind the transfer (repo/src/write_behind.hpp): a write that
+    // fails there (here EFBIG, from a file size limit below the package's size, as ENOSPC
+    // from a full disk) is reported with the file's path, and the partial file is removed.
+    HttpServer server(repo_02());
+    TempDir cache;
+    TempDir dest;
+    const auto repo = repo_config("full", {server.url()});
+    const Metadata md = leo::repo::load_metadata(repo, SystemRoot(cache.path()), "/");
+    const PackageEntry& p = find(md, "super_kernel");
+    ASSERT_GT(p.size, 2048u);
+    rlimit before{};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
+    rlimit small = before;
+    small.rlim_cur = 2048;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    std::string message;
+    try {
+        (void)leo::repo::download_package(repo, p, SystemRoot(dest.path()), "/");
+    } catch (const leo::Error& e) {
+        message = e.what();
+    }
+    ::setrlimit(RLIMIT_FSIZE, &before);
+    std::signal(SIGXFSZ, old_handler);
+    EXPECT_TRUE(Contains(message, "cannot write " + (dest.path() / (std::string(k_super_kernel) + ".part")).string() +
+                                      ": File too large"))
+        << message;
     EXPECT_TRUE(list_dir(dest.path()).empty()) << "no partial file is left";
 }
 
