@@ -1,6 +1,7 @@
 // The ServiceManager implementations (services.hpp): "[services] commands", systemd and
 // "none" here, the supervisor in supervisor.cpp; the database component, the same in each;
 // and service_manager(), the one choice between them.
+#include "leo/common/clock.hpp"
 #include "leo/installer/services.hpp"
 #include "leo/installer/hint.hpp"
 
@@ -24,14 +25,7 @@ using namespace std::chrono_literals;
 
 namespace detail {
 
-std::string utc(std::int64_t epoch) {
-    const std::time_t t = epoch;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string utc(std::int64_t epoch) { return clock::utc_time(epoch); }
 
 // ---- the database component: the same in every implementation ----
 

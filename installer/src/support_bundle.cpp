@@ -1,4 +1,5 @@
 // leo-installer support-bundle: collect the logs and state support asks for, redact, write the ZIP.
+#include "leo/common/clock.hpp"
 #include "leo/installer/support_bundle.hpp"
 
 #include "support_bundle_zip.hpp"
@@ -38,11 +39,7 @@ namespace stdfs = std::filesystem;
 namespace {
 
 std::string utc(std::chrono::system_clock::time_point t, const char* format) {
-    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    ::gmtime_r(&tt, &tm);
-    char buf[32];
-    return std::string(buf, std::strftime(buf, sizeof buf, format, &tm));
+    return clock::utc_time(static_cast<std::int64_t>(std::chrono::system_clock::to_time_t(t)), format);
 }
 
 std::string host_name() {

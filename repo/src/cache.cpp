@@ -91,6 +91,7 @@ std::optional<CacheRecord> read_cache(const leo::fs::SystemRoot& root, const std
         CacheRecord record;
         record.repomd_sha256 = j.at("repomd_sha256").get<std::string>();
         record.revision = j.at("revision").get<std::string>();
+        record.timestamp = j.value("timestamp", std::int64_t{0});  // absent in records of older versions
         record.fetched = j.at("fetched").get<std::int64_t>();
         record.urls = j.at("urls").get<std::string>();
         record.filter = j.at("filter").get<std::string>();
@@ -108,6 +109,7 @@ std::optional<CacheRecord> read_cache(const leo::fs::SystemRoot& root, const std
 
 void write_cache(const leo::fs::SystemRoot& root, const std::filesystem::path& dir, const CacheRecord& record) {
     nlohmann::json j{{"repomd_sha256", record.repomd_sha256}, {"revision", record.revision},
+                     {"timestamp", record.timestamp},
                      {"fetched", record.fetched},             {"urls", record.urls},
                      {"filter", record.filter},               {"skipped", record.skipped},
                      {"first_skipped", record.first_skipped}, {"packages", nlohmann::json::array()}};

@@ -24,6 +24,7 @@ inline constexpr std::string_view k_entries_file = "entries.json";
 struct CacheRecord {
     std::string repomd_sha256;
     std::string revision;
+    std::int64_t timestamp = 0;  ///< Repomd::timestamp of the repomd.xml they came from (0: unknown)
     std::int64_t fetched = 0;
     std::string urls;        ///< url_settings() of the repository it came from
     std::string filter;      ///< LoadOptions::filter_key

@@ -1,4 +1,5 @@
 // Repository metadata tied together: load_metadata (repomd.xml, then primary), download_package, fetch_url.
+#include "leo/common/clock.hpp"
 #include "leo/repo/metadata.hpp"
 
 #include "cache.hpp"
@@ -162,6 +163,22 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
                                     "(<data type=\"primary\"> with a <location href=...>)",
                                     repo.id, shown_repomd));
     }
+    // yum's timestamp_check: a repomd.xml older than the one the cached entries came from (a
+    // mirror behind the others, or an old copy served again to hide an update) is not used;
+    // the cached entries stay the answer, unrefreshed, so that the next run asks again. Not
+    // for a repository read in place, whose administrator may put an older one there (yum
+    // turns the check off for --repofrompath).
+    if (cached.record && !is_local(repo) && repomd.timestamp != 0 &&
+        cached.record->timestamp > static_cast<std::int64_t>(repomd.timestamp)) {
+        Metadata md = detail::metadata_of(repo, *cached.record, MetadataSource::cache);
+        md.warnings.push_back(fmt::format(
+            "repository {}: not using repodata/repomd.xml from {}: it is older than the cached one (cached {}, "
+            "downloaded {}: a mirror behind, or an old copy served again); the cached metadata is used ('{}' "
+            "accepts the older one)",
+            repo.id, shown_repomd, clock::utc_time(cached.record->timestamp),
+            clock::utc_time(static_cast<std::int64_t>(repomd.timestamp)), "leo-installer clean metadata"));
+        return md;
+    }
     // repomd.xml unchanged since the entries were cached: they are the answer (dnf: "metadata not changed").
     const std::string repomd_sha256 = crypto::digest_hex("sha256", repomd_xml);
     if (cached.record && cached.record->repomd_sha256 == repomd_sha256) {
@@ -215,6 +232,7 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
         detail::CacheRecord record;
         record.repomd_sha256 = repomd_sha256;
         record.revision = metadata.revision;
+        record.timestamp = static_cast<std::int64_t>(repomd.timestamp);
         record.fetched = cached.now;
         record.urls = detail::url_settings(repo);
         record.filter = options.filter_key;

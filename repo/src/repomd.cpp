@@ -49,7 +49,17 @@ Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
                 if (data_type == "primary" && xmlTextReaderIsEmptyElement(reader.get()) == 1) {
                     repomd.primary = current;
                 }
-            } else if (depth == 2 && data_type == "primary") {
+            } else if (depth == 2 && name == "timestamp") {
+                // yum's repoMDObject: the repository's timestamp is the newest of its <data>'s
+                // (seconds since the epoch; a fraction, as some generators write, is dropped)
+                const std::string text = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
+                bool ok = false;
+                const std::uint64_t seconds = to_u64(text.substr(0, text.find('.')), ok);
+                if (ok && seconds > repomd.timestamp) {
+                    repomd.timestamp = seconds;
+                }
+            }
+            if (depth == 2 && data_type == "primary") {
                 if (name == "checksum") {
                     current.checksum_type = attribute(reader.get(), "type");
                     current.checksum = trim(take_xml_string(xmlTextReaderReadString(reader.get())));

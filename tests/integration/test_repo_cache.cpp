@@ -115,6 +115,60 @@ TEST_F(RepoCache, AChangedRepomdFetchesPrimaryAgain) {
     EXPECT_EQ(primary_gets(), 2u);
 }
 
+/// createrepo_c over `dir`, its repomd.xml's timestamps set to `timestamp` (seconds since the epoch).
+void make_repo_at(const stdfs::path& dir, const std::string& timestamp) {
+    leo::test::run_ok({"createrepo_c", "--quiet", "--no-database", "--revision", timestamp,
+                       "--set-timestamp-to-revision", dir.string()});
+}
+
+TEST_F(RepoCache, AnOlderRepomdIsNotUsedAndTheCachedAnswerStaysUntilClean) {
+    // yum's timestamp_check: a mirror behind the others, or an old copy of the repository
+    // served again (hiding 9.2.0), does not take the answer back.
+    write_repo("0");
+    stdfs::copy(docroot / "repo", docroot / "older", stdfs::copy_options::recursive);
+    stdfs::remove(docroot / "older" / (k_new + ".rpm"));
+    make_repo_at(docroot / "older", "1600000000");
+    make_repo_at(docroot / "repo", "1700000000");
+    EXPECT_EQ(update_of(check()), k_new);
+    const std::string cached = leo::fs::read_file(entries());
+    const auto primaries = primary_gets();
+    stdfs::rename(docroot / "repo", docroot / "newer");
+    stdfs::rename(docroot / "older", docroot / "repo");
+
+    const auto r = check();
+    EXPECT_EQ(update_of(r), k_new) << "the older repomd.xml took the update away";
+    EXPECT_TRUE(contains(r.err, "repository leo: not using repodata/repomd.xml from " + server->url() +
+                                    "/repo/repodata/repomd.xml: it is older than the cached one (cached "
+                                    "2023-11-14T22:13:20Z, downloaded 2020-09-13T12:26:40Z"))
+        << r.err;
+    EXPECT_TRUE(contains(r.err, "'leo-installer clean metadata' accepts the older one")) << r.err;
+    EXPECT_EQ(primary_gets(), primaries) << "the older primary is not read";
+    EXPECT_EQ(leo::fs::read_file(entries()), cached) << "the cache is unchanged (nor refreshed)";
+
+    // The administrator accepts it: clean metadata, and the older repository is the answer.
+    const auto clean = run_installer({"clean", "metadata", "--root", root.string()});
+    ASSERT_EQ(clean.exit_code, 0) << clean.err;
+    const auto after = check();
+    EXPECT_EQ(update_of(after), "leostream-broker-9.2.0~rc1-1.x86_64");
+    EXPECT_FALSE(contains(after.err, "older than the cached one")) << after.err;
+}
+
+TEST_F(RepoCache, ARepositoryReadInPlaceMayGoBackInTime) {
+    // file:// (and --repofrompath) is the administrator's own directory: read as it is, as
+    // yum turns timestamp_check off for --repofrompath.
+    write_repo("0", "file://" + (docroot / "repo").string());
+    stdfs::copy(docroot / "repo", docroot / "older", stdfs::copy_options::recursive);
+    stdfs::remove(docroot / "older" / (k_new + ".rpm"));
+    make_repo_at(docroot / "older", "1600000000");
+    make_repo_at(docroot / "repo", "1700000000");
+    EXPECT_EQ(update_of(check()), k_new);
+    stdfs::rename(docroot / "repo", docroot / "newer");
+    stdfs::rename(docroot / "older", docroot / "repo");
+    const auto r = check();
+    EXPECT_EQ(update_of(r), "leostream-broker-9.2.0~rc1-1.x86_64");
+    EXPECT_FALSE(contains(r.err, "older than the cached one")) << r.err;
+}
+
 TEST_F(RepoCache, AChangedBaseurlInvalidatesTheCache) {
     write_repo("-1");  // never expires: only the changed setting can make it fetch again
     EXPECT_EQ(update_of(check()), k_new);

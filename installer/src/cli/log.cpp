@@ -1,6 +1,7 @@
 // leo-installer log list [--json] | view NAME [--lines N] | clear NAME [-y]: the broker's and the installer's logs.
 #include "command.hpp"
 
+#include "leo/common/clock.hpp"
 #include "leo/common/error.hpp"
 #include "leo/common/log.hpp"
 #include "leo/common/redact.hpp"
@@ -19,12 +20,7 @@ namespace leo::cli {
 
 namespace {
 
-std::string utc(std::time_t t) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm));
-}
+std::string utc(std::time_t t) { return clock::utc_time(static_cast<std::int64_t>(t)); }
 
 /// The log's text for a terminal: control characters another account wrote (escape
 /// sequences in the broker's log) shown as \xNN, line by line; `pending` keeps a line

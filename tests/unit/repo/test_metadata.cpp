@@ -241,6 +241,7 @@ TEST(ParseRepomd, TextInMemory) {
     EXPECT_EQ(repomd.primary->checksum_type, "sha256");
     EXPECT_EQ(repomd.primary->checksum, "ab");
     EXPECT_EQ(repomd.primary->size, 12u);
+    EXPECT_EQ(repomd.timestamp, 0u) << "no <timestamp>";
     EXPECT_FALSE(leo::repo::parse_repomd("<repomd/>", "repomd: ").primary);
     try {
         (void)leo::repo::parse_repomd("<metadata/>", "repomd: ");
@@ -248,6 +249,20 @@ TEST(ParseRepomd, TextInMemory) {
     } catch (const leo::RepoError& e) {
         EXPECT_STREQ(e.what(), "repomd: the root element is <metadata>, expected <repomd>");
     }
+}
+
+TEST(ParseRepomd, TimestampIsTheNewestOfItsData) {
+    // yum's repoMDObject.timestamp: the newest <data><timestamp>; a fraction is dropped, an
+    // unreadable one ignored; <revision> is not a timestamp.
+    const auto repomd = leo::repo::parse_repomd(
+        "<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision>1800000000</revision>"
+        "<data type=\"other\"><timestamp>1700000005</timestamp></data>"
+        "<data type=\"primary\"><timestamp> 1700000009.75 </timestamp><location href=\"p.xml.gz\"/></data>"
+        "<data type=\"filelists\"><timestamp>soon</timestamp></data></repomd>",
+        "repomd: ");
+    EXPECT_EQ(repomd.timestamp, 1700000009u);
+    ASSERT_TRUE(repomd.primary);
+    EXPECT_EQ(repomd.primary->href, "p.xml.gz");
 }
 
 TEST(ParsePrimary, TextInMemory) {

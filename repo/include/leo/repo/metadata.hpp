@@ -120,6 +120,9 @@ struct PrimaryRef {
 
 struct Repomd {
     std::string revision;
+    /// The newest <timestamp> of its <data> elements, seconds since the epoch (yum's
+    /// repoMDObject.timestamp); 0 when none is readable.
+    std::uint64_t timestamp = 0;
     std::optional<PrimaryRef> primary;
 };
 
