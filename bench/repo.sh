@@ -93,7 +93,7 @@ summarise() {
     local mid=$(( ($# + 1) / 2 ))
     printf -v "${name}_s" '%s' "$(printf '%s\n' "$@" | sort -g | sed -n "${mid}p")"
     printf -v "${name}_mb" '%s' "$(awk '{printf "%.0f", $1/1024}' <<< "$mem")"
-    echo "$name: $* s, $mem KB ($(head -c 200 "$work/out" | tr '\n' ' '))"
+    echo "$name: $* s, $mem KB"
 }
 
 # measure NAME PREPARE COMMAND...: RUNS runs of COMMAND (after PREPARE each time), median
@@ -108,6 +108,7 @@ measure() {
         times+=("$(python3 "$work/timeit.py" "$work/out" "$work/err" "$@")")
     done
     summarise "$name" "$prepare" "$@" -- "${times[@]}"
+    echo "  its last output: $(head -c 200 "$work/out" | tr '\n' ' ')"
 }
 
 # The floor of any answer from a process that links what leo-installer links: an empty
