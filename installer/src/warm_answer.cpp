@@ -111,6 +111,7 @@ std::string unanswerable(const repo::RepoConfig& r, const repo::Metadata* md) {
             if (!k.starts_with('/') && !k.starts_with("file://"))
                 return "repository " + r.id + " has repo_gpgcheck with a key fetched from " + repo::url_scheme(k);
     if (md->repomd_sha256.empty()) return "repository " + r.id + " keeps no entries";
+    if (md->stale) return "repository " + r.id + " was answered by its cache: the servers' repomd.xml is older";
     return {};
 }
 

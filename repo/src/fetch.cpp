@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,23 +259,24 @@ Downloaded fetch_to_cache(Transfer& transfer, const leo::fs::SystemRoot& root, c
     (void)root.remove(out.part);
     out.fd = root.create_exclusive(out.part, 0644);
     const int fd = out.fd.get();
-    WriteBehind writer(fd, transfer.digest_algorithm);
+    std::optional<WriteBehind> writer;
     int write_errno = 0;
     transfer.to_file = true;
-    transfer.sink = [&](const char* data, std::size_t n) { return writer.write(data, n); };
+    transfer.sink = [&](const char* data, std::size_t n) { return writer->write(data, n); };
     try {
+        writer.emplace(fd, transfer.digest_algorithm);  // in the try: a thread that cannot start removes the .part too
         transfer.run(what, hint, http_hint);
-        write_errno = writer.finish();
+        write_errno = writer->finish();
         if (write_errno == 0 && transfer.durable && ::fsync(fd) != 0) {
             write_errno = errno;
         }
         if (write_errno != 0) {
             throw system_error(fmt::format("cannot write {}", root.host(out.part).string()), write_errno);
         }
-        out.digest_hex = writer.hex();
+        out.digest_hex = writer->hex();
     } catch (...) {
-        if (write_errno == 0) {
-            write_errno = writer.finish();  // a failed write is what stopped the transfer
+        if (write_errno == 0 && writer) {
+            write_errno = writer->finish();  // a failed write is what stopped the transfer
         }
         discard(root, out.part);
         if (write_errno != 0) {

@@ -1,5 +1,4 @@
 // Repository metadata tied together: load_metadata (repomd.xml, then primary), download_package, fetch_url.
-#include "leo/common/clock.hpp"
 #include "leo/repo/metadata.hpp"
 
 #include "cache.hpp"
@@ -8,8 +7,10 @@
 #include "fetch.hpp"
 #include "scan.hpp"
 
+#include "leo/common/clock.hpp"
 #include "leo/common/crypto.hpp"
 #include "leo/common/error.hpp"
+#include "leo/common/hint.hpp"
 #include "leo/repo/mirrors.hpp"
 #include "leo/repo/signature.hpp"
 #include "leo/repo/url.hpp"
@@ -100,7 +101,25 @@ struct CacheUse {
     std::optional<detail::CacheRecord> record;  ///< usable for this repository and filter
     std::string why_not;                        ///< why there is none
     std::int64_t now = 0;
+    /// The cached entries as the answer (Metadata::stale, with the warning), set when a
+    /// server's repomd.xml was older than theirs: given if no other server does better.
+    std::optional<Metadata> older;
 };
+
+/// A server's repomd.xml is older than the cached one (yum's timestamp_check): that server
+/// failed, the next one is tried (failover), and the cache answers if none does better.
+class OlderRepomd : public RepoError {
+public:
+    using RepoError::RepoError;
+};
+
+/// What accepts an older repomd.xml: root's `clean metadata`, or removing another user's own cache.
+std::string accept_older_hint(const leo::fs::SystemRoot& root, const std::filesystem::path& cache) {
+    if (::geteuid() == 0) {
+        return command_hint("clean metadata") + " accepts the older one";
+    }
+    return fmt::format("removing {} (your own cache) accepts the older one", root.host(cache).string());
+}
 
 /// The answer of the cache when it may give one without the network (-C; within
 /// metadata_expire); otherwise `cached` holds the usable record for load_from, if any.
@@ -164,26 +183,36 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
                                     repo.id, shown_repomd));
     }
     // yum's timestamp_check: a repomd.xml older than the one the cached entries came from (a
-    // mirror behind the others, or an old copy served again to hide an update) is not used;
-    // the cached entries stay the answer, unrefreshed, so that the next run asks again. Not
-    // for a repository read in place, whose administrator may put an older one there (yum
-    // turns the check off for --repofrompath).
-    if (cached.record && !is_local(repo) && repomd.timestamp != 0 &&
-        cached.record->timestamp > static_cast<std::int64_t>(repomd.timestamp)) {
-        Metadata md = detail::metadata_of(repo, *cached.record, MetadataSource::cache);
-        md.warnings.push_back(fmt::format(
+    // mirror behind the others, or an old copy served again to hide an update) is not used:
+    // the next server is tried, and if none does better the cached entries answer, unrefreshed,
+    // so that the next run asks again. A repomd.xml without a timestamp counts as 0, as in yum.
+    // Not for a repository the administrator points at by hand (read in place, or
+    // --repofrompath: yum turns the check off for it), nor against a cached time more than a
+    // day ahead of the clock (a publisher's clock gone wrong must not block every later one).
+    if (cached.record && !is_local(repo) && repo.source != "--repofrompath" &&
+        cached.record->timestamp <= cached.now + 86400 && cached.record->timestamp > repomd.timestamp) {
+        const std::string why = fmt::format(
             "repository {}: not using repodata/repomd.xml from {}: it is older than the cached one (cached {}, "
-            "downloaded {}: a mirror behind, or an old copy served again); the cached metadata is used ('{}' "
-            "accepts the older one)",
+            "downloaded {}: a mirror behind, or an old copy served again)",
             repo.id, shown_repomd, clock::utc_time(cached.record->timestamp),
-            clock::utc_time(static_cast<std::int64_t>(repomd.timestamp)), "leo-installer clean metadata"));
-        return md;
+            repomd.timestamp == 0 ? std::string("without a timestamp") : clock::utc_time(repomd.timestamp));
+        if (!cached.older) {
+            Metadata md = detail::metadata_of(repo, *cached.record, MetadataSource::cache);
+            md.stale = true;
+            md.warnings.push_back(why + "; the cached metadata is used (" + accept_older_hint(root, cache) + ")");
+            cached.older = std::move(md);
+        }
+        throw OlderRepomd(why);
     }
     // repomd.xml unchanged since the entries were cached: they are the answer (dnf: "metadata not changed").
     const std::string repomd_sha256 = crypto::digest_hex("sha256", repomd_xml);
     if (cached.record && cached.record->repomd_sha256 == repomd_sha256) {
+        const bool untimed = cached.record->timestamp != repomd.timestamp;  // a record of an older version
+        cached.record->timestamp = repomd.timestamp;
         if (repo.metadata_expire > 0) {  // the expiry starts again (0: always expired; -1: never)
             cached.record->fetched = cached.now;
+        }
+        if (repo.metadata_expire > 0 || untimed) {
             detail::write_cache(root, cache, *cached.record);
         }
         return detail::metadata_of(repo, *cached.record, MetadataSource::revalidated);
@@ -232,7 +261,7 @@ Metadata load_from(const RepoConfig& repo, const std::string& baseurl, const leo
         detail::CacheRecord record;
         record.repomd_sha256 = repomd_sha256;
         record.revision = metadata.revision;
-        record.timestamp = static_cast<std::int64_t>(repomd.timestamp);
+        record.timestamp = repomd.timestamp;
         record.fetched = cached.now;
         record.urls = detail::url_settings(repo);
         record.filter = options.filter_key;
@@ -372,12 +401,25 @@ Metadata load_metadata(const RepoConfig& repo, const leo::fs::SystemRoot& root,
         const detail::ResolvedMirrors mirrors = resolve_mirrors(repo);
         const Metalink* metalink = mirrors.metalink ? &*mirrors.metalink : nullptr;
         std::string served;
-        Metadata metadata = try_each(repo, mirrors.urls, mirrors.only_baseurls, mirrors.failures,
-                                     [&](const std::string& baseurl) {
-                                         Metadata md = load_from(repo, baseurl, root, cache, options, cached, metalink);
-                                         served = baseurl;
-                                         return md;
-                                     });
+        Metadata metadata;
+        try {
+            metadata = try_each(repo, mirrors.urls, mirrors.only_baseurls, mirrors.failures,
+                                [&](const std::string& baseurl) {
+                                    Metadata md = load_from(repo, baseurl, root, cache, options, cached, metalink);
+                                    served = baseurl;
+                                    return md;
+                                });
+        } catch (const RepoError& e) {
+            if (!cached.older) {
+                throw;
+            }
+            // no server did better than one whose repomd.xml is older than the cache: the cache answers
+            metadata = std::move(*cached.older);
+            if (mirrors.urls.size() > 1) {
+                metadata.warnings.push_back(scrub(e.what(), repo));
+            }
+            served = metadata.packages.empty() ? mirrors.urls.front() : metadata.packages.front().base_url;
+        }
         metadata.mirrors.push_back(served);
         for (const auto& url : mirrors.urls) {
             if (url != served) {

@@ -9,6 +9,12 @@
 #include <fmt/format.h>
 #include <libxml/xmlreader.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
 namespace leo::repo {
 
 using detail::attribute;
@@ -18,6 +24,28 @@ using detail::to_u64;
 using detail::trim;
 using detail::xml_base;
 using detail::XmlReader;
+
+namespace {
+
+/// A <timestamp> as yum reads it (Python's float(): "1700000000", "1.7e9", "+17e8",
+/// "1700000000.25"), in whole seconds, at most k_max_timestamp; 0 for text that is not a
+/// positive finite number (yum would fail on it; here that <data> has no timestamp).
+std::int64_t timestamp_of(const std::string& raw) {
+    constexpr double k_max_timestamp = 253402300799.0;  // 9999-12-31T23:59:59Z
+    const std::string text = trim(raw);
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text.front())) != 0) {
+        return 0;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value) || value <= 0) {
+        return 0;
+    }
+    return static_cast<std::int64_t>(std::min(value, k_max_timestamp));
+}
+
+} // namespace
 
 /// Parse repomd.xml with the streaming reader. Throws RepoError(`invalid` + cause) when
 /// it is not well-formed repomd XML.
@@ -51,11 +79,8 @@ Repomd parse_repomd(const std::string& xml, const std::string& invalid) {
                 }
             } else if (depth == 2 && name == "timestamp") {
                 // yum's repoMDObject: the repository's timestamp is the newest of its <data>'s
-                // (seconds since the epoch; a fraction, as some generators write, is dropped)
-                const std::string text = trim(take_xml_string(xmlTextReaderReadString(reader.get())));
-                bool ok = false;
-                const std::uint64_t seconds = to_u64(text.substr(0, text.find('.')), ok);
-                if (ok && seconds > repomd.timestamp) {
+                const auto seconds = timestamp_of(take_xml_string(xmlTextReaderReadString(reader.get())));
+                if (seconds > repomd.timestamp) {
                     repomd.timestamp = seconds;
                 }
             }

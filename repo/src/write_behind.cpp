@@ -1,8 +1,11 @@
 // WriteBehind: a download's chunks written and hashed on a second thread.
 #include "write_behind.hpp"
 
+#include "leo/common/error.hpp"
+
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <unistd.h>
 
 namespace leo::repo::detail {
@@ -18,7 +21,11 @@ WriteBehind::WriteBehind(int fd, const std::string& algorithm) : m_fd(fd) {
     if (!algorithm.empty()) {
         m_digest.emplace(algorithm);
     }
-    m_thread = std::thread([this] { run(); });
+    try {
+        m_thread = std::thread([this] { run(); });
+    } catch (const std::system_error& e) {
+        throw leo::system_error("cannot start the thread that writes the download", e.code().value());
+    }
 }
 
 WriteBehind::~WriteBehind() { (void)finish(); }

@@ -35,7 +35,8 @@ public:
     static constexpr std::size_t k_chunks = 8;
 
     /// `algorithm`: crypto::Digest's names ("sha256", ...), or "" to write without hashing.
-    /// Throws leo::Error for an algorithm OpenSSL does not know.
+    /// Throws leo::Error for an algorithm OpenSSL does not know, leo::SystemError when the
+    /// thread cannot start (a task limit: EAGAIN).
     WriteBehind(int fd, const std::string& algorithm);
     /// finish(), its result dropped: the caller is already failing.
     ~WriteBehind();

@@ -141,9 +141,22 @@ TEST_F(RepoCache, AnOlderRepomdIsNotUsedAndTheCachedAnswerStaysUntilClean) {
                                     "/repo/repodata/repomd.xml: it is older than the cached one (cached "
                                     "2023-11-14T22:13:20Z, downloaded 2020-09-13T12:26:40Z"))
         << r.err;
-    EXPECT_TRUE(contains(r.err, "'leo-installer clean metadata' accepts the older one")) << r.err;
+    EXPECT_TRUE(contains(r.err, "`leo-installer clean metadata --root " + root.string() + "` accepts the older one"))
+        << r.err;
     EXPECT_EQ(primary_gets(), primaries) << "the older primary is not read";
     EXPECT_EQ(leo::fs::read_file(entries()), cached) << "the cache is unchanged (nor refreshed)";
+
+    // No answer is kept from it: the launcher asks again, and once the mirror has caught up
+    // the warning is gone (a kept answer would repeat it while repomd.xml stays the newer one).
+    stdfs::rename(docroot / "repo", docroot / "older");
+    stdfs::rename(docroot / "newer", docroot / "repo");
+    const auto caught_up = check();
+    EXPECT_EQ(update_of(caught_up), k_new);
+    EXPECT_FALSE(contains(caught_up.err, "older than the cached one")) << caught_up.err;
+    EXPECT_EQ(primary_gets(), primaries) << "the cached entries answer: repomd.xml is the cached one again";
+    stdfs::rename(docroot / "repo", docroot / "newer");
+    stdfs::rename(docroot / "older", docroot / "repo");
+    EXPECT_TRUE(contains(check().err, "older than the cached one"));
 
     // The administrator accepts it: clean metadata, and the older repository is the answer.
     const auto clean = run_installer({"clean", "metadata", "--root", root.string()});
@@ -151,6 +164,58 @@ TEST_F(RepoCache, AnOlderRepomdIsNotUsedAndTheCachedAnswerStaysUntilClean) {
     const auto after = check();
     EXPECT_EQ(update_of(after), "leostream-broker-9.2.0~rc1-1.x86_64");
     EXPECT_FALSE(contains(after.err, "older than the cached one")) << after.err;
+}
+
+TEST_F(RepoCache, ALaggingMirrorIsPassedForTheNextAndOneWithoutTimestampCountsAsOlder) {
+    // Two baseurls: the first lags behind the cache, the second has the newest repository.
+    stdfs::copy(docroot / "repo", docroot / "mid", stdfs::copy_options::recursive);
+    stdfs::copy(docroot / "repo", docroot / "lag", stdfs::copy_options::recursive);
+    stdfs::remove(docroot / "mid" / (k_new + ".rpm"));
+    stdfs::remove(docroot / "lag" / (k_new + ".rpm"));
+    stdfs::remove(docroot / "lag" / "leostream-broker-9.2.0~rc1-1.x86_64.rpm");
+    make_repo_at(docroot / "mid", "1650000000");   // newest 9.2.0~rc1
+    make_repo_at(docroot / "lag", "1600000000");   // newest 9.1.10
+    make_repo_at(docroot / "repo", "1700000000");  // newest 9.2.0
+    write_repo("0", server->url() + "/a\n        " + server->url() + "/b");
+    stdfs::create_directory_symlink(docroot / "mid", docroot / "a");
+    EXPECT_EQ(update_of(check()), "leostream-broker-9.2.0~rc1-1.x86_64");  // from a (b does not exist yet)
+    stdfs::remove(docroot / "a");
+    stdfs::create_directory_symlink(docroot / "lag", docroot / "a");
+    stdfs::create_directory_symlink(docroot / "repo", docroot / "b");
+    const auto r = check();
+    EXPECT_EQ(update_of(r), k_new) << "the lagging first mirror hid the newer second one";
+    EXPECT_FALSE(contains(r.err, "older than the cached one")) << r.err;
+
+    // Every mirror older: the cache answers, with the warning. A repomd.xml without any
+    // <timestamp> counts as older than a timestamped cache (yum's repoMDObject default 0).
+    stdfs::remove(docroot / "b");
+    stdfs::create_directory(docroot / "b");
+    stdfs::copy(docroot / "lag", docroot / "b", stdfs::copy_options::recursive);
+    std::string repomd = leo::fs::read_file(docroot / "b/repodata/repomd.xml");
+    for (std::size_t at; (at = repomd.find("<timestamp>")) != std::string::npos;)
+        repomd.erase(at, repomd.find("</timestamp>", at) + 12 - at);
+    leo::fs::write_file_atomic(docroot / "b/repodata/repomd.xml", repomd);
+    const auto both = check();
+    EXPECT_EQ(update_of(both), k_new);
+    EXPECT_TRUE(contains(both.err, "/a/repodata/repomd.xml: it is older than the cached one")) << both.err;
+    EXPECT_TRUE(contains(both.err, "/b/repodata/repomd.xml: it is older than the cached one (cached "
+                                   "2023-11-14T22:13:20Z, downloaded without a timestamp"))
+        << both.err;
+}
+
+TEST_F(RepoCache, ACachedTimestampFromTheFarFutureDoesNotBlockLaterOnes) {
+    // A publisher's clock gone wrong once (the year 2100) must not hide every later repomd.xml.
+    write_repo("0");
+    stdfs::copy(docroot / "repo", docroot / "later", stdfs::copy_options::recursive);
+    make_repo_at(docroot / "later", "1700000000");
+    stdfs::remove(docroot / "repo" / (k_new + ".rpm"));
+    make_repo_at(docroot / "repo", "4102444800");
+    EXPECT_EQ(update_of(check()), "leostream-broker-9.2.0~rc1-1.x86_64");
+    stdfs::rename(docroot / "repo", docroot / "future");
+    stdfs::rename(docroot / "later", docroot / "repo");
+    const auto r = check();
+    EXPECT_EQ(update_of(r), k_new);
+    EXPECT_FALSE(contains(r.err, "older than the cached one")) << r.err;
 }
 
 TEST_F(RepoCache, ARepositoryReadInPlaceMayGoBackInTime) {

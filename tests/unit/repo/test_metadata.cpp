@@ -260,9 +260,26 @@ TEST(ParseRepomd, TimestampIsTheNewestOfItsData) {
         "<data type=\"primary\"><timestamp> 1700000009.75 </timestamp><location href=\"p.xml.gz\"/></data>"
         "<data type=\"filelists\"><timestamp>soon</timestamp></data></repomd>",
         "repomd: ");
-    EXPECT_EQ(repomd.timestamp, 1700000009u);
+    EXPECT_EQ(repomd.timestamp, 1700000009);
     ASSERT_TRUE(repomd.primary);
     EXPECT_EQ(repomd.primary->href, "p.xml.gz");
+}
+
+TEST(ParseRepomd, TimestampIsReadAsYumReadsAFloat) {
+    const auto of = [](const std::string& text) {
+        return leo::repo::parse_repomd("<repomd><data type=\"other\"><timestamp>" + text + "</timestamp></data></repomd>",
+                                       "repomd: ")
+            .timestamp;
+    };
+    EXPECT_EQ(of("1.9e9"), 1900000000);        // not 1: the exponent counts
+    EXPECT_EQ(of("+1800000000"), 1800000000);
+    EXPECT_EQ(of("1e300"), 253402300799);      // clamped to 9999-12-31, never negative
+    EXPECT_EQ(of("18446744073709551616"), 253402300799);
+    EXPECT_EQ(of("-5"), 0);                    // not a time: as if absent
+    EXPECT_EQ(of("nan"), 0);
+    EXPECT_EQ(of("inf"), 0);
+    EXPECT_EQ(of("12 34"), 0);
+    EXPECT_EQ(of(""), 0);
 }
 
 TEST(ParsePrimary, TextInMemory) {

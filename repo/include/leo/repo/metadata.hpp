@@ -62,6 +62,10 @@ struct Metadata {
     std::size_t skipped = 0;
     std::string first_skipped;            ///< why the first was skipped ("" when none)
     MetadataSource source = MetadataSource::fetched;
+    /// The cached entries answered although the network was asked: every server's
+    /// repomd.xml was older than the cached one (yum's timestamp_check; `warnings` says so).
+    /// Such an answer must not be given again without asking the servers again.
+    bool stale = false;
     /// SHA-256 (hex) of the repomd.xml these entries come from; "" when no entries are cached
     /// (LoadOptions::filter_key empty).
     std::string repomd_sha256;
@@ -120,9 +124,9 @@ struct PrimaryRef {
 
 struct Repomd {
     std::string revision;
-    /// The newest <timestamp> of its <data> elements, seconds since the epoch (yum's
-    /// repoMDObject.timestamp); 0 when none is readable.
-    std::uint64_t timestamp = 0;
+    /// The newest <timestamp> of its <data> elements, whole seconds since the epoch, read as
+    /// yum's repoMDObject.timestamp (a float: "1.7e9" too); 0 when none is readable.
+    std::int64_t timestamp = 0;
     std::optional<PrimaryRef> primary;
 };
 
