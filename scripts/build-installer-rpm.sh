@@ -3,7 +3,8 @@
 #
 # usage: scripts/build-installer-rpm.sh BINARY OUTDIR [VERSION]
 #   BINARY   the built leo-installer launcher (build/installer/leo-installer); the full
-#            program it executes (build/libexec/leo-installer/leo-installer) and the built
+#            program it executes (build/libexec/leo-installer/leo-installer), the module of
+#            its GET beside it (leo-installer-get.so) and the built
 #            leo-menu beside it are packaged too, with the sudoers drop-in it prints
 #            (leo-menu --print-sudoers: made from its action table, never edited by hand)
 #   VERSION  the package version (default: the project's, from CMakeLists.txt)
@@ -23,6 +24,9 @@ cp "$binary" "$top"/SOURCES/leo-installer
 program=$(dirname "$binary")/../libexec/leo-installer/leo-installer
 [[ -x $program ]] || { echo "build-installer-rpm.sh: $program (the full program the launcher executes) is not built" >&2; exit 1; }
 cp "$program" "$top"/SOURCES/leo-installer-program
+module=$(dirname "$program")/leo-installer-get.so
+[[ -f $module ]] || { echo "build-installer-rpm.sh: $module (the launcher's GET module) is not built" >&2; exit 1; }
+cp "$module" "$top"/SOURCES/leo-installer-get.so
 menu=$(dirname "$binary")/leo-menu
 [[ -x $menu ]] || { echo "build-installer-rpm.sh: $menu (the Administration Menu) is not built beside $binary" >&2; exit 1; }
 cp "$menu" "$top"/SOURCES/leo-menu

@@ -1,29 +1,32 @@
 // check-update's warm answer (warm_answer.hpp): kept by the full program, given again by the launcher.
 //
-// This file is linked into the launcher: it may use only what the launcher loads (libcurl,
-// OpenSSL's libcrypto, libc++ and the header-only nlohmann-json) and the parts of our
-// libraries that need nothing more (SystemRoot, crypto digests, the repository's transfer
-// options, URL rules).
+// This file is linked into the launcher: it may use only what the launcher loads (OpenSSL's
+// libcrypto, libc++ and the header-only nlohmann-json) and the parts of our libraries that
+// need nothing more (SystemRoot, crypto digests, URL rules). libcurl is the GET module's
+// (warm_get.hpp), loaded only when a GET is needed.
 #include "leo/installer/warm_answer.hpp"
+
+#include "warm_get.hpp"
 
 #include "leo/common/crypto.hpp"
 #include "leo/common/system_root.hpp"
 #include "leo/repo/cache.hpp"
-#include "leo/repo/curl_options.hpp"
 #include "leo/repo/url.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <ctime>
+#include <future>
 #include <map>
 #include <set>
 #include <string_view>
+#include <thread>
 #include <utility>
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,40 +151,62 @@ std::string rpmdb_identity(const fs::SystemRoot& sys) {
     }
 }
 
-// ---- the launcher's GET of repomd.xml ----------------------------------------------------------
+// ---- the launcher's GET of repomd.xml -----------------------------------------------------------
 
-struct Body {
-    std::string data;
-    bool over = false;
-};
-
-std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
-    auto& body = *static_cast<Body*>(user);
-    const std::size_t n = size * count;
-    if (body.data.size() + n > repo::k_repomd_limit) {
-        body.over = true;
-        return 0;
-    }
-    body.data.append(data, n);
-    return n;
+/// Loads the GET module (warm_get.hpp) and initialises libcurl: its GET, or nullptr when the
+/// module is missing, of another version, or libcurl cannot start. The module stays loaded
+/// (the launcher ends in _exit or exec).
+GetFunction load_get_module(const stdfs::path& module) noexcept {
+    void* handle = ::dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) return nullptr;
+    const auto init = reinterpret_cast<GetInit>(::dlsym(handle, k_get_init_symbol));
+    const auto get = reinterpret_cast<GetFunction>(::dlsym(handle, k_get_symbol));
+    if (init == nullptr || get == nullptr || !init()) return nullptr;
+    return get;
 }
 
+/// The GET module, loaded on a thread of its own from construction (mapping and relocating
+/// libcurl's libraries is most of a warm answer's time: it overlaps the checks of the
+/// answer's inputs); get() waits for it. The thread is detached: the launcher ends in _exit or
+/// exec, which end it too. Without a thread (none can start), get() loads the module itself.
+class GetLoader {
+public:
+    explicit GetLoader(stdfs::path module) : m_module(std::move(module)) {
+        std::promise<GetFunction> loaded;
+        m_loaded = loaded.get_future();
+        try {
+            std::thread([module = m_module, loaded = std::move(loaded)]() mutable {
+                loaded.set_value(load_get_module(module));
+            }).detach();
+        } catch (const std::system_error&) {
+            // No thread: `loaded` was destroyed with the lambda, get() sees a broken promise.
+        }
+    }
+
+    GetFunction get() {
+        try {
+            return m_loaded.get();
+        } catch (const std::future_error&) {
+            return load_get_module(m_module);
+        }
+    }
+
+private:
+    stdfs::path m_module;
+    std::future<GetFunction> m_loaded;
+};
+
 /// SHA-256 of what `url` serves with the repository's settings, or "" on any failure.
-std::string remote_sha256(const repo::RepoConfig& r, const std::string& url, bool allow_file) {
+std::string remote_sha256(GetFunction get, const repo::RepoConfig& r, const std::string& url, bool allow_file) {
     const auto protocols = repo::transfer_protocols(url, allow_file);
-    if (!protocols.allowed) return {};
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return {};
-    CURL* c = curl_easy_init();
-    if (c == nullptr) return {};
-    std::array<char, CURL_ERROR_SIZE> error{};
-    Body body;
-    (void)repo::set_transfer_options(c, r, url, protocols, error.data());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    const CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK || body.over) return {};
-    return crypto::digest_hex("sha256", body.data);
+    if (get == nullptr || !protocols.allowed) return {};
+    GetRequest request;
+    request.repo = &r;
+    request.url = &url;
+    request.protocols = &protocols;
+    request.limit = repo::k_repomd_limit;
+    if (!get(&request)) return {};
+    return crypto::digest_hex("sha256", request.body);
 }
 
 json repo_json(const repo::RepoConfig& r, const repo::Metadata& md) {
@@ -399,6 +424,23 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
         if (!text) return std::nullopt;
         const json a = json::parse(*text, nullptr, false);
         if (a.is_discarded() || !a.is_object() || a.value("format", 0) != k_format) return std::nullopt;
+        // The repositories the full program would ask for repomd.xml again; the GET module
+        // starts loading now, while the inputs are checked.
+        const std::string policy = a.at("policy").get<std::string>();
+        const auto now = static_cast<std::int64_t>(std::time(nullptr));
+        std::vector<const json*> asked;
+        for (const auto& r : a.at("repos")) {
+            if (!must_ask(policy, r.at("fetched").get<std::int64_t>(), r.at("metadata_expire").get<std::int64_t>(),
+                          now))
+                continue;
+            // With repo_gpgcheck the full program fetches repomd.xml.asc again too and verifies
+            // it (OpenPGP, librpm: not in the launcher): a signature that went bad or that a
+            // key no longer trusted made is its error, even over the same repomd.xml.
+            if (r.value("repo_gpgcheck", true)) return std::nullopt;
+            asked.push_back(&r);
+        }
+        std::optional<GetLoader> loader;
+        if (!asked.empty()) loader.emplace(program.parent_path() / k_get_module);
         if (a.at("args") != json(args) || a.at("cwd") != cwd || a.at("euid") != ::geteuid() ||
             a.at("root") != root.string() || a.at("environment") != environment ||
             a.at("program") != host_identity(program) || a.at("rpmdb") != rpmdb_identity(fs::SystemRoot(root)))
@@ -414,18 +456,10 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
             if (!content.empty() && content_digest(s, inside) != content) return std::nullopt;
             if (!names.empty() && fs::names_digest(s.list(inside)) != names) return std::nullopt;
         }
-        const std::string policy = a.at("policy").get<std::string>();
-        const auto now = static_cast<std::int64_t>(std::time(nullptr));
-        for (const auto& r : a.at("repos")) {
-            if (!must_ask(policy, r.at("fetched").get<std::int64_t>(), r.at("metadata_expire").get<std::int64_t>(),
-                          now))
-                continue;
-            // With repo_gpgcheck the full program fetches repomd.xml.asc again too and verifies
-            // it (OpenPGP, librpm: not in the launcher): a signature that went bad or that a
-            // key no longer trusted made is its error, even over the same repomd.xml.
-            if (r.value("repo_gpgcheck", true)) return std::nullopt;
-            if (remote_sha256(repo_of(r), r.at("url").get<std::string>(), r.at("allow_file").get<bool>()) !=
-                r.at("repomd_sha256").get<std::string>())
+        const GetFunction get = loader ? loader->get() : nullptr;
+        for (const json* r : asked) {
+            if (remote_sha256(get, repo_of(*r), r->at("url").get<std::string>(), r->at("allow_file").get<bool>()) !=
+                r->at("repomd_sha256").get<std::string>())
                 return std::nullopt;
         }
         // Every field is read before anything is written: an answer that fails to parse

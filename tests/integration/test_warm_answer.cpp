@@ -10,6 +10,8 @@
 #include "served_repo_support.hpp"
 #include "test_support.hpp"
 
+#include "leo/common/fs.hpp"
+
 #include <fstream>
 
 #include <sys/stat.h>
@@ -418,3 +420,68 @@ TEST_F(WarmAnswer, NoUpdateSaysWhenTheInstalledPackageIsNoLongerOffered) {
 }
 
 } // namespace
+
+// The launcher loads libcurl only for a GET (installer/src/warm_get.hpp): it is not among the
+// libraries it needs, and without its GET module it still answers within metadata_expire;
+// past it, with the module missing or not a module, the full program answers, rightly.
+class WarmAnswerGetModule : public WarmAnswer {
+protected:
+    /// A copy of the launcher in TREE/installer, the full program linked at
+    /// TREE/libexec/leo-installer/leo-installer and `module` (if any) as its GET module.
+    stdfs::path launcher_tree(const std::string& name, const std::optional<std::string>& module) {
+        const stdfs::path tree = tmp.path() / name;
+        const stdfs::path built = LEO_INSTALLER_BIN;
+        stdfs::create_directories(tree / "installer");
+        stdfs::create_directories(tree / "libexec/leo-installer");
+        stdfs::copy_file(built, tree / "installer/leo-installer");
+        stdfs::create_symlink(built.parent_path().parent_path() / "libexec/leo-installer/leo-installer",
+                              tree / "libexec/leo-installer/leo-installer");
+        if (module) leo::fs::write_file_atomic(tree / "libexec/leo-installer/leo-installer-get.so", *module);
+        return tree / "installer/leo-installer";
+    }
+    leo::subprocess::Result check_with(const stdfs::path& launcher) {
+        return leo::subprocess::run({launcher.string(), "check-update", "--root", root.string()});
+    }
+};
+
+TEST_F(WarmAnswerGetModule, TheLauncherDoesNotLinkLibcurl) {
+    const std::string needed = leo::test::run_ok({"readelf", "-d", LEO_INSTALLER_BIN});
+    EXPECT_TRUE(contains(needed, "libcrypto")) << needed;  // what it needs is listed
+    EXPECT_FALSE(contains(needed, "libcurl")) << needed;
+    const stdfs::path module =
+        stdfs::path(LEO_INSTALLER_BIN).parent_path().parent_path() / "libexec/leo-installer/leo-installer-get.so";
+    EXPECT_TRUE(contains(leo::test::run_ok({"readelf", "-d", module.string()}), "libcurl")) << module;
+}
+
+TEST_F(WarmAnswerGetModule, WithoutItTheLauncherAnswersWithinExpireAndTheFullProgramPastIt) {
+    const auto bare = launcher_tree("bare", std::nullopt);
+    const auto broken = launcher_tree("broken", std::string("not a shared object\n"));
+    write_repo("1h");
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    const auto within = kept();
+    const std::size_t requests = server->request_count();
+    for (const auto& launcher : {bare, broken}) {
+        const auto r = check_with(launcher);
+        EXPECT_EQ(r.exit_code, 100) << r.err;
+        EXPECT_EQ(r.out, first.out);
+        EXPECT_EQ(kept(), within) << launcher << ": the launcher answered within metadata_expire";
+    }
+    EXPECT_EQ(server->request_count(), requests) << "nothing was asked within metadata_expire";
+
+    write_repo("0");
+    const auto past = check();
+    ASSERT_EQ(past.exit_code, 100) << past.err;
+    for (const auto& launcher : {bare, broken}) {
+        const auto before = kept();
+        const auto r = check_with(launcher);
+        EXPECT_EQ(r.exit_code, 100) << r.err;
+        EXPECT_EQ(r.out, past.out);
+        EXPECT_EQ(r.err, past.err);
+        EXPECT_NE(kept(), before) << launcher << ": no GET module, the full program answers past metadata_expire";
+    }
+    // The built launcher, with its module, answers past metadata_expire with its one GET.
+    const std::size_t repomd = server->request_count("repomd.xml");
+    expect_launcher_answers(past);
+    EXPECT_EQ(server->request_count("repomd.xml"), repomd + 2);
+}

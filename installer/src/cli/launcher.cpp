@@ -1,7 +1,8 @@
 // leo-installer: the launcher. It gives check-update's kept answer again when nothing it was
-// computed from has changed (warm_answer.hpp), loading libcurl and little else; otherwise it
-// executes the full program, ../libexec/leo-installer/leo-installer beside it, with the same
-// arguments (argv[0] too: switch_database.pl is known by its name) and environment.
+// computed from has changed (warm_answer.hpp), loading libcrypto and little else (libcurl only
+// when a GET is needed: the module leo-installer-get.so beside the full program, warm_get.hpp);
+// otherwise it executes the full program, ../libexec/leo-installer/leo-installer beside it,
+// with the same arguments (argv[0] too: switch_database.pl is known by its name) and environment.
 #include "leo/installer/warm_answer.hpp"
 
 #include <cerrno>
@@ -35,5 +36,6 @@ int main(int argc, char** argv) {
     ::execv(program.c_str(), argv);
     std::fprintf(stderr, "leo-installer: error: cannot run the program %s: %s; reinstall the leo-installer package\n",
                  program.c_str(), std::strerror(errno));
-    return 1;
+    // _exit: the thread loading the GET module (warm_answer.cpp) may still run; stderr is unbuffered.
+    ::_exit(1);
 }

@@ -3,9 +3,12 @@
 /// computed from, and given again without loading the rest of the program while all of it
 /// is unchanged (a monitoring check that runs the same command every few minutes).
 ///
-/// `leo-installer` is a small launcher (libcurl, OpenSSL, libc++ only) that answers from a
-/// kept answer when it may, and otherwise executes the full program
-/// (../libexec/leo-installer/leo-installer beside it). The full program's check-update keeps
+/// `leo-installer` is a small launcher (OpenSSL's libcrypto and libc++ only) that answers from
+/// a kept answer when it may, and otherwise executes the full program
+/// (../libexec/leo-installer/leo-installer beside it). Its GET of repomd.xml is in a module
+/// beside the full program (leo-installer-get.so, installer/src/warm_get.hpp) that brings
+/// libcurl: loaded only when an answer needs a GET, on a thread of its own while the inputs
+/// are checked; without it (missing, of another build) the full program answers. The full program's check-update keeps
 /// an answer (AnswerMaker) when:
 /// - it succeeded (exit 0 or 100) and every repository it read loaded (none skipped);
 /// - every repository is answerable: baseurl only (a mirrorlist or metalink is read again by
