@@ -187,6 +187,8 @@ Result run(const std::vector<std::string>& argv, const Options& options) {
         }
         ::fcntl(3, F_SETFD, FD_CLOEXEC);
         close_from(4);
+        // Handlers are reset by exec; what the program ignores (SIGXFSZ, cli.cpp) is not.
+        ::signal(SIGXFSZ, SIG_DFL);
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);

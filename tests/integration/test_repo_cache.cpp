@@ -11,6 +11,9 @@
 #include "leo/common/fs.hpp"
 
 #include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -331,6 +334,24 @@ TEST_F(RepoCache, CleanRemovesOnlyOurCacheNeverFollowingLinks) {
     EXPECT_EQ(run_installer({"clean", "everything", "--root", root.string()}).exit_code, 2);
 }
 
+/// The lines of snapshot_tree() `a` and `b` that are not in both ("-" only in a, "+" only in b).
+std::string changed_lines(const std::string& a, const std::string& b) {
+    auto lines = [](const std::string& text) {
+        std::set<std::string> out;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) out.insert(line);
+        return out;
+    };
+    const auto la = lines(a);
+    const auto lb = lines(b);
+    std::string out;
+    for (const auto& l : la)
+        if (!lb.count(l)) out += "- " + l + "\n";
+    for (const auto& l : lb)
+        if (!la.count(l)) out += "+ " + l + "\n";
+    return out;
+}
+
 /// A broker installed for real (the database too): upgrade --dry-run stages the package.
 class PackageCache : public RepoCache {
 protected:
@@ -371,6 +392,58 @@ TEST_F(PackageCache, ASecondDryRunReusesThePackageAndCacheOnlyNeedsIt) {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(server->request_count(k_new + ".rpm"), 2u);
     EXPECT_EQ(leo::fs::read_file(cached), leo::fs::read_file(pkgs / "repo" / (k_new + ".rpm")));
+}
+
+TEST_F(PackageCache, ADownloadPastTheFileSizeLimitIsAClearErrorAndLeavesNothing) {
+    // ulimit -f below the package's size: the program ignores SIGXFSZ (as yum and dnf do), so
+    // the write fails with EFBIG and is reported; it is not killed half-way with a .part left.
+    // The served 9.2.0 is replaced by one of some 300 KiB (an incompressible comment in a
+    // migration it ships): the limit must stay above what else the run writes or maps (the
+    // rpmdb's 32 KiB -shm, the log), which the test packages are not.
+    const auto padding = tmp.path() / "padding";
+    stdfs::create_directories(padding);
+    std::mt19937 random(20261202);
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string comment;
+    for (int line = 0; line < 4000; ++line) {
+        comment += "-- ";
+        for (int i = 0; i < 100; ++i) comment += alphabet[random() % alphabet.size()];
+        comment += '\n';
+    }
+    leo::fs::write_file_atomic(padding / "V9.2.0.1__padding.sql", comment + "SELECT 1;\n");
+    stdfs::copy(pkgs / "gnupg", tmp.path() / "gnupg", stdfs::copy_options::recursive);
+    const auto big = leo::test::build_broker_rpm("9.2.0", tmp.path() / "big", tmp.path() / "gnupg", "leo-test",
+                                                 {{"EXTRA_MIGRATIONS", padding.string()}});
+    leo::subprocess::Options gpg;
+    gpg.env["GNUPGHOME"] = (tmp.path() / "gnupg").string();
+    (void)leo::subprocess::run({"gpgconf", "--kill", "gpg-agent"}, gpg);
+    stdfs::copy_file(big, docroot / "repo" / (k_new + ".rpm"), stdfs::copy_options::overwrite_existing);
+    leo::test::run_ok({"createrepo_c", "--quiet", "--no-database", (docroot / "repo").string()});
+    const std::uintmax_t size = stdfs::file_size(big);
+    const std::uintmax_t limit_kib = 128;
+    ASSERT_GT(size, 2 * limit_kib * 1024) << "the padded package is too small";
+
+    const auto packages = root / "var/cache/leo-installer/packages";
+    EXPECT_EQ(update_of(check()), k_new);
+    const auto before =
+        leo::test::snapshot_tree(root, {"var/log", "var/lib/leo-installer/lock", "var/lib/rpm/rpmdb.sqlite-shm", "var/cache/leo-installer/packages"});
+    const auto r = leo::subprocess::run({"bash", "-c", "ulimit -f " + std::to_string(limit_kib) + "; exec \"$0\" \"$@\"",
+                                         LEO_INSTALLER_BIN, "upgrade", "--dry-run", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.signal, 0) << "killed by signal " << r.signal;
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "cannot write")) << r.err;
+    EXPECT_TRUE(contains(r.err, "File too large")) << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 1u);
+    // Nothing changed but the (empty) package cache directory the run made (and what every
+    // run touches: the lock file's time, the log, sqlite's -shm of the rpmdb it read).
+    EXPECT_TRUE(stdfs::is_empty(packages)) << leo::test::run_ok({"ls", "-la", packages.string()});
+    const auto after =
+        leo::test::snapshot_tree(root, {"var/log", "var/lib/leo-installer/lock", "var/lib/rpm/rpmdb.sqlite-shm", "var/cache/leo-installer/packages"});
+    EXPECT_EQ(changed_lines(before, after), "");
+    // Without the limit the same command downloads it.
+    const auto again = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+    EXPECT_EQ(leo::fs::read_file(packages / (k_new + ".rpm")), leo::fs::read_file(big));
 }
 
 TEST_F(PackageCache, AfterACacheHitAPackageMissingOnItsMirrorComesFromTheMirrorListsOthers) {

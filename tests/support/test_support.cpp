@@ -63,8 +63,10 @@ subprocess::Result run_installer(const std::vector<std::string>& args, const sub
 }
 
 stdfs::path build_broker_rpm(const std::string& version, const stdfs::path& outdir,
-                             const stdfs::path& gnupghome, const std::string& key_name) {
+                             const stdfs::path& gnupghome, const std::string& key_name,
+                             const std::map<std::string, std::string>& env) {
     subprocess::Options opts;
+    opts.env = env;
     if (!key_name.empty()) {
         opts.env["SIGN_KEY"] = key_name;
         opts.env["GNUPGHOME"] = gnupghome.string();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,10 +60,12 @@ subprocess::Result run_installer(const std::vector<std::string>& args,
                                  const subprocess::Options& options = {});
 
 /// Build the broker RPM of `version` into `outdir` (scripts/build-broker-rpm.sh) and
-/// return its path. With a non-empty `gnupghome`/`key_name` it is signed.
+/// return its path. With a non-empty `gnupghome`/`key_name` it is signed. `env`: the
+/// script's options (EXTRA_MIGRATIONS, EPOCH, ...: see its usage).
 std::filesystem::path build_broker_rpm(const std::string& version, const std::filesystem::path& outdir,
                                        const std::filesystem::path& gnupghome = {},
-                                       const std::string& key_name = {});
+                                       const std::string& key_name = {},
+                                       const std::map<std::string, std::string>& env = {});
 /// A package with no files the tests build at run time (no built RPM is committed).
 struct TestPackage {
     std::string name;

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -208,6 +209,10 @@ int main(int argc, char** argv) {
     // Files and directories get explicit modes; what is not given one is never group- or
     // world-writable, whatever umask the administrator's shell had (DESIGN.md).
     ::umask(022);
+    // A write past the file-size limit (ulimit -f) fails with EFBIG and is reported, as in
+    // yum and dnf (Python ignores SIGXFSZ at start), instead of a kill that leaves a
+    // half-written file; children get the default back (subprocess.hpp).
+    ::signal(SIGXFSZ, SIG_IGN);
     // SIGINT, SIGTERM, SIGHUP, SIGPIPE: deferred inside a run's critical section (signals.hpp).
     signals::install(argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog ? k_switch_prog : k_prog);
     if (argc > 0 && stdfs::path(argv[0]).filename() == k_switch_prog) return switch_database_main(argc, argv);

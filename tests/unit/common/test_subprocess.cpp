@@ -52,6 +52,20 @@ TEST(Subprocess, TimeoutKillsTheChild) {
     EXPECT_EQ(r.signal, 9);
 }
 
+TEST(Subprocess, TheChildGetsTheDefaultSigxfszTheProgramIgnores) {
+    // The program ignores SIGXFSZ (cli.cpp); an ignored signal survives exec, so run()
+    // gives the child the default back, as Python's subprocess does (restore_signals).
+    struct sigaction ignore {};
+    struct sigaction old {};
+    ignore.sa_handler = SIG_IGN;
+    ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old), 0);
+    const auto r = run({"grep", "^SigIgn:", "/proc/self/status"});
+    ::sigaction(SIGXFSZ, &old, nullptr);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const unsigned long long ignored = std::stoull(r.out.substr(r.out.find(':') + 1), nullptr, 16);
+    EXPECT_EQ(ignored & (1ULL << (SIGXFSZ - 1)), 0ULL) << r.out;
+}
+
 TEST(Subprocess, LargeOutputDoesNotDeadlock) {
     auto r = run({"sh", "-c", "head -c 1000000 /dev/zero"});
     EXPECT_EQ(r.out.size(), 1000000u);

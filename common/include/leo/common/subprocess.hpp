@@ -3,8 +3,8 @@
 ///
 /// Output is collected in anonymous memory files, not pipes, so a daemon the child
 /// leaves behind (pg_ctl's postgres) cannot hold the caller's pipe open. The child gets
-/// no other descriptor of ours, stdin is /dev/null, and the environment is ours plus
-/// `env` (a value replaces ours). `uid`/`gid` switch identity (with no supplementary
+/// no other descriptor of ours, stdin is /dev/null, SIGXFSZ back to its default (the
+/// program ignores it), and the environment is ours plus `env` (a value replaces ours). `uid`/`gid` switch identity (with no supplementary
 /// groups) before exec. The child is killed (SIGKILL, PR_SET_PDEATHSIG) when the calling
 /// thread dies, so a killed installer leaves no pg_dump/pg_restore working on; daemons it
 /// starts (pg_ctl's postgres) are their children's children and live on.
