@@ -14,6 +14,8 @@
 #include "leo/repo/url.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <array>
 #include <cstdlib>
 #include <ctime>
@@ -196,17 +198,40 @@ private:
     std::future<GetFunction> m_loaded;
 };
 
+/// GetRequest::sink: appends to the std::string `context`.
+bool append_body(void* context, const char* data, std::size_t size) {
+    try {
+        static_cast<std::string*>(context)->append(data, size);
+        return true;
+    } catch (...) {  // std::bad_alloc: the GET fails, the full program answers
+        return false;
+    }
+}
+
 /// SHA-256 of what `url` serves with the repository's settings, or "" on any failure.
 std::string remote_sha256(GetFunction get, const repo::RepoConfig& r, const std::string& url, bool allow_file) {
     const auto protocols = repo::transfer_protocols(url, allow_file);
     if (get == nullptr || !protocols.allowed) return {};
-    GetRequest request;
-    request.repo = &r;
-    request.url = &url;
-    request.protocols = &protocols;
+    std::string body;
+    GetRequest request{};
+    request.size = sizeof request;
+    request.url = url.c_str();
+    request.protocols = protocols.protocols.c_str();
+    request.redirect_protocols = protocols.redirect_protocols.c_str();
+    request.protocol_mask = protocols.protocol_mask;
+    request.redirect_mask = protocols.redirect_mask;
+    request.timeout = r.timeout;
+    request.minrate = r.minrate;
+    request.proxy = r.proxy.c_str();
+    request.no_proxy = r.no_proxy ? 1 : 0;
+    request.sslcacert = r.sslcacert.c_str();
+    request.sslclientcert = r.sslclientcert.c_str();
+    request.sslclientkey = r.sslclientkey.c_str();
     request.limit = repo::k_repomd_limit;
+    request.sink = &append_body;
+    request.context = &body;
     if (!get(&request)) return {};
-    return crypto::digest_hex("sha256", request.body);
+    return crypto::digest_hex("sha256", body);
 }
 
 json repo_json(const repo::RepoConfig& r, const repo::Metadata& md) {
@@ -249,13 +274,16 @@ bool must_ask(const std::string& policy, std::int64_t fetched, std::int64_t expi
     return now - fetched >= expire;
 }
 
-void write_all(int fd, const std::string& text) {
+/// Writes all of `text` to `fd`: 0, or the errno of the write that failed.
+int write_all(int fd, const std::string& text) {
     std::size_t done = 0;
     while (done < text.size()) {
         const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n <= 0) return;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? errno : EIO;
         done += static_cast<std::size_t>(n);
     }
+    return 0;
 }
 
 } // namespace
@@ -468,8 +496,14 @@ std::optional<int> answer(int argc, char** argv, const stdfs::path& program) noe
         const auto out = a.at("out").get<std::string>();
         const int code = a.at("exit").get<int>();
         if (code != 0 && code != 100) return std::nullopt;  // only check-update's two answers are kept
-        write_all(STDERR_FILENO, err);
-        write_all(STDOUT_FILENO, out);
+        (void)write_all(STDERR_FILENO, err);
+        // As the full program (cli.cpp, output_written): an answer that cannot be written is
+        // an error, a closed pipe is not.
+        if (const int e = write_all(STDOUT_FILENO, out); e != 0 && e != EPIPE) {
+            (void)write_all(STDERR_FILENO, std::string("leo-installer: error: cannot write the output: ") +
+                                               std::strerror(e) + "\n");
+            return 1;
+        }
         return code;
     } catch (...) {
         return std::nullopt;

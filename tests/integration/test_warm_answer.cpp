@@ -11,6 +11,10 @@
 #include "test_support.hpp"
 
 #include "leo/common/fs.hpp"
+#include "../../installer/src/warm_get.hpp"
+
+#include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <fstream>
 
@@ -453,6 +457,51 @@ TEST_F(WarmAnswerGetModule, TheLauncherDoesNotLinkLibcurl) {
     EXPECT_TRUE(contains(leo::test::run_ok({"readelf", "-d", module.string()}), "libcurl")) << module;
 }
 
+// The module's C interface as the launcher uses it: a request of this build's size gets the
+// body through the sink; one of another size (a launcher of another build, met while rpm
+// replaces the package's files one after the other) is refused before anything is sent.
+TEST_F(WarmAnswerGetModule, ARequestOfAnotherBuildsSizeIsRefused) {
+    const stdfs::path module = stdfs::path(LEO_INSTALLER_BIN).parent_path().parent_path() /
+                               "libexec/leo-installer" / leo::installer::warm::k_get_module;
+    void* handle = ::dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(handle, nullptr) << ::dlerror();
+    const auto init = reinterpret_cast<leo::installer::warm::GetInit>(::dlsym(handle, leo::installer::warm::k_get_init_symbol));
+    const auto get = reinterpret_cast<leo::installer::warm::GetFunction>(::dlsym(handle, leo::installer::warm::k_get_symbol));
+    ASSERT_NE(init, nullptr);
+    ASSERT_NE(get, nullptr);
+    ASSERT_TRUE(init());
+    const std::string url = server->url() + "/repo/repodata/repomd.xml";
+    std::string body;
+    leo::installer::warm::GetRequest request{};
+    request.size = sizeof request;
+    request.url = url.c_str();
+    request.protocols = "http,https";
+    request.redirect_protocols = "http,https";
+    request.protocol_mask = CURLPROTO_HTTP | CURLPROTO_HTTPS;
+    request.redirect_mask = CURLPROTO_HTTP | CURLPROTO_HTTPS;
+    request.timeout = 30;
+    request.proxy = request.sslcacert = request.sslclientcert = request.sslclientkey = "";
+    request.limit = std::uint64_t{1} << 20;
+    request.sink = [](void* context, const char* data, std::size_t size) {
+        static_cast<std::string*>(context)->append(data, size);
+        return true;
+    };
+    request.context = &body;
+    EXPECT_TRUE(get(&request));
+    EXPECT_EQ(body, leo::fs::read_file(docroot / "repo/repodata/repomd.xml"));
+    EXPECT_EQ(server->request_count("repomd.xml"), 1u);
+    body.clear();
+    request.size = sizeof request - sizeof(void*);
+    EXPECT_FALSE(get(&request));
+    EXPECT_TRUE(body.empty());
+    EXPECT_EQ(server->request_count("repomd.xml"), 1u) << "nothing was asked";
+    // A body over the limit fails the GET.
+    request.size = sizeof request;
+    request.limit = 16;
+    EXPECT_FALSE(get(&request));
+    ::dlclose(handle);
+}
+
 TEST_F(WarmAnswerGetModule, WithoutItTheLauncherAnswersWithinExpireAndTheFullProgramPastIt) {
     const auto bare = launcher_tree("bare", std::nullopt);
     const auto broken = launcher_tree("broken", std::string("not a shared object\n"));
@@ -484,4 +533,58 @@ TEST_F(WarmAnswerGetModule, WithoutItTheLauncherAnswersWithinExpireAndTheFullPro
     const std::size_t repomd = server->request_count("repomd.xml");
     expect_launcher_answers(past);
     EXPECT_EQ(server->request_count("repomd.xml"), repomd + 2);
+}
+
+// An answer that cannot be written (a full disk, past ulimit -f) is an error on stderr and
+// exit 1, from the full program and from the launcher alike; not a kill by SIGXFSZ, not a
+// silent exit 100 with nothing written. A closed pipe is not an error of ours.
+TEST_F(WarmAnswer, AnAnswerThatCannotBeWrittenIsAnErrorFromEitherProgram) {
+    write_repo("1h");
+    const auto to = [&](const std::string& redirect, const std::string& limit = "unlimited") {
+        return leo::subprocess::run({"bash", "-c", "ulimit -f " + limit + "; exec \"$0\" \"$@\" " + redirect,
+                                     LEO_INSTALLER_BIN, "check-update", "--root", root.string()});
+    };
+    const auto full = to(">/dev/full");  // no answer kept yet: the full program answers
+    EXPECT_EQ(full.signal, 0);
+    EXPECT_EQ(full.exit_code, 1) << full.err;
+    EXPECT_TRUE(contains(full.err, "leo-installer: error: cannot write the output")) << full.err;
+    const auto first = check();
+    ASSERT_EQ(first.exit_code, 100) << first.err;
+    const auto before = kept();
+    ASSERT_FALSE(before.empty());
+    const auto warm = to(">/dev/full");
+    EXPECT_EQ(warm.exit_code, 1) << warm.err;
+    EXPECT_TRUE(contains(warm.err, "leo-installer: error: cannot write the output: No space left on device")) << warm.err;
+    // Past a file-size limit: the output file already holds more than the limit.
+    const auto out = tmp.path() / "monitor.log";
+    leo::fs::write_file_atomic(out, std::string(8192, 'x'));
+    const auto limited = to(">>" + out.string(), "4");
+    EXPECT_EQ(limited.signal, 0) << "killed by signal " << limited.signal;
+    EXPECT_EQ(limited.exit_code, 1) << limited.err;
+    EXPECT_TRUE(contains(limited.err, "cannot write the output: File too large")) << limited.err;
+    EXPECT_EQ(kept(), before) << "the launcher answered each time";
+    EXPECT_EQ(stdfs::file_size(out), 8192u);
+    // A reader that closes the pipe early: the kept answer's exit code, no error message.
+    const auto piped = leo::subprocess::run({"bash", "-c", "\"$0\" \"$@\" | head -c 1 >/dev/null; exit ${PIPESTATUS[0]}",
+                                            LEO_INSTALLER_BIN, "check-update", "--root", root.string()});
+    EXPECT_TRUE(piped.exit_code == 100 || piped.exit_code == 141) << piped.exit_code << piped.err;
+    EXPECT_FALSE(contains(piped.err, "cannot write")) << piped.err;
+}
+
+// The launcher's GET refuses a repomd.xml announced larger than its cap before any body
+// comes, as the full program does: a server announcing 100 MB and sending nothing does not
+// hold the answer for the repository's timeout (30 s here) before the full program's error.
+TEST_F(WarmAnswer, ARepomdAnnouncedOverItsCapIsRefusedAtOnceByTheLauncherToo) {
+    write_repo("0", "timeout=30\n");
+    ASSERT_EQ(check().exit_code, 100);
+    const auto before = kept();
+    server->announce("repomd.xml", 100000000);
+    leo::subprocess::Options bounded;
+    bounded.timeout = std::chrono::seconds(20);
+    const auto r = run_installer({"check-update", "--root", root.string()}, bounded);
+    EXPECT_FALSE(r.timed_out) << "the announced size was not refused: the GET waited for the body";
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "100000000")) << r.err;  // the full program's message names it
+    EXPECT_EQ(server->request_count("repomd.xml"), 3u) << "the first run, the launcher's GET, the full program's";
+    EXPECT_EQ(kept(), before) << "a failed run keeps nothing";
 }

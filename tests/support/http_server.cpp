@@ -193,6 +193,14 @@ void HttpServer::stall(std::string path_suffix, bool after_headers) {
     m_faults[std::move(path_suffix)] = fault;
 }
 
+void HttpServer::announce(std::string path_suffix, std::uint64_t bytes) {
+    std::lock_guard lock(m_mutex);
+    Fault fault;
+    fault.stall = 2;
+    fault.announced = bytes;
+    m_faults[std::move(path_suffix)] = fault;
+}
+
 void HttpServer::wait_for_close(int client) const {
     char buffer[512];
     while (!m_stop) {
@@ -212,22 +220,22 @@ void HttpServer::wait_for_close(int client) const {
 
 void HttpServer::fail(std::string path_suffix, int status) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{status, std::nullopt, std::nullopt, {}, 0};
+    m_faults[std::move(path_suffix)] = Fault{status, std::nullopt, std::nullopt, {}, 0, std::nullopt};
 }
 
 void HttpServer::truncate(std::string path_suffix, std::size_t bytes) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{std::nullopt, bytes, std::nullopt, {}, 0};
+    m_faults[std::move(path_suffix)] = Fault{std::nullopt, bytes, std::nullopt, {}, 0, std::nullopt};
 }
 
 void HttpServer::corrupt(std::string path_suffix, std::size_t offset) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{std::nullopt, std::nullopt, offset, {}, 0};
+    m_faults[std::move(path_suffix)] = Fault{std::nullopt, std::nullopt, offset, {}, 0, std::nullopt};
 }
 
 void HttpServer::redirect(std::string path_suffix, std::string location) {
     std::lock_guard lock(m_mutex);
-    m_faults[std::move(path_suffix)] = Fault{302, std::nullopt, std::nullopt, std::move(location), 0};
+    m_faults[std::move(path_suffix)] = Fault{302, std::nullopt, std::nullopt, std::move(location), 0, std::nullopt};
 }
 
 void HttpServer::clear_faults() {
@@ -369,7 +377,8 @@ void HttpServer::serve(Connection& client) {
         const std::size_t at = std::min(*fault->corrupt_at, body.size() - 1);
         body[at] = static_cast<char>(~static_cast<unsigned char>(body[at]));
     }
-    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " +
+                             std::to_string(fault && fault->announced ? *fault->announced : body.size()) +
                              "\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
     if (fault && fault->stall != 0) {
         if (fault->stall == 2) {

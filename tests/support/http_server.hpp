@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -58,6 +59,10 @@ public:
     /// the status line and headers with the full Content-Length, then nothing): the
     /// connection stays open until the client closes it or the server stops.
     void stall(std::string path_suffix, bool after_headers = false);
+    /// Requests whose path ends with `path_suffix` get the status line and headers with
+    /// `Content-Length: bytes`, then nothing (as stall(..., true)): a server announcing more
+    /// than it will send.
+    void announce(std::string path_suffix, std::uint64_t bytes);
     /// Remove every fault.
     void clear_faults();
 
@@ -75,6 +80,7 @@ private:
         std::optional<std::size_t> corrupt_at;
         std::string location;
         int stall = 0;  ///< 1: nothing, 2: headers then nothing
+        std::optional<std::uint64_t> announced;  ///< Content-Length sent instead of the body's size
     };
 
     void start();

@@ -11,6 +11,9 @@
 #include "leo/installer/trust.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <utility>
@@ -199,6 +202,20 @@ int switch_database_main(int argc, char** argv) {
 
 namespace {
 std::vector<std::string> g_arguments;
+
+/// `code`, once everything printed has reached stdout; when a write failed (a full disk,
+/// EFBIG past ulimit -f, /dev/full) an error on stderr and exit 1, as coreutils' close_stdout
+/// does. A closed pipe (EPIPE) is the reader's choice, not an error (SIGPIPE is ours: signals.hpp).
+int output_written(int code) {
+    std::cout.flush();
+    errno = 0;
+    const bool flushed = std::fflush(stdout) == 0;
+    const int e = errno;
+    if (flushed && !std::ferror(stdout) && std::cout.good()) return code;
+    if (e == EPIPE) return code;
+    std::cerr << k_prog << ": error: cannot write the output: " << (e != 0 ? std::strerror(e) : "write error") << "\n";
+    return static_cast<int>(ExitCode::error);
+}
 } // namespace
 
 const std::vector<std::string>& program_arguments() { return g_arguments; }
@@ -326,7 +343,7 @@ int main(int argc, char** argv) {
             std::cerr << k_prog << ": error: " << e.what() << "\n";
             return static_cast<int>(ExitCode::usage);
         }
-        return run_command(*cmd, command_name(sub));
+        return output_written(run_command(*cmd, command_name(sub)));
     }
     return static_cast<int>(ExitCode::usage);
 }

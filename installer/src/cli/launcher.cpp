@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include <signal.h>
 #include <unistd.h>
 
 namespace {
@@ -29,6 +30,8 @@ std::filesystem::path full_program() {
 } // namespace
 
 int main(int argc, char** argv) {
+    // As the full program (cli.cpp): a write past ulimit -f is an error it reports, not a kill.
+    ::signal(SIGXFSZ, SIG_IGN);
     const auto program = full_program();
     // The answer is written with write(2): nothing is buffered, and nothing needs tearing
     // down (OpenSSL's and libcurl's exit handlers are most of an answer's exit).
