@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <poll.h>
 #include <sys/stat.h>
 
 namespace leo::cli {
@@ -212,7 +213,11 @@ int output_written(int code) {
     const bool flushed = std::fflush(stdout) == 0;
     const int e = errno;
     if (flushed && !std::ferror(stdout) && std::cout.good()) return code;
-    if (e == EPIPE) return code;
+    // The reader went away: said now (EPIPE), or by an earlier write whose errno is gone (the
+    // run already ended on SIGPIPE, or the pipe has no reader: POLLERR).
+    pollfd out{STDOUT_FILENO, POLLOUT, 0};
+    if (e == EPIPE || code == 128 + SIGPIPE || (::poll(&out, 1, 0) == 1 && (out.revents & POLLERR) != 0))
+        return code;
     std::cerr << k_prog << ": error: cannot write the output: " << (e != 0 ? std::strerror(e) : "write error") << "\n";
     return static_cast<int>(ExitCode::error);
 }
