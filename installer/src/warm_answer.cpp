@@ -14,10 +14,10 @@
 #include "leo/repo/url.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <array>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <future>
 #include <map>
