@@ -13,6 +13,7 @@
 #include "leo/installer/journal.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/paths.hpp"
+#include "leo/installer/private_package.hpp"
 #include "leo/installer/status.hpp"
 #include "leo/installer/users.hpp"
 #include "leo/migrations/connection.hpp"
@@ -397,10 +398,21 @@ rpm::VerifyResult verify_broker(const stdfs::path& root, const stdfs::path& file
     return v;
 }
 
+/// The package file to verify and install: `file`, or a private copy of it when another user
+/// could change it (private_package.hpp; said as a warning). `package` holds the copy.
+stdfs::path private_package(const stdfs::path& root, const stdfs::path& file, const InstallCallbacks& cb,
+                            std::optional<PrivatePackage>& package) {
+    package.emplace(root, file);
+    if (!package->why_copied().empty())
+        warn(cb, fmt::format("{} can be changed by another user ({}): verifying and installing a private copy, {}",
+                             file.string(), package->why_copied(), package->path().string()));
+    return package->path();
+}
+
 /// Repository mode: the broker package `req` names, chosen, downloaded and verified.
 /// `req` gets the downloaded file and the repository's keys.
 void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const InstallCallbacks& cb,
-                             InstallOutcome& outcome, RepoKeyring& keyring) {
+                             InstallOutcome& outcome, RepoKeyring& keyring, std::optional<PrivatePackage>& package) {
     step(cb, "reading repository metadata");
     const Candidate chosen = staging::choose(update_detail::available(root, req.repos, keyring), req.version);
     for (const auto& i : rpm::query_installed(root, k_broker_package)) {
@@ -417,7 +429,7 @@ void stage_from_repositories(InstallRequest& req, const stdfs::path& root, const
         req.gpgcheck = GpgCheck::no;
     }
     auto staged = staging::stage(root, chosen, cb.on_download, keyring, req.gpgcheck, req.repos.cache);
-    req.package_file = staged.file;
+    req.package_file = private_package(root, staged.file, cb, package);
     outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, staged.expected_nevra, cb,
                                          staged.repo_keys);
 }
@@ -433,7 +445,10 @@ InstallOutcome install(const InstallRequest& request, const InstallCallbacks& cb
     // 1. Verify the package before anything changes (a repository's package: under the
     // lock, below, as its download writes the package cache).
     bool with_database = false;
+    const std::string given = req.package_file.string();
+    std::optional<PrivatePackage> package;  // from here on only a file no other user can change
     if (!from_repositories) {
+        req.package_file = private_package(root, req.package_file, cb, package);
         outcome.verification = verify_broker(root, req.package_file, req.gpgkeys, req.gpgcheck, "", cb);
         with_database = ships_migrations(rpm::list_package_files(req.package_file));
     }
@@ -449,11 +464,11 @@ InstallOutcome install(const InstallRequest& request, const InstallCallbacks& cb
     // A repository's keys: shown and imported with consent on first use (repo_keys.hpp).
     RepoKeyring keyring(root, KeyImport::ask, KeyCallbacks{cb.on_step, cb.on_warning, cb.confirm});
     lock.emplace(RunLock::acquire(root, from_repositories ? std::string("install (from the repositories)")
-                                                          : "install --rpm " + req.package_file.string()));
+                                                          : "install --rpm " + given));
     try {
         created.emplace(root, std::vector<stdfs::path>{stdfs::path(fs::SystemRoot::k_rpmdb)});
         if (from_repositories) {
-            stage_from_repositories(req, root, cb, outcome, keyring);
+            stage_from_repositories(req, root, cb, outcome, keyring, package);
             with_database = ships_migrations(rpm::list_package_files(req.package_file));
             install_steps::check_root_layout(root, with_database);
         }

@@ -16,6 +16,7 @@
 #include "leo/installer/database_config.hpp"
 #include "leo/installer/dry_run.hpp"
 #include "leo/installer/kept_package.hpp"
+#include "leo/installer/private_package.hpp"
 #include "leo/installer/gates.hpp"
 #include "leo/installer/lock.hpp"
 #include "leo/installer/services.hpp"
@@ -281,6 +282,12 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
         expected_nevra = staged.expected_nevra;
         repo_keys = std::move(staged.repo_keys);
     }
+    // From here on only a file no other user can change (private_package.hpp).
+    const PrivatePackage package(root, file);
+    if (!package.why_copied().empty() && cb.on_warning)
+        cb.on_warning(fmt::format("{} can be changed by another user ({}): verifying and installing a private copy, {}",
+                                  file.string(), package.why_copied(), package.path().string()));
+    file = package.path();
     step(cb, fmt::format("verifying {}", file.string()));
     const auto verification = verify_for_install(root, file, keys, gpgcheck, repo_keys);
     const auto& target = verification.package;

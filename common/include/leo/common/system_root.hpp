@@ -163,7 +163,7 @@ public:
     void write_atomic(const std::filesystem::path& inside, std::string_view content, mode_t mode,
                       std::optional<Owner> owner = std::nullopt) const;
     /// write_atomic() with the bytes of a host file (`from` is the administrator's path,
-    /// outside the root's rules). Throws SystemError.
+    /// outside the root's rules; a regular file only). Throws SystemError.
     void copy_from_host(const std::filesystem::path& from, const std::filesystem::path& to_inside, mode_t mode) const;
     /// write_atomic() with the bytes of another file under the root.
     void copy(const std::filesystem::path& from_inside, const std::filesystem::path& to_inside, mode_t mode) const;

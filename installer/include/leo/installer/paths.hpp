@@ -8,6 +8,8 @@ inline constexpr const char* k_home = "/home/leo";                  ///< cannot 
 inline constexpr const char* k_migrations_dir = "/home/leo/share/migrations"; ///< shipped by the package
 inline constexpr const char* k_state_dir = "/var/lib/leo-installer";
 inline constexpr const char* k_packages_dir = "/var/lib/leo-installer/packages"; ///< kept RPMs, for rollback
+/// Private copies of package files another user could change (private_package.hpp).
+inline constexpr const char* k_staging_dir = "/var/lib/leo-installer/staging";
 inline constexpr const char* k_user = "leo";
 /// The leo user's login shell: the console Administration Menu (`su - leo` opens it).
 inline constexpr const char* k_menu_shell = "/usr/bin/leo-menu";

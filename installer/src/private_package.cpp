@@ -1,0 +1,98 @@
+// A package file out of every other user's reach (private_package.hpp).
+#include "leo/installer/private_package.hpp"
+
+#include "leo/common/error.hpp"
+#include "leo/common/log.hpp"
+#include "leo/common/system_root.hpp"
+#include "leo/installer/paths.hpp"
+
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+
+namespace leo::installer {
+namespace stdfs = std::filesystem;
+
+namespace {
+
+bool root_only(const struct stat& st) { return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0; }
+
+std::string mode_of(const struct stat& st) { return fmt::format("{:04o}", st.st_mode & 07777); }
+
+} // namespace
+
+std::string changeable_by_others(const stdfs::path& file) noexcept {
+    try {
+        std::error_code ec;
+        const stdfs::path resolved = stdfs::canonical(file, ec);
+        if (ec) return {};
+        struct stat dir {};
+        if (::lstat("/", &dir) != 0) return "/ cannot be examined";  // not-under-root: the host's "/"
+        stdfs::path current("/");
+        for (const auto& part : resolved.relative_path()) {
+            const stdfs::path next = current / part;
+            struct stat st {};
+            if (::lstat(next.c_str(), &st) != 0)  // not-under-root: a host path the administrator gave
+                return next.string() + " cannot be examined";
+            const bool sticky_guard = (dir.st_mode & S_ISVTX) != 0 && dir.st_uid == 0 && st.st_uid == 0;
+            if (!root_only(dir) && !sticky_guard)
+                return fmt::format("its directory {} (owner uid {}, mode {}) can be written by a user other than root",
+                                   current.string(), dir.st_uid, mode_of(dir));
+            current = next;
+            dir = st;
+        }
+        if (!root_only(dir))
+            return fmt::format("{} (owner uid {}, mode {}) can be written by a user other than root", resolved.string(),
+                               dir.st_uid, mode_of(dir));
+        return {};
+    } catch (const std::exception& e) {
+        return std::string("it cannot be examined: ") + e.what();
+    }
+}
+
+PrivatePackage::PrivatePackage(const stdfs::path& root, const stdfs::path& file) : m_root(root) {
+    m_why = changeable_by_others(file);
+    if (m_why.empty()) {
+        std::error_code ec;
+        m_path = stdfs::canonical(file, ec);
+        if (ec) m_path = file;  // missing: the verification says so, naming it as given
+        return;
+    }
+    const fs::SystemRoot sr(root);
+    const std::string staging_why = changeable_by_others(sr.host(k_state_dir).parent_path());
+    if (!staging_why.empty())
+        throw InstallError(fmt::format("{} can be changed by another user ({}), and no private copy of it can be made "
+                                       "under {}: {}; nothing was changed",
+                                       file.string(), m_why, root.string(), staging_why));
+    m_made_state = !sr.lstat(k_state_dir);
+    sr.make_dirs(k_state_dir, 0700, fs::Owner{0, 0}, fs::ExistingDir::enforce);
+    m_made_staging = !sr.lstat(k_staging_dir);
+    sr.make_dirs(k_staging_dir, 0700, fs::Owner{0, 0}, fs::ExistingDir::enforce);
+    m_copy_inside = stdfs::path(k_staging_dir) / file.filename();
+    try {
+        sr.copy_from_host(file, m_copy_inside, 0600);
+    } catch (...) {
+        m_copy_inside.clear();  // write_atomic leaves nothing
+        remove_made();
+        throw;
+    }
+    m_path = sr.host(m_copy_inside);
+    log::info("{} can be changed by another user ({}): verifying and installing a private copy, {}", file.string(),
+              m_why, m_path.string());
+}
+
+PrivatePackage::~PrivatePackage() { remove_made(); }
+
+void PrivatePackage::remove_made() noexcept {
+    if (m_why.empty()) return;
+    try {
+        const fs::SystemRoot sr(m_root);
+        if (!m_copy_inside.empty()) sr.remove(m_copy_inside);
+        if (m_made_staging) sr.remove(k_staging_dir);
+        if (m_made_state && sr.list(k_state_dir).empty()) sr.remove(k_state_dir);
+    } catch (const std::exception& e) {
+        log::warning("cannot remove the private copy of the package: {}", e.what());
+    }
+}
+
+} // namespace leo::installer
