@@ -31,6 +31,11 @@ void SystemRoot::make_dirs(const stdfs::path& dir, mode_t mode, std::optional<Ow
     UniqueFd guard(fd);
     if (!created && existing == ExistingDir::keep)
         return;
+    // Already as asked: left alone (a chmod would change its ctime, which readers compare).
+    struct stat st {};
+    if (!created && ::fstat(fd, &st) == 0 && (st.st_mode & 07777) == mode &&
+        (!owner || (st.st_uid == owner->uid && st.st_gid == owner->gid)))
+        return;
     if (owner && ::fchown(fd, owner->uid, owner->gid) != 0)
         throw system_error("cannot chown " + p.shown.string(), errno);
     if (::fchmod(fd, mode) != 0)

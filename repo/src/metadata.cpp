@@ -129,11 +129,18 @@ std::optional<Metadata> answer_from_cache(const RepoConfig& repo, const leo::fs:
     cached.now = options.now != 0 ? options.now : static_cast<std::int64_t>(std::time(nullptr));
     if (options.filter_key.empty()) {
         cached.why_not = "the caller caches no entries";
-    } else if ((cached.record = detail::read_cache(root, cache, cached.why_not))) {
-        if (cached.record->urls != detail::url_settings(repo)) {
+    } else {
+        // The cache's directories are ours again before anything in them is read, not only
+        // when something is written (another user handed one must not keep it).
+        if (root.lstat(cache)) {
+            ensure_cache_dir(root, cache.parent_path());
+            ensure_cache_dir(root, cache);
+        }
+        cached.record = detail::read_cache(root, cache, cached.why_not);
+        if (cached.record && cached.record->urls != detail::url_settings(repo)) {
             cached.why_not = "it was fetched with other baseurl/mirrorlist/metalink settings";
             cached.record.reset();
-        } else if (cached.record->filter != options.filter_key) {
+        } else if (cached.record && cached.record->filter != options.filter_key) {
             cached.why_not = "it holds other packages";
             cached.record.reset();
         }
@@ -452,6 +459,11 @@ std::filesystem::path download_package(const RepoConfig& repo, const PackageEntr
             throw RepoError(fmt::format("repository {}: package {}: {}", repo.id, entry.nevra(), why));
         }
         const std::string file_name = basename_of(entry.location_href);
+        // The cache's directories are ours again before anything in them is used, not only
+        // when something is downloaded into them (another user handed one must not keep it).
+        if (root.lstat(dest_dir)) {
+            ensure_cache_dir(root, dest_dir);
+        }
         if (reusable(root, dest_dir / file_name, entry)) {
             return root.host(dest_dir / file_name);  // already downloaded and complete: no network
         }

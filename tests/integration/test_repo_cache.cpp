@@ -93,6 +93,26 @@ TEST_F(RepoCache, AnotherUserGetsWarmAnswersFromItsOwnCacheAndTheRootIsUntouched
     EXPECT_EQ(primary_gets(), 2u);
 }
 
+TEST_F(RepoCache, CacheDirectoriesHandedToAnotherUserAreTakenBackBeforeTheCacheIsRead) {
+    // Within metadata_expire the cache answers without any write: its directories are made
+    // root's again first, or another user could swap what root reads in them.
+    write_repo("1h");
+    EXPECT_EQ(update_of(check()), k_new);
+    const std::vector<stdfs::path> dirs{root / "var/cache/leo-installer", root / "var/cache/leo-installer/metadata",
+                                        root / "var/cache/leo-installer/metadata/leo"};
+    for (const auto& d : dirs) {
+        ASSERT_EQ(::chown(d.c_str(), 54321, 54321), 0);
+        ASSERT_EQ(::chmod(d.c_str(), 0777), 0);
+    }
+    const std::size_t before = server->request_count();
+    EXPECT_EQ(update_of(check()), k_new);
+    EXPECT_EQ(server->request_count(), before);
+    for (const auto& d : dirs) {
+        EXPECT_EQ(leo::test::owner_of(d), 0u) << d;
+        EXPECT_EQ(leo::test::mode_of(d), 0755u) << d;
+    }
+}
+
 TEST_F(RepoCache, AfterExpiryOnlyRepomdIsFetched) {
     write_repo("0");
     EXPECT_EQ(update_of(check()), k_new);
@@ -372,6 +392,25 @@ TEST_F(PackageCache, ASecondDryRunReusesThePackageAndCacheOnlyNeedsIt) {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(server->request_count(k_new + ".rpm"), 2u);
     EXPECT_EQ(leo::fs::read_file(cached), leo::fs::read_file(pkgs / "repo" / (k_new + ".rpm")));
+}
+
+TEST_F(PackageCache, APackageCacheHandedToAnotherUserIsTakenBackBeforeUseAndTheirFileIsNotReused) {
+    auto r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const auto dir = root / "var/cache/leo-installer/packages";
+    ASSERT_EQ(::chown(dir.c_str(), 54321, 54321), 0);
+    ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+    r = run_installer({"upgrade", "--dry-run", "-C", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 1u) << "the cached package is reused";
+    EXPECT_EQ(leo::test::owner_of(dir), 0u);
+    EXPECT_EQ(leo::test::mode_of(dir), 0755u);
+    // A file another user owns in it is not reused: it is downloaded again, as root's.
+    ASSERT_EQ(::chown((dir / (k_new + ".rpm")).c_str(), 54321, 54321), 0);
+    r = run_installer({"upgrade", "--dry-run", "--root", root.string(), "-y"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(server->request_count(k_new + ".rpm"), 2u) << "a file of another user is not reused";
+    EXPECT_EQ(leo::test::owner_of(dir / (k_new + ".rpm")), 0u);
 }
 
 TEST_F(PackageCache, ADownloadPastTheFileSizeLimitIsAClearErrorAndLeavesNothing) {
