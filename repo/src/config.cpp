@@ -229,10 +229,17 @@ struct ConfFile {
     std::vector<Section> sections;
 };
 
+/// yum.conf or dnf.conf; nullopt when missing. Throws leo::RepoError when a user other than
+/// root can change it (its [main] chooses reposdir and the gpgcheck default: nothing of it
+/// can be used, and leaving it out would change those defaults).
 std::optional<ConfFile> read_conf(const leo::fs::SystemRoot& root, const std::filesystem::path& inside) {
     auto text = root.try_read(inside, k_conf_file_limit);
     if (!text) return std::nullopt;
     const std::string host = root.host(inside).string();
+    if (const auto st = root.stat(inside); st)
+        if (auto why = detail::changeable_by_others(*st, host); !why.empty())
+            throw RepoError(why + ": refusing to read yum's configuration from it; make it root's and writable by "
+                                  "root alone (chown root:root, chmod go-w)");
     return ConfFile{host, detail::parse_ini_sections(*text, host)};
 }
 
@@ -321,6 +328,14 @@ YumConfig load_yum_config(const leo::fs::SystemRoot& root) {
         for (const auto& name : repo_files(root, dir)) {
             const auto inside = std::filesystem::path(dir) / name;
             const std::string host = root.host(inside).string();
+            // A file another user can change could name any server and gpgcheck=0 (yum reads
+            // it anyway): its repositories are left out, with a warning.
+            if (const auto st = root.stat(inside); st)
+                if (auto why = detail::changeable_by_others(*st, host); !why.empty()) {
+                    out.warnings.push_back(why + ": its repositories are ignored; make it root's and writable by "
+                                                 "root alone (chown root:root, chmod go-w)");
+                    continue;
+                }
             add_sections(detail::parse_ini_sections(root.read(inside, k_conf_file_limit), host), host, defaults,
                          vars, out.repos, seen, &out.warnings);
         }

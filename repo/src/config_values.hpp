@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/stat.h>
+
 namespace leo::repo::detail {
 
 /// One key of a section as read: its (joined) value and the line it started on.
@@ -31,6 +33,11 @@ struct Section {
 /// lines of any length, a byte-order mark, CR LF), in order. `file` names it in errors.
 /// Throws leo::RepoError "FILE:LINE: what" for a syntax error or an option outside any section.
 [[nodiscard]] std::vector<Section> parse_ini_sections(const std::string& content, const std::string& file);
+
+/// Why a file yum's configuration is read from must not be trusted: "" when only root can
+/// change it (root's, writable by root alone, as installer.conf must be); otherwise "HOST can
+/// be changed by a user other than root (owner uid N, mode NNNN)". `st`: its stat().
+[[nodiscard]] std::string changeable_by_others(const struct stat& st, const std::string& host);
 
 /// Lists (baseurl, gpgkey, exclude, reposdir) are separated by whitespace or commas.
 std::vector<std::string> split_list(std::string_view value);

@@ -75,13 +75,21 @@ std::optional<std::string> releasever_from_os_release(const leo::fs::SystemRoot&
     return std::nullopt;
 }
 
-/// Every file of `dir` (inside the root) as a variable, into `vars`.
-void read_vars_dir(const leo::fs::SystemRoot& root, const std::filesystem::path& dir, YumVars& vars) {
+/// Every file of `dir` (inside the root) as a variable, into `vars`; one that a user other
+/// than root can change is left out with a warning (a variable can rewrite any baseurl).
+void read_vars_dir(const leo::fs::SystemRoot& root, const std::filesystem::path& dir, YumVars& vars,
+                   std::vector<std::string>& warnings) {
     try {
         for (const auto& name : root.list(dir)) {
             if (name.starts_with(".")) continue;
             const auto st = root.stat(dir / name);
             if (!st || !S_ISREG(st->st_mode)) continue;
+            if (auto why = detail::changeable_by_others(*st, root.host(dir / name).string()); !why.empty()) {
+                warnings.push_back(why + ": the variable $" + name +
+                                   " is not defined from it; make it root's and writable by root alone "
+                                   "(chown root:root, chmod go-w)");
+                continue;
+            }
             const std::string text = root.read(dir / name, k_vars_file_limit);
             std::string value = text.substr(0, text.find('\n'));
             if (!value.empty() && value.back() == '\r') value.pop_back();
@@ -116,8 +124,8 @@ YumVars load_yum_vars(const leo::fs::SystemRoot& root, const std::vector<std::st
             ? std::vector<std::string>{"system-release(releasever)", "redhat-release", "centos-release"}
             : distroverpkg;
     YumVars from_files;
-    read_vars_dir(root, "/etc/dnf/vars", from_files);
-    read_vars_dir(root, "/etc/yum/vars", from_files);
+    read_vars_dir(root, "/etc/dnf/vars", from_files, warnings);
+    read_vars_dir(root, "/etc/yum/vars", from_files, warnings);
     if (!from_files.contains("releasever")) {
         auto releasever = releasever_from_rpmdb(root, provides, warnings);
         if (!releasever) releasever = releasever_from_os_release(root);

@@ -11,6 +11,11 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace {
 namespace stdfs = std::filesystem;
 using leo::repo::load_yum_config;
@@ -275,6 +280,51 @@ TEST(SubstituteVars, FormsAndUnknowns) {
     unknown.clear();
     EXPECT_EQ(leo::repo::substitute_vars("$a$a${a}", vars, &unknown), "$a$a${a}");
     EXPECT_EQ(unknown, (Strings{"$a", "${a}"})) << "each once";
+}
+
+} // namespace
+
+namespace {
+
+// Files of yum's configuration that a user other than root can change (yum reads them anyway;
+// root must not: they choose the servers, gpgcheck and reposdir).
+TEST_F(YumConfigTest, ARepoFileAnotherUserCanChangeIsIgnoredWithAWarning) {
+    const auto ours = write("etc/yum.repos.d/ours.repo", "[ours]\nbaseurl=http://a.example/\n");
+    const auto theirs = write("etc/yum.repos.d/theirs.repo", "[theirs]\nbaseurl=http://b.example/\ngpgcheck=0\n");
+    ASSERT_EQ(::chmod(ours.c_str(), 0644), 0);
+    for (const auto& [mode, owner] : {std::pair{mode_t{0666}, uid_t{0}}, std::pair{mode_t{0664}, uid_t{0}},
+                                      std::pair{mode_t{0644}, uid_t{54321}}}) {
+        ASSERT_EQ(::chmod(theirs.c_str(), mode), 0);
+        ASSERT_EQ(::chown(theirs.c_str(), owner, owner), 0);
+        const auto c = load();
+        ASSERT_EQ(c.repos.size(), 1u);
+        EXPECT_EQ(c.repos.front().id, "ours");
+        EXPECT_TRUE(Contains(joined(c.warnings), fmt::format("{} can be changed by a user other than root (owner uid "
+                                                             "{}, mode {:04o}): its repositories are ignored",
+                                                             theirs.string(), owner, mode)));
+    }
+}
+
+TEST_F(YumConfigTest, AYumConfAnotherUserCanChangeIsRefused) {
+    const auto conf = write("etc/yum.conf", "[main]\ngpgcheck=1\n");
+    ASSERT_EQ(::chmod(conf.c_str(), 0666), 0);
+    EXPECT_EQ(error(), fmt::format("{} can be changed by a user other than root (owner uid 0, mode 0666): refusing to "
+                                   "read yum's configuration from it; make it root's and writable by root alone "
+                                   "(chown root:root, chmod go-w)",
+                                   conf.string()));
+    ASSERT_EQ(::chmod(conf.c_str(), 0644), 0);
+    EXPECT_EQ(error(), "");
+}
+
+TEST_F(YumConfigTest, AVariableFileAnotherUserCanChangeDefinesNothing) {
+    const auto var = write("etc/yum/vars/site", "evil.example\n");
+    ASSERT_EQ(::chown(var.c_str(), 54321, 54321), 0);
+    write("etc/yum.repos.d/r.repo", "[r]\nbaseurl=http://$site/\n");
+    const auto c = load();
+    EXPECT_FALSE(c.vars.contains("site"));
+    EXPECT_TRUE(Contains(joined(c.warnings), fmt::format("{} can be changed by a user other than root (owner uid 54321, "
+                                                         "mode {:04o}): the variable $site is not defined from it",
+                                                         var.string(), leo::test::mode_of(var))));
 }
 
 } // namespace
