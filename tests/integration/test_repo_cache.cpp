@@ -113,6 +113,24 @@ TEST_F(RepoCache, CacheDirectoriesHandedToAnotherUserAreTakenBackBeforeTheCacheI
     }
 }
 
+TEST_F(RepoCache, ARepoFileAnyoneCanWriteIsNotUsed) {
+    // Another user rewrote it (baseurl of theirs, gpgcheck=0): root does not read it at all.
+    write_repo("1h");
+    const auto file = root / "etc/yum.repos.d/leo.repo";
+    ASSERT_EQ(::chmod(file.c_str(), 0666), 0);
+    // (sqlite's -shm, which every reader of the rpmdb touches, aside)
+    const std::vector<std::string> ignore{"var/log", "var/lib/rpm/rpmdb.sqlite-shm"};
+    const auto before = leo::test::snapshot_tree(root, ignore);
+    const auto r = check();
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "error: no enabled repository in ")) << r.err;
+    EXPECT_EQ(leo::test::snapshot_tree(root, ignore), before);
+    EXPECT_TRUE(contains(r.err, file.string() + " can be changed by a user other than root (owner uid 0, mode 0666): "
+                                                "its repositories are ignored"))
+        << r.err;
+    EXPECT_EQ(server->request_count(), 0u);
+}
+
 TEST_F(RepoCache, AfterExpiryOnlyRepomdIsFetched) {
     write_repo("0");
     EXPECT_EQ(update_of(check()), k_new);
