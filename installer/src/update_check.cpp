@@ -13,6 +13,7 @@
 #include "leo/repo/package_spec.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -189,13 +190,13 @@ std::vector<Candidate> available(const stdfs::path& root, const RepoSelection& s
     std::stable_sort(found.begin(), found.end(),
                      [](const Candidate& a, const Candidate& b) { return a.repo.cost < b.repo.cost; });
     std::vector<Candidate> out;
+    std::unordered_map<std::string, std::size_t> index_of;  // NEVRA -> its place in `out`
     for (auto& c : found) {
-        const auto same = std::find_if(out.begin(), out.end(),
-                                       [&](const Candidate& o) { return o.entry.nevra() == c.entry.nevra(); });
-        if (same == out.end())
+        const auto [it, first] = index_of.try_emplace(c.entry.nevra(), out.size());
+        if (first)
             out.push_back(std::move(c));
         else
-            same->alternatives.emplace_back(std::move(c.repo), std::move(c.entry));
+            out[it->second].alternatives.emplace_back(std::move(c.repo), std::move(c.entry));
     }
     std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
         return rpm::compare_evr(evr_of(a.entry), evr_of(b.entry)) > 0;

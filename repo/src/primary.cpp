@@ -107,6 +107,11 @@ bool read_packages(xmlTextReaderPtr reader, const std::string& base_url, const P
         if (!current->problem.empty()) {
             throw RepoError(context + fmt::format("package {}: {}", who, current->problem));
         }
+        if (filter && into.packages.size() >= k_max_wanted_entries) {
+            throw RepoError(context + fmt::format("more than {} entries of the packages looked for ({} is #{}): a "
+                                                  "broken or hostile repository",
+                                                  k_max_wanted_entries, e.name, package_index));
+        }
         into.packages.push_back(std::move(e));
         current.reset();
     };

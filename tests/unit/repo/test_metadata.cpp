@@ -282,6 +282,27 @@ TEST(ParseRepomd, TimestampIsReadAsYumReadsAFloat) {
     EXPECT_EQ(of(""), 0);
 }
 
+TEST(ParsePrimary, MoreEntriesOfTheWantedPackagesThanAnyRepositoryListsAreRefused) {
+    // A hostile server listing 120,000 brokers held check-update for minutes and wrote a cache
+    // file too large to read back; the bound refuses it at once.
+    auto primary_of = [](std::size_t n) {
+        std::string xml = "<metadata xmlns=\"http://linux.duke.edu/metadata/common\" "
+                          "xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">";
+        for (std::size_t i = 0; i < n; ++i) xml += k_package;
+        return xml + "</metadata>";
+    };
+    const leo::repo::PackageFilter broker = [](const std::string& name) { return name == "leostream-broker"; };
+    const auto at_bound = primary_of(leo::repo::k_max_wanted_entries);
+    EXPECT_EQ(leo::repo::parse_primary(at_bound, "", broker, "p: ").size(), leo::repo::k_max_wanted_entries);
+    try {
+        (void)leo::repo::parse_primary(primary_of(leo::repo::k_max_wanted_entries + 1), "", broker, "p: ");
+        FAIL() << "no error";
+    } catch (const leo::RepoError& e) {
+        EXPECT_STREQ(e.what(), "p: more than 5000 entries of the packages looked for (leostream-broker is #5001): a "
+                               "broken or hostile repository");
+    }
+}
+
 TEST(ParsePrimary, TextInMemory) {
     const std::string primary = "<metadata xmlns=\"http://linux.duke.edu/metadata/common\" "
                                 "xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">" +

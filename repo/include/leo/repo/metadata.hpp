@@ -107,6 +107,11 @@ inline constexpr std::uint64_t k_key_limit = std::uint64_t{1} << 20;            
 inline constexpr std::uint64_t k_mirrorlist_limit = std::uint64_t{4} << 20;      ///< a mirrorlist or metalink: 4 MiB
 inline constexpr std::uint64_t k_metadata_limit = std::uint64_t{512} << 20;      ///< primary as downloaded: 512 MiB
 inline constexpr std::uint64_t k_metadata_open_limit = std::uint64_t{2} << 30;   ///< primary decompressed: 2 GiB
+/// The most entries a filtered parse keeps (the versions of the broker one repository lists;
+/// CentOS's own repositories list at most a few hundred of one name): more is a broken or
+/// hostile repository, refused, instead of memory and time that grow with it, and a cache
+/// file larger than the cache may read back.
+inline constexpr std::size_t k_max_wanted_entries = 5000;
 inline constexpr std::uint64_t k_package_limit = std::uint64_t{4} << 30;         ///< a package: 4 GiB
 
 /// Name filter: keep a package when it returns true (nullptr keeps all).
@@ -154,7 +159,8 @@ struct PrimaryResult {
 /// document is, when it has a DOCTYPE). Bad entries of other packages are skipped
 /// (parse_primary_counted counts them). Throws leo::RepoError(`context` + cause): empty,
 /// truncated or corrupt, not valid XML, not <metadata>, a wanted package without name,
-/// version, location or a usable checksum, a bad epoch or size ("package NAME (#N): ...").
+/// version, location or a usable checksum, a bad epoch or size ("package NAME (#N): ..."),
+/// more than k_max_wanted_entries packages wanted by a `filter`.
 [[nodiscard]] std::vector<PackageEntry> parse_primary(std::string_view data, const std::string& base_url,
                                                       const PackageFilter& filter, const std::string& context);
 
