@@ -75,7 +75,8 @@ void SystemRoot::write_atomic(const stdfs::path& inside, std::string_view conten
     fsync_dir_fd(p.dir.get());
 }
 
-void SystemRoot::copy_from_host(const stdfs::path& from, const stdfs::path& to_inside, mode_t mode) const {
+void SystemRoot::copy_from_host(const stdfs::path& from, const stdfs::path& to_inside, mode_t mode,
+                                std::size_t limit) const {
     // O_NONBLOCK: a FIFO in place of the file must not hang the open; only a regular file is read.
     const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -86,7 +87,7 @@ void SystemRoot::copy_from_host(const stdfs::path& from, const stdfs::path& to_i
         throw system_error("cannot read " + from.string(), errno);
     if (!S_ISREG(st.st_mode))
         throw SystemError(fmt::format("cannot read {}: not a regular file", from.string()));
-    write_atomic(to_inside, read_all(fd, std::numeric_limits<size_t>::max(), from), mode);
+    write_atomic(to_inside, read_all(fd, limit, from), mode);
 }
 
 void SystemRoot::copy(const stdfs::path& from_inside, const stdfs::path& to_inside, mode_t mode) const {

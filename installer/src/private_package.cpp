@@ -8,12 +8,20 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace leo::installer {
 namespace stdfs = std::filesystem;
 
 namespace {
+
+/// The largest package file copied (a broker package is a few hundred MB; the copy is read
+/// into memory): past it, an error naming both sizes.
+constexpr std::size_t k_private_copy_limit = std::size_t{1} << 30;
 
 bool root_only(const struct stat& st) { return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0; }
 
@@ -23,17 +31,27 @@ std::string mode_of(const struct stat& st) { return fmt::format("{:04o}", st.st_
 
 std::string changeable_by_others(const stdfs::path& file) noexcept {
     try {
+        // Links resolved where the path exists; what does not exist yet is judged by the
+        // directory that would hold it. What cannot be resolved (a loop, a resolved path past
+        // PATH_MAX that the kernel still opens step by step) is judged changeable: fail closed.
         std::error_code ec;
-        const stdfs::path resolved = stdfs::canonical(file, ec);
-        if (ec) return {};
+        const stdfs::path resolved = stdfs::weakly_canonical(stdfs::absolute(file), ec);
+        if (ec) return "it cannot be resolved (" + ec.message() + ")";
         struct stat dir {};
         if (::lstat("/", &dir) != 0) return "/ cannot be examined";  // not-under-root: the host's "/"
         stdfs::path current("/");
         for (const auto& part : resolved.relative_path()) {
             const stdfs::path next = current / part;
             struct stat st {};
-            if (::lstat(next.c_str(), &st) != 0)  // not-under-root: a host path the administrator gave
-                return next.string() + " cannot be examined";
+            if (::lstat(next.c_str(), &st) != 0) {  // not-under-root: a host path the administrator gave
+                if (errno != ENOENT) return next.string() + " cannot be examined (" + std::strerror(errno) + ")";
+                // Missing: only whoever can write `current` could make it.
+                if (!root_only(dir))
+                    return fmt::format("its directory {} (owner uid {}, mode {}) can be written by a user other "
+                                       "than root",
+                                       current.string(), dir.st_uid, mode_of(dir));
+                return {};
+            }
             const bool sticky_guard = (dir.st_mode & S_ISVTX) != 0 && dir.st_uid == 0 && st.st_uid == 0;
             if (!root_only(dir) && !sticky_guard)
                 return fmt::format("its directory {} (owner uid {}, mode {}) can be written by a user other than root",
@@ -55,7 +73,7 @@ PrivatePackage::PrivatePackage(const stdfs::path& root, const stdfs::path& file)
     if (m_why.empty()) {
         std::error_code ec;
         m_path = stdfs::canonical(file, ec);
-        if (ec) m_path = file;  // missing: the verification says so, naming it as given
+        if (ec) m_path = file;  // missing, where only root could make it: the verification says so
         return;
     }
     const fs::SystemRoot sr(root);
@@ -68,9 +86,11 @@ PrivatePackage::PrivatePackage(const stdfs::path& root, const stdfs::path& file)
     sr.make_dirs(k_state_dir, 0700, fs::Owner{0, 0}, fs::ExistingDir::enforce);
     m_made_staging = !sr.lstat(k_staging_dir);
     sr.make_dirs(k_staging_dir, 0700, fs::Owner{0, 0}, fs::ExistingDir::enforce);
-    m_copy_inside = stdfs::path(k_staging_dir) / file.filename();
+    // One name per process: a second run (another install, one refused at the lock) never
+    // replaces or removes this run's copy.
+    m_copy_inside = stdfs::path(k_staging_dir) / fmt::format("{}-{}", ::getpid(), file.filename().string());
     try {
-        sr.copy_from_host(file, m_copy_inside, 0600);
+        sr.copy_from_host(file, m_copy_inside, 0600, k_private_copy_limit);
     } catch (...) {
         m_copy_inside.clear();  // write_atomic leaves nothing
         remove_made();
@@ -88,7 +108,8 @@ void PrivatePackage::remove_made() noexcept {
     try {
         const fs::SystemRoot sr(m_root);
         if (!m_copy_inside.empty()) sr.remove(m_copy_inside);
-        if (m_made_staging) sr.remove(k_staging_dir);
+        // The directories only when this run made them and no other run's copy is in them.
+        if (m_made_staging && sr.list(k_staging_dir).empty()) sr.remove(k_staging_dir);
         if (m_made_state && sr.list(k_state_dir).empty()) sr.remove(k_state_dir);
     } catch (const std::exception& e) {
         log::warning("cannot remove the private copy of the package: {}", e.what());

@@ -8,6 +8,7 @@
 #include "leo/installer/private_package.hpp"
 
 #include "leo/common/crypto.hpp"
+#include "leo/common/error.hpp"
 
 #include <chrono>
 #include <fstream>
@@ -17,6 +18,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,9 +81,10 @@ void swap_during(const std::string& command, const std::string& point, const std
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_THAT(r.err, HasSubstr(fmt::format("{} can be changed by another user (its directory {} (owner uid {}, mode "
                                              "0755) can be written by a user other than root): verifying and "
-                                             "installing a private copy, {}",
+                                             "installing a private copy, {}/",
                                              file.string(), drop.string(), k_stranger,
-                                             (root / "var/lib/leo-installer/staging" / (package + ".rpm")).string())));
+                                             (root / "var/lib/leo-installer/staging").string())));
+    EXPECT_THAT(r.err, HasSubstr("-" + package + ".rpm\n")) << "the copy is named PID-NAME";
     // What rpm installed, and what is kept for rollbacks, is the signed file as verified.
     const auto q = leo::subprocess::run({"rpm", "--root", root.string(), "--dbpath", "/var/lib/rpm", "-q", "--qf",
                                          "%{NEVRA} %{RSAHEADER:pgpsig}", "leostream-broker"});
@@ -133,6 +136,88 @@ TEST(PackageSwap, ARootOwnedFileInRootOwnedDirectoriesIsUsedInPlace) {
     stdfs::create_symlink(f, other / "link.rpm");
     EXPECT_EQ(leo::installer::changeable_by_others(other / "link.rpm"), "");
     EXPECT_EQ(leo::installer::changeable_by_others(dir / "missing.rpm"), "") << "the verification says it is missing";
+    // Missing where another user could make it: changeable (it could appear after the check).
+    EXPECT_THAT(leo::installer::changeable_by_others(other / "later.rpm"),
+                HasSubstr(fmt::format("its directory {} (owner uid {}", other.string(), k_stranger)));
+}
+
+TEST(PackageSwap, NoPrivateCopyIsMadeWhereAnotherUserCouldReachItAndNoneOverOneGiB) {
+    leo::test::TempDir tmp;
+    ::chmod(tmp.path().c_str(), 0755);
+    const auto theirs = tmp.path() / "theirs";
+    stdfs::create_directory(theirs);
+    give_to_stranger(theirs);
+    const auto file = theirs / "p.rpm";
+    std::ofstream(file) << "x";
+    // ROOT/var is theirs and ROOT/var/lib missing: they could make the staging directory.
+    const auto root = tmp.path() / "root";
+    stdfs::create_directories(root / "var");
+    give_to_stranger(root / "var");
+    try {
+        leo::installer::PrivatePackage p(root, file);
+        FAIL() << "a copy was made at " << p.path();
+    } catch (const leo::InstallError& e) {
+        EXPECT_THAT(e.what(), HasSubstr(fmt::format("no private copy of it can be made under {}: its directory {} "
+                                                    "(owner uid {}",
+                                                    root.string(), (root / "var").string(), k_stranger)));
+    }
+    EXPECT_FALSE(stdfs::exists(root / "var/lib"));
+    // A file over 1 GiB (sparse: nothing is read) is refused naming both sizes, nothing left.
+    ASSERT_EQ(::chown((root / "var").c_str(), 0, 0), 0);
+    ASSERT_EQ(::truncate(file.c_str(), (off_t{1} << 30) + 1), 0);
+    try {
+        leo::installer::PrivatePackage p(root, file);
+        FAIL() << "a copy was made at " << p.path();
+    } catch (const leo::SystemError& e) {
+        EXPECT_THAT(e.what(), HasSubstr(fmt::format("{} is 1073741825 bytes, more than the 1073741824 bytes",
+                                                    file.string())));
+    }
+    EXPECT_FALSE(stdfs::exists(root / "var/lib/leo-installer")) << "what it made is removed";
+}
+
+/// mkdir -p of `chain` ("d1/d2/...") below the directory `from` (a descriptor), one
+/// component at a time (each call's path stays short); returns a descriptor of the last.
+int make_chain(int from, const std::string& chain) {
+    int parent = ::dup(from);
+    std::size_t start = 0;
+    while (parent >= 0) {
+        const auto slash = chain.find('/', start);
+        const std::string name = chain.substr(start, slash - start);
+        ::mkdirat(parent, name.c_str(), 0755);
+        const int next = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ::close(parent);
+        parent = next;
+        if (slash == std::string::npos) break;
+        start = slash + 1;
+    }
+    return parent;
+}
+
+TEST(PackageSwap, APathThatCannotBeResolvedIsJudgedChangeable) {
+    // Links that resolve past PATH_MAX: canonical() fails while open() still walks the short
+    // path; such a path must not pass as safe (the copy is made from what open() reaches).
+    leo::test::TempDir tmp;
+    const int base = ::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(base, 0);
+    std::string a;
+    std::string b;
+    for (int i = 0; i < 10; ++i) {
+        a += (i ? "/" : "") + std::string(250, 'a') + std::to_string(i);
+        b += (i ? "/" : "") + std::string(250, 'b') + std::to_string(i);
+    }
+    const int in_a = make_chain(base, a);
+    ASSERT_GE(in_a, 0);
+    const int in_b = make_chain(in_a, b);
+    ASSERT_GE(in_b, 0);
+    const int f = ::openat(in_b, "pkg.rpm", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(f, 0);
+    ::close(f);
+    ASSERT_EQ(::symlinkat(a.c_str(), base, "s1"), 0);
+    ASSERT_EQ(::symlinkat(b.c_str(), in_a, "s2"), 0);
+    for (const int fd : {in_b, in_a, base}) ::close(fd);
+    const auto link = tmp.path() / "s1/s2/pkg.rpm";
+    ASSERT_EQ(::access(link.c_str(), R_OK), 0) << "the kernel reaches it";
+    EXPECT_THAT(leo::installer::changeable_by_others(link), HasSubstr("it cannot be resolved"));
 }
 
 } // namespace

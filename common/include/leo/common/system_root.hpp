@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -163,8 +164,9 @@ public:
     void write_atomic(const std::filesystem::path& inside, std::string_view content, mode_t mode,
                       std::optional<Owner> owner = std::nullopt) const;
     /// write_atomic() with the bytes of a host file (`from` is the administrator's path,
-    /// outside the root's rules; a regular file only). Throws SystemError.
-    void copy_from_host(const std::filesystem::path& from, const std::filesystem::path& to_inside, mode_t mode) const;
+    /// outside the root's rules; a regular file only, at most `limit` bytes). Throws SystemError.
+    void copy_from_host(const std::filesystem::path& from, const std::filesystem::path& to_inside, mode_t mode,
+                        std::size_t limit = std::numeric_limits<std::size_t>::max()) const;
     /// write_atomic() with the bytes of another file under the root.
     void copy(const std::filesystem::path& from_inside, const std::filesystem::path& to_inside, mode_t mode) const;
     /// An O_APPEND descriptor of the regular file, created with `mode` when missing (unless

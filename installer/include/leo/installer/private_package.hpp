@@ -7,8 +7,8 @@
 /// its path (the file in /home/leo, or a cache directory handed to that user), they can put
 /// another file there between the signature check and the install: rpm would verify one
 /// file and install another. So a package whose path another user can change is copied
-/// first, once, into ROOT/var/lib/leo-installer/staging (0700, root), and only the copy is
-/// verified, installed and kept for rollbacks.
+/// first, once, into ROOT/var/lib/leo-installer/staging/PID-NAME (0600 in a 0700 directory,
+/// root's; at most 1 GiB), and only the copy is verified, installed and kept for rollbacks.
 
 #include <filesystem>
 #include <string>
@@ -19,9 +19,11 @@ namespace leo::installer {
 /// one can: the file is root's and writable by root alone, and every directory from "/" to
 /// it is root's and writable by root alone, or sticky (/tmp: an entry there is renamed or
 /// removed by its owner only) with a root-owned entry. Symbolic links on the path are
-/// resolved first (std::filesystem::canonical) and the resolved path is the one judged.
-/// "" too when the file does not exist (the caller's own check then says so).
-/// Throws nothing.
+/// resolved first (std::filesystem::weakly_canonical) and the resolved path is the one
+/// judged. A file that does not exist is judged by the directory that would hold it (""
+/// when only root could make it: the caller's own check then says it is missing). A path
+/// that cannot be resolved or examined (a link loop, a resolved path past PATH_MAX) is
+/// judged changeable: the reason says why. Throws nothing.
 [[nodiscard]] std::string changeable_by_others(const std::filesystem::path& file) noexcept;
 
 /// The package file to verify and install (see above). Lives for the whole run; removes its
@@ -31,8 +33,9 @@ public:
     /// `root`: the checked --root; `file`: the host path of the package (--rpm FILE, or the
     /// package cache's file). Throws leo::InstallError when `file` can be changed by another
     /// user and no private copy can be made (ROOT/var/lib/leo-installer itself is within
-    /// another user's reach; the message names both reasons), leo::SystemError when the copy
-    /// cannot be written (nothing is left).
+    /// another user's reach, or does not exist and could be made by another user; the
+    /// message names both reasons), leo::SystemError when the copy cannot be made (not a
+    /// regular file, over 1 GiB, cannot be written; nothing is left).
     PrivatePackage(const std::filesystem::path& root, const std::filesystem::path& file);
     ~PrivatePackage();
     PrivatePackage(const PrivatePackage&) = delete;
