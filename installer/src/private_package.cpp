@@ -29,13 +29,18 @@ std::string mode_of(const struct stat& st) { return fmt::format("{:04o}", st.st_
 
 } // namespace
 
-std::string changeable_by_others(const stdfs::path& file) noexcept {
+namespace {
+
+/// changeable_by_others, and into `resolved` the path it judged (links resolved once: the
+/// caller uses that path, never the given one resolved again, which a link in another
+/// user's directory could point elsewhere by then).
+std::string judge(const stdfs::path& file, stdfs::path& resolved) noexcept {
     try {
         // Links resolved where the path exists; what does not exist yet is judged by the
         // directory that would hold it. What cannot be resolved (a loop, a resolved path past
         // PATH_MAX that the kernel still opens step by step) is judged changeable: fail closed.
         std::error_code ec;
-        const stdfs::path resolved = stdfs::weakly_canonical(stdfs::absolute(file), ec);
+        resolved = stdfs::weakly_canonical(stdfs::absolute(file), ec);
         if (ec) return "it cannot be resolved (" + ec.message() + ")";
         struct stat dir {};
         if (::lstat("/", &dir) != 0) return "/ cannot be examined";  // not-under-root: the host's "/"
@@ -68,12 +73,20 @@ std::string changeable_by_others(const stdfs::path& file) noexcept {
     }
 }
 
+} // namespace
+
+std::string changeable_by_others(const stdfs::path& file) noexcept {
+    stdfs::path resolved;
+    return judge(file, resolved);
+}
+
 PrivatePackage::PrivatePackage(const stdfs::path& root, const stdfs::path& file) : m_root(root) {
-    m_why = changeable_by_others(file);
+    stdfs::path resolved;
+    m_why = judge(file, resolved);
     if (m_why.empty()) {
         std::error_code ec;
-        m_path = stdfs::canonical(file, ec);
-        if (ec) m_path = file;  // missing, where only root could make it: the verification says so
+        // Missing (where only root could make it): named as given, the verification says so.
+        m_path = stdfs::exists(resolved, ec) ? resolved : file;
         return;
     }
     const fs::SystemRoot sr(root);
