@@ -403,9 +403,7 @@ rpm::VerifyResult verify_broker(const stdfs::path& root, const stdfs::path& file
 stdfs::path private_package(const stdfs::path& root, const stdfs::path& file, const InstallCallbacks& cb,
                             std::optional<PrivatePackage>& package) {
     package.emplace(root, file);
-    if (!package->why_copied().empty())
-        warn(cb, fmt::format("{} can be changed by another user ({}): verifying and installing a private copy, {}",
-                             file.string(), package->why_copied(), package->path().string()));
+    if (!package->warning().empty()) warn(cb, package->warning());
     return package->path();
 }
 

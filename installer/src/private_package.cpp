@@ -23,8 +23,6 @@ namespace {
 /// into memory): past it, an error naming both sizes.
 constexpr std::size_t k_private_copy_limit = std::size_t{1} << 30;
 
-bool root_only(const struct stat& st) { return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0; }
-
 std::string mode_of(const struct stat& st) { return fmt::format("{:04o}", st.st_mode & 07777); }
 
 } // namespace
@@ -51,20 +49,20 @@ std::string judge(const stdfs::path& file, stdfs::path& resolved) noexcept {
             if (::lstat(next.c_str(), &st) != 0) {  // not-under-root: a host path the administrator gave
                 if (errno != ENOENT) return next.string() + " cannot be examined (" + std::strerror(errno) + ")";
                 // Missing: only whoever can write `current` could make it.
-                if (!root_only(dir))
+                if (fs::writable_by_others(dir))
                     return fmt::format("its directory {} (owner uid {}, mode {}) can be written by a user other "
                                        "than root",
                                        current.string(), dir.st_uid, mode_of(dir));
                 return {};
             }
             const bool sticky_guard = (dir.st_mode & S_ISVTX) != 0 && dir.st_uid == 0 && st.st_uid == 0;
-            if (!root_only(dir) && !sticky_guard)
+            if (fs::writable_by_others(dir) && !sticky_guard)
                 return fmt::format("its directory {} (owner uid {}, mode {}) can be written by a user other than root",
                                    current.string(), dir.st_uid, mode_of(dir));
             current = next;
             dir = st;
         }
-        if (!root_only(dir))
+        if (fs::writable_by_others(dir))
             return fmt::format("{} (owner uid {}, mode {}) can be written by a user other than root", resolved.string(),
                                dir.st_uid, mode_of(dir));
         return {};
@@ -110,8 +108,9 @@ PrivatePackage::PrivatePackage(const stdfs::path& root, const stdfs::path& file)
         throw;
     }
     m_path = sr.host(m_copy_inside);
-    log::info("{} can be changed by another user ({}): verifying and installing a private copy, {}", file.string(),
-              m_why, m_path.string());
+    m_warning = fmt::format("{} can be changed by another user ({}): verifying and installing a private copy, {}",
+                            file.string(), m_why, m_path.string());
+    log::info("{}", m_warning);
 }
 
 PrivatePackage::~PrivatePackage() { remove_made(); }

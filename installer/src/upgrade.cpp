@@ -284,9 +284,7 @@ UpgradeOutcome upgrade_locked(const UpgradeRequest& req, const UpgradeCallbacks&
     }
     // From here on only a file no other user can change (private_package.hpp).
     const PrivatePackage package(root, file);
-    if (!package.why_copied().empty() && cb.on_warning)
-        cb.on_warning(fmt::format("{} can be changed by another user ({}): verifying and installing a private copy, {}",
-                                  file.string(), package.why_copied(), package.path().string()));
+    if (!package.warning().empty() && cb.on_warning) cb.on_warning(package.warning());
     file = package.path();
     step(cb, fmt::format("verifying {}", file.string()));
     const auto verification = verify_for_install(root, file, keys, gpgcheck, repo_keys);

@@ -238,8 +238,7 @@ std::optional<ConfFile> read_conf(const leo::fs::SystemRoot& root, const std::fi
     const std::string host = root.host(inside).string();
     if (const auto st = root.stat(inside); st)
         if (auto why = detail::changeable_by_others(*st, host); !why.empty())
-            throw RepoError(why + ": refusing to read yum's configuration from it; make it root's and writable by "
-                                  "root alone (chown root:root, chmod go-w)");
+            throw RepoError(fmt::format("{}: refusing to read yum's configuration from it; {}", why, detail::k_make_it_roots));
     return ConfFile{host, detail::parse_ini_sections(*text, host)};
 }
 
@@ -332,8 +331,7 @@ YumConfig load_yum_config(const leo::fs::SystemRoot& root) {
             // it anyway): its repositories are left out, with a warning.
             if (const auto st = root.stat(inside); st)
                 if (auto why = detail::changeable_by_others(*st, host); !why.empty()) {
-                    out.warnings.push_back(why + ": its repositories are ignored; make it root's and writable by "
-                                                 "root alone (chown root:root, chmod go-w)");
+                    out.warnings.push_back(fmt::format("{}: its repositories are ignored; {}", why, detail::k_make_it_roots));
                     continue;
                 }
             add_sections(detail::parse_ini_sections(root.read(inside, k_conf_file_limit), host), host, defaults,

@@ -1,6 +1,8 @@
 // yum's value types: booleans, lists and numbers of .repo files and yum.conf.
 #include "config_values.hpp"
 
+#include "leo/common/system_root.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,13 +11,13 @@ namespace leo::repo::detail {
 
 
 
-/// Lists (baseurl, gpgkey) are separated by whitespace or commas.
 std::string changeable_by_others(const struct stat& st, const std::string& host) {
-    if (st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) return {};
+    if (!leo::fs::writable_by_others(st)) return {};
     return fmt::format("{} can be changed by a user other than root (owner uid {}, mode {:04o})", host, st.st_uid,
                        st.st_mode & 07777);
 }
 
+/// Lists (baseurl, gpgkey) are separated by whitespace or commas.
 std::vector<std::string> split_list(std::string_view value) {
     std::vector<std::string> items;
     std::string current;

@@ -39,6 +39,10 @@ struct Section {
 /// be changed by a user other than root (owner uid N, mode NNNN)". `st`: its stat().
 [[nodiscard]] std::string changeable_by_others(const struct stat& st, const std::string& host);
 
+/// What changeable_by_others's messages end with: how to make such a file trusted again.
+inline constexpr std::string_view k_make_it_roots =
+    "make it root's and writable by root alone (chown root:root, chmod go-w)";
+
 /// Lists (baseurl, gpgkey, exclude, reposdir) are separated by whitespace or commas.
 std::vector<std::string> split_list(std::string_view value);
 

@@ -85,9 +85,8 @@ void read_vars_dir(const leo::fs::SystemRoot& root, const std::filesystem::path&
             const auto st = root.stat(dir / name);
             if (!st || !S_ISREG(st->st_mode)) continue;
             if (auto why = detail::changeable_by_others(*st, root.host(dir / name).string()); !why.empty()) {
-                warnings.push_back(why + ": the variable $" + name +
-                                   " is not defined from it; make it root's and writable by root alone "
-                                   "(chown root:root, chmod go-w)");
+                warnings.push_back(
+                    fmt::format("{}: the variable ${} is not defined from it; {}", why, name, detail::k_make_it_roots));
                 continue;
             }
             const std::string text = root.read(dir / name, k_vars_file_limit);

@@ -45,6 +45,9 @@ public:
     [[nodiscard]] const std::filesystem::path& path() const { return m_path; }
     /// Why a copy was made (changeable_by_others of `file`), "" when none was.
     [[nodiscard]] const std::string& why_copied() const { return m_why; }
+    /// The warning to show when a copy was made ("FILE can be changed by another user (WHY):
+    /// verifying and installing a private copy, COPY"), "" when none was.
+    [[nodiscard]] const std::string& warning() const { return m_warning; }
 
 private:
     void remove_made() noexcept;
@@ -52,6 +55,7 @@ private:
     std::filesystem::path m_root;
     std::filesystem::path m_path;
     std::string m_why;
+    std::string m_warning;
     std::filesystem::path m_copy_inside;  ///< the copy, inside the root ("" when none)
     bool m_made_staging = false;
     bool m_made_state = false;
